@@ -1,0 +1,86 @@
+// The daemon's configuration: a TOML file, validated whole before anything starts.
+//
+// load_config() either returns a complete, valid Config or one ConfigError naming the file, the
+// key and what is wrong; the daemon prints it as one line and exits with EX_CONFIG (78).
+// Relative paths in the file are resolved against the file's own folder. The service account's
+// password file is read here, so that an unreadable one stops start-up.
+// See config/exsync.toml.example for every key and its default.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "exsync/core/result.hpp"
+#include "exsync/log/log.hpp"
+
+namespace exsync::config {
+
+// A secret that does not print itself: reveal() is the only way to read it.
+class Secret {
+ public:
+  Secret() = default;
+  explicit Secret(std::string value) : value_(std::move(value)) {}
+  const std::string& reveal() const { return value_; }
+  bool empty() const { return value_.empty(); }
+
+ private:
+  std::string value_;
+};
+
+struct TenantConfig {
+  std::string tenant_id;
+  std::string client_id;
+  std::string authority = "https://login.microsoftonline.com";
+  std::string scope = "https://outlook.office365.com/EWS.AccessAsUser.All offline_access";
+  // {authority}/{tenant_id}/oauth2/v2.0/token
+  std::string token_url() const;
+};
+
+struct ServiceAccountConfig {
+  std::string username;
+  std::filesystem::path password_file;
+  Secret password;  // the file's content, trailing newline removed
+};
+
+struct EwsConfig {
+  std::string url = "https://outlook.office365.com/EWS/Exchange.asmx";
+  std::chrono::seconds request_timeout{60};
+  int get_item_batch_size = 64;
+};
+
+struct SyncConfig {
+  std::vector<std::string> folders{"contacts"};
+  std::chrono::seconds interval{300};
+  int max_concurrent_mailboxes = 8;
+};
+
+struct Config {
+  std::filesystem::path source;  // the file this came from
+  TenantConfig tenant;
+  ServiceAccountConfig service_account;
+  EwsConfig ews;
+  std::filesystem::path tls_ca_file;  // empty: system trust store only
+  std::filesystem::path store_path;
+  std::vector<std::string> mailboxes;  // normalised, de-duplicated, in order of appearance
+  std::filesystem::path mailboxes_file;
+  SyncConfig sync;
+  log::Format log_format = log::Format::logfmt;
+  log::Level log_level = log::Level::info;
+};
+
+struct ConfigError {
+  std::string file;
+  std::string key;      // "section.key", or empty when the problem is the file as a whole
+  std::string problem;  // plain words, no secrets
+  // "FILE: KEY: PROBLEM", the one line start-up prints.
+  std::string message() const;
+};
+
+Result<Config, ConfigError> load_config(const std::filesystem::path& file);
+
+// The folders exsync knows how to sync in this version.
+bool is_supported_folder(std::string_view name);
+
+}  // namespace exsync::config

@@ -1,0 +1,270 @@
+#include "exsync/config/config.hpp"
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "exsync/core/mailbox_address.hpp"
+
+namespace exsync::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Which keys each section accepts; anything else is a typo the admin should hear about.
+const std::map<std::string, std::set<std::string>, std::less<>> kSchema = {
+    {"tenant", {"tenant_id", "client_id", "authority", "scope"}},
+    {"service_account", {"username", "password_file"}},
+    {"ews", {"url", "request_timeout_seconds", "get_item_batch_size"}},
+    {"tls", {"ca_file"}},
+    {"store", {"path"}},
+    {"mailboxes", {"list", "file"}},
+    {"sync", {"folders", "interval_seconds", "max_concurrent_mailboxes"}},
+    {"log", {"format", "level"}},
+};
+
+struct Reader {
+  const toml::table& root;
+  std::string file;
+  fs::path base;
+
+  Fail<ConfigError> fail(std::string key, std::string problem) const {
+    return Fail{ConfigError{file, std::move(key), std::move(problem)}};
+  }
+
+  const toml::node* node(std::string_view section, std::string_view key) const {
+    const auto* tbl = root[section].as_table();
+    return tbl ? tbl->get(key) : nullptr;
+  }
+
+  static std::string name(std::string_view section, std::string_view key) {
+    return std::string(section) + "." + std::string(key);
+  }
+
+  // Reads a string; `required` decides between an error and keeping `out`'s default.
+  Result<Unit, ConfigError> str(std::string_view section, std::string_view key, std::string& out,
+                                bool required) const {
+    const auto* n = node(section, key);
+    if (!n) {
+      if (required) return fail(name(section, key), "is required but missing");
+      return Unit{};
+    }
+    const auto* s = n->as_string();
+    if (!s) return fail(name(section, key), "must be a string");
+    if (required && s->get().empty()) return fail(name(section, key), "must not be empty");
+    out = s->get();
+    return Unit{};
+  }
+
+  Result<Unit, ConfigError> integer(std::string_view section, std::string_view key, std::int64_t lo,
+                                    std::int64_t hi, std::int64_t& out) const {
+    const auto* n = node(section, key);
+    if (!n) return Unit{};
+    const auto* i = n->as_integer();
+    if (!i) return fail(name(section, key), "must be an integer");
+    if (i->get() < lo || i->get() > hi)
+      return fail(name(section, key),
+                  "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    out = i->get();
+    return Unit{};
+  }
+
+  Result<Unit, ConfigError> strings(std::string_view section, std::string_view key,
+                                    std::vector<std::string>& out) const {
+    const auto* n = node(section, key);
+    if (!n) return Unit{};
+    const auto* arr = n->as_array();
+    if (!arr) return fail(name(section, key), "must be an array of strings");
+    out.clear();
+    for (const auto& el : *arr) {
+      const auto* s = el.as_string();
+      if (!s) return fail(name(section, key), "must be an array of strings");
+      out.push_back(s->get());
+    }
+    return Unit{};
+  }
+
+  fs::path resolve(const std::string& p) const {
+    if (p.empty()) return {};
+    fs::path path(p);
+    return path.is_absolute() ? path : (base / path).lexically_normal();
+  }
+};
+
+#define EXSYNC_TRY(expr)                     \
+  do {                                       \
+    auto r_ = (expr);                        \
+    if (!r_) return Fail{std::move(r_).error()}; \
+  } while (0)
+
+Result<std::string, std::string> read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return Fail{std::string("cannot be read: ") + std::strerror(errno)};
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return Fail{std::string("cannot be read")};
+  return ss.str();
+}
+
+bool is_https_url(const std::string& url) { return url.rfind("https://", 0) == 0 && url.size() > 8; }
+
+}  // namespace
+
+std::string TenantConfig::token_url() const {
+  std::string a = authority;
+  while (!a.empty() && a.back() == '/') a.pop_back();
+  return a + "/" + tenant_id + "/oauth2/v2.0/token";
+}
+
+std::string ConfigError::message() const {
+  std::string out = file + ": ";
+  if (!key.empty()) out += key + ": ";
+  return out + problem;
+}
+
+bool is_supported_folder(std::string_view name) { return name == "contacts"; }
+
+Result<Config, ConfigError> load_config(const fs::path& file) {
+  const std::string fname = file.string();
+  auto text = read_file(file);
+  if (!text) return Fail{ConfigError{fname, "", text.error()}};
+
+  toml::table root;
+  try {
+    root = toml::parse(*text, fname);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << "line " << e.source().begin.line << ": " << e.description();
+    return Fail{ConfigError{fname, "", msg.str()}};
+  }
+
+  Config cfg;
+  cfg.source = file;
+  Reader r{root, fname, fs::absolute(file).parent_path()};
+
+  for (const auto& [section, node] : root) {
+    auto it = kSchema.find(section.str());
+    if (it == kSchema.end()) return r.fail(std::string(section.str()), "is not a known section");
+    const auto* tbl = node.as_table();
+    if (!tbl) return r.fail(std::string(section.str()), "must be a table ([section])");
+    for (const auto& [key, _] : *tbl) {
+      if (!it->second.contains(std::string(key.str())))
+        return r.fail(Reader::name(section.str(), key.str()), "is not a known key");
+    }
+  }
+
+  EXSYNC_TRY(r.str("tenant", "tenant_id", cfg.tenant.tenant_id, true));
+  EXSYNC_TRY(r.str("tenant", "client_id", cfg.tenant.client_id, true));
+  EXSYNC_TRY(r.str("tenant", "authority", cfg.tenant.authority, false));
+  EXSYNC_TRY(r.str("tenant", "scope", cfg.tenant.scope, false));
+  if (!is_https_url(cfg.tenant.authority)) return r.fail("tenant.authority", "must be an https:// URL");
+  if (cfg.tenant.scope.empty()) return r.fail("tenant.scope", "must not be empty");
+  for (char c : cfg.tenant.tenant_id) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.'))
+      return r.fail("tenant.tenant_id", "must be a tenant GUID or a domain name");
+  }
+
+  EXSYNC_TRY(r.str("service_account", "username", cfg.service_account.username, true));
+  if (auto problem = mailbox_address_problem(cfg.service_account.username))
+    return r.fail("service_account.username", "\"" + cfg.service_account.username + "\" " + *problem);
+  std::string pw_file;
+  EXSYNC_TRY(r.str("service_account", "password_file", pw_file, true));
+  cfg.service_account.password_file = r.resolve(pw_file);
+  {
+    auto pw = read_file(cfg.service_account.password_file);
+    if (!pw)
+      return r.fail("service_account.password_file",
+                    cfg.service_account.password_file.string() + " " + pw.error());
+    std::string secret = std::move(*pw);
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+    if (secret.empty())
+      return r.fail("service_account.password_file",
+                    cfg.service_account.password_file.string() + " is empty");
+    cfg.service_account.password = Secret(std::move(secret));
+  }
+
+  EXSYNC_TRY(r.str("ews", "url", cfg.ews.url, false));
+  if (!is_https_url(cfg.ews.url)) return r.fail("ews.url", "must be an https:// URL");
+  std::int64_t timeout = cfg.ews.request_timeout.count();
+  EXSYNC_TRY(r.integer("ews", "request_timeout_seconds", 1, 3600, timeout));
+  cfg.ews.request_timeout = std::chrono::seconds(timeout);
+  std::int64_t batch = cfg.ews.get_item_batch_size;
+  EXSYNC_TRY(r.integer("ews", "get_item_batch_size", 1, 512, batch));
+  cfg.ews.get_item_batch_size = static_cast<int>(batch);
+
+  std::string ca;
+  EXSYNC_TRY(r.str("tls", "ca_file", ca, false));
+  cfg.tls_ca_file = r.resolve(ca);
+  if (!cfg.tls_ca_file.empty()) {
+    auto pem = read_file(cfg.tls_ca_file);
+    if (!pem) return r.fail("tls.ca_file", cfg.tls_ca_file.string() + " " + pem.error());
+    if (pem->find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+      return r.fail("tls.ca_file", cfg.tls_ca_file.string() + " holds no PEM certificate");
+  }
+
+  std::string store;
+  EXSYNC_TRY(r.str("store", "path", store, true));
+  cfg.store_path = r.resolve(store);
+
+  std::set<std::string> seen;
+  auto add_mailbox = [&](const std::string& raw, const std::string& where) -> Result<Unit, ConfigError> {
+    if (auto problem = mailbox_address_problem(raw))
+      return r.fail(where, "\"" + raw + "\" is not a valid mailbox address: it " + *problem);
+    auto norm = normalize_mailbox_address(raw);
+    if (seen.insert(norm).second) cfg.mailboxes.push_back(std::move(norm));
+    return Unit{};
+  };
+  std::vector<std::string> list;
+  EXSYNC_TRY(r.strings("mailboxes", "list", list));
+  for (const auto& m : list) EXSYNC_TRY(add_mailbox(m, "mailboxes.list"));
+  std::string mfile;
+  EXSYNC_TRY(r.str("mailboxes", "file", mfile, false));
+  cfg.mailboxes_file = r.resolve(mfile);
+  if (!cfg.mailboxes_file.empty()) {
+    auto content = read_file(cfg.mailboxes_file);
+    if (!content) return r.fail("mailboxes.file", cfg.mailboxes_file.string() + " " + content.error());
+    std::istringstream lines(*content);
+    std::string line;
+    int n = 0;
+    while (std::getline(lines, line)) {
+      ++n;
+      if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+      const auto first = line.find_first_not_of(" \t\r");
+      if (first == std::string::npos) continue;
+      const auto last = line.find_last_not_of(" \t\r");
+      EXSYNC_TRY(add_mailbox(line.substr(first, last - first + 1),
+                             "mailboxes.file (" + cfg.mailboxes_file.string() + " line " +
+                                 std::to_string(n) + ")"));
+    }
+  }
+  if (!r.node("mailboxes", "list") && !r.node("mailboxes", "file"))
+    return r.fail("mailboxes", "needs \"list\" or \"file\"");
+
+  EXSYNC_TRY(r.strings("sync", "folders", cfg.sync.folders));
+  if (cfg.sync.folders.empty()) return r.fail("sync.folders", "must name at least one folder");
+  for (const auto& f : cfg.sync.folders) {
+    if (!is_supported_folder(f))
+      return r.fail("sync.folders", "\"" + f + "\" is not a folder this version syncs (supported: \"contacts\")");
+  }
+  std::int64_t interval = cfg.sync.interval.count();
+  EXSYNC_TRY(r.integer("sync", "interval_seconds", 1, 86400, interval));
+  cfg.sync.interval = std::chrono::seconds(interval);
+  std::int64_t conc = cfg.sync.max_concurrent_mailboxes;
+  EXSYNC_TRY(r.integer("sync", "max_concurrent_mailboxes", 1, 1024, conc));
+  cfg.sync.max_concurrent_mailboxes = static_cast<int>(conc);
+
+  std::string fmt = "logfmt", lvl = "info";
+  EXSYNC_TRY(r.str("log", "format", fmt, false));
+  if (!log::parse_format(fmt, cfg.log_format))
+    return r.fail("log.format", "\"" + fmt + "\" is not one of \"logfmt\", \"json\"");
+  EXSYNC_TRY(r.str("log", "level", lvl, false));
+  if (!log::parse_level(lvl, cfg.log_level))
+    return r.fail("log.level", "\"" + lvl + "\" is not one of \"debug\", \"info\", \"warn\", \"error\"");
+
+  return cfg;
+}
+
+}  // namespace exsync::config

@@ -1,0 +1,61 @@
+// Client: an HTTPS client with a keep-alive connection pool, for the token endpoint and EWS.
+//
+// TLS always verifies the server's certificate chain (system trust store plus an optional extra
+// CA file) and its host name or IP address; nothing switches that off. Idle connections are kept
+// per origin and reused; a request that fails on a reused connection before any response byte
+// arrives is retried once on a fresh one (the server may have closed it while idle).
+//
+// Thread-safety: use from the one thread that runs `executor`. Many send() calls may be in flight
+// at once. Lifetime: shutdown() aborts requests in flight; destroy the client only after every
+// send() has returned.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+
+#include "exsync/core/async.hpp"
+#include "exsync/core/result.hpp"
+#include "exsync/http/error.hpp"
+#include "exsync/http/message.hpp"
+
+namespace exsync::http {
+
+struct ClientOptions {
+  std::filesystem::path ca_file;  // extra PEM trust anchors; empty for the system store only
+  bool use_system_trust = true;
+  std::chrono::milliseconds timeout{std::chrono::seconds(60)};  // per network wait
+  std::size_t max_response_bytes = 64u << 20;
+  std::size_t max_idle_per_origin = 32;
+  std::string user_agent = "exsync";
+};
+
+struct ClientStats {
+  std::uint64_t requests = 0;
+  std::uint64_t connections_opened = 0;
+  std::uint64_t bytes_received = 0;
+};
+
+class Client {
+ public:
+  // Errors: config when the CA file cannot be loaded.
+  static Result<std::unique_ptr<Client>, HttpError> create(net::any_io_executor executor, ClientOptions options);
+  ~Client();
+
+  // Sends `request` (absolute https URL) and reads the whole response. HTTP error statuses are
+  // responses, not errors.
+  Task<Result<Response, HttpError>> send(Request request);
+
+  // Closes idle connections and aborts requests in flight (they fail with io).
+  void shutdown();
+
+  ClientStats stats() const;
+
+ private:
+  struct Impl;
+  explicit Client(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace exsync::http

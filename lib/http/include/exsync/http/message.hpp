@@ -1,0 +1,37 @@
+// Plain HTTP messages, free of Beast types, so that callers of the client and server need not
+// compile Beast.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace exsync::http {
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+// Case-insensitive lookup of the first header named `name`; empty when absent.
+std::string_view find_header(const std::vector<Header>& headers, std::string_view name);
+
+struct Request {
+  std::string method = "POST";
+  std::string url;     // client: absolute https:// URL; server: the request target ("/path?query")
+  std::vector<Header> headers;
+  std::string body;
+  std::string_view header(std::string_view name) const { return find_header(headers, name); }
+};
+
+struct Response {
+  int status = 200;
+  std::vector<Header> headers;
+  std::string body;
+  std::string_view header(std::string_view name) const { return find_header(headers, name); }
+};
+
+// application/x-www-form-urlencoded encoding of one value (RFC 3986 unreserved kept as is).
+std::string form_encode(std::string_view value);
+
+}  // namespace exsync::http

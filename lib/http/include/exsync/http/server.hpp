@@ -1,0 +1,48 @@
+// Server: a small HTTPS/1.1 server with keep-alive, for the tenant simulator and local APIs.
+//
+// Each connection is one coroutine: handshake, then read request, call the handler, write the
+// response, until the peer closes or a deadline passes.
+// Thread-safety: use from the one thread that runs `executor`; the handler runs there too.
+// Lifetime: stop() closes the listener and every open connection; the Server must outlive the
+// executor's run() or be stopped first.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "exsync/core/async.hpp"
+#include "exsync/core/result.hpp"
+#include "exsync/http/error.hpp"
+#include "exsync/http/message.hpp"
+
+namespace exsync::http {
+
+struct ServerOptions {
+  std::string certificate_pem;  // the server's chain, leaf first
+  std::string private_key_pem;
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+  std::size_t max_request_bytes = 32u << 20;
+};
+
+// Called for every request; the request's `url` is its target ("/EWS/Exchange.asmx").
+using Handler = std::function<Task<Response>(Request)>;
+
+class Server {
+ public:
+  Server(net::any_io_executor executor, ServerOptions options, Handler handler);
+  ~Server();
+
+  // Binds and starts accepting. Port 0 picks a free port. Returns the bound port.
+  // Errors: config for a bad certificate or key, connect when the address cannot be bound.
+  Result<unsigned short, HttpError> listen(const std::string& address, unsigned short port);
+
+  void stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace exsync::http

@@ -1,0 +1,148 @@
+#include "exsync/http/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <set>
+
+namespace exsync::http {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = net::ip::tcp;
+constexpr auto kTuple = net::as_tuple(net::use_awaitable);
+
+}  // namespace
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  Impl(net::any_io_executor e, ServerOptions o, Handler h)
+      : ex(std::move(e)), opt(std::move(o)), handler(std::move(h)), acceptor(ex) {}
+
+  net::any_io_executor ex;
+  ServerOptions opt;
+  Handler handler;
+  net::ssl::context ctx{net::ssl::context::tls_server};
+  tcp::acceptor acceptor;
+  std::set<tcp::socket*> sessions;
+  bool stopped = false;
+
+  Task<void> accept_loop() {
+    auto self = shared_from_this();
+    while (!stopped) {
+      auto [ec, socket] = co_await acceptor.async_accept(kTuple);
+      if (ec) {
+        if (stopped || ec == net::error::operation_aborted) break;
+        continue;
+      }
+      net::co_spawn(ex, session(std::move(socket)), net::detached);
+    }
+  }
+
+  Task<void> session(tcp::socket socket) {
+    auto self = shared_from_this();
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), ctx);
+    auto& tcp_layer = beast::get_lowest_layer(stream);
+    tcp::socket* raw = &tcp_layer.socket();
+    sessions.insert(raw);
+    struct Untrack {
+      Impl& impl;
+      tcp::socket* s;
+      ~Untrack() { impl.sessions.erase(s); }
+    } untrack{*this, raw};
+
+    tcp_layer.expires_after(opt.idle_timeout);
+    auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::server, kTuple);
+    if (hec) co_return;
+
+    beast::flat_buffer buffer;
+    for (;;) {
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.body_limit(opt.max_request_bytes);
+      tcp_layer.expires_after(opt.idle_timeout);
+      auto [rec, n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+      (void)n;
+      if (rec) {
+        if (rec == bhttp::error::body_limit) {
+          bhttp::response<bhttp::string_body> too_big{bhttp::status::payload_too_large, 11};
+          too_big.body() = "request body too large\n";
+          too_big.keep_alive(false);
+          too_big.prepare_payload();
+          tcp_layer.expires_after(opt.idle_timeout);
+          co_await bhttp::async_write(stream, too_big, kTuple);
+        }
+        break;
+      }
+      auto msg = parser.release();
+      Request req;
+      req.method = std::string(msg.method_string());
+      req.url = std::string(msg.target());
+      for (const auto& f : msg) req.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+      req.body = std::move(msg.body());
+
+      Response resp;
+      try {
+        resp = co_await handler(std::move(req));
+      } catch (const std::exception& e) {
+        resp = Response{500, {{"Content-Type", "text/plain"}}, std::string("internal error: ") + e.what() + "\n"};
+      }
+      if (stopped) break;
+
+      bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(resp.status), 11};
+      for (const auto& h : resp.headers) out.set(h.name, h.value);
+      out.body() = std::move(resp.body);
+      out.keep_alive(msg.keep_alive() && resp.header("Connection") != "close");
+      out.prepare_payload();
+      tcp_layer.expires_after(opt.idle_timeout);
+      auto [wec, wn] = co_await bhttp::async_write(stream, out, kTuple);
+      (void)wn;
+      if (wec || !out.keep_alive()) break;
+    }
+    tcp_layer.expires_after(std::chrono::seconds(2));
+    co_await stream.async_shutdown(kTuple);
+  }
+};
+
+Server::Server(net::any_io_executor executor, ServerOptions options, Handler handler)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(options), std::move(handler))) {}
+
+Server::~Server() { stop(); }
+
+Result<unsigned short, HttpError> Server::listen(const std::string& address, unsigned short port) {
+  boost::system::error_code ec;
+  auto& ctx = impl_->ctx;
+  ctx.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                  net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+  ctx.use_certificate_chain(net::buffer(impl_->opt.certificate_pem), ec);
+  if (ec) return Fail{HttpError{HttpErrorKind::config, "server certificate: " + ec.message()}};
+  ctx.use_private_key(net::buffer(impl_->opt.private_key_pem), net::ssl::context::pem, ec);
+  if (ec) return Fail{HttpError{HttpErrorKind::config, "server private key: " + ec.message()}};
+
+  auto addr = net::ip::make_address(address, ec);
+  if (ec) return Fail{HttpError{HttpErrorKind::config, "\"" + address + "\" is not an IP address"}};
+  tcp::endpoint ep(addr, port);
+  auto& acc = impl_->acceptor;
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return Fail{HttpError{HttpErrorKind::connect, "cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message()}};
+  const auto bound = acc.local_endpoint().port();
+  net::co_spawn(impl_->ex, impl_->accept_loop(), net::detached);
+  return bound;
+}
+
+void Server::stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  boost::system::error_code ignored;
+  impl_->acceptor.close(ignored);
+  for (auto* s : impl_->sessions) s->close(ignored);
+}
+
+}  // namespace exsync::http

@@ -1,0 +1,36 @@
+// How the remote mailbox service reports failure to the sync engine, whatever its protocol.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace exsync::model {
+
+enum class RemoteErrorKind {
+  network,             // connect, TLS, reset, timeout: try again later
+  auth,                // no access token could be obtained (see the auth module's log line)
+  unauthorized,        // the server refused the token (HTTP 401) even after a fresh one
+  throttled,           // the server asks us to back off for `retry_after`
+  invalid_sync_state,  // the cursor is no longer valid: resync from scratch
+  mailbox_not_found,   // the mailbox does not exist (wrong address, removed)
+  impersonation_denied,  // the service account may not act for this mailbox
+  access_denied,       // the mailbox exists but this folder or item may not be read
+  server,              // the server failed (HTTP 5xx, internal error)
+  protocol,            // an answer we could not understand
+};
+
+struct RemoteError {
+  RemoteErrorKind kind;
+  std::string message;  // the server's own words where it gave some; never a secret
+  std::string code;     // the protocol's error code when it has one ("ErrorServerBusy")
+  std::chrono::milliseconds retry_after{0};
+
+  // True when trying again later, unchanged, may succeed.
+  bool transient() const;
+};
+
+// "network", "mailbox_not_found", ...: stable names for logs.
+std::string_view remote_error_kind_name(RemoteErrorKind kind);
+
+}  // namespace exsync::model

@@ -1,0 +1,33 @@
+#include "exsync/model/remote_error.hpp"
+
+namespace exsync::model {
+
+bool RemoteError::transient() const {
+  switch (kind) {
+    case RemoteErrorKind::network:
+    case RemoteErrorKind::throttled:
+    case RemoteErrorKind::server:
+    case RemoteErrorKind::invalid_sync_state:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string_view remote_error_kind_name(RemoteErrorKind kind) {
+  switch (kind) {
+    case RemoteErrorKind::network: return "network";
+    case RemoteErrorKind::auth: return "auth";
+    case RemoteErrorKind::unauthorized: return "unauthorized";
+    case RemoteErrorKind::throttled: return "throttled";
+    case RemoteErrorKind::invalid_sync_state: return "invalid_sync_state";
+    case RemoteErrorKind::mailbox_not_found: return "mailbox_not_found";
+    case RemoteErrorKind::impersonation_denied: return "impersonation_denied";
+    case RemoteErrorKind::access_denied: return "access_denied";
+    case RemoteErrorKind::server: return "server";
+    case RemoteErrorKind::protocol: return "protocol";
+  }
+  return "unknown";
+}
+
+}  // namespace exsync::model
