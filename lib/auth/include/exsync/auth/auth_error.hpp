@@ -1,0 +1,46 @@
+// Why an access token could not be obtained, classified for the admin who has to fix it.
+//
+// Entra ID answers a failed token request with a JSON body (`error`, `error_description`,
+// `error_codes`); the AADSTS code says what is wrong. Codes and their meaning:
+// https://learn.microsoft.com/entra/identity-platform/reference-error-codes
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace exsync::auth {
+
+enum class AuthErrorKind {
+  wrong_password,          // AADSTS50126
+  password_expired,        // AADSTS50055
+  mfa_required,            // AADSTS50076, 50079
+  consent_required,        // AADSTS65001
+  public_client_disabled,  // AADSTS7000218
+  app_not_found,           // AADSTS700016
+  tenant_not_found,        // AADSTS90002
+  user_not_found,          // AADSTS50034
+  account_locked,          // AADSTS50053, 50057 (disabled)
+  conditional_access,      // AADSTS53003
+  refresh_token_expired,   // AADSTS700082, 50173: sign in with the password again
+  network,                 // the token endpoint could not be reached
+  server,                  // the token endpoint failed (HTTP 5xx)
+  protocol,                // an answer that is not Entra's token or error shape
+  other,                   // an error code not listed above
+};
+
+struct AuthError {
+  AuthErrorKind kind;
+  int aadsts = 0;           // 0 when the answer had no AADSTS code
+  std::string error;        // OAuth "error" ("invalid_grant")
+  std::string description;  // first line of Entra's error_description, or the network error
+
+  // One or two sentences telling the admin what to fix in the setup.
+  std::string_view advice() const;
+};
+
+std::string_view auth_error_kind_name(AuthErrorKind kind);
+
+// Classifies a non-200 answer from the token endpoint.
+AuthError classify_token_error(int http_status, std::string_view body);
+
+}  // namespace exsync::auth

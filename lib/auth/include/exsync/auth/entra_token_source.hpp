@@ -1,0 +1,49 @@
+// EntraTokenSource: delegated tokens for the service account from Microsoft Entra ID, by the
+// OAuth 2.0 resource-owner password credentials grant (ROPC) as a public client.
+//
+// The token is cached until `refresh_margin` before it expires; then the refresh token is used
+// (grant_type=refresh_token), and when Entra refuses it, the password again. Concurrent callers
+// never stampede the endpoint: while one request is out, the others wait for its answer.
+// Each failure is logged once as `auth.token.failed` with its AADSTS code and what to fix.
+// No password or token is ever logged.
+// https://learn.microsoft.com/entra/identity-platform/v2-oauth-ropc
+//
+// Thread-safety: use from the network thread only. Lifetime: `client` and `clock` must outlive it.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include "exsync/auth/token_source.hpp"
+#include "exsync/core/clock.hpp"
+#include "exsync/http/client.hpp"
+
+namespace exsync::auth {
+
+struct RopcSettings {
+  std::string token_url;  // {authority}/{tenant}/oauth2/v2.0/token
+  std::string client_id;
+  std::string scope;
+  std::string username;
+  std::string password;
+  std::chrono::seconds refresh_margin{300};
+};
+
+class EntraTokenSource final : public TokenSource {
+ public:
+  EntraTokenSource(net::any_io_executor executor, http::Client& client, const Clock& clock, RopcSettings settings);
+  ~EntraTokenSource() override;
+
+  Task<Result<std::string, AuthError>> access_token() override;
+  void reject(const std::string& token) override;
+
+  // Number of requests sent to the token endpoint, for tests and statistics.
+  int token_requests() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace exsync::auth

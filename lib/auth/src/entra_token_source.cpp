@@ -1,0 +1,140 @@
+#include "exsync/auth/entra_token_source.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
+
+#include "exsync/log/log.hpp"
+
+namespace exsync::auth {
+namespace json = boost::json;
+namespace {
+
+struct Token {
+  std::string access;
+  Clock::time_point expires_at;
+};
+
+struct Flight {
+  explicit Flight(const net::any_io_executor& ex) : done(ex, net::steady_timer::time_point::max()) {}
+  net::steady_timer done;
+  std::optional<Result<std::string, AuthError>> result;
+};
+
+std::int64_t number_field(const json::object& o, std::string_view key) {
+  // v2 sends numbers, the v1 endpoint sends them as strings.
+  auto* v = o.if_contains(key);
+  if (!v) return 0;
+  if (v->is_int64()) return v->as_int64();
+  if (v->is_string()) return std::atoll(std::string(v->as_string()).c_str());
+  return 0;
+}
+
+}  // namespace
+
+struct EntraTokenSource::Impl {
+  net::any_io_executor ex;
+  http::Client& client;
+  const Clock& clock;
+  RopcSettings settings;
+  std::optional<Token> token;
+  std::string refresh_token;
+  std::shared_ptr<Flight> flight;
+  int requests = 0;
+
+  bool fresh(const Token& t) const { return clock.now() + settings.refresh_margin < t.expires_at; }
+
+  Task<Result<Token, AuthError>> post(const std::string& grant, std::string form) {
+    ++requests;
+    http::Request req;
+    req.url = settings.token_url;
+    req.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
+    req.body = "client_id=" + http::form_encode(settings.client_id) +
+               "&scope=" + http::form_encode(settings.scope) + "&grant_type=" + grant + form;
+    auto resp = co_await client.send(std::move(req));
+    if (!resp)
+      co_return Fail{AuthError{AuthErrorKind::network, 0, "", resp.error().message}};
+    if (resp->status != 200) co_return Fail{classify_token_error(resp->status, resp->body)};
+
+    json::error_code ec;
+    auto v = json::parse(resp->body, ec);
+    const json::object* o = (!ec && v.is_object()) ? &v.as_object() : nullptr;
+    const json::value* access = o ? o->if_contains("access_token") : nullptr;
+    if (!access || !access->is_string() || access->as_string().empty())
+      co_return Fail{AuthError{AuthErrorKind::protocol, 0, "", "token response without access_token"}};
+    auto lifetime = std::chrono::seconds(number_field(*o, "expires_in"));
+    if (lifetime.count() <= 0) lifetime = std::chrono::seconds(3600);
+    if (auto* rt = o->if_contains("refresh_token"); rt && rt->is_string())
+      refresh_token = std::string(rt->as_string());
+    log::info("auth.token.acquired", {{"grant", grant}, {"expires_in", lifetime.count()}});
+    co_return Token{std::string(access->as_string()), clock.now() + lifetime};
+  }
+
+  Task<Result<std::string, AuthError>> acquire() {
+    if (!refresh_token.empty()) {
+      auto r = co_await post("refresh_token", "&refresh_token=" + http::form_encode(refresh_token));
+      if (r) {
+        token = std::move(*r);
+        co_return token->access;
+      }
+      if (r.error().kind == AuthErrorKind::network || r.error().kind == AuthErrorKind::server) {
+        report(r.error());
+        co_return Fail{r.error()};
+      }
+      // Refused: the refresh token expired or was revoked. Sign in with the password again.
+      log::info("auth.refresh_token.refused",
+                {{"aadsts", r.error().aadsts}, {"kind", auth_error_kind_name(r.error().kind)}});
+      refresh_token.clear();
+    }
+    auto r = co_await post("password", "&username=" + http::form_encode(settings.username) +
+                                           "&password=" + http::form_encode(settings.password));
+    if (!r) {
+      report(r.error());
+      co_return Fail{r.error()};
+    }
+    token = std::move(*r);
+    co_return token->access;
+  }
+
+  void report(const AuthError& e) {
+    log::error("auth.token.failed", {{"kind", auth_error_kind_name(e.kind)},
+                                     {"aadsts", e.aadsts},
+                                     {"error", e.error},
+                                     {"description", e.description},
+                                     {"advice", e.advice()}});
+  }
+};
+
+EntraTokenSource::EntraTokenSource(net::any_io_executor executor, http::Client& client, const Clock& clock,
+                                   RopcSettings settings)
+    : impl_(new Impl{std::move(executor), client, clock, std::move(settings), {}, {}, {}, 0}) {}
+
+EntraTokenSource::~EntraTokenSource() = default;
+
+Task<Result<std::string, AuthError>> EntraTokenSource::access_token() {
+  Impl& s = *impl_;
+  if (s.token && s.fresh(*s.token)) co_return s.token->access;
+  if (s.flight) {
+    auto flight = s.flight;
+    co_await flight->done.async_wait(net::as_tuple(net::use_awaitable));
+    if (flight->result) co_return *flight->result;
+    co_return Fail{AuthError{AuthErrorKind::network, 0, "", "token request abandoned"}};
+  }
+  auto flight = std::make_shared<Flight>(s.ex);
+  s.flight = flight;
+  auto result = co_await s.acquire();
+  // A token near its refresh point but not yet expired is still good when refreshing failed.
+  if (!result && s.token && s.clock.now() < s.token->expires_at) result = s.token->access;
+  flight->result = result;
+  s.flight.reset();
+  flight->done.cancel();
+  co_return result;
+}
+
+void EntraTokenSource::reject(const std::string& token) {
+  if (impl_->token && impl_->token->access == token) impl_->token.reset();
+}
+
+int EntraTokenSource::token_requests() const { return impl_->requests; }
+
+}  // namespace exsync::auth

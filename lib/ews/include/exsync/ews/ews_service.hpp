@@ -1,0 +1,52 @@
+// EwsService: the remote mailbox port over Exchange Web Services with impersonation.
+//
+// Each call is one SOAP request to the configured endpoint, authorised with the service
+// account's bearer token and addressed to the target mailbox by ExchangeImpersonation and the
+// X-AnchorMailbox header (which routes the request to the mailbox's server in Exchange Online).
+// A 401 makes it drop the token and retry once with a fresh one.
+//
+// Thread-safety: use from the network thread only. Lifetime: `client` and `tokens` must
+// outlive it.
+#pragma once
+
+#include <cstdint>
+
+#include "exsync/auth/token_source.hpp"
+#include "exsync/http/client.hpp"
+#include "exsync/model/ports.hpp"
+
+namespace exsync::ews {
+
+struct EwsSettings {
+  std::string url;              // https://outlook.office365.com/EWS/Exchange.asmx
+  int get_item_batch_size = 64;  // ids per GetItem request
+};
+
+struct EwsStats {
+  std::uint64_t sync_requests = 0;
+  std::uint64_t get_item_requests = 0;
+};
+
+class EwsService final : public model::RemoteMailboxService {
+ public:
+  EwsService(http::Client& client, auth::TokenSource& tokens, EwsSettings settings);
+
+  Task<Result<model::ChangePage, model::RemoteError>> changes(const std::string& mailbox, model::FolderKind folder,
+                                                              const std::string& cursor, int max_changes) override;
+  Task<Result<std::vector<model::RemoteItem>, model::RemoteError>> fetch(
+      const std::string& mailbox, model::FolderKind folder, const std::vector<std::string>& ids) override;
+
+  const EwsStats& stats() const { return stats_; }
+
+ private:
+  // POSTs `envelope` and returns the body of a 200 answer, or the error any other answer means.
+  Task<Result<std::string, model::RemoteError>> call(const std::string& mailbox, std::string_view operation,
+                                                     std::string envelope);
+
+  http::Client& client_;
+  auth::TokenSource& tokens_;
+  EwsSettings settings_;
+  EwsStats stats_;
+};
+
+}  // namespace exsync::ews

@@ -1,0 +1,33 @@
+// Parsers for EWS responses: SOAP faults, response messages, SyncFolderItems and GetItem.
+//
+// Elements are matched by namespace URI and local name, never by prefix: Exchange Online,
+// Exchange Server 2007..2019 and other servers use different prefixes (s:/soap:/soap11:, m:, t:,
+// default namespaces). Unknown elements are ignored. Documents with a DTD are refused.
+// Thread-safety: free functions.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "exsync/core/result.hpp"
+#include "exsync/model/item.hpp"
+#include "exsync/model/remote_error.hpp"
+
+namespace exsync::ews {
+
+// Maps an EWS ResponseCode to how the engine should treat it.
+model::RemoteErrorKind kind_for_response_code(std::string_view code);
+
+// Interprets a response whose HTTP status is not 200 (faults come with HTTP 500; throttling
+// also as 503/429 with Retry-After, passed in `retry_after_header`).
+model::RemoteError error_for_http_response(int status, std::string_view body, std::string_view retry_after_header);
+
+// A SyncFolderItems response: created/updated/deleted ids and the next SyncState. Changes of
+// other item classes in the folder (distribution lists) and read-flag changes are left out.
+Result<model::ChangePage, model::RemoteError> parse_sync_folder_items(std::string_view xml);
+
+// A GetItem response of contacts. Items answered with ErrorItemNotFound are left out (deleted
+// since the sync); any other per-item error fails the whole response.
+Result<std::vector<model::RemoteItem>, model::RemoteError> parse_get_item(std::string_view xml);
+
+}  // namespace exsync::ews

@@ -1,0 +1,77 @@
+#include "exsync/ews/ews_service.hpp"
+
+#include <algorithm>
+
+#include "exsync/ews/requests.hpp"
+#include "exsync/ews/responses.hpp"
+#include "exsync/log/log.hpp"
+
+namespace exsync::ews {
+
+using model::RemoteError;
+using model::RemoteErrorKind;
+
+EwsService::EwsService(http::Client& client, auth::TokenSource& tokens, EwsSettings settings)
+    : client_(client), tokens_(tokens), settings_(std::move(settings)) {}
+
+Task<Result<std::string, RemoteError>> EwsService::call(const std::string& mailbox, std::string_view operation,
+                                                        std::string envelope) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto token = co_await tokens_.access_token();
+    if (!token) {
+      co_return Fail{RemoteError{RemoteErrorKind::auth,
+                                 std::string(auth::auth_error_kind_name(token.error().kind)) + ": " +
+                                     token.error().description,
+                                 "", {}}};
+    }
+    http::Request req;
+    req.url = settings_.url;
+    req.headers = {{"Content-Type", "text/xml; charset=utf-8"},
+                   {"Authorization", "Bearer " + *token},
+                   {"X-AnchorMailbox", mailbox}};
+    req.body = envelope;
+    auto resp = co_await client_.send(std::move(req));
+    if (!resp) {
+      auto kind = resp.error().kind;
+      co_return Fail{RemoteError{RemoteErrorKind::network, resp.error().message,
+                                 std::string(http::http_error_kind_name(kind)), {}}};
+    }
+    if (resp->status == 200) co_return std::move(resp->body);
+    if (resp->status == 401 && attempt == 0) {
+      log::info("ews.token.rejected", {{"mailbox", mailbox}, {"operation", operation}});
+      tokens_.reject(*token);
+      continue;
+    }
+    co_return Fail{error_for_http_response(resp->status, resp->body, resp->header("Retry-After"))};
+  }
+  co_return Fail{RemoteError{RemoteErrorKind::unauthorized, "the server refused a fresh access token", "", {}}};
+}
+
+Task<Result<model::ChangePage, RemoteError>> EwsService::changes(const std::string& mailbox, model::FolderKind folder,
+                                                                 const std::string& cursor, int max_changes) {
+  ++stats_.sync_requests;
+  auto body = co_await call(mailbox, "SyncFolderItems",
+                            sync_folder_items_request(mailbox, folder, cursor, max_changes));
+  if (!body) co_return Fail{std::move(body).error()};
+  co_return parse_sync_folder_items(*body);
+}
+
+Task<Result<std::vector<model::RemoteItem>, RemoteError>> EwsService::fetch(const std::string& mailbox,
+                                                                            model::FolderKind folder,
+                                                                            const std::vector<std::string>& ids) {
+  std::vector<model::RemoteItem> out;
+  out.reserve(ids.size());
+  const auto batch = static_cast<std::size_t>(std::max(1, settings_.get_item_batch_size));
+  for (std::size_t i = 0; i < ids.size(); i += batch) {
+    std::vector<std::string> slice(ids.begin() + i, ids.begin() + std::min(ids.size(), i + batch));
+    ++stats_.get_item_requests;
+    auto body = co_await call(mailbox, "GetItem", get_item_request(mailbox, folder, slice));
+    if (!body) co_return Fail{std::move(body).error()};
+    auto items = parse_get_item(*body);
+    if (!items) co_return Fail{std::move(items).error()};
+    for (auto& item : *items) out.push_back(std::move(item));
+  }
+  co_return out;
+}
+
+}  // namespace exsync::ews

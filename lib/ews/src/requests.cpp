@@ -1,0 +1,101 @@
+#include "exsync/ews/requests.hpp"
+
+#include "exsync/ews/namespaces.hpp"
+
+namespace exsync::ews {
+namespace {
+
+std::string envelope(std::string_view mailbox, std::string_view body) {
+  std::string out;
+  out.reserve(body.size() + 640);
+  out += R"(<?xml version="1.0" encoding="utf-8"?>)";
+  out += R"(<soap:Envelope xmlns:soap=")";
+  out += kSoapNs;
+  out += R"(" xmlns:t=")";
+  out += kTypesNs;
+  out += R"(" xmlns:m=")";
+  out += kMessagesNs;
+  out += R"("><soap:Header><t:RequestServerVersion Version=")";
+  out += kRequestServerVersion;
+  out += R"("/><t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>)";
+  out += xml_escape(mailbox);
+  out += R"(</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></soap:Header><soap:Body>)";
+  out += body;
+  out += "</soap:Body></soap:Envelope>";
+  return out;
+}
+
+std::string_view distinguished_id(model::FolderKind folder) {
+  switch (folder) {
+    case model::FolderKind::contacts: return "contacts";
+  }
+  return "contacts";
+}
+
+// The properties exsync maps for a contact (see contact_xml.cpp for how each is read).
+constexpr std::string_view kContactFields[] = {
+    "item:LastModifiedTime",  "item:Body",                "item:Categories",
+    "contacts:FileAs",        "contacts:DisplayName",     "contacts:GivenName",
+    "contacts:Nickname",      "contacts:CompanyName",     "contacts:EmailAddresses",
+    "contacts:PhysicalAddresses", "contacts:PhoneNumbers", "contacts:JobTitle",
+    "contacts:MiddleName",    "contacts:Surname",         "contacts:Birthday",
+};
+
+}  // namespace
+
+std::string xml_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 16);
+  for (unsigned char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        // XML 1.0 allows only TAB, LF and CR among the C0 controls.
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') break;
+        out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string sync_folder_items_request(std::string_view mailbox, model::FolderKind folder,
+                                      std::string_view sync_state, int max_changes) {
+  std::string body = "<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>";
+  body += R"(<m:SyncFolderId><t:DistinguishedFolderId Id=")";
+  body += distinguished_id(folder);
+  body += R"("/></m:SyncFolderId>)";
+  if (!sync_state.empty()) {
+    body += "<m:SyncState>";
+    body += xml_escape(sync_state);
+    body += "</m:SyncState>";
+  }
+  body += "<m:MaxChangesReturned>" + std::to_string(max_changes) + "</m:MaxChangesReturned>";
+  body += "<m:SyncScope>NormalItems</m:SyncScope></m:SyncFolderItems>";
+  return envelope(mailbox, body);
+}
+
+std::string get_item_request(std::string_view mailbox, model::FolderKind folder,
+                             const std::vector<std::string>& ids) {
+  (void)folder;  // contacts only, for now
+  std::string body = "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:BodyType>Text</t:BodyType>";
+  body += "<t:AdditionalProperties>";
+  for (auto f : kContactFields) {
+    body += R"(<t:FieldURI FieldURI=")";
+    body += f;
+    body += R"("/>)";
+  }
+  body += "</t:AdditionalProperties></m:ItemShape><m:ItemIds>";
+  for (const auto& id : ids) {
+    body += R"(<t:ItemId Id=")";
+    body += xml_escape(id);
+    body += R"("/>)";
+  }
+  body += "</m:ItemIds></m:GetItem>";
+  return envelope(mailbox, body);
+}
+
+}  // namespace exsync::ews

@@ -1,0 +1,188 @@
+#include "exsync/ews/responses.hpp"
+
+#include <cstdlib>
+#include <optional>
+
+#include "contact_xml.hpp"
+#include "exsync/ews/namespaces.hpp"
+#include "xml.hpp"
+
+namespace exsync::ews {
+namespace {
+
+using model::RemoteError;
+using model::RemoteErrorKind;
+
+RemoteError protocol_error(std::string message) { return {RemoteErrorKind::protocol, std::move(message), "", {}}; }
+
+// BackOffMilliseconds travels in MessageXml/Value[@Name] (response messages and fault details).
+std::chrono::milliseconds back_off(const pugi::xml_node& message_xml) {
+  for (auto v = message_xml.first_child(); v; v = v.next_sibling()) {
+    if (is_element(v, kTypesNs, "Value") && std::string_view(v.attribute("Name").value()) == "BackOffMilliseconds")
+      return std::chrono::milliseconds(std::atoll(v.text().get()));
+  }
+  return std::chrono::milliseconds(0);
+}
+
+RemoteError error_for_code(std::string code, std::string text, std::chrono::milliseconds backoff) {
+  RemoteError e{kind_for_response_code(code), std::move(text), std::move(code), backoff};
+  if (e.message.empty()) e.message = e.code;
+  return e;
+}
+
+std::optional<RemoteError> fault_error(const pugi::xml_node& fault) {
+  std::string code;
+  std::string text = fault.child("faultstring").text().get();
+  std::chrono::milliseconds backoff{0};
+  if (auto detail = fault.child("detail")) {
+    code = child_text(detail, kErrorsNs, "ResponseCode");
+    if (auto msg = child_text(detail, kErrorsNs, "Message"); !msg.empty()) text = msg;
+    if (auto mx = child(detail, kTypesNs, "MessageXml")) backoff = back_off(mx);
+  }
+  if (code.empty()) {
+    // "a:ErrorServerBusy", "soap11:Client": the local part of the QName.
+    std::string_view fc = fault.child("faultcode").text().get();
+    auto colon = fc.find(':');
+    code = std::string(colon == std::string_view::npos ? fc : fc.substr(colon + 1));
+  }
+  return error_for_code(std::move(code), std::move(text), backoff);
+}
+
+// Parses the envelope and returns the element inside Body (the operation's response), or the
+// error a Fault carries.
+Result<pugi::xml_node, RemoteError> response_element(pugi::xml_document& doc, std::string_view xml) {
+  std::string problem;
+  if (!parse_document(doc, xml, problem)) return Fail{protocol_error(problem)};
+  auto env = doc.document_element();
+  if (!is_element(env, kSoapNs, "Envelope")) return Fail{protocol_error("not a SOAP envelope")};
+  auto body = child(env, kSoapNs, "Body");
+  if (!body) return Fail{protocol_error("SOAP envelope without Body")};
+  if (auto fault = child(body, kSoapNs, "Fault")) return Fail{*fault_error(fault)};
+  auto op = body.find_child([](const pugi::xml_node& n) { return n.type() == pugi::node_element; });
+  if (!op || namespace_uri(op) != kMessagesNs) return Fail{protocol_error("SOAP Body without an EWS response")};
+  return op;
+}
+
+struct MessageStatus {
+  bool ok;
+  RemoteError error;
+};
+
+MessageStatus message_status(const pugi::xml_node& msg) {
+  std::string_view cls = msg.attribute("ResponseClass").value();
+  std::string code = child_text(msg, kMessagesNs, "ResponseCode");
+  if (cls != "Error" && (code.empty() || code == "NoError")) return {true, {}};
+  std::chrono::milliseconds backoff{0};
+  if (auto mx = child(msg, kMessagesNs, "MessageXml")) backoff = back_off(mx);
+  return {false, error_for_code(code, child_text(msg, kMessagesNs, "MessageText"), backoff)};
+}
+
+template <typename F>
+void for_each_message(const pugi::xml_node& op, F&& fn) {
+  auto messages = child(op, kMessagesNs, "ResponseMessages");
+  for (auto m = messages.first_child(); m; m = m.next_sibling()) {
+    if (m.type() == pugi::node_element && namespace_uri(m) == kMessagesNs) fn(m);
+  }
+}
+
+model::RemoteRef item_ref(const pugi::xml_node& item) {
+  auto id = child(item, kTypesNs, "ItemId");
+  return {id.attribute("Id").value(), id.attribute("ChangeKey").value()};
+}
+
+}  // namespace
+
+RemoteErrorKind kind_for_response_code(std::string_view code) {
+  if (code == "ErrorServerBusy" || code == "ErrorExceededConnectionCount" ||
+      code == "ErrorTooManyObjectsOpened" || code == "ErrorExceededSubscriptionCount")
+    return RemoteErrorKind::throttled;
+  if (code == "ErrorInvalidSyncStateData") return RemoteErrorKind::invalid_sync_state;
+  if (code == "ErrorImpersonateUserDenied" || code == "ErrorImpersonationDenied" ||
+      code == "ErrorImpersonationFailed")
+    return RemoteErrorKind::impersonation_denied;
+  if (code == "ErrorNonExistentMailbox" || code == "ErrorMailboxNotFound" || code == "ErrorInvalidSmtpAddress")
+    return RemoteErrorKind::mailbox_not_found;
+  if (code == "ErrorAccessDenied" || code == "ErrorFolderNotFound") return RemoteErrorKind::access_denied;
+  if (code == "ErrorSchemaValidation" || code == "ErrorInvalidRequest" || code == "ErrorInvalidIdMalformed" ||
+      code == "Client")
+    return RemoteErrorKind::protocol;
+  return RemoteErrorKind::server;
+}
+
+RemoteError error_for_http_response(int status, std::string_view body, std::string_view retry_after) {
+  if (status == 401)
+    return {RemoteErrorKind::unauthorized, "HTTP 401: the server refused the access token", "", {}};
+  if (!body.empty()) {
+    pugi::xml_document doc;
+    auto op = response_element(doc, body);
+    if (!op && op.error().kind != RemoteErrorKind::protocol) return std::move(op).error();
+  }
+  if (status == 503 || status == 429) {
+    auto seconds = std::atoll(std::string(retry_after).c_str());
+    return {RemoteErrorKind::throttled, "HTTP " + std::to_string(status) + ": the server asks to retry later",
+            "HTTP" + std::to_string(status), std::chrono::seconds(seconds > 0 ? seconds : 30)};
+  }
+  if (status >= 500) return {RemoteErrorKind::server, "HTTP " + std::to_string(status), "", {}};
+  return {RemoteErrorKind::protocol, "unexpected HTTP " + std::to_string(status), "", {}};
+}
+
+Result<model::ChangePage, RemoteError> parse_sync_folder_items(std::string_view xml) {
+  pugi::xml_document doc;
+  auto op = response_element(doc, xml);
+  if (!op) return Fail{std::move(op).error()};
+  std::optional<model::ChangePage> page;
+  std::optional<RemoteError> failure;
+  for_each_message(*op, [&](const pugi::xml_node& msg) {
+    if (page || failure) return;
+    auto status = message_status(msg);
+    if (!status.ok) {
+      failure = std::move(status.error);
+      return;
+    }
+    model::ChangePage p;
+    p.next_cursor = child_text(msg, kMessagesNs, "SyncState");
+    p.last_page = std::string_view(child_text(msg, kMessagesNs, "IncludesLastItemInRange")) != "false";
+    auto changes = child(msg, kMessagesNs, "Changes");
+    for (auto ch = changes.first_child(); ch; ch = ch.next_sibling()) {
+      if (ch.type() != pugi::node_element || namespace_uri(ch) != kTypesNs) continue;
+      auto kind = local_name(ch);
+      if (kind == "Delete") {
+        p.changes.push_back({model::ChangeKind::deleted, {child(ch, kTypesNs, "ItemId").attribute("Id").value(), ""}});
+      } else if (kind == "Create" || kind == "Update") {
+        // Only contacts are synced from a contacts folder; a distribution list is another class.
+        auto item = child(ch, kTypesNs, "Contact");
+        if (!item) continue;
+        p.changes.push_back({kind == "Create" ? model::ChangeKind::created : model::ChangeKind::updated, item_ref(item)});
+      }
+    }
+    page = std::move(p);
+  });
+  if (failure) return Fail{std::move(*failure)};
+  if (!page) return Fail{protocol_error("SyncFolderItems response without a response message")};
+  if (page->next_cursor.empty()) return Fail{protocol_error("SyncFolderItems response without a SyncState")};
+  return std::move(*page);
+}
+
+Result<std::vector<model::RemoteItem>, RemoteError> parse_get_item(std::string_view xml) {
+  pugi::xml_document doc;
+  auto op = response_element(doc, xml);
+  if (!op) return Fail{std::move(op).error()};
+  std::vector<model::RemoteItem> items;
+  std::optional<RemoteError> failure;
+  for_each_message(*op, [&](const pugi::xml_node& msg) {
+    if (failure) return;
+    auto status = message_status(msg);
+    if (!status.ok) {
+      if (status.error.code != "ErrorItemNotFound") failure = std::move(status.error);
+      return;
+    }
+    auto list = child(msg, kMessagesNs, "Items");
+    for (auto item = list.first_child(); item; item = item.next_sibling()) {
+      if (is_element(item, kTypesNs, "Contact")) items.push_back({item_ref(item), contact_from_xml(item)});
+    }
+  });
+  if (failure) return Fail{std::move(*failure)};
+  return items;
+}
+
+}  // namespace exsync::ews

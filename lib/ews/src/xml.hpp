@@ -1,0 +1,23 @@
+// Namespace-aware navigation over pugixml, private to the ews module.
+#pragma once
+
+#include <pugixml.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace exsync::ews {
+
+std::string_view local_name(const pugi::xml_node& node);
+// The namespace URI the node's prefix (or the default namespace) is bound to in scope.
+std::string_view namespace_uri(const pugi::xml_node& node);
+bool is_element(const pugi::xml_node& node, std::string_view ns, std::string_view local);
+// First element child with that namespace and local name; empty node when none.
+pugi::xml_node child(const pugi::xml_node& node, std::string_view ns, std::string_view local);
+std::string child_text(const pugi::xml_node& node, std::string_view ns, std::string_view local);
+
+// Parses `xml`, refusing documents with a DOCTYPE (no entity expansion, no external references).
+// Returns false and a reason when the document is refused or malformed.
+bool parse_document(pugi::xml_document& doc, std::string_view xml, std::string& problem);
+
+}  // namespace exsync::ews
