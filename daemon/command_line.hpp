@@ -1,0 +1,24 @@
+// The exsyncd command line: a command and its options.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace exsync::daemon {
+
+enum class Command { run, once, items, help, version };
+
+struct CommandLine {
+  Command command = Command::run;
+  std::string config;
+  std::string mailbox;
+  std::string folder = "contacts";
+};
+
+// Parses argv; on a usage error returns nullopt and sets `problem` to one line.
+std::optional<CommandLine> parse_command_line(const std::vector<std::string>& args, std::string& problem);
+
+extern const char* const kUsage;
+
+}  // namespace exsync::daemon

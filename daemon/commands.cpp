@@ -1,0 +1,186 @@
+#include "commands.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "exsync/auth/entra_token_source.hpp"
+#include "exsync/config/config.hpp"
+#include "exsync/core/mailbox_address.hpp"
+#include "exsync/ews/ews_service.hpp"
+#include "exsync/http/client.hpp"
+#include "exsync/log/log.hpp"
+#include "exsync/model/contact_json.hpp"
+#include "exsync/store/sqlite_store.hpp"
+#include "exsync/sync/pass_runner.hpp"
+
+namespace exsync::daemon {
+namespace {
+
+// How long a stop request waits for pages in flight before aborting their requests.
+constexpr std::chrono::seconds kStopGrace{20};
+
+struct Runtime {
+  config::Config cfg;
+  net::io_context io;
+  net::thread_pool blocking{1};
+  std::unique_ptr<store::SqliteStore> store;
+  std::unique_ptr<http::Client> client;
+  std::unique_ptr<auth::EntraTokenSource> tokens;
+  std::unique_ptr<ews::EwsService> ews;
+  std::unique_ptr<sync::SyncEngine> engine;
+
+  ~Runtime() { blocking.join(); }
+};
+
+std::vector<model::FolderKind> folders_of(const config::Config& cfg) {
+  std::vector<model::FolderKind> out;
+  for (const auto& f : cfg.sync.folders) out.push_back(*model::parse_folder(f));
+  return out;
+}
+
+// Builds everything a sync needs; prints the problem and returns an exit status on failure.
+int build_runtime(Runtime& rt) {
+  auto store = store::SqliteStore::open(rt.cfg.store_path);
+  if (!store) {
+    log::error("store.open.failed", {{"path", rt.cfg.store_path.string()}, {"message", store.error().message}});
+    return kExitIoError;
+  }
+  rt.store = std::move(*store);
+
+  http::ClientOptions opts;
+  opts.ca_file = rt.cfg.tls_ca_file;
+  opts.timeout = rt.cfg.ews.request_timeout;
+  opts.user_agent = std::string("exsync/") + EXSYNC_VERSION;
+  opts.max_idle_per_origin = static_cast<std::size_t>(rt.cfg.sync.max_concurrent_mailboxes) + 2;
+  auto client = http::Client::create(rt.io.get_executor(), opts);
+  if (!client) {
+    std::fprintf(stderr, "exsyncd: %s: tls.ca_file: %s\n", rt.cfg.source.c_str(), client.error().message.c_str());
+    return kExitConfig;
+  }
+  rt.client = std::move(*client);
+
+  auth::RopcSettings ropc{rt.cfg.tenant.token_url(), rt.cfg.tenant.client_id, rt.cfg.tenant.scope,
+                          rt.cfg.service_account.username, rt.cfg.service_account.password.reveal()};
+  rt.tokens = std::make_unique<auth::EntraTokenSource>(rt.io.get_executor(), *rt.client, SystemClock::instance(),
+                                                       std::move(ropc));
+  rt.ews = std::make_unique<ews::EwsService>(*rt.client, *rt.tokens,
+                                             ews::EwsSettings{rt.cfg.ews.url, rt.cfg.ews.get_item_batch_size});
+  rt.engine = std::make_unique<sync::SyncEngine>(*rt.ews, *rt.store, rt.blocking);
+  return 0;
+}
+
+// SIGTERM/SIGINT: stop after the pages in flight commit; abort them after a grace period.
+void arm_stop_signals(Runtime& rt, net::signal_set& signals, net::steady_timer& interval, net::steady_timer& grace) {
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    log::info("daemon.stopping", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    rt.engine->request_stop();
+    interval.cancel();
+    grace.expires_after(kStopGrace);
+    grace.async_wait([&](const boost::system::error_code& gec) {
+      if (gec) return;
+      log::warn("daemon.stop.aborting_requests", {{"grace_seconds", kStopGrace.count()}});
+      rt.client->shutdown();
+    });
+  });
+}
+
+int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailboxes) {
+  net::signal_set signals(rt.io, SIGTERM, SIGINT);
+  net::steady_timer interval(rt.io), grace(rt.io);
+  arm_stop_signals(rt, signals, interval, grace);
+  sync::PassRunner runner(*rt.engine);
+  const auto folders = folders_of(rt.cfg);
+  int failed = 0;
+
+  log::info("daemon.started", {{"version", EXSYNC_VERSION},
+                               {"mode", forever ? "run" : "once"},
+                               {"mailboxes", mailboxes.size()},
+                               {"store", rt.cfg.store_path.string()}});
+  net::co_spawn(
+      rt.io,
+      [&]() -> Task<void> {
+        do {
+          auto report = co_await runner.run_pass(mailboxes, folders, rt.cfg.sync.max_concurrent_mailboxes);
+          failed = report.failed();
+          if (!forever || rt.engine->stop_requested()) break;
+          interval.expires_after(rt.cfg.sync.interval);
+          co_await interval.async_wait(net::as_tuple(net::use_awaitable));
+        } while (!rt.engine->stop_requested());
+        signals.cancel();
+        grace.cancel();
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  rt.io.run();
+  log::info("daemon.stopped", {{"failed_mailboxes", failed}});
+  return failed > 0 && !forever ? kExitMailboxFailed : 0;
+}
+
+int print_items(Runtime& rt, const CommandLine& cl) {
+  auto folder = model::parse_folder(cl.folder);
+  if (!folder) {
+    std::fprintf(stderr, "exsyncd: --folder: \"%s\" is not a folder exsync syncs (contacts)\n", cl.folder.c_str());
+    return kExitUsage;
+  }
+  auto items = rt.store->items(normalize_mailbox_address(cl.mailbox), *folder);
+  if (!items) {
+    log::error("store.read.failed", {{"message", items.error().message}});
+    return kExitIoError;
+  }
+  std::string out;
+  for (const auto& item : *items) {
+    auto contact = model::contact_from_json(item.payload_json);
+    if (!contact) {
+      log::error("store.item.unreadable", {{"id", item.local_id}, {"message", contact.error()}});
+      return kExitIoError;
+    }
+    out += model::contact_to_json(*contact, model::ItemIdentity{item.local_id, item.remote});
+    out += '\n';
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+int run_command(const CommandLine& cl) {
+  auto cfg = config::load_config(cl.config);
+  if (!cfg) {
+    std::fprintf(stderr, "exsyncd: %s\n", cfg.error().message().c_str());
+    return kExitConfig;
+  }
+  log::init(cfg->log_format, cfg->log_level);
+
+  std::vector<std::string> mailboxes = cfg->mailboxes;
+  if (!cl.mailbox.empty()) {
+    if (auto problem = mailbox_address_problem(cl.mailbox)) {
+      std::fprintf(stderr, "exsyncd: --mailbox: \"%s\" %s\n", cl.mailbox.c_str(), problem->c_str());
+      return kExitUsage;
+    }
+    mailboxes = {normalize_mailbox_address(cl.mailbox)};
+  }
+
+  Runtime rt;
+  rt.cfg = std::move(*cfg);
+  if (cl.command == Command::items) {
+    auto store = store::SqliteStore::open(rt.cfg.store_path);
+    if (!store) {
+      log::error("store.open.failed", {{"path", rt.cfg.store_path.string()}, {"message", store.error().message}});
+      return kExitIoError;
+    }
+    rt.store = std::move(*store);
+    return print_items(rt, cl);
+  }
+  if (int rc = build_runtime(rt); rc != 0) return rc;
+  return run_daemon(rt, cl.command == Command::run, mailboxes);
+}
+
+}  // namespace exsync::daemon

@@ -1,0 +1,27 @@
+// exsyncd: parse the command line, load the configuration, run the command.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "command_line.hpp"
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  using namespace exsync::daemon;
+  std::string problem;
+  auto cl = parse_command_line(std::vector<std::string>(argv + 1, argv + argc), problem);
+  if (!cl) {
+    std::fprintf(stderr, "exsyncd: %s\nTry 'exsyncd --help'.\n", problem.c_str());
+    return kExitUsage;
+  }
+  switch (cl->command) {
+    case Command::help:
+      std::fputs(kUsage, stdout);
+      return 0;
+    case Command::version:
+      std::printf("exsyncd %s\n", EXSYNC_VERSION);
+      return 0;
+    default:
+      return run_command(*cl);
+  }
+}
