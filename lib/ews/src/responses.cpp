@@ -5,7 +5,7 @@
 
 #include "contact_xml.hpp"
 #include "exsync/ews/namespaces.hpp"
-#include "xml.hpp"
+#include "exsync/ews/xml.hpp"
 
 namespace exsync::ews {
 namespace {

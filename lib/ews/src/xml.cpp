@@ -1,4 +1,4 @@
-#include "xml.hpp"
+#include "exsync/ews/xml.hpp"
 
 #include <cstring>
 

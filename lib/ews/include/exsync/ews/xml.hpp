@@ -1,4 +1,5 @@
-// Namespace-aware navigation over pugixml, private to the ews module.
+// Namespace-aware navigation over pugixml: the ews module's parsers and the tenant simulator
+// read SOAP with these, matching elements by namespace URI and local name, never by prefix.
 #pragma once
 
 #include <pugixml.hpp>

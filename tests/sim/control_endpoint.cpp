@@ -1,0 +1,150 @@
+#include "control_endpoint.hpp"
+
+#include <boost/json.hpp>
+
+#include "exsync/core/mailbox_address.hpp"
+#include "codec.hpp"
+#include "exsync/model/contact_json.hpp"
+
+namespace exsync::sim {
+namespace json = boost::json;
+namespace {
+
+http::Response json_response(int status, const json::value& v) {
+  return {status, {{"Content-Type", "application/json"}}, json::serialize(v)};
+}
+
+http::Response problem(int status, std::string text) {
+  return json_response(status, json::object{{"error", std::move(text)}});
+}
+
+std::vector<std::string> split_path(std::string_view target) {
+  auto q = target.find('?');
+  if (q != std::string_view::npos) target = target.substr(0, q);
+  std::vector<std::string> parts;
+  std::size_t start = 1;
+  while (start <= target.size()) {
+    auto slash = target.find('/', start);
+    if (slash == std::string_view::npos) slash = target.size();
+    if (slash > start) parts.push_back(percent_decode(target.substr(start, slash - start)));
+    start = slash + 1;
+  }
+  return parts;
+}
+
+json::object ref_json(const SimContact& sc) { return {{"ews_id", sc.id}, {"change_key", sc.change_key()}}; }
+
+}  // namespace
+
+http::Response ControlEndpoint::handle(const http::Request& req) {
+  const auto p = split_path(req.url);  // p[0] == "sim"
+  const std::string& m = req.method;
+  json::error_code ec;
+  const json::value body = req.body.empty() ? json::value() : json::parse(req.body, ec);
+  if (ec) return problem(400, "body is not JSON: " + ec.message());
+
+  if (p.size() == 2 && p[1] == "stats") {
+    if (m != "GET") return problem(405, "GET only");
+    json::object ops;
+    for (const auto& [k, v] : ews_.stats().operations) ops[k] = v;
+    return json_response(200, json::object{{"operations", ops},
+                                           {"token_requests", entra_.requests()},
+                                           {"unauthorized", ews_.stats().unauthorized},
+                                           {"schema_violations", ews_.stats().schema_violations},
+                                           {"last_schema_violation", ews_.stats().last_schema_violation}});
+  }
+  if (p.size() == 3 && p[1] == "stats" && p[2] == "reset" && m == "POST") {
+    ews_.stats() = {};
+    return {204, {}, ""};
+  }
+  if (p.size() >= 2 && p[1] == "impersonation") {
+    if (p.size() == 2 && m == "PUT" && body.is_object() && body.as_object().contains("allowed")) {
+      tenant_.impersonation_allowed = body.at("allowed").as_bool();
+      return {204, {}, ""};
+    }
+    if (p.size() == 4 && p[2] == "denied") {
+      if (m == "PUT") tenant_.impersonation_denied.insert(normalize_mailbox_address(p[3]));
+      else if (m == "DELETE") tenant_.impersonation_denied.erase(normalize_mailbox_address(p[3]));
+      else return problem(405, "PUT or DELETE");
+      return {204, {}, ""};
+    }
+    return problem(400, "PUT {\"allowed\": bool} or PUT|DELETE /sim/impersonation/denied/{addr}");
+  }
+  if (p.size() == 2 && p[1] == "password" && m == "PUT") {
+    if (!body.is_object() || !body.as_object().contains("password")) return problem(400, "needs {\"password\"}");
+    tenant_.set_password(std::string(body.at("password").as_string()));
+    tenant_.revoke_tokens();
+    return {204, {}, ""};
+  }
+  if (p.size() == 3 && p[1] == "faults" && p[2] == "token") {
+    if (m == "DELETE") {
+      tenant_.token_fault.reset();
+      return {204, {}, ""};
+    }
+    if (m != "PUT" || !body.is_object() || !body.as_object().contains("aadsts"))
+      return problem(400, "PUT {\"aadsts\": code, \"count\": n}");
+    Fault f;
+    f.aadsts = static_cast<int>(body.at("aadsts").to_number<std::int64_t>());
+    if (auto* c = body.as_object().if_contains("count")) f.remaining = static_cast<int>(c->to_number<std::int64_t>());
+    tenant_.token_fault = f;
+    return {204, {}, ""};
+  }
+  if (p.size() >= 2 && p[1] == "mailboxes") {
+    if (p.size() == 2) {
+      if (m == "GET") {
+        json::array a;
+        for (const auto& addr : tenant_.mailbox_addresses()) a.emplace_back(addr);
+        return json_response(200, a);
+      }
+      if (m == "POST" && body.is_object() && body.as_object().contains("address")) {
+        const std::string addr = normalize_mailbox_address(body.at("address").as_string());
+        if (auto why = mailbox_address_problem(addr)) return problem(400, "address " + *why);
+        auto& mb = tenant_.add_mailbox(addr);
+        if (auto* n = body.as_object().if_contains("contacts")) tenant_.populate(mb, static_cast<int>(n->to_number<std::int64_t>()));
+        return {201, {}, ""};
+      }
+      return problem(400, "GET, or POST {\"address\", \"contacts\"}");
+    }
+    const std::string addr = normalize_mailbox_address(p[2]);
+    Mailbox* mb = tenant_.mailbox(addr);
+    if (!mb) return problem(404, "no mailbox " + addr);
+    if (p.size() == 3 && m == "DELETE") {
+      tenant_.remove_mailbox(addr);
+      return {204, {}, ""};
+    }
+    if (p.size() == 4 && p[3] == "invalidate-sync-states" && m == "POST") {
+      ++mb->epoch;
+      return {204, {}, ""};
+    }
+    if (p.size() >= 4 && p[3] == "contacts") {
+      if (p.size() == 4 && m == "GET") {
+        std::string out;
+        for (const auto& [id, sc] : mb->contacts) {
+          if (sc.deleted) continue;
+          out += model::contact_to_json(sc.contact, model::ItemIdentity{"", {sc.id, sc.change_key()}});
+          out += '\n';
+        }
+        return {200, {{"Content-Type", "application/x-ndjson"}}, out};
+      }
+      if (p.size() == 4 && m == "POST") {
+        auto c = model::contact_from_json(req.body);
+        if (!c) return problem(400, "contact " + c.error());
+        return json_response(201, ref_json(tenant_.create_contact(*mb, std::move(*c))));
+      }
+      if (p.size() == 5 && m == "PUT") {
+        auto c = model::contact_from_json(req.body);
+        if (!c) return problem(400, "contact " + c.error());
+        const SimContact* sc = tenant_.update_contact(*mb, p[4], std::move(*c));
+        if (!sc) return problem(404, "no contact " + p[4]);
+        return json_response(200, ref_json(*sc));
+      }
+      if (p.size() == 5 && m == "DELETE") {
+        if (!tenant_.delete_contact(*mb, p[4])) return problem(404, "no contact " + p[4]);
+        return {204, {}, ""};
+      }
+    }
+  }
+  return problem(404, "no such control route: " + m + " " + req.url);
+}
+
+}  // namespace exsync::sim

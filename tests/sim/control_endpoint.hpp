@@ -1,0 +1,38 @@
+// ControlEndpoint: the simulator's test-control API under /sim/ (JSON), through which tests and
+// the demo change the tenant while it runs: mailboxes, contacts, sync-state invalidation,
+// impersonation rights, the service account's password and injected token failures; and read
+// request statistics. Not part of any Microsoft API; loopback only.
+//
+//   GET    /sim/mailboxes                                 JSON array of addresses
+//   POST   /sim/mailboxes                {"address", "contacts"?}
+//   DELETE /sim/mailboxes/{addr}
+//   GET    /sim/mailboxes/{addr}/contacts                 JSON lines (contact JSON with ews_id)
+//   POST   /sim/mailboxes/{addr}/contacts   contact JSON -> {"ews_id","change_key"}
+//   PUT    /sim/mailboxes/{addr}/contacts/{id} contact JSON (replaces the contact)
+//   DELETE /sim/mailboxes/{addr}/contacts/{id}
+//   POST   /sim/mailboxes/{addr}/invalidate-sync-states
+//   PUT    /sim/impersonation            {"allowed": bool}
+//   PUT|DELETE /sim/impersonation/denied/{addr}
+//   PUT    /sim/password                 {"password"}   (revokes every token)
+//   PUT|DELETE /sim/faults/token         {"aadsts", "count"?}
+//   GET    /sim/stats,  POST /sim/stats/reset
+// Ids in paths are percent-encoded.
+#pragma once
+
+#include "entra_endpoint.hpp"
+#include "ews_endpoint.hpp"
+
+namespace exsync::sim {
+
+class ControlEndpoint {
+ public:
+  ControlEndpoint(Tenant& tenant, EwsEndpoint& ews, EntraEndpoint& entra) : tenant_(tenant), ews_(ews), entra_(entra) {}
+  http::Response handle(const http::Request& request);
+
+ private:
+  Tenant& tenant_;
+  EwsEndpoint& ews_;
+  EntraEndpoint& entra_;
+};
+
+}  // namespace exsync::sim

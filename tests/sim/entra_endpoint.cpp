@@ -1,0 +1,143 @@
+#include "entra_endpoint.hpp"
+
+#include <boost/json.hpp>
+#include <map>
+
+#include "codec.hpp"
+#include "exsync/core/mailbox_address.hpp"
+
+namespace exsync::sim {
+namespace {
+
+struct EntraErrorText {
+  int status;
+  const char* error;
+  const char* suberror;
+  const char* text;
+};
+
+// Message texts as Entra words them (reference-error-codes; ews-captures/entra).
+const std::map<int, EntraErrorText> kErrors = {
+    {50126, {400, "invalid_grant", "", "Error validating credentials due to invalid username or password."}},
+    {50055, {400, "invalid_grant", "user_password_expired", "The password is expired."}},
+    {50076, {400, "invalid_grant", "basic_action",
+             "Due to a configuration change made by your administrator, or because you moved to a new location, you "
+             "must use multi-factor authentication to access '00000002-0000-0ff1-ce00-000000000000'."}},
+    {50079, {400, "invalid_grant", "basic_action",
+             "Due to a configuration change made by your administrator, or because you moved to a new location, you "
+             "must enroll in multi-factor authentication to access '00000002-0000-0ff1-ce00-000000000000'."}},
+    {65001, {400, "invalid_grant", "consent_required",
+             "The user or administrator has not consented to use the application. Send an interactive "
+             "authorization request for this user and resource."}},
+    {7000218, {401, "invalid_client", "",
+               "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."}},
+    {700016, {400, "unauthorized_client", "",
+              "Application with identifier was not found in the directory. This can happen if the application has "
+              "not been installed by the administrator of the tenant or consented to by any user in the tenant. You "
+              "may have sent your authentication request to the wrong tenant."}},
+    {90002, {400, "invalid_request", "",
+             "Tenant not found. Check to make sure you have the correct tenant ID and are signing into the correct "
+             "cloud."}},
+    {50034, {400, "invalid_grant", "",
+             "The user account {EUII Hidden} does not exist in the directory. To sign into this application, the "
+             "account must be added to the directory."}},
+    {50053, {400, "invalid_grant", "",
+             "Your account is locked because you've tried to sign in too many times with an incorrect user ID or "
+             "password."}},
+    {50057, {400, "invalid_grant", "", "The user account is disabled."}},
+    {53003, {400, "invalid_grant", "message_only",
+             "Access has been blocked by Conditional Access policies. The access policy does not allow token "
+             "issuance."}},
+    {700082, {400, "invalid_grant", "", "The refresh token has expired due to inactivity."}},
+    {50173, {400, "invalid_grant", "",
+             "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might "
+             "have changed or reset their password."}},
+};
+
+std::map<std::string, std::string> parse_form(std::string_view body) {
+  std::map<std::string, std::string> out;
+  auto decode = [](std::string_view s) { return percent_decode(s, true); };
+  std::size_t start = 0;
+  while (start < body.size()) {
+    auto amp = body.find('&', start);
+    if (amp == std::string_view::npos) amp = body.size();
+    auto pair = body.substr(start, amp - start);
+    auto eq = pair.find('=');
+    if (eq != std::string_view::npos) out[decode(pair.substr(0, eq))] = decode(pair.substr(eq + 1));
+    start = amp + 1;
+  }
+  return out;
+}
+
+http::Response json_response(int status, const boost::json::object& o) {
+  return {status,
+          {{"Content-Type", "application/json; charset=utf-8"},
+           {"Cache-Control", "no-store, no-cache"},
+           {"Pragma", "no-cache"},
+           {"x-ms-ests-server", "2.1.0.0 - EXSIM"}},
+          boost::json::serialize(o)};
+}
+
+}  // namespace
+
+http::Response EntraEndpoint::error_response(int aadsts) const {
+  auto it = kErrors.find(aadsts);
+  const EntraErrorText e = it != kErrors.end() ? it->second : EntraErrorText{400, "invalid_request", "", "Unknown error."};
+  const auto now = tenant_.now();
+  std::string ts = format_rfc3339_utc(now);
+  ts[10] = ' ';  // Entra's "timestamp" has a space, not 'T'
+  const std::string trace = "5f6e7d8c-0000-4000-8000-" + std::to_string(100000000000 + requests_);
+  boost::json::object o;
+  o["error"] = e.error;
+  o["error_description"] = "AADSTS" + std::to_string(aadsts) + ": " + e.text + "\r\nTrace ID: " + trace +
+                           "\r\nCorrelation ID: " + trace + "\r\nTimestamp: " + ts;
+  o["error_codes"] = boost::json::array{aadsts};
+  o["timestamp"] = ts;
+  o["trace_id"] = trace;
+  o["correlation_id"] = trace;
+  o["error_uri"] = "https://login.microsoftonline.com/error?code=" + std::to_string(aadsts);
+  if (*e.suberror) o["suberror"] = e.suberror;
+  auto resp = json_response(e.status, o);
+  resp.headers.push_back({"x-ms-request-id", trace});
+  return resp;
+}
+
+http::Response EntraEndpoint::handle(const http::Request& req, const std::string& tenant_segment) {
+  ++requests_;
+  if (req.method != "POST") return {405, {{"Allow", "POST"}}, ""};
+  if (tenant_.token_fault) {
+    auto& f = *tenant_.token_fault;
+    const int code = f.aadsts;
+    if (f.remaining > 0 && --f.remaining == 0) tenant_.token_fault.reset();
+    if (code == 503) return {503, {{"Retry-After", "5"}}, "Service Unavailable"};
+    return error_response(code);
+  }
+  if (tenant_segment != tenant_.tenant_id()) return error_response(90002);
+  auto form = parse_form(req.body);
+  if (form["client_id"] != tenant_.client_id()) return error_response(700016);
+  if (form.contains("client_secret")) return error_response(7000218);
+
+  const std::string grant = form["grant_type"];
+  if (grant == "password") {
+    if (normalize_mailbox_address(form["username"]) != tenant_.service_account()) return error_response(50034);
+    if (form["password"] != tenant_.password()) return error_response(50126);
+  } else if (grant == "refresh_token") {
+    if (!tenant_.refresh_token_valid(form["refresh_token"])) return error_response(700082);
+  } else {
+    boost::json::object o;
+    o["error"] = "unsupported_grant_type";
+    o["error_description"] = "AADSTS70003: The app requested an unsupported grant type '" + grant + "'.";
+    o["error_codes"] = boost::json::array{70003};
+    return json_response(400, o);
+  }
+  boost::json::object o;
+  o["token_type"] = "Bearer";
+  o["scope"] = "https://outlook.office365.com/EWS.AccessAsUser.All";
+  o["expires_in"] = tenant_.token_lifetime.count();
+  o["ext_expires_in"] = tenant_.token_lifetime.count();
+  o["access_token"] = tenant_.issue_access_token();
+  if (form["scope"].find("offline_access") != std::string::npos) o["refresh_token"] = tenant_.issue_refresh_token();
+  return json_response(200, o);
+}
+
+}  // namespace exsync::sim

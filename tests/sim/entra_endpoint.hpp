@@ -1,0 +1,27 @@
+// EntraEndpoint: the simulator's Microsoft Entra ID token endpoint
+// (POST /{tenant}/oauth2/v2.0/token): the ROPC and refresh-token grants of a public client,
+// answering errors in Entra's exact body shape (error, error_description with AADSTS code and
+// trace lines, error_codes, timestamp, trace_id, correlation_id, error_uri, suberror).
+#pragma once
+
+#include "exsync/http/message.hpp"
+#include "tenant.hpp"
+
+namespace exsync::sim {
+
+class EntraEndpoint {
+ public:
+  explicit EntraEndpoint(Tenant& tenant) : tenant_(tenant) {}
+  // `tenant_segment` is the path segment naming the tenant.
+  http::Response handle(const http::Request& request, const std::string& tenant_segment);
+  int requests() const { return requests_; }
+
+  // An Entra error response for `aadsts` (the codes exsync classifies); for tests and faults.
+  http::Response error_response(int aadsts) const;
+
+ private:
+  Tenant& tenant_;
+  int requests_ = 0;
+};
+
+}  // namespace exsync::sim

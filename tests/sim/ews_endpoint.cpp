@@ -1,0 +1,314 @@
+#include "ews_endpoint.hpp"
+
+#include <cstdlib>
+
+#include "codec.hpp"
+#include "exsync/core/mailbox_address.hpp"
+#include "exsync/ews/namespaces.hpp"
+#include "exsync/ews/requests.hpp"
+#include "exsync/ews/xml.hpp"
+
+namespace exsync::sim {
+namespace {
+
+using ews::child;
+using ews::child_text;
+using ews::is_element;
+using ews::kMessagesNs;
+using ews::kSoapNs;
+using ews::kTypesNs;
+using ews::local_name;
+using ews::xml_escape;
+
+// Exchange Online's envelope, as recorded in ews-captures/ews/*_exo.xml.
+constexpr std::string_view kEnvelopeStart =
+    R"(<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">)"
+    R"(<s:Header><h:ServerVersionInfo MajorVersion="15" MinorVersion="20" MajorBuildNumber="3370" )"
+    R"(MinorBuildNumber="16" Version="V2018_01_08" xmlns:h="http://schemas.microsoft.com/exchange/services/2006/types" )"
+    R"(xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"/>)"
+    R"(</s:Header><s:Body>)";
+
+http::Response xml_response(int status, std::string body) {
+  return {status, {{"Content-Type", "text/xml; charset=utf-8"}, {"X-FEServer", "EXSIM01"}}, std::move(body)};
+}
+
+http::Response operation_response(std::string_view op, const std::string& messages) {
+  std::string out(kEnvelopeStart);
+  out += "<m:" + std::string(op) + "Response xmlns:m=\"" + std::string(kMessagesNs) +
+         "\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+         "xmlns:t=\"" + std::string(kTypesNs) + "\"><m:ResponseMessages>";
+  out += messages;
+  out += "</m:ResponseMessages></m:" + std::string(op) + "Response></s:Body></s:Envelope>";
+  auto resp = xml_response(200, std::move(out));
+  resp.headers.push_back({"x-EwsHandler", std::string(op)});
+  return resp;
+}
+
+// Exchange puts MessageText before ResponseCode, then DescriptiveLinkKey.
+std::string error_message(std::string_view op, std::string_view code, std::string_view text,
+                          const std::string& tail = "") {
+  return "<m:" + std::string(op) + "ResponseMessage ResponseClass=\"Error\"><m:MessageText>" + xml_escape(text) +
+         "</m:MessageText><m:ResponseCode>" + std::string(code) +
+         "</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>" + tail + "</m:" + std::string(op) +
+         "ResponseMessage>";
+}
+
+std::string success_open(std::string_view op) {
+  return "<m:" + std::string(op) + "ResponseMessage ResponseClass=\"Success\"><m:ResponseCode>NoError</m:ResponseCode>";
+}
+
+// HTTP 500 SOAP fault, the shape of ews-captures/ews/fault_*.xml (no SOAP header).
+http::Response fault(std::string_view code, std::string_view text, const std::string& message_xml = "") {
+  std::string out =
+      R"(<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>)";
+  out += R"(<faultcode xmlns:a="http://schemas.microsoft.com/exchange/services/2006/types">a:)" + std::string(code) +
+         "</faultcode>";
+  out += R"(<faultstring xml:lang="en-US">)" + xml_escape(text) + "</faultstring><detail>";
+  out += R"(<e:ResponseCode xmlns:e="http://schemas.microsoft.com/exchange/services/2006/errors">)" +
+         std::string(code) + "</e:ResponseCode>";
+  out += R"(<e:Message xmlns:e="http://schemas.microsoft.com/exchange/services/2006/errors">)" + xml_escape(text) +
+         "</e:Message>";
+  if (!message_xml.empty())
+    out += R"(<t:MessageXml xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">)" + message_xml +
+           "</t:MessageXml>";
+  out += "</detail></s:Fault></s:Body></s:Envelope>";
+  return xml_response(500, std::move(out));
+}
+
+std::string contacts_folder_id(const Mailbox& mb) {
+  return "AAMkAD" + base64_encode("exsim:" + mb.guid_tag + ":folder:contacts");
+}
+
+std::string root_folder_id(const Mailbox& mb) { return "AAMkAD" + base64_encode("exsim:" + mb.guid_tag + ":folder:root"); }
+
+std::string element(std::string_view name, std::string_view value) {
+  if (value.empty()) return {};
+  return "<t:" + std::string(name) + ">" + xml_escape(value) + "</t:" + std::string(name) + ">";
+}
+
+// A t:Contact in schema order (ItemType's elements, then ContactItemType's).
+std::string contact_xml(const SimContact& sc, const Mailbox& mb, bool full) {
+  std::string x = "<t:Contact><t:ItemId Id=\"" + sc.id + "\" ChangeKey=\"" + sc.change_key() + "\"/>";
+  if (!full) return x + "</t:Contact>";
+  const auto& c = sc.contact;
+  x += "<t:ParentFolderId Id=\"" + contacts_folder_id(mb) + "\" ChangeKey=\"AQAAAA==\"/>";
+  x += "<t:ItemClass>IPM.Contact</t:ItemClass>";
+  x += element("Subject", c.display_name);
+  x += "<t:Sensitivity>Normal</t:Sensitivity>";
+  x += c.notes.empty() ? "<t:Body BodyType=\"Text\"/>" : "<t:Body BodyType=\"Text\">" + xml_escape(c.notes) + "</t:Body>";
+  if (!c.categories.empty()) {
+    x += "<t:Categories>";
+    for (const auto& cat : c.categories) x += "<t:String>" + xml_escape(cat) + "</t:String>";
+    x += "</t:Categories>";
+  }
+  x += "<t:DateTimeCreated>" + format_rfc3339_utc(sc.created) + "</t:DateTimeCreated>";
+  x += "<t:LastModifiedName>Exchange Simulator</t:LastModifiedName>";
+  x += "<t:LastModifiedTime>" + format_rfc3339_utc(sc.last_modified) + "</t:LastModifiedTime>";
+  x += c.file_as.empty() ? "<t:FileAs/>" : element("FileAs", c.file_as);
+  x += "<t:FileAsMapping>None</t:FileAsMapping>";
+  x += element("DisplayName", c.display_name);
+  x += element("GivenName", c.given_name);
+  x += element("MiddleName", c.middle_name);
+  x += element("Nickname", c.nickname);
+  x += "<t:CompleteName>" + element("FirstName", c.given_name) + element("MiddleName", c.middle_name) +
+       element("LastName", c.surname) + element("Nickname", c.nickname) + element("FullName", c.display_name) +
+       "</t:CompleteName>";
+  x += element("CompanyName", c.company);
+  if (!c.emails.empty()) {
+    x += "<t:EmailAddresses>";
+    for (const auto& e : c.emails)
+      x += "<t:Entry Key=\"" + xml_escape(e.key) + "\" Name=\"" + xml_escape(e.name) +
+           "\" RoutingType=\"SMTP\" MailboxType=\"Contact\">" + xml_escape(e.address) + "</t:Entry>";
+    x += "</t:EmailAddresses>";
+  }
+  if (!c.addresses.empty()) {
+    x += "<t:PhysicalAddresses>";
+    for (const auto& a : c.addresses)
+      x += "<t:Entry Key=\"" + xml_escape(a.key) + "\">" + element("Street", a.street) + element("City", a.city) +
+           element("State", a.state) + element("CountryOrRegion", a.country) + element("PostalCode", a.postal_code) +
+           "</t:Entry>";
+    x += "</t:PhysicalAddresses>";
+  }
+  if (!c.phones.empty()) {
+    x += "<t:PhoneNumbers>";
+    for (const auto& p : c.phones) x += "<t:Entry Key=\"" + xml_escape(p.key) + "\">" + xml_escape(p.number) + "</t:Entry>";
+    x += "</t:PhoneNumbers>";
+  }
+  if (c.birthday) x += "<t:Birthday>" + format_rfc3339_utc(sc.birthday_instant) + "</t:Birthday>";
+  x += element("JobTitle", c.job_title);
+  x += element("Surname", c.surname);
+  x += "</t:Contact>";
+  return x;
+}
+
+bool is_contacts_folder(const pugi::xml_node& folder_ids_parent, const Mailbox& mb) {
+  for (auto f = folder_ids_parent.first_child(); f; f = f.next_sibling()) {
+    if (is_element(f, kTypesNs, "DistinguishedFolderId")) return std::string_view(f.attribute("Id").value()) == "contacts";
+    if (is_element(f, kTypesNs, "FolderId")) return f.attribute("Id").value() == contacts_folder_id(mb);
+  }
+  return false;
+}
+
+// Whether the request asks for more than ids (exchangelib asks SyncFolderItems for full items).
+bool wants_full_items(const pugi::xml_node& shape) {
+  return child_text(shape, kTypesNs, "BaseShape") != "IdOnly" || child(shape, kTypesNs, "AdditionalProperties");
+}
+
+}  // namespace
+
+http::Response EwsEndpoint::handle(const http::Request& req) {
+  if (req.method != "POST") return {405, {{"Allow", "POST"}}, ""};
+
+  std::string_view auth = req.header("Authorization");
+  const bool bearer = auth.size() > 7 && auth.substr(0, 7) == "Bearer ";
+  if (!bearer || !tenant_.access_token_valid(std::string(auth.substr(7)))) {
+    ++stats_.unauthorized;
+    // Exchange Online's challenge; see ews-captures/ews/http401_exo_bearer_*_ASSEMBLED.http.
+    std::string challenge =
+        R"(Bearer client_id="00000002-0000-0ff1-ce00-000000000000", trusted_issuers="00000001-0000-0000-c000-000000000000@*", token_types="app_asserted_user_v1 service_asserted_app_v1", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize")";
+    http::Response r{401, {}, ""};
+    if (bearer) {
+      challenge += R"(, error="invalid_token")";
+      r.headers.push_back({"x-ms-diagnostics",
+                           R"(2000001;reason="The token has expired or is not valid.";error_category="invalid_token")"});
+    }
+    r.headers.push_back({"WWW-Authenticate", challenge + R"(,Basic Realm="")"});
+    return r;
+  }
+
+  if (validator_) {
+    if (auto violation = validator_->validate(req.body); !violation.empty()) {
+      ++stats_.schema_violations;
+      stats_.last_schema_violation = violation;
+      return fault("ErrorSchemaValidation", "The request failed schema validation: " + violation);
+    }
+  }
+
+  pugi::xml_document doc;
+  std::string problem;
+  if (!ews::parse_document(doc, req.body, problem))
+    return fault("ErrorSchemaValidation", "The request failed schema validation: " + problem);
+  auto env = doc.document_element();
+  auto header = child(env, kSoapNs, "Header");
+  auto body = child(env, kSoapNs, "Body");
+  auto op = body.find_child([](const pugi::xml_node& n) { return n.type() == pugi::node_element; });
+  if (!is_element(env, kSoapNs, "Envelope") || !op)
+    return fault("ErrorSchemaValidation", "The request failed schema validation: not a SOAP request.");
+
+  auto sid = child(child(header, kTypesNs, "ExchangeImpersonation"), kTypesNs, "ConnectingSID");
+  if (!sid) {
+    // Without impersonation the request acts on the service account's own mailbox, which the
+    // simulated tenant does not have.
+    return fault("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.",
+                 "<t:Value Name=\"SmtpAddress\">" + xml_escape(tenant_.service_account()) + "</t:Value>");
+  }
+  std::string target = child_text(sid, kTypesNs, "PrimarySmtpAddress");
+  if (target.empty()) target = child_text(sid, kTypesNs, "SmtpAddress");
+  target = normalize_mailbox_address(target);
+  if (!tenant_.impersonation_allowed)
+    return fault("ErrorImpersonateUserDenied", "The account does not have permission to impersonate the requested user.");
+  Mailbox* mb = tenant_.mailbox(target);
+  if (!mb)
+    return fault("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.",
+                 "<t:Value Name=\"SmtpAddress\">" + xml_escape(target) + "</t:Value>");
+  if (tenant_.impersonation_denied.contains(target))
+    return fault("ErrorImpersonateUserDenied", "The account does not have permission to impersonate the requested user.");
+
+  const std::string name(local_name(op));
+  ++stats_.operations[name];
+
+  if (name == "SyncFolderItems") {
+    if (!is_contacts_folder(child(op, kMessagesNs, "SyncFolderId"), *mb))
+      return operation_response(name, error_message(name, "ErrorFolderNotFound",
+                                                    "The specified folder could not be found in the store."));
+    const std::string state = child_text(op, kMessagesNs, "SyncState");
+    std::uint64_t since = 0;
+    if (!state.empty()) {
+      auto parsed = tenant_.parse_sync_state(*mb, state);
+      if (!parsed)
+        return operation_response(
+            name, error_message(name, "ErrorInvalidSyncStateData",
+                                "Synchronization state data is corrupt or otherwise invalid.",
+                                "<m:SyncState/><m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>"));
+      since = *parsed;
+    }
+    int max = std::atoi(child_text(op, kMessagesNs, "MaxChangesReturned").c_str());
+    if (max < 1 || max > 512)
+      return operation_response(name, error_message(name, "ErrorInvalidArgument",
+                                                    "MaxChangesReturned must be between 1 and 512."));
+    const bool full = wants_full_items(child(op, kMessagesNs, "ItemShape"));
+    std::uint64_t next = 0;
+    bool last = true;
+    auto changes = tenant_.changes_since(*mb, since, max, next, last);
+    std::string msg = success_open(name);
+    msg += "<m:SyncState>" + tenant_.sync_state(*mb, next) + "</m:SyncState>";
+    msg += std::string("<m:IncludesLastItemInRange>") + (last ? "true" : "false") + "</m:IncludesLastItemInRange>";
+    msg += changes.empty() ? "<m:Changes/>" : "<m:Changes>";
+    for (const auto& ch : changes) {
+      switch (ch.type) {
+        case ChangeType::create: msg += "<t:Create>" + contact_xml(*ch.item, *mb, full) + "</t:Create>"; break;
+        case ChangeType::update: msg += "<t:Update>" + contact_xml(*ch.item, *mb, full) + "</t:Update>"; break;
+        case ChangeType::remove:
+          msg += "<t:Delete><t:ItemId Id=\"" + ch.item->id + "\" ChangeKey=\"" + ch.item->change_key() + "\"/></t:Delete>";
+          break;
+      }
+    }
+    if (!changes.empty()) msg += "</m:Changes>";
+    msg += "</m:SyncFolderItemsResponseMessage>";
+    return operation_response(name, msg);
+  }
+
+  if (name == "GetItem") {
+    std::string msgs;
+    auto ids = child(op, kMessagesNs, "ItemIds");
+    for (auto id = ids.first_child(); id; id = id.next_sibling()) {
+      if (!is_element(id, kTypesNs, "ItemId")) continue;
+      const SimContact* sc = tenant_.find_contact(*mb, id.attribute("Id").value());
+      if (!sc) {
+        msgs += error_message(name, "ErrorItemNotFound",
+                              "The specified object was not found in the store., The process failed to get the "
+                              "correct properties.",
+                              "<m:Items/>");
+        continue;
+      }
+      msgs += success_open(name) + "<m:Items>" + contact_xml(*sc, *mb, true) + "</m:Items></m:GetItemResponseMessage>";
+    }
+    return operation_response(name, msgs);
+  }
+
+  if (name == "GetFolder") {
+    std::string msgs;
+    auto ids = child(op, kMessagesNs, "FolderIds");
+    for (auto f = ids.first_child(); f; f = f.next_sibling()) {
+      if (f.type() != pugi::node_element) continue;
+      std::string_view id = f.attribute("Id").value();
+      const bool contacts = (is_element(f, kTypesNs, "DistinguishedFolderId") && id == "contacts") ||
+                            id == contacts_folder_id(*mb);
+      const bool root = (is_element(f, kTypesNs, "DistinguishedFolderId") && (id == "root" || id == "msgfolderroot")) ||
+                        id == root_folder_id(*mb);
+      if (contacts) {
+        int total = 0;
+        for (const auto& [_, sc] : mb->contacts) total += sc.deleted ? 0 : 1;
+        msgs += success_open(name) + "<m:Folders><t:ContactsFolder><t:FolderId Id=\"" + contacts_folder_id(*mb) +
+                "\" ChangeKey=\"AQAAAA==\"/><t:ParentFolderId Id=\"" + root_folder_id(*mb) +
+                "\" ChangeKey=\"AQAAAA==\"/><t:FolderClass>IPF.Contact</t:FolderClass><t:DisplayName>Contacts</t:DisplayName>"
+                "<t:TotalCount>" + std::to_string(total) + "</t:TotalCount><t:ChildFolderCount>0</t:ChildFolderCount>"
+                "</t:ContactsFolder></m:Folders></m:GetFolderResponseMessage>";
+      } else if (root) {
+        msgs += success_open(name) + "<m:Folders><t:Folder><t:FolderId Id=\"" + root_folder_id(*mb) +
+                "\" ChangeKey=\"AQAAAA==\"/><t:DisplayName>Top of Information Store</t:DisplayName>"
+                "<t:TotalCount>0</t:TotalCount><t:ChildFolderCount>1</t:ChildFolderCount><t:UnreadCount>0</t:UnreadCount>"
+                "</t:Folder></m:Folders></m:GetFolderResponseMessage>";
+      } else {
+        msgs += error_message(name, "ErrorFolderNotFound", "The specified folder could not be found in the store.",
+                              "<m:Folders/>");
+      }
+    }
+    return operation_response(name, msgs);
+  }
+
+  return fault("ErrorInvalidRequest", "The request is valid but does not specify the correct server version, or "
+                                      "the operation " + name + " is not supported by this simulator.");
+}
+
+}  // namespace exsync::sim

@@ -1,0 +1,37 @@
+// EwsEndpoint: the simulator's Exchange Web Services endpoint (POST /EWS/Exchange.asmx).
+//
+// Answers GetFolder, SyncFolderItems and GetItem for contacts folders the way Exchange Online
+// does: same envelope, namespaces, ResponseClass/ResponseCode messages, HTTP 500 SOAP faults for
+// impersonation and schema errors, and HTTP 401 with Exchange Online's Bearer challenge for a
+// missing or expired token. Requests are validated against the EWS schema when one is loaded.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "exsync/http/message.hpp"
+#include "schema_validator.hpp"
+#include "tenant.hpp"
+
+namespace exsync::sim {
+
+struct EwsStats {
+  std::map<std::string, int> operations;  // by operation name
+  int unauthorized = 0;
+  int schema_violations = 0;
+  std::string last_schema_violation;
+};
+
+class EwsEndpoint {
+ public:
+  EwsEndpoint(Tenant& tenant, SchemaValidator* validator) : tenant_(tenant), validator_(validator) {}
+  http::Response handle(const http::Request& request);
+  EwsStats& stats() { return stats_; }
+
+ private:
+  Tenant& tenant_;
+  SchemaValidator* validator_;
+  EwsStats stats_;
+};
+
+}  // namespace exsync::sim

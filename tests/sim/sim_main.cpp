@@ -1,0 +1,188 @@
+// exsync-sim: a simulated Microsoft 365 tenant (Entra ID token endpoint and Exchange Web Services)
+// over real HTTPS on loopback, for tests, the demo and benchmarks.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sys/stat.h>
+
+#include "control_endpoint.hpp"
+#include "exsync/crypto/certificates.hpp"
+#include "exsync/http/server.hpp"
+
+namespace fs = std::filesystem;
+using namespace exsync;
+
+namespace {
+
+constexpr const char* kUsage = R"(Usage: exsync-sim --dir DIR [options]
+
+A simulated Microsoft 365 tenant for exsync: Entra ID's token endpoint and an Exchange Web
+Services endpoint over HTTPS, with its own CA. Writes DIR/ca.pem, DIR/exsync.toml (a daemon
+configuration pointing at the simulator), DIR/service-account.password and DIR/mailboxes.txt,
+then serves until SIGTERM or SIGINT.
+
+Options:
+  --dir DIR             where to write the files (created if missing)
+  --port P              TCP port on 127.0.0.1 (default 0: any free port)
+  --mailboxes N         sample mailboxes agent1..agentN@contoso.onmicrosoft.com (default 3)
+  --contacts C          contacts per sample mailbox (default 25)
+  --seed S              seed for the sample data and ids (default 1)
+  --token-lifetime S    access token lifetime in seconds (default 3600)
+  --schema DIR          validate every EWS request against DIR/soap-envelope.xsd
+  --help
+)";
+
+bool write_file(const fs::path& p, const std::string& content, bool secret = false) {
+  const auto tmp = p.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return false;
+    out << content;
+    if (!out) return false;
+  }
+  if (secret) ::chmod(tmp.c_str(), 0600);
+  std::error_code ec;
+  fs::rename(tmp, p, ec);
+  return !ec;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  fs::path dir;
+  fs::path schema_dir;
+  int port = 0, mailboxes = 3, contacts = 25;
+  std::uint64_t seed = 1;
+  long token_lifetime = 3600;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "exsync-sim: %s needs a value\n", a.c_str());
+        std::exit(64);
+      }
+      return argv[++i];
+    };
+    try {
+      if (a == "--dir") dir = next();
+      else if (a == "--port") port = std::stoi(next());
+      else if (a == "--mailboxes") mailboxes = std::stoi(next());
+      else if (a == "--contacts") contacts = std::stoi(next());
+      else if (a == "--seed") seed = std::stoull(next());
+      else if (a == "--token-lifetime") token_lifetime = std::stol(next());
+      else if (a == "--schema") schema_dir = next();
+      else if (a == "--help" || a == "-h") {
+        std::fputs(kUsage, stdout);
+        return 0;
+      } else {
+        std::fprintf(stderr, "exsync-sim: unknown argument \"%s\"\n%s", a.c_str(), kUsage);
+        return 64;
+      }
+    } catch (const std::exception&) {
+      std::fprintf(stderr, "exsync-sim: %s needs a number\n", a.c_str());
+      return 64;
+    }
+  }
+  if (dir.empty()) {
+    std::fprintf(stderr, "exsync-sim: --dir is required\n%s", kUsage);
+    return 64;
+  }
+  fs::create_directories(dir);
+
+  std::unique_ptr<sim::SchemaValidator> validator;
+  if (!schema_dir.empty()) {
+    std::string problem;
+    validator = sim::SchemaValidator::load(schema_dir, problem);
+    if (!validator) {
+      std::fprintf(stderr, "exsync-sim: --schema: %s\n", problem.c_str());
+      return 66;
+    }
+  }
+
+  auto pki = crypto::generate_local_pki("exsync-sim test CA", crypto::ServerIdentity{});
+  if (!pki) {
+    std::fprintf(stderr, "exsync-sim: certificates: %s\n", pki.error().message.c_str());
+    return 70;
+  }
+
+  sim::Tenant tenant("contoso.onmicrosoft.com", seed);
+  tenant.token_lifetime = std::chrono::seconds(token_lifetime);
+  std::string mailbox_list = "# Mailboxes of the simulated tenant, one per line.\n";
+  for (int i = 1; i <= mailboxes; ++i) {
+    const std::string addr = "agent" + std::to_string(i) + "@contoso.onmicrosoft.com";
+    tenant.populate(tenant.add_mailbox(addr), contacts);
+    mailbox_list += addr + "\n";
+  }
+  sim::EwsEndpoint ews(tenant, validator.get());
+  sim::EntraEndpoint entra(tenant);
+  sim::ControlEndpoint control(tenant, ews, entra);
+
+  boost::asio::io_context io;
+  http::Server server(io.get_executor(), http::ServerOptions{pki->server.certificate, pki->server.private_key},
+                      [&](http::Request req) -> Task<http::Response> {
+                        const std::string& t = req.url;
+                        if (t.rfind("/sim/", 0) == 0) co_return control.handle(req);
+                        if (t.rfind("/EWS/Exchange.asmx", 0) == 0 || t.rfind("/ews/exchange.asmx", 0) == 0)
+                          co_return ews.handle(req);
+                        // /{tenant}/oauth2/v2.0/token
+                        const auto slash = t.find('/', 1);
+                        if (slash != std::string::npos && t.substr(slash) == "/oauth2/v2.0/token")
+                          co_return entra.handle(req, t.substr(1, slash - 1));
+                        co_return http::Response{404, {{"Content-Type", "text/plain"}}, "not found\n"};
+                      });
+  auto bound = server.listen("127.0.0.1", static_cast<unsigned short>(port));
+  if (!bound) {
+    std::fprintf(stderr, "exsync-sim: %s\n", bound.error().message.c_str());
+    return 69;
+  }
+  const std::string base = "https://127.0.0.1:" + std::to_string(*bound);
+
+  const std::string config = "# Written by exsync-sim: a daemon configuration for the simulated tenant at " + base +
+                             ".\n"
+                             "[tenant]\n"
+                             "tenant_id = \"" + tenant.tenant_id() + "\"\n"
+                             "client_id = \"" + tenant.client_id() + "\"\n"
+                             "authority = \"" + base + "\"\n\n"
+                             "[service_account]\n"
+                             "username = \"" + tenant.service_account() + "\"\n"
+                             "password_file = \"service-account.password\"\n\n"
+                             "[ews]\n"
+                             "url = \"" + base + "/EWS/Exchange.asmx\"\n"
+                             "request_timeout_seconds = 30\n\n"
+                             "[tls]\n"
+                             "ca_file = \"ca.pem\"\n\n"
+                             "[store]\n"
+                             "path = \"exsync.db\"\n\n"
+                             "[mailboxes]\n"
+                             "file = \"mailboxes.txt\"\n\n"
+                             "[sync]\n"
+                             "folders = [\"contacts\"]\n"
+                             "interval_seconds = 10\n"
+                             "max_concurrent_mailboxes = 8\n\n"
+                             "[log]\n"
+                             "format = \"logfmt\"\n"
+                             "level = \"info\"\n";
+  // exsync.toml is written last: its presence tells a waiting test that the simulator is ready.
+  if (!write_file(dir / "ca.pem", pki->ca.certificate) ||
+      !write_file(dir / "service-account.password", tenant.password() + "\n", true) ||
+      !write_file(dir / "mailboxes.txt", mailbox_list) || !write_file(dir / "sim.port", std::to_string(*bound) + "\n") ||
+      !write_file(dir / "exsync.toml", config)) {
+    std::fprintf(stderr, "exsync-sim: cannot write into %s\n", dir.c_str());
+    return 73;
+  }
+  std::printf("exsync-sim: serving %s (EWS %s/EWS/Exchange.asmx), %d mailboxes x %d contacts, config %s\n",
+              base.c_str(), base.c_str(), mailboxes, contacts, (dir / "exsync.toml").c_str());
+  std::fflush(stdout);
+
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code&, int) {
+    server.stop();
+    io.stop();
+  });
+  io.run();
+  return 0;
+}

@@ -1,0 +1,119 @@
+// Tenant: the simulated Microsoft 365 tenant's state, shared by the Entra, EWS and control
+// endpoints of exsync-sim.
+//
+// Each mailbox's contacts folder keeps a change log: every create, update and delete takes the
+// next sequence number, and a sync state is an opaque token naming the mailbox, the folder's
+// epoch and the last sequence number the client has seen. Invalidating a mailbox's sync states
+// bumps its epoch, as Exchange does when it forgets them.
+// Thread-safety: none; the simulator is single-threaded.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "exsync/core/time_format.hpp"
+#include "exsync/model/contact.hpp"
+
+namespace exsync::sim {
+
+struct SimContact {
+  std::string id;
+  int version = 1;
+  model::Contact contact;  // `birthday` is the date the user entered
+  SysSeconds birthday_instant{};  // how Exchange stores it: local midnight in UTC
+  SysSeconds created{};
+  SysSeconds last_modified{};
+  std::uint64_t created_seq = 0;
+  std::uint64_t last_seq = 0;
+  bool deleted = false;
+  std::string change_key() const;
+};
+
+enum class ChangeType { create, update, remove };
+
+struct SimChange {
+  ChangeType type;
+  const SimContact* item;
+};
+
+struct Mailbox {
+  std::string address;
+  std::string guid_tag;  // stands in for the mailbox GUID inside item ids
+  std::uint64_t epoch = 1;
+  std::uint64_t seq = 0;
+  std::uint64_t next_item = 1;
+  std::map<std::string, SimContact> contacts;   // by id, tombstones included
+  std::map<std::uint64_t, std::string> by_seq;  // last_seq -> id
+};
+
+struct Fault {
+  int aadsts = 0;
+  int remaining = -1;  // -1: until cleared
+};
+
+class Tenant {
+ public:
+  Tenant(std::string domain, std::uint64_t seed);
+
+  const std::string& tenant_id() const { return tenant_id_; }
+  const std::string& client_id() const { return client_id_; }
+  const std::string& service_account() const { return service_account_; }
+  const std::string& password() const { return password_; }
+  void set_password(std::string p) { password_ = std::move(p); }
+  std::chrono::seconds token_lifetime{3600};
+
+  // Mailboxes.
+  Mailbox& add_mailbox(const std::string& address);
+  bool remove_mailbox(const std::string& address);
+  Mailbox* mailbox(const std::string& address);
+  std::vector<std::string> mailbox_addresses() const;
+  void populate(Mailbox& mb, int contacts);
+
+  // Contacts; the ids returned are EWS ItemIds.
+  const SimContact& create_contact(Mailbox& mb, model::Contact c);
+  const SimContact* update_contact(Mailbox& mb, const std::string& id, model::Contact c);
+  bool delete_contact(Mailbox& mb, const std::string& id);
+  const SimContact* find_contact(const Mailbox& mb, const std::string& id) const;
+
+  // Sync states.
+  std::string sync_state(const Mailbox& mb, std::uint64_t seq) const;
+  std::optional<std::uint64_t> parse_sync_state(const Mailbox& mb, const std::string& state) const;
+  // Net changes after `since`, at most `max`; sets `next` and `last`.
+  std::vector<SimChange> changes_since(const Mailbox& mb, std::uint64_t since, int max, std::uint64_t& next,
+                                       bool& last) const;
+
+  // Tokens.
+  std::string issue_access_token();
+  std::string issue_refresh_token();
+  bool access_token_valid(const std::string& token) const;
+  bool refresh_token_valid(const std::string& token) const;
+  void revoke_tokens();
+
+  // Impersonation: the service account's ApplicationImpersonation role, and per-mailbox denials.
+  bool impersonation_allowed = true;
+  std::set<std::string> impersonation_denied;
+
+  // Injected token endpoint failure.
+  std::optional<Fault> token_fault;
+
+  SysSeconds now() const;
+
+ private:
+  std::string random_token(std::size_t n);
+  std::string tenant_id_;
+  std::string domain_;
+  std::string client_id_;
+  std::string service_account_;
+  std::string password_;
+  std::mt19937_64 rng_;
+  std::map<std::string, Mailbox> mailboxes_;
+  std::map<std::string, SysSeconds> access_tokens_;
+  std::set<std::string> refresh_tokens_;
+};
+
+}  // namespace exsync::sim
