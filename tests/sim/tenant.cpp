@@ -9,6 +9,7 @@ constexpr const char* kGiven[] = {"Olivia", "Liam", "Emma", "Noah", "Ava", "Mate
                                   "Ethan", "Chloé", "Jürgen", "Zoë", "Raj", "Aiko", "Fatima", "Seán", "Élodie"};
 constexpr const char* kSurname[] = {"Smith", "García", "Nguyen", "O'Brien", "Müller", "Kowalski", "Johnson",
                                     "Rossi", "Tanaka", "Okafor", "Dubois", "Andersson", "Haddad", "Lee"};
+constexpr const char* kNickname[] = {"Liv", "Ace", "Em", "Jo", "Max", "Bea", "Zee", "Kiki"};
 constexpr const char* kCompany[] = {"Keller Williams", "Redfin & Partners", "Coldwell Banker", "Acme Title Co.",
                                     "First Street Mortgage", "Sunrise Escrow", "Blue Door Homes"};
 constexpr const char* kJob[] = {"Buyer", "Seller", "Loan Officer", "Escrow Officer", "Home Inspector",
@@ -93,7 +94,7 @@ void Tenant::populate(Mailbox& mb, int count) {
     c.display_name = c.given_name + " " + c.surname;
     c.file_as = c.surname + ", " + c.given_name;
     if (rng_() % 4 == 0) c.middle_name = std::string(1, char('A' + rng_() % 26)) + ".";
-    if (rng_() % 6 == 0) c.nickname = c.given_name.substr(0, 3);
+    if (rng_() % 6 == 0) c.nickname = pick(rng_, kNickname);
     if (rng_() % 3 != 0) c.company = pick(rng_, kCompany);
     if (rng_() % 2 == 0) c.job_title = pick(rng_, kJob);
     const std::string user = ascii_lower(c.given_name) + "." + ascii_lower(c.surname) + std::to_string(i);
