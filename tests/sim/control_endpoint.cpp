@@ -85,7 +85,10 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
       return problem(400, "PUT {\"aadsts\": code, \"count\": n}");
     Fault f;
     f.aadsts = static_cast<int>(body.at("aadsts").to_number<std::int64_t>());
-    if (auto* c = body.as_object().if_contains("count")) f.remaining = static_cast<int>(c->to_number<std::int64_t>());
+    if (auto* c = body.as_object().if_contains("count")) {
+      f.remaining = static_cast<int>(c->to_number<std::int64_t>());
+      if (f.remaining < 1) return problem(400, "count must be 1 or more (omit it for a lasting fault)");
+    }
     tenant_.token_fault = f;
     return {204, {}, ""};
   }

@@ -113,9 +113,15 @@ RemoteError error_for_http_response(int status, std::string_view body, std::stri
   if (status == 401)
     return {RemoteErrorKind::unauthorized, "HTTP 401: the server refused the access token", "", {}};
   if (!body.empty()) {
+    // A SOAP fault says more than the status; any other body (an HTML error page) says less.
     pugi::xml_document doc;
-    auto op = response_element(doc, body);
-    if (!op && op.error().kind != RemoteErrorKind::protocol) return std::move(op).error();
+    std::string problem;
+    if (parse_document(doc, body, problem)) {
+      auto env = doc.document_element();
+      if (is_element(env, kSoapNs, "Envelope")) {
+        if (auto fault = child(child(env, kSoapNs, "Body"), kSoapNs, "Fault")) return *fault_error(fault);
+      }
+    }
   }
   if (status == 503 || status == 429) {
     auto seconds = std::atoll(std::string(retry_after).c_str());

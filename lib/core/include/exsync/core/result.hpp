@@ -33,15 +33,17 @@ class [[nodiscard]] Result {
   // REQUIRES: ok()
   T& value() & { assert(ok()); return std::get<0>(v_); }
   const T& value() const& { assert(ok()); return std::get<0>(v_); }
-  T&& value() && { assert(ok()); return std::get<0>(std::move(v_)); }
+  // Rvalue access moves the value out, so that `for (auto& x : *f())` owns what it iterates.
+  T value() && { assert(ok()); return std::get<0>(std::move(v_)); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  T operator*() && { return std::move(*this).value(); }
 
   // REQUIRES: !ok()
   const E& error() const& { assert(!ok()); return std::get<1>(v_); }
-  E&& error() && { assert(!ok()); return std::get<1>(std::move(v_)); }
+  E error() && { assert(!ok()); return std::get<1>(std::move(v_)); }
 
  private:
   std::variant<T, E> v_;

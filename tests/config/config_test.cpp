@@ -1,0 +1,149 @@
+#include "exsync/config/config.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "test_support.hpp"
+
+namespace exsync::config {
+namespace {
+
+using test::TempDir;
+
+const char* kValid = R"(
+[tenant]
+tenant_id = "contoso.onmicrosoft.com"
+client_id = "6731de76-14a6-49ae-97bc-6eba6914391e"
+
+[service_account]
+username = "svc@contoso.com"
+password_file = "secret/pw"
+
+[store]
+path = "state/exsync.db"
+
+[mailboxes]
+list = ["Agent1@Contoso.com"]
+file = "mailboxes.txt"
+)";
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directory(dir_ / "secret");
+    test::write_file(dir_ / "secret" / "pw", "hunter2\n");
+    test::write_file(dir_ / "mailboxes.txt", "# agents\nagent2@contoso.com  \n\nagent1@contoso.com # again\n");
+  }
+  Result<Config, ConfigError> load(const std::string& text) {
+    test::write_file(dir_ / "exsync.toml", text);
+    return load_config(dir_ / "exsync.toml");
+  }
+  // Replaces the first occurrence of `from` in the valid file.
+  Result<Config, ConfigError> load_with(const std::string& from, const std::string& to) {
+    std::string text = kValid;
+    auto pos = text.find(from);
+    EXPECT_NE(pos, std::string::npos) << from;
+    text.replace(pos, from.size(), to);
+    return load(text);
+  }
+  TempDir dir_;
+};
+
+TEST_F(ConfigTest, ValidFileLoadsWithDefaultsAndResolvesRelativePaths) {
+  auto cfg = load(kValid);
+  ASSERT_TRUE(cfg) << cfg.error().message();
+  EXPECT_EQ(cfg->tenant.token_url(), "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token");
+  EXPECT_EQ(cfg->service_account.password.reveal(), "hunter2");
+  EXPECT_EQ(cfg->store_path, dir_.path() / "state" / "exsync.db");
+  EXPECT_EQ(cfg->ews.url, "https://outlook.office365.com/EWS/Exchange.asmx");
+  EXPECT_EQ(cfg->sync.interval, std::chrono::seconds(300));
+  EXPECT_EQ(cfg->sync.max_concurrent_mailboxes, 8);
+  // Lower-cased, de-duplicated, list first then file.
+  EXPECT_EQ(cfg->mailboxes, (std::vector<std::string>{"agent1@contoso.com", "agent2@contoso.com"}));
+}
+
+TEST_F(ConfigTest, TheExampleConfigurationIsValid) {
+  auto text = test::read_file(test::source_dir() / "config" / "exsync.toml.example");
+  ASSERT_FALSE(text.empty());
+  // The example points at /etc and /var; run it against files of this test.
+  auto replace = [&](const std::string& from, const std::string& to) {
+    auto pos = text.find(from);
+    ASSERT_NE(pos, std::string::npos) << from;
+    text.replace(pos, from.size(), to);
+  };
+  replace("/etc/exsync/service-account.password", "secret/pw");
+  replace("/etc/exsync/mailboxes.txt", "mailboxes.txt");
+  replace("/var/lib/exsync/exsync.db", "exsync.db");
+  auto cfg = load(text);
+  ASSERT_TRUE(cfg) << cfg.error().message();
+}
+
+TEST_F(ConfigTest, MissingKeyNamesFileAndKey) {
+  auto cfg = load_with("client_id = \"6731de76-14a6-49ae-97bc-6eba6914391e\"\n", "");
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().key, "tenant.client_id");
+  EXPECT_EQ(cfg.error().message(), (dir_ / "exsync.toml").string() + ": tenant.client_id: is required but missing");
+}
+
+TEST_F(ConfigTest, UnknownKeyAndSectionAreRefused) {
+  auto typo = load_with("[store]\n", "[store]\npaht = \"x\"\n");
+  ASSERT_FALSE(typo);
+  EXPECT_EQ(typo.error().key, "store.paht");
+  EXPECT_EQ(typo.error().problem, "is not a known key");
+  auto section = load(std::string(kValid) + "\n[storage]\npath = \"x\"\n");
+  ASSERT_FALSE(section);
+  EXPECT_EQ(section.error().key, "storage");
+}
+
+TEST_F(ConfigTest, MistypedValuesAreRefused) {
+  auto cfg = load(std::string(kValid) + "\n[sync]\ninterval_seconds = \"300\"\n");
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().key, "sync.interval_seconds");
+  EXPECT_EQ(cfg.error().problem, "must be an integer");
+  auto range = load(std::string(kValid) + "\n[sync]\nmax_concurrent_mailboxes = 0\n");
+  ASSERT_FALSE(range);
+  EXPECT_EQ(range.error().problem, "must be between 1 and 1024");
+  auto folder = load(std::string(kValid) + "\n[sync]\nfolders = [\"tasks\"]\n");
+  ASSERT_FALSE(folder);
+  EXPECT_EQ(folder.error().key, "sync.folders");
+  auto url = load(std::string(kValid) + "\n[ews]\nurl = \"http://exchange.local/EWS/Exchange.asmx\"\n");
+  ASSERT_FALSE(url);
+  EXPECT_EQ(url.error().problem, "must be an https:// URL");
+}
+
+TEST_F(ConfigTest, UnreadablePasswordFileIsAConfigError) {
+  auto cfg = load_with("secret/pw", "secret/missing");
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().key, "service_account.password_file");
+  EXPECT_NE(cfg.error().problem.find("No such file"), std::string::npos) << cfg.error().problem;
+  test::write_file(dir_ / "secret" / "empty", "\n");
+  auto empty = load_with("secret/pw", "secret/empty");
+  ASSERT_FALSE(empty);
+  EXPECT_NE(empty.error().problem.find("is empty"), std::string::npos);
+}
+
+TEST_F(ConfigTest, ErrorsNeverContainThePassword) {
+  auto cfg = load(std::string(kValid) + "\n[log]\nlevel = \"loud\"\n");
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().message().find("hunter2"), std::string::npos);
+}
+
+TEST_F(ConfigTest, InvalidMailboxAddressesAreRefusedWithTheirPlace) {
+  auto listed = load_with("[\"Agent1@Contoso.com\"]", "[\"agent1@contoso.com\", \"not-an-address\"]");
+  ASSERT_FALSE(listed);
+  EXPECT_EQ(listed.error().key, "mailboxes.list");
+  EXPECT_NE(listed.error().problem.find("\"not-an-address\" is not a valid mailbox address"), std::string::npos);
+  test::write_file(dir_ / "mailboxes.txt", "agent2@contoso.com\nagent 3@contoso.com\n");
+  auto filed = load(kValid);
+  ASSERT_FALSE(filed);
+  EXPECT_NE(filed.error().key.find("line 2"), std::string::npos) << filed.error().key;
+}
+
+TEST_F(ConfigTest, TomlSyntaxErrorsNameTheLine) {
+  auto cfg = load("[tenant]\ntenant_id = \n");
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().problem.rfind("line 2: ", 0), 0u) << cfg.error().problem;
+}
+
+}  // namespace
+}  // namespace exsync::config

@@ -1,0 +1,169 @@
+#include <gtest/gtest.h>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "exsync/crypto/certificates.hpp"
+#include "exsync/http/client.hpp"
+#include "exsync/http/server.hpp"
+#include "test_support.hpp"
+
+namespace exsync::http {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A real HTTPS server on 127.0.0.1:0 and a real client, both on one io_context.
+class HttpTest : public ::testing::Test {
+ protected:
+  void start(crypto::ServerIdentity identity, Handler handler, ServerOptions base = {}) {
+    auto pki = crypto::generate_local_pki("test CA", identity);
+    ASSERT_TRUE(pki) << pki.error().message;
+    test::write_file(dir_ / "ca.pem", pki->ca.certificate);
+    base.certificate_pem = pki->server.certificate;
+    base.private_key_pem = pki->server.private_key;
+    server_ = std::make_unique<Server>(io_.get_executor(), base, std::move(handler));
+    auto port = server_->listen("127.0.0.1", 0);
+    ASSERT_TRUE(port) << port.error().message;
+    url_ = "https://127.0.0.1:" + std::to_string(*port) + "/echo";
+  }
+  void start(Handler handler) { start(crypto::ServerIdentity{}, std::move(handler)); }
+
+  std::unique_ptr<Client> client(ClientOptions o = {}) {
+    if (o.ca_file.empty()) o.ca_file = dir_ / "ca.pem";
+    o.use_system_trust = false;
+    auto c = Client::create(io_.get_executor(), o);
+    EXPECT_TRUE(c);
+    return std::move(*c);
+  }
+
+  Result<Response, HttpError> send(Client& c, std::string body = "hello") {
+    return test::run(io_, c.send(Request{"POST", url_, {{"Content-Type", "text/plain"}}, std::move(body)}));
+  }
+
+  static Handler echo() {
+    return [](Request r) -> Task<Response> { co_return Response{200, {{"X-Target", r.url}}, r.body}; };
+  }
+
+  boost::asio::io_context io_;
+  test::TempDir dir_;
+  std::unique_ptr<Server> server_;
+  std::string url_;
+};
+
+TEST_F(HttpTest, RequestsReuseOneKeptAliveConnection) {
+  start(echo());
+  auto c = client();
+  for (int i = 0; i < 3; ++i) {
+    auto r = send(*c, "body " + std::to_string(i));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "body " + std::to_string(i));
+    EXPECT_EQ(r->header("x-target"), "/echo");
+  }
+  EXPECT_EQ(c->stats().connections_opened, 1u);
+  EXPECT_EQ(c->stats().requests, 3u);
+}
+
+TEST_F(HttpTest, AConnectionTheServerClosedWhileIdleIsReplaced) {
+  ServerOptions o;
+  o.idle_timeout = 100ms;
+  start(crypto::ServerIdentity{}, echo(), o);
+  auto c = client();
+  ASSERT_TRUE(send(*c));
+  boost::asio::steady_timer t(io_, 400ms);
+  t.wait();
+  io_.restart();
+  io_.poll();  // let the server close its side
+  auto r = send(*c);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(c->stats().connections_opened, 2u);
+}
+
+TEST_F(HttpTest, ACertificateFromAnUnknownCaIsRefused) {
+  start(echo());
+  ClientOptions o;
+  o.ca_file = dir_ / "other-ca.pem";
+  auto other = crypto::generate_local_pki("another CA", {});
+  test::write_file(o.ca_file, other->ca.certificate);
+  auto c = client(o);
+  auto r = send(*c);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, HttpErrorKind::tls);
+  EXPECT_NE(r.error().message.find("certificate rejected"), std::string::npos) << r.error().message;
+}
+
+TEST_F(HttpTest, ACertificateForAnotherHostIsRefused) {
+  crypto::ServerIdentity id;
+  id.dns_names = {"exchange.contoso.com"};
+  id.ip_addresses = {};
+  start(id, echo());
+  auto c = client();
+  auto r = send(*c);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, HttpErrorKind::tls);
+  EXPECT_NE(r.error().message.find("mismatch"), std::string::npos) << r.error().message;
+}
+
+TEST_F(HttpTest, AnExpiredCertificateIsRefused) {
+  crypto::ServerIdentity id;
+  id.not_before = -std::chrono::hours(48);
+  id.not_after = -std::chrono::hours(24);
+  start(id, echo());
+  auto c = client();
+  auto r = send(*c);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, HttpErrorKind::tls);
+  EXPECT_NE(r.error().message.find("expired"), std::string::npos) << r.error().message;
+}
+
+TEST_F(HttpTest, ASlowServerHitsTheDeadline) {
+  start([](Request) -> Task<Response> {
+    boost::asio::steady_timer t(co_await net::this_coro::executor, 3s);
+    co_await t.async_wait(net::use_awaitable);
+    co_return Response{200, {}, "late"};
+  });
+  ClientOptions o;
+  o.timeout = 200ms;
+  auto c = client(o);
+  const auto started = std::chrono::steady_clock::now();
+  auto r = send(*c);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, HttpErrorKind::timeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  server_->stop();
+}
+
+TEST_F(HttpTest, AResponseAboveTheCapIsRefused) {
+  start([](Request) -> Task<Response> { co_return Response{200, {}, std::string(2u << 20, 'x')}; });
+  ClientOptions o;
+  o.max_response_bytes = 1u << 20;
+  auto c = client(o);
+  auto r = send(*c);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, HttpErrorKind::too_large);
+}
+
+TEST_F(HttpTest, ARefusedConnectionIsAConnectError) {
+  start(echo());
+  server_->stop();
+  auto c = client();
+  auto r = send(*c);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, HttpErrorKind::connect) << r.error().message;
+}
+
+TEST_F(HttpTest, OnlyHttpsUrlsAreAccepted) {
+  start(echo());
+  auto c = client();
+  auto r = test::run(io_, c->send(Request{"GET", "http://127.0.0.1/", {}, ""}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, HttpErrorKind::bad_url);
+}
+
+TEST(FormEncodeTest, EncodesReservedCharacters) {
+  EXPECT_EQ(form_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+  EXPECT_EQ(form_encode("Az09-._~"), "Az09-._~");
+}
+
+}  // namespace
+}  // namespace exsync::http

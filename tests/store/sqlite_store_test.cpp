@@ -1,0 +1,179 @@
+#include "exsync/store/sqlite_store.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "exsync/model/contact_json.hpp"
+#include "test_support.hpp"
+
+namespace exsync::store {
+namespace {
+
+using model::FolderKind;
+
+model::RemoteItem contact(const std::string& id, const std::string& ck, const std::string& name) {
+  model::Contact c;
+  c.display_name = name;
+  return {{id, ck}, c};
+}
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<SqliteStore> open() {
+    auto s = SqliteStore::open(dir_ / "exsync.db");
+    EXPECT_TRUE(s) << s.error().message;
+    return s ? std::move(*s) : nullptr;
+  }
+  std::map<std::string, std::string> names(SqliteStore& s, const std::string& mailbox = "a@x.com") {
+    std::map<std::string, std::string> out;
+    for (const auto& item : *s.items(mailbox, FolderKind::contacts))
+      out[item.remote.id] = model::contact_from_json(item.payload_json)->display_name;
+    return out;
+  }
+  test::TempDir dir_;
+};
+
+TEST_F(SqliteStoreTest, PageAndCursorCommitTogetherAndSurviveReopen) {
+  {
+    auto s = open();
+    model::PageCommit page;
+    page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
+    page.next_cursor = "state-1";
+    page.completes_sync = true;
+    auto out = s->commit_page("a@x.com", FolderKind::contacts, page);
+    ASSERT_TRUE(out);
+    EXPECT_EQ(out->created, 2);
+  }
+  auto s = open();
+  EXPECT_EQ(s->cursor("a@x.com", FolderKind::contacts)->cursor, "state-1");
+  EXPECT_EQ(names(*s), (std::map<std::string, std::string>{{"A", "Ann"}, {"B", "Bob"}}));
+  EXPECT_EQ(s->cursor("other@x.com", FolderKind::contacts)->cursor, "");
+}
+
+TEST_F(SqliteStoreTest, UpdatesKeepTheLocalIdAndDeletesRemoveRows) {
+  auto s = open();
+  model::PageCommit first;
+  first.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
+  first.next_cursor = "s1";
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, first));
+  std::string local_id;
+  for (const auto& item : *s->items("a@x.com", FolderKind::contacts))
+    if (item.remote.id == "A") local_id = item.local_id;
+
+  model::PageCommit second;
+  second.upserts = {contact("A", "2", "Ann Lee")};
+  second.deletions = {"B", "never-seen"};
+  second.next_cursor = "s2";
+  auto out = s->commit_page("a@x.com", FolderKind::contacts, second);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->updated, 1);
+  EXPECT_EQ(out->deleted, 1);
+  auto items = *s->items("a@x.com", FolderKind::contacts);
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].local_id, local_id);
+  EXPECT_EQ(items[0].remote.change_key, "2");
+}
+
+TEST_F(SqliteStoreTest, MailboxesAreIsolated) {
+  auto s = open();
+  model::PageCommit page;
+  page.upserts = {contact("A", "1", "Ann")};
+  page.next_cursor = "s1";
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  ASSERT_TRUE(s->commit_page("b@x.com", FolderKind::contacts, page));
+  page.upserts.clear();
+  page.deletions = {"A"};
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  EXPECT_TRUE(names(*s, "a@x.com").empty());
+  EXPECT_EQ(names(*s, "b@x.com").size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, ResyncMatchesByRemoteIdAndRemovesWhatWasNotSeen) {
+  auto s = open();
+  model::PageCommit page;
+  page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob"), contact("C", "1", "Cy")};
+  page.next_cursor = "s1";
+  page.completes_sync = true;
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  const auto before = *s->items("a@x.com", FolderKind::contacts);
+
+  ASSERT_TRUE(s->begin_resync("a@x.com", FolderKind::contacts));
+  auto cur = *s->cursor("a@x.com", FolderKind::contacts);
+  EXPECT_EQ(cur.cursor, "");
+  EXPECT_TRUE(cur.resyncing);
+  // The resync reports A unchanged, B changed; C is gone. Two pages, the first not final.
+  model::PageCommit p1;
+  p1.unchanged = {"A"};
+  p1.next_cursor = "r1";
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, p1));
+  EXPECT_EQ(names(*s).size(), 3u) << "nothing is removed before the resync completes";
+  model::PageCommit p2;
+  p2.upserts = {contact("B", "2", "Bobby")};
+  p2.next_cursor = "r2";
+  p2.completes_sync = true;
+  auto out = s->commit_page("a@x.com", FolderKind::contacts, p2);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->created, 0);
+  EXPECT_EQ(out->deleted, 1);
+  EXPECT_EQ(names(*s), (std::map<std::string, std::string>{{"A", "Ann"}, {"B", "Bobby"}}));
+  EXPECT_FALSE(s->cursor("a@x.com", FolderKind::contacts)->resyncing);
+  std::map<std::string, std::string> ids_before;
+  for (const auto& item : before) ids_before[item.remote.id] = item.local_id;
+  for (const auto& item : *s->items("a@x.com", FolderKind::contacts))
+    EXPECT_EQ(item.local_id, ids_before[item.remote.id]) << "a resync keeps local ids";
+}
+
+TEST_F(SqliteStoreTest, UnchangedReportsOnlyMatchingChangeKeys) {
+  auto s = open();
+  model::PageCommit page;
+  page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
+  page.next_cursor = "s1";
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  auto same = s->unchanged("a@x.com", FolderKind::contacts, {{"A", "1"}, {"B", "2"}, {"Z", "1"}});
+  ASSERT_TRUE(same);
+  EXPECT_EQ(*same, std::set<std::string>{"A"});
+}
+
+TEST_F(SqliteStoreTest, AStoreFromANewerVersionIsRefused) {
+  open();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "exsync.db").c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto s = SqliteStore::open(dir_ / "exsync.db");
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().kind, model::StoreErrorKind::corrupt);
+  EXPECT_NE(s.error().message.find("newer than this exsyncd"), std::string::npos);
+}
+
+TEST_F(SqliteStoreTest, AFileThatIsNotADatabaseIsRefused) {
+  test::write_file(dir_ / "exsync.db", std::string(4096, 'x'));
+  auto s = SqliteStore::open(dir_ / "exsync.db");
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().kind, model::StoreErrorKind::corrupt);
+}
+
+TEST_F(SqliteStoreTest, AFailedCommitLeavesTheStoreAsItWas) {
+  auto s = open();
+  model::PageCommit page;
+  page.upserts = {contact("A", "1", "Ann")};
+  page.next_cursor = "s1";
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  // Another connection holds the write lock past the busy timeout: the commit fails whole.
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "exsync.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  model::PageCommit next;
+  next.upserts = {contact("B", "1", "Bob")};
+  next.next_cursor = "s2";
+  auto failed = s->commit_page("a@x.com", FolderKind::contacts, next);
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().kind, model::StoreErrorKind::busy);
+  EXPECT_EQ(s->cursor("a@x.com", FolderKind::contacts)->cursor, "s1");
+  EXPECT_EQ(names(*s).size(), 1u);
+}
+
+}  // namespace
+}  // namespace exsync::store

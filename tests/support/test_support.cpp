@@ -1,0 +1,241 @@
+#include "test_support.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace exsync::test {
+
+TempDir::TempDir() {
+  std::random_device rd;
+  for (;;) {
+    path_ = fs::temp_directory_path() / ("exsync-test-" + std::to_string(rd()));
+    if (fs::create_directory(path_)) break;
+  }
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+void write_file(const fs::path& p, const std::string& content) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << content;
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Process::Process(const std::vector<std::string>& argv, const fs::path& log_dir, const std::string& name)
+    : out_(log_dir / (name + ".out")), err_(log_dir / (name + ".err")) {
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int o = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int e = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    int null = ::open("/dev/null", O_RDONLY);
+    ::dup2(null, 0);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+}
+
+Process::~Process() {
+  if (pid_ > 0 && !status_) {
+    ::kill(pid_, SIGKILL);
+    int st;
+    ::waitpid(pid_, &st, 0);
+  }
+}
+
+void Process::signal(int signo) {
+  if (pid_ > 0 && !status_) ::kill(pid_, signo);
+}
+
+std::optional<ProcessResult> Process::wait(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!status_) {
+    int st = 0;
+    pid_t r = ::waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return ProcessResult{*status_, stdout_text(), stderr_text()};
+}
+
+std::string Process::stdout_text() const { return read_file(out_); }
+std::string Process::stderr_text() const { return read_file(err_); }
+
+ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  TempDir logs;
+  Process p(argv, logs.path(), "proc");
+  auto r = p.wait(timeout);
+  if (!r) {
+    p.signal(SIGKILL);
+    r = p.wait(std::chrono::seconds(10));
+    ADD_FAILURE() << argv[0] << " did not finish in time";
+  }
+  return *r;
+}
+
+fs::path exsyncd_path() { return EXSYNC_TEST_EXSYNCD; }
+fs::path sim_path() { return EXSYNC_TEST_SIM; }
+fs::path source_dir() { return EXSYNC_TEST_SOURCE_DIR; }
+
+std::optional<fs::path> shared_dir() {
+  auto p = (source_dir() / ".." / "shared").lexically_normal();
+  if (fs::exists(p / "ews-schema") || fs::exists(p / "ews-captures")) return p;
+  return std::nullopt;
+}
+
+Simulator::Simulator(SimOptions o) {
+  std::vector<std::string> argv = {sim_path().string(), "--dir", dir_.path().string(),
+                                   "--mailboxes", std::to_string(o.mailboxes),
+                                   "--contacts", std::to_string(o.contacts),
+                                   "--seed", std::to_string(o.seed),
+                                   "--token-lifetime", std::to_string(o.token_lifetime)};
+  if (o.validate_schema) {
+    if (auto shared = shared_dir(); shared && fs::exists(*shared / "ews-schema" / "soap-envelope.xsd")) {
+      argv.push_back("--schema");
+      argv.push_back((*shared / "ews-schema").string());
+      validating_ = true;
+    }
+  }
+  process_ = std::make_unique<Process>(argv, dir_.path(), "sim");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!fs::exists(config())) {
+    if (auto done = process_->wait(std::chrono::milliseconds(0)))
+      throw std::runtime_error("exsync-sim exited: " + done->err);
+    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("exsync-sim did not start");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  port_ = static_cast<unsigned short>(std::stoi(read_file(dir_.path() / "sim.port")));
+}
+
+Simulator::~Simulator() {
+  process_->signal(SIGTERM);
+  if (!process_->wait(std::chrono::seconds(5))) process_->signal(SIGKILL);
+}
+
+std::string Simulator::password() const {
+  auto p = read_file(dir_.path() / "service-account.password");
+  while (!p.empty() && p.back() == '\n') p.pop_back();
+  return p;
+}
+
+std::vector<std::string> Simulator::mailboxes() const {
+  std::vector<std::string> out;
+  std::istringstream in(read_file(dir_.path() / "mailboxes.txt"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] != '#') out.push_back(line);
+  }
+  return out;
+}
+
+http::Response Simulator::control(const std::string& method, const std::string& path, const std::string& body) {
+  boost::asio::io_context io;
+  http::ClientOptions opts;
+  opts.ca_file = dir_.path() / "ca.pem";
+  opts.use_system_trust = false;
+  auto client = http::Client::create(io.get_executor(), opts);
+  if (!client) throw std::runtime_error(client.error().message);
+  http::Request req{method, base_url() + path, {{"Content-Type", "application/json"}}, body};
+  auto r = run(io, (*client)->send(std::move(req)));
+  if (!r) throw std::runtime_error("control " + path + ": " + r.error().message);
+  return std::move(*r);
+}
+
+std::map<std::string, std::string> Simulator::contacts(const std::string& mailbox) {
+  auto r = control("GET", "/sim/mailboxes/" + url_segment(mailbox) + "/contacts");
+  std::map<std::string, std::string> out;
+  std::istringstream in(r.body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    auto v = boost::json::parse(line);
+    out[std::string(v.at("ews_id").as_string())] = line;
+  }
+  return out;
+}
+
+namespace {
+boost::json::object stats(Simulator& sim) {
+  return boost::json::parse(sim.control("GET", "/sim/stats").body).as_object();
+}
+}  // namespace
+
+int Simulator::operation_count(const std::string& op) {
+  auto s = stats(*this);
+  auto* v = s.at("operations").as_object().if_contains(op);
+  return v ? static_cast<int>(v->as_int64()) : 0;
+}
+
+int Simulator::schema_violations() { return static_cast<int>(stats(*this).at("schema_violations").as_int64()); }
+
+std::string Simulator::last_schema_violation() {
+  return std::string(stats(*this).at("last_schema_violation").as_string());
+}
+
+std::string url_segment(const std::string& s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '@') out += static_cast<char>(c);
+    else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> stored_items(const fs::path& config, const std::string& mailbox) {
+  auto r = run_process({exsyncd_path().string(), "items", "--config", config.string(), "--mailbox", mailbox});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, std::string> out;
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    auto v = boost::json::parse(line);
+    const std::string id(v.at("ews_id").as_string());
+    EXPECT_FALSE(out.contains(id)) << "duplicate item " << id << " in " << mailbox;
+    out[id] = line;
+  }
+  return out;
+}
+
+std::string without_local_id(const std::string& line) {
+  // object::erase moves the last member into the hole; copy instead to keep the order.
+  const auto parsed = boost::json::parse(line);
+  boost::json::object out;
+  for (const auto& member : parsed.as_object()) {
+    if (member.key() != "id") out[member.key()] = member.value();
+  }
+  return boost::json::serialize(out);
+}
+
+}  // namespace exsync::test

@@ -1,0 +1,133 @@
+// Helpers shared by the test suite: temporary folders, child processes, the tenant simulator as
+// a real HTTPS server, and running a coroutine to completion.
+#pragma once
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "exsync/core/async.hpp"
+#include "exsync/http/client.hpp"
+
+namespace exsync::test {
+
+namespace fs = std::filesystem;
+
+// A fresh folder under the system temp dir, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+void write_file(const fs::path& p, const std::string& content);
+std::string read_file(const fs::path& p);
+
+// Runs `task` on `io` until it completes and returns its result. Other work on `io` (a server)
+// runs meanwhile and resumes with the next run().
+template <typename T>
+T run(boost::asio::io_context& io, Task<T> task) {
+  std::optional<T> out;
+  std::exception_ptr failure;
+  auto wrapper = [](Task<T> t, std::optional<T>& slot) -> Task<void> { slot.emplace(co_await std::move(t)); };
+  boost::asio::co_spawn(io, wrapper(std::move(task), out), [&](std::exception_ptr e) {
+    failure = e;
+    io.stop();  // servers on `io` keep it busy: stop as soon as the task is done
+  });
+  io.restart();
+  io.run();
+  if (failure) std::rethrow_exception(failure);
+  return std::move(*out);
+}
+
+struct ProcessResult {
+  int exit_code = -1;  // 128+N when killed by signal N
+  std::string out;
+  std::string err;
+};
+
+// A child process with stdout and stderr captured to files.
+class Process {
+ public:
+  Process(const std::vector<std::string>& argv, const fs::path& log_dir, const std::string& name);
+  ~Process();  // SIGKILLs a process still running
+  int pid() const { return pid_; }
+  void signal(int signo);
+  // Waits up to `timeout`; nullopt if still running.
+  std::optional<ProcessResult> wait(std::chrono::milliseconds timeout);
+  std::string stdout_text() const;
+  std::string stderr_text() const;
+
+ private:
+  int pid_ = -1;
+  fs::path out_, err_;
+  std::optional<int> status_;
+};
+
+// Runs a program to completion (killing it after `timeout`).
+ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
+// Paths baked in by CMake.
+fs::path exsyncd_path();
+fs::path sim_path();
+fs::path source_dir();
+// ../shared beside the source tree, or nullopt when absent (a user's clone).
+std::optional<fs::path> shared_dir();
+
+struct SimOptions {
+  int mailboxes = 3;
+  int contacts = 25;
+  int seed = 1;
+  int token_lifetime = 3600;
+  bool validate_schema = true;  // with ../shared/ews-schema when present
+};
+
+// The tenant simulator, started as a real process on a free loopback port.
+class Simulator {
+ public:
+  explicit Simulator(SimOptions options = {});
+  ~Simulator();
+
+  const fs::path& dir() const { return dir_.path(); }
+  fs::path config() const { return dir_.path() / "exsync.toml"; }
+  unsigned short port() const { return port_; }
+  std::string base_url() const { return "https://127.0.0.1:" + std::to_string(port_); }
+  std::string password() const;
+  bool validating() const { return validating_; }
+  std::vector<std::string> mailboxes() const;
+
+  // The control API (tests/sim/control_endpoint.hpp), synchronously.
+  http::Response control(const std::string& method, const std::string& path, const std::string& body = "");
+  // Contacts of a mailbox as the simulator holds them: contact JSON lines with ews_id, by ews_id.
+  std::map<std::string, std::string> contacts(const std::string& mailbox);
+  int operation_count(const std::string& op);
+  int schema_violations();
+  std::string last_schema_violation();
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<Process> process_;
+  unsigned short port_ = 0;
+  bool validating_ = false;
+};
+
+// Percent-encodes a path segment.
+std::string url_segment(const std::string& s);
+
+// `exsyncd items` output parsed into JSON lines keyed by ews_id; fails the test on duplicates.
+std::map<std::string, std::string> stored_items(const fs::path& config, const std::string& mailbox);
+
+// Removes "id" (the local id) from a contact JSON line so it compares with the simulator's.
+std::string without_local_id(const std::string& json_line);
+
+}  // namespace exsync::test

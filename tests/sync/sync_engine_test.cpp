@@ -1,0 +1,195 @@
+#include "exsync/sync/sync_engine.hpp"
+
+#include <gtest/gtest.h>
+
+#include "exsync/auth/entra_token_source.hpp"
+#include "exsync/ews/ews_service.hpp"
+#include "exsync/model/contact_json.hpp"
+#include "exsync/store/sqlite_store.hpp"
+#include "exsync/sync/pass_runner.hpp"
+#include "test_support.hpp"
+
+namespace exsync::sync {
+namespace {
+
+using model::FolderKind;
+
+// The real engine, EWS adapter and SQLite store against the simulator over real HTTPS.
+class SyncEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { build({}); }
+
+  void build(SyncOptions options) {
+    http::ClientOptions o;
+    o.ca_file = sim_.dir() / "ca.pem";
+    o.use_system_trust = false;
+    client_ = std::move(*http::Client::create(io_.get_executor(), o));
+    tokens_ = std::make_unique<auth::EntraTokenSource>(
+        io_.get_executor(), *client_, SystemClock::instance(),
+        auth::RopcSettings{sim_.base_url() + "/contoso.onmicrosoft.com/oauth2/v2.0/token",
+                           "6731de76-14a6-49ae-97bc-6eba6914391e",
+                           "https://outlook.office365.com/EWS.AccessAsUser.All offline_access",
+                           "svc-exsync@contoso.onmicrosoft.com", sim_.password()});
+    ews_ = std::make_unique<ews::EwsService>(*client_, *tokens_, ews::EwsSettings{sim_.base_url() + "/EWS/Exchange.asmx", 10});
+    if (!store_) store_ = std::move(*store::SqliteStore::open(dir_ / "exsync.db"));
+    engine_ = std::make_unique<SyncEngine>(*ews_, *store_, pool_, options);
+  }
+
+  void TearDown() override {
+    pool_.join();
+    if (sim_.validating()) EXPECT_EQ(sim_.schema_violations(), 0) << sim_.last_schema_violation();
+  }
+
+  Result<FolderSyncReport, SyncError> sync(const std::string& mailbox) {
+    return test::run(io_, engine_->sync_folder(mailbox, FolderKind::contacts));
+  }
+
+  // What the store holds, in the simulator's listing shape, by ews_id.
+  std::map<std::string, std::string> stored(const std::string& mailbox) {
+    std::map<std::string, std::string> out;
+    for (const auto& item : *store_->items(mailbox, FolderKind::contacts)) {
+      auto c = model::contact_from_json(item.payload_json);
+      EXPECT_TRUE(c);
+      EXPECT_FALSE(out.contains(item.remote.id)) << "duplicate " << item.remote.id;
+      out[item.remote.id] = model::contact_to_json(*c, model::ItemIdentity{"", item.remote});
+    }
+    return out;
+  }
+
+  void expect_converged(const std::string& mailbox) {
+    const auto want = sim_.contacts(mailbox);
+    const auto got = stored(mailbox);
+    EXPECT_EQ(got.size(), want.size()) << mailbox;
+    for (const auto& [id, json] : want) {
+      auto it = got.find(id);
+      if (it == got.end()) {
+        ADD_FAILURE() << "missing " << json;
+        continue;
+      }
+      EXPECT_EQ(it->second, json);
+    }
+  }
+
+  const std::string agent1 = "agent1@contoso.onmicrosoft.com";
+  test::Simulator sim_{test::SimOptions{.mailboxes = 3, .contacts = 30}};
+  test::TempDir dir_;
+  boost::asio::io_context io_;
+  net::thread_pool pool_{1};
+  std::unique_ptr<http::Client> client_;
+  std::unique_ptr<auth::EntraTokenSource> tokens_;
+  std::unique_ptr<ews::EwsService> ews_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<SyncEngine> engine_;
+};
+
+TEST_F(SyncEngineTest, InitialSyncStoresExactlyTheSimulatorsContactsFieldByField) {
+  for (const auto& mailbox : sim_.mailboxes()) {
+    auto r = sync(mailbox);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->created, 30);
+    expect_converged(mailbox);
+  }
+}
+
+TEST_F(SyncEngineTest, ASecondSyncWithNoChangesOnlyAsksForChanges) {
+  ASSERT_TRUE(sync(agent1));
+  sim_.control("POST", "/sim/stats/reset");
+  auto r = sync(agent1);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->created + r->updated + r->deleted, 0);
+  EXPECT_EQ(sim_.operation_count("SyncFolderItems"), 1);
+  EXPECT_EQ(sim_.operation_count("GetItem"), 0);
+}
+
+TEST_F(SyncEngineTest, CreatesUpdatesAndDeletesInExchangeAreReflected) {
+  ASSERT_TRUE(sync(agent1));
+  auto contacts = sim_.contacts(agent1);
+  auto it = contacts.begin();
+  const std::string updated_id = it->first;
+  const std::string deleted_id = (++it)->first;
+  const auto base = "/sim/mailboxes/" + test::url_segment(agent1) + "/contacts";
+  auto created = sim_.control("POST", base, R"({"display_name":"New <&]]>\" Client","given_name":"New","emails":[{"key":"EmailAddress1","address":"new@example.com"}],"birthday":"1990-02-28"})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  ASSERT_EQ(sim_.control("PUT", base + "/" + test::url_segment(updated_id), R"({"display_name":"Renamed","notes":"multi\nline"})").status, 200);
+  ASSERT_EQ(sim_.control("DELETE", base + "/" + test::url_segment(deleted_id)).status, 204);
+
+  auto r = sync(agent1);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->created, 1);
+  EXPECT_EQ(r->updated, 1);
+  EXPECT_EQ(r->deleted, 1);
+  expect_converged(agent1);
+}
+
+TEST_F(SyncEngineTest, SmallPagesConvergeToTheSameState) {
+  build(SyncOptions{.max_changes_per_page = 7});
+  auto r = sync(agent1);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_GE(r->pages, 5);
+  expect_converged(agent1);
+}
+
+TEST_F(SyncEngineTest, InvalidSyncStateResyncsWithoutDuplicates) {
+  ASSERT_TRUE(sync(agent1));
+  const auto before = *store_->items(agent1, FolderKind::contacts);
+  auto contacts = sim_.contacts(agent1);
+  const auto base = "/sim/mailboxes/" + test::url_segment(agent1) + "/contacts/";
+  // While the sync state is lost, one contact is deleted and one changed.
+  ASSERT_EQ(sim_.control("DELETE", base + test::url_segment(contacts.begin()->first)).status, 204);
+  ASSERT_EQ(sim_.control("PUT", base + test::url_segment(contacts.rbegin()->first), R"({"display_name":"Changed"})").status, 200);
+  sim_.control("POST", "/sim/mailboxes/" + test::url_segment(agent1) + "/invalidate-sync-states");
+
+  sim_.control("POST", "/sim/stats/reset");
+  auto r = sync(agent1);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(r->resynced);
+  EXPECT_EQ(r->created, 0);
+  EXPECT_EQ(r->deleted, 1);
+  EXPECT_EQ(r->fetched, 1) << "only the changed contact is downloaded again";
+  expect_converged(agent1);
+  // Local ids survive the resync.
+  std::map<std::string, std::string> ids_before, ids_after;
+  for (const auto& i : before) ids_before[i.remote.id] = i.local_id;
+  for (const auto& i : *store_->items(agent1, FolderKind::contacts)) ids_after[i.remote.id] = i.local_id;
+  for (const auto& [remote, local] : ids_after) EXPECT_EQ(ids_before[remote], local);
+}
+
+TEST_F(SyncEngineTest, ARevokedTokenMidwayIsReplacedAndTheSyncCompletes) {
+  ASSERT_TRUE(sync(agent1));
+  // Same password, every token revoked: EWS answers 401, the refresh token is refused too.
+  sim_.control("PUT", "/sim/password", "{\"password\": \"" + sim_.password() + "\"}");
+  sim_.control("POST", "/sim/mailboxes/" + test::url_segment(agent1) + "/contacts", R"({"display_name":"After revoke"})");
+  auto r = sync(agent1);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->created, 1);
+  expect_converged(agent1);
+}
+
+TEST_F(SyncEngineTest, FailingMailboxesAreReportedAndTheOthersStillSync) {
+  sim_.control("PUT", "/sim/impersonation/denied/agent3@contoso.onmicrosoft.com");
+  PassRunner runner(*engine_);
+  const std::vector<std::string> mailboxes = {agent1, "nobody@contoso.onmicrosoft.com", "agent2@contoso.onmicrosoft.com",
+                                              "agent3@contoso.onmicrosoft.com"};
+  auto report = test::run(io_, runner.run_pass(mailboxes, {FolderKind::contacts}, 2));
+  EXPECT_EQ(report.failed(), 2);
+  ASSERT_TRUE(report.mailboxes[1].error);
+  EXPECT_EQ(report.mailboxes[1].error->reason(), "mailbox_not_found");
+  ASSERT_TRUE(report.mailboxes[3].error);
+  EXPECT_EQ(report.mailboxes[3].error->reason(), "impersonation_denied");
+  EXPECT_FALSE(report.mailboxes[0].error);
+  EXPECT_FALSE(report.mailboxes[2].error);
+  expect_converged(agent1);
+  expect_converged("agent2@contoso.onmicrosoft.com");
+}
+
+TEST_F(SyncEngineTest, AStopRequestEndsTheSyncBetweenPagesWithWhatWasCommitted) {
+  build(SyncOptions{.max_changes_per_page = 5});
+  engine_->request_stop();
+  auto r = sync(agent1);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->interrupted);
+  EXPECT_EQ(r->pages, 0);
+}
+
+}  // namespace
+}  // namespace exsync::sync
