@@ -171,6 +171,11 @@ int run_command(const CommandLine& cl) {
   Runtime rt;
   rt.cfg = std::move(*cfg);
   if (cl.command == Command::items) {
+    if (!std::filesystem::exists(rt.cfg.store_path)) {
+      std::fprintf(stderr, "exsyncd: the store %s does not exist yet; run exsyncd once or run first\n",
+                   rt.cfg.store_path.c_str());
+      return kExitIoError;
+    }
     auto store = store::SqliteStore::open(rt.cfg.store_path);
     if (!store) {
       log::error("store.open.failed", {{"path", rt.cfg.store_path.string()}, {"message", store.error().message}});

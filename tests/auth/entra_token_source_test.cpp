@@ -103,6 +103,19 @@ TEST_F(EntraTokenSourceTest, AWrongPasswordIsClassified) {
   EXPECT_EQ(t.error().description.find("not-the-password"), std::string::npos);
 }
 
+TEST_F(EntraTokenSourceTest, ARefusedSignInIsNotRetriedForEveryCaller) {
+  EntraTokenSource tokens(io_.get_executor(), *client_, clock_, settings("not-the-password"));
+  for (int i = 0; i < 5; ++i) {
+    auto t = test::run(io_, tokens.access_token());
+    ASSERT_FALSE(t);
+    EXPECT_EQ(t.error().kind, AuthErrorKind::wrong_password);
+  }
+  EXPECT_EQ(tokens.token_requests(), 1);
+  clock_.advance(61s);
+  EXPECT_FALSE(test::run(io_, tokens.access_token()));
+  EXPECT_EQ(tokens.token_requests(), 2);
+}
+
 TEST_F(EntraTokenSourceTest, EachInjectedEntraFailureIsClassified) {
   const std::pair<int, AuthErrorKind> cases[] = {
       {50055, AuthErrorKind::password_expired},   {50076, AuthErrorKind::mfa_required},

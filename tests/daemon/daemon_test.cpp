@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <boost/json.hpp>
 #include <fstream>
 #include <thread>
 
@@ -95,6 +96,13 @@ TEST_F(DaemonSyncTest, OnceStoresExactlyTheSimulatorsContactsForEveryMailbox) {
   for (const auto& mb : sim_.mailboxes()) expect_store_matches_sim(sim_, mb);
 }
 
+TEST_F(DaemonSyncTest, ItemsBeforeAnySyncSaysSoInsteadOfCreatingAStore) {
+  auto r = run_process({exsyncd(), "items", "--config", sim_.config().string(), "--mailbox", "agent1@contoso.onmicrosoft.com"});
+  EXPECT_EQ(r.exit_code, 74);
+  EXPECT_NE(r.err.find("does not exist yet"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(sim_.dir() / "exsync.db"));
+}
+
 TEST_F(DaemonSyncTest, ASecondRunWithNoChangesMakesOnlySyncFolderItemsCalls) {
   ASSERT_EQ(once().exit_code, 0);
   sim_.control("POST", "/sim/stats/reset");
@@ -141,6 +149,8 @@ TEST_F(DaemonSyncTest, AWrongPasswordIsExplainedAndNeverLogged) {
   EXPECT_NE(r.err.find("event=auth.token.failed kind=wrong_password aadsts=50126"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("password_file"), std::string::npos) << "the advice names the setting to fix";
   EXPECT_EQ(r.err.find(wrong), std::string::npos);
+  // Three mailboxes, one sign-in attempt: retrying per mailbox could lock the account out.
+  EXPECT_EQ(boost::json::parse(sim_.control("GET", "/sim/stats").body).at("token_requests").as_int64(), 1);
   EXPECT_EQ(r.err.find(sim_.password()), std::string::npos);
 }
 

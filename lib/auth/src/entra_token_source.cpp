@@ -10,6 +10,9 @@ namespace exsync::auth {
 namespace json = boost::json;
 namespace {
 
+constexpr std::chrono::seconds kTransientRetry{15};
+constexpr std::chrono::seconds kCredentialRetry{60};
+
 struct Token {
   std::string access;
   Clock::time_point expires_at;
@@ -41,6 +44,10 @@ struct EntraTokenSource::Impl {
   std::string refresh_token;
   std::shared_ptr<Flight> flight;
   int requests = 0;
+  // The last failure, answered without asking Entra again until `retry_at`: a wrong password
+  // retried for every mailbox would lock the service account out (AADSTS50053).
+  std::optional<AuthError> failure;
+  Clock::time_point retry_at;
 
   bool fresh(const Token& t) const { return clock.now() + settings.refresh_margin < t.expires_at; }
 
@@ -120,9 +127,17 @@ Task<Result<std::string, AuthError>> EntraTokenSource::access_token() {
     if (flight->result) co_return *flight->result;
     co_return Fail{AuthError{AuthErrorKind::network, 0, "", "token request abandoned"}};
   }
+  if (s.failure && s.clock.now() < s.retry_at) co_return Fail{*s.failure};
   auto flight = std::make_shared<Flight>(s.ex);
   s.flight = flight;
   auto result = co_await s.acquire();
+  if (result) {
+    s.failure.reset();
+  } else {
+    s.failure = result.error();
+    const bool transient = result.error().kind == AuthErrorKind::network || result.error().kind == AuthErrorKind::server;
+    s.retry_at = s.clock.now() + (transient ? kTransientRetry : kCredentialRetry);
+  }
   // A token near its refresh point but not yet expired is still good when refreshing failed.
   if (!result && s.token && s.clock.now() < s.token->expires_at) result = s.token->access;
   flight->result = result;

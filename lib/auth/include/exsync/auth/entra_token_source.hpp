@@ -4,7 +4,9 @@
 // The token is cached until `refresh_margin` before it expires; then the refresh token is used
 // (grant_type=refresh_token), and when Entra refuses it, the password again. Concurrent callers
 // never stampede the endpoint: while one request is out, the others wait for its answer.
-// Each failure is logged once as `auth.token.failed` with its AADSTS code and what to fix.
+// Each failure is logged once as `auth.token.failed` with its AADSTS code and what to fix, and
+// is answered from memory for a while (15 s for network trouble, 60 s for a refused sign-in), so
+// that a wrong password is not tried once per mailbox and the account is not locked out.
 // No password or token is ever logged.
 // https://learn.microsoft.com/entra/identity-platform/v2-oauth-ropc
 //
