@@ -175,5 +175,109 @@ TEST_F(SqliteStoreTest, AFailedCommitLeavesTheStoreAsItWas) {
   EXPECT_EQ(names(*s).size(), 1u);
 }
 
+TEST_F(SqliteStoreTest, EveryAppliedChangeEntersTheFeedInOrder) {
+  auto s = open();
+  model::PageCommit p1;
+  p1.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
+  p1.next_cursor = "s1";
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, p1));
+  model::PageCommit p2;
+  p2.upserts = {contact("A", "2", "Ann Lee")};
+  p2.deletions = {"B"};
+  p2.next_cursor = "s2";
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, p2));
+
+  auto feed = s->changes("a@x.com", 0, 100);
+  ASSERT_TRUE(feed);
+  ASSERT_EQ(feed->size(), 4u);
+  std::vector<std::string> kinds;
+  for (const auto& c : *feed) kinds.push_back(c.kind + ":" + c.remote_id);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"created:A", "created:B", "updated:A", "deleted:B"}));
+  EXPECT_TRUE((*feed)[3].current == std::nullopt) << "a deleted item has no current state";
+  ASSERT_TRUE((*feed)[2].current);
+  EXPECT_EQ((*feed)[2].current->remote.change_key, "2");
+  // Following along: after the last seen seq, nothing; a cursor is per store, not per page.
+  EXPECT_TRUE(s->changes("a@x.com", (*feed)[3].seq, 100)->empty());
+  EXPECT_EQ(s->changes("a@x.com", (*feed)[1].seq, 1)->size(), 1u);
+  EXPECT_TRUE(s->changes("b@x.com", 0, 100)->empty());
+}
+
+TEST_F(SqliteStoreTest, AFailureIsRecordedUntilTheNextCommittedPage) {
+  auto s = open();
+  ASSERT_TRUE(s->record_failure("a@x.com", FolderKind::contacts, "mailbox_not_found: no such mailbox"));
+  auto st = s->status("a@x.com");
+  ASSERT_TRUE(st);
+  ASSERT_EQ(st->size(), 1u);
+  EXPECT_EQ((*st)[0].last_error, "mailbox_not_found: no such mailbox");
+  EXPECT_TRUE((*st)[0].last_success.empty());
+  model::PageCommit page;
+  page.upserts = {contact("A", "1", "Ann")};
+  page.next_cursor = "s1";
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  st = s->status("a@x.com");
+  EXPECT_TRUE((*st)[0].last_error.empty());
+  EXPECT_FALSE((*st)[0].last_success.empty());
+  EXPECT_EQ((*st)[0].items, 1);
+}
+
+TEST_F(SqliteStoreTest, PagesOfItemsFollowLocalIdOrder) {
+  auto s = open();
+  model::PageCommit page;
+  for (int i = 0; i < 25; ++i) page.upserts.push_back(contact("R" + std::to_string(i), "1", "N" + std::to_string(i)));
+  page.next_cursor = "s1";
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  std::set<std::string> seen;
+  std::string after;
+  int pages = 0;
+  for (;;) {
+    auto batch = s->items_page("a@x.com", FolderKind::contacts, after, 10);
+    ASSERT_TRUE(batch);
+    if (batch->empty()) break;
+    ++pages;
+    for (const auto& item : *batch) EXPECT_TRUE(seen.insert(item.local_id).second);
+    after = batch->back().local_id;
+  }
+  EXPECT_EQ(seen.size(), 25u);
+  EXPECT_EQ(pages, 3);
+  auto one = s->item("a@x.com", FolderKind::contacts, *seen.begin());
+  ASSERT_TRUE(one && *one);
+  EXPECT_FALSE(*s->item("a@x.com", FolderKind::contacts, "nope"));
+}
+
+// A store written by the first release (schema 1) opens, keeps its items and cursor, and gains
+// the changes feed.
+TEST_F(SqliteStoreTest, MigratesAVersion1Store) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "exsync.db").c_str(), &db), SQLITE_OK);
+  const char* v1 = R"sql(
+CREATE TABLE mailboxes (id INTEGER PRIMARY KEY, address TEXT NOT NULL UNIQUE);
+CREATE TABLE folder_state (mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id), folder TEXT NOT NULL,
+  cursor TEXT NOT NULL DEFAULT '', resyncing INTEGER NOT NULL DEFAULT 0, last_synced_at TEXT,
+  PRIMARY KEY (mailbox_id, folder));
+CREATE TABLE items (id TEXT PRIMARY KEY, mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id), folder TEXT NOT NULL,
+  remote_id TEXT NOT NULL, change_key TEXT NOT NULL, data TEXT NOT NULL, seen INTEGER NOT NULL DEFAULT 1,
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')), UNIQUE (mailbox_id, folder, remote_id));
+INSERT INTO mailboxes VALUES (1, 'a@x.com');
+INSERT INTO folder_state(mailbox_id, folder, cursor) VALUES (1, 'contacts', 'old-state');
+INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) VALUES ('L1', 1, 'contacts', 'A', '1', '{"display_name":"Ann"}');
+PRAGMA user_version = 1;
+)sql";
+  ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->cursor("a@x.com", FolderKind::contacts)->cursor, "old-state");
+  EXPECT_EQ(names(*s), (std::map<std::string, std::string>{{"A", "Ann"}}));
+  model::PageCommit page;
+  page.deletions = {"A"};
+  page.next_cursor = "new-state";
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  auto feed = s->changes("a@x.com", 0, 10);
+  ASSERT_EQ(feed->size(), 1u);
+  EXPECT_EQ((*feed)[0].local_id, "L1");
+}
+
 }  // namespace
 }  // namespace exsync::store

@@ -39,6 +39,21 @@ CREATE TABLE items (
   UNIQUE (mailbox_id, folder, remote_id)
 );
 )sql",
+    // 1 -> 2: the changes feed the CRM follows, and each folder's last failure.
+    R"sql(
+CREATE TABLE changes (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+  folder     TEXT NOT NULL,
+  item_id    TEXT NOT NULL,
+  remote_id  TEXT NOT NULL,
+  kind       TEXT NOT NULL CHECK (kind IN ('created', 'updated', 'deleted')),
+  at         TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
+);
+CREATE INDEX changes_by_mailbox ON changes (mailbox_id, seq);
+ALTER TABLE folder_state ADD COLUMN last_error TEXT;
+ALTER TABLE folder_state ADD COLUMN last_error_at TEXT;
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 
@@ -207,25 +222,42 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
     if (!mid) return Fail{mid.error()};
     const auto fname = model::folder_name(folder);
 
+    // Every applied change also goes into the feed the CRM follows, in the same transaction.
+    Statement feed(db, "INSERT INTO changes(mailbox_id, folder, item_id, remote_id, kind) VALUES (?1, ?2, ?3, ?4, ?5)");
+    auto record = [&](const std::string& item_id, const std::string& remote_id, std::string_view kind) {
+      feed.reset();
+      feed.bind(1, *mid).bind(2, fname).bind(3, item_id).bind(4, remote_id).bind(5, kind);
+      return impl_->run(feed, "record change");
+    };
+
     Statement update(db,
                      "UPDATE items SET change_key = ?4, data = ?5, seen = 1, "
                      "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') "
-                     "WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
+                     "WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3 RETURNING id");
     Statement insert(db,
                      "INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) "
-                     "VALUES (lower(hex(randomblob(16))), ?1, ?2, ?3, ?4, ?5)");
+                     "VALUES (lower(hex(randomblob(16))), ?1, ?2, ?3, ?4, ?5) RETURNING id");
     for (const auto& item : page.upserts) {
       const auto data = payload_json(item.payload);
       update.reset();
       update.bind(1, *mid).bind(2, fname).bind(3, item.ref.id).bind(4, item.ref.change_key).bind(5, data);
-      if (auto r = impl_->run(update, "update item"); !r) return Fail{r.error()};
-      if (sqlite3_changes(db) > 0) {
+      if (!update.valid()) return Fail{sqlite_error(db, update.prepare_rc(), "update item")};
+      int rc = update.step();
+      if (rc == SQLITE_ROW) {
+        const auto id = update.text(0);
+        if (rc = update.step(); rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "update item")};
+        if (auto r = record(id, item.ref.id, "updated"); !r) return Fail{r.error()};
         ++outcome.updated;
         continue;
       }
+      if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "update item")};
       insert.reset();
       insert.bind(1, *mid).bind(2, fname).bind(3, item.ref.id).bind(4, item.ref.change_key).bind(5, data);
-      if (auto r = impl_->run(insert, "insert item"); !r) return Fail{r.error()};
+      if (!insert.valid()) return Fail{sqlite_error(db, insert.prepare_rc(), "insert item")};
+      if (rc = insert.step(); rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "insert item")};
+      const auto id = insert.text(0);
+      if (rc = insert.step(); rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "insert item")};
+      if (auto r = record(id, item.ref.id, "created"); !r) return Fail{r.error()};
       ++outcome.created;
     }
 
@@ -236,19 +268,31 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       if (auto r = impl_->run(seen, "mark item seen"); !r) return Fail{r.error()};
     }
 
-    Statement del(db, "DELETE FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
+    // Deletions, including a finished resync's purge, return the rows they removed.
+    auto delete_rows = [&](Statement& del, std::string_view what) -> Result<Unit, StoreError> {
+      if (!del.valid()) return Fail{sqlite_error(db, del.prepare_rc(), what)};
+      std::vector<std::pair<std::string, std::string>> removed;
+      int rc;
+      while ((rc = del.step()) == SQLITE_ROW) removed.emplace_back(del.text(0), del.text(1));
+      if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, what)};
+      for (const auto& [id, remote] : removed) {
+        if (auto r = record(id, remote, "deleted"); !r) return r;
+        ++outcome.deleted;
+      }
+      return Unit{};
+    };
+    Statement del(db, "DELETE FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3 RETURNING id, remote_id");
     for (const auto& id : page.deletions) {
       del.reset();
       del.bind(1, *mid).bind(2, fname).bind(3, id);
-      if (auto r = impl_->run(del, "delete item"); !r) return Fail{r.error()};
-      outcome.deleted += sqlite3_changes(db);
+      if (auto r = delete_rows(del, "delete item"); !r) return Fail{r.error()};
     }
 
     Statement state(db,
                     "INSERT INTO folder_state(mailbox_id, folder, cursor, last_synced_at) "
                     "VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%SZ','now')) "
                     "ON CONFLICT(mailbox_id, folder) DO UPDATE SET cursor = excluded.cursor, "
-                    "last_synced_at = excluded.last_synced_at");
+                    "last_synced_at = excluded.last_synced_at, last_error = NULL, last_error_at = NULL");
     state.bind(1, *mid).bind(2, fname).bind(3, page.next_cursor);
     if (auto r = impl_->run(state, "store cursor"); !r) return Fail{r.error()};
 
@@ -258,10 +302,9 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       resyncing.bind(1, *mid).bind(2, fname);
       if (!resyncing.valid()) return Fail{sqlite_error(db, resyncing.prepare_rc(), "finish resync")};
       if (resyncing.step() == SQLITE_ROW && resyncing.integer(0) != 0) {
-        Statement purge(db, "DELETE FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND seen = 0");
+        Statement purge(db, "DELETE FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND seen = 0 RETURNING id, remote_id");
         purge.bind(1, *mid).bind(2, fname);
-        if (auto r = impl_->run(purge, "finish resync"); !r) return Fail{r.error()};
-        outcome.deleted += sqlite3_changes(db);
+        if (auto r = delete_rows(purge, "finish resync"); !r) return Fail{r.error()};
         Statement done(db, "UPDATE folder_state SET resyncing = 0 WHERE mailbox_id = ?1 AND folder = ?2");
         done.bind(1, *mid).bind(2, fname);
         if (auto r = impl_->run(done, "finish resync"); !r) return Fail{r.error()};
@@ -286,6 +329,89 @@ Result<std::vector<StoredItem>, StoreError> SqliteStore::items(const std::string
     out.push_back(StoredItem{st.text(0), {st.text(1), st.text(2)}, st.text(3)});
   }
   if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "list items")};
+  return out;
+}
+
+Result<Unit, StoreError> SqliteStore::record_failure(const std::string& mailbox, model::FolderKind folder,
+                                                    const std::string& reason) {
+  std::lock_guard lock(impl_->mu);
+  return impl_->transaction<Unit>("record failure", [&]() -> Result<Unit, StoreError> {
+    auto mid = impl_->mailbox_id(mailbox, true);
+    if (!mid) return Fail{mid.error()};
+    Statement st(impl_->db,
+                 "INSERT INTO folder_state(mailbox_id, folder, last_error, last_error_at) "
+                 "VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%SZ','now')) "
+                 "ON CONFLICT(mailbox_id, folder) DO UPDATE SET last_error = excluded.last_error, "
+                 "last_error_at = excluded.last_error_at");
+    st.bind(1, *mid).bind(2, model::folder_name(folder)).bind(3, reason);
+    return impl_->run(st, "record failure");
+  });
+}
+
+Result<std::vector<StoredItem>, StoreError> SqliteStore::items_page(const std::string& mailbox,
+                                                                    model::FolderKind folder,
+                                                                    const std::string& after, int limit) {
+  std::lock_guard lock(impl_->mu);
+  Statement st(impl_->db,
+               "SELECT i.id, i.remote_id, i.change_key, i.data FROM items i "
+               "JOIN mailboxes m ON m.id = i.mailbox_id WHERE m.address = ?1 AND i.folder = ?2 AND i.id > ?3 "
+               "ORDER BY i.id LIMIT ?4");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "list items")};
+  st.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, after).bind(4, std::int64_t{limit});
+  std::vector<StoredItem> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back(StoredItem{st.text(0), {st.text(1), st.text(2)}, st.text(3)});
+  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "list items")};
+  return out;
+}
+
+Result<std::optional<StoredItem>, StoreError> SqliteStore::item(const std::string& mailbox, model::FolderKind folder,
+                                                                const std::string& local_id) {
+  std::lock_guard lock(impl_->mu);
+  Statement st(impl_->db,
+               "SELECT i.id, i.remote_id, i.change_key, i.data FROM items i "
+               "JOIN mailboxes m ON m.id = i.mailbox_id WHERE m.address = ?1 AND i.folder = ?2 AND i.id = ?3");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read item")};
+  st.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, local_id);
+  int rc = st.step();
+  if (rc == SQLITE_ROW) return std::optional<StoredItem>(StoredItem{st.text(0), {st.text(1), st.text(2)}, st.text(3)});
+  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read item")};
+  return std::optional<StoredItem>();
+}
+
+Result<std::vector<FolderStatus>, StoreError> SqliteStore::status(const std::string& mailbox) {
+  std::lock_guard lock(impl_->mu);
+  Statement st(impl_->db,
+               "SELECT f.folder, coalesce(f.last_synced_at, ''), coalesce(f.last_error, ''), "
+               "coalesce(f.last_error_at, ''), "
+               "(SELECT count(*) FROM items i WHERE i.mailbox_id = f.mailbox_id AND i.folder = f.folder) "
+               "FROM folder_state f JOIN mailboxes m ON m.id = f.mailbox_id WHERE m.address = ?1 ORDER BY f.folder");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read status")};
+  st.bind(1, mailbox);
+  std::vector<FolderStatus> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.integer(4)});
+  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read status")};
+  return out;
+}
+
+Result<std::vector<ChangeRecord>, StoreError> SqliteStore::changes(const std::string& mailbox, std::int64_t after,
+                                                                   int limit) {
+  std::lock_guard lock(impl_->mu);
+  Statement st(impl_->db,
+               "SELECT c.seq, c.folder, c.kind, c.item_id, c.remote_id, c.at, i.id, i.remote_id, i.change_key, i.data "
+               "FROM changes c JOIN mailboxes m ON m.id = c.mailbox_id LEFT JOIN items i ON i.id = c.item_id "
+               "WHERE m.address = ?1 AND c.seq > ?2 ORDER BY c.seq LIMIT ?3");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read changes")};
+  st.bind(1, mailbox).bind(2, after).bind(3, std::int64_t{limit});
+  std::vector<ChangeRecord> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    ChangeRecord c{st.integer(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), std::nullopt};
+    if (!st.text(6).empty()) c.current = StoredItem{st.text(6), {st.text(7), st.text(8)}, st.text(9)};
+    out.push_back(std::move(c));
+  }
+  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read changes")};
   return out;
 }
 

@@ -35,6 +35,21 @@ SyncEngine::SyncEngine(model::RemoteMailboxService& remote, model::LocalStore& s
     : remote_(remote), store_(store), blocking_(blocking), options_(options) {}
 
 Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder(const std::string& mailbox, FolderKind folder) {
+  auto result = co_await sync_folder_pages(mailbox, folder);
+  if (!result) {
+    // Operators and the CRM see why the folder is behind; the next committed page clears it.
+    const auto& e = result.error();
+    std::string reason = std::string(e.reason());
+    if (e.kind == SyncError::Kind::remote && !e.remote.code.empty()) reason += " (" + e.remote.code + ")";
+    reason += ": " + e.message();
+    auto recorded = co_await run_blocking(blocking_, [&] { return store_.record_failure(mailbox, folder, reason); });
+    if (!recorded)
+      log::warn("store.status.failed", {{"mailbox", mailbox}, {"message", recorded.error().message}});
+  }
+  co_return result;
+}
+
+Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const std::string& mailbox, FolderKind folder) {
   FolderSyncReport report;
   auto cursor = co_await run_blocking(blocking_, [&] { return store_.cursor(mailbox, folder); });
   if (!cursor) co_return store_failure(std::move(cursor).error());

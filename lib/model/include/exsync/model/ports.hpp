@@ -84,6 +84,11 @@ class LocalStore {
   // of it is in the store.
   virtual Result<PageOutcome, StoreError> commit_page(const std::string& mailbox, FolderKind folder,
                                                       const PageCommit& page) = 0;
+
+  // Records why the folder's last sync failed (shown to operators and the CRM); the next
+  // committed page clears it. `reason` must hold no secret.
+  virtual Result<Unit, StoreError> record_failure(const std::string& mailbox, FolderKind folder,
+                                                  const std::string& reason) = 0;
 };
 
 }  // namespace exsync::model

@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,26 @@ struct StoredItem {
   std::string local_id;  // stable for the item's life in the store
   model::RemoteRef remote;
   std::string payload_json;  // the item's fields (contact JSON without identity)
+};
+
+// A folder's sync status, for operators and the CRM.
+struct FolderStatus {
+  std::string folder;
+  std::string last_success;   // RFC 3339 UTC of the last completed page; empty if never
+  std::string last_error;     // empty when the last attempt succeeded
+  std::string last_error_at;
+  std::int64_t items = 0;
+};
+
+// One entry of the changes feed: what happened to an item, in commit order.
+struct ChangeRecord {
+  std::int64_t seq = 0;  // strictly increasing across the store: the CRM's cursor
+  std::string folder;
+  std::string kind;  // created, updated, deleted
+  std::string local_id;
+  std::string remote_id;
+  std::string at;
+  std::optional<StoredItem> current;  // the item as it is now; absent once deleted
 };
 
 class SqliteStore final : public model::LocalStore {
@@ -41,11 +62,23 @@ class SqliteStore final : public model::LocalStore {
                                                             model::FolderKind folder,
                                                             const model::PageCommit& page) override;
 
+  Result<Unit, model::StoreError> record_failure(const std::string& mailbox, model::FolderKind folder,
+                                                 const std::string& reason) override;
+
   // The folder's items, ordered by local id.
   Result<std::vector<StoredItem>, model::StoreError> items(const std::string& mailbox, model::FolderKind folder);
+  // At most `limit` items with local ids after `after` (empty: from the start), in id order.
+  Result<std::vector<StoredItem>, model::StoreError> items_page(const std::string& mailbox, model::FolderKind folder,
+                                                                const std::string& after, int limit);
+  Result<std::optional<StoredItem>, model::StoreError> item(const std::string& mailbox, model::FolderKind folder,
+                                                            const std::string& local_id);
+  // Status of each folder the mailbox has synced or tried to.
+  Result<std::vector<FolderStatus>, model::StoreError> status(const std::string& mailbox);
+  // At most `limit` changes of the mailbox with seq > `after`.
+  Result<std::vector<ChangeRecord>, model::StoreError> changes(const std::string& mailbox, std::int64_t after, int limit);
 
   // The schema version this build writes; stored in PRAGMA user_version.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
  private:
   struct Impl;

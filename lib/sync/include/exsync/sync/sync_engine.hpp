@@ -63,6 +63,8 @@ class SyncEngine {
   bool stop_requested() const { return stop_; }
 
  private:
+  Task<Result<FolderSyncReport, SyncError>> sync_folder_pages(const std::string& mailbox, model::FolderKind folder);
+
   model::RemoteMailboxService& remote_;
   model::LocalStore& store_;
   net::thread_pool& blocking_;
