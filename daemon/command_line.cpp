@@ -19,8 +19,8 @@ Options:
   -h, --help          print this help and exit
   -V, --version       print the version and exit
 
-Exit status: 0 success, 1 a mailbox failed (once), 64 bad command line, 74 store error,
-78 bad configuration.
+Exit status: 0 success, 1 a mailbox failed (once), 64 bad command line, 69 the API address
+cannot be bound, 74 store error, 78 bad configuration.
 )";
 
 std::optional<CommandLine> parse_command_line(const std::vector<std::string>& args, std::string& problem) {

@@ -9,11 +9,13 @@
 #include <cstdio>
 #include <iostream>
 
+#include "exsync/api/api_service.hpp"
 #include "exsync/auth/entra_token_source.hpp"
 #include "exsync/config/config.hpp"
 #include "exsync/core/mailbox_address.hpp"
 #include "exsync/ews/ews_service.hpp"
 #include "exsync/http/client.hpp"
+#include "exsync/http/server.hpp"
 #include "exsync/log/log.hpp"
 #include "exsync/model/contact_json.hpp"
 #include "exsync/store/sqlite_store.hpp"
@@ -34,6 +36,8 @@ struct Runtime {
   std::unique_ptr<auth::EntraTokenSource> tokens;
   std::unique_ptr<ews::EwsService> ews;
   std::unique_ptr<sync::SyncEngine> engine;
+  std::unique_ptr<api::ApiService> api;
+  std::unique_ptr<http::Server> api_server;
 
   ~Runtime() { blocking.join(); }
 };
@@ -91,7 +95,25 @@ void arm_stop_signals(Runtime& rt, net::signal_set& signals, net::steady_timer& 
   });
 }
 
+// Serves the CRM's API on [api] listen; false (and a log line) when the address cannot be bound.
+bool start_api(Runtime& rt) {
+  rt.api = std::make_unique<api::ApiService>(
+      *rt.store, rt.blocking, api::ApiSettings{rt.cfg.api.token.reveal(), rt.cfg.mailboxes, EXSYNC_VERSION});
+  http::ServerOptions opts;
+  opts.max_request_bytes = 8u << 20;
+  rt.api_server = std::make_unique<http::Server>(rt.io.get_executor(), opts,
+                                                 [&rt](http::Request r) { return rt.api->handle(std::move(r)); });
+  auto port = rt.api_server->listen(rt.cfg.api.address, rt.cfg.api.port);
+  if (!port) {
+    log::error("api.listen.failed", {{"address", rt.cfg.api.address}, {"port", rt.cfg.api.port}, {"message", port.error().message}});
+    return false;
+  }
+  log::info("api.listening", {{"address", rt.cfg.api.address}, {"port", *port}});
+  return true;
+}
+
 int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailboxes) {
+  if (forever && rt.cfg.api.enabled && !start_api(rt)) return kExitUnavailable;
   net::signal_set signals(rt.io, SIGTERM, SIGINT);
   net::steady_timer interval(rt.io), grace(rt.io);
   arm_stop_signals(rt, signals, interval, grace);
@@ -115,6 +137,7 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
         } while (!rt.engine->stop_requested());
         signals.cancel();
         grace.cancel();
+        if (rt.api_server) rt.api_server->stop();
       },
       [](std::exception_ptr e) {
         if (e) std::rethrow_exception(e);

@@ -74,8 +74,32 @@ TEST_F(ConfigTest, TheExampleConfigurationIsValid) {
   replace("/etc/exsync/service-account.password", "secret/pw");
   replace("/etc/exsync/mailboxes.txt", "mailboxes.txt");
   replace("/var/lib/exsync/exsync.db", "exsync.db");
+  replace("/etc/exsync/api.token", "secret/api-token");
+  test::write_file(dir_ / "secret" / "api-token", "0123456789abcdef0123\n");
   auto cfg = load(text);
   ASSERT_TRUE(cfg) << cfg.error().message();
+  EXPECT_TRUE(cfg->api.enabled);
+  EXPECT_EQ(cfg->api.port, 8750);
+  EXPECT_EQ(cfg->api.token.reveal(), "0123456789abcdef0123");
+}
+
+TEST_F(ConfigTest, TheApiNeedsAValidListenAddressAndAToken) {
+  EXPECT_FALSE(load(kValid)->api.enabled);
+  auto no_token = load(std::string(kValid) + "\n[api]\nlisten = \"127.0.0.1:8750\"\n");
+  ASSERT_FALSE(no_token);
+  EXPECT_EQ(no_token.error().key, "api.token_file");
+  test::write_file(dir_ / "secret" / "short", "abc\n");
+  auto short_token = load(std::string(kValid) + "\n[api]\ntoken_file = \"secret/short\"\n");
+  ASSERT_FALSE(short_token);
+  EXPECT_NE(short_token.error().problem.find("16 characters"), std::string::npos);
+  auto bad_listen = load(std::string(kValid) + "\n[api]\nlisten = \"localhost\"\ntoken_file = \"secret/pw\"\n");
+  ASSERT_FALSE(bad_listen);
+  EXPECT_EQ(bad_listen.error().key, "api.listen");
+  test::write_file(dir_ / "secret" / "tok", "0123456789abcdef\n");
+  auto v6 = load(std::string(kValid) + "\n[api]\nlisten = \"[::1]:9000\"\ntoken_file = \"secret/tok\"\n");
+  ASSERT_TRUE(v6) << v6.error().message();
+  EXPECT_EQ(v6->api.address, "::1");
+  EXPECT_EQ(v6->api.port, 9000);
 }
 
 TEST_F(ConfigTest, MissingKeyNamesFileAndKey) {

@@ -1,12 +1,14 @@
 // exsync-sim: a simulated Microsoft 365 tenant (Entra ID token endpoint and Exchange Web Services)
 // over real HTTPS on loopback, for tests, the demo and benchmarks.
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <sys/stat.h>
 
 #include "control_endpoint.hpp"
@@ -22,8 +24,8 @@ constexpr const char* kUsage = R"(Usage: exsync-sim --dir DIR [options]
 
 A simulated Microsoft 365 tenant for exsync: Entra ID's token endpoint and an Exchange Web
 Services endpoint over HTTPS, with its own CA. Writes DIR/ca.pem, DIR/exsync.toml (a daemon
-configuration pointing at the simulator), DIR/service-account.password and DIR/mailboxes.txt,
-then serves until SIGTERM or SIGINT.
+configuration pointing at the simulator, with an [api] section), DIR/service-account.password,
+DIR/api.token and DIR/mailboxes.txt, then serves until SIGTERM or SIGINT.
 
 Options:
   --dir DIR             where to write the files (created if missing)
@@ -33,6 +35,8 @@ Options:
   --seed S              seed for the sample data and ids (default 1)
   --token-lifetime S    access token lifetime in seconds (default 3600)
   --schema DIR          validate every EWS request against DIR/soap-envelope.xsd
+  --api-port P          the port the written configuration gives exsyncd's API
+                        (default: a port free when the simulator starts))
   --help
 )";
 
@@ -58,6 +62,7 @@ int main(int argc, char** argv) {
   int port = 0, mailboxes = 3, contacts = 25;
   std::uint64_t seed = 1;
   long token_lifetime = 3600;
+  int api_port = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -75,6 +80,7 @@ int main(int argc, char** argv) {
       else if (a == "--seed") seed = std::stoull(next());
       else if (a == "--token-lifetime") token_lifetime = std::stol(next());
       else if (a == "--schema") schema_dir = next();
+      else if (a == "--api-port") api_port = std::stoi(next());
       else if (a == "--help" || a == "-h") {
         std::fputs(kUsage, stdout);
         return 0;
@@ -140,6 +146,17 @@ int main(int argc, char** argv) {
     return 69;
   }
   const std::string base = "https://127.0.0.1:" + std::to_string(*bound);
+  if (api_port == 0) {
+    // A port free now, for the daemon's API; the daemon binds it when it starts.
+    boost::asio::ip::tcp::acceptor probe(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    api_port = probe.local_endpoint().port();
+  }
+  std::string api_token;
+  {
+    std::random_device rd;
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (int i = 0; i < 40; ++i) api_token += kHex[rd() % 16];
+  }
 
   const std::string config = "# Written by exsync-sim: a daemon configuration for the simulated tenant at " + base +
                              ".\n"
@@ -163,13 +180,16 @@ int main(int argc, char** argv) {
                              "folders = [\"contacts\"]\n"
                              "interval_seconds = 10\n"
                              "max_concurrent_mailboxes = 8\n\n"
+                             "[api]\n"
+                             "listen = \"127.0.0.1:" + std::to_string(api_port) + "\"\n"
+                             "token_file = \"api.token\"\n\n"
                              "[log]\n"
                              "format = \"logfmt\"\n"
                              "level = \"info\"\n";
   // exsync.toml is written last: its presence tells a waiting test that the simulator is ready.
   if (!write_file(dir / "ca.pem", pki->ca.certificate) ||
       !write_file(dir / "service-account.password", tenant.password() + "\n", true) ||
-      !write_file(dir / "mailboxes.txt", mailbox_list) || !write_file(dir / "sim.port", std::to_string(*bound) + "\n") ||
+      !write_file(dir / "mailboxes.txt", mailbox_list) || !write_file(dir / "api.token", api_token + "\n", true) || !write_file(dir / "sim.port", std::to_string(*bound) + "\n") ||
       !write_file(dir / "exsync.toml", config)) {
     std::fprintf(stderr, "exsync-sim: cannot write into %s\n", dir.c_str());
     return 73;

@@ -24,6 +24,7 @@ const std::map<std::string, std::set<std::string>, std::less<>> kSchema = {
     {"mailboxes", {"list", "file"}},
     {"sync", {"folders", "interval_seconds", "max_concurrent_mailboxes"}},
     {"log", {"format", "level"}},
+    {"api", {"listen", "token_file"}},
 };
 
 struct Reader {
@@ -255,6 +256,30 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
   std::int64_t conc = cfg.sync.max_concurrent_mailboxes;
   EXSYNC_TRY(r.integer("sync", "max_concurrent_mailboxes", 1, 1024, conc));
   cfg.sync.max_concurrent_mailboxes = static_cast<int>(conc);
+
+  if (root.contains("api")) {
+    cfg.api.enabled = true;
+    std::string listen = "127.0.0.1:8750";
+    EXSYNC_TRY(r.str("api", "listen", listen, false));
+    const auto colon = listen.rfind(':');
+    std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    const std::string port = colon == std::string::npos ? "" : listen.substr(colon + 1);
+    if (host.empty() || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(port) > 65535)
+      return r.fail("api.listen", "\"" + listen + "\" is not ADDRESS:PORT (e.g. \"127.0.0.1:8750\" or \"[::1]:8750\")");
+    cfg.api.address = host;
+    cfg.api.port = static_cast<unsigned short>(std::stoi(port));
+    std::string token_file;
+    EXSYNC_TRY(r.str("api", "token_file", token_file, true));
+    cfg.api.token_file = r.resolve(token_file);
+    auto token = read_file(cfg.api.token_file);
+    if (!token) return r.fail("api.token_file", cfg.api.token_file.string() + " " + token.error());
+    std::string t = std::move(*token);
+    while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+    if (t.size() < 16) return r.fail("api.token_file", cfg.api.token_file.string() + " must hold a token of 16 characters or more");
+    cfg.api.token = Secret(std::move(t));
+  }
 
   std::string fmt = "logfmt", lvl = "info";
   EXSYNC_TRY(r.str("log", "format", fmt, false));

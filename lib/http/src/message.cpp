@@ -2,6 +2,10 @@
 
 #include <strings.h>
 
+#include <algorithm>
+
+#include <boost/url/parse.hpp>
+
 namespace exsync::http {
 
 std::string_view find_header(const std::vector<Header>& headers, std::string_view name) {
@@ -10,6 +14,26 @@ std::string_view find_header(const std::vector<Header>& headers, std::string_vie
       return h.value;
   }
   return {};
+}
+
+std::optional<RequestTarget> parse_request_target(std::string_view target) {
+  auto parsed = boost::urls::parse_origin_form(target);
+  if (!parsed) return std::nullopt;
+  RequestTarget out;
+  for (auto seg : parsed->segments()) out.segments.push_back(std::string(seg));
+  for (auto param : parsed->params()) out.query[std::string(param.key)] = std::string(param.value);
+  return out;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const std::size_t n = std::max(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= x ^ y;
+  }
+  return diff == 0;
 }
 
 std::string form_encode(std::string_view value) {

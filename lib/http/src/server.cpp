@@ -45,9 +45,26 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   }
 
   Task<void> session(tcp::socket socket) {
+    if (opt.certificate_pem.empty()) {
+      beast::tcp_stream stream(std::move(socket));
+      co_await converse(stream, stream);
+    } else {
+      beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), ctx);
+      auto& tcp_layer = beast::get_lowest_layer(stream);
+      tcp_layer.expires_after(opt.idle_timeout);
+      auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::server, kTuple);
+      if (hec) co_return;
+      co_await converse(stream, tcp_layer);
+      tcp_layer.expires_after(std::chrono::seconds(2));
+      co_await stream.async_shutdown(kTuple);
+    }
+  }
+
+  // Reads requests and writes the handler's responses until the peer is done; the same for
+  // plain TCP and TLS.
+  template <typename Stream>
+  Task<void> converse(Stream& stream, beast::tcp_stream& tcp_layer) {
     auto self = shared_from_this();
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), ctx);
-    auto& tcp_layer = beast::get_lowest_layer(stream);
     tcp::socket* raw = &tcp_layer.socket();
     sessions.insert(raw);
     struct Untrack {
@@ -55,10 +72,6 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       tcp::socket* s;
       ~Untrack() { impl.sessions.erase(s); }
     } untrack{*this, raw};
-
-    tcp_layer.expires_after(opt.idle_timeout);
-    auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::server, kTuple);
-    if (hec) co_return;
 
     beast::flat_buffer buffer;
     for (;;) {
@@ -70,7 +83,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       if (rec) {
         if (rec == bhttp::error::body_limit) {
           bhttp::response<bhttp::string_body> too_big{bhttp::status::payload_too_large, 11};
-          too_big.body() = "request body too large\n";
+          too_big.set(bhttp::field::content_type, "application/json");
+          too_big.body() = R"({"error":"too_large","message":"the request body exceeds the size limit"})";
           too_big.keep_alive(false);
           too_big.prepare_payload();
           tcp_layer.expires_after(opt.idle_timeout);
@@ -103,8 +117,6 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       (void)wn;
       if (wec || !out.keep_alive()) break;
     }
-    tcp_layer.expires_after(std::chrono::seconds(2));
-    co_await stream.async_shutdown(kTuple);
   }
 };
 
@@ -116,12 +128,14 @@ Server::~Server() { stop(); }
 Result<unsigned short, HttpError> Server::listen(const std::string& address, unsigned short port) {
   boost::system::error_code ec;
   auto& ctx = impl_->ctx;
-  ctx.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
-                  net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
-  ctx.use_certificate_chain(net::buffer(impl_->opt.certificate_pem), ec);
-  if (ec) return Fail{HttpError{HttpErrorKind::config, "server certificate: " + ec.message()}};
-  ctx.use_private_key(net::buffer(impl_->opt.private_key_pem), net::ssl::context::pem, ec);
-  if (ec) return Fail{HttpError{HttpErrorKind::config, "server private key: " + ec.message()}};
+  if (!impl_->opt.certificate_pem.empty()) {
+    ctx.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                    net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+    ctx.use_certificate_chain(net::buffer(impl_->opt.certificate_pem), ec);
+    if (ec) return Fail{HttpError{HttpErrorKind::config, "server certificate: " + ec.message()}};
+    ctx.use_private_key(net::buffer(impl_->opt.private_key_pem), net::ssl::context::pem, ec);
+    if (ec) return Fail{HttpError{HttpErrorKind::config, "server private key: " + ec.message()}};
+  }
 
   auto addr = net::ip::make_address(address, ec);
   if (ec) return Fail{HttpError{HttpErrorKind::config, "\"" + address + "\" is not an IP address"}};

@@ -56,6 +56,15 @@ struct SyncConfig {
   int max_concurrent_mailboxes = 8;
 };
 
+// The CRM's local API; disabled when the configuration has no [api] section.
+struct ApiConfig {
+  bool enabled = false;
+  std::string address = "127.0.0.1";  // an IP address; loopback unless told otherwise
+  unsigned short port = 8750;
+  std::filesystem::path token_file;
+  Secret token;  // the bearer token every request must carry
+};
+
 struct Config {
   std::filesystem::path source;  // the file this came from
   TenantConfig tenant;
@@ -66,6 +75,7 @@ struct Config {
   std::vector<std::string> mailboxes;  // normalised, de-duplicated, in order of appearance
   std::filesystem::path mailboxes_file;
   SyncConfig sync;
+  ApiConfig api;
   log::Format log_format = log::Format::logfmt;
   log::Level log_level = log::Level::info;
 };

@@ -2,6 +2,8 @@
 // compile Beast.
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +32,17 @@ struct Response {
   std::string body;
   std::string_view header(std::string_view name) const { return find_header(headers, name); }
 };
+
+// A request target ("/v1/mailboxes/a%40b.com/contacts?limit=10") split into percent-decoded path
+// segments and query parameters; nullopt when it is not a valid origin-form target.
+struct RequestTarget {
+  std::vector<std::string> segments;
+  std::map<std::string, std::string> query;
+};
+std::optional<RequestTarget> parse_request_target(std::string_view target);
+
+// Compares in time independent of where the strings differ (for bearer tokens).
+bool constant_time_equal(std::string_view a, std::string_view b);
 
 // application/x-www-form-urlencoded encoding of one value (RFC 3986 unreserved kept as is).
 std::string form_encode(std::string_view value);

@@ -1,7 +1,9 @@
-// Server: a small HTTPS/1.1 server with keep-alive, for the tenant simulator and local APIs.
+// Server: a small HTTP/1.1 server with keep-alive, over TLS (the tenant simulator) or plain TCP
+// (the CRM's API on loopback).
 //
-// Each connection is one coroutine: handshake, then read request, call the handler, write the
-// response, until the peer closes or a deadline passes.
+// Each connection is one coroutine: handshake (TLS), then read request, call the handler, write
+// the response, until the peer closes or a deadline passes. A request body over the size cap is
+// answered 413 and the connection closed.
 // Thread-safety: use from the one thread that runs `executor`; the handler runs there too.
 // Lifetime: stop() closes the listener and every open connection; the Server must outlive the
 // executor's run() or be stopped first.
@@ -20,7 +22,7 @@
 namespace exsync::http {
 
 struct ServerOptions {
-  std::string certificate_pem;  // the server's chain, leaf first
+  std::string certificate_pem;  // the server's chain, leaf first; empty for plain HTTP
   std::string private_key_pem;
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
   std::size_t max_request_bytes = 32u << 20;

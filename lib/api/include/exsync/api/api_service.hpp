@@ -1,0 +1,44 @@
+// ApiService: the CRM's local HTTP API over the store (README, "The CRM's API").
+//
+// Every request must carry `Authorization: Bearer <token>`; the token is compared in constant
+// time and never logged. Responses are JSON; errors are {"error": code, "message": text} with
+// 400 (malformed), 401 (no or bad token), 404 (unknown mailbox, item or route), 405 (method).
+// Reads run on the blocking pool, never on the network thread.
+//
+// Thread-safety: handle() runs on the network thread. Lifetime: the store and the pool must
+// outlive the service.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "exsync/core/async.hpp"
+#include "exsync/http/message.hpp"
+#include "exsync/store/sqlite_store.hpp"
+
+namespace exsync::api {
+
+struct ApiSettings {
+  std::string token;
+  std::vector<std::string> mailboxes;  // the configured mailboxes, normalised
+  std::string version;
+};
+
+class ApiService {
+ public:
+  ApiService(store::SqliteStore& store, net::thread_pool& blocking, ApiSettings settings);
+
+  Task<http::Response> handle(http::Request request);
+
+  static constexpr int kDefaultPageSize = 100;
+  static constexpr int kMaxPageSize = 1000;
+
+ private:
+  Task<http::Response> route(const http::Request& request, const http::RequestTarget& target);
+
+  store::SqliteStore& store_;
+  net::thread_pool& blocking_;
+  ApiSettings settings_;
+};
+
+}  // namespace exsync::api

@@ -1,0 +1,159 @@
+#include "exsync/api/api_service.hpp"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <charconv>
+
+#include "exsync/core/mailbox_address.hpp"
+#include "exsync/log/log.hpp"
+#include "exsync/model/contact_json.hpp"
+
+namespace exsync::api {
+namespace json = boost::json;
+namespace {
+
+http::Response json_response(int status, std::string body) {
+  return {status, {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}}, std::move(body)};
+}
+
+http::Response error(int status, std::string_view code, std::string_view message) {
+  json::object o{{"error", code}, {"message", message}};
+  auto r = json_response(status, json::serialize(o));
+  if (status == 401) r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"exsync\""});
+  return r;
+}
+
+http::Response store_failure(const model::StoreError& e) {
+  log::error("api.store.failed", {{"message", e.message}});
+  return error(e.kind == model::StoreErrorKind::busy ? 503 : 500, "store_unavailable",
+               "the local store could not be read; see the daemon's log");
+}
+
+// The item as the CRM sees it: its fields plus its identities.
+std::optional<std::string> item_json(const store::StoredItem& item) {
+  auto contact = model::contact_from_json(item.payload_json);
+  if (!contact) return std::nullopt;
+  return model::contact_to_json(*contact, model::ItemIdentity{item.local_id, item.remote});
+}
+
+// Reads a positive integer query parameter within [1, max]; `fallback` when absent.
+std::optional<std::int64_t> int_param(const std::map<std::string, std::string>& q, const std::string& name,
+                                      std::int64_t fallback, std::int64_t min, std::int64_t max) {
+  auto it = q.find(name);
+  if (it == q.end()) return fallback;
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+  if (ec != std::errc() || p != it->second.data() + it->second.size() || v < min || v > max) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+ApiService::ApiService(store::SqliteStore& store, net::thread_pool& blocking, ApiSettings settings)
+    : store_(store), blocking_(blocking), settings_(std::move(settings)) {}
+
+Task<http::Response> ApiService::handle(http::Request request) {
+  std::string_view auth = request.header("Authorization");
+  if (auth.size() < 7 || auth.substr(0, 7) != "Bearer " || !http::constant_time_equal(auth.substr(7), settings_.token))
+    co_return error(401, "unauthorized", "a valid bearer token is required (see [api] token_file)");
+  auto target = http::parse_request_target(request.url);
+  if (!target) co_return error(400, "malformed", "the request target is not a valid URL path");
+  co_return co_await route(request, *target);
+}
+
+Task<http::Response> ApiService::route(const http::Request& req, const http::RequestTarget& t) {
+  const auto& seg = t.segments;
+  if (seg.empty() || seg[0] != "v1") co_return error(404, "not_found", "no such route");
+  const bool get = req.method == "GET";
+
+  if (seg.size() == 2 && seg[1] == "health") {
+    if (!get) co_return error(405, "method_not_allowed", "GET only");
+    json::object o{{"status", "ok"}, {"version", settings_.version}, {"mailboxes", settings_.mailboxes.size()}};
+    co_return json_response(200, json::serialize(o));
+  }
+  if (seg.size() < 2 || seg[1] != "mailboxes") co_return error(404, "not_found", "no such route");
+
+  if (seg.size() == 2) {
+    if (!get) co_return error(405, "method_not_allowed", "GET only");
+    json::array list;
+    for (const auto& mailbox : settings_.mailboxes) {
+      auto st = co_await run_blocking(blocking_, [&] { return store_.status(mailbox); });
+      if (!st) co_return store_failure(st.error());
+      json::object folders;
+      for (const auto& f : *st) {
+        folders[f.folder] = json::object{
+            {"items", f.items},
+            {"last_success", f.last_success.empty() ? json::value(nullptr) : json::value(f.last_success)},
+            {"last_error", f.last_error.empty() ? json::value(nullptr) : json::value(f.last_error)},
+            {"last_error_at", f.last_error_at.empty() ? json::value(nullptr) : json::value(f.last_error_at)}};
+      }
+      list.push_back(json::object{{"address", mailbox}, {"folders", std::move(folders)}});
+    }
+    co_return json_response(200, json::serialize(json::object{{"mailboxes", std::move(list)}}));
+  }
+
+  const std::string mailbox = normalize_mailbox_address(seg[2]);
+  if (std::find(settings_.mailboxes.begin(), settings_.mailboxes.end(), mailbox) == settings_.mailboxes.end())
+    co_return error(404, "unknown_mailbox", "\"" + seg[2] + "\" is not a configured mailbox");
+  if (seg.size() < 4) co_return error(404, "not_found", "no such route");
+
+  if (seg[3] == "changes" && seg.size() == 4) {
+    if (!get) co_return error(405, "method_not_allowed", "GET only");
+    auto cursor = int_param(t.query, "cursor", 0, 0, INT64_MAX);
+    auto limit = int_param(t.query, "limit", 500, 1, 5000);
+    if (!cursor || !limit) co_return error(400, "malformed", "cursor must be >= 0 and limit between 1 and 5000");
+    auto changes = co_await run_blocking(blocking_, [&] { return store_.changes(mailbox, *cursor, static_cast<int>(*limit)); });
+    if (!changes) co_return store_failure(changes.error());
+    std::string body = "{\"changes\":[";
+    std::int64_t last = *cursor;
+    for (std::size_t i = 0; i < changes->size(); ++i) {
+      const auto& c = (*changes)[i];
+      json::object head{{"seq", c.seq}, {"kind", c.kind}, {"folder", c.folder}, {"id", c.local_id},
+                        {"ews_id", c.remote_id}, {"at", c.at}};
+      std::string entry = json::serialize(head);
+      if (c.current && c.kind != "deleted") {
+        if (auto item = item_json(*c.current)) {
+          entry.pop_back();
+          entry += ",\"item\":" + *item + "}";
+        }
+      }
+      if (i) body += ',';
+      body += entry;
+      last = c.seq;
+    }
+    body += "],\"cursor\":" + std::to_string(last) + "}";
+    co_return json_response(200, std::move(body));
+  }
+
+  if (seg[3] != "contacts") co_return error(404, "not_found", "no such route");
+  const auto folder = model::FolderKind::contacts;
+  if (seg.size() == 4) {
+    if (!get) co_return error(405, "method_not_allowed", "GET only (writes come in a later version)");
+    auto limit = int_param(t.query, "limit", kDefaultPageSize, 1, kMaxPageSize);
+    if (!limit) co_return error(400, "malformed", "limit must be between 1 and " + std::to_string(kMaxPageSize));
+    const std::string after = t.query.contains("after") ? t.query.at("after") : "";
+    auto items = co_await run_blocking(blocking_, [&] {
+      return store_.items_page(mailbox, folder, after, static_cast<int>(*limit));
+    });
+    if (!items) co_return store_failure(items.error());
+    std::string body = "{\"items\":[";
+    for (std::size_t i = 0; i < items->size(); ++i) {
+      if (i) body += ',';
+      body += item_json((*items)[i]).value_or("null");
+    }
+    body += "],\"next\":";
+    body += static_cast<std::int64_t>(items->size()) == *limit ? json::serialize(json::value(items->back().local_id)) : "null";
+    body += '}';
+    co_return json_response(200, std::move(body));
+  }
+  if (seg.size() == 5) {
+    if (!get) co_return error(405, "method_not_allowed", "GET only (writes come in a later version)");
+    auto item = co_await run_blocking(blocking_, [&] { return store_.item(mailbox, folder, seg[4]); });
+    if (!item) co_return store_failure(item.error());
+    if (!*item) co_return error(404, "unknown_item", "no contact with id \"" + seg[4] + "\" in " + mailbox);
+    co_return json_response(200, item_json(**item).value_or("null"));
+  }
+  co_return error(404, "not_found", "no such route");
+}
+
+}  // namespace exsync::api

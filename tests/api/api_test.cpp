@@ -1,0 +1,189 @@
+// The CRM's API, served by the real exsyncd (run mode) over the real store, synced from the
+// real simulator, and called with curl as a CRM would.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/json.hpp>
+#include <thread>
+
+#include "test_support.hpp"
+
+namespace exsync {
+namespace {
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+  json::value json() const { return json::parse(body); }
+};
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto text = test::read_file(sim_.config());
+    text.replace(text.find("interval_seconds = 10"), 21, "interval_seconds = 1");
+    test::write_file(sim_.config(), text);
+    token_ = test::read_file(sim_.dir() / "api.token");
+    token_.pop_back();
+    const auto listen = text.substr(text.find("listen = \"") + 10);
+    base_ = "http://" + listen.substr(0, listen.find('"'));
+    daemon_ = std::make_unique<test::Process>(
+        std::vector<std::string>{test::exsyncd_path().string(), "run", "--config", sim_.config().string()}, logs_.path(),
+        "exsyncd");
+    wait_for_log("event=sync.pass.done", 1);
+  }
+  void TearDown() override {
+    daemon_->signal(SIGTERM);
+    auto r = daemon_->wait(10s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->exit_code, 0) << r->err;
+  }
+
+  // Waits until `needle` has appeared `count` times in the daemon's log.
+  void wait_for_log(const std::string& needle, int count) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    for (;;) {
+      const auto log = daemon_->stderr_text();
+      int n = 0;
+      for (auto pos = log.find(needle); pos != std::string::npos; pos = log.find(needle, pos + 1)) ++n;
+      if (n >= count) return;
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "waiting for " << needle << "\n" << log;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  int passes() {
+    const auto log = daemon_->stderr_text();
+    int n = 0;
+    for (auto pos = log.find("event=sync.pass.done"); pos != std::string::npos; pos = log.find("event=sync.pass.done", pos + 1)) ++n;
+    return n;
+  }
+
+  HttpResult call(const std::string& method, const std::string& path, const std::string& token = "use-default",
+                  const std::string& body_file = "") {
+    std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-X", method, "-w", "\n%{http_code}", base_ + path};
+    if (token == "use-default") argv.insert(argv.begin() + 1, {"-H", "Authorization: Bearer " + token_});
+    else if (!token.empty()) argv.insert(argv.begin() + 1, {"-H", "Authorization: Bearer " + token});
+    if (!body_file.empty()) argv.insert(argv.begin() + 1, {"--data-binary", "@" + body_file});
+    auto r = test::run_process(argv, 30s);
+    HttpResult out;
+    auto nl = r.out.rfind('\n');
+    EXPECT_NE(nl, std::string::npos) << r.err;
+    out.status = std::stoi(r.out.substr(nl + 1));
+    out.body = r.out.substr(0, nl);
+    return out;
+  }
+
+  const std::string agent1 = "agent1@contoso.onmicrosoft.com";
+  test::Simulator sim_{test::SimOptions{.mailboxes = 3, .contacts = 25}};
+  test::TempDir logs_;
+  std::unique_ptr<test::Process> daemon_;
+  std::string token_;
+  std::string base_;
+};
+
+TEST_F(ApiTest, EveryRequestNeedsTheBearerToken) {
+  auto none = call("GET", "/v1/health", "");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.json().at("error"), "unauthorized");
+  auto wrong = call("GET", "/v1/mailboxes", token_.substr(0, token_.size() - 1) + "x");
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(wrong.body.find("agent1"), std::string::npos) << "no data without the token";
+  auto ok = call("GET", "/v1/health");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.json().at("status"), "ok");
+  EXPECT_EQ(daemon_->stderr_text().find(token_), std::string::npos) << "the token is never logged";
+}
+
+TEST_F(ApiTest, MailboxesShowTheirSyncStatus) {
+  auto r = call("GET", "/v1/mailboxes");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto v = r.json();
+  const auto& list = v.at("mailboxes").as_array();
+  ASSERT_EQ(list.size(), 3u);
+  for (const auto& m : list) {
+    const auto& contacts = m.at("folders").at("contacts");
+    EXPECT_EQ(contacts.at("items").as_int64(), 25);
+    EXPECT_TRUE(contacts.at("last_success").is_string());
+    EXPECT_TRUE(contacts.at("last_error").is_null());
+  }
+}
+
+TEST_F(ApiTest, ContactsArePagedAndMatchTheStore) {
+  const auto stored = test::stored_items(sim_.config(), agent1);
+  std::map<std::string, std::string> seen;
+  std::string after;
+  int pages = 0;
+  for (;;) {
+    auto r = call("GET", "/v1/mailboxes/" + test::url_segment(agent1) + "/contacts?limit=10" + (after.empty() ? "" : "&after=" + after));
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto v = r.json();
+    for (const auto& item : v.at("items").as_array()) seen[std::string(item.at("ews_id").as_string())] = json::serialize(item);
+    ++pages;
+    if (v.at("next").is_null()) break;
+    after = std::string(v.at("next").as_string());
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(seen, stored);
+
+  const auto one = json::parse(stored.begin()->second);
+  const std::string id(one.at("id").as_string());
+  auto r = call("GET", "/v1/mailboxes/" + test::url_segment(agent1) + "/contacts/" + id);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, stored.begin()->second);
+}
+
+TEST_F(ApiTest, BadRequestsGetClearErrors) {
+  EXPECT_EQ(call("GET", "/v1/mailboxes/stranger@contoso.onmicrosoft.com/contacts").json().at("error"), "unknown_mailbox");
+  auto missing = call("GET", "/v1/mailboxes/" + test::url_segment(agent1) + "/contacts/0000");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.json().at("error"), "unknown_item");
+  auto limit = call("GET", "/v1/mailboxes/" + test::url_segment(agent1) + "/contacts?limit=0");
+  EXPECT_EQ(limit.status, 400);
+  EXPECT_EQ(limit.json().at("error"), "malformed");
+  EXPECT_EQ(call("GET", "/v2/anything").status, 404);
+  EXPECT_EQ(call("PUT", "/v1/mailboxes").status, 405);
+  test::write_file(logs_ / "big.json", std::string(9u << 20, 'x'));
+  EXPECT_EQ(call("POST", "/v1/mailboxes/" + test::url_segment(agent1) + "/contacts", "use-default", (logs_ / "big.json").string()).status, 413);
+}
+
+TEST_F(ApiTest, TheChangesFeedFollowsExchangeIncludingDeletions) {
+  const auto path = "/v1/mailboxes/" + test::url_segment(agent1) + "/changes";
+  auto first = call("GET", path);
+  ASSERT_EQ(first.status, 200) << first.body;
+  auto v = first.json();
+  EXPECT_EQ(v.at("changes").as_array().size(), 25u);
+  for (const auto& c : v.at("changes").as_array()) {
+    EXPECT_EQ(c.at("kind"), "created");
+    EXPECT_TRUE(c.at("item").is_object());
+  }
+  const auto cursor = v.at("cursor").as_int64();
+
+  auto contacts = sim_.contacts(agent1);
+  const auto base = "/sim/mailboxes/" + test::url_segment(agent1) + "/contacts/";
+  const std::string updated = contacts.begin()->first, deleted = contacts.rbegin()->first;
+  sim_.control("PUT", base + test::url_segment(updated), R"({"display_name":"Moved to Denver"})");
+  sim_.control("DELETE", base + test::url_segment(deleted));
+  const int before = passes();
+  wait_for_log("event=sync.pass.done", before + 2);  // a pass that started after the changes
+
+  auto next = call("GET", path + "?cursor=" + std::to_string(cursor));
+  ASSERT_EQ(next.status, 200);
+  const auto changes = next.json().at("changes").as_array();
+  ASSERT_EQ(changes.size(), 2u) << next.body;
+  EXPECT_EQ(changes[0].at("kind"), "updated");
+  EXPECT_EQ(changes[0].at("ews_id").as_string(), updated);
+  EXPECT_EQ(changes[0].at("item").at("display_name"), "Moved to Denver");
+  EXPECT_EQ(changes[1].at("kind"), "deleted");
+  EXPECT_EQ(changes[1].at("ews_id").as_string(), deleted);
+  EXPECT_FALSE(changes[1].as_object().contains("item"));
+  EXPECT_GT(next.json().at("cursor").as_int64(), cursor);
+  // Nothing new after the returned cursor.
+  auto after = call("GET", path + "?cursor=" + std::to_string(next.json().at("cursor").as_int64()));
+  EXPECT_TRUE(after.json().at("changes").as_array().empty());
+}
+
+}  // namespace
+}  // namespace exsync
