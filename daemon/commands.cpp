@@ -6,6 +6,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <csignal>
+#include <functional>
+#include <set>
 #include <cstdio>
 #include <iostream>
 
@@ -38,6 +40,9 @@ struct Runtime {
   std::unique_ptr<sync::SyncEngine> engine;
   std::unique_ptr<api::ApiService> api;
   std::unique_ptr<http::Server> api_server;
+  // Mailboxes with writes from the API that wait for a prompt pass (network thread only).
+  std::set<std::string> written;
+  std::function<void()> wake;
 
   ~Runtime() { blocking.join(); }
 };
@@ -75,7 +80,9 @@ int build_runtime(Runtime& rt) {
                                                        std::move(ropc));
   rt.ews = std::make_unique<ews::EwsService>(*rt.client, *rt.tokens,
                                              ews::EwsSettings{rt.cfg.ews.url, rt.cfg.ews.get_item_batch_size});
-  rt.engine = std::make_unique<sync::SyncEngine>(*rt.ews, *rt.store, rt.blocking);
+  sync::SyncOptions sync_options;
+  sync_options.conflict = rt.cfg.sync.local_wins ? sync::ConflictPolicy::local_wins : sync::ConflictPolicy::remote_wins;
+  rt.engine = std::make_unique<sync::SyncEngine>(*rt.ews, *rt.store, rt.blocking, sync_options);
   return 0;
 }
 
@@ -98,7 +105,11 @@ void arm_stop_signals(Runtime& rt, net::signal_set& signals, net::steady_timer& 
 // Serves the CRM's API on [api] listen; false (and a log line) when the address cannot be bound.
 bool start_api(Runtime& rt) {
   rt.api = std::make_unique<api::ApiService>(
-      *rt.store, rt.blocking, api::ApiSettings{rt.cfg.api.token.reveal(), rt.cfg.mailboxes, EXSYNC_VERSION});
+      *rt.store, rt.blocking,
+      api::ApiSettings{rt.cfg.api.token.reveal(), rt.cfg.mailboxes, EXSYNC_VERSION, [&rt](const std::string& mailbox) {
+                         rt.written.insert(mailbox);
+                         if (rt.wake) rt.wake();
+                       }});
   http::ServerOptions opts;
   opts.max_request_bytes = 8u << 20;
   rt.api_server = std::make_unique<http::Server>(rt.io.get_executor(), opts,
@@ -128,13 +139,26 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
   net::co_spawn(
       rt.io,
       [&]() -> Task<void> {
+        rt.wake = [&] { interval.cancel(); };
         do {
           auto report = co_await runner.run_pass(mailboxes, folders, rt.cfg.sync.max_concurrent_mailboxes);
           failed = report.failed();
-          if (!forever || rt.engine->stop_requested()) break;
-          interval.expires_after(rt.cfg.sync.interval);
-          co_await interval.async_wait(net::as_tuple(net::use_awaitable));
+          if (!forever) break;
+          // Until the next full pass, a write through the API gets a pass of its mailbox at once.
+          const auto next_full = std::chrono::steady_clock::now() + rt.cfg.sync.interval;
+          while (!rt.engine->stop_requested()) {
+            if (!rt.written.empty()) {
+              std::vector<std::string> prompt(rt.written.begin(), rt.written.end());
+              rt.written.clear();
+              co_await runner.run_pass(prompt, folders, rt.cfg.sync.max_concurrent_mailboxes);
+              continue;
+            }
+            if (std::chrono::steady_clock::now() >= next_full) break;
+            interval.expires_at(next_full);
+            co_await interval.async_wait(net::as_tuple(net::use_awaitable));
+          }
         } while (!rt.engine->stop_requested());
+        rt.wake = nullptr;
         signals.cancel();
         grace.cancel();
         if (rt.api_server) rt.api_server->stop();

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "codec.hpp"
+#include "contact_codec.hpp"
 #include "exsync/core/mailbox_address.hpp"
 #include "exsync/ews/namespaces.hpp"
 #include "exsync/ews/requests.hpp"
@@ -305,6 +306,104 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
       }
     }
     return operation_response(name, msgs);
+  }
+
+  if (name == "CreateItem") {
+    auto saved = child(op, kMessagesNs, "SavedItemFolderId");
+    if (saved && !is_contacts_folder(saved, *mb))
+      return operation_response(name, error_message(name, "ErrorFolderNotFound",
+                                                    "The specified folder could not be found in the store.", "<m:Items/>"));
+    std::string msgs;
+    auto items = child(op, kMessagesNs, "Items");
+    for (auto item = items.first_child(); item; item = item.next_sibling()) {
+      if (!is_element(item, kTypesNs, "Contact")) continue;
+      auto written = read_written_contact(item);
+      const auto& created = tenant_.create_contact(*mb, written.contact);
+      auto& stored = mb->contacts.at(created.id);
+      stored.extended = written.extended;
+      if (written.birthday_instant) stored.birthday_instant = *written.birthday_instant;
+      msgs += success_open(name) + "<m:Items>" + contact_xml(stored, *mb, false) + "</m:Items></m:CreateItemResponseMessage>";
+    }
+    return operation_response(name, msgs);
+  }
+
+  if (name == "UpdateItem") {
+    const std::string_view resolution = op.attribute("ConflictResolution").value();
+    std::string msgs;
+    auto changes = child(op, kMessagesNs, "ItemChanges");
+    for (auto change = changes.first_child(); change; change = change.next_sibling()) {
+      if (!is_element(change, kTypesNs, "ItemChange")) continue;
+      auto id = child(change, kTypesNs, "ItemId");
+      const SimContact* sc = tenant_.find_contact(*mb, id.attribute("Id").value());
+      if (!sc) {
+        msgs += error_message(name, "ErrorItemNotFound", "The specified object was not found in the store.", "<m:Items/>");
+        continue;
+      }
+      const std::string change_key = id.attribute("ChangeKey").value();
+      // Exchange's rules: without AlwaysOverwrite a ChangeKey is required, and a stale one is a
+      // conflict the client must resolve.
+      if (resolution != "AlwaysOverwrite" && change_key.empty()) {
+        msgs += error_message(name, "ErrorChangeKeyRequiredForWriteOperations",
+                              "When making a write operation on an item, you must supply a change key.", "<m:Items/>");
+        continue;
+      }
+      if (resolution != "AlwaysOverwrite" && change_key != sc->change_key()) {
+        msgs += error_message(name, "ErrorIrresolvableConflict",
+                              "The send or update operation could not be performed because the change key passed in "
+                              "the request does not match the current change key for the item.",
+                              "<m:Items/>");
+        continue;
+      }
+      WrittenContact w{sc->contact, sc->contact.birthday ? std::optional<SysSeconds>(sc->birthday_instant) : std::nullopt, sc->extended};
+      if (auto problem = apply_updates(child(change, kTypesNs, "Updates"), w)) {
+        msgs += error_message(name, "ErrorInvalidPropertyRequest", *problem, "<m:Items/>");
+        continue;
+      }
+      const SimContact* updated = tenant_.write_contact(*mb, sc->id, w.contact, w.birthday_instant);
+      msgs += success_open(name) + "<m:Items>" + contact_xml(*updated, *mb, false) +
+              "</m:Items><m:ConflictResults><m:Count>0</m:Count></m:ConflictResults></m:UpdateItemResponseMessage>";
+    }
+    return operation_response(name, msgs);
+  }
+
+  if (name == "DeleteItem") {
+    std::string msgs;
+    auto ids = child(op, kMessagesNs, "ItemIds");
+    for (auto id = ids.first_child(); id; id = id.next_sibling()) {
+      if (!is_element(id, kTypesNs, "ItemId")) continue;
+      if (tenant_.delete_contact(*mb, id.attribute("Id").value()))
+        msgs += success_open(name) + "</m:DeleteItemResponseMessage>";
+      else
+        msgs += error_message(name, "ErrorItemNotFound", "The specified object was not found in the store.");
+    }
+    return operation_response(name, msgs);
+  }
+
+  if (name == "FindItem") {
+    if (!is_contacts_folder(child(op, kMessagesNs, "ParentFolderIds"), *mb))
+      return operation_response(name, error_message(name, "ErrorFolderNotFound",
+                                                    "The specified folder could not be found in the store."));
+    // Supports the restriction exsync uses: IsEqualTo on an extended property.
+    auto equal = child(child(op, kMessagesNs, "Restriction"), kTypesNs, "IsEqualTo");
+    std::string key, value;
+    if (equal) {
+      key = extended_key(child(equal, kTypesNs, "ExtendedFieldURI"));
+      value = child(child(equal, kTypesNs, "FieldURIOrConstant"), kTypesNs, "Constant").attribute("Value").value();
+    }
+    std::string items;
+    int n = 0;
+    for (const auto& [id, sc] : mb->contacts) {
+      if (sc.deleted) continue;
+      if (equal) {
+        auto it = sc.extended.find(key);
+        if (it == sc.extended.end() || it->second != value) continue;
+      }
+      items += contact_xml(sc, *mb, false);
+      ++n;
+    }
+    return operation_response(name, success_open(name) + "<m:RootFolder TotalItemsInView=\"" + std::to_string(n) +
+                                        "\" IncludesLastItemInRange=\"true\"><t:Items>" + items +
+                                        "</t:Items></m:RootFolder></m:FindItemResponseMessage>");
   }
 
   return fault("ErrorInvalidRequest", "The request is valid but does not specify the correct server version, or "

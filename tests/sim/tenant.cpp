@@ -158,6 +158,15 @@ const SimContact* Tenant::update_contact(Mailbox& mb, const std::string& id, mod
   return &sc;
 }
 
+const SimContact* Tenant::write_contact(Mailbox& mb, const std::string& id, model::Contact c,
+                                        std::optional<SysSeconds> birthday_instant) {
+  auto* sc = update_contact(mb, id, std::move(c));
+  if (!sc) return nullptr;
+  auto& stored = mb.contacts.at(id);
+  if (birthday_instant) stored.birthday_instant = *birthday_instant;
+  return sc;
+}
+
 bool Tenant::delete_contact(Mailbox& mb, const std::string& id) {
   auto it = mb.contacts.find(id);
   if (it == mb.contacts.end() || it->second.deleted) return false;

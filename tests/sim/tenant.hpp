@@ -31,6 +31,8 @@ struct SimContact {
   std::uint64_t created_seq = 0;
   std::uint64_t last_seq = 0;
   bool deleted = false;
+  // Extended properties set by clients, by "PropertySetId/PropertyName".
+  std::map<std::string, std::string> extended;
   std::string change_key() const;
 };
 
@@ -77,6 +79,9 @@ class Tenant {
   // Contacts; the ids returned are EWS ItemIds.
   const SimContact& create_contact(Mailbox& mb, model::Contact c);
   const SimContact* update_contact(Mailbox& mb, const std::string& id, model::Contact c);
+  // Records a client's change made through EWS (the birthday instant as the client sent it).
+  const SimContact* write_contact(Mailbox& mb, const std::string& id, model::Contact c,
+                                  std::optional<SysSeconds> birthday_instant);
   bool delete_contact(Mailbox& mb, const std::string& id);
   const SimContact* find_contact(const Mailbox& mb, const std::string& id) const;
 

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
+#include <variant>
 
 #include "exsync/core/mailbox_address.hpp"
 #include "exsync/log/log.hpp"
 #include "exsync/model/contact_json.hpp"
+#include "exsync/model/contact_validation.hpp"
 
 namespace exsync::api {
 namespace json = boost::json;
@@ -45,6 +47,33 @@ std::optional<std::int64_t> int_param(const std::map<std::string, std::string>& 
   auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
   if (ec != std::errc() || p != it->second.data() + it->second.size() || v < min || v > max) return std::nullopt;
   return v;
+}
+
+// Reads a contact from a request body: 400 when it is not JSON, 422 when a field is wrong.
+std::variant<model::Contact, http::Response> contact_from_body(const json::value& body) {
+  auto c = model::contact_from_json(json::serialize(body));
+  if (!c) return error(422, "invalid_field", c.error());
+  if (auto problem = model::contact_problem(*c)) return error(422, "invalid_field", *problem);
+  return std::move(*c);
+}
+
+std::variant<json::value, http::Response> parse_body(const std::string& body) {
+  json::error_code ec;
+  auto v = json::parse(body, ec);
+  if (ec) return error(400, "malformed", "the body is not JSON: " + ec.message());
+  if (!v.is_object()) return error(400, "malformed", "the body must be a JSON object");
+  return v;
+}
+
+// RFC 7396 merge patch over the item's JSON: present members replace, null removes. The
+// identity members are the store's, not the CRM's to change.
+json::object merge_patch(json::object target, const json::object& patch) {
+  for (const auto& m : patch) {
+    if (m.key() == "id" || m.key() == "ews_id" || m.key() == "change_key" || m.key() == "last_modified") continue;
+    if (m.value().is_null()) target.erase(m.key());
+    else target[m.key()] = m.value();
+  }
+  return target;
 }
 
 }  // namespace
@@ -87,7 +116,12 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
             {"last_error", f.last_error.empty() ? json::value(nullptr) : json::value(f.last_error)},
             {"last_error_at", f.last_error_at.empty() ? json::value(nullptr) : json::value(f.last_error_at)}};
       }
-      list.push_back(json::object{{"address", mailbox}, {"folders", std::move(folders)}});
+      auto outbox = co_await run_blocking(blocking_, [&] { return store_.outbox(mailbox); });
+      if (!outbox) co_return store_failure(outbox.error());
+      std::int64_t pending = 0, parked = 0;
+      for (const auto& e : *outbox) (e.state == "parked" ? parked : pending) += 1;
+      list.push_back(json::object{{"address", mailbox}, {"folders", std::move(folders)},
+                                  {"outbox", json::object{{"pending", pending}, {"parked", parked}}}});
     }
     co_return json_response(200, json::serialize(json::object{{"mailboxes", std::move(list)}}));
   }
@@ -125,10 +159,39 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
     co_return json_response(200, std::move(body));
   }
 
+  if (seg[3] == "outbox" && seg.size() == 4) {
+    if (!get) co_return error(405, "method_not_allowed", "GET only");
+    auto entries = co_await run_blocking(blocking_, [&] { return store_.outbox(mailbox); });
+    if (!entries) co_return store_failure(entries.error());
+    json::array list;
+    for (const auto& e : *entries) {
+      list.push_back(json::object{{"seq", e.seq}, {"folder", e.folder}, {"op", e.op}, {"id", e.local_id},
+                                  {"state", e.state}, {"attempts", e.attempts},
+                                  {"last_error", e.last_error.empty() ? json::value(nullptr) : json::value(e.last_error)}});
+    }
+    co_return json_response(200, json::serialize(json::object{{"outbox", std::move(list)}}));
+  }
+
   if (seg[3] != "contacts") co_return error(404, "not_found", "no such route");
   const auto folder = model::FolderKind::contacts;
+  auto wrote = [&] {
+    if (settings_.on_write) settings_.on_write(mailbox);
+  };
+  if (seg.size() == 4 && req.method == "POST") {
+    auto body = parse_body(req.body);
+    if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
+    auto contact = contact_from_body(std::get<json::value>(body));
+    if (auto* r = std::get_if<http::Response>(&contact)) co_return std::move(*r);
+    const model::ItemPayload payload = std::get<model::Contact>(contact);
+    auto created = co_await run_blocking(blocking_, [&] { return store_.local_create(mailbox, folder, payload); });
+    if (!created) co_return store_failure(created.error());
+    wrote();
+    auto resp = json_response(201, item_json(*created).value_or("null"));
+    resp.headers.push_back({"Location", "/v1/mailboxes/" + mailbox + "/contacts/" + created->local_id});
+    co_return resp;
+  }
   if (seg.size() == 4) {
-    if (!get) co_return error(405, "method_not_allowed", "GET only (writes come in a later version)");
+    if (!get) co_return error(405, "method_not_allowed", "GET or POST");
     auto limit = int_param(t.query, "limit", kDefaultPageSize, 1, kMaxPageSize);
     if (!limit) co_return error(400, "malformed", "limit must be between 1 and " + std::to_string(kMaxPageSize));
     const std::string after = t.query.contains("after") ? t.query.at("after") : "";
@@ -147,11 +210,32 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
     co_return json_response(200, std::move(body));
   }
   if (seg.size() == 5) {
-    if (!get) co_return error(405, "method_not_allowed", "GET only (writes come in a later version)");
-    auto item = co_await run_blocking(blocking_, [&] { return store_.item(mailbox, folder, seg[4]); });
+    const std::string& id = seg[4];
+    if (req.method == "DELETE") {
+      auto deleted = co_await run_blocking(blocking_, [&] { return store_.local_delete(mailbox, folder, id); });
+      if (!deleted) co_return store_failure(deleted.error());
+      if (!*deleted) co_return error(404, "unknown_item", "no contact with id \"" + id + "\" in " + mailbox);
+      wrote();
+      co_return http::Response{204, {}, ""};
+    }
+    auto item = co_await run_blocking(blocking_, [&] { return store_.item(mailbox, folder, id); });
     if (!item) co_return store_failure(item.error());
-    if (!*item) co_return error(404, "unknown_item", "no contact with id \"" + seg[4] + "\" in " + mailbox);
-    co_return json_response(200, item_json(**item).value_or("null"));
+    if (!*item) co_return error(404, "unknown_item", "no contact with id \"" + id + "\" in " + mailbox);
+    if (get) co_return json_response(200, item_json(**item).value_or("null"));
+    if (req.method != "PATCH") co_return error(405, "method_not_allowed", "GET, PATCH or DELETE");
+
+    auto body = parse_body(req.body);
+    if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
+    auto current = json::parse((*item)->payload_json).as_object();
+    auto merged = merge_patch(std::move(current), std::get<json::value>(body).as_object());
+    auto contact = contact_from_body(merged);
+    if (auto* r = std::get_if<http::Response>(&contact)) co_return std::move(*r);
+    const model::ItemPayload payload = std::get<model::Contact>(contact);
+    auto updated = co_await run_blocking(blocking_, [&] { return store_.local_update(mailbox, folder, id, payload); });
+    if (!updated) co_return store_failure(updated.error());
+    if (!*updated) co_return error(404, "unknown_item", "no contact with id \"" + id + "\" in " + mailbox);
+    wrote();
+    co_return json_response(200, item_json(**updated).value_or("null"));
   }
   co_return error(404, "not_found", "no such route");
 }

@@ -22,7 +22,7 @@ const std::map<std::string, std::set<std::string>, std::less<>> kSchema = {
     {"tls", {"ca_file"}},
     {"store", {"path"}},
     {"mailboxes", {"list", "file"}},
-    {"sync", {"folders", "interval_seconds", "max_concurrent_mailboxes"}},
+    {"sync", {"folders", "interval_seconds", "max_concurrent_mailboxes", "conflict"}},
     {"log", {"format", "level"}},
     {"api", {"listen", "token_file"}},
 };
@@ -256,6 +256,11 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
   std::int64_t conc = cfg.sync.max_concurrent_mailboxes;
   EXSYNC_TRY(r.integer("sync", "max_concurrent_mailboxes", 1, 1024, conc));
   cfg.sync.max_concurrent_mailboxes = static_cast<int>(conc);
+  std::string conflict = "remote-wins";
+  EXSYNC_TRY(r.str("sync", "conflict", conflict, false));
+  if (conflict != "remote-wins" && conflict != "local-wins")
+    return r.fail("sync.conflict", "\"" + conflict + "\" is not one of \"remote-wins\", \"local-wins\"");
+  cfg.sync.local_wins = conflict == "local-wins";
 
   if (root.contains("api")) {
     cfg.api.enabled = true;

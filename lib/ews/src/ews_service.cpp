@@ -4,6 +4,7 @@
 
 #include "exsync/ews/requests.hpp"
 #include "exsync/ews/responses.hpp"
+#include "exsync/ews/write_requests.hpp"
 #include "exsync/log/log.hpp"
 
 namespace exsync::ews {
@@ -72,6 +73,43 @@ Task<Result<std::vector<model::RemoteItem>, RemoteError>> EwsService::fetch(cons
     for (auto& item : *items) out.push_back(std::move(item));
   }
   co_return out;
+}
+
+Task<Result<model::RemoteRef, RemoteError>> EwsService::create(const std::string& mailbox, model::FolderKind folder,
+                                                               const model::ItemPayload& item,
+                                                               const std::string& local_id) {
+  const auto& contact = std::get<model::Contact>(item);
+  auto body = co_await call(mailbox, "CreateItem", create_item_request(mailbox, folder, contact, local_id));
+  if (!body) co_return Fail{std::move(body).error()};
+  co_return parse_written_item(*body);
+}
+
+Task<Result<std::optional<model::RemoteRef>, RemoteError>> EwsService::find_created(const std::string& mailbox,
+                                                                                    model::FolderKind folder,
+                                                                                    const std::string& local_id) {
+  auto body = co_await call(mailbox, "FindItem", find_item_by_tag_request(mailbox, folder, local_id));
+  if (!body) co_return Fail{std::move(body).error()};
+  auto refs = parse_find_item(*body);
+  if (!refs) co_return Fail{std::move(refs).error()};
+  if (refs->empty()) co_return std::optional<model::RemoteRef>();
+  co_return std::optional<model::RemoteRef>(refs->front());
+}
+
+Task<Result<model::RemoteRef, RemoteError>> EwsService::update(const std::string& mailbox, const model::RemoteRef& ref,
+                                                               const model::ItemPayload& before,
+                                                               const model::ItemPayload& after, bool overwrite) {
+  auto request = update_item_request(mailbox, ref, std::get<model::Contact>(before), std::get<model::Contact>(after),
+                                     overwrite);
+  if (request.empty()) co_return ref;  // nothing differs: nothing to send
+  auto body = co_await call(mailbox, "UpdateItem", std::move(request));
+  if (!body) co_return Fail{std::move(body).error()};
+  co_return parse_written_item(*body);
+}
+
+Task<Result<Unit, RemoteError>> EwsService::remove(const std::string& mailbox, const model::RemoteRef& ref) {
+  auto body = co_await call(mailbox, "DeleteItem", delete_item_request(mailbox, ref));
+  if (!body) co_return Fail{std::move(body).error()};
+  co_return parse_delete_item(*body);
 }
 
 }  // namespace exsync::ews

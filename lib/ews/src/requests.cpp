@@ -1,11 +1,11 @@
 #include "exsync/ews/requests.hpp"
 
 #include "exsync/ews/namespaces.hpp"
+#include "soap.hpp"
 
 namespace exsync::ews {
-namespace {
 
-std::string envelope(std::string_view mailbox, std::string_view body) {
+std::string soap_envelope(std::string_view mailbox, std::string_view body) {
   std::string out;
   out.reserve(body.size() + 640);
   out += R"(<?xml version="1.0" encoding="utf-8"?>)";
@@ -24,6 +24,8 @@ std::string envelope(std::string_view mailbox, std::string_view body) {
   out += "</soap:Body></soap:Envelope>";
   return out;
 }
+
+namespace {
 
 std::string_view distinguished_id(model::FolderKind folder) {
   switch (folder) {
@@ -75,7 +77,7 @@ std::string sync_folder_items_request(std::string_view mailbox, model::FolderKin
   }
   body += "<m:MaxChangesReturned>" + std::to_string(max_changes) + "</m:MaxChangesReturned>";
   body += "<m:SyncScope>NormalItems</m:SyncScope></m:SyncFolderItems>";
-  return envelope(mailbox, body);
+  return soap_envelope(mailbox, body);
 }
 
 std::string get_item_request(std::string_view mailbox, model::FolderKind folder,
@@ -95,7 +97,7 @@ std::string get_item_request(std::string_view mailbox, model::FolderKind folder,
     body += R"("/>)";
   }
   body += "</m:ItemIds></m:GetItem>";
-  return envelope(mailbox, body);
+  return soap_envelope(mailbox, body);
 }
 
 }  // namespace exsync::ews

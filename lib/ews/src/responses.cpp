@@ -103,6 +103,12 @@ RemoteErrorKind kind_for_response_code(std::string_view code) {
   if (code == "ErrorNonExistentMailbox" || code == "ErrorMailboxNotFound" || code == "ErrorInvalidSmtpAddress")
     return RemoteErrorKind::mailbox_not_found;
   if (code == "ErrorAccessDenied" || code == "ErrorFolderNotFound") return RemoteErrorKind::access_denied;
+  if (code == "ErrorIrresolvableConflict") return RemoteErrorKind::conflict;
+  if (code == "ErrorItemNotFound") return RemoteErrorKind::item_not_found;
+  if (code == "ErrorInvalidPropertySet" || code == "ErrorInvalidPropertyRequest" ||
+      code == "ErrorInvalidValueForProperty" || code == "ErrorPropertyValidationFailure" ||
+      code == "ErrorInvalidPropertyForOperation" || code == "ErrorObjectTypeChanged")
+    return RemoteErrorKind::invalid_item;
   if (code == "ErrorSchemaValidation" || code == "ErrorInvalidRequest" || code == "ErrorInvalidIdMalformed" ||
       code == "Client")
     return RemoteErrorKind::protocol;
@@ -189,6 +195,68 @@ Result<std::vector<model::RemoteItem>, RemoteError> parse_get_item(std::string_v
   });
   if (failure) return Fail{std::move(*failure)};
   return items;
+}
+
+Result<model::RemoteRef, RemoteError> parse_written_item(std::string_view xml) {
+  pugi::xml_document doc;
+  auto op = response_element(doc, xml);
+  if (!op) return Fail{std::move(op).error()};
+  std::optional<model::RemoteRef> ref;
+  std::optional<RemoteError> failure;
+  for_each_message(*op, [&](const pugi::xml_node& msg) {
+    if (ref || failure) return;
+    auto status = message_status(msg);
+    if (!status.ok) {
+      failure = std::move(status.error);
+      return;
+    }
+    auto items = child(msg, kMessagesNs, "Items");
+    for (auto item = items.first_child(); item; item = item.next_sibling()) {
+      if (item.type() == pugi::node_element) {
+        ref = item_ref(item);
+        return;
+      }
+    }
+  });
+  if (failure) return Fail{std::move(*failure)};
+  if (!ref || ref->id.empty()) return Fail{protocol_error("response without the written item's ItemId")};
+  return std::move(*ref);
+}
+
+Result<Unit, RemoteError> parse_delete_item(std::string_view xml) {
+  pugi::xml_document doc;
+  auto op = response_element(doc, xml);
+  if (!op) return Fail{std::move(op).error()};
+  std::optional<RemoteError> failure;
+  int messages = 0;
+  for_each_message(*op, [&](const pugi::xml_node& msg) {
+    ++messages;
+    auto status = message_status(msg);
+    if (!status.ok && !failure) failure = std::move(status.error);
+  });
+  if (failure) return Fail{std::move(*failure)};
+  if (messages == 0) return Fail{protocol_error("DeleteItem response without a response message")};
+  return Unit{};
+}
+
+Result<std::vector<model::RemoteRef>, RemoteError> parse_find_item(std::string_view xml) {
+  pugi::xml_document doc;
+  auto op = response_element(doc, xml);
+  if (!op) return Fail{std::move(op).error()};
+  std::vector<model::RemoteRef> refs;
+  std::optional<RemoteError> failure;
+  for_each_message(*op, [&](const pugi::xml_node& msg) {
+    auto status = message_status(msg);
+    if (!status.ok) {
+      if (!failure) failure = std::move(status.error);
+      return;
+    }
+    auto items = child(child(msg, kMessagesNs, "RootFolder"), kTypesNs, "Items");
+    for (auto item = items.first_child(); item; item = item.next_sibling())
+      if (item.type() == pugi::node_element) refs.push_back(item_ref(item));
+  });
+  if (failure) return Fail{std::move(*failure)};
+  return refs;
 }
 
 }  // namespace exsync::ews

@@ -24,6 +24,9 @@ std::string_view remote_error_kind_name(RemoteErrorKind kind) {
     case RemoteErrorKind::mailbox_not_found: return "mailbox_not_found";
     case RemoteErrorKind::impersonation_denied: return "impersonation_denied";
     case RemoteErrorKind::access_denied: return "access_denied";
+    case RemoteErrorKind::conflict: return "conflict";
+    case RemoteErrorKind::item_not_found: return "item_not_found";
+    case RemoteErrorKind::invalid_item: return "invalid_item";
     case RemoteErrorKind::server: return "server";
     case RemoteErrorKind::protocol: return "protocol";
   }

@@ -47,15 +47,53 @@ CREATE TABLE changes (
   folder     TEXT NOT NULL,
   item_id    TEXT NOT NULL,
   remote_id  TEXT NOT NULL,
-  kind       TEXT NOT NULL CHECK (kind IN ('created', 'updated', 'deleted')),
+  kind       TEXT NOT NULL CHECK (kind IN ('created', 'updated', 'deleted', 'conflict')),
   at         TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
 );
 CREATE INDEX changes_by_mailbox ON changes (mailbox_id, seq);
 ALTER TABLE folder_state ADD COLUMN last_error TEXT;
 ALTER TABLE folder_state ADD COLUMN last_error_at TEXT;
 )sql",
+    // 2 -> 3: the outbox of the CRM's changes waiting to be written to the mailbox, and the
+    // losing versions of conflicts. An item created locally has remote_id 'local:<id>' until
+    // Exchange has created it.
+    R"sql(
+CREATE TABLE outbox (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+  folder     TEXT NOT NULL,
+  item_id    TEXT NOT NULL,
+  op         TEXT NOT NULL CHECK (op IN ('create', 'update', 'delete')),
+  base       TEXT,
+  remote_id  TEXT,
+  change_key TEXT,
+  state      TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'parked')),
+  attempts   INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
+);
+CREATE UNIQUE INDEX outbox_one_per_item ON outbox (item_id);
+CREATE TABLE conflicts (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+  folder     TEXT NOT NULL,
+  item_id    TEXT NOT NULL,
+  remote_id  TEXT NOT NULL,
+  winner     TEXT NOT NULL CHECK (winner IN ('local', 'remote')),
+  losing     TEXT NOT NULL,
+  at         TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
+
+// An item the CRM created that the mailbox does not have yet carries a 'local:' placeholder
+// instead of a remote id; outside the store it has no remote identity.
+model::RemoteRef visible_ref(std::string remote_id, std::string change_key) {
+  if (remote_id.rfind("local:", 0) == 0) return {};
+  return {std::move(remote_id), std::move(change_key)};
+}
 
 std::string payload_json(const model::ItemPayload& payload) {
   return std::visit([](const auto& p) { return model::contact_to_json(p); }, payload);
@@ -237,7 +275,31 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
     Statement insert(db,
                      "INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) "
                      "VALUES (lower(hex(randomblob(16))), ?1, ?2, ?3, ?4, ?5) RETURNING id");
+    // The CRM's pending change to an item wins over the mailbox's until it is written; a
+    // conflict, if any, is resolved when the write is attempted.
+    Statement pending(db,
+                      "SELECT o.seq, o.op FROM outbox o JOIN items i ON i.id = o.item_id "
+                      "WHERE i.mailbox_id = ?1 AND i.folder = ?2 AND i.remote_id = ?3");
+    auto pending_op = [&](const std::string& remote_id) -> Result<std::string, StoreError> {
+      pending.reset();
+      pending.bind(1, *mid).bind(2, fname).bind(3, remote_id);
+      if (!pending.valid()) return Fail{sqlite_error(db, pending.prepare_rc(), "check outbox")};
+      int rc = pending.step();
+      if (rc == SQLITE_ROW) return pending.text(1);
+      if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "check outbox")};
+      return std::string();
+    };
+    Statement mark_seen(db, "UPDATE items SET seen = 1 WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
     for (const auto& item : page.upserts) {
+      auto op = pending_op(item.ref.id);
+      if (!op) return Fail{op.error()};
+      if (!op->empty()) {
+        mark_seen.reset();
+        mark_seen.bind(1, *mid).bind(2, fname).bind(3, item.ref.id);
+        if (auto r = impl_->run(mark_seen, "hold item"); !r) return Fail{r.error()};
+        ++outcome.held;
+        continue;
+      }
       const auto data = payload_json(item.payload);
       update.reset();
       update.bind(1, *mid).bind(2, fname).bind(3, item.ref.id).bind(4, item.ref.change_key).bind(5, data);
@@ -282,7 +344,26 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       return Unit{};
     };
     Statement del(db, "DELETE FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3 RETURNING id, remote_id");
+    Statement restore(db,
+                      "UPDATE outbox SET op = 'create', base = NULL, attempts = 0, last_error = NULL "
+                      "WHERE item_id = (SELECT id FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3)");
+    Statement unlink(db,
+                     "UPDATE items SET remote_id = 'local:' || id, change_key = '' "
+                     "WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
     for (const auto& id : page.deletions) {
+      auto op = pending_op(id);
+      if (!op) return Fail{op.error()};
+      if (*op == "update") {
+        // Deleted in the mailbox, modified in the CRM: the modification wins.
+        restore.reset();
+        restore.bind(1, *mid).bind(2, fname).bind(3, id);
+        if (auto r = impl_->run(restore, "restore item"); !r) return Fail{r.error()};
+        unlink.reset();
+        unlink.bind(1, *mid).bind(2, fname).bind(3, id);
+        if (auto r = impl_->run(unlink, "restore item"); !r) return Fail{r.error()};
+        ++outcome.restored;
+        continue;
+      }
       del.reset();
       del.bind(1, *mid).bind(2, fname).bind(3, id);
       if (auto r = delete_rows(del, "delete item"); !r) return Fail{r.error()};
@@ -326,7 +407,7 @@ Result<std::vector<StoredItem>, StoreError> SqliteStore::items(const std::string
   std::vector<StoredItem> out;
   int rc;
   while ((rc = st.step()) == SQLITE_ROW) {
-    out.push_back(StoredItem{st.text(0), {st.text(1), st.text(2)}, st.text(3)});
+    out.push_back(StoredItem{st.text(0), visible_ref(st.text(1), st.text(2)), st.text(3)});
   }
   if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "list items")};
   return out;
@@ -360,7 +441,7 @@ Result<std::vector<StoredItem>, StoreError> SqliteStore::items_page(const std::s
   st.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, after).bind(4, std::int64_t{limit});
   std::vector<StoredItem> out;
   int rc;
-  while ((rc = st.step()) == SQLITE_ROW) out.push_back(StoredItem{st.text(0), {st.text(1), st.text(2)}, st.text(3)});
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back(StoredItem{st.text(0), visible_ref(st.text(1), st.text(2)), st.text(3)});
   if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "list items")};
   return out;
 }
@@ -374,7 +455,7 @@ Result<std::optional<StoredItem>, StoreError> SqliteStore::item(const std::strin
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read item")};
   st.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, local_id);
   int rc = st.step();
-  if (rc == SQLITE_ROW) return std::optional<StoredItem>(StoredItem{st.text(0), {st.text(1), st.text(2)}, st.text(3)});
+  if (rc == SQLITE_ROW) return std::optional<StoredItem>(StoredItem{st.text(0), visible_ref(st.text(1), st.text(2)), st.text(3)});
   if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read item")};
   return std::optional<StoredItem>();
 }
@@ -408,10 +489,281 @@ Result<std::vector<ChangeRecord>, StoreError> SqliteStore::changes(const std::st
   int rc;
   while ((rc = st.step()) == SQLITE_ROW) {
     ChangeRecord c{st.integer(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), std::nullopt};
-    if (!st.text(6).empty()) c.current = StoredItem{st.text(6), {st.text(7), st.text(8)}, st.text(9)};
+    if (!st.text(6).empty()) c.current = StoredItem{st.text(6), visible_ref(st.text(7), st.text(8)), st.text(9)};
     out.push_back(std::move(c));
   }
   if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read changes")};
+  return out;
+}
+
+namespace {
+
+Result<model::ItemPayload, StoreError> parse_payload(const std::string& json, std::string_view what) {
+  auto c = model::contact_from_json(json);
+  if (!c) return Fail{StoreError{model::StoreErrorKind::corrupt, std::string(what) + ": stored item " + c.error()}};
+  return model::ItemPayload(std::move(*c));
+}
+
+}  // namespace
+
+Result<std::vector<model::PendingWrite>, StoreError> SqliteStore::pending_writes(const std::string& mailbox,
+                                                                                 model::FolderKind folder) {
+  std::lock_guard lock(impl_->mu);
+  Statement st(impl_->db,
+               "SELECT o.seq, o.op, o.item_id, coalesce(o.base, ''), coalesce(o.remote_id, ''), "
+               "coalesce(o.change_key, ''), o.attempts, coalesce(i.remote_id, ''), coalesce(i.change_key, ''), "
+               "coalesce(i.data, '') FROM outbox o JOIN mailboxes m ON m.id = o.mailbox_id "
+               "LEFT JOIN items i ON i.id = o.item_id "
+               "WHERE m.address = ?1 AND o.folder = ?2 AND o.state = 'pending' ORDER BY o.seq");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read outbox")};
+  st.bind(1, mailbox).bind(2, model::folder_name(folder));
+  std::vector<model::PendingWrite> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    model::PendingWrite w;
+    w.seq = st.integer(0);
+    const auto op = st.text(1);
+    w.op = op == "create" ? model::WriteOp::create : op == "update" ? model::WriteOp::update : model::WriteOp::remove;
+    w.local_id = st.text(2);
+    w.attempts = static_cast<int>(st.integer(6));
+    if (w.op == model::WriteOp::remove) {
+      w.ref = {st.text(4), st.text(5)};
+    } else {
+      w.ref = {st.text(7), st.text(8)};
+      auto item = parse_payload(st.text(9), "read outbox");
+      if (!item) return Fail{item.error()};
+      w.item = std::move(*item);
+      if (w.op == model::WriteOp::update) {
+        auto base = parse_payload(st.text(3), "read outbox");
+        if (!base) return Fail{base.error()};
+        w.base = std::move(*base);
+      }
+    }
+    out.push_back(std::move(w));
+  }
+  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read outbox")};
+  return out;
+}
+
+Result<Unit, StoreError> SqliteStore::begin_write(std::int64_t seq) {
+  std::lock_guard lock(impl_->mu);
+  Statement st(impl_->db,
+               "UPDATE outbox SET attempts = attempts + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE seq = ?1");
+  st.bind(1, seq);
+  return impl_->run(st, "begin write");
+}
+
+Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& w, const model::RemoteRef& written) {
+  std::lock_guard lock(impl_->mu);
+  sqlite3* db = impl_->db;
+  return impl_->transaction<Unit>("complete write", [&]() -> Result<Unit, StoreError> {
+    Statement row(db, "SELECT op FROM outbox WHERE seq = ?1");
+    row.bind(1, w.seq);
+    if (!row.valid()) return Fail{sqlite_error(db, row.prepare_rc(), "complete write")};
+    int rc = row.step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "complete write")};
+    const std::string op_now = rc == SQLITE_ROW ? row.text(0) : "";
+    Statement drop(db, "DELETE FROM outbox WHERE seq = ?1");
+    drop.bind(1, w.seq);
+    if (w.op == model::WriteOp::remove) return impl_->run(drop, "complete write");
+    if (op_now == "delete") {
+      // The CRM deleted the item while it was being written: delete what was written.
+      Statement target(db, "UPDATE outbox SET remote_id = ?2, change_key = ?3, attempts = 0 WHERE seq = ?1");
+      target.bind(1, w.seq).bind(2, written.id).bind(3, written.change_key);
+      return impl_->run(target, "complete write");
+    }
+    Statement link(db, "UPDATE items SET remote_id = ?2, change_key = ?3 WHERE id = ?1 RETURNING data");
+    link.bind(1, w.local_id).bind(2, written.id).bind(3, written.change_key);
+    if (!link.valid()) return Fail{sqlite_error(db, link.prepare_rc(), "complete write")};
+    rc = link.step();
+    std::string data_now;
+    if (rc == SQLITE_ROW) {
+      data_now = link.text(0);
+      rc = link.step();
+    }
+    if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "complete write")};
+    const auto pushed = payload_json(w.item);
+    if (data_now.empty() || data_now == pushed) return impl_->run(drop, "complete write");
+    // Edited again meanwhile: what was written becomes the base of the remaining update.
+    Statement rebase(db, "UPDATE outbox SET op = 'update', base = ?2, attempts = 0, last_error = NULL WHERE seq = ?1");
+    rebase.bind(1, w.seq).bind(2, pushed);
+    return impl_->run(rebase, "complete write");
+  });
+}
+
+Result<Unit, StoreError> SqliteStore::fail_write(std::int64_t seq, const std::string& reason, bool park) {
+  std::lock_guard lock(impl_->mu);
+  Statement st(impl_->db, "UPDATE outbox SET last_error = ?2, state = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE seq = ?1");
+  st.bind(1, seq).bind(2, reason).bind(3, park ? "parked" : "pending");
+  return impl_->run(st, "record write failure");
+}
+
+Result<Unit, StoreError> SqliteStore::resolve_conflict(const std::string& mailbox, model::FolderKind folder,
+                                                       const model::PendingWrite& w, const model::RemoteItem& remote,
+                                                       bool local_wins) {
+  std::lock_guard lock(impl_->mu);
+  sqlite3* db = impl_->db;
+  return impl_->transaction<Unit>("resolve conflict", [&]() -> Result<Unit, StoreError> {
+    auto mid = impl_->mailbox_id(mailbox, true);
+    if (!mid) return Fail{mid.error()};
+    const auto fname = model::folder_name(folder);
+    const auto remote_json = payload_json(remote.payload);
+    Statement local(db, "SELECT data FROM items WHERE id = ?1");
+    local.bind(1, w.local_id);
+    if (!local.valid() || local.step() != SQLITE_ROW) return Fail{sqlite_error(db, SQLITE_ERROR, "resolve conflict: item")};
+    const auto local_json = local.text(0);
+
+    Statement keep(db, "INSERT INTO conflicts(mailbox_id, folder, item_id, remote_id, winner, losing) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    keep.bind(1, *mid).bind(2, fname).bind(3, w.local_id).bind(4, remote.ref.id).bind(5, local_wins ? "local" : "remote")
+        .bind(6, local_wins ? remote_json : local_json);
+    if (auto r = impl_->run(keep, "resolve conflict"); !r) return r;
+    Statement feed(db, "INSERT INTO changes(mailbox_id, folder, item_id, remote_id, kind) VALUES (?1, ?2, ?3, ?4, 'conflict')");
+    feed.bind(1, *mid).bind(2, fname).bind(3, w.local_id).bind(4, remote.ref.id);
+    if (auto r = impl_->run(feed, "resolve conflict"); !r) return r;
+
+    if (local_wins) {
+      Statement ref(db, "UPDATE items SET remote_id = ?2, change_key = ?3 WHERE id = ?1");
+      ref.bind(1, w.local_id).bind(2, remote.ref.id).bind(3, remote.ref.change_key);
+      if (auto r = impl_->run(ref, "resolve conflict"); !r) return r;
+      Statement rebase(db, "UPDATE outbox SET base = ?2 WHERE seq = ?1");
+      rebase.bind(1, w.seq).bind(2, remote_json);
+      return impl_->run(rebase, "resolve conflict");
+    }
+    Statement take(db, "UPDATE items SET remote_id = ?2, change_key = ?3, data = ?4, "
+                       "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
+    take.bind(1, w.local_id).bind(2, remote.ref.id).bind(3, remote.ref.change_key).bind(4, remote_json);
+    if (auto r = impl_->run(take, "resolve conflict"); !r) return r;
+    Statement drop(db, "DELETE FROM outbox WHERE seq = ?1");
+    drop.bind(1, w.seq);
+    return impl_->run(drop, "resolve conflict");
+  });
+}
+
+Result<Unit, StoreError> SqliteStore::restore_as_create(std::int64_t seq) {
+  std::lock_guard lock(impl_->mu);
+  return impl_->transaction<Unit>("restore item", [&]() -> Result<Unit, StoreError> {
+    Statement item(impl_->db,
+                   "UPDATE items SET remote_id = 'local:' || id, change_key = '' WHERE id = (SELECT item_id FROM outbox WHERE seq = ?1)");
+    item.bind(1, seq);
+    if (auto r = impl_->run(item, "restore item"); !r) return r;
+    Statement op(impl_->db, "UPDATE outbox SET op = 'create', base = NULL, attempts = 0, last_error = NULL WHERE seq = ?1");
+    op.bind(1, seq);
+    return impl_->run(op, "restore item");
+  });
+}
+
+Result<StoredItem, StoreError> SqliteStore::local_create(const std::string& mailbox, model::FolderKind folder,
+                                                         const model::ItemPayload& item) {
+  std::lock_guard lock(impl_->mu);
+  sqlite3* db = impl_->db;
+  return impl_->transaction<StoredItem>("create item", [&]() -> Result<StoredItem, StoreError> {
+    auto mid = impl_->mailbox_id(mailbox, true);
+    if (!mid) return Fail{mid.error()};
+    const auto fname = model::folder_name(folder);
+    const auto data = payload_json(item);
+    Statement ins(db,
+                  "INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) "
+                  "VALUES (lower(hex(randomblob(16))), ?1, ?2, '', '', ?3) RETURNING id");
+    ins.bind(1, *mid).bind(2, fname).bind(3, data);
+    if (!ins.valid()) return Fail{sqlite_error(db, ins.prepare_rc(), "create item")};
+    int rc = ins.step();
+    if (rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "create item")};
+    const auto id = ins.text(0);
+    if (rc = ins.step(); rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "create item")};
+    Statement placeholder(db, "UPDATE items SET remote_id = 'local:' || id WHERE id = ?1");
+    placeholder.bind(1, id);
+    if (auto r = impl_->run(placeholder, "create item"); !r) return Fail{r.error()};
+    Statement queue(db, "INSERT INTO outbox(mailbox_id, folder, item_id, op) VALUES (?1, ?2, ?3, 'create')");
+    queue.bind(1, *mid).bind(2, fname).bind(3, id);
+    if (auto r = impl_->run(queue, "create item"); !r) return Fail{r.error()};
+    return StoredItem{id, {}, data};
+  });
+}
+
+Result<std::optional<StoredItem>, StoreError> SqliteStore::local_update(const std::string& mailbox,
+                                                                        model::FolderKind folder,
+                                                                        const std::string& local_id,
+                                                                        const model::ItemPayload& item) {
+  std::lock_guard lock(impl_->mu);
+  sqlite3* db = impl_->db;
+  return impl_->transaction<std::optional<StoredItem>>("update item", [&]() -> Result<std::optional<StoredItem>, StoreError> {
+    Statement cur(db,
+                  "SELECT i.remote_id, i.change_key, i.data, i.mailbox_id FROM items i JOIN mailboxes m ON m.id = i.mailbox_id "
+                  "WHERE m.address = ?1 AND i.folder = ?2 AND i.id = ?3");
+    cur.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, local_id);
+    if (!cur.valid()) return Fail{sqlite_error(db, cur.prepare_rc(), "update item")};
+    int rc = cur.step();
+    if (rc == SQLITE_DONE) return std::optional<StoredItem>();
+    if (rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "update item")};
+    StoredItem out{local_id, {cur.text(0), cur.text(1)}, payload_json(item)};
+    const auto old_data = cur.text(2);
+    const auto mid = cur.integer(3);
+    Statement set(db, "UPDATE items SET data = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
+    set.bind(1, local_id).bind(2, out.payload_json);
+    if (auto r = impl_->run(set, "update item"); !r) return Fail{r.error()};
+    // A pending create or update already carries the item's latest content; an update's base
+    // stays what the mailbox has.
+    Statement queue(db,
+                    "INSERT INTO outbox(mailbox_id, folder, item_id, op, base) VALUES (?1, ?2, ?3, 'update', ?4) "
+                    "ON CONFLICT(item_id) DO UPDATE SET state = 'pending', attempts = 0, last_error = NULL");
+    queue.bind(1, mid).bind(2, model::folder_name(folder)).bind(3, local_id).bind(4, old_data);
+    if (auto r = impl_->run(queue, "update item"); !r) return Fail{r.error()};
+    return std::optional<StoredItem>(std::move(out));
+  });
+}
+
+Result<bool, StoreError> SqliteStore::local_delete(const std::string& mailbox, model::FolderKind folder,
+                                                   const std::string& local_id) {
+  std::lock_guard lock(impl_->mu);
+  sqlite3* db = impl_->db;
+  return impl_->transaction<bool>("delete item", [&]() -> Result<bool, StoreError> {
+    Statement cur(db,
+                  "SELECT i.remote_id, i.change_key, i.mailbox_id, o.op, coalesce(o.attempts, 0) FROM items i "
+                  "JOIN mailboxes m ON m.id = i.mailbox_id LEFT JOIN outbox o ON o.item_id = i.id "
+                  "WHERE m.address = ?1 AND i.folder = ?2 AND i.id = ?3");
+    cur.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, local_id);
+    if (!cur.valid()) return Fail{sqlite_error(db, cur.prepare_rc(), "delete item")};
+    int rc = cur.step();
+    if (rc == SQLITE_DONE) return false;
+    if (rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "delete item")};
+    const auto remote_id = cur.text(0), change_key = cur.text(1), pending_op = cur.text(3);
+    const auto mid = cur.integer(2);
+    const auto attempts = cur.integer(4);
+    Statement del(db, "DELETE FROM items WHERE id = ?1");
+    del.bind(1, local_id);
+    if (auto r = impl_->run(del, "delete item"); !r) return Fail{r.error()};
+    if (pending_op == "create" && attempts == 0) {
+      // Never sent: nothing exists in the mailbox.
+      Statement drop(db, "DELETE FROM outbox WHERE item_id = ?1");
+      drop.bind(1, local_id);
+      if (auto r = impl_->run(drop, "delete item"); !r) return Fail{r.error()};
+      return true;
+    }
+    // A create that may have reached the mailbox is found by its tag and deleted (empty ref).
+    const bool uncertain = pending_op == "create";
+    Statement queue(db,
+                    "INSERT INTO outbox(mailbox_id, folder, item_id, op, remote_id, change_key) VALUES (?1, ?2, ?3, 'delete', ?4, ?5) "
+                    "ON CONFLICT(item_id) DO UPDATE SET op = 'delete', base = NULL, remote_id = excluded.remote_id, "
+                    "change_key = excluded.change_key, state = 'pending', attempts = 0, last_error = NULL");
+    queue.bind(1, mid).bind(2, model::folder_name(folder)).bind(3, local_id).bind(4, uncertain ? "" : remote_id)
+        .bind(5, uncertain ? "" : change_key);
+    if (auto r = impl_->run(queue, "delete item"); !r) return Fail{r.error()};
+    return true;
+  });
+}
+
+Result<std::vector<SqliteStore::OutboxEntry>, StoreError> SqliteStore::outbox(const std::string& mailbox) {
+  std::lock_guard lock(impl_->mu);
+  Statement st(impl_->db,
+               "SELECT o.seq, o.folder, o.op, o.item_id, o.state, coalesce(o.last_error, ''), o.attempts FROM outbox o "
+               "JOIN mailboxes m ON m.id = o.mailbox_id WHERE m.address = ?1 ORDER BY o.seq");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read outbox")};
+  st.bind(1, mailbox);
+  std::vector<OutboxEntry> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW)
+    out.push_back({st.integer(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), static_cast<int>(st.integer(6))});
+  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read outbox")};
   return out;
 }
 

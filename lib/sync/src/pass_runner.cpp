@@ -46,6 +46,9 @@ Task<void> PassRunner::worker(const std::vector<std::string>& mailboxes, const s
                                      {"deleted", r->deleted},
                                      {"pages", r->pages},
                                      {"resynced", r->resynced},
+                                     {"written", r->written},
+                                     {"write_failures", r->write_failures},
+                                     {"conflicts", r->conflicts},
                                      {"interrupted", r->interrupted},
                                      {"duration_ms", ms.count()}});
       outcome.totals.created += r->created;

@@ -49,8 +49,143 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder(const std::str
   co_return result;
 }
 
+namespace {
+
+// Trouble with the connection, the server's load or the credentials: try again later, and do not
+// count it against the write.
+bool blocks_mailbox(const model::RemoteError& e) {
+  switch (e.kind) {
+    case model::RemoteErrorKind::network:
+    case model::RemoteErrorKind::throttled:
+    case model::RemoteErrorKind::server:
+    case model::RemoteErrorKind::auth:
+    case model::RemoteErrorKind::unauthorized:
+    case model::RemoteErrorKind::mailbox_not_found:
+    case model::RemoteErrorKind::impersonation_denied:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string_view op_name(model::WriteOp op) {
+  switch (op) {
+    case model::WriteOp::create: return "create";
+    case model::WriteOp::update: return "update";
+    case model::WriteOp::remove: return "delete";
+  }
+  return "?";
+}
+
+}  // namespace
+
+Task<Result<model::RemoteRef, model::RemoteError>> SyncEngine::write_one(const std::string& mailbox, FolderKind folder,
+                                                                         model::PendingWrite& w, FolderSyncReport& report,
+                                                                         bool& settled) {
+  settled = false;
+  switch (w.op) {
+    case model::WriteOp::create: {
+      // An earlier attempt may have created the item before the daemon could record it.
+      if (w.attempts > 0) {
+        auto found = co_await remote_.find_created(mailbox, folder, w.local_id);
+        if (!found) co_return Fail{std::move(found).error()};
+        if (*found) {
+          log::info("sync.write.adopted", {{"mailbox", mailbox}, {"id", w.local_id}});
+          co_return **found;
+        }
+      }
+      co_return co_await remote_.create(mailbox, folder, w.item, w.local_id);
+    }
+    case model::WriteOp::remove: {
+      model::RemoteRef target = w.ref;
+      if (target.id.empty()) {  // a create of uncertain outcome, deleted by the CRM since
+        auto found = co_await remote_.find_created(mailbox, folder, w.local_id);
+        if (!found) co_return Fail{std::move(found).error()};
+        if (!*found) co_return target;
+        target = **found;
+      }
+      auto removed = co_await remote_.remove(mailbox, target);
+      if (!removed && removed.error().kind != model::RemoteErrorKind::item_not_found)
+        co_return Fail{std::move(removed).error()};
+      co_return target;
+    }
+    case model::WriteOp::update: {
+      auto updated = co_await remote_.update(mailbox, w.ref, w.base, w.item, false);
+      if (updated || (updated.error().kind != model::RemoteErrorKind::conflict &&
+                      updated.error().kind != model::RemoteErrorKind::item_not_found))
+        co_return updated;
+      // Both sides changed it, or the mailbox deleted what the CRM modified.
+      const std::vector<std::string> ids{w.ref.id};
+      auto current = co_await remote_.fetch(mailbox, folder, ids);
+      if (!current) co_return Fail{std::move(current).error()};
+      if (current->empty()) {
+        auto restored = co_await run_blocking(blocking_, [&] { return store_.restore_as_create(w.seq); });
+        if (!restored) throw std::runtime_error(restored.error().message);
+        const std::string_view why = "deleted in the mailbox, modified in the CRM: the modification wins";
+        log::warn("sync.write.restored", {{"mailbox", mailbox}, {"id", w.local_id}, {"reason", why}});
+        settled = true;
+        co_return w.ref;
+      }
+      const bool local_wins = options_.conflict == ConflictPolicy::local_wins;
+      const auto& remote = current->front();
+      auto resolved = co_await run_blocking(blocking_, [&] {
+        return store_.resolve_conflict(mailbox, folder, w, remote, local_wins);
+      });
+      if (!resolved) throw std::runtime_error(resolved.error().message);
+      ++report.conflicts;
+      const std::string_view winner = local_wins ? "local" : "remote";
+      log::warn("sync.conflict", {{"mailbox", mailbox}, {"folder", model::folder_name(folder)}, {"id", w.local_id},
+                                  {"ews_id", remote.ref.id}, {"winner", winner}});
+      if (!local_wins) {
+        settled = true;
+        co_return remote.ref;
+      }
+      co_return co_await remote_.update(mailbox, remote.ref, remote.payload, w.item, false);
+    }
+  }
+  co_return Fail{model::RemoteError{model::RemoteErrorKind::protocol, "unknown write", "", {}}};
+}
+
+Task<Result<Unit, SyncError>> SyncEngine::push_writes(const std::string& mailbox, FolderKind folder,
+                                                      FolderSyncReport& report) {
+  auto writes = co_await run_blocking(blocking_, [&] { return store_.pending_writes(mailbox, folder); });
+  if (!writes) co_return store_failure(std::move(writes).error());
+  for (auto& w : *writes) {
+    if (stop_) break;
+    auto begun = co_await run_blocking(blocking_, [&] { return store_.begin_write(w.seq); });
+    if (!begun) co_return store_failure(std::move(begun).error());
+    bool settled = false;
+    Result<model::RemoteRef, model::RemoteError> written = model::RemoteRef{};
+    try {
+      written = co_await write_one(mailbox, folder, w, report, settled);
+    } catch (const std::runtime_error& e) {
+      co_return store_failure(model::StoreError{model::StoreErrorKind::io, e.what()});
+    }
+    if (settled) continue;
+    if (!written) {
+      const auto& e = written.error();
+      if (blocks_mailbox(e)) co_return remote_failure(std::move(written).error());
+      const bool park = w.attempts + 1 >= options_.max_write_attempts;
+      const std::string reason = std::string(model::remote_error_kind_name(e.kind)) +
+                                 (e.code.empty() ? "" : " (" + e.code + ")") + ": " + e.message;
+      auto failed = co_await run_blocking(blocking_, [&] { return store_.fail_write(w.seq, reason, park); });
+      if (!failed) co_return store_failure(std::move(failed).error());
+      ++report.write_failures;
+      log::warn("sync.write.failed", {{"mailbox", mailbox}, {"folder", model::folder_name(folder)},
+                                      {"op", op_name(w.op)}, {"id", w.local_id}, {"parked", park},
+                                      {"reason", reason}});
+      continue;
+    }
+    auto done = co_await run_blocking(blocking_, [&] { return store_.complete_write(w, *written); });
+    if (!done) co_return store_failure(std::move(done).error());
+    ++report.written;
+  }
+  co_return Unit{};
+}
+
 Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const std::string& mailbox, FolderKind folder) {
   FolderSyncReport report;
+  if (auto pushed = co_await push_writes(mailbox, folder, report); !pushed) co_return Fail{std::move(pushed).error()};
   auto cursor = co_await run_blocking(blocking_, [&] { return store_.cursor(mailbox, folder); });
   if (!cursor) co_return store_failure(std::move(cursor).error());
   std::string state = cursor->cursor;

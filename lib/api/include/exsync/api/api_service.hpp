@@ -2,13 +2,16 @@
 //
 // Every request must carry `Authorization: Bearer <token>`; the token is compared in constant
 // time and never logged. Responses are JSON; errors are {"error": code, "message": text} with
-// 400 (malformed), 401 (no or bad token), 404 (unknown mailbox, item or route), 405 (method).
+// 400 (malformed), 401 (no or bad token), 404 (unknown mailbox, item or route), 405 (method),
+// 413 (body too large), 422 (a field Exchange would refuse). A write is stored with its outbox
+// entry in one transaction before the answer; bad input never reaches the store.
 // Reads run on the blocking pool, never on the network thread.
 //
 // Thread-safety: handle() runs on the network thread. Lifetime: the store and the pool must
 // outlive the service.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +25,8 @@ struct ApiSettings {
   std::string token;
   std::vector<std::string> mailboxes;  // the configured mailboxes, normalised
   std::string version;
+  // Called on the network thread after a write is stored, so that the daemon pushes it promptly.
+  std::function<void(const std::string& mailbox)> on_write;
 };
 
 class ApiService {

@@ -54,6 +54,7 @@ struct SyncConfig {
   std::vector<std::string> folders{"contacts"};
   std::chrono::seconds interval{300};
   int max_concurrent_mailboxes = 8;
+  bool local_wins = false;  // conflict = "local-wins"; the default is "remote-wins"
 };
 
 // The CRM's local API; disabled when the configuration has no [api] section.

@@ -36,6 +36,17 @@ class EwsService final : public model::RemoteMailboxService {
   Task<Result<std::vector<model::RemoteItem>, model::RemoteError>> fetch(
       const std::string& mailbox, model::FolderKind folder, const std::vector<std::string>& ids) override;
 
+  Task<Result<model::RemoteRef, model::RemoteError>> create(const std::string& mailbox, model::FolderKind folder,
+                                                            const model::ItemPayload& item,
+                                                            const std::string& local_id) override;
+  Task<Result<std::optional<model::RemoteRef>, model::RemoteError>> find_created(const std::string& mailbox,
+                                                                                 model::FolderKind folder,
+                                                                                 const std::string& local_id) override;
+  Task<Result<model::RemoteRef, model::RemoteError>> update(const std::string& mailbox, const model::RemoteRef& ref,
+                                                            const model::ItemPayload& before,
+                                                            const model::ItemPayload& after, bool overwrite) override;
+  Task<Result<Unit, model::RemoteError>> remove(const std::string& mailbox, const model::RemoteRef& ref) override;
+
   const EwsStats& stats() const { return stats_; }
 
  private:

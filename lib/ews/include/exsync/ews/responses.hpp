@@ -30,4 +30,14 @@ Result<model::ChangePage, model::RemoteError> parse_sync_folder_items(std::strin
 // since the sync); any other per-item error fails the whole response.
 Result<std::vector<model::RemoteItem>, model::RemoteError> parse_get_item(std::string_view xml);
 
+// A CreateItem or UpdateItem response: the written item's ItemId and new ChangeKey.
+// Errors: conflict (ErrorIrresolvableConflict), item_not_found, invalid_item, ...
+Result<model::RemoteRef, model::RemoteError> parse_written_item(std::string_view xml);
+
+// A DeleteItem response. Errors: item_not_found when it was already gone.
+Result<Unit, model::RemoteError> parse_delete_item(std::string_view xml);
+
+// A FindItem response: the ids found.
+Result<std::vector<model::RemoteRef>, model::RemoteError> parse_find_item(std::string_view xml);
+
 }  // namespace exsync::ews

@@ -5,6 +5,8 @@
 // SQLite. Neither adapter knows the other.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,6 +36,26 @@ class RemoteMailboxService {
   virtual Task<Result<std::vector<RemoteItem>, RemoteError>> fetch(const std::string& mailbox,
                                                                    FolderKind folder,
                                                                    const std::vector<std::string>& ids) = 0;
+
+  // Creates `item` in the folder, tagged with `local_id` so that find_created() can find it after
+  // an uncertain outcome. Returns its id and change key.
+  virtual Task<Result<RemoteRef, RemoteError>> create(const std::string& mailbox, FolderKind folder,
+                                                      const ItemPayload& item, const std::string& local_id) = 0;
+
+  // The item created with `local_id`, if one exists.
+  virtual Task<Result<std::optional<RemoteRef>, RemoteError>> find_created(const std::string& mailbox,
+                                                                           FolderKind folder,
+                                                                           const std::string& local_id) = 0;
+
+  // Changes exactly the fields that differ between `before` and `after`. Unless `overwrite`,
+  // fails with `conflict` when the item changed since `ref.change_key`. Returns the new ref (the
+  // same ref when nothing differs).
+  virtual Task<Result<RemoteRef, RemoteError>> update(const std::string& mailbox, const RemoteRef& ref,
+                                                      const ItemPayload& before, const ItemPayload& after,
+                                                      bool overwrite) = 0;
+
+  // Deletes the item (recoverably where the protocol allows). item_not_found when already gone.
+  virtual Task<Result<Unit, RemoteError>> remove(const std::string& mailbox, const RemoteRef& ref) = 0;
 };
 
 enum class StoreErrorKind { io, corrupt, busy, constraint };
@@ -62,6 +84,21 @@ struct PageOutcome {
   int created = 0;
   int updated = 0;
   int deleted = 0;
+  int held = 0;      // remote changes not applied because the CRM's own change is pending
+  int restored = 0;  // remote deletions of items the CRM modified: the item is created again
+};
+
+// A change the CRM made that is waiting to be written to the mailbox.
+enum class WriteOp { create, update, remove };
+
+struct PendingWrite {
+  std::int64_t seq = 0;
+  WriteOp op = WriteOp::create;
+  std::string local_id;
+  RemoteRef ref;      // update, remove: the item as the store last saw it in the mailbox
+  ItemPayload item;   // create, update: the CRM's version
+  ItemPayload base;   // update: the version the CRM edited from (what the mailbox had)
+  int attempts = 0;   // earlier attempts; > 0 after a crash or failure mid-write
 };
 
 // The local side. Blocking: the engine runs these calls on its blocking pool, never on the network
@@ -89,6 +126,32 @@ class LocalStore {
   // committed page clears it. `reason` must hold no secret.
   virtual Result<Unit, StoreError> record_failure(const std::string& mailbox, FolderKind folder,
                                                   const std::string& reason) = 0;
+
+  // The CRM's changes waiting for the mailbox, oldest first (parked ones excluded).
+  virtual Result<std::vector<PendingWrite>, StoreError> pending_writes(const std::string& mailbox,
+                                                                       FolderKind folder) = 0;
+
+  // Counts an attempt before it is sent, so that after a crash the next attempt knows the
+  // outcome of this one is uncertain.
+  virtual Result<Unit, StoreError> begin_write(std::int64_t seq) = 0;
+
+  // The write succeeded and the mailbox now holds `written` (unused for remove). If the CRM
+  // changed the item again meanwhile, what remains is kept as a pending update.
+  virtual Result<Unit, StoreError> complete_write(const PendingWrite& write, const RemoteRef& written) = 0;
+
+  // The mailbox refused the write; `park` sets it aside for an operator after repeated failure.
+  virtual Result<Unit, StoreError> fail_write(std::int64_t seq, const std::string& reason, bool park) = 0;
+
+  // Both sides changed the item. The winner's content becomes the item's, the loser's version is
+  // kept in the conflicts table and the feed reports a conflict. With the local side winning,
+  // the pending update is rebased on `remote` so that its retry overwrites it.
+  virtual Result<Unit, StoreError> resolve_conflict(const std::string& mailbox, FolderKind folder,
+                                                    const PendingWrite& write, const RemoteItem& remote,
+                                                    bool local_wins) = 0;
+
+  // The mailbox deleted an item the CRM modified: the modification wins and the item will be
+  // created again.
+  virtual Result<Unit, StoreError> restore_as_create(std::int64_t seq) = 0;
 };
 
 }  // namespace exsync::model

@@ -16,6 +16,9 @@ enum class RemoteErrorKind {
   mailbox_not_found,   // the mailbox does not exist (wrong address, removed)
   impersonation_denied,  // the service account may not act for this mailbox
   access_denied,       // the mailbox exists but this folder or item may not be read
+  conflict,            // the item changed since the change key we hold (ErrorIrresolvableConflict)
+  item_not_found,      // the item no longer exists
+  invalid_item,        // the server refused a value we sent (invalid property): fix the data
   server,              // the server failed (HTTP 5xx, internal error)
   protocol,            // an answer we could not understand
 };

@@ -77,8 +77,36 @@ class SqliteStore final : public model::LocalStore {
   // At most `limit` changes of the mailbox with seq > `after`.
   Result<std::vector<ChangeRecord>, model::StoreError> changes(const std::string& mailbox, std::int64_t after, int limit);
 
+  Result<std::vector<model::PendingWrite>, model::StoreError> pending_writes(const std::string& mailbox,
+                                                                             model::FolderKind folder) override;
+  Result<Unit, model::StoreError> begin_write(std::int64_t seq) override;
+  Result<Unit, model::StoreError> complete_write(const model::PendingWrite& write, const model::RemoteRef& written) override;
+  Result<Unit, model::StoreError> fail_write(std::int64_t seq, const std::string& reason, bool park) override;
+  Result<Unit, model::StoreError> resolve_conflict(const std::string& mailbox, model::FolderKind folder,
+                                                   const model::PendingWrite& write, const model::RemoteItem& remote,
+                                                   bool local_wins) override;
+  Result<Unit, model::StoreError> restore_as_create(std::int64_t seq) override;
+
+  // The CRM's writes. Each changes the item and queues it for the mailbox in one transaction.
+  Result<StoredItem, model::StoreError> local_create(const std::string& mailbox, model::FolderKind folder,
+                                                     const model::ItemPayload& item);
+  // nullopt when the item does not exist.
+  Result<std::optional<StoredItem>, model::StoreError> local_update(const std::string& mailbox, model::FolderKind folder,
+                                                                    const std::string& local_id,
+                                                                    const model::ItemPayload& item);
+  // false when the item does not exist.
+  Result<bool, model::StoreError> local_delete(const std::string& mailbox, model::FolderKind folder,
+                                               const std::string& local_id);
+
+  struct OutboxEntry {
+    std::int64_t seq;
+    std::string folder, op, local_id, state, last_error;
+    int attempts;
+  };
+  Result<std::vector<OutboxEntry>, model::StoreError> outbox(const std::string& mailbox);
+
   // The schema version this build writes; stored in PRAGMA user_version.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
  private:
   struct Impl;

@@ -24,8 +24,12 @@
 
 namespace exsync::sync {
 
+enum class ConflictPolicy { remote_wins, local_wins };
+
 struct SyncOptions {
   int max_changes_per_page = 512;  // EWS allows 1..512
+  ConflictPolicy conflict = ConflictPolicy::remote_wins;
+  int max_write_attempts = 3;      // a write refused this often is parked for an operator
 };
 
 struct FolderSyncReport {
@@ -36,6 +40,9 @@ struct FolderSyncReport {
   int fetched = 0;       // items whose content was downloaded
   bool resynced = false; // the cursor was refused and the folder was read again from scratch
   bool interrupted = false;  // a stop request ended the sync between two pages
+  int written = 0;           // the CRM's changes written to the mailbox
+  int write_failures = 0;    // the CRM's changes the mailbox refused (kept, with the reason)
+  int conflicts = 0;
 };
 
 struct SyncError {
@@ -64,6 +71,12 @@ class SyncEngine {
 
  private:
   Task<Result<FolderSyncReport, SyncError>> sync_folder_pages(const std::string& mailbox, model::FolderKind folder);
+  // Writes the CRM's pending changes; fails only on trouble that stops the whole mailbox.
+  Task<Result<Unit, SyncError>> push_writes(const std::string& mailbox, model::FolderKind folder,
+                                            FolderSyncReport& report);
+  Task<Result<model::RemoteRef, model::RemoteError>> write_one(const std::string& mailbox, model::FolderKind folder,
+                                                               model::PendingWrite& write, FolderSyncReport& report,
+                                                               bool& settled);
 
   model::RemoteMailboxService& remote_;
   model::LocalStore& store_;

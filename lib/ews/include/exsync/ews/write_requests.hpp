@@ -1,0 +1,42 @@
+// SOAP requests that change a mailbox: CreateItem, UpdateItem, DeleteItem, and the FindItem that
+// looks for an item exsync created, by its tag.
+//
+// Field ownership: update_item_request() sets or deletes exactly the fields that differ between
+// `before` (what the CRM edited from) and `after`, each by its own FieldURI or IndexedFieldURI
+// ("contacts:EmailAddress"/"EmailAddress2", "contacts:PhysicalAddress:City"/"Home"), so that
+// properties exsync does not map (a photo, custom fields) are never touched.
+//
+// Idempotent creation: every item exsync creates carries an extended property (exsync's property
+// set, name "exsync-local-id") holding its local id, so that after an uncertain CreateItem the
+// daemon finds it instead of creating a duplicate.
+// https://learn.microsoft.com/exchange/client-developer/exchange-web-services/properties-and-extended-properties-in-ews-in-exchange
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "exsync/model/contact.hpp"
+#include "exsync/model/folder.hpp"
+#include "exsync/model/item.hpp"
+
+namespace exsync::ews {
+
+// exsync's MAPI named-property set and the name of the local-id tag.
+inline constexpr std::string_view kTagPropertySetId = "8a3f1c52-6e7d-4b0f-9d2a-3c5e7b1f4a60";
+inline constexpr std::string_view kTagPropertyName = "exsync-local-id";
+
+std::string create_item_request(std::string_view mailbox, model::FolderKind folder, const model::Contact& contact,
+                                std::string_view local_id);
+
+// NeverOverwrite with the stored ChangeKey makes Exchange refuse the update
+// (ErrorIrresolvableConflict) when the item changed since; `overwrite` (AlwaysOverwrite) is for
+// a local-wins resolution. Returns an empty string when nothing differs.
+std::string update_item_request(std::string_view mailbox, const model::RemoteRef& ref, const model::Contact& before,
+                                const model::Contact& after, bool overwrite);
+
+// MoveToDeletedItems, so that a user can still recover what the CRM deleted.
+std::string delete_item_request(std::string_view mailbox, const model::RemoteRef& ref);
+
+std::string find_item_by_tag_request(std::string_view mailbox, model::FolderKind folder, std::string_view local_id);
+
+}  // namespace exsync::ews

@@ -1,0 +1,201 @@
+#include "exsync/ews/write_requests.hpp"
+
+#include "exsync/ews/requests.hpp"
+#include "soap.hpp"
+
+namespace exsync::ews {
+namespace {
+
+std::string text_element(std::string_view name, std::string_view value) {
+  if (value.empty()) return {};
+  return "<t:" + std::string(name) + ">" + xml_escape(value) + "</t:" + std::string(name) + ">";
+}
+
+std::string tag_property(std::string_view local_id) {
+  return "<t:ExtendedProperty><t:ExtendedFieldURI PropertySetId=\"" + std::string(kTagPropertySetId) +
+         "\" PropertyName=\"" + std::string(kTagPropertyName) + "\" PropertyType=\"String\"/><t:Value>" +
+         xml_escape(local_id) + "</t:Value></t:ExtendedProperty>";
+}
+
+// Written as 11:59 UTC, as Outlook 2013 and later do: every zone from UTC-11 to UTC+12 shows it
+// on the intended date, and contact_xml.cpp's nearest-midnight rule reads back the same date
+// (noon itself would be the tie that rounds to the next day).
+std::string birthday_value(const std::chrono::year_month_day& d) { return format_date(d) + "T11:59:00Z"; }
+
+std::string categories_xml(const std::vector<std::string>& cats) {
+  std::string x = "<t:Categories>";
+  for (const auto& c : cats) x += "<t:String>" + xml_escape(c) + "</t:String>";
+  return x + "</t:Categories>";
+}
+
+std::string email_entry(const model::EmailAddress& e) {
+  std::string x = "<t:Entry Key=\"" + xml_escape(e.key) + "\"";
+  if (!e.name.empty()) x += " Name=\"" + xml_escape(e.name) + "\"";
+  return x + ">" + xml_escape(e.address) + "</t:Entry>";
+}
+
+std::string address_entry(const model::PostalAddress& a) {
+  return "<t:Entry Key=\"" + xml_escape(a.key) + "\">" + text_element("Street", a.street) +
+         text_element("City", a.city) + text_element("State", a.state) + text_element("CountryOrRegion", a.country) +
+         text_element("PostalCode", a.postal_code) + "</t:Entry>";
+}
+
+std::string_view distinguished(model::FolderKind) { return "contacts"; }
+
+template <typename T>
+const T* find_key(const std::vector<T>& list, const std::string& key) {
+  for (const auto& x : list)
+    if (x.key == key) return &x;
+  return nullptr;
+}
+
+// One field's change inside an UpdateItem.
+struct Updates {
+  std::string xml;
+  void set(std::string_view field_uri, const std::string& element_xml) {
+    xml += "<t:SetItemField><t:FieldURI FieldURI=\"" + std::string(field_uri) + "\"/><t:Contact>" + element_xml +
+           "</t:Contact></t:SetItemField>";
+  }
+  void remove(std::string_view field_uri) {
+    xml += "<t:DeleteItemField><t:FieldURI FieldURI=\"" + std::string(field_uri) + "\"/></t:DeleteItemField>";
+  }
+  void set_indexed(std::string_view field_uri, std::string_view index, const std::string& element_xml) {
+    xml += "<t:SetItemField><t:IndexedFieldURI FieldURI=\"" + std::string(field_uri) + "\" FieldIndex=\"" +
+           xml_escape(index) + "\"/><t:Contact>" + element_xml + "</t:Contact></t:SetItemField>";
+  }
+  void remove_indexed(std::string_view field_uri, std::string_view index) {
+    xml += "<t:DeleteItemField><t:IndexedFieldURI FieldURI=\"" + std::string(field_uri) + "\" FieldIndex=\"" +
+           xml_escape(index) + "\"/></t:DeleteItemField>";
+  }
+  void scalar(std::string_view uri, std::string_view element, const std::string& before, const std::string& after) {
+    if (before == after) return;
+    if (after.empty()) remove(uri);
+    else set(uri, text_element(element, after));
+  }
+};
+
+}  // namespace
+
+std::string create_item_request(std::string_view mailbox, model::FolderKind folder, const model::Contact& c,
+                                std::string_view local_id) {
+  std::string x = "<m:CreateItem><m:SavedItemFolderId><t:DistinguishedFolderId Id=\"" +
+                  std::string(distinguished(folder)) + "\"/></m:SavedItemFolderId><m:Items><t:Contact>";
+  if (!c.notes.empty()) x += "<t:Body BodyType=\"Text\">" + xml_escape(c.notes) + "</t:Body>";
+  if (!c.categories.empty()) x += categories_xml(c.categories);
+  x += tag_property(local_id);
+  x += text_element("FileAs", c.file_as) + text_element("DisplayName", c.display_name) +
+       text_element("GivenName", c.given_name) + text_element("MiddleName", c.middle_name) +
+       text_element("Nickname", c.nickname) + text_element("CompanyName", c.company);
+  if (!c.emails.empty()) {
+    x += "<t:EmailAddresses>";
+    for (const auto& e : c.emails) x += email_entry(e);
+    x += "</t:EmailAddresses>";
+  }
+  if (!c.addresses.empty()) {
+    x += "<t:PhysicalAddresses>";
+    for (const auto& a : c.addresses) x += address_entry(a);
+    x += "</t:PhysicalAddresses>";
+  }
+  if (!c.phones.empty()) {
+    x += "<t:PhoneNumbers>";
+    for (const auto& p : c.phones) x += "<t:Entry Key=\"" + xml_escape(p.key) + "\">" + xml_escape(p.number) + "</t:Entry>";
+    x += "</t:PhoneNumbers>";
+  }
+  if (c.birthday) x += "<t:Birthday>" + birthday_value(*c.birthday) + "</t:Birthday>";
+  x += text_element("JobTitle", c.job_title) + text_element("Surname", c.surname);
+  x += "</t:Contact></m:Items></m:CreateItem>";
+  return soap_envelope(mailbox, x);
+}
+
+std::string update_item_request(std::string_view mailbox, const model::RemoteRef& ref, const model::Contact& b,
+                                const model::Contact& a, bool overwrite) {
+  Updates u;
+  u.scalar("contacts:FileAs", "FileAs", b.file_as, a.file_as);
+  u.scalar("contacts:DisplayName", "DisplayName", b.display_name, a.display_name);
+  u.scalar("contacts:GivenName", "GivenName", b.given_name, a.given_name);
+  u.scalar("contacts:MiddleName", "MiddleName", b.middle_name, a.middle_name);
+  u.scalar("contacts:Nickname", "Nickname", b.nickname, a.nickname);
+  u.scalar("contacts:CompanyName", "CompanyName", b.company, a.company);
+  u.scalar("contacts:JobTitle", "JobTitle", b.job_title, a.job_title);
+  u.scalar("contacts:Surname", "Surname", b.surname, a.surname);
+  if (b.notes != a.notes) {
+    if (a.notes.empty()) u.remove("item:Body");
+    else u.set("item:Body", "<t:Body BodyType=\"Text\">" + xml_escape(a.notes) + "</t:Body>");
+  }
+  if (b.categories != a.categories) {
+    if (a.categories.empty()) u.remove("item:Categories");
+    else u.set("item:Categories", categories_xml(a.categories));
+  }
+  if (b.birthday != a.birthday) {
+    if (!a.birthday) u.remove("contacts:Birthday");
+    else u.set("contacts:Birthday", "<t:Birthday>" + birthday_value(*a.birthday) + "</t:Birthday>");
+  }
+  // Dictionary entries, by key: set what is new or changed, delete what is gone.
+  for (const auto& e : a.emails) {
+    const auto* old = find_key(b.emails, e.key);
+    if (!old || !(*old == e))
+      u.set_indexed("contacts:EmailAddress", e.key, "<t:EmailAddresses>" + email_entry(e) + "</t:EmailAddresses>");
+  }
+  for (const auto& e : b.emails)
+    if (!find_key(a.emails, e.key)) u.remove_indexed("contacts:EmailAddress", e.key);
+  for (const auto& p : a.phones) {
+    const auto* old = find_key(b.phones, p.key);
+    if (!old || !(*old == p))
+      u.set_indexed("contacts:PhoneNumber", p.key,
+                    "<t:PhoneNumbers><t:Entry Key=\"" + xml_escape(p.key) + "\">" + xml_escape(p.number) +
+                        "</t:Entry></t:PhoneNumbers>");
+  }
+  for (const auto& p : b.phones)
+    if (!find_key(a.phones, p.key)) u.remove_indexed("contacts:PhoneNumber", p.key);
+  static const model::PostalAddress kEmpty{};
+  auto address_parts = [&](const model::PostalAddress& before, const model::PostalAddress& after) {
+    const std::pair<std::string_view, std::pair<const std::string*, const std::string*>> parts[] = {
+        {"Street", {&before.street, &after.street}},     {"City", {&before.city, &after.city}},
+        {"State", {&before.state, &after.state}},        {"CountryOrRegion", {&before.country, &after.country}},
+        {"PostalCode", {&before.postal_code, &after.postal_code}}};
+    for (const auto& [name, values] : parts) {
+      if (*values.first == *values.second) continue;
+      const std::string uri = "contacts:PhysicalAddress:" + std::string(name);
+      if (values.second->empty()) u.remove_indexed(uri, after.key);
+      else
+        u.set_indexed(uri, after.key,
+                      "<t:PhysicalAddresses><t:Entry Key=\"" + xml_escape(after.key) + "\">" +
+                          text_element(name, *values.second) + "</t:Entry></t:PhysicalAddresses>");
+    }
+  };
+  for (const auto& addr : a.addresses) {
+    const auto* old = find_key(b.addresses, addr.key);
+    model::PostalAddress base = old ? *old : kEmpty;
+    base.key = addr.key;
+    address_parts(base, addr);
+  }
+  for (const auto& addr : b.addresses) {
+    if (find_key(a.addresses, addr.key)) continue;
+    model::PostalAddress gone{addr.key, "", "", "", "", ""};
+    address_parts(addr, gone);
+  }
+  if (u.xml.empty()) return {};
+  std::string x = std::string("<m:UpdateItem ConflictResolution=\"") + (overwrite ? "AlwaysOverwrite" : "NeverOverwrite") +
+                  "\"><m:ItemChanges><t:ItemChange><t:ItemId Id=\"" + xml_escape(ref.id) + "\" ChangeKey=\"" +
+                  xml_escape(ref.change_key) + "\"/><t:Updates>" + u.xml +
+                  "</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>";
+  return soap_envelope(mailbox, x);
+}
+
+std::string delete_item_request(std::string_view mailbox, const model::RemoteRef& ref) {
+  return soap_envelope(mailbox, "<m:DeleteItem DeleteType=\"MoveToDeletedItems\"><m:ItemIds><t:ItemId Id=\"" +
+                                    xml_escape(ref.id) + "\"/></m:ItemIds></m:DeleteItem>");
+}
+
+std::string find_item_by_tag_request(std::string_view mailbox, model::FolderKind folder, std::string_view local_id) {
+  std::string x =
+      "<m:FindItem Traversal=\"Shallow\"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>"
+      "<m:Restriction><t:IsEqualTo><t:ExtendedFieldURI PropertySetId=\"" +
+      std::string(kTagPropertySetId) + "\" PropertyName=\"" + std::string(kTagPropertyName) +
+      "\" PropertyType=\"String\"/><t:FieldURIOrConstant><t:Constant Value=\"" + xml_escape(local_id) +
+      "\"/></t:FieldURIOrConstant></t:IsEqualTo></m:Restriction><m:ParentFolderIds><t:DistinguishedFolderId Id=\"" +
+      std::string(distinguished(folder)) + "\"/></m:ParentFolderIds></m:FindItem>";
+  return soap_envelope(mailbox, x);
+}
+
+}  // namespace exsync::ews

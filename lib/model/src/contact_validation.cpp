@@ -1,0 +1,89 @@
+#include "exsync/model/contact_validation.hpp"
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+
+namespace exsync::model {
+namespace {
+
+// Exchange's EmailAddressKeyType, PhoneNumberKeyType and PhysicalAddressKeyType.
+constexpr std::array<std::string_view, 3> kEmailKeys = {"EmailAddress1", "EmailAddress2", "EmailAddress3"};
+constexpr std::array<std::string_view, 19> kPhoneKeys = {
+    "AssistantPhone", "BusinessFax", "BusinessPhone", "BusinessPhone2", "Callback", "CarPhone", "CompanyMainPhone",
+    "HomeFax", "HomePhone", "HomePhone2", "Isdn", "MobilePhone", "OtherFax", "OtherTelephone", "Pager",
+    "PrimaryPhone", "RadioPhone", "Telex", "TtyTddPhone"};
+constexpr std::array<std::string_view, 3> kAddressKeys = {"Business", "Home", "Other"};
+
+template <std::size_t N>
+bool one_of(const std::array<std::string_view, N>& keys, const std::string& key) {
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+template <std::size_t N>
+std::string list(const std::array<std::string_view, N>& keys) {
+  std::string out;
+  for (auto k : keys) out += (out.empty() ? "" : ", ") + std::string(k);
+  return out;
+}
+
+// Valid UTF-8 without the control characters XML 1.0 cannot carry.
+bool carriable(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') return false;
+    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    for (int k = 1; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    i += len;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::string> contact_problem(const Contact& c) {
+  const std::pair<std::string_view, const std::string*> texts[] = {
+      {"display_name", &c.display_name}, {"given_name", &c.given_name}, {"middle_name", &c.middle_name},
+      {"surname", &c.surname},           {"nickname", &c.nickname},     {"file_as", &c.file_as},
+      {"company", &c.company},           {"job_title", &c.job_title},   {"notes", &c.notes}};
+  for (const auto& [name, value] : texts) {
+    if (!carriable(*value)) return std::string(name) + " holds invalid UTF-8 or a control character";
+    if (value->size() > 256 && name != "notes") return std::string(name) + " is longer than 256 bytes";
+  }
+  if (c.notes.size() > (1u << 20)) return "notes is longer than 1 MiB";
+  if (c.display_name.empty() && c.given_name.empty() && c.surname.empty() && c.company.empty() && c.emails.empty())
+    return "a contact needs at least one of display_name, given_name, surname, company or emails";
+  auto check_keys = [](auto& entries, auto& keys, std::string_view field) -> std::optional<std::string> {
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      const auto& key = entries[i].key;
+      const std::string where = std::string(field) + "[" + std::to_string(i) + "].key";
+      if (!one_of(keys, key)) return where + " \"" + key + "\" is not one of " + list(keys);
+      for (std::size_t j = 0; j < i; ++j)
+        if (entries[j].key == key) return where + " \"" + key + "\" appears twice";
+    }
+    return std::nullopt;
+  };
+  if (auto p = check_keys(c.emails, kEmailKeys, "emails")) return p;
+  if (auto p = check_keys(c.phones, kPhoneKeys, "phones")) return p;
+  if (auto p = check_keys(c.addresses, kAddressKeys, "addresses")) return p;
+  for (std::size_t i = 0; i < c.emails.size(); ++i) {
+    const auto& e = c.emails[i];
+    if (e.address.empty() || e.address.find('@') == std::string::npos || !carriable(e.address) || !carriable(e.name))
+      return "emails[" + std::to_string(i) + "].address must be an email address";
+  }
+  for (std::size_t i = 0; i < c.phones.size(); ++i)
+    if (c.phones[i].number.empty() || !carriable(c.phones[i].number))
+      return "phones[" + std::to_string(i) + "].number must not be empty";
+  for (std::size_t i = 0; i < c.addresses.size(); ++i) {
+    const auto& a = c.addresses[i];
+    for (const auto* part : {&a.street, &a.city, &a.state, &a.postal_code, &a.country})
+      if (!carriable(*part)) return "addresses[" + std::to_string(i) + "] holds invalid UTF-8 or a control character";
+  }
+  for (const auto& cat : c.categories)
+    if (cat.empty() || !carriable(cat)) return "categories must be non-empty text";
+  return std::nullopt;
+}
+
+}  // namespace exsync::model
