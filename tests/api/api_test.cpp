@@ -22,9 +22,10 @@ struct HttpResult {
 
 class ApiTest : public ::testing::Test {
  protected:
+  virtual int interval_seconds() const { return 1; }
   void SetUp() override {
     auto text = test::read_file(sim_.config());
-    text.replace(text.find("interval_seconds = 10"), 21, "interval_seconds = 1");
+    text.replace(text.find("interval_seconds = 10"), 21, "interval_seconds = " + std::to_string(interval_seconds()));
     test::write_file(sim_.config(), text);
     token_ = test::read_file(sim_.dir() / "api.token");
     token_.pop_back();
@@ -61,6 +62,23 @@ class ApiTest : public ::testing::Test {
     return n;
   }
 
+  // Sends `body` (written to a file first, so that any bytes go through unchanged).
+  HttpResult send(const std::string& method, const std::string& path, const std::string& body) {
+    const auto file = logs_ / ("body-" + std::to_string(++bodies_) + ".json");
+    test::write_file(file, body);
+    return call(method, path, "use-default", file.string());
+  }
+  // Polls the simulator until `pred` holds for the mailbox's contacts.
+  template <typename Pred>
+  bool eventually(Pred pred) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (pred(sim_.contacts(agent1))) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
   HttpResult call(const std::string& method, const std::string& path, const std::string& token = "use-default",
                   const std::string& body_file = "") {
     std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-X", method, "-w", "\n%{http_code}", base_ + path};
@@ -82,6 +100,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<test::Process> daemon_;
   std::string token_;
   std::string base_;
+  int bodies_ = 0;
 };
 
 TEST_F(ApiTest, EveryRequestNeedsTheBearerToken) {
@@ -183,6 +202,94 @@ TEST_F(ApiTest, TheChangesFeedFollowsExchangeIncludingDeletions) {
   // Nothing new after the returned cursor.
   auto after = call("GET", path + "?cursor=" + std::to_string(next.json().at("cursor").as_int64()));
   EXPECT_TRUE(after.json().at("changes").as_array().empty());
+}
+
+
+// A contact created, changed and deleted through the API arrives in the mailbox promptly
+// (interval_seconds is 1 here, but a write wakes its mailbox's pass at once).
+TEST_F(ApiTest, ContactsWrittenThroughTheApiArriveInExchange) {
+  const auto contacts = "/v1/mailboxes/" + test::url_segment(agent1) + "/contacts";
+  auto created = send("POST", contacts, R"({"display_name":"Ines Ortega","given_name":"Ines","surname":"Ortega",
+      "emails":[{"key":"EmailAddress1","address":"ines@example.com"}],"phones":[{"key":"MobilePhone","number":"+34 600 000 000"}]})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id(created.json().at("id").as_string());
+  EXPECT_FALSE(created.json().as_object().contains("ews_id")) << "not in Exchange yet";
+
+  std::string ews_id;
+  ASSERT_TRUE(eventually([&](const auto& all) {
+    for (const auto& [eid, line] : all)
+      if (line.find("Ines Ortega") != std::string::npos) ews_id = eid;
+    return !ews_id.empty();
+  }));
+  // The store learns the Exchange id, and the CRM's own create is not echoed in the feed.
+  ASSERT_TRUE(eventually([&](const auto&) {
+    return call("GET", contacts + "/" + id).json().as_object().contains("ews_id");
+  }));
+  EXPECT_EQ(call("GET", contacts + "/" + id).json().at("ews_id").as_string(), ews_id);
+  auto feed = call("GET", "/v1/mailboxes/" + test::url_segment(agent1) + "/changes").json();
+  for (const auto& c : feed.at("changes").as_array()) EXPECT_NE(c.at("ews_id").as_string(), ews_id);
+
+  auto patched = send("PATCH", contacts + "/" + id, R"({"job_title":"Buyer","phones":null})");
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(patched.json().at("job_title"), "Buyer");
+  ASSERT_TRUE(eventually([&](const auto& all) {
+    auto it = all.find(ews_id);
+    return it != all.end() && it->second.find("\"job_title\":\"Buyer\"") != std::string::npos &&
+           it->second.find("phones") == std::string::npos;
+  }));
+
+  // A third-party EWS client sees what the daemon wrote.
+  auto probe = test::run_process({"/usr/bin/python3", "-c", "import exchangelib"});
+  if (probe.exit_code == 0) {
+    auto seen = test::run_process({"/usr/bin/python3", (test::source_dir() / "tests" / "interop" / "exchangelib_sync.py").string(),
+                                   sim_.dir().string(), agent1});
+    ASSERT_EQ(seen.exit_code, 0) << seen.err;
+    EXPECT_NE(seen.out.find("\"display_name\": \"Ines Ortega\""), std::string::npos) << seen.out;
+  }
+
+  ASSERT_EQ(call("DELETE", contacts + "/" + id).status, 204);
+  EXPECT_EQ(call("GET", contacts + "/" + id).status, 404);
+  ASSERT_TRUE(eventually([&](const auto& all) { return !all.contains(ews_id); }));
+  ASSERT_TRUE(eventually([&](const auto&) {
+    auto v = call("GET", "/v1/mailboxes/" + test::url_segment(agent1) + "/outbox").json();
+    return v.at("outbox").as_array().empty();
+  }));
+}
+
+TEST_F(ApiTest, InvalidWritesAreRefusedAndStoreNothing) {
+  const auto contacts = "/v1/mailboxes/" + test::url_segment(agent1) + "/contacts";
+  const auto before = test::stored_items(sim_.config(), agent1).size();
+  auto not_json = send("POST", contacts, "{\"display_name\": ");
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_EQ(not_json.json().at("error"), "malformed");
+  auto bad_key = send("POST", contacts, R"({"display_name":"X","phones":[{"key":"Satellite","number":"1"}]})");
+  EXPECT_EQ(bad_key.status, 422);
+  EXPECT_NE(bad_key.json().at("message").as_string().find("phones[0].key"), std::string::npos);
+  auto control = send("POST", contacts, "{\"display_name\":\"a\\u0001b\"}");
+  EXPECT_EQ(control.status, 422);
+  auto empty = send("POST", contacts, R"({"notes":"no name"})");
+  EXPECT_EQ(empty.status, 422);
+  auto wrong_type = send("PATCH", contacts + "/nope", R"({"display_name":"x"})");
+  EXPECT_EQ(wrong_type.status, 404);
+  EXPECT_EQ(test::stored_items(sim_.config(), agent1).size(), before);
+  EXPECT_TRUE(call("GET", "/v1/mailboxes/" + test::url_segment(agent1) + "/outbox").json().at("outbox").as_array().empty());
+}
+
+
+// With the next full pass minutes away, a write through the API is still pushed at once.
+class ApiPromptPassTest : public ApiTest {
+ protected:
+  int interval_seconds() const override { return 600; }
+};
+
+TEST_F(ApiPromptPassTest, AWriteWakesItsMailboxsPassAtOnce) {
+  auto created = send("POST", "/v1/mailboxes/" + test::url_segment(agent1) + "/contacts", R"({"display_name":"Right Away"})");
+  ASSERT_EQ(created.status, 201);
+  ASSERT_TRUE(eventually([](const auto& all) {
+    for (const auto& [id, line] : all)
+      if (line.find("Right Away") != std::string::npos) return true;
+    return false;
+  })) << "eventually() gives up after 10 s; the next full pass is 600 s away";
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "exsync/ews/requests.hpp"
+#include "exsync/ews/write_requests.hpp"
 
 #include <gtest/gtest.h>
 
@@ -67,6 +68,74 @@ TEST(RequestsTest, ImpersonationHeaderNamesTheMailbox) {
   EXPECT_EQ(child(header, kTypesNs, "RequestServerVersion").attribute("Version").value(), std::string("Exchange2013_SP1"));
   auto sid = child(child(header, kTypesNs, "ExchangeImpersonation"), kTypesNs, "ConnectingSID");
   EXPECT_EQ(child_text(sid, kTypesNs, "PrimarySmtpAddress"), "agent7@contoso.com");
+}
+
+}  // namespace
+}  // namespace exsync::ews
+
+namespace exsync::ews {
+namespace {
+
+model::Contact sample_contact() {
+  model::Contact c;
+  c.display_name = "Dana <Cruz> & \"Co\"";
+  c.given_name = "Dana";
+  c.surname = "Cruz";
+  c.nickname = "Dee";
+  c.company = "Cruz & Co";
+  c.job_title = "Buyer";
+  c.emails = {{"EmailAddress1", "dana@example.com", "Dana"}, {"EmailAddress2", "d@work.example", ""}};
+  c.phones = {{"MobilePhone", "+1 555 0101"}};
+  c.addresses = {{"Home", "1 Main St", "Austin", "TX", "78701", "US"}};
+  c.birthday = std::chrono::year_month_day{std::chrono::year(1980), std::chrono::May, std::chrono::day(4)};
+  c.notes = "notes";
+  c.categories = {"Buyer"};
+  return c;
+}
+
+TEST_F(RequestSchemaTest, WriteRequestsValidate) {
+  const auto c = sample_contact();
+  EXPECT_EQ(validator_->validate(create_item_request("a@contoso.com", model::FolderKind::contacts, c, "0123abcd")), "");
+  auto after = c;
+  after.nickname.clear();
+  after.birthday.reset();
+  after.categories.clear();
+  after.notes.clear();
+  after.emails = {{"EmailAddress1", "dana@new.example", "Dana"}, {"EmailAddress3", "x@y.example", ""}};
+  after.phones.clear();
+  after.addresses = {{"Home", "2 Oak St", "", "TX", "78701", "US"}, {"Business", "9 Elm", "Dallas", "", "", ""}};
+  after.job_title = "Seller";
+  const auto update = update_item_request("a@contoso.com", {"AAMk=", "CK="}, c, after, false);
+  EXPECT_EQ(validator_->validate(update), "") << update;
+  EXPECT_EQ(validator_->validate(delete_item_request("a@contoso.com", {"AAMk=", "CK="})), "");
+  EXPECT_EQ(validator_->validate(find_item_by_tag_request("a@contoso.com", model::FolderKind::contacts, "0123abcd")), "");
+}
+
+TEST(WriteRequestsTest, AnUpdateNamesExactlyTheChangedFields) {
+  const auto before = sample_contact();
+  auto after = before;
+  after.job_title = "Seller";
+  after.nickname.clear();
+  after.emails[1].address = "d@new.example";
+  after.addresses[0].city = "Dallas";
+  const auto req = update_item_request("a@contoso.com", {"AAMk=", "CK="}, before, after, false);
+  EXPECT_NE(req.find("ConflictResolution=\"NeverOverwrite\""), std::string::npos);
+  EXPECT_NE(req.find("<t:ItemId Id=\"AAMk=\" ChangeKey=\"CK=\"/>"), std::string::npos);
+  EXPECT_NE(req.find("<t:SetItemField><t:FieldURI FieldURI=\"contacts:JobTitle\"/>"), std::string::npos);
+  EXPECT_NE(req.find("<t:DeleteItemField><t:FieldURI FieldURI=\"contacts:Nickname\"/></t:DeleteItemField>"), std::string::npos);
+  EXPECT_NE(req.find("<t:IndexedFieldURI FieldURI=\"contacts:EmailAddress\" FieldIndex=\"EmailAddress2\"/>"), std::string::npos);
+  EXPECT_NE(req.find("<t:IndexedFieldURI FieldURI=\"contacts:PhysicalAddress:City\" FieldIndex=\"Home\"/>"), std::string::npos);
+  for (const char* untouched : {"contacts:Surname", "contacts:GivenName", "contacts:DisplayName", "FieldIndex=\"EmailAddress1\"",
+                                "contacts:PhoneNumber", "PhysicalAddress:Street", "item:Body", "item:Categories", "contacts:Birthday"})
+    EXPECT_EQ(req.find(untouched), std::string::npos) << untouched;
+  EXPECT_EQ(update_item_request("a@contoso.com", {"AAMk=", "CK="}, before, before, false), "") << "nothing changed: nothing to send";
+}
+
+TEST(WriteRequestsTest, ACreateCarriesTheLocalIdTag) {
+  const auto req = create_item_request("a@contoso.com", model::FolderKind::contacts, sample_contact(), "abc123");
+  EXPECT_NE(req.find("PropertyName=\"exsync-local-id\" PropertyType=\"String\"/><t:Value>abc123</t:Value>"), std::string::npos);
+  EXPECT_NE(req.find("<t:Birthday>1980-05-04T11:59:00Z</t:Birthday>"), std::string::npos);
+  EXPECT_NE(req.find("Dana &lt;Cruz&gt; &amp; &quot;Co&quot;"), std::string::npos);
 }
 
 }  // namespace
