@@ -276,7 +276,41 @@ TEST_F(ApiTest, InvalidWritesAreRefusedAndStoreNothing) {
 }
 
 
-// With the next full pass minutes away, a write through the API is still pushed at once.
+// Mail sent through the API goes out from the agent's mailbox and lands in its Sent Items once.
+TEST_F(ApiTest, AMessageSentThroughTheApiIsInSentItemsOnce) {
+  const auto messages = "/v1/mailboxes/" + test::url_segment(agent1) + "/messages";
+  auto bad = send("POST", messages, R"({"to":["not-an-address"],"subject":"x","text":"y"})");
+  EXPECT_EQ(bad.status, 422);
+  EXPECT_NE(bad.json().at("message").as_string().find("to[0]"), std::string::npos);
+
+  auto queued = send("POST", messages, R"({"to":[{"name":"Ann","address":"ann@example.com"}],"subject":"Showing on Saturday",
+      "text":"See you at 10.","attachments":[{"name":"flyer.txt","content_type":"text/plain","content_base64":"RmxhdCBmZWUu"}]})");
+  ASSERT_EQ(queued.status, 202) << queued.body;
+  const std::string id(queued.json().at("id").as_string());
+  std::string state;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    state = std::string(call("GET", messages + "/" + id).json().at("state").as_string());
+    if (state == "sent") break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(state, "sent");
+  auto sent = sim_.control("GET", "/sim/mailboxes/" + test::url_segment(agent1) + "/sent").body;
+  EXPECT_EQ(std::count(sent.begin(), sent.end(), '\n'), 1) << sent;
+  EXPECT_NE(sent.find("Showing on Saturday"), std::string::npos);
+  EXPECT_EQ(call("GET", messages + "/nope").status, 404);
+
+  auto probe = test::run_process({"/usr/bin/python3", "-c", "import exchangelib"});
+  if (probe.exit_code == 0) {
+    auto seen = test::run_process({"/usr/bin/python3", (test::source_dir() / "tests" / "interop" / "exchangelib_sync.py").string(),
+                                   sim_.dir().string(), agent1, "sent"});
+    ASSERT_EQ(seen.exit_code, 0) << seen.err;
+    EXPECT_NE(seen.out.find("Showing on Saturday"), std::string::npos) << seen.out;
+  }
+}
+
+// With the next full pass minutes away,
+// a write through the API is still pushed at once.
 class ApiPromptPassTest : public ApiTest {
  protected:
   int interval_seconds() const override { return 600; }

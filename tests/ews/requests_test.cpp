@@ -108,7 +108,7 @@ TEST_F(RequestSchemaTest, WriteRequestsValidate) {
   const auto update = update_item_request("a@contoso.com", {"AAMk=", "CK="}, c, after, false);
   EXPECT_EQ(validator_->validate(update), "") << update;
   EXPECT_EQ(validator_->validate(delete_item_request("a@contoso.com", {"AAMk=", "CK="})), "");
-  EXPECT_EQ(validator_->validate(find_item_by_tag_request("a@contoso.com", model::FolderKind::contacts, "0123abcd")), "");
+  EXPECT_EQ(validator_->validate(find_item_by_tag_request("a@contoso.com", "contacts", "0123abcd")), "");
 }
 
 TEST(WriteRequestsTest, AnUpdateNamesExactlyTheChangedFields) {

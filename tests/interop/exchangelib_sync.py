@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Syncs a contacts folder of exsync-sim with exchangelib, a third-party EWS client.
 
-Usage: exchangelib_sync.py SIM_DIR MAILBOX
+Usage: exchangelib_sync.py SIM_DIR MAILBOX [sent]
+With "sent", prints {"sent_subject": ...} for each message in the mailbox's Sent Items instead.
 Reads SIM_DIR/exsync.toml (written by exsync-sim) for the endpoints and the service account,
 signs in with ROPC, impersonates MAILBOX and prints one JSON line per synced contact:
 {"change": "create", "ews_id": ..., "change_key": ..., "display_name": ..., "emails": [...]}
@@ -40,6 +41,11 @@ config = Configuration(credentials=creds, auth_type=OAUTH2, service_endpoint=cfg
                        version=Version(build=Build(15, 1)))
 account = Account(primary_smtp_address=mailbox, config=config, autodiscover=False,
                   access_type=IMPERSONATION)
+if len(sys.argv) > 3 and sys.argv[3] == "sent":
+    for message in account.sent.all().only("subject"):
+        print(json.dumps({"sent_subject": message.subject}))
+    sys.exit(0)
+
 for change, item in account.contacts.sync_items():
     if change in ("create", "update"):
         print(json.dumps({"change": change, "ews_id": item.id, "change_key": item.changekey,

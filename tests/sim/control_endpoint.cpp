@@ -119,6 +119,22 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
       ++mb->epoch;
       return {204, {}, ""};
     }
+    if (p.size() == 4 && p[3] == "sent" && m == "GET") {
+      std::string out;
+      for (const auto& msg : mb->sent_items) {
+        json::array to, cc, bcc, atts;
+        for (const auto& a : msg.to) to.emplace_back(a);
+        for (const auto& a : msg.cc) cc.emplace_back(a);
+        for (const auto& a : msg.bcc) bcc.emplace_back(a);
+        for (const auto& a : msg.attachment_names) atts.emplace_back(a);
+        json::object tags;
+        for (const auto& [k, v] : msg.extended) tags[k] = v;
+        out += json::serialize(json::object{{"ews_id", msg.id}, {"subject", msg.subject}, {"body", msg.body},
+                                            {"html", msg.html}, {"to", to}, {"cc", cc}, {"bcc", bcc},
+                                            {"attachments", atts}, {"extended", tags}}) + "\n";
+      }
+      return {200, {{"Content-Type", "application/x-ndjson"}}, out};
+    }
     if (p.size() >= 4 && p[3] == "contacts") {
       if (p.size() == 4 && m == "GET") {
         std::string out;

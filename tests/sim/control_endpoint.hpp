@@ -10,6 +10,7 @@
 //   POST   /sim/mailboxes/{addr}/contacts   contact JSON -> {"ews_id","change_key"}
 //   PUT    /sim/mailboxes/{addr}/contacts/{id} contact JSON (replaces the contact)
 //   DELETE /sim/mailboxes/{addr}/contacts/{id}
+//   GET    /sim/mailboxes/{addr}/sent                     JSON lines: the mailbox's Sent Items
 //   POST   /sim/mailboxes/{addr}/invalidate-sync-states
 //   PUT    /sim/impersonation            {"allowed": bool}
 //   PUT|DELETE /sim/impersonation/denied/{addr}

@@ -150,6 +150,11 @@ bool is_contacts_folder(const pugi::xml_node& folder_ids_parent, const Mailbox& 
   return false;
 }
 
+bool is_distinguished(const pugi::xml_node& folder_ids_parent, std::string_view id) {
+  auto f = child(folder_ids_parent, kTypesNs, "DistinguishedFolderId");
+  return f && std::string_view(f.attribute("Id").value()) == id;
+}
+
 // Whether the request asks for more than ids (exchangelib asks SyncFolderItems for full items).
 bool wants_full_items(const pugi::xml_node& shape) {
   return child_text(shape, kTypesNs, "BaseShape") != "IdOnly" || child(shape, kTypesNs, "AdditionalProperties");
@@ -295,6 +300,12 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
                 "\" ChangeKey=\"AQAAAA==\"/><t:FolderClass>IPF.Contact</t:FolderClass><t:DisplayName>Contacts</t:DisplayName>"
                 "<t:TotalCount>" + std::to_string(total) + "</t:TotalCount><t:ChildFolderCount>0</t:ChildFolderCount>"
                 "</t:ContactsFolder></m:Folders></m:GetFolderResponseMessage>";
+      } else if (is_element(f, kTypesNs, "DistinguishedFolderId") && id == "sentitems") {
+        msgs += success_open(name) + "<m:Folders><t:Folder><t:FolderId Id=\"AAMkAD" +
+                base64_encode("exsim:" + mb->guid_tag + ":folder:sentitems") +
+                "\" ChangeKey=\"AQAAAA==\"/><t:FolderClass>IPF.Note</t:FolderClass><t:DisplayName>Sent Items</t:DisplayName>"
+                "<t:TotalCount>" + std::to_string(mb->sent_items.size()) + "</t:TotalCount><t:ChildFolderCount>0</t:ChildFolderCount>"
+                "<t:UnreadCount>0</t:UnreadCount></t:Folder></m:Folders></m:GetFolderResponseMessage>";
       } else if (root) {
         msgs += success_open(name) + "<m:Folders><t:Folder><t:FolderId Id=\"" + root_folder_id(*mb) +
                 "\" ChangeKey=\"AQAAAA==\"/><t:DisplayName>Top of Information Store</t:DisplayName>"
@@ -304,6 +315,46 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
         msgs += error_message(name, "ErrorFolderNotFound", "The specified folder could not be found in the store.",
                               "<m:Folders/>");
       }
+    }
+    return operation_response(name, msgs);
+  }
+
+  if (name == "CreateItem" && child(child(op, kMessagesNs, "Items"), kTypesNs, "Message")) {
+    // Sending: the message is delivered (not simulated further) and its copy saved in Sent Items.
+    const std::string_view disposition = op.attribute("MessageDisposition").value();
+    if (disposition != "SendAndSaveCopy" && disposition != "SendOnly")
+      return operation_response(name, error_message(name, "ErrorInvalidRequest",
+                                                    "The simulator only sends messages (SendAndSaveCopy, SendOnly).",
+                                                    "<m:Items/>"));
+    std::string msgs;
+    auto items = child(op, kMessagesNs, "Items");
+    for (auto item = items.first_child(); item; item = item.next_sibling()) {
+      if (!is_element(item, kTypesNs, "Message")) continue;
+      SimMessage m;
+      m.id = "AAMkAD" + base64_encode("exsim:" + mb->guid_tag + ":sent:" + std::to_string(mb->sent_items.size() + 1));
+      m.subject = child_text(item, kTypesNs, "Subject");
+      auto body = child(item, kTypesNs, "Body");
+      m.body = body.text().get();
+      m.html = std::string_view(body.attribute("BodyType").value()) == "HTML";
+      auto addresses = [&](const char* element, std::vector<std::string>& out) {
+        for (auto mbx = child(item, kTypesNs, element).first_child(); mbx; mbx = mbx.next_sibling())
+          out.push_back(child_text(mbx, kTypesNs, "EmailAddress"));
+      };
+      addresses("ToRecipients", m.to);
+      addresses("CcRecipients", m.cc);
+      addresses("BccRecipients", m.bcc);
+      for (auto a = child(item, kTypesNs, "Attachments").first_child(); a; a = a.next_sibling())
+        m.attachment_names.push_back(child_text(a, kTypesNs, "Name"));
+      for (auto p = item.first_child(); p; p = p.next_sibling())
+        if (is_element(p, kTypesNs, "ExtendedProperty"))
+          m.extended[extended_key(child(p, kTypesNs, "ExtendedFieldURI"))] = child_text(p, kTypesNs, "Value");
+      m.sent = tenant_.now();
+      if (m.to.empty() && m.cc.empty() && m.bcc.empty()) {
+        msgs += error_message(name, "ErrorInvalidRecipients", "At least one recipient isn't valid.", "<m:Items/>");
+        continue;
+      }
+      if (disposition == "SendAndSaveCopy") mb->sent_items.push_back(std::move(m));
+      msgs += success_open(name) + "<m:Items/></m:CreateItemResponseMessage>";
     }
     return operation_response(name, msgs);
   }
@@ -377,6 +428,30 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
         msgs += error_message(name, "ErrorItemNotFound", "The specified object was not found in the store.");
     }
     return operation_response(name, msgs);
+  }
+
+  if (name == "FindItem" && is_distinguished(child(op, kMessagesNs, "ParentFolderIds"), "sentitems")) {
+    auto equal = child(child(op, kMessagesNs, "Restriction"), kTypesNs, "IsEqualTo");
+    std::string key, value;
+    if (equal) {
+      key = extended_key(child(equal, kTypesNs, "ExtendedFieldURI"));
+      value = child(child(equal, kTypesNs, "FieldURIOrConstant"), kTypesNs, "Constant").attribute("Value").value();
+    }
+    std::string items;
+    int n = 0;
+    for (const auto& m : mb->sent_items) {
+      if (equal) {
+        auto it = m.extended.find(key);
+        if (it == m.extended.end() || it->second != value) continue;
+      }
+      items += "<t:Message><t:ItemId Id=\"" + m.id + "\" ChangeKey=\"CQAAABYAAAA" + base64_encode(m.id.substr(m.id.size() - 6)) +
+               "\"/>" + element("Subject", m.subject) + "<t:DateTimeSent>" + format_rfc3339_utc(m.sent) +
+               "</t:DateTimeSent></t:Message>";
+      ++n;
+    }
+    return operation_response(name, success_open(name) + "<m:RootFolder TotalItemsInView=\"" + std::to_string(n) +
+                                        "\" IncludesLastItemInRange=\"true\"><t:Items>" + items +
+                                        "</t:Items></m:RootFolder></m:FindItemResponseMessage>");
   }
 
   if (name == "FindItem") {

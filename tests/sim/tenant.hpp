@@ -43,6 +43,18 @@ struct SimChange {
   const SimContact* item;
 };
 
+// A message sent from a mailbox: what Sent Items holds.
+struct SimMessage {
+  std::string id;
+  std::string subject;
+  std::string body;
+  bool html = false;
+  std::vector<std::string> to, cc, bcc;
+  std::vector<std::string> attachment_names;
+  std::map<std::string, std::string> extended;
+  SysSeconds sent{};
+};
+
 struct Mailbox {
   std::string address;
   std::string guid_tag;  // stands in for the mailbox GUID inside item ids
@@ -51,6 +63,7 @@ struct Mailbox {
   std::uint64_t next_item = 1;
   std::map<std::string, SimContact> contacts;   // by id, tombstones included
   std::map<std::uint64_t, std::string> by_seq;  // last_seq -> id
+  std::vector<SimMessage> sent_items;
 };
 
 struct Fault {

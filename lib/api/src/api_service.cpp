@@ -9,6 +9,7 @@
 #include "exsync/log/log.hpp"
 #include "exsync/model/contact_json.hpp"
 #include "exsync/model/contact_validation.hpp"
+#include "exsync/model/message_json.hpp"
 
 namespace exsync::api {
 namespace json = boost::json;
@@ -170,6 +171,35 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
                                   {"last_error", e.last_error.empty() ? json::value(nullptr) : json::value(e.last_error)}});
     }
     co_return json_response(200, json::serialize(json::object{{"outbox", std::move(list)}}));
+  }
+
+  if (seg[3] == "messages") {
+    if (seg.size() == 4) {
+      if (req.method != "POST") co_return error(405, "method_not_allowed", "POST only");
+      auto body = parse_body(req.body);
+      if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
+      auto message = model::message_from_json(req.body);
+      if (!message) co_return error(422, "invalid_field", message.error());
+      auto id = co_await run_blocking(blocking_, [&] { return store_.queue_message(mailbox, *message); });
+      if (!id) co_return store_failure(id.error());
+      if (settings_.on_write) settings_.on_write(mailbox);
+      auto resp = json_response(202, json::serialize(json::object{{"id", *id}, {"state", "queued"}}));
+      resp.headers.push_back({"Location", "/v1/mailboxes/" + mailbox + "/messages/" + *id});
+      co_return resp;
+    }
+    if (seg.size() == 5) {
+      if (!get) co_return error(405, "method_not_allowed", "GET only");
+      auto st = co_await run_blocking(blocking_, [&] { return store_.message_status(mailbox, seg[4]); });
+      if (!st) co_return store_failure(st.error());
+      if (!*st) co_return error(404, "unknown_message", "no message with id \"" + seg[4] + "\" from " + mailbox);
+      const auto& m = **st;
+      json::object o{{"id", m.local_id}, {"state", m.state}, {"attempts", m.attempts},
+                     {"last_error", m.last_error.empty() ? json::value(nullptr) : json::value(m.last_error)},
+                     {"created_at", m.created_at},
+                     {"sent_at", m.sent_at.empty() ? json::value(nullptr) : json::value(m.sent_at)}};
+      co_return json_response(200, json::serialize(o));
+    }
+    co_return error(404, "not_found", "no such route");
   }
 
   if (seg[3] != "contacts") co_return error(404, "not_found", "no such route");

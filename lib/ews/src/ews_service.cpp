@@ -87,7 +87,7 @@ Task<Result<model::RemoteRef, RemoteError>> EwsService::create(const std::string
 Task<Result<std::optional<model::RemoteRef>, RemoteError>> EwsService::find_created(const std::string& mailbox,
                                                                                     model::FolderKind folder,
                                                                                     const std::string& local_id) {
-  auto body = co_await call(mailbox, "FindItem", find_item_by_tag_request(mailbox, folder, local_id));
+  auto body = co_await call(mailbox, "FindItem", find_item_by_tag_request(mailbox, model::folder_name(folder), local_id));
   if (!body) co_return Fail{std::move(body).error()};
   auto refs = parse_find_item(*body);
   if (!refs) co_return Fail{std::move(refs).error()};
@@ -109,7 +109,22 @@ Task<Result<model::RemoteRef, RemoteError>> EwsService::update(const std::string
 Task<Result<Unit, RemoteError>> EwsService::remove(const std::string& mailbox, const model::RemoteRef& ref) {
   auto body = co_await call(mailbox, "DeleteItem", delete_item_request(mailbox, ref));
   if (!body) co_return Fail{std::move(body).error()};
-  co_return parse_delete_item(*body);
+  co_return parse_no_content(*body);
+}
+
+Task<Result<Unit, RemoteError>> EwsService::send(const std::string& mailbox, const model::OutgoingMessage& message) {
+  auto body = co_await call(mailbox, "CreateItem", send_message_request(mailbox, message));
+  if (!body) co_return Fail{std::move(body).error()};
+  // SendAndSaveCopy answers with an empty Items list: success is the NoError message.
+  co_return parse_no_content(*body);
+}
+
+Task<Result<bool, RemoteError>> EwsService::find_sent(const std::string& mailbox, const std::string& local_id) {
+  auto body = co_await call(mailbox, "FindItem", find_item_by_tag_request(mailbox, "sentitems", local_id));
+  if (!body) co_return Fail{std::move(body).error()};
+  auto refs = parse_find_item(*body);
+  if (!refs) co_return Fail{std::move(refs).error()};
+  co_return !refs->empty();
 }
 
 }  // namespace exsync::ews

@@ -223,7 +223,7 @@ Result<model::RemoteRef, RemoteError> parse_written_item(std::string_view xml) {
   return std::move(*ref);
 }
 
-Result<Unit, RemoteError> parse_delete_item(std::string_view xml) {
+Result<Unit, RemoteError> parse_no_content(std::string_view xml) {
   pugi::xml_document doc;
   auto op = response_element(doc, xml);
   if (!op) return Fail{std::move(op).error()};

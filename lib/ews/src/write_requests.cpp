@@ -187,14 +187,41 @@ std::string delete_item_request(std::string_view mailbox, const model::RemoteRef
                                     xml_escape(ref.id) + "\"/></m:ItemIds></m:DeleteItem>");
 }
 
-std::string find_item_by_tag_request(std::string_view mailbox, model::FolderKind folder, std::string_view local_id) {
+std::string find_item_by_tag_request(std::string_view mailbox, std::string_view distinguished_folder,
+                                     std::string_view local_id) {
   std::string x =
       "<m:FindItem Traversal=\"Shallow\"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>"
       "<m:Restriction><t:IsEqualTo><t:ExtendedFieldURI PropertySetId=\"" +
       std::string(kTagPropertySetId) + "\" PropertyName=\"" + std::string(kTagPropertyName) +
       "\" PropertyType=\"String\"/><t:FieldURIOrConstant><t:Constant Value=\"" + xml_escape(local_id) +
       "\"/></t:FieldURIOrConstant></t:IsEqualTo></m:Restriction><m:ParentFolderIds><t:DistinguishedFolderId Id=\"" +
-      std::string(distinguished(folder)) + "\"/></m:ParentFolderIds></m:FindItem>";
+      std::string(distinguished_folder) + "\"/></m:ParentFolderIds></m:FindItem>";
+  return soap_envelope(mailbox, x);
+}
+
+std::string send_message_request(std::string_view mailbox, const model::OutgoingMessage& m) {
+  auto recipients = [](std::string_view element, const std::vector<model::Recipient>& list) {
+    if (list.empty()) return std::string();
+    std::string x = "<t:" + std::string(element) + ">";
+    for (const auto& r : list)
+      x += "<t:Mailbox>" + text_element("Name", r.name) + "<t:EmailAddress>" + xml_escape(r.address) +
+           "</t:EmailAddress></t:Mailbox>";
+    return x + "</t:" + std::string(element) + ">";
+  };
+  std::string x = "<m:CreateItem MessageDisposition=\"SendAndSaveCopy\"><m:SavedItemFolderId>"
+                  "<t:DistinguishedFolderId Id=\"sentitems\"/></m:SavedItemFolderId><m:Items><t:Message>";
+  x += "<t:Subject>" + xml_escape(m.subject) + "</t:Subject>";
+  x += std::string("<t:Body BodyType=\"") + (m.html ? "HTML" : "Text") + "\">" + xml_escape(m.body) + "</t:Body>";
+  if (!m.attachments.empty()) {
+    x += "<t:Attachments>";
+    for (const auto& a : m.attachments)
+      x += "<t:FileAttachment><t:Name>" + xml_escape(a.name) + "</t:Name><t:ContentType>" + xml_escape(a.content_type) +
+           "</t:ContentType><t:Content>" + a.content_base64 + "</t:Content></t:FileAttachment>";
+    x += "</t:Attachments>";
+  }
+  x += tag_property(m.local_id);
+  x += recipients("ToRecipients", m.to) + recipients("CcRecipients", m.cc) + recipients("BccRecipients", m.bcc);
+  x += "</t:Message></m:Items></m:CreateItem>";
   return soap_envelope(mailbox, x);
 }
 

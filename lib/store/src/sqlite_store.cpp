@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "exsync/model/contact_json.hpp"
+#include "exsync/model/message_json.hpp"
 #include "statement.hpp"
 
 namespace exsync::store {
@@ -84,6 +85,21 @@ CREATE TABLE conflicts (
   losing     TEXT NOT NULL,
   at         TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
 );
+)sql",
+    // 3 -> 4: messages the CRM sends through the agents' mailboxes.
+    R"sql(
+CREATE TABLE messages (
+  id         TEXT PRIMARY KEY,
+  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+  request    TEXT NOT NULL,
+  state      TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sending', 'sent', 'failed')),
+  attempts   INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+  sent_at    TEXT
+);
+CREATE INDEX messages_waiting ON messages (mailbox_id, state);
 )sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
@@ -765,6 +781,81 @@ Result<std::vector<SqliteStore::OutboxEntry>, StoreError> SqliteStore::outbox(co
     out.push_back({st.integer(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), static_cast<int>(st.integer(6))});
   if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read outbox")};
   return out;
+}
+
+Result<std::string, StoreError> SqliteStore::queue_message(const std::string& mailbox,
+                                                          const model::OutgoingMessage& message) {
+  std::lock_guard lock(impl_->mu);
+  sqlite3* db = impl_->db;
+  return impl_->transaction<std::string>("queue message", [&]() -> Result<std::string, StoreError> {
+    auto mid = impl_->mailbox_id(mailbox, true);
+    if (!mid) return Fail{mid.error()};
+    Statement ins(db, "INSERT INTO messages(id, mailbox_id, request) VALUES (lower(hex(randomblob(16))), ?1, ?2) RETURNING id");
+    ins.bind(1, *mid).bind(2, model::message_to_json(message));
+    if (!ins.valid()) return Fail{sqlite_error(db, ins.prepare_rc(), "queue message")};
+    int rc = ins.step();
+    if (rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "queue message")};
+    std::string id = ins.text(0);
+    if (rc = ins.step(); rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "queue message")};
+    return id;
+  });
+}
+
+Result<std::optional<MessageStatus>, StoreError> SqliteStore::message_status(const std::string& mailbox,
+                                                                             const std::string& local_id) {
+  std::lock_guard lock(impl_->mu);
+  Statement st(impl_->db,
+               "SELECT g.id, g.state, g.attempts, coalesce(g.last_error, ''), g.created_at, coalesce(g.sent_at, '') "
+               "FROM messages g JOIN mailboxes m ON m.id = g.mailbox_id WHERE m.address = ?1 AND g.id = ?2");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read message")};
+  st.bind(1, mailbox).bind(2, local_id);
+  int rc = st.step();
+  if (rc == SQLITE_DONE) return std::optional<MessageStatus>();
+  if (rc != SQLITE_ROW) return Fail{sqlite_error(impl_->db, rc, "read message")};
+  // "sending" is the daemon's own bookkeeping; to the CRM it is still queued.
+  std::string state = st.text(1) == "sending" ? "queued" : st.text(1);
+  return std::optional<MessageStatus>(
+      MessageStatus{st.text(0), state, static_cast<int>(st.integer(2)), st.text(3), st.text(4), st.text(5)});
+}
+
+Result<std::vector<std::pair<model::OutgoingMessage, int>>, StoreError> SqliteStore::queued_messages(
+    const std::string& mailbox) {
+  std::lock_guard lock(impl_->mu);
+  Statement st(impl_->db,
+               "SELECT g.id, g.request, g.attempts FROM messages g JOIN mailboxes m ON m.id = g.mailbox_id "
+               "WHERE m.address = ?1 AND g.state IN ('queued', 'sending') ORDER BY g.created_at, g.rowid");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read messages")};
+  st.bind(1, mailbox);
+  std::vector<std::pair<model::OutgoingMessage, int>> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    auto m = model::message_from_json(st.text(1));
+    if (!m) return Fail{StoreError{model::StoreErrorKind::corrupt, "stored message " + st.text(0) + " " + m.error()}};
+    m->local_id = st.text(0);
+    out.emplace_back(std::move(*m), static_cast<int>(st.integer(2)));
+  }
+  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read messages")};
+  return out;
+}
+
+Result<Unit, StoreError> SqliteStore::begin_send(const std::string& local_id) {
+  std::lock_guard lock(impl_->mu);
+  Statement st(impl_->db,
+               "UPDATE messages SET state = 'sending', attempts = attempts + 1, "
+               "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
+  st.bind(1, local_id);
+  return impl_->run(st, "begin send");
+}
+
+Result<Unit, StoreError> SqliteStore::finish_send(const std::string& local_id, bool sent, const std::string& reason,
+                                                  bool final) {
+  std::lock_guard lock(impl_->mu);
+  Statement st(impl_->db,
+               "UPDATE messages SET state = ?2, last_error = nullif(?3, ''), "
+               "sent_at = CASE WHEN ?2 = 'sent' THEN strftime('%Y-%m-%dT%H:%M:%SZ','now') END, "
+               "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
+  st.bind(1, local_id).bind(2, sent ? "sent" : final ? "failed" : "queued").bind(3, reason);
+  return impl_->run(st, "finish send");
 }
 
 }  // namespace exsync::store

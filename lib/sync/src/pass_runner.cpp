@@ -15,6 +15,21 @@ int PassReport::failed() const {
   return n;
 }
 
+namespace {
+
+void log_failure(const std::string& mailbox, std::string_view what, const SyncError& e) {
+  const bool remote = e.kind == SyncError::Kind::remote;
+  log::warn("sync.mailbox.failed", {{"mailbox", mailbox},
+                                    {"folder", what},
+                                    {"kind", e.kind_name()},
+                                    {"reason", e.reason()},
+                                    {"code", remote ? e.remote.code : ""},
+                                    {"retry_after_ms", remote ? e.remote.retry_after.count() : 0},
+                                    {"message", e.message()}});
+}
+
+}  // namespace
+
 Task<void> PassRunner::worker(const std::vector<std::string>& mailboxes, const std::vector<model::FolderKind>& folders,
                               std::size_t& next, PassReport& report) {
   // Single-threaded executor: taking `next` needs no lock.
@@ -22,20 +37,18 @@ Task<void> PassRunner::worker(const std::vector<std::string>& mailboxes, const s
     const std::size_t index = next++;
     const std::string& mailbox = mailboxes[index];
     auto& outcome = report.mailboxes[index];
+    auto sent = co_await engine_.send_messages(mailbox);
+    if (!sent) {
+      log_failure(mailbox, "messages", sent.error());
+      outcome.error = sent.error();
+      continue;
+    }
     for (auto folder : folders) {
       const auto started = std::chrono::steady_clock::now();
       auto r = co_await engine_.sync_folder(mailbox, folder);
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
       if (!r) {
-        const auto& e = r.error();
-        log::warn("sync.mailbox.failed", {{"mailbox", mailbox},
-                                          {"folder", model::folder_name(folder)},
-                                          {"kind", e.kind_name()},
-                                          {"reason", e.reason()},
-                                          {"code", e.kind == SyncError::Kind::remote ? e.remote.code : ""},
-                                          {"retry_after_ms", e.kind == SyncError::Kind::remote
-                                                                 ? e.remote.retry_after.count() : 0},
-                                          {"message", e.message()}});
+        log_failure(mailbox, model::folder_name(folder), r.error());
         if (!outcome.error) outcome.error = r.error();
         break;  // the next folder would most likely fail the same way
       }

@@ -183,6 +183,47 @@ Task<Result<Unit, SyncError>> SyncEngine::push_writes(const std::string& mailbox
   co_return Unit{};
 }
 
+Task<Result<int, SyncError>> SyncEngine::send_messages(const std::string& mailbox) {
+  auto queued = co_await run_blocking(blocking_, [&] { return store_.queued_messages(mailbox); });
+  if (!queued) co_return store_failure(std::move(queued).error());
+  int sent = 0;
+  for (const auto& [message, attempts] : *queued) {
+    if (stop_) break;
+    if (attempts > 0) {
+      // The outcome of the last attempt is unknown (a crash, a lost answer): look before sending.
+      auto found = co_await remote_.find_sent(mailbox, message.local_id);
+      if (!found) co_return remote_failure(std::move(found).error());
+      if (*found) {
+        auto done = co_await run_blocking(blocking_, [&] { return store_.finish_send(message.local_id, true, "", true); });
+        if (!done) co_return store_failure(std::move(done).error());
+        log::info("message.sent", {{"mailbox", mailbox}, {"id", message.local_id}, {"found_in_sent_items", true}});
+        ++sent;
+        continue;
+      }
+    }
+    auto begun = co_await run_blocking(blocking_, [&] { return store_.begin_send(message.local_id); });
+    if (!begun) co_return store_failure(std::move(begun).error());
+    auto r = co_await remote_.send(mailbox, message);
+    if (!r && blocks_mailbox(r.error())) co_return remote_failure(std::move(r).error());
+    std::string reason;
+    bool final = true;
+    if (!r) {
+      reason = std::string(model::remote_error_kind_name(r.error().kind)) +
+               (r.error().code.empty() ? "" : " (" + r.error().code + ")") + ": " + r.error().message;
+      final = attempts + 1 >= options_.max_write_attempts;
+    }
+    auto done = co_await run_blocking(blocking_, [&] { return store_.finish_send(message.local_id, r.ok(), reason, final); });
+    if (!done) co_return store_failure(std::move(done).error());
+    if (r) {
+      log::info("message.sent", {{"mailbox", mailbox}, {"id", message.local_id}, {"found_in_sent_items", false}});
+      ++sent;
+    } else {
+      log::warn("message.failed", {{"mailbox", mailbox}, {"id", message.local_id}, {"final", final}, {"reason", reason}});
+    }
+  }
+  co_return sent;
+}
+
 Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const std::string& mailbox, FolderKind folder) {
   FolderSyncReport report;
   if (auto pushed = co_await push_writes(mailbox, folder, report); !pushed) co_return Fail{std::move(pushed).error()};

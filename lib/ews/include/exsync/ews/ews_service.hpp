@@ -46,6 +46,8 @@ class EwsService final : public model::RemoteMailboxService {
                                                             const model::ItemPayload& before,
                                                             const model::ItemPayload& after, bool overwrite) override;
   Task<Result<Unit, model::RemoteError>> remove(const std::string& mailbox, const model::RemoteRef& ref) override;
+  Task<Result<Unit, model::RemoteError>> send(const std::string& mailbox, const model::OutgoingMessage& message) override;
+  Task<Result<bool, model::RemoteError>> find_sent(const std::string& mailbox, const std::string& local_id) override;
 
   const EwsStats& stats() const { return stats_; }
 

@@ -34,8 +34,9 @@ Result<std::vector<model::RemoteItem>, model::RemoteError> parse_get_item(std::s
 // Errors: conflict (ErrorIrresolvableConflict), item_not_found, invalid_item, ...
 Result<model::RemoteRef, model::RemoteError> parse_written_item(std::string_view xml);
 
-// A DeleteItem response. Errors: item_not_found when it was already gone.
-Result<Unit, model::RemoteError> parse_delete_item(std::string_view xml);
+// A response whose success carries nothing but NoError (DeleteItem; CreateItem with
+// SendAndSaveCopy). Errors: item_not_found when a deleted item was already gone, ...
+Result<Unit, model::RemoteError> parse_no_content(std::string_view xml);
 
 // A FindItem response: the ids found.
 Result<std::vector<model::RemoteRef>, model::RemoteError> parse_find_item(std::string_view xml);

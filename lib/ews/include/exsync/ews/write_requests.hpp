@@ -18,6 +18,7 @@
 #include "exsync/model/contact.hpp"
 #include "exsync/model/folder.hpp"
 #include "exsync/model/item.hpp"
+#include "exsync/model/message.hpp"
 
 namespace exsync::ews {
 
@@ -37,6 +38,13 @@ std::string update_item_request(std::string_view mailbox, const model::RemoteRef
 // MoveToDeletedItems, so that a user can still recover what the CRM deleted.
 std::string delete_item_request(std::string_view mailbox, const model::RemoteRef& ref);
 
-std::string find_item_by_tag_request(std::string_view mailbox, model::FolderKind folder, std::string_view local_id);
+// FindItem in a distinguished folder ("contacts", "sentitems") for the item tagged `local_id`.
+std::string find_item_by_tag_request(std::string_view mailbox, std::string_view distinguished_folder,
+                                     std::string_view local_id);
+
+// CreateItem with MessageDisposition="SendAndSaveCopy" and the copy saved in Sent Items: the
+// message goes out from the mailbox and appears in its Sent Items, tagged with its local id.
+// https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-send-email-messages-by-using-ews-in-exchange
+std::string send_message_request(std::string_view mailbox, const model::OutgoingMessage& message);
 
 }  // namespace exsync::ews

@@ -15,6 +15,7 @@
 #include "exsync/core/result.hpp"
 #include "exsync/model/folder.hpp"
 #include "exsync/model/item.hpp"
+#include "exsync/model/message.hpp"
 #include "exsync/model/remote_error.hpp"
 
 namespace exsync::model {
@@ -56,6 +57,12 @@ class RemoteMailboxService {
 
   // Deletes the item (recoverably where the protocol allows). item_not_found when already gone.
   virtual Task<Result<Unit, RemoteError>> remove(const std::string& mailbox, const RemoteRef& ref) = 0;
+
+  // Sends `message` from the mailbox and saves a copy, tagged with its local id, in Sent Items.
+  virtual Task<Result<Unit, RemoteError>> send(const std::string& mailbox, const OutgoingMessage& message) = 0;
+
+  // Whether Sent Items holds the message tagged `local_id` (an earlier send went through).
+  virtual Task<Result<bool, RemoteError>> find_sent(const std::string& mailbox, const std::string& local_id) = 0;
 };
 
 enum class StoreErrorKind { io, corrupt, busy, constraint };
@@ -148,6 +155,16 @@ class LocalStore {
   virtual Result<Unit, StoreError> resolve_conflict(const std::string& mailbox, FolderKind folder,
                                                     const PendingWrite& write, const RemoteItem& remote,
                                                     bool local_wins) = 0;
+
+  // Messages waiting to be sent from the mailbox, oldest first, with their earlier attempts.
+  virtual Result<std::vector<std::pair<OutgoingMessage, int>>, StoreError> queued_messages(const std::string& mailbox) = 0;
+
+  // Counts a send attempt before it is made (state "sending").
+  virtual Result<Unit, StoreError> begin_send(const std::string& local_id) = 0;
+
+  // Records the outcome: sent, or failed with `reason` (final: given up; else queued again).
+  virtual Result<Unit, StoreError> finish_send(const std::string& local_id, bool sent, const std::string& reason,
+                                               bool final) = 0;
 
   // The mailbox deleted an item the CRM modified: the modification wins and the item will be
   // created again.

@@ -46,6 +46,16 @@ struct ChangeRecord {
   std::optional<StoredItem> current;  // the item as it is now; absent once deleted
 };
 
+// A message the CRM sent, as the CRM sees it: queued, sent, or failed with the reason.
+struct MessageStatus {
+  std::string local_id;
+  std::string state;
+  int attempts = 0;
+  std::string last_error;
+  std::string created_at;
+  std::string sent_at;
+};
+
 class SqliteStore final : public model::LocalStore {
  public:
   // Opens or creates the store and brings its schema up to date. Errors: io when the file cannot
@@ -98,6 +108,17 @@ class SqliteStore final : public model::LocalStore {
   Result<bool, model::StoreError> local_delete(const std::string& mailbox, model::FolderKind folder,
                                                const std::string& local_id);
 
+  Result<std::vector<std::pair<model::OutgoingMessage, int>>, model::StoreError> queued_messages(
+      const std::string& mailbox) override;
+  Result<Unit, model::StoreError> begin_send(const std::string& local_id) override;
+  Result<Unit, model::StoreError> finish_send(const std::string& local_id, bool sent, const std::string& reason,
+                                              bool final) override;
+
+  // Queues a message for sending; returns its local id.
+  Result<std::string, model::StoreError> queue_message(const std::string& mailbox, const model::OutgoingMessage& message);
+  Result<std::optional<MessageStatus>, model::StoreError> message_status(const std::string& mailbox,
+                                                                         const std::string& local_id);
+
   struct OutboxEntry {
     std::int64_t seq;
     std::string folder, op, local_id, state, last_error;
@@ -106,7 +127,7 @@ class SqliteStore final : public model::LocalStore {
   Result<std::vector<OutboxEntry>, model::StoreError> outbox(const std::string& mailbox);
 
   // The schema version this build writes; stored in PRAGMA user_version.
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
  private:
   struct Impl;

@@ -65,6 +65,11 @@ class SyncEngine {
 
   Task<Result<FolderSyncReport, SyncError>> sync_folder(const std::string& mailbox, model::FolderKind folder);
 
+  // Sends the messages the CRM queued for the mailbox; returns how many went out. A message is
+  // never sent twice: an attempt is recorded before it is made, and a later attempt first looks
+  // for the message's tag in Sent Items.
+  Task<Result<int, SyncError>> send_messages(const std::string& mailbox);
+
   // Asks every running sync_folder() to stop after committing the page in flight.
   void request_stop() { stop_ = true; }
   bool stop_requested() const { return stop_; }

@@ -1,0 +1,111 @@
+// Sending mail through the agent's mailbox: the real engine, EWS adapter and store against the
+// simulator, whose Sent Items show what went out.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <sstream>
+
+#include "exsync/auth/entra_token_source.hpp"
+#include "exsync/ews/ews_service.hpp"
+#include "exsync/model/message_json.hpp"
+#include "exsync/store/sqlite_store.hpp"
+#include "exsync/sync/sync_engine.hpp"
+#include "test_support.hpp"
+
+namespace exsync::sync {
+namespace {
+
+class SendMessageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    http::ClientOptions o;
+    o.ca_file = sim_.dir() / "ca.pem";
+    o.use_system_trust = false;
+    client_ = std::move(*http::Client::create(io_.get_executor(), o));
+    tokens_ = std::make_unique<auth::EntraTokenSource>(
+        io_.get_executor(), *client_, SystemClock::instance(),
+        auth::RopcSettings{sim_.base_url() + "/contoso.onmicrosoft.com/oauth2/v2.0/token",
+                           "6731de76-14a6-49ae-97bc-6eba6914391e",
+                           "https://outlook.office365.com/EWS.AccessAsUser.All offline_access",
+                           "svc-exsync@contoso.onmicrosoft.com", sim_.password()});
+    ews_ = std::make_unique<ews::EwsService>(*client_, *tokens_, ews::EwsSettings{sim_.base_url() + "/EWS/Exchange.asmx", 16});
+    store_ = std::move(*store::SqliteStore::open(dir_ / "exsync.db"));
+    engine_ = std::make_unique<SyncEngine>(*ews_, *store_, pool_);
+  }
+  void TearDown() override {
+    pool_.join();
+    if (sim_.validating()) EXPECT_EQ(sim_.schema_violations(), 0) << sim_.last_schema_violation();
+  }
+  std::vector<boost::json::object> sent_items() {
+    std::vector<boost::json::object> out;
+    std::istringstream in(sim_.control("GET", "/sim/mailboxes/" + test::url_segment(mb_) + "/sent").body);
+    std::string line;
+    while (std::getline(in, line)) out.push_back(boost::json::parse(line).as_object());
+    return out;
+  }
+  model::OutgoingMessage message() {
+    return *model::message_from_json(R"({"to":[{"name":"Ann Buyer","address":"ann@example.com"}],"cc":["cc@example.com"],
+      "subject":"Offer for 12 Oak St <draft> & more","html":"<p>Hi Ann,</p><p>Here is the offer.</p>",
+      "attachments":[{"name":"offer.pdf","content_type":"application/pdf","content_base64":"JVBERi0xLjQK"}]})");
+  }
+
+  const std::string mb_ = "agent1@contoso.onmicrosoft.com";
+  test::Simulator sim_{test::SimOptions{.mailboxes = 1, .contacts = 0}};
+  test::TempDir dir_;
+  boost::asio::io_context io_;
+  net::thread_pool pool_{1};
+  std::unique_ptr<http::Client> client_;
+  std::unique_ptr<auth::EntraTokenSource> tokens_;
+  std::unique_ptr<ews::EwsService> ews_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<SyncEngine> engine_;
+};
+
+TEST_F(SendMessageTest, AQueuedMessageIsSentOnceAndLandsInSentItems) {
+  auto id = store_->queue_message(mb_, message());
+  ASSERT_TRUE(id);
+  auto sent = test::run(io_, engine_->send_messages(mb_));
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(*sent, 1);
+  auto items = sent_items();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].at("subject"), "Offer for 12 Oak St <draft> & more");
+  EXPECT_EQ(items[0].at("body"), "<p>Hi Ann,</p><p>Here is the offer.</p>");
+  EXPECT_TRUE(items[0].at("html").as_bool());
+  EXPECT_EQ(items[0].at("to").as_array().front(), "ann@example.com");
+  EXPECT_EQ(items[0].at("cc").as_array().front(), "cc@example.com");
+  EXPECT_EQ(items[0].at("attachments").as_array().front(), "offer.pdf");
+  auto status = store_->message_status(mb_, *id);
+  EXPECT_EQ((*status)->state, "sent");
+  // Nothing is sent again on the next pass.
+  EXPECT_EQ(*test::run(io_, engine_->send_messages(mb_)), 0);
+  EXPECT_EQ(sent_items().size(), 1u);
+}
+
+// The daemon is killed after Exchange sent the message and before the store recorded it: the
+// next pass finds the message's tag in Sent Items and does not send it again.
+TEST_F(SendMessageTest, AMessageOfUncertainOutcomeIsNeverSentTwice) {
+  auto id = *store_->queue_message(mb_, message());
+  auto queued = *store_->queued_messages(mb_);
+  ASSERT_EQ(queued.size(), 1u);
+  ASSERT_TRUE(store_->begin_send(id));
+  ASSERT_TRUE(test::run(io_, ews_->send(mb_, queued[0].first)));
+  // ... crash before finish_send. The next pass:
+  auto sent = test::run(io_, engine_->send_messages(mb_));
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(*sent, 1);
+  EXPECT_EQ(sent_items().size(), 1u);
+  EXPECT_EQ((*store_->message_status(mb_, id))->state, "sent");
+}
+
+TEST_F(SendMessageTest, AnAttemptThatNeverReachedExchangeIsRetried) {
+  auto id = *store_->queue_message(mb_, message());
+  ASSERT_TRUE(store_->begin_send(id));  // the attempt was recorded, then the daemon died
+  auto sent = test::run(io_, engine_->send_messages(mb_));
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(*sent, 1);
+  EXPECT_EQ(sent_items().size(), 1u);
+}
+
+}  // namespace
+}  // namespace exsync::sync
