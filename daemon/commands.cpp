@@ -19,7 +19,7 @@
 #include "exsync/http/client.hpp"
 #include "exsync/http/server.hpp"
 #include "exsync/log/log.hpp"
-#include "exsync/model/contact_json.hpp"
+#include "exsync/model/item_json.hpp"
 #include "exsync/store/sqlite_store.hpp"
 #include "exsync/sync/pass_runner.hpp"
 
@@ -174,7 +174,7 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
 int print_items(Runtime& rt, const CommandLine& cl) {
   auto folder = model::parse_folder(cl.folder);
   if (!folder) {
-    std::fprintf(stderr, "exsyncd: --folder: \"%s\" is not a folder exsync syncs (contacts)\n", cl.folder.c_str());
+    std::fprintf(stderr, "exsyncd: --folder: \"%s\" is not a folder exsync syncs (contacts, calendar)\n", cl.folder.c_str());
     return kExitUsage;
   }
   auto items = rt.store->items(normalize_mailbox_address(cl.mailbox), *folder);
@@ -184,12 +184,12 @@ int print_items(Runtime& rt, const CommandLine& cl) {
   }
   std::string out;
   for (const auto& item : *items) {
-    auto contact = model::contact_from_json(item.payload_json);
-    if (!contact) {
-      log::error("store.item.unreadable", {{"id", item.local_id}, {"message", contact.error()}});
+    auto payload = model::payload_from_json(*folder, item.payload_json);
+    if (!payload) {
+      log::error("store.item.unreadable", {{"id", item.local_id}, {"message", payload.error()}});
       return kExitIoError;
     }
-    out += model::contact_to_json(*contact, model::ItemIdentity{item.local_id, item.remote});
+    out += model::payload_to_json(*payload, model::ItemIdentity{item.local_id, item.remote});
     out += '\n';
   }
   std::fwrite(out.data(), 1, out.size(), stdout);

@@ -8,7 +8,7 @@ EXSYNC_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libpugixml-dev libsqlite3-dev libspdlog-dev libtomlplusplus-dev
-  libgtest-dev libgmock-dev libxml2-dev libxml2-utils
+  libgtest-dev libgmock-dev libxml2-dev libxml2-utils libhowardhinnant-date-dev tzdata
   python3-exchangelib curl ca-certificates
 )
 

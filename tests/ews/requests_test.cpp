@@ -38,6 +38,11 @@ TEST_F(RequestSchemaTest, GetItemValidates) {
             "");
 }
 
+TEST_F(RequestSchemaTest, CalendarRequestsValidate) {
+  EXPECT_EQ(validator_->validate(sync_folder_items_request("agent1@contoso.com", model::FolderKind::calendar, "", 512)), "");
+  EXPECT_EQ(validator_->validate(get_item_request("agent1@contoso.com", model::FolderKind::calendar, {"AAMkAD="})), "");
+}
+
 TEST_F(RequestSchemaTest, TheValidatorCatchesAnInvalidRequest) {
   auto req = sync_folder_items_request("agent1@contoso.com", model::FolderKind::contacts, "", 512);
   req.replace(req.find("IdOnly"), 6, "Everything");

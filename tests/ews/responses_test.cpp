@@ -89,14 +89,68 @@ TEST_F(CapturedResponseTest, ReadsContactChangesAndPaging) {
   EXPECT_FALSE(ud->changes[1].ref.id.empty());
 }
 
-TEST_F(CapturedResponseTest, IgnoresItemsOfOtherClassesAndEmptyChanges) {
+TEST_F(CapturedResponseTest, ReadsCalendarChangesAndEmptyChanges) {
   auto cal = parse_sync_folder_items(capture("syncfolderitems_calendar_create_exo.xml"));
   ASSERT_TRUE(cal);
-  EXPECT_TRUE(cal->changes.empty());
+  ASSERT_EQ(cal->changes.size(), 1u);
+  EXPECT_EQ(cal->changes[0].kind, ChangeKind::created);
   auto none = parse_sync_folder_items(capture("syncfolderitems_calendar_nochanges_exo.xml"));
   ASSERT_TRUE(none);
   EXPECT_TRUE(none->changes.empty());
   EXPECT_FALSE(none->next_cursor.empty());
+}
+
+TEST_F(CapturedResponseTest, ReadsARecurringMasterWithItsPatternAndRange) {
+  auto items = parse_get_item(capture("getitem_calendar_recurringmaster_ex2019.xml"));
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 1u);
+  const auto& e = std::get<model::Event>((*items)[0].payload);
+  ASSERT_TRUE(e.recurrence);
+  EXPECT_EQ(e.recurrence->pattern, "weekly");
+  EXPECT_EQ(e.recurrence->range, "numbered");
+  EXPECT_GT(e.recurrence->count, 0);
+  EXPECT_EQ(e.recurrence->start_date.size(), 10u);
+  EXPECT_FALSE(e.uid.empty());
+  EXPECT_EQ(e.reminder_minutes, 15);
+  EXPECT_FALSE(e.start.empty());
+}
+
+TEST_F(CapturedResponseTest, ReadsADailySeriesFromExchange2010) {
+  auto items = parse_get_item(capture("getitem_calendar_recurringmaster_tzdef_extprops_ex2010sp2.xml"));
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 1u);
+  const auto& e = std::get<model::Event>((*items)[0].payload);
+  ASSERT_TRUE(e.recurrence);
+  EXPECT_EQ(e.recurrence->pattern, "daily");
+  EXPECT_EQ(e.recurrence->count, 3);
+  EXPECT_EQ(e.recurrence->start_date, "2013-05-19");
+}
+
+TEST_F(CapturedResponseTest, ReadsASingleExchangeOnlineAppointment) {
+  auto items = parse_get_item(capture("getitem_calendar_single_exo.xml"));
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 1u);
+  const auto& e = std::get<model::Event>((*items)[0].payload);
+  EXPECT_FALSE(e.subject.empty());
+  EXPECT_FALSE(e.recurrence);
+  EXPECT_EQ(e.start.size(), 25u) << e.start;  // RFC 3339 with an offset
+}
+
+TEST(EventXmlTest, TimesAreShownInTheEventsOwnZoneAndAllDayKeepsItsDate) {
+  const std::string xml = R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:GetItemResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><m:ResponseMessages><m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items>)"
+      R"(<t:CalendarItem><t:ItemId Id="A" ChangeKey="B"/><t:Subject>Open house</t:Subject><t:Start>2026-03-08T17:00:00Z</t:Start><t:End>2026-03-08T18:00:00Z</t:End><t:IsAllDayEvent>false</t:IsAllDayEvent><t:StartTimeZoneId>Pacific Standard Time</t:StartTimeZoneId></t:CalendarItem>)"
+      R"(<t:CalendarItem><t:ItemId Id="C" ChangeKey="D"/><t:Subject>Closing day</t:Subject><t:Start>2026-05-01T04:00:00Z</t:Start><t:End>2026-05-02T04:00:00Z</t:End><t:IsAllDayEvent>true</t:IsAllDayEvent><t:StartTimeZoneId>Eastern Standard Time</t:StartTimeZoneId></t:CalendarItem>)"
+      R"(</m:Items></m:GetItemResponseMessage></m:ResponseMessages></m:GetItemResponse></s:Body></s:Envelope>)";
+  auto items = parse_get_item(xml);
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 2u);
+  const auto& meeting = std::get<model::Event>((*items)[0].payload);
+  EXPECT_EQ(meeting.time_zone, "America/Los_Angeles");
+  EXPECT_EQ(meeting.start, "2026-03-08T10:00:00-07:00");  // the day US daylight saving starts
+  const auto& closing = std::get<model::Event>((*items)[1].payload);
+  EXPECT_TRUE(closing.all_day);
+  EXPECT_EQ(closing.start, "2026-05-01T00:00:00-04:00");
+  EXPECT_EQ(closing.end, "2026-05-02T00:00:00-04:00");
 }
 
 TEST_F(CapturedResponseTest, InvalidSyncStateIsRecognisedWhateverThePrefixes) {

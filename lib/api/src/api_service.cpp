@@ -8,6 +8,7 @@
 #include "exsync/core/mailbox_address.hpp"
 #include "exsync/log/log.hpp"
 #include "exsync/model/contact_json.hpp"
+#include "exsync/model/item_json.hpp"
 #include "exsync/model/contact_validation.hpp"
 #include "exsync/model/message_json.hpp"
 
@@ -33,10 +34,10 @@ http::Response store_failure(const model::StoreError& e) {
 }
 
 // The item as the CRM sees it: its fields plus its identities.
-std::optional<std::string> item_json(const store::StoredItem& item) {
-  auto contact = model::contact_from_json(item.payload_json);
-  if (!contact) return std::nullopt;
-  return model::contact_to_json(*contact, model::ItemIdentity{item.local_id, item.remote});
+std::optional<std::string> item_json(const store::StoredItem& item, model::FolderKind folder = model::FolderKind::contacts) {
+  auto payload = model::payload_from_json(folder, item.payload_json);
+  if (!payload) return std::nullopt;
+  return model::payload_to_json(*payload, model::ItemIdentity{item.local_id, item.remote});
 }
 
 // Reads a positive integer query parameter within [1, max]; `fallback` when absent.
@@ -147,7 +148,7 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
                         {"ews_id", c.remote_id}, {"at", c.at}};
       std::string entry = json::serialize(head);
       if (c.current && c.kind != "deleted") {
-        if (auto item = item_json(*c.current)) {
+        if (auto item = item_json(*c.current, model::parse_folder(c.folder).value_or(model::FolderKind::contacts))) {
           entry.pop_back();
           entry += ",\"item\":" + *item + "}";
         }

@@ -126,7 +126,7 @@ std::string ConfigError::message() const {
   return out + problem;
 }
 
-bool is_supported_folder(std::string_view name) { return name == "contacts"; }
+bool is_supported_folder(std::string_view name) { return name == "contacts" || name == "calendar"; }
 
 Result<Config, ConfigError> load_config(const fs::path& file) {
   const std::string fname = file.string();
@@ -248,7 +248,7 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
   if (cfg.sync.folders.empty()) return r.fail("sync.folders", "must name at least one folder");
   for (const auto& f : cfg.sync.folders) {
     if (!is_supported_folder(f))
-      return r.fail("sync.folders", "\"" + f + "\" is not a folder this version syncs (supported: \"contacts\")");
+      return r.fail("sync.folders", "\"" + f + "\" is not a folder this version syncs (supported: \"contacts\", \"calendar\")");
   }
   std::int64_t interval = cfg.sync.interval.count();
   EXSYNC_TRY(r.integer("sync", "interval_seconds", 1, 86400, interval));

@@ -78,6 +78,8 @@ Task<Result<std::vector<model::RemoteItem>, RemoteError>> EwsService::fetch(cons
 Task<Result<model::RemoteRef, RemoteError>> EwsService::create(const std::string& mailbox, model::FolderKind folder,
                                                                const model::ItemPayload& item,
                                                                const std::string& local_id) {
+  if (!std::holds_alternative<model::Contact>(item))
+    co_return Fail{RemoteError{RemoteErrorKind::invalid_item, "writing calendar items is not supported yet", "", {}}};
   const auto& contact = std::get<model::Contact>(item);
   auto body = co_await call(mailbox, "CreateItem", create_item_request(mailbox, folder, contact, local_id));
   if (!body) co_return Fail{std::move(body).error()};
@@ -98,6 +100,8 @@ Task<Result<std::optional<model::RemoteRef>, RemoteError>> EwsService::find_crea
 Task<Result<model::RemoteRef, RemoteError>> EwsService::update(const std::string& mailbox, const model::RemoteRef& ref,
                                                                const model::ItemPayload& before,
                                                                const model::ItemPayload& after, bool overwrite) {
+  if (!std::holds_alternative<model::Contact>(after))
+    co_return Fail{RemoteError{RemoteErrorKind::invalid_item, "writing calendar items is not supported yet", "", {}}};
   auto request = update_item_request(mailbox, ref, std::get<model::Contact>(before), std::get<model::Contact>(after),
                                      overwrite);
   if (request.empty()) co_return ref;  // nothing differs: nothing to send

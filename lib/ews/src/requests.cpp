@@ -1,5 +1,7 @@
 #include "exsync/ews/requests.hpp"
 
+#include <span>
+
 #include "exsync/ews/namespaces.hpp"
 #include "soap.hpp"
 
@@ -27,12 +29,7 @@ std::string soap_envelope(std::string_view mailbox, std::string_view body) {
 
 namespace {
 
-std::string_view distinguished_id(model::FolderKind folder) {
-  switch (folder) {
-    case model::FolderKind::contacts: return "contacts";
-  }
-  return "contacts";
-}
+std::string_view distinguished_id(model::FolderKind folder) { return model::folder_name(folder); }
 
 // The properties exsync maps for a contact (see contact_xml.cpp for how each is read).
 constexpr std::string_view kContactFields[] = {
@@ -41,6 +38,16 @@ constexpr std::string_view kContactFields[] = {
     "contacts:Nickname",      "contacts:CompanyName",     "contacts:EmailAddresses",
     "contacts:PhysicalAddresses", "contacts:PhoneNumbers", "contacts:JobTitle",
     "contacts:MiddleName",    "contacts:Surname",         "contacts:Birthday",
+};
+
+// The properties exsync maps for an event (see event_xml.cpp).
+constexpr std::string_view kEventFields[] = {
+    "item:Subject",          "item:Body",                  "item:Categories",          "item:Sensitivity",
+    "item:LastModifiedTime", "item:ReminderIsSet",         "item:ReminderMinutesBeforeStart",
+    "calendar:UID",          "calendar:Start",             "calendar:End",             "calendar:IsAllDayEvent",
+    "calendar:LegacyFreeBusyStatus", "calendar:Location",  "calendar:IsCancelled",     "calendar:Organizer",
+    "calendar:RequiredAttendees", "calendar:OptionalAttendees", "calendar:Resources", "calendar:Recurrence",
+    "calendar:ModifiedOccurrences", "calendar:DeletedOccurrences", "calendar:StartTimeZoneId",
 };
 
 }  // namespace
@@ -82,10 +89,11 @@ std::string sync_folder_items_request(std::string_view mailbox, model::FolderKin
 
 std::string get_item_request(std::string_view mailbox, model::FolderKind folder,
                              const std::vector<std::string>& ids) {
-  (void)folder;  // contacts only, for now
   std::string body = "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:BodyType>Text</t:BodyType>";
   body += "<t:AdditionalProperties>";
-  for (auto f : kContactFields) {
+  const auto fields = folder == model::FolderKind::calendar ? std::span<const std::string_view>(kEventFields)
+                                                            : std::span<const std::string_view>(kContactFields);
+  for (auto f : fields) {
     body += R"(<t:FieldURI FieldURI=")";
     body += f;
     body += R"("/>)";

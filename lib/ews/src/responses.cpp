@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "contact_xml.hpp"
+#include "event_xml.hpp"
 #include "exsync/ews/namespaces.hpp"
 #include "exsync/ews/xml.hpp"
 
@@ -161,8 +162,10 @@ Result<model::ChangePage, RemoteError> parse_sync_folder_items(std::string_view 
       if (kind == "Delete") {
         p.changes.push_back({model::ChangeKind::deleted, {child(ch, kTypesNs, "ItemId").attribute("Id").value(), ""}});
       } else if (kind == "Create" || kind == "Update") {
-        // Only contacts are synced from a contacts folder; a distribution list is another class.
+        // Contacts and calendar items are synced; a distribution list or a meeting request
+        // in the same folder is another class.
         auto item = child(ch, kTypesNs, "Contact");
+        if (!item) item = child(ch, kTypesNs, "CalendarItem");
         if (!item) continue;
         p.changes.push_back({kind == "Create" ? model::ChangeKind::created : model::ChangeKind::updated, item_ref(item)});
       }
@@ -191,6 +194,7 @@ Result<std::vector<model::RemoteItem>, RemoteError> parse_get_item(std::string_v
     auto list = child(msg, kMessagesNs, "Items");
     for (auto item = list.first_child(); item; item = item.next_sibling()) {
       if (is_element(item, kTypesNs, "Contact")) items.push_back({item_ref(item), contact_from_xml(item)});
+      else if (is_element(item, kTypesNs, "CalendarItem")) items.push_back({item_ref(item), event_from_xml(item)});
     }
   });
   if (failure) return Fail{std::move(*failure)};

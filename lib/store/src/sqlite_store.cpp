@@ -2,7 +2,7 @@
 
 #include <mutex>
 
-#include "exsync/model/contact_json.hpp"
+#include "exsync/model/item_json.hpp"
 #include "exsync/model/message_json.hpp"
 #include "statement.hpp"
 
@@ -111,9 +111,7 @@ model::RemoteRef visible_ref(std::string remote_id, std::string change_key) {
   return {std::move(remote_id), std::move(change_key)};
 }
 
-std::string payload_json(const model::ItemPayload& payload) {
-  return std::visit([](const auto& p) { return model::contact_to_json(p); }, payload);
-}
+std::string payload_json(const model::ItemPayload& payload) { return model::payload_to_json(payload); }
 
 }  // namespace
 
@@ -514,10 +512,11 @@ Result<std::vector<ChangeRecord>, StoreError> SqliteStore::changes(const std::st
 
 namespace {
 
-Result<model::ItemPayload, StoreError> parse_payload(const std::string& json, std::string_view what) {
-  auto c = model::contact_from_json(json);
-  if (!c) return Fail{StoreError{model::StoreErrorKind::corrupt, std::string(what) + ": stored item " + c.error()}};
-  return model::ItemPayload(std::move(*c));
+Result<model::ItemPayload, StoreError> parse_payload(model::FolderKind folder, const std::string& json,
+                                                     std::string_view what) {
+  auto p = model::payload_from_json(folder, json);
+  if (!p) return Fail{StoreError{model::StoreErrorKind::corrupt, std::string(what) + ": stored item " + p.error()}};
+  return std::move(*p);
 }
 
 }  // namespace
@@ -546,11 +545,11 @@ Result<std::vector<model::PendingWrite>, StoreError> SqliteStore::pending_writes
       w.ref = {st.text(4), st.text(5)};
     } else {
       w.ref = {st.text(7), st.text(8)};
-      auto item = parse_payload(st.text(9), "read outbox");
+      auto item = parse_payload(folder, st.text(9), "read outbox");
       if (!item) return Fail{item.error()};
       w.item = std::move(*item);
       if (w.op == model::WriteOp::update) {
-        auto base = parse_payload(st.text(3), "read outbox");
+        auto base = parse_payload(folder, st.text(3), "read outbox");
         if (!base) return Fail{base.error()};
         w.base = std::move(*base);
       }

@@ -26,7 +26,7 @@ model::RemoteError error_for_http_response(int status, std::string_view body, st
 // other item classes in the folder (distribution lists) and read-flag changes are left out.
 Result<model::ChangePage, model::RemoteError> parse_sync_folder_items(std::string_view xml);
 
-// A GetItem response of contacts. Items answered with ErrorItemNotFound are left out (deleted
+// A GetItem response of contacts or calendar items. Items answered with ErrorItemNotFound are left out (deleted
 // since the sync); any other per-item error fails the whole response.
 Result<std::vector<model::RemoteItem>, model::RemoteError> parse_get_item(std::string_view xml);
 

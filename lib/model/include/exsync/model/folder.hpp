@@ -6,7 +6,7 @@
 
 namespace exsync::model {
 
-enum class FolderKind { contacts };
+enum class FolderKind { contacts, calendar };
 
 // "contacts": the name used in configuration, the store and the log.
 std::string_view folder_name(FolderKind kind);

@@ -6,11 +6,12 @@
 #include <vector>
 
 #include "exsync/model/contact.hpp"
+#include "exsync/model/event.hpp"
 
 namespace exsync::model {
 
-// What a folder item holds. Calendar events join the variant in a later version.
-using ItemPayload = std::variant<Contact>;
+// What a folder item holds: a contact in a contacts folder, an event in a calendar.
+using ItemPayload = std::variant<Contact, Event>;
 
 // The remote side's identity of an item: an opaque id that is stable for the item's life, and a
 // change key that changes with every modification (EWS ItemId/ChangeKey; Graph id/changeKey).

@@ -1,0 +1,29 @@
+// Time zones: Exchange names them by Windows ids ("Pacific Standard Time"), the CRM and the rest
+// of the world by IANA names ("America/Los_Angeles"). Conversions use the system's tz database
+// (Debian's tzdata) through Howard Hinnant's date library.
+// Thread-safety: free functions; the tz database is loaded once, thread-safely, on first use.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "exsync/core/time_format.hpp"
+
+namespace exsync::model {
+
+// The IANA zone for a Windows zone id (CLDR's windowsZones mapping, territory "001"); nullopt
+// for an id not in the table. "UTC" and IANA names given as such map to themselves.
+std::optional<std::string> iana_from_windows(std::string_view windows_id);
+
+// True when the system tz database knows `iana`.
+bool known_zone(std::string_view iana);
+
+// `t` as RFC 3339 with the zone's offset at that instant ("2026-03-08T09:00:00-07:00").
+// REQUIRES: known_zone(iana)
+std::string format_in_zone(SysSeconds t, std::string_view iana);
+
+// The instant of local midnight of the calendar day containing `t` in `iana`.
+SysSeconds local_midnight(SysSeconds t, std::string_view iana);
+
+}  // namespace exsync::model

@@ -1,0 +1,207 @@
+#include "exsync/model/event_json.hpp"
+
+#include <boost/json.hpp>
+
+namespace exsync::model {
+namespace json = boost::json;
+namespace {
+
+void put(json::object& o, std::string_view key, const std::string& v) {
+  if (!v.empty()) o[key] = v;
+}
+
+json::array strings(const std::vector<std::string>& v) {
+  json::array a;
+  for (const auto& s : v) a.emplace_back(s);
+  return a;
+}
+
+struct Reader {
+  const json::object& o;
+  std::string& err;
+  std::string str(std::string_view key) const {
+    auto* v = o.if_contains(key);
+    if (!v || v->is_null()) return {};
+    if (!v->is_string()) {
+      if (err.empty()) err = std::string(key) + " must be a string";
+      return {};
+    }
+    return std::string(v->as_string());
+  }
+  bool boolean(std::string_view key) const {
+    auto* v = o.if_contains(key);
+    if (!v || v->is_null()) return false;
+    if (!v->is_bool()) {
+      if (err.empty()) err = std::string(key) + " must be true or false";
+      return false;
+    }
+    return v->as_bool();
+  }
+  std::optional<int> integer(std::string_view key) const {
+    auto* v = o.if_contains(key);
+    if (!v || v->is_null()) return std::nullopt;
+    if (!v->is_int64()) {
+      if (err.empty()) err = std::string(key) + " must be an integer";
+      return std::nullopt;
+    }
+    return static_cast<int>(v->as_int64());
+  }
+  std::vector<std::string> list(std::string_view key) const {
+    std::vector<std::string> out;
+    auto* v = o.if_contains(key);
+    if (!v || v->is_null()) return out;
+    if (!v->is_array()) {
+      if (err.empty()) err = std::string(key) + " must be an array of strings";
+      return out;
+    }
+    for (const auto& el : v->as_array()) {
+      if (el.is_string()) out.emplace_back(el.as_string());
+      else if (err.empty()) err = std::string(key) + " must be an array of strings";
+    }
+    return out;
+  }
+  template <typename F>
+  void objects(std::string_view key, F&& fn) const {
+    auto* v = o.if_contains(key);
+    if (!v || v->is_null()) return;
+    if (!v->is_array()) {
+      if (err.empty()) err = std::string(key) + " must be an array";
+      return;
+    }
+    for (const auto& el : v->as_array()) {
+      if (!el.is_object()) {
+        if (err.empty()) err = std::string(key) + " entries must be objects";
+        return;
+      }
+      fn(Reader{el.as_object(), err});
+    }
+  }
+};
+
+}  // namespace
+
+std::string event_to_json(const Event& e, const std::optional<ItemIdentity>& identity) {
+  json::object o;
+  if (identity) {
+    put(o, "id", identity->local_id);
+    put(o, "ews_id", identity->remote.id);
+    put(o, "change_key", identity->remote.change_key);
+  }
+  put(o, "uid", e.uid);
+  put(o, "subject", e.subject);
+  put(o, "location", e.location);
+  put(o, "body", e.body);
+  put(o, "start", e.start);
+  put(o, "end", e.end);
+  put(o, "time_zone", e.time_zone);
+  o["all_day"] = e.all_day;
+  if (!e.organizer.address.empty() || !e.organizer.name.empty()) {
+    json::object org;
+    put(org, "name", e.organizer.name);
+    put(org, "address", e.organizer.address);
+    o["organizer"] = std::move(org);
+  }
+  if (!e.attendees.empty()) {
+    json::array a;
+    for (const auto& x : e.attendees) {
+      json::object at;
+      put(at, "name", x.name);
+      put(at, "address", x.address);
+      put(at, "type", x.type);
+      put(at, "response", x.response);
+      a.push_back(std::move(at));
+    }
+    o["attendees"] = std::move(a);
+  }
+  if (!e.categories.empty()) o["categories"] = strings(e.categories);
+  if (e.reminder_minutes) o["reminder_minutes"] = *e.reminder_minutes;
+  put(o, "free_busy", e.free_busy);
+  put(o, "sensitivity", e.sensitivity);
+  o["is_cancelled"] = e.is_cancelled;
+  if (e.recurrence) {
+    const auto& r = *e.recurrence;
+    json::object rec;
+    put(rec, "pattern", r.pattern);
+    rec["interval"] = r.interval;
+    if (!r.days_of_week.empty()) rec["days_of_week"] = strings(r.days_of_week);
+    put(rec, "first_day_of_week", r.first_day_of_week);
+    if (r.day_of_month) rec["day_of_month"] = r.day_of_month;
+    put(rec, "day_of_week_index", r.day_of_week_index);
+    put(rec, "month", r.month);
+    put(rec, "range", r.range);
+    put(rec, "start_date", r.start_date);
+    put(rec, "end_date", r.end_date);
+    if (r.count) rec["count"] = r.count;
+    o["recurrence"] = std::move(rec);
+  }
+  if (!e.modified_occurrences.empty()) {
+    json::array a;
+    for (const auto& m : e.modified_occurrences) {
+      json::object x;
+      put(x, "ews_id", m.ews_id);
+      put(x, "original_start", m.original_start);
+      put(x, "start", m.start);
+      put(x, "end", m.end);
+      a.push_back(std::move(x));
+    }
+    o["modified_occurrences"] = std::move(a);
+  }
+  if (!e.deleted_occurrences.empty()) o["deleted_occurrences"] = strings(e.deleted_occurrences);
+  if (e.last_modified) o["last_modified"] = format_rfc3339_utc(*e.last_modified);
+  return json::serialize(o);
+}
+
+Result<Event, std::string> event_from_json(std::string_view text) {
+  json::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec) return Fail{std::string("is not valid JSON: ") + ec.message()};
+  if (!v.is_object()) return Fail{std::string("must be a JSON object")};
+  std::string err;
+  Reader r{v.as_object(), err};
+  Event e;
+  e.uid = r.str("uid");
+  e.subject = r.str("subject");
+  e.location = r.str("location");
+  e.body = r.str("body");
+  e.start = r.str("start");
+  e.end = r.str("end");
+  e.time_zone = r.str("time_zone");
+  e.all_day = r.boolean("all_day");
+  if (auto* org = v.as_object().if_contains("organizer"); org && org->is_object()) {
+    Reader o{org->as_object(), err};
+    e.organizer = {o.str("name"), o.str("address")};
+  }
+  r.objects("attendees", [&](const Reader& a) {
+    e.attendees.push_back({a.str("name"), a.str("address"), a.str("type"), a.str("response")});
+  });
+  e.categories = r.list("categories");
+  e.reminder_minutes = r.integer("reminder_minutes");
+  e.free_busy = r.str("free_busy");
+  e.sensitivity = r.str("sensitivity");
+  e.is_cancelled = r.boolean("is_cancelled");
+  if (auto* rec = v.as_object().if_contains("recurrence"); rec && rec->is_object()) {
+    Reader x{rec->as_object(), err};
+    Recurrence rc;
+    rc.pattern = x.str("pattern");
+    rc.interval = x.integer("interval").value_or(1);
+    rc.days_of_week = x.list("days_of_week");
+    rc.first_day_of_week = x.str("first_day_of_week");
+    rc.day_of_month = x.integer("day_of_month").value_or(0);
+    rc.day_of_week_index = x.str("day_of_week_index");
+    rc.month = x.str("month");
+    rc.range = x.str("range");
+    rc.start_date = x.str("start_date");
+    rc.end_date = x.str("end_date");
+    rc.count = x.integer("count").value_or(0);
+    e.recurrence = std::move(rc);
+  }
+  r.objects("modified_occurrences", [&](const Reader& m) {
+    e.modified_occurrences.push_back({m.str("ews_id"), m.str("original_start"), m.str("start"), m.str("end")});
+  });
+  e.deleted_occurrences = r.list("deleted_occurrences");
+  if (auto lm = r.str("last_modified"); !lm.empty()) e.last_modified = parse_xs_datetime(lm);
+  if (!err.empty()) return Fail{err};
+  return e;
+}
+
+}  // namespace exsync::model
