@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "test_support.hpp"
@@ -103,12 +104,54 @@ TEST_F(DaemonSyncTest, ItemsBeforeAnySyncSaysSoInsteadOfCreatingAStore) {
   EXPECT_FALSE(std::filesystem::exists(sim_.dir() / "exsync.db"));
 }
 
+// Events arrive field by field: all-day ones on their dates, a weekly series across the start of
+// daylight saving with its moved and cancelled occurrences, meetings in several zones.
+TEST_F(DaemonSyncTest, CalendarItemsAreStoredAsExchangeHasThem) {
+  ASSERT_EQ(once().exit_code, 0);
+  for (const auto& mb : sim_.mailboxes()) {
+    const auto path = "/sim/mailboxes/" + test::url_segment(mb) + "/events";
+    std::map<std::string, std::string> want;
+    std::istringstream in(sim_.control("GET", path).body);
+    std::string line;
+    while (std::getline(in, line)) want[std::string(boost::json::parse(line).at("ews_id").as_string())] = line;
+    auto r = run_process({exsyncd(), "items", "--config", sim_.config().string(), "--mailbox", mb, "--folder", "calendar"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::map<std::string, std::string> got;
+    std::istringstream out(r.out);
+    while (std::getline(out, line)) got[std::string(boost::json::parse(line).at("ews_id").as_string())] = test::without_local_id(line);
+    EXPECT_EQ(got, want) << mb;
+  }
+  // The series: Tuesdays at 09:00 in Los Angeles, before and after daylight saving starts.
+  auto r = run_process({exsyncd(), "items", "--config", sim_.config().string(), "--mailbox", "agent1@contoso.onmicrosoft.com",
+                        "--folder", "calendar"});
+  EXPECT_NE(r.out.find(R"("start":"2026-03-03T09:00:00-08:00")"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(R"("original_start":"2026-03-17T16:00:00Z","start":"2026-03-17T11:00:00-07:00")"), std::string::npos);
+  EXPECT_NE(r.out.find(R"("deleted_occurrences":["2026-03-31T16:00:00Z"])"), std::string::npos);
+  EXPECT_NE(r.out.find(R"("all_day":true)"), std::string::npos);
+
+  // An edit and a deletion in Outlook reach the store on the next run.
+  const std::string mb = "agent2@contoso.onmicrosoft.com";
+  std::istringstream in(sim_.control("GET", "/sim/mailboxes/" + test::url_segment(mb) + "/events").body);
+  std::string first, second;
+  std::getline(in, first);
+  std::getline(in, second);
+  const std::string edited(boost::json::parse(first).at("ews_id").as_string());
+  const std::string removed(boost::json::parse(second).at("ews_id").as_string());
+  const auto base = "/sim/mailboxes/" + test::url_segment(mb) + "/events/";
+  ASSERT_EQ(sim_.control("PUT", base + test::url_segment(edited), R"({"subject":"Moved to the office","location":"HQ"})").status, 204);
+  ASSERT_EQ(sim_.control("DELETE", base + test::url_segment(removed)).status, 204);
+  ASSERT_EQ(once({"--mailbox", mb}).exit_code, 0);
+  auto after = run_process({exsyncd(), "items", "--config", sim_.config().string(), "--mailbox", mb, "--folder", "calendar"});
+  EXPECT_NE(after.out.find("Moved to the office"), std::string::npos);
+  EXPECT_EQ(after.out.find(removed), std::string::npos);
+}
+
 TEST_F(DaemonSyncTest, ASecondRunWithNoChangesMakesOnlySyncFolderItemsCalls) {
   ASSERT_EQ(once().exit_code, 0);
   sim_.control("POST", "/sim/stats/reset");
   auto r = once();
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(sim_.operation_count("SyncFolderItems"), 3);
+  EXPECT_EQ(sim_.operation_count("SyncFolderItems"), 6) << "contacts and calendar of three mailboxes";
   EXPECT_EQ(sim_.operation_count("GetItem"), 0);
 }
 

@@ -5,6 +5,7 @@
 #include "exsync/core/mailbox_address.hpp"
 #include "codec.hpp"
 #include "exsync/model/contact_json.hpp"
+#include "exsync/model/event_json.hpp"
 
 namespace exsync::sim {
 namespace json = boost::json;
@@ -118,6 +119,29 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
     if (p.size() == 4 && p[3] == "invalidate-sync-states" && m == "POST") {
       ++mb->epoch;
       return {204, {}, ""};
+    }
+    if (p.size() >= 4 && p[3] == "events") {
+      if (p.size() == 4 && m == "GET") {
+        std::string out;
+        for (const auto& [id, ev] : mb->calendar.events) {
+          if (ev.deleted) continue;
+          out += model::event_to_json(event_as_model(ev), model::ItemIdentity{"", {ev.id, ev.change_key()}}) + "\n";
+        }
+        return {200, {{"Content-Type", "application/x-ndjson"}}, out};
+      }
+      if (p.size() == 5 && m == "PUT") {
+        if (!body.is_object()) return problem(400, "needs {\"subject\", \"location\"}");
+        auto str = [&](const char* k) {
+          auto* v = body.as_object().if_contains(k);
+          return v && v->is_string() ? std::string(v->as_string()) : std::string();
+        };
+        if (!tenant_.edit_event(*mb, p[4], str("subject"), str("location"))) return problem(404, "no event " + p[4]);
+        return {204, {}, ""};
+      }
+      if (p.size() == 5 && m == "DELETE") {
+        if (!tenant_.delete_event(*mb, p[4])) return problem(404, "no event " + p[4]);
+        return {204, {}, ""};
+      }
     }
     if (p.size() == 4 && p[3] == "sent" && m == "GET") {
       std::string out;

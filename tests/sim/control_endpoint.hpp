@@ -10,6 +10,9 @@
 //   POST   /sim/mailboxes/{addr}/contacts   contact JSON -> {"ews_id","change_key"}
 //   PUT    /sim/mailboxes/{addr}/contacts/{id} contact JSON (replaces the contact)
 //   DELETE /sim/mailboxes/{addr}/contacts/{id}
+//   GET    /sim/mailboxes/{addr}/events                   JSON lines (event JSON with ews_id)
+//   PUT    /sim/mailboxes/{addr}/events/{id} {"subject", "location"} (an edit in Outlook)
+//   DELETE /sim/mailboxes/{addr}/events/{id}
 //   GET    /sim/mailboxes/{addr}/sent                     JSON lines: the mailbox's Sent Items
 //   POST   /sim/mailboxes/{addr}/invalidate-sync-states
 //   PUT    /sim/impersonation            {"allowed": bool}

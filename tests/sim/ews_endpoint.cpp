@@ -142,6 +142,112 @@ std::string contact_xml(const SimContact& sc, const Mailbox& mb, bool full) {
   return x;
 }
 
+std::string calendar_folder_id(const Mailbox& mb) {
+  return "AAMkAD" + base64_encode("exsim:" + mb.guid_tag + ":folder:calendar");
+}
+
+std::string mailbox_xml(const model::Person& p) {
+  return "<t:Mailbox>" + element("Name", p.name) + "<t:EmailAddress>" + xml_escape(p.address) +
+         "</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType></t:Mailbox>";
+}
+
+std::string_view pattern_element(const std::string& pattern) {
+  if (pattern == "daily") return "DailyRecurrence";
+  if (pattern == "weekly") return "WeeklyRecurrence";
+  if (pattern == "absolute_monthly") return "AbsoluteMonthlyRecurrence";
+  if (pattern == "relative_monthly") return "RelativeMonthlyRecurrence";
+  if (pattern == "absolute_yearly") return "AbsoluteYearlyRecurrence";
+  return "RelativeYearlyRecurrence";
+}
+
+// A t:CalendarItem in schema order (ItemType's elements, then CalendarItemType's).
+std::string event_xml(const SimEvent& e, const Mailbox& mb, bool full) {
+  std::string x = "<t:CalendarItem><t:ItemId Id=\"" + e.id + "\" ChangeKey=\"" + e.change_key() + "\"/>";
+  if (!full) return x + "</t:CalendarItem>";
+  x += "<t:ParentFolderId Id=\"" + calendar_folder_id(mb) + "\" ChangeKey=\"AQAAAA==\"/>";
+  x += "<t:ItemClass>IPM.Appointment</t:ItemClass>";
+  x += element("Subject", e.subject);
+  x += "<t:Sensitivity>" + e.sensitivity + "</t:Sensitivity>";
+  x += e.body.empty() ? "<t:Body BodyType=\"Text\"/>" : "<t:Body BodyType=\"Text\">" + xml_escape(e.body) + "</t:Body>";
+  if (!e.categories.empty()) {
+    x += "<t:Categories>";
+    for (const auto& c : e.categories) x += "<t:String>" + xml_escape(c) + "</t:String>";
+    x += "</t:Categories>";
+  }
+  x += "<t:DateTimeCreated>" + format_rfc3339_utc(e.created) + "</t:DateTimeCreated>";
+  x += std::string("<t:ReminderIsSet>") + (e.reminder_minutes ? "true" : "false") + "</t:ReminderIsSet>";
+  x += "<t:ReminderMinutesBeforeStart>" + std::to_string(e.reminder_minutes.value_or(15)) + "</t:ReminderMinutesBeforeStart>";
+  x += "<t:LastModifiedTime>" + format_rfc3339_utc(e.last_modified) + "</t:LastModifiedTime>";
+  x += element("UID", e.uid);
+  x += "<t:Start>" + format_rfc3339_utc(e.start) + "</t:Start><t:End>" + format_rfc3339_utc(e.end) + "</t:End>";
+  x += std::string("<t:IsAllDayEvent>") + (e.all_day ? "true" : "false") + "</t:IsAllDayEvent>";
+  x += "<t:LegacyFreeBusyStatus>" + e.free_busy + "</t:LegacyFreeBusyStatus>";
+  x += element("Location", e.location);
+  x += std::string("<t:IsCancelled>") + (e.cancelled ? "true" : "false") + "</t:IsCancelled>";
+  // A RecurringMaster reports IsRecurring false, as Exchange does.
+  x += "<t:IsRecurring>false</t:IsRecurring>";
+  x += std::string("<t:CalendarItemType>") + (e.recurrence ? "RecurringMaster" : "Single") + "</t:CalendarItemType>";
+  x += "<t:Organizer>" + mailbox_xml(e.organizer) + "</t:Organizer>";
+  for (const auto& [element_name, type] : {std::pair{"RequiredAttendees", "required"}, std::pair{"OptionalAttendees", "optional"},
+                                           std::pair{"Resources", "resource"}}) {
+    std::string list;
+    for (const auto& a : e.attendees)
+      if (a.type == type)
+        list += "<t:Attendee>" + mailbox_xml({a.name, a.address}) + "<t:ResponseType>" + a.response + "</t:ResponseType></t:Attendee>";
+    if (!list.empty()) x += "<t:" + std::string(element_name) + ">" + list + "</t:" + std::string(element_name) + ">";
+  }
+  if (e.recurrence) {
+    const auto& r = *e.recurrence;
+    const std::string p(pattern_element(r.pattern));
+    x += "<t:Recurrence><t:" + p + ">";
+    if (r.pattern.find("relative") != std::string::npos) {
+      x += "<t:DaysOfWeek>" + (r.days_of_week.empty() ? std::string("Day") : r.days_of_week.front()) + "</t:DaysOfWeek>";
+      x += "<t:DayOfWeekIndex>" + r.day_of_week_index + "</t:DayOfWeekIndex>";
+      if (r.pattern == "relative_yearly") x += "<t:Month>" + r.month + "</t:Month>";
+      else x += "<t:Interval>" + std::to_string(r.interval) + "</t:Interval>";
+    } else if (r.pattern == "absolute_yearly") {
+      x += "<t:DayOfMonth>" + std::to_string(r.day_of_month) + "</t:DayOfMonth><t:Month>" + r.month + "</t:Month>";
+    } else {
+      x += "<t:Interval>" + std::to_string(r.interval) + "</t:Interval>";
+      if (r.pattern == "weekly") {
+        std::string days;
+        for (const auto& d : r.days_of_week) days += (days.empty() ? "" : " ") + d;
+        x += "<t:DaysOfWeek>" + days + "</t:DaysOfWeek><t:FirstDayOfWeek>" + r.first_day_of_week + "</t:FirstDayOfWeek>";
+      }
+      if (r.pattern == "absolute_monthly") x += "<t:DayOfMonth>" + std::to_string(r.day_of_month) + "</t:DayOfMonth>";
+    }
+    x += "</t:" + p + ">";
+    // Exchange writes the range's dates with a zone suffix ("2025-07-02Z", "2026-03-03-08:00").
+    const std::string start_date = r.start_date + "Z";
+    if (r.range == "numbered")
+      x += "<t:NumberedRecurrence><t:StartDate>" + start_date + "</t:StartDate><t:NumberOfOccurrences>" +
+           std::to_string(r.count) + "</t:NumberOfOccurrences></t:NumberedRecurrence>";
+    else if (r.range == "end_date")
+      x += "<t:EndDateRecurrence><t:StartDate>" + start_date + "</t:StartDate><t:EndDate>" + r.end_date +
+           "Z</t:EndDate></t:EndDateRecurrence>";
+    else
+      x += "<t:NoEndRecurrence><t:StartDate>" + start_date + "</t:StartDate></t:NoEndRecurrence>";
+    x += "</t:Recurrence>";
+  }
+  if (!e.modified.empty()) {
+    x += "<t:ModifiedOccurrences>";
+    for (const auto& m : e.modified)
+      x += "<t:Occurrence><t:ItemId Id=\"" + m.id + "\" ChangeKey=\"" + e.change_key() + "\"/><t:Start>" +
+           format_rfc3339_utc(m.start) + "</t:Start><t:End>" + format_rfc3339_utc(m.end) + "</t:End><t:OriginalStart>" +
+           format_rfc3339_utc(m.original_start) + "</t:OriginalStart></t:Occurrence>";
+    x += "</t:ModifiedOccurrences>";
+  }
+  if (!e.deleted_occurrences.empty()) {
+    x += "<t:DeletedOccurrences>";
+    for (const auto& d : e.deleted_occurrences)
+      x += "<t:DeletedOccurrence><t:Start>" + format_rfc3339_utc(d) + "</t:Start></t:DeletedOccurrence>";
+    x += "</t:DeletedOccurrences>";
+  }
+  x += element("StartTimeZoneId", e.windows_zone);
+  x += "</t:CalendarItem>";
+  return x;
+}
+
 bool is_contacts_folder(const pugi::xml_node& folder_ids_parent, const Mailbox& mb) {
   for (auto f = folder_ids_parent.first_child(); f; f = f.next_sibling()) {
     if (is_element(f, kTypesNs, "DistinguishedFolderId")) return std::string_view(f.attribute("Id").value()) == "contacts";
@@ -223,6 +329,44 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
   const std::string name(local_name(op));
   ++stats_.operations[name];
 
+  if (name == "SyncFolderItems" && is_distinguished(child(op, kMessagesNs, "SyncFolderId"), "calendar")) {
+    const std::string state = child_text(op, kMessagesNs, "SyncState");
+    std::uint64_t since = 0;
+    if (!state.empty()) {
+      auto parsed = tenant_.parse_sync_state(*mb, "calendar", state);
+      if (!parsed)
+        return operation_response(
+            name, error_message(name, "ErrorInvalidSyncStateData",
+                                "Synchronization state data is corrupt or otherwise invalid.",
+                                "<m:SyncState/><m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>"));
+      since = *parsed;
+    }
+    int max = std::atoi(child_text(op, kMessagesNs, "MaxChangesReturned").c_str());
+    if (max < 1 || max > 512)
+      return operation_response(name, error_message(name, "ErrorInvalidArgument",
+                                                    "MaxChangesReturned must be between 1 and 512."));
+    const bool full = wants_full_items(child(op, kMessagesNs, "ItemShape"));
+    std::uint64_t next = 0;
+    bool last = true;
+    auto changes = tenant_.event_changes_since(*mb, since, max, next, last);
+    std::string msg = success_open(name);
+    msg += "<m:SyncState>" + tenant_.sync_state(*mb, "calendar", next) + "</m:SyncState>";
+    msg += std::string("<m:IncludesLastItemInRange>") + (last ? "true" : "false") + "</m:IncludesLastItemInRange>";
+    msg += changes.empty() ? "<m:Changes/>" : "<m:Changes>";
+    for (const auto& ch : changes) {
+      switch (ch.type) {
+        case ChangeType::create: msg += "<t:Create>" + event_xml(*ch.item, *mb, full) + "</t:Create>"; break;
+        case ChangeType::update: msg += "<t:Update>" + event_xml(*ch.item, *mb, full) + "</t:Update>"; break;
+        case ChangeType::remove:
+          msg += "<t:Delete><t:ItemId Id=\"" + ch.item->id + "\" ChangeKey=\"" + ch.item->change_key() + "\"/></t:Delete>";
+          break;
+      }
+    }
+    if (!changes.empty()) msg += "</m:Changes>";
+    msg += "</m:SyncFolderItemsResponseMessage>";
+    return operation_response(name, msg);
+  }
+
   if (name == "SyncFolderItems") {
     if (!is_contacts_folder(child(op, kMessagesNs, "SyncFolderId"), *mb))
       return operation_response(name, error_message(name, "ErrorFolderNotFound",
@@ -230,7 +374,7 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
     const std::string state = child_text(op, kMessagesNs, "SyncState");
     std::uint64_t since = 0;
     if (!state.empty()) {
-      auto parsed = tenant_.parse_sync_state(*mb, state);
+      auto parsed = tenant_.parse_sync_state(*mb, "contacts", state);
       if (!parsed)
         return operation_response(
             name, error_message(name, "ErrorInvalidSyncStateData",
@@ -247,7 +391,7 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
     bool last = true;
     auto changes = tenant_.changes_since(*mb, since, max, next, last);
     std::string msg = success_open(name);
-    msg += "<m:SyncState>" + tenant_.sync_state(*mb, next) + "</m:SyncState>";
+    msg += "<m:SyncState>" + tenant_.sync_state(*mb, "contacts", next) + "</m:SyncState>";
     msg += std::string("<m:IncludesLastItemInRange>") + (last ? "true" : "false") + "</m:IncludesLastItemInRange>";
     msg += changes.empty() ? "<m:Changes/>" : "<m:Changes>";
     for (const auto& ch : changes) {
@@ -270,14 +414,16 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
     for (auto id = ids.first_child(); id; id = id.next_sibling()) {
       if (!is_element(id, kTypesNs, "ItemId")) continue;
       const SimContact* sc = tenant_.find_contact(*mb, id.attribute("Id").value());
-      if (!sc) {
+      const SimEvent* ev = sc ? nullptr : tenant_.find_event(*mb, id.attribute("Id").value());
+      if (!sc && !ev) {
         msgs += error_message(name, "ErrorItemNotFound",
                               "The specified object was not found in the store., The process failed to get the "
                               "correct properties.",
                               "<m:Items/>");
         continue;
       }
-      msgs += success_open(name) + "<m:Items>" + contact_xml(*sc, *mb, true) + "</m:Items></m:GetItemResponseMessage>";
+      msgs += success_open(name) + "<m:Items>" + (sc ? contact_xml(*sc, *mb, true) : event_xml(*ev, *mb, true)) +
+              "</m:Items></m:GetItemResponseMessage>";
     }
     return operation_response(name, msgs);
   }
@@ -300,6 +446,13 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
                 "\" ChangeKey=\"AQAAAA==\"/><t:FolderClass>IPF.Contact</t:FolderClass><t:DisplayName>Contacts</t:DisplayName>"
                 "<t:TotalCount>" + std::to_string(total) + "</t:TotalCount><t:ChildFolderCount>0</t:ChildFolderCount>"
                 "</t:ContactsFolder></m:Folders></m:GetFolderResponseMessage>";
+      } else if ((is_element(f, kTypesNs, "DistinguishedFolderId") && id == "calendar") || id == calendar_folder_id(*mb)) {
+        int total = 0;
+        for (const auto& [_, ev] : mb->calendar.events) total += ev.deleted ? 0 : 1;
+        msgs += success_open(name) + "<m:Folders><t:CalendarFolder><t:FolderId Id=\"" + calendar_folder_id(*mb) +
+                "\" ChangeKey=\"AgAAAA==\"/><t:FolderClass>IPF.Appointment</t:FolderClass><t:DisplayName>Calendar</t:DisplayName>"
+                "<t:TotalCount>" + std::to_string(total) + "</t:TotalCount><t:ChildFolderCount>0</t:ChildFolderCount>"
+                "</t:CalendarFolder></m:Folders></m:GetFolderResponseMessage>";
       } else if (is_element(f, kTypesNs, "DistinguishedFolderId") && id == "sentitems") {
         msgs += success_open(name) + "<m:Folders><t:Folder><t:FolderId Id=\"AAMkAD" +
                 base64_encode("exsim:" + mb->guid_tag + ":folder:sentitems") +

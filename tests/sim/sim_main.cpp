@@ -32,6 +32,9 @@ Options:
   --port P              TCP port on 127.0.0.1 (default 0: any free port)
   --mailboxes N         sample mailboxes agent1..agentN@contoso.onmicrosoft.com (default 3)
   --contacts C          contacts per sample mailbox (default 25)
+  --events E            calendar items per sample mailbox (default 10): all-day events, a weekly
+                        series across a daylight-saving change with one moved and one cancelled
+                        occurrence, and single meetings in several time zones
   --seed S              seed for the sample data and ids (default 1)
   --token-lifetime S    access token lifetime in seconds (default 3600)
   --schema DIR          validate every EWS request against DIR/soap-envelope.xsd
@@ -59,7 +62,7 @@ bool write_file(const fs::path& p, const std::string& content, bool secret = fal
 int main(int argc, char** argv) {
   fs::path dir;
   fs::path schema_dir;
-  int port = 0, mailboxes = 3, contacts = 25;
+  int port = 0, mailboxes = 3, contacts = 25, events = 10;
   std::uint64_t seed = 1;
   long token_lifetime = 3600;
   int api_port = 0;
@@ -77,6 +80,7 @@ int main(int argc, char** argv) {
       else if (a == "--port") port = std::stoi(next());
       else if (a == "--mailboxes") mailboxes = std::stoi(next());
       else if (a == "--contacts") contacts = std::stoi(next());
+      else if (a == "--events") events = std::stoi(next());
       else if (a == "--seed") seed = std::stoull(next());
       else if (a == "--token-lifetime") token_lifetime = std::stol(next());
       else if (a == "--schema") schema_dir = next();
@@ -120,7 +124,9 @@ int main(int argc, char** argv) {
   std::string mailbox_list = "# Mailboxes of the simulated tenant, one per line.\n";
   for (int i = 1; i <= mailboxes; ++i) {
     const std::string addr = "agent" + std::to_string(i) + "@contoso.onmicrosoft.com";
-    tenant.populate(tenant.add_mailbox(addr), contacts);
+    auto& mb = tenant.add_mailbox(addr);
+    tenant.populate(mb, contacts);
+    tenant.populate_calendar(mb, events);
     mailbox_list += addr + "\n";
   }
   sim::EwsEndpoint ews(tenant, validator.get());
@@ -177,7 +183,7 @@ int main(int argc, char** argv) {
                              "[mailboxes]\n"
                              "file = \"mailboxes.txt\"\n\n"
                              "[sync]\n"
-                             "folders = [\"contacts\"]\n"
+                             "folders = [\"contacts\", \"calendar\"]\n"
                              "interval_seconds = 10\n"
                              "max_concurrent_mailboxes = 8\n\n"
                              "[api]\n"
@@ -194,8 +200,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "exsync-sim: cannot write into %s\n", dir.c_str());
     return 73;
   }
-  std::printf("exsync-sim: serving %s (EWS %s/EWS/Exchange.asmx), %d mailboxes x %d contacts, config %s\n",
-              base.c_str(), base.c_str(), mailboxes, contacts, (dir / "exsync.toml").c_str());
+  std::printf("exsync-sim: serving %s (EWS %s/EWS/Exchange.asmx), %d mailboxes x %d contacts + %d events, config %s\n",
+              base.c_str(), base.c_str(), mailboxes, contacts, events, (dir / "exsync.toml").c_str());
   std::fflush(stdout);
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);

@@ -183,42 +183,62 @@ const SimContact* Tenant::find_contact(const Mailbox& mb, const std::string& id)
   return it == mb.contacts.end() || it->second.deleted ? nullptr : &it->second;
 }
 
-std::string Tenant::sync_state(const Mailbox& mb, std::uint64_t seq) const {
-  return base64_encode("exsim-sync1\n" + mb.address + "\n" + std::to_string(mb.epoch) + "\n" + std::to_string(seq));
+std::string Tenant::sync_state(const Mailbox& mb, std::string_view folder, std::uint64_t seq) const {
+  return base64_encode("exsim-sync1\n" + mb.address + "\n" + std::string(folder) + "\n" + std::to_string(mb.epoch) +
+                       "\n" + std::to_string(seq));
 }
 
-std::optional<std::uint64_t> Tenant::parse_sync_state(const Mailbox& mb, const std::string& state) const {
+std::optional<std::uint64_t> Tenant::parse_sync_state(const Mailbox& mb, std::string_view folder,
+                                                      const std::string& state) const {
   auto raw = base64_decode(state);
   if (!raw) return std::nullopt;
-  const std::string prefix = "exsim-sync1\n" + mb.address + "\n" + std::to_string(mb.epoch) + "\n";
+  const std::string prefix =
+      "exsim-sync1\n" + mb.address + "\n" + std::string(folder) + "\n" + std::to_string(mb.epoch) + "\n";
   if (raw->rfind(prefix, 0) != 0) return std::nullopt;
   const std::string tail = raw->substr(prefix.size());
   if (tail.empty() || tail.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
   const auto seq = std::stoull(tail);
-  if (seq > mb.seq) return std::nullopt;
+  if (seq > (folder == "calendar" ? mb.calendar.seq : mb.seq)) return std::nullopt;
   return seq;
 }
 
-std::vector<SimChange> Tenant::changes_since(const Mailbox& mb, std::uint64_t since, int max, std::uint64_t& next,
-                                             bool& last) const {
-  std::vector<SimChange> out;
+namespace {
+
+// The net effect of a folder's change log after `since`, in the order of each item's last change.
+template <typename Item>
+std::vector<SimChangeOf<Item>> net_changes(const std::map<std::string, Item>& items,
+                                           const std::map<std::uint64_t, std::string>& by_seq, std::uint64_t head,
+                                           std::uint64_t since, int max, std::uint64_t& next, bool& last) {
+  std::vector<SimChangeOf<Item>> out;
   next = since;
   last = true;
-  for (auto it = mb.by_seq.upper_bound(since); it != mb.by_seq.end(); ++it) {
+  for (auto it = by_seq.upper_bound(since); it != by_seq.end(); ++it) {
     if (static_cast<int>(out.size()) >= max) {
       last = false;
       break;
     }
-    const auto& sc = mb.contacts.at(it->second);
+    const auto& item = items.at(it->second);
     next = it->first;
-    if (sc.created_seq > since) {
-      if (!sc.deleted) out.push_back({ChangeType::create, &sc});  // created and deleted since: nothing
+    if (item.created_seq > since) {
+      if (!item.deleted) out.push_back({ChangeType::create, &item});  // created and deleted since: nothing
     } else {
-      out.push_back({sc.deleted ? ChangeType::remove : ChangeType::update, &sc});
+      out.push_back({item.deleted ? ChangeType::remove : ChangeType::update, &item});
     }
   }
-  if (last) next = mb.seq;
+  if (last) next = head;
   return out;
+}
+
+}  // namespace
+
+std::vector<SimChange> Tenant::changes_since(const Mailbox& mb, std::uint64_t since, int max, std::uint64_t& next,
+                                             bool& last) const {
+  return net_changes(mb.contacts, mb.by_seq, mb.seq, since, max, next, last);
+}
+
+std::vector<SimChangeOf<SimEvent>> Tenant::event_changes_since(const Mailbox& mb, std::uint64_t since, int max,
+                                                               std::uint64_t& next, bool& last) const {
+  return net_changes(mb.calendar.events, mb.calendar.by_seq, mb.calendar.seq, since, max, next, last);
 }
 
 std::string Tenant::issue_access_token() {

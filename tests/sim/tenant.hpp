@@ -18,6 +18,7 @@
 
 #include "exsync/core/time_format.hpp"
 #include "exsync/model/contact.hpp"
+#include "exsync/model/event.hpp"
 
 namespace exsync::sim {
 
@@ -36,12 +37,44 @@ struct SimContact {
   std::string change_key() const;
 };
 
+// A calendar item: a single appointment or a recurring series' master, with its exceptions.
+struct SimEvent {
+  std::string id;
+  int version = 1;
+  std::string uid;
+  std::string subject, location, body;
+  std::string windows_zone;  // StartTimeZoneId, as Exchange names zones
+  SysSeconds start{}, end{};
+  bool all_day = false;
+  model::Person organizer;
+  std::vector<model::Attendee> attendees;
+  std::vector<std::string> categories;
+  std::optional<int> reminder_minutes;
+  std::string free_busy = "Busy";
+  std::string sensitivity = "Normal";
+  bool cancelled = false;
+  std::optional<model::Recurrence> recurrence;
+  struct Exception {
+    std::string id;
+    SysSeconds original_start, start, end;
+  };
+  std::vector<Exception> modified;
+  std::vector<SysSeconds> deleted_occurrences;
+  SysSeconds created{}, last_modified{};
+  std::uint64_t created_seq = 0;
+  std::uint64_t last_seq = 0;
+  bool deleted = false;
+  std::string change_key() const;
+};
+
 enum class ChangeType { create, update, remove };
 
-struct SimChange {
+template <typename Item>
+struct SimChangeOf {
   ChangeType type;
-  const SimContact* item;
+  const Item* item;
 };
+using SimChange = SimChangeOf<SimContact>;
 
 // A message sent from a mailbox: what Sent Items holds.
 struct SimMessage {
@@ -64,12 +97,21 @@ struct Mailbox {
   std::map<std::string, SimContact> contacts;   // by id, tombstones included
   std::map<std::uint64_t, std::string> by_seq;  // last_seq -> id
   std::vector<SimMessage> sent_items;
+  struct Calendar {
+    std::uint64_t seq = 0;
+    std::uint64_t next_item = 1;
+    std::map<std::string, SimEvent> events;
+    std::map<std::uint64_t, std::string> by_seq;
+  } calendar;
 };
 
 struct Fault {
   int aadsts = 0;
   int remaining = -1;  // -1: until cleared
 };
+
+// The event as a client should read it (for the control API's listing).
+model::Event event_as_model(const SimEvent& event);
 
 class Tenant {
  public:
@@ -98,12 +140,21 @@ class Tenant {
   bool delete_contact(Mailbox& mb, const std::string& id);
   const SimContact* find_contact(const Mailbox& mb, const std::string& id) const;
 
-  // Sync states.
-  std::string sync_state(const Mailbox& mb, std::uint64_t seq) const;
-  std::optional<std::uint64_t> parse_sync_state(const Mailbox& mb, const std::string& state) const;
+  // Events.
+  void populate_calendar(Mailbox& mb, int events);
+  const SimEvent* find_event(const Mailbox& mb, const std::string& id) const;
+  bool delete_event(Mailbox& mb, const std::string& id);
+  // Changes the series' subject and location (an edit in Outlook).
+  const SimEvent* edit_event(Mailbox& mb, const std::string& id, const std::string& subject, const std::string& location);
+
+  // Sync states, per folder ("contacts", "calendar").
+  std::string sync_state(const Mailbox& mb, std::string_view folder, std::uint64_t seq) const;
+  std::optional<std::uint64_t> parse_sync_state(const Mailbox& mb, std::string_view folder, const std::string& state) const;
   // Net changes after `since`, at most `max`; sets `next` and `last`.
   std::vector<SimChange> changes_since(const Mailbox& mb, std::uint64_t since, int max, std::uint64_t& next,
                                        bool& last) const;
+  std::vector<SimChangeOf<SimEvent>> event_changes_since(const Mailbox& mb, std::uint64_t since, int max,
+                                                         std::uint64_t& next, bool& last) const;
 
   // Tokens.
   std::string issue_access_token();

@@ -113,6 +113,7 @@ Simulator::Simulator(SimOptions o) {
   std::vector<std::string> argv = {sim_path().string(), "--dir", dir_.path().string(),
                                    "--mailboxes", std::to_string(o.mailboxes),
                                    "--contacts", std::to_string(o.contacts),
+                                   "--events", std::to_string(o.events),
                                    "--seed", std::to_string(o.seed),
                                    "--token-lifetime", std::to_string(o.token_lifetime)};
   if (o.validate_schema) {

@@ -87,6 +87,7 @@ std::optional<fs::path> shared_dir();
 struct SimOptions {
   int mailboxes = 3;
   int contacts = 25;
+  int events = 5;
   int seed = 1;
   int token_lifetime = 3600;
   bool validate_schema = true;  // with ../shared/ews-schema when present

@@ -203,8 +203,10 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
     co_return error(404, "not_found", "no such route");
   }
 
-  if (seg[3] != "contacts") co_return error(404, "not_found", "no such route");
-  const auto folder = model::FolderKind::contacts;
+  if (seg[3] != "contacts" && seg[3] != "events") co_return error(404, "not_found", "no such route");
+  const auto folder = seg[3] == "events" ? model::FolderKind::calendar : model::FolderKind::contacts;
+  if (folder == model::FolderKind::calendar && !get)
+    co_return error(405, "method_not_allowed", "events are read-only in this version (writing them comes later)");
   auto wrote = [&] {
     if (settings_.on_write) settings_.on_write(mailbox);
   };
@@ -233,7 +235,7 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
     std::string body = "{\"items\":[";
     for (std::size_t i = 0; i < items->size(); ++i) {
       if (i) body += ',';
-      body += item_json((*items)[i]).value_or("null");
+      body += item_json((*items)[i], folder).value_or("null");
     }
     body += "],\"next\":";
     body += static_cast<std::int64_t>(items->size()) == *limit ? json::serialize(json::value(items->back().local_id)) : "null";
@@ -245,14 +247,14 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
     if (req.method == "DELETE") {
       auto deleted = co_await run_blocking(blocking_, [&] { return store_.local_delete(mailbox, folder, id); });
       if (!deleted) co_return store_failure(deleted.error());
-      if (!*deleted) co_return error(404, "unknown_item", "no contact with id \"" + id + "\" in " + mailbox);
+      if (!*deleted) co_return error(404, "unknown_item", "no item with id \"" + id + "\" in " + mailbox);
       wrote();
       co_return http::Response{204, {}, ""};
     }
     auto item = co_await run_blocking(blocking_, [&] { return store_.item(mailbox, folder, id); });
     if (!item) co_return store_failure(item.error());
-    if (!*item) co_return error(404, "unknown_item", "no contact with id \"" + id + "\" in " + mailbox);
-    if (get) co_return json_response(200, item_json(**item).value_or("null"));
+    if (!*item) co_return error(404, "unknown_item", "no item with id \"" + id + "\" in " + mailbox);
+    if (get) co_return json_response(200, item_json(**item, folder).value_or("null"));
     if (req.method != "PATCH") co_return error(405, "method_not_allowed", "GET, PATCH or DELETE");
 
     auto body = parse_body(req.body);

@@ -185,6 +185,12 @@ std::string format_in_zone(SysSeconds t, std::string_view iana) {
   return out + buf;
 }
 
+SysSeconds instant_of_local(std::chrono::year_month_day day, std::chrono::seconds time_of_day, std::string_view iana) {
+  const auto* tz = zone(iana);
+  const date::local_seconds local{std::chrono::sys_days{day}.time_since_epoch() + time_of_day};
+  return std::chrono::time_point_cast<std::chrono::seconds>(tz->to_sys(local, date::choose::earliest));
+}
+
 SysSeconds local_midnight(SysSeconds t, std::string_view iana) {
   const auto* tz = zone(iana);
   const auto local = tz->to_local(t);

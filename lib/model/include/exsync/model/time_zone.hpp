@@ -23,6 +23,11 @@ bool known_zone(std::string_view iana);
 // REQUIRES: known_zone(iana)
 std::string format_in_zone(SysSeconds t, std::string_view iana);
 
+// The instant when the wall clock in `iana` shows `day` at `time_of_day` (the earlier one when
+// that local time occurs twice, the later side of a gap when it does not occur).
+// REQUIRES: known_zone(iana)
+SysSeconds instant_of_local(std::chrono::year_month_day day, std::chrono::seconds time_of_day, std::string_view iana);
+
 // The instant of local midnight of the calendar day containing `t` in `iana`.
 SysSeconds local_midnight(SysSeconds t, std::string_view iana);
 

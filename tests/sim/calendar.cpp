@@ -1,0 +1,157 @@
+// The simulated calendar folders: sample events and their change log.
+#include "codec.hpp"
+#include "exsync/model/time_zone.hpp"
+#include "tenant.hpp"
+
+namespace exsync::sim {
+namespace {
+
+using namespace std::chrono;
+
+constexpr std::pair<const char*, const char*> kZones[] = {
+    {"W. Europe Standard Time", "Europe/Berlin"},       {"AUS Eastern Standard Time", "Australia/Sydney"},
+    {"India Standard Time", "Asia/Calcutta"},           {"UTC", "Etc/UTC"},
+    {"Central Standard Time", "America/Chicago"},
+};
+constexpr const char* kSubjects[] = {"Showing: 12 Oak St", "Listing presentation", "Inspection at 4 Elm Ct",
+                                     "Closing: 88 Pine Rd", "Buyer consultation", "Open house prep"};
+
+year_month_day base_day() { return year_month_day{year(2026), March, day(2)}; }  // a Monday
+
+}  // namespace
+
+std::string SimEvent::change_key() const {
+  return "DwAAABYAAAC" + base64_encode(id.substr(id.size() > 12 ? id.size() - 12 : 0) + ":v" + std::to_string(version));
+}
+
+void Tenant::populate_calendar(Mailbox& mb, int count) {
+  auto& cal = mb.calendar;
+  for (int i = 0; i < count; ++i) {
+    SimEvent e;
+    e.id = "AAMkAD" + base64_encode("exsim:" + mb.guid_tag + ":event:" + std::to_string(cal.next_item++));
+    char uid[64];
+    std::snprintf(uid, sizeof uid, "040000008200E00074C5B7101A82E008%016llX", static_cast<unsigned long long>(rng_()));
+    e.uid = uid;
+    e.organizer = {"Agent", mb.address};
+    e.subject = kSubjects[rng_() % std::size(kSubjects)];
+    e.reminder_minutes = (i % 3 == 0) ? std::optional<int>() : std::optional<int>(15);
+    const auto on = year_month_day{sys_days{base_day()} + days(static_cast<int>(rng_() % 40))};
+    switch (i % 5) {
+      case 0: {  // all day, on its date in New York
+        e.all_day = true;
+        e.windows_zone = "Eastern Standard Time";
+        e.start = model::instant_of_local(on, seconds(0), "America/New_York");
+        e.end = model::instant_of_local(year_month_day{sys_days{on} + days(1)}, seconds(0), "America/New_York");
+        e.subject = "Closing day";
+        e.free_busy = "Free";
+        break;
+      }
+      case 1: {  // weekly on Tuesdays at 09:00 in Los Angeles, across the start of daylight saving
+        e.windows_zone = "Pacific Standard Time";
+        const year_month_day first{year(2026), March, day(3)};
+        e.start = model::instant_of_local(first, hours(9), "America/Los_Angeles");
+        e.end = e.start + minutes(30);
+        e.subject = "Weekly pipeline review";
+        model::Recurrence r;
+        r.pattern = "weekly";
+        r.interval = 1;
+        r.days_of_week = {"Tuesday"};
+        r.first_day_of_week = "Sunday";
+        r.range = "numbered";
+        r.start_date = format_date(first);
+        r.count = 6;
+        e.recurrence = r;
+        // The third occurrence (17 March) moved to 11:00; the fifth (31 March) cancelled.
+        const year_month_day third{year(2026), March, day(17)}, fifth{year(2026), March, day(31)};
+        SimEvent::Exception moved;
+        moved.id = e.id + "occ3";
+        moved.original_start = model::instant_of_local(third, hours(9), "America/Los_Angeles");
+        moved.start = model::instant_of_local(third, hours(11), "America/Los_Angeles");
+        moved.end = moved.start + minutes(30);
+        e.modified.push_back(moved);
+        e.deleted_occurrences.push_back(model::instant_of_local(fifth, hours(9), "America/Los_Angeles"));
+        e.attendees = {{"Team Lead", "lead@contoso.onmicrosoft.com", "required", "Accept"}};
+        break;
+      }
+      default: {
+        const auto& [windows, iana] = kZones[rng_() % std::size(kZones)];
+        e.windows_zone = windows;
+        e.start = model::instant_of_local(on, hours(10), iana);
+        e.end = e.start + hours(1);
+        e.location = "Office";
+        e.attendees = {{"Ann Buyer", "ann@example.com", "required", "Tentative"},
+                       {"Loan Officer", "loans@example.net", "optional", "NoResponseReceived"}};
+        if (rng_() % 2) e.categories = {"Showing"};
+        e.body = "Bring the disclosure packet & keys <front door>.";
+      }
+    }
+    e.created = e.last_modified = now();
+    e.created_seq = e.last_seq = ++cal.seq;
+    cal.by_seq[e.last_seq] = e.id;
+    cal.events.emplace(e.id, std::move(e));
+  }
+}
+
+const SimEvent* Tenant::find_event(const Mailbox& mb, const std::string& id) const {
+  auto it = mb.calendar.events.find(id);
+  return it == mb.calendar.events.end() || it->second.deleted ? nullptr : &it->second;
+}
+
+bool Tenant::delete_event(Mailbox& mb, const std::string& id) {
+  auto it = mb.calendar.events.find(id);
+  if (it == mb.calendar.events.end() || it->second.deleted) return false;
+  auto& e = it->second;
+  e.deleted = true;
+  mb.calendar.by_seq.erase(e.last_seq);
+  e.last_seq = ++mb.calendar.seq;
+  mb.calendar.by_seq[e.last_seq] = e.id;
+  return true;
+}
+
+const SimEvent* Tenant::edit_event(Mailbox& mb, const std::string& id, const std::string& subject,
+                                   const std::string& location) {
+  auto it = mb.calendar.events.find(id);
+  if (it == mb.calendar.events.end() || it->second.deleted) return nullptr;
+  auto& e = it->second;
+  if (!subject.empty()) e.subject = subject;
+  e.location = location;
+  ++e.version;
+  e.last_modified = std::max(now(), e.last_modified + seconds(1));
+  mb.calendar.by_seq.erase(e.last_seq);
+  e.last_seq = ++mb.calendar.seq;
+  mb.calendar.by_seq[e.last_seq] = e.id;
+  return &e;
+}
+
+}  // namespace exsync::sim
+
+namespace exsync::sim {
+
+model::Event event_as_model(const SimEvent& s) {
+  model::Event e;
+  const std::string zone = model::iana_from_windows(s.windows_zone).value_or("Etc/UTC");
+  e.uid = s.uid;
+  e.subject = s.subject;
+  e.location = s.location;
+  e.body = s.body;
+  e.time_zone = zone;
+  e.start = model::format_in_zone(s.start, zone);
+  e.end = model::format_in_zone(s.end, zone);
+  e.all_day = s.all_day;
+  e.organizer = s.organizer;
+  e.attendees = s.attendees;
+  e.categories = s.categories;
+  e.reminder_minutes = s.reminder_minutes;
+  e.free_busy = s.free_busy;
+  e.sensitivity = s.sensitivity;
+  e.is_cancelled = s.cancelled;
+  e.recurrence = s.recurrence;
+  for (const auto& m : s.modified)
+    e.modified_occurrences.push_back({m.id, format_rfc3339_utc(m.original_start), model::format_in_zone(m.start, zone),
+                                      model::format_in_zone(m.end, zone)});
+  for (const auto& d : s.deleted_occurrences) e.deleted_occurrences.push_back(format_rfc3339_utc(d));
+  e.last_modified = s.last_modified;
+  return e;
+}
+
+}  // namespace exsync::sim
