@@ -312,6 +312,25 @@ TEST_F(ApiTest, AMessageSentThroughTheApiIsInSentItemsOnce) {
   }
 }
 
+TEST_F(ApiTest, TheCalendarBetweenTwoDatesExpandsSeriesInTheirOwnZone) {
+  const auto events = "/v1/mailboxes/" + test::url_segment(agent1) + "/events";
+  auto listed = call("GET", events);
+  ASSERT_EQ(listed.status, 200);
+  EXPECT_EQ(listed.json().at("items").as_array().size(), 5u);
+  auto r = call("GET", events + "?start=2026-03-01T00:00:00Z&end=2026-04-15T00:00:00Z");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::vector<std::string> review;
+  const auto body = r.json();
+  for (const auto& o : body.at("occurrences").as_array())
+    if (o.at("subject") == "Weekly pipeline review") review.emplace_back(o.at("start").as_string());
+  EXPECT_EQ(review, (std::vector<std::string>{"2026-03-03T09:00:00-08:00", "2026-03-10T09:00:00-07:00",
+                                              "2026-03-17T11:00:00-07:00", "2026-03-24T09:00:00-07:00",
+                                              "2026-04-07T09:00:00-07:00"}));
+  EXPECT_EQ(call("GET", events + "?start=2026-03-01T00:00:00Z").status, 400);
+  EXPECT_EQ(call("GET", events + "?start=2026-03-01T00:00:00Z&end=2028-03-01T00:00:00Z").status, 400);
+  EXPECT_EQ(send("POST", events, R"({"subject":"x"})").status, 405);
+}
+
 // With the next full pass minutes away,
 // a write through the API is still pushed at once.
 class ApiPromptPassTest : public ApiTest {

@@ -9,6 +9,7 @@
 #include "exsync/log/log.hpp"
 #include "exsync/model/contact_json.hpp"
 #include "exsync/model/item_json.hpp"
+#include "exsync/model/occurrences.hpp"
 #include "exsync/model/contact_validation.hpp"
 #include "exsync/model/message_json.hpp"
 
@@ -210,6 +211,42 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
   auto wrote = [&] {
     if (settings_.on_write) settings_.on_write(mailbox);
   };
+  if (folder == model::FolderKind::calendar && seg.size() == 4 && (t.query.contains("start") || t.query.contains("end"))) {
+    // What is on the calendar between start and end: series expanded in their own zones.
+    const auto from = parse_xs_datetime(t.query.contains("start") ? t.query.at("start") : "");
+    const auto to = parse_xs_datetime(t.query.contains("end") ? t.query.at("end") : "");
+    if (!from || !to || *from >= *to || *to - *from > std::chrono::days(366))
+      co_return error(400, "malformed", "start and end must be RFC 3339 instants, start before end, at most 366 days apart");
+    auto items = co_await run_blocking(blocking_, [&] { return store_.items(mailbox, folder); });
+    if (!items) co_return store_failure(items.error());
+    struct Row {
+      SysSeconds at;
+      std::string json;
+    };
+    std::vector<Row> rows;
+    for (const auto& item : *items) {
+      auto event = model::event_from_json(item.payload_json);
+      if (!event) continue;
+      for (const auto& o : model::expand(*event, *from, *to)) {
+        json::object row{{"id", item.local_id},
+                         {"ews_id", o.ews_id.empty() ? item.remote.id : o.ews_id},
+                         {"subject", event->subject},
+                         {"location", event->location},
+                         {"all_day", event->all_day},
+                         {"time_zone", event->time_zone},
+                         {"start", o.start},
+                         {"end", o.end},
+                         {"original_start", o.original_start},
+                         {"modified", o.modified}};
+        rows.push_back({parse_xs_datetime(o.start).value_or(SysSeconds{}), json::serialize(row)});
+      }
+    }
+    std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.at < b.at; });
+    std::string body = "{\"occurrences\":[";
+    for (std::size_t i = 0; i < rows.size(); ++i) body += (i ? "," : "") + rows[i].json;
+    body += "]}";
+    co_return json_response(200, std::move(body));
+  }
   if (seg.size() == 4 && req.method == "POST") {
     auto body = parse_body(req.body);
     if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
