@@ -81,6 +81,7 @@ int build_runtime(Runtime& rt) {
   rt.ews = std::make_unique<ews::EwsService>(*rt.client, *rt.tokens,
                                              ews::EwsSettings{rt.cfg.ews.url, rt.cfg.ews.get_item_batch_size});
   sync::SyncOptions sync_options;
+  sync_options.max_delete_share = rt.cfg.sync.max_delete_share;
   sync_options.conflict = rt.cfg.sync.local_wins ? sync::ConflictPolicy::local_wins : sync::ConflictPolicy::remote_wins;
   rt.engine = std::make_unique<sync::SyncEngine>(*rt.ews, *rt.store, rt.blocking, sync_options);
   return 0;

@@ -127,6 +127,12 @@ TEST_F(ConfigTest, MistypedValuesAreRefused) {
   auto range = load(std::string(kValid) + "\n[sync]\nmax_concurrent_mailboxes = 0\n");
   ASSERT_FALSE(range);
   EXPECT_EQ(range.error().problem, "must be between 1 and 1024");
+  auto share = load(std::string(kValid) + "\n[sync]\nmax_delete_share = 1.5\n");
+  ASSERT_FALSE(share);
+  EXPECT_EQ(share.error().key, "sync.max_delete_share");
+  auto conflict = load(std::string(kValid) + "\n[sync]\nconflict = \"crm-wins\"\n");
+  ASSERT_FALSE(conflict);
+  EXPECT_EQ(conflict.error().key, "sync.conflict");
   auto folder = load(std::string(kValid) + "\n[sync]\nfolders = [\"tasks\"]\n");
   ASSERT_FALSE(folder);
   EXPECT_EQ(folder.error().key, "sync.folders");

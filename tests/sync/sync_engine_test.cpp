@@ -182,6 +182,32 @@ TEST_F(SyncEngineTest, FailingMailboxesAreReportedAndTheOthersStillSync) {
   expect_converged("agent2@contoso.onmicrosoft.com");
 }
 
+TEST_F(SyncEngineTest, AMassDeletionWaitsForAnOperatorsConfirmation) {
+  ASSERT_TRUE(sync(agent1));
+  auto contacts = sim_.contacts(agent1);
+  int n = 0;
+  for (const auto& [id, _] : contacts) {
+    if (n++ == 20) break;  // 20 of 30: more than half
+    sim_.control("DELETE", "/sim/mailboxes/" + test::url_segment(agent1) + "/contacts/" + test::url_segment(id));
+  }
+  auto held = sync(agent1);
+  ASSERT_TRUE(held) << held.error().message();
+  EXPECT_EQ(held->deletions_held, 20);
+  EXPECT_EQ(held->deleted, 0);
+  EXPECT_EQ(store_->items(agent1, FolderKind::contacts)->size(), 30u) << "nothing deleted yet";
+  EXPECT_EQ((*store_->status(agent1))[0].deletions_held, 20);
+  // Still held on the next pass, until confirmed.
+  EXPECT_EQ(sync(agent1)->deletions_held, 20);
+  ASSERT_TRUE(*store_->confirm_deletions(agent1, FolderKind::contacts));
+  auto applied = sync(agent1);
+  ASSERT_TRUE(applied);
+  EXPECT_EQ(applied->deleted, 20);
+  EXPECT_EQ(applied->deletions_held, 0);
+  expect_converged(agent1);
+  EXPECT_EQ((*store_->status(agent1))[0].deletions_held, 0);
+  EXPECT_FALSE(*store_->confirm_deletions(agent1, FolderKind::contacts)) << "a confirmation is used once";
+}
+
 TEST_F(SyncEngineTest, AStopRequestEndsTheSyncBetweenPagesWithWhatWasCommitted) {
   build(SyncOptions{.max_changes_per_page = 5});
   engine_->request_stop();

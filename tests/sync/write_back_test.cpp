@@ -131,6 +131,18 @@ TEST_F(WriteBackTest, AnUpdateTouchesOnlyTheFieldsTheCrmChanged) {
   EXPECT_NE(stored(target.local_id).remote.change_key, target.remote.change_key);
 }
 
+// Exchange to CRM to Exchange with no edits changes nothing in the mailbox.
+TEST_F(WriteBackTest, ARoundTripWithoutEditsSendsNothing) {
+  sync();
+  const auto target = store_->items(mb_, FolderKind::contacts)->front();
+  ASSERT_TRUE(store_->local_update(mb_, FolderKind::contacts, target.local_id, contact(target.payload_json)));
+  sim_.control("POST", "/sim/stats/reset");
+  sync();
+  EXPECT_EQ(sim_.operation_count("UpdateItem"), 0);
+  EXPECT_EQ(stored(target.local_id).remote.change_key, target.remote.change_key);
+  EXPECT_TRUE(store_->pending_writes(mb_, FolderKind::contacts)->empty());
+}
+
 TEST_F(WriteBackTest, ADeleteInTheCrmDeletesInExchange) {
   sync();
   const auto target = store_->items(mb_, FolderKind::contacts)->front();

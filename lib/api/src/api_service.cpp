@@ -117,7 +117,8 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
             {"items", f.items},
             {"last_success", f.last_success.empty() ? json::value(nullptr) : json::value(f.last_success)},
             {"last_error", f.last_error.empty() ? json::value(nullptr) : json::value(f.last_error)},
-            {"last_error_at", f.last_error_at.empty() ? json::value(nullptr) : json::value(f.last_error_at)}};
+            {"last_error_at", f.last_error_at.empty() ? json::value(nullptr) : json::value(f.last_error_at)},
+            {"deletions_held", f.deletions_held}};
       }
       auto outbox = co_await run_blocking(blocking_, [&] { return store_.outbox(mailbox); });
       if (!outbox) co_return store_failure(outbox.error());
@@ -160,6 +161,18 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
     }
     body += "],\"cursor\":" + std::to_string(last) + "}";
     co_return json_response(200, std::move(body));
+  }
+
+  if (seg[3] == "folders" && seg.size() == 6 && seg[5] == "confirm-deletions") {
+    if (req.method != "POST") co_return error(405, "method_not_allowed", "POST only");
+    auto folder = model::parse_folder(seg[4]);
+    if (!folder) co_return error(404, "unknown_folder", "\"" + seg[4] + "\" is not a folder exsync syncs");
+    auto confirmed = co_await run_blocking(blocking_, [&] { return store_.confirm_deletions(mailbox, *folder); });
+    if (!confirmed) co_return store_failure(confirmed.error());
+    if (!*confirmed) co_return error(409, "nothing_held", "no deletions are held for " + seg[4] + " of " + mailbox);
+    log::warn("sync.deletions.confirmed", {{"mailbox", mailbox}, {"folder", seg[4]}});
+    if (settings_.on_write) settings_.on_write(mailbox);
+    co_return json_response(200, json::serialize(json::object{{"confirmed", true}}));
   }
 
   if (seg[3] == "outbox" && seg.size() == 4) {

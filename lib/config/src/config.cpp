@@ -22,7 +22,7 @@ const std::map<std::string, std::set<std::string>, std::less<>> kSchema = {
     {"tls", {"ca_file"}},
     {"store", {"path"}},
     {"mailboxes", {"list", "file"}},
-    {"sync", {"folders", "interval_seconds", "max_concurrent_mailboxes", "conflict"}},
+    {"sync", {"folders", "interval_seconds", "max_concurrent_mailboxes", "conflict", "max_delete_share"}},
     {"log", {"format", "level"}},
     {"api", {"listen", "token_file"}},
 };
@@ -261,6 +261,12 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
   if (conflict != "remote-wins" && conflict != "local-wins")
     return r.fail("sync.conflict", "\"" + conflict + "\" is not one of \"remote-wins\", \"local-wins\"");
   cfg.sync.local_wins = conflict == "local-wins";
+  if (const auto* n = r.node("sync", "max_delete_share")) {
+    const auto v = n->value<double>();
+    if (!v || *v <= 0.0 || *v > 1.0)
+      return r.fail("sync.max_delete_share", "must be a number greater than 0 and at most 1 (1 turns the guard off)");
+    cfg.sync.max_delete_share = *v;
+  }
 
   if (root.contains("api")) {
     cfg.api.enabled = true;

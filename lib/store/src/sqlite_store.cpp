@@ -101,6 +101,11 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_waiting ON messages (mailbox_id, state);
 )sql",
+    // 4 -> 5: deletions held back for an operator's confirmation.
+    R"sql(
+ALTER TABLE folder_state ADD COLUMN deletions_held INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE folder_state ADD COLUMN deletions_confirmed INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 
@@ -212,12 +217,13 @@ Result<model::FolderCursor, StoreError> SqliteStore::cursor(const std::string& m
                                                             model::FolderKind folder) {
   std::lock_guard lock(impl_->mu);
   Statement st(impl_->db,
-               "SELECT f.cursor, f.resyncing FROM folder_state f JOIN mailboxes m ON m.id = f.mailbox_id "
-               "WHERE m.address = ?1 AND f.folder = ?2");
+               "SELECT f.cursor, f.resyncing, f.deletions_confirmed, "
+               "(SELECT count(*) FROM items i WHERE i.mailbox_id = f.mailbox_id AND i.folder = f.folder) "
+               "FROM folder_state f JOIN mailboxes m ON m.id = f.mailbox_id WHERE m.address = ?1 AND f.folder = ?2");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read cursor")};
   st.bind(1, mailbox).bind(2, model::folder_name(folder));
   int rc = st.step();
-  if (rc == SQLITE_ROW) return model::FolderCursor{st.text(0), st.integer(1) != 0};
+  if (rc == SQLITE_ROW) return model::FolderCursor{st.text(0), st.integer(1) != 0, st.integer(3), st.integer(2) != 0};
   if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read cursor")};
   return model::FolderCursor{};
 }
@@ -387,8 +393,9 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
                     "INSERT INTO folder_state(mailbox_id, folder, cursor, last_synced_at) "
                     "VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%SZ','now')) "
                     "ON CONFLICT(mailbox_id, folder) DO UPDATE SET cursor = excluded.cursor, "
-                    "last_synced_at = excluded.last_synced_at, last_error = NULL, last_error_at = NULL");
-    state.bind(1, *mid).bind(2, fname).bind(3, page.next_cursor);
+                    "last_synced_at = excluded.last_synced_at, last_error = NULL, last_error_at = NULL, "
+                    "deletions_held = 0, deletions_confirmed = CASE WHEN ?4 THEN 0 ELSE deletions_confirmed END");
+    state.bind(1, *mid).bind(2, fname).bind(3, page.next_cursor).bind(4, std::int64_t{page.deletions.empty() ? 0 : 1});
     if (auto r = impl_->run(state, "store cursor"); !r) return Fail{r.error()};
 
     if (page.completes_sync) {
@@ -479,13 +486,15 @@ Result<std::vector<FolderStatus>, StoreError> SqliteStore::status(const std::str
   Statement st(impl_->db,
                "SELECT f.folder, coalesce(f.last_synced_at, ''), coalesce(f.last_error, ''), "
                "coalesce(f.last_error_at, ''), "
-               "(SELECT count(*) FROM items i WHERE i.mailbox_id = f.mailbox_id AND i.folder = f.folder) "
+               "(SELECT count(*) FROM items i WHERE i.mailbox_id = f.mailbox_id AND i.folder = f.folder), "
+               "f.deletions_held "
                "FROM folder_state f JOIN mailboxes m ON m.id = f.mailbox_id WHERE m.address = ?1 ORDER BY f.folder");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read status")};
   st.bind(1, mailbox);
   std::vector<FolderStatus> out;
   int rc;
-  while ((rc = st.step()) == SQLITE_ROW) out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.integer(4)});
+  while ((rc = st.step()) == SQLITE_ROW)
+    out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.integer(4), st.integer(5)});
   if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read status")};
   return out;
 }
@@ -855,6 +864,25 @@ Result<Unit, StoreError> SqliteStore::finish_send(const std::string& local_id, b
                "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
   st.bind(1, local_id).bind(2, sent ? "sent" : final ? "failed" : "queued").bind(3, reason);
   return impl_->run(st, "finish send");
+}
+
+Result<Unit, StoreError> SqliteStore::hold_deletions(const std::string& mailbox, model::FolderKind folder, int count) {
+  std::lock_guard lock(impl_->mu);
+  Statement st(impl_->db,
+               "UPDATE folder_state SET deletions_held = ?3 WHERE folder = ?2 AND "
+               "mailbox_id = (SELECT id FROM mailboxes WHERE address = ?1)");
+  st.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, std::int64_t{count});
+  return impl_->run(st, "hold deletions");
+}
+
+Result<bool, StoreError> SqliteStore::confirm_deletions(const std::string& mailbox, model::FolderKind folder) {
+  std::lock_guard lock(impl_->mu);
+  Statement st(impl_->db,
+               "UPDATE folder_state SET deletions_confirmed = 1 WHERE folder = ?2 AND deletions_held > 0 AND "
+               "mailbox_id = (SELECT id FROM mailboxes WHERE address = ?1)");
+  st.bind(1, mailbox).bind(2, model::folder_name(folder));
+  if (auto r = impl_->run(st, "confirm deletions"); !r) return Fail{r.error()};
+  return sqlite3_changes(impl_->db) > 0;
 }
 
 }  // namespace exsync::store

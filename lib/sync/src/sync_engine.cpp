@@ -281,6 +281,21 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const st
       commit.upserts = std::move(*items);
     }
 
+    // Explicit deletions only, and not too many at once: a mass deletion waits for an operator.
+    // Folders of fewer than ten items are too small for a share to mean anything.
+    const auto deleting = report.deleted + static_cast<int>(commit.deletions.size());
+    if (!commit.deletions.empty() && !cursor->deletions_confirmed && cursor->items >= 10 &&
+        deleting > options_.max_delete_share * static_cast<double>(cursor->items)) {
+      auto held = co_await run_blocking(blocking_, [&] { return store_.hold_deletions(mailbox, folder, deleting); });
+      if (!held) co_return store_failure(std::move(held).error());
+      log::warn("sync.deletions.held", {{"mailbox", mailbox},
+                                        {"folder", model::folder_name(folder)},
+                                        {"deletions", deleting},
+                                        {"items", cursor->items},
+                                        {"max_share", options_.max_delete_share}});
+      report.deletions_held = deleting;
+      co_return report;
+    }
     auto outcome = co_await run_blocking(blocking_, [&] { return store_.commit_page(mailbox, folder, commit); });
     if (!outcome) co_return store_failure(std::move(outcome).error());
     report.created += outcome->created;

@@ -55,6 +55,7 @@ struct SyncConfig {
   std::chrono::seconds interval{300};
   int max_concurrent_mailboxes = 8;
   bool local_wins = false;  // conflict = "local-wins"; the default is "remote-wins"
+  double max_delete_share = 0.5;
 };
 
 // The CRM's local API; disabled when the configuration has no [api] section.

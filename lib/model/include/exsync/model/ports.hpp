@@ -76,6 +76,8 @@ struct StoreError {
 struct FolderCursor {
   std::string cursor;      // empty: never synced, or resync in progress from the start
   bool resyncing = false;  // rows not seen again before the resync completes will be removed
+  std::int64_t items = 0;  // rows the folder holds
+  bool deletions_confirmed = false;  // an operator allowed a held mass deletion
 };
 
 // A page of remote changes, ready to be committed as one unit.
@@ -165,6 +167,10 @@ class LocalStore {
   // Records the outcome: sent, or failed with `reason` (final: given up; else queued again).
   virtual Result<Unit, StoreError> finish_send(const std::string& local_id, bool sent, const std::string& reason,
                                                bool final) = 0;
+
+  // Records that a pass held back `count` deletions (more than the allowed share of the folder)
+  // until an operator confirms them.
+  virtual Result<Unit, StoreError> hold_deletions(const std::string& mailbox, FolderKind folder, int count) = 0;
 
   // The mailbox deleted an item the CRM modified: the modification wins and the item will be
   // created again.

@@ -33,6 +33,7 @@ struct FolderStatus {
   std::string last_error;     // empty when the last attempt succeeded
   std::string last_error_at;
   std::int64_t items = 0;
+  std::int64_t deletions_held = 0;  // deletions waiting for an operator's confirmation
 };
 
 // One entry of the changes feed: what happened to an item, in commit order.
@@ -96,6 +97,10 @@ class SqliteStore final : public model::LocalStore {
                                                    const model::PendingWrite& write, const model::RemoteItem& remote,
                                                    bool local_wins) override;
   Result<Unit, model::StoreError> restore_as_create(std::int64_t seq) override;
+  Result<Unit, model::StoreError> hold_deletions(const std::string& mailbox, model::FolderKind folder, int count) override;
+
+  // An operator confirms held deletions: the next pass applies them. False when none are held.
+  Result<bool, model::StoreError> confirm_deletions(const std::string& mailbox, model::FolderKind folder);
 
   // The CRM's writes. Each changes the item and queues it for the mailbox in one transaction.
   Result<StoredItem, model::StoreError> local_create(const std::string& mailbox, model::FolderKind folder,
@@ -127,7 +132,7 @@ class SqliteStore final : public model::LocalStore {
   Result<std::vector<OutboxEntry>, model::StoreError> outbox(const std::string& mailbox);
 
   // The schema version this build writes; stored in PRAGMA user_version.
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
  private:
   struct Impl;

@@ -30,6 +30,9 @@ struct SyncOptions {
   int max_changes_per_page = 512;  // EWS allows 1..512
   ConflictPolicy conflict = ConflictPolicy::remote_wins;
   int max_write_attempts = 3;      // a write refused this often is parked for an operator
+  // Deletions beyond this share of a folder's items in one pass are held for an operator's
+  // confirmation (a mailbox emptied by mistake, a migration gone wrong); 1.0 turns it off.
+  double max_delete_share = 0.5;
 };
 
 struct FolderSyncReport {
@@ -43,6 +46,7 @@ struct FolderSyncReport {
   int written = 0;           // the CRM's changes written to the mailbox
   int write_failures = 0;    // the CRM's changes the mailbox refused (kept, with the reason)
   int conflicts = 0;
+  int deletions_held = 0;    // deletions not applied, waiting for an operator's confirmation
 };
 
 struct SyncError {
