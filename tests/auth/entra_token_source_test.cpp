@@ -16,16 +16,11 @@ using namespace std::chrono_literals;
 // The token source against the simulator's real token endpoint, with a manual clock.
 class EntraTokenSourceTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    http::ClientOptions o;
-    o.ca_file = sim_.dir() / "ca.pem";
-    o.use_system_trust = false;
-    client_ = std::move(*http::Client::create(io_.get_executor(), o));
-  }
+  void SetUp() override { client_ = std::move(*http::Client::create(io_.get_executor(), sim_.client_options())); }
   RopcSettings settings(std::string password = "") {
-    return {sim_.base_url() + "/contoso.onmicrosoft.com/oauth2/v2.0/token", "6731de76-14a6-49ae-97bc-6eba6914391e",
-            "https://outlook.office365.com/EWS.AccessAsUser.All offline_access", "svc-exsync@contoso.onmicrosoft.com",
-            password.empty() ? sim_.password() : password};
+    auto s = sim_.ropc_settings();
+    if (!password.empty()) s.password = password;
+    return s;
   }
   int sim_token_requests() {
     return static_cast<int>(boost::json::parse(sim_.control("GET", "/sim/stats").body).at("token_requests").as_int64());

@@ -72,7 +72,9 @@ intervall_seconds = 5
 class DaemonSyncTest : public ::testing::Test {
  protected:
   void TearDown() override {
-    if (sim_.validating()) EXPECT_EQ(sim_.schema_violations(), 0) << sim_.last_schema_violation();
+    if (sim_.validating()) {
+      EXPECT_EQ(sim_.schema_violations(), 0) << sim_.last_schema_violation();
+    }
   }
   test::ProcessResult once(std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {exsyncd(), "once", "--config", sim_.config().string()};

@@ -266,6 +266,46 @@ bool wants_full_items(const pugi::xml_node& shape) {
   return child_text(shape, kTypesNs, "BaseShape") != "IdOnly" || child(shape, kTypesNs, "AdditionalProperties");
 }
 
+// SyncFolderItems on one folder: the sync state, paging and net changes as Exchange answers them.
+template <typename ChangesFn, typename RenderFn>
+http::Response sync_folder_items(const pugi::xml_node& op, const Tenant& tenant, const Mailbox& mb,
+                                 std::string_view folder, ChangesFn&& changes_since, RenderFn&& render) {
+  const std::string name = "SyncFolderItems";
+  const std::string state = child_text(op, kMessagesNs, "SyncState");
+  std::uint64_t since = 0;
+  if (!state.empty()) {
+    auto parsed = tenant.parse_sync_state(mb, folder, state);
+    if (!parsed)
+      return operation_response(
+          name, error_message(name, "ErrorInvalidSyncStateData", "Synchronization state data is corrupt or otherwise invalid.",
+                              "<m:SyncState/><m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>"));
+    since = *parsed;
+  }
+  const int max = std::atoi(child_text(op, kMessagesNs, "MaxChangesReturned").c_str());
+  if (max < 1 || max > 512)
+    return operation_response(name, error_message(name, "ErrorInvalidArgument", "MaxChangesReturned must be between 1 and 512."));
+  const bool full = wants_full_items(child(op, kMessagesNs, "ItemShape"));
+  std::uint64_t next = 0;
+  bool last = true;
+  const auto changes = changes_since(since, max, next, last);
+  std::string msg = success_open(name);
+  msg += "<m:SyncState>" + tenant.sync_state(mb, folder, next) + "</m:SyncState>";
+  msg += std::string("<m:IncludesLastItemInRange>") + (last ? "true" : "false") + "</m:IncludesLastItemInRange>";
+  msg += changes.empty() ? "<m:Changes/>" : "<m:Changes>";
+  for (const auto& ch : changes) {
+    switch (ch.type) {
+      case ChangeType::create: msg += "<t:Create>" + render(*ch.item, full) + "</t:Create>"; break;
+      case ChangeType::update: msg += "<t:Update>" + render(*ch.item, full) + "</t:Update>"; break;
+      case ChangeType::remove:
+        msg += "<t:Delete><t:ItemId Id=\"" + ch.item->id + "\" ChangeKey=\"" + ch.item->change_key() + "\"/></t:Delete>";
+        break;
+    }
+  }
+  if (!changes.empty()) msg += "</m:Changes>";
+  msg += "</m:SyncFolderItemsResponseMessage>";
+  return operation_response(name, msg);
+}
+
 }  // namespace
 
 http::Response EwsEndpoint::handle(const http::Request& req) {
@@ -329,83 +369,24 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
   const std::string name(local_name(op));
   ++stats_.operations[name];
 
-  if (name == "SyncFolderItems" && is_distinguished(child(op, kMessagesNs, "SyncFolderId"), "calendar")) {
-    const std::string state = child_text(op, kMessagesNs, "SyncState");
-    std::uint64_t since = 0;
-    if (!state.empty()) {
-      auto parsed = tenant_.parse_sync_state(*mb, "calendar", state);
-      if (!parsed)
-        return operation_response(
-            name, error_message(name, "ErrorInvalidSyncStateData",
-                                "Synchronization state data is corrupt or otherwise invalid.",
-                                "<m:SyncState/><m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>"));
-      since = *parsed;
-    }
-    int max = std::atoi(child_text(op, kMessagesNs, "MaxChangesReturned").c_str());
-    if (max < 1 || max > 512)
-      return operation_response(name, error_message(name, "ErrorInvalidArgument",
-                                                    "MaxChangesReturned must be between 1 and 512."));
-    const bool full = wants_full_items(child(op, kMessagesNs, "ItemShape"));
-    std::uint64_t next = 0;
-    bool last = true;
-    auto changes = tenant_.event_changes_since(*mb, since, max, next, last);
-    std::string msg = success_open(name);
-    msg += "<m:SyncState>" + tenant_.sync_state(*mb, "calendar", next) + "</m:SyncState>";
-    msg += std::string("<m:IncludesLastItemInRange>") + (last ? "true" : "false") + "</m:IncludesLastItemInRange>";
-    msg += changes.empty() ? "<m:Changes/>" : "<m:Changes>";
-    for (const auto& ch : changes) {
-      switch (ch.type) {
-        case ChangeType::create: msg += "<t:Create>" + event_xml(*ch.item, *mb, full) + "</t:Create>"; break;
-        case ChangeType::update: msg += "<t:Update>" + event_xml(*ch.item, *mb, full) + "</t:Update>"; break;
-        case ChangeType::remove:
-          msg += "<t:Delete><t:ItemId Id=\"" + ch.item->id + "\" ChangeKey=\"" + ch.item->change_key() + "\"/></t:Delete>";
-          break;
-      }
-    }
-    if (!changes.empty()) msg += "</m:Changes>";
-    msg += "</m:SyncFolderItemsResponseMessage>";
-    return operation_response(name, msg);
-  }
-
   if (name == "SyncFolderItems") {
-    if (!is_contacts_folder(child(op, kMessagesNs, "SyncFolderId"), *mb))
-      return operation_response(name, error_message(name, "ErrorFolderNotFound",
-                                                    "The specified folder could not be found in the store."));
-    const std::string state = child_text(op, kMessagesNs, "SyncState");
-    std::uint64_t since = 0;
-    if (!state.empty()) {
-      auto parsed = tenant_.parse_sync_state(*mb, "contacts", state);
-      if (!parsed)
-        return operation_response(
-            name, error_message(name, "ErrorInvalidSyncStateData",
-                                "Synchronization state data is corrupt or otherwise invalid.",
-                                "<m:SyncState/><m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>"));
-      since = *parsed;
+    auto folder_id = child(op, kMessagesNs, "SyncFolderId");
+    if (is_distinguished(folder_id, "calendar")) {
+      return sync_folder_items(op, tenant_, *mb, "calendar",
+                               [&](std::uint64_t since, int max, std::uint64_t& next, bool& last) {
+                                 return tenant_.event_changes_since(*mb, since, max, next, last);
+                               },
+                               [&](const SimEvent& e, bool full) { return event_xml(e, *mb, full); });
     }
-    int max = std::atoi(child_text(op, kMessagesNs, "MaxChangesReturned").c_str());
-    if (max < 1 || max > 512)
-      return operation_response(name, error_message(name, "ErrorInvalidArgument",
-                                                    "MaxChangesReturned must be between 1 and 512."));
-    const bool full = wants_full_items(child(op, kMessagesNs, "ItemShape"));
-    std::uint64_t next = 0;
-    bool last = true;
-    auto changes = tenant_.changes_since(*mb, since, max, next, last);
-    std::string msg = success_open(name);
-    msg += "<m:SyncState>" + tenant_.sync_state(*mb, "contacts", next) + "</m:SyncState>";
-    msg += std::string("<m:IncludesLastItemInRange>") + (last ? "true" : "false") + "</m:IncludesLastItemInRange>";
-    msg += changes.empty() ? "<m:Changes/>" : "<m:Changes>";
-    for (const auto& ch : changes) {
-      switch (ch.type) {
-        case ChangeType::create: msg += "<t:Create>" + contact_xml(*ch.item, *mb, full) + "</t:Create>"; break;
-        case ChangeType::update: msg += "<t:Update>" + contact_xml(*ch.item, *mb, full) + "</t:Update>"; break;
-        case ChangeType::remove:
-          msg += "<t:Delete><t:ItemId Id=\"" + ch.item->id + "\" ChangeKey=\"" + ch.item->change_key() + "\"/></t:Delete>";
-          break;
-      }
+    if (is_contacts_folder(folder_id, *mb)) {
+      return sync_folder_items(op, tenant_, *mb, "contacts",
+                               [&](std::uint64_t since, int max, std::uint64_t& next, bool& last) {
+                                 return tenant_.changes_since(*mb, since, max, next, last);
+                               },
+                               [&](const SimContact& c, bool full) { return contact_xml(c, *mb, full); });
     }
-    if (!changes.empty()) msg += "</m:Changes>";
-    msg += "</m:SyncFolderItemsResponseMessage>";
-    return operation_response(name, msg);
+    return operation_response(name, error_message(name, "ErrorFolderNotFound",
+                                                  "The specified folder could not be found in the store."));
   }
 
   if (name == "GetItem") {

@@ -155,12 +155,22 @@ std::vector<std::string> Simulator::mailboxes() const {
   return out;
 }
 
-http::Response Simulator::control(const std::string& method, const std::string& path, const std::string& body) {
-  boost::asio::io_context io;
+http::ClientOptions Simulator::client_options() const {
   http::ClientOptions opts;
   opts.ca_file = dir_.path() / "ca.pem";
   opts.use_system_trust = false;
-  auto client = http::Client::create(io.get_executor(), opts);
+  return opts;
+}
+
+auth::RopcSettings Simulator::ropc_settings() const {
+  return {base_url() + "/contoso.onmicrosoft.com/oauth2/v2.0/token", "6731de76-14a6-49ae-97bc-6eba6914391e",
+          "https://outlook.office365.com/EWS.AccessAsUser.All offline_access", "svc-exsync@contoso.onmicrosoft.com",
+          password()};
+}
+
+http::Response Simulator::control(const std::string& method, const std::string& path, const std::string& body) {
+  boost::asio::io_context io;
+  auto client = http::Client::create(io.get_executor(), client_options());
   if (!client) throw std::runtime_error(client.error().message);
   http::Request req{method, base_url() + path, {{"Content-Type", "application/json"}}, body};
   auto r = run(io, (*client)->send(std::move(req)));

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "exsync/core/async.hpp"
+#include "exsync/auth/entra_token_source.hpp"
 #include "exsync/http/client.hpp"
 
 namespace exsync::test {
@@ -106,6 +107,11 @@ class Simulator {
   std::string password() const;
   bool validating() const { return validating_; }
   std::vector<std::string> mailboxes() const;
+
+  // A client that trusts the simulator's CA (and nothing else), and the service account's
+  // sign-in settings for its token endpoint.
+  http::ClientOptions client_options() const;
+  auth::RopcSettings ropc_settings() const;
 
   // The control API (tests/sim/control_endpoint.hpp), synchronously.
   http::Response control(const std::string& method, const std::string& path, const std::string& body = "");

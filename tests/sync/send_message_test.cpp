@@ -5,8 +5,7 @@
 #include <boost/json.hpp>
 #include <sstream>
 
-#include "exsync/auth/entra_token_source.hpp"
-#include "exsync/ews/ews_service.hpp"
+#include "ews_stack.hpp"
 #include "exsync/model/message_json.hpp"
 #include "exsync/store/sqlite_store.hpp"
 #include "exsync/sync/sync_engine.hpp"
@@ -18,23 +17,15 @@ namespace {
 class SendMessageTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    http::ClientOptions o;
-    o.ca_file = sim_.dir() / "ca.pem";
-    o.use_system_trust = false;
-    client_ = std::move(*http::Client::create(io_.get_executor(), o));
-    tokens_ = std::make_unique<auth::EntraTokenSource>(
-        io_.get_executor(), *client_, SystemClock::instance(),
-        auth::RopcSettings{sim_.base_url() + "/contoso.onmicrosoft.com/oauth2/v2.0/token",
-                           "6731de76-14a6-49ae-97bc-6eba6914391e",
-                           "https://outlook.office365.com/EWS.AccessAsUser.All offline_access",
-                           "svc-exsync@contoso.onmicrosoft.com", sim_.password()});
-    ews_ = std::make_unique<ews::EwsService>(*client_, *tokens_, ews::EwsSettings{sim_.base_url() + "/EWS/Exchange.asmx", 16});
+    remote_ = std::make_unique<test::EwsStack>(sim_, io_);
     store_ = std::move(*store::SqliteStore::open(dir_ / "exsync.db"));
-    engine_ = std::make_unique<SyncEngine>(*ews_, *store_, pool_);
+    engine_ = std::make_unique<SyncEngine>(*remote_->ews, *store_, pool_);
   }
   void TearDown() override {
     pool_.join();
-    if (sim_.validating()) EXPECT_EQ(sim_.schema_violations(), 0) << sim_.last_schema_violation();
+    if (sim_.validating()) {
+      EXPECT_EQ(sim_.schema_violations(), 0) << sim_.last_schema_violation();
+    }
   }
   std::vector<boost::json::object> sent_items() {
     std::vector<boost::json::object> out;
@@ -54,9 +45,7 @@ class SendMessageTest : public ::testing::Test {
   test::TempDir dir_;
   boost::asio::io_context io_;
   net::thread_pool pool_{1};
-  std::unique_ptr<http::Client> client_;
-  std::unique_ptr<auth::EntraTokenSource> tokens_;
-  std::unique_ptr<ews::EwsService> ews_;
+  std::unique_ptr<test::EwsStack> remote_;
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<SyncEngine> engine_;
 };
@@ -89,7 +78,7 @@ TEST_F(SendMessageTest, AMessageOfUncertainOutcomeIsNeverSentTwice) {
   auto queued = *store_->queued_messages(mb_);
   ASSERT_EQ(queued.size(), 1u);
   ASSERT_TRUE(store_->begin_send(id));
-  ASSERT_TRUE(test::run(io_, ews_->send(mb_, queued[0].first)));
+  ASSERT_TRUE(test::run(io_, remote_->ews->send(mb_, queued[0].first)));
   // ... crash before finish_send. The next pass:
   auto sent = test::run(io_, engine_->send_messages(mb_));
   ASSERT_TRUE(sent);

@@ -2,8 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "exsync/auth/entra_token_source.hpp"
-#include "exsync/ews/ews_service.hpp"
+#include "ews_stack.hpp"
 #include "exsync/model/contact_json.hpp"
 #include "exsync/store/sqlite_store.hpp"
 #include "exsync/sync/pass_runner.hpp"
@@ -20,24 +19,16 @@ class SyncEngineTest : public ::testing::Test {
   void SetUp() override { build({}); }
 
   void build(SyncOptions options) {
-    http::ClientOptions o;
-    o.ca_file = sim_.dir() / "ca.pem";
-    o.use_system_trust = false;
-    client_ = std::move(*http::Client::create(io_.get_executor(), o));
-    tokens_ = std::make_unique<auth::EntraTokenSource>(
-        io_.get_executor(), *client_, SystemClock::instance(),
-        auth::RopcSettings{sim_.base_url() + "/contoso.onmicrosoft.com/oauth2/v2.0/token",
-                           "6731de76-14a6-49ae-97bc-6eba6914391e",
-                           "https://outlook.office365.com/EWS.AccessAsUser.All offline_access",
-                           "svc-exsync@contoso.onmicrosoft.com", sim_.password()});
-    ews_ = std::make_unique<ews::EwsService>(*client_, *tokens_, ews::EwsSettings{sim_.base_url() + "/EWS/Exchange.asmx", 10});
+    remote_ = std::make_unique<test::EwsStack>(sim_, io_, 10);
     if (!store_) store_ = std::move(*store::SqliteStore::open(dir_ / "exsync.db"));
-    engine_ = std::make_unique<SyncEngine>(*ews_, *store_, pool_, options);
+    engine_ = std::make_unique<SyncEngine>(*remote_->ews, *store_, pool_, options);
   }
 
   void TearDown() override {
     pool_.join();
-    if (sim_.validating()) EXPECT_EQ(sim_.schema_violations(), 0) << sim_.last_schema_violation();
+    if (sim_.validating()) {
+      EXPECT_EQ(sim_.schema_violations(), 0) << sim_.last_schema_violation();
+    }
   }
 
   Result<FolderSyncReport, SyncError> sync(const std::string& mailbox) {
@@ -75,9 +66,7 @@ class SyncEngineTest : public ::testing::Test {
   test::TempDir dir_;
   boost::asio::io_context io_;
   net::thread_pool pool_{1};
-  std::unique_ptr<http::Client> client_;
-  std::unique_ptr<auth::EntraTokenSource> tokens_;
-  std::unique_ptr<ews::EwsService> ews_;
+  std::unique_ptr<test::EwsStack> remote_;
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<SyncEngine> engine_;
 };

@@ -4,8 +4,7 @@
 
 #include <boost/json.hpp>
 
-#include "exsync/auth/entra_token_source.hpp"
-#include "exsync/ews/ews_service.hpp"
+#include "ews_stack.hpp"
 #include "exsync/model/contact_json.hpp"
 #include "exsync/store/sqlite_store.hpp"
 #include "exsync/sync/sync_engine.hpp"
@@ -21,24 +20,15 @@ class WriteBackTest : public ::testing::Test {
  protected:
   void SetUp() override { build({}); }
   void build(SyncOptions options) {
-    http::ClientOptions o;
-    o.ca_file = sim_.dir() / "ca.pem";
-    o.use_system_trust = false;
-    client_ = std::move(*http::Client::create(io_.get_executor(), o));
-    tokens_ = std::make_unique<auth::EntraTokenSource>(
-        io_.get_executor(), *client_, SystemClock::instance(),
-        auth::RopcSettings{sim_.base_url() + "/contoso.onmicrosoft.com/oauth2/v2.0/token",
-                           "6731de76-14a6-49ae-97bc-6eba6914391e",
-                           "https://outlook.office365.com/EWS.AccessAsUser.All offline_access",
-                           "svc-exsync@contoso.onmicrosoft.com", sim_.password()});
-    ews_ = std::make_unique<ews::EwsService>(*client_, *tokens_, ews::EwsSettings{sim_.base_url() + "/EWS/Exchange.asmx", 16});
+    remote_ = std::make_unique<test::EwsStack>(sim_, io_);
     if (!store_) store_ = std::move(*store::SqliteStore::open(dir_ / "exsync.db"));
-    engine_ = std::make_unique<SyncEngine>(*ews_, *store_, pool_, options);
+    engine_ = std::make_unique<SyncEngine>(*remote_->ews, *store_, pool_, options);
   }
   void TearDown() override {
     pool_.join();
-    if (sim_.validating() && !expect_schema_violation_)
+    if (sim_.validating() && !expect_schema_violation_) {
       EXPECT_EQ(sim_.schema_violations(), 0) << sim_.last_schema_violation();
+    }
   }
   FolderSyncReport sync() {
     auto r = test::run(io_, engine_->sync_folder(mb_, FolderKind::contacts));
@@ -73,9 +63,7 @@ class WriteBackTest : public ::testing::Test {
   test::TempDir dir_;
   boost::asio::io_context io_;
   net::thread_pool pool_{1};
-  std::unique_ptr<http::Client> client_;
-  std::unique_ptr<auth::EntraTokenSource> tokens_;
-  std::unique_ptr<ews::EwsService> ews_;
+  std::unique_ptr<test::EwsStack> remote_;
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<SyncEngine> engine_;
 };
@@ -161,7 +149,7 @@ TEST_F(WriteBackTest, ACreateOfUncertainOutcomeIsNotDuplicated) {
   auto pending = *store_->pending_writes(mb_, FolderKind::contacts);
   ASSERT_EQ(pending.size(), 1u);
   ASSERT_TRUE(store_->begin_write(pending[0].seq));
-  auto sent = test::run(io_, ews_->create(mb_, FolderKind::contacts, pending[0].item, created.local_id));
+  auto sent = test::run(io_, remote_->ews->create(mb_, FolderKind::contacts, pending[0].item, created.local_id));
   ASSERT_TRUE(sent) << sent.error().message;
   // ... crash. The next pass:
   auto report = sync();

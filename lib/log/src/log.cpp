@@ -25,14 +25,9 @@ spdlog::level::level_enum to_spdlog(Level l) {
   return spdlog::level::info;
 }
 
-// logfmt: bare when the value has no space, quote, '=' or control character; else quoted with
-// backslash escapes, so that one event is always one line.
-void append_logfmt_value(std::string& out, std::string_view v) {
-  bool bare = !v.empty();
-  for (unsigned char c : v) {
-    if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f) { bare = false; break; }
-  }
-  if (bare) { out += v; return; }
+// A double-quoted string with backslash escapes, valid both as a JSON string and as a quoted
+// logfmt value, so that one event is always one line.
+void append_quoted(std::string& out, std::string_view v) {
   out += '"';
   for (unsigned char c : v) {
     switch (c) {
@@ -54,26 +49,15 @@ void append_logfmt_value(std::string& out, std::string_view v) {
   out += '"';
 }
 
-void append_json_string(std::string& out, std::string_view v) {
-  out += '"';
+
+// logfmt: bare when the value has no space, quote, '=' or control character; else quoted.
+void append_logfmt_value(std::string& out, std::string_view v) {
+  bool bare = !v.empty();
   for (unsigned char c : v) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
+    if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f) { bare = false; break; }
   }
-  out += '"';
+  if (bare) out += v;
+  else append_quoted(out, v);
 }
 
 std::string scalar(const Field::Value& v) {
@@ -154,12 +138,12 @@ std::string render_fields(Format format, Level level, std::string_view name,
     out += "\"level\":\"";
     out += level_name(level);
     out += "\",\"event\":";
-    append_json_string(out, name);
+    append_quoted(out, name);
     for (const auto& f : fields) {
       out += ',';
-      append_json_string(out, f.key);
+      append_quoted(out, f.key);
       out += ':';
-      if (auto* s = std::get_if<std::string_view>(&f.value)) append_json_string(out, *s);
+      if (auto* s = std::get_if<std::string_view>(&f.value)) append_quoted(out, *s);
       else out += scalar(f.value);
     }
     out += '}';
