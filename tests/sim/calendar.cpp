@@ -92,6 +92,39 @@ void Tenant::populate_calendar(Mailbox& mb, int count) {
   }
 }
 
+const SimEvent& Tenant::add_event(Mailbox& mb, SimEvent e) {
+  auto& cal = mb.calendar;
+  e.id = "AAMkAD" + base64_encode("exsim:" + mb.guid_tag + ":event:" + std::to_string(cal.next_item++));
+  char uid[64];
+  std::snprintf(uid, sizeof uid, "040000008200E00074C5B7101A82E008%016llX", static_cast<unsigned long long>(rng_()));
+  e.uid = uid;
+  e.organizer = {"Agent", mb.address};
+  e.created = e.last_modified = now();
+  e.created_seq = e.last_seq = ++cal.seq;
+  cal.by_seq[e.last_seq] = e.id;
+  auto [it, _] = cal.events.emplace(e.id, std::move(e));
+  return it->second;
+}
+
+const SimEvent* Tenant::write_event(Mailbox& mb, const std::string& id, const SimEvent& changed) {
+  auto it = mb.calendar.events.find(id);
+  if (it == mb.calendar.events.end() || it->second.deleted) return nullptr;
+  auto& e = it->second;
+  SimEvent next = changed;
+  next.id = e.id;
+  next.uid = e.uid;
+  next.organizer = e.organizer;
+  next.created = e.created;
+  next.created_seq = e.created_seq;
+  next.version = e.version + 1;
+  next.last_modified = std::max(now(), e.last_modified + seconds(1));
+  mb.calendar.by_seq.erase(e.last_seq);
+  next.last_seq = ++mb.calendar.seq;
+  mb.calendar.by_seq[next.last_seq] = next.id;
+  e = std::move(next);
+  return &e;
+}
+
 const SimEvent* Tenant::find_event(const Mailbox& mb, const std::string& id) const {
   auto it = mb.calendar.events.find(id);
   return it == mb.calendar.events.end() || it->second.deleted ? nullptr : &it->second;

@@ -51,6 +51,7 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
     return json_response(200, json::object{{"operations", ops},
                                            {"token_requests", entra_.requests()},
                                            {"unauthorized", ews_.stats().unauthorized},
+                                           {"invitations_sent", ews_.stats().invitations_sent},
                                            {"schema_violations", ews_.stats().schema_violations},
                                            {"last_schema_violation", ews_.stats().last_schema_violation}});
   }

@@ -4,6 +4,7 @@
 
 #include "codec.hpp"
 #include "contact_codec.hpp"
+#include "event_codec.hpp"
 #include "exsync/core/mailbox_address.hpp"
 #include "exsync/ews/namespaces.hpp"
 #include "exsync/ews/requests.hpp"
@@ -493,6 +494,20 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
     return operation_response(name, msgs);
   }
 
+  if (name == "CreateItem" && child(child(op, kMessagesNs, "Items"), kTypesNs, "CalendarItem")) {
+    const std::string_view invitations = op.attribute("SendMeetingInvitations").value();
+    if (invitations.empty())
+      return fault("ErrorSchemaValidation", "SendMeetingInvitations is required when creating calendar items.");
+    std::string msgs;
+    for (auto item = child(op, kMessagesNs, "Items").first_child(); item; item = item.next_sibling()) {
+      if (!is_element(item, kTypesNs, "CalendarItem")) continue;
+      const auto& created = tenant_.add_event(*mb, read_written_event(item));
+      if (invitations != "SendToNone") stats_.invitations_sent += static_cast<int>(created.attendees.size());
+      msgs += success_open(name) + "<m:Items>" + event_xml(created, *mb, false) + "</m:Items></m:CreateItemResponseMessage>";
+    }
+    return operation_response(name, msgs);
+  }
+
   if (name == "CreateItem") {
     auto saved = child(op, kMessagesNs, "SavedItemFolderId");
     if (saved && !is_contacts_folder(saved, *mb))
@@ -519,6 +534,30 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
     for (auto change = changes.first_child(); change; change = change.next_sibling()) {
       if (!is_element(change, kTypesNs, "ItemChange")) continue;
       auto id = child(change, kTypesNs, "ItemId");
+      if (const SimEvent* ev = tenant_.find_event(*mb, id.attribute("Id").value())) {
+        const std::string change_key = id.attribute("ChangeKey").value();
+        if (op.attribute("SendMeetingInvitationsOrCancellations").empty()) {
+          msgs += error_message(name, "ErrorSchemaValidation",
+                                "SendMeetingInvitationsOrCancellations is required when updating calendar items.", "<m:Items/>");
+          continue;
+        }
+        if (resolution != "AlwaysOverwrite" && change_key != ev->change_key()) {
+          msgs += error_message(name, change_key.empty() ? "ErrorChangeKeyRequiredForWriteOperations" : "ErrorIrresolvableConflict",
+                                "The send or update operation could not be performed because the change key passed in "
+                                "the request does not match the current change key for the item.",
+                                "<m:Items/>");
+          continue;
+        }
+        SimEvent changed = *ev;
+        if (auto problem = apply_event_updates(child(change, kTypesNs, "Updates"), changed)) {
+          msgs += error_message(name, "ErrorInvalidPropertyRequest", *problem, "<m:Items/>");
+          continue;
+        }
+        const SimEvent* updated = tenant_.write_event(*mb, ev->id, changed);
+        msgs += success_open(name) + "<m:Items>" + event_xml(*updated, *mb, false) +
+                "</m:Items><m:ConflictResults><m:Count>0</m:Count></m:ConflictResults></m:UpdateItemResponseMessage>";
+        continue;
+      }
       const SimContact* sc = tenant_.find_contact(*mb, id.attribute("Id").value());
       if (!sc) {
         msgs += error_message(name, "ErrorItemNotFound", "The specified object was not found in the store.", "<m:Items/>");
@@ -556,7 +595,7 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
     auto ids = child(op, kMessagesNs, "ItemIds");
     for (auto id = ids.first_child(); id; id = id.next_sibling()) {
       if (!is_element(id, kTypesNs, "ItemId")) continue;
-      if (tenant_.delete_contact(*mb, id.attribute("Id").value()))
+      if (tenant_.delete_contact(*mb, id.attribute("Id").value()) || tenant_.delete_event(*mb, id.attribute("Id").value()))
         msgs += success_open(name) + "</m:DeleteItemResponseMessage>";
       else
         msgs += error_message(name, "ErrorItemNotFound", "The specified object was not found in the store.");
@@ -581,6 +620,29 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
       items += "<t:Message><t:ItemId Id=\"" + m.id + "\" ChangeKey=\"CQAAABYAAAA" + base64_encode(m.id.substr(m.id.size() - 6)) +
                "\"/>" + element("Subject", m.subject) + "<t:DateTimeSent>" + format_rfc3339_utc(m.sent) +
                "</t:DateTimeSent></t:Message>";
+      ++n;
+    }
+    return operation_response(name, success_open(name) + "<m:RootFolder TotalItemsInView=\"" + std::to_string(n) +
+                                        "\" IncludesLastItemInRange=\"true\"><t:Items>" + items +
+                                        "</t:Items></m:RootFolder></m:FindItemResponseMessage>");
+  }
+
+  if (name == "FindItem" && is_distinguished(child(op, kMessagesNs, "ParentFolderIds"), "calendar")) {
+    auto equal = child(child(op, kMessagesNs, "Restriction"), kTypesNs, "IsEqualTo");
+    std::string key, value;
+    if (equal) {
+      key = extended_key(child(equal, kTypesNs, "ExtendedFieldURI"));
+      value = child(child(equal, kTypesNs, "FieldURIOrConstant"), kTypesNs, "Constant").attribute("Value").value();
+    }
+    std::string items;
+    int n = 0;
+    for (const auto& [id, ev] : mb->calendar.events) {
+      if (ev.deleted) continue;
+      if (equal) {
+        auto it = ev.extended.find(key);
+        if (it == ev.extended.end() || it->second != value) continue;
+      }
+      items += event_xml(ev, *mb, false);
       ++n;
     }
     return operation_response(name, success_open(name) + "<m:RootFolder TotalItemsInView=\"" + std::to_string(n) +

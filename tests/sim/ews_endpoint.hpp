@@ -18,6 +18,7 @@ namespace exsync::sim {
 struct EwsStats {
   std::map<std::string, int> operations;  // by operation name
   int unauthorized = 0;
+  int invitations_sent = 0;  // attendees invited by CreateItem calendar items
   int schema_violations = 0;
   std::string last_schema_violation;
 };

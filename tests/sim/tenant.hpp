@@ -60,6 +60,7 @@ struct SimEvent {
   };
   std::vector<Exception> modified;
   std::vector<SysSeconds> deleted_occurrences;
+  std::map<std::string, std::string> extended;  // "PropertySetId/PropertyName" -> value
   SysSeconds created{}, last_modified{};
   std::uint64_t created_seq = 0;
   std::uint64_t last_seq = 0;
@@ -144,6 +145,10 @@ class Tenant {
   void populate_calendar(Mailbox& mb, int events);
   const SimEvent* find_event(const Mailbox& mb, const std::string& id) const;
   bool delete_event(Mailbox& mb, const std::string& id);
+  // Adds an event a client created; assigns its id, uid and change log position.
+  const SimEvent& add_event(Mailbox& mb, SimEvent event);
+  // Replaces an event's content with a client's change (ids and log bookkeeping kept).
+  const SimEvent* write_event(Mailbox& mb, const std::string& id, const SimEvent& changed);
   // Changes the series' subject and location (an edit in Outlook).
   const SimEvent* edit_event(Mailbox& mb, const std::string& id, const std::string& subject, const std::string& location);
 

@@ -149,7 +149,7 @@ TEST_F(WriteBackTest, ACreateOfUncertainOutcomeIsNotDuplicated) {
   auto pending = *store_->pending_writes(mb_, FolderKind::contacts);
   ASSERT_EQ(pending.size(), 1u);
   ASSERT_TRUE(store_->begin_write(pending[0].seq));
-  auto sent = test::run(io_, remote_->ews->create(mb_, FolderKind::contacts, pending[0].item, created.local_id));
+  auto sent = test::run(io_, remote_->ews->create(mb_, FolderKind::contacts, pending[0].item, created.local_id, false));
   ASSERT_TRUE(sent) << sent.error().message;
   // ... crash. The next pass:
   auto report = sync();

@@ -52,12 +52,29 @@ std::optional<std::int64_t> int_param(const std::map<std::string, std::string>& 
   return v;
 }
 
-// Reads a contact from a request body: 400 when it is not JSON, 422 when a field is wrong.
-std::variant<model::Contact, http::Response> contact_from_body(const json::value& body) {
-  auto c = model::contact_from_json(json::serialize(body));
-  if (!c) return error(422, "invalid_field", c.error());
-  if (auto problem = model::contact_problem(*c)) return error(422, "invalid_field", *problem);
-  return std::move(*c);
+// Reads an item of the folder's kind from a request body: 422 when a field is wrong.
+std::variant<model::ItemPayload, http::Response> payload_from_body(model::FolderKind folder, const json::value& body) {
+  auto payload = model::payload_from_json(folder, json::serialize(body));
+  if (!payload) return error(422, "invalid_field", payload.error());
+  auto problem = std::visit(
+      [](const auto& item) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(item)>, model::Contact>) return model::contact_problem(item);
+        else return model::event_problem(item);
+      },
+      *payload);
+  if (problem) return error(422, "invalid_field", *problem);
+  return std::move(*payload);
+}
+
+// Series are read-only in this version: their pattern and exceptions come from Exchange.
+std::optional<std::string> series_change(const model::ItemPayload& before, const model::ItemPayload& after) {
+  const auto* b = std::get_if<model::Event>(&before);
+  const auto* a = std::get_if<model::Event>(&after);
+  if (!a || !b) return std::nullopt;
+  if (b->recurrence != a->recurrence || b->modified_occurrences != a->modified_occurrences ||
+      b->deleted_occurrences != a->deleted_occurrences)
+    return "changing a series' recurrence or occurrences is not supported yet";
+  return std::nullopt;
 }
 
 std::variant<json::value, http::Response> parse_body(const std::string& body) {
@@ -219,8 +236,8 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
 
   if (seg[3] != "contacts" && seg[3] != "events") co_return error(404, "not_found", "no such route");
   const auto folder = seg[3] == "events" ? model::FolderKind::calendar : model::FolderKind::contacts;
-  if (folder == model::FolderKind::calendar && !get)
-    co_return error(405, "method_not_allowed", "events are read-only in this version (writing them comes later)");
+  // Invitations and cancellations go to a meeting's attendees only when the CRM asks.
+  const bool notify = t.query.contains("send_invitations") && t.query.at("send_invitations") == "true";
   auto wrote = [&] {
     if (settings_.on_write) settings_.on_write(mailbox);
   };
@@ -263,14 +280,16 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
   if (seg.size() == 4 && req.method == "POST") {
     auto body = parse_body(req.body);
     if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
-    auto contact = contact_from_body(std::get<json::value>(body));
-    if (auto* r = std::get_if<http::Response>(&contact)) co_return std::move(*r);
-    const model::ItemPayload payload = std::get<model::Contact>(contact);
-    auto created = co_await run_blocking(blocking_, [&] { return store_.local_create(mailbox, folder, payload); });
+    auto parsed = payload_from_body(folder, std::get<json::value>(body));
+    if (auto* r = std::get_if<http::Response>(&parsed)) co_return std::move(*r);
+    const model::ItemPayload payload = std::get<model::ItemPayload>(parsed);
+    if (const auto* event = std::get_if<model::Event>(&payload); event && event->recurrence)
+      co_return error(422, "invalid_field", "creating a recurring series is not supported yet");
+    auto created = co_await run_blocking(blocking_, [&] { return store_.local_create(mailbox, folder, payload, notify); });
     if (!created) co_return store_failure(created.error());
     wrote();
-    auto resp = json_response(201, item_json(*created).value_or("null"));
-    resp.headers.push_back({"Location", "/v1/mailboxes/" + mailbox + "/contacts/" + created->local_id});
+    auto resp = json_response(201, item_json(*created, folder).value_or("null"));
+    resp.headers.push_back({"Location", "/v1/mailboxes/" + mailbox + "/" + seg[3] + "/" + created->local_id});
     co_return resp;
   }
   if (seg.size() == 4) {
@@ -295,7 +314,7 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
   if (seg.size() == 5) {
     const std::string& id = seg[4];
     if (req.method == "DELETE") {
-      auto deleted = co_await run_blocking(blocking_, [&] { return store_.local_delete(mailbox, folder, id); });
+      auto deleted = co_await run_blocking(blocking_, [&] { return store_.local_delete(mailbox, folder, id, notify); });
       if (!deleted) co_return store_failure(deleted.error());
       if (!*deleted) co_return error(404, "unknown_item", "no item with id \"" + id + "\" in " + mailbox);
       wrote();
@@ -311,14 +330,18 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
     if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
     auto current = json::parse((*item)->payload_json).as_object();
     auto merged = merge_patch(std::move(current), std::get<json::value>(body).as_object());
-    auto contact = contact_from_body(merged);
-    if (auto* r = std::get_if<http::Response>(&contact)) co_return std::move(*r);
-    const model::ItemPayload payload = std::get<model::Contact>(contact);
-    auto updated = co_await run_blocking(blocking_, [&] { return store_.local_update(mailbox, folder, id, payload); });
+    auto parsed = payload_from_body(folder, merged);
+    if (auto* r = std::get_if<http::Response>(&parsed)) co_return std::move(*r);
+    const model::ItemPayload payload = std::get<model::ItemPayload>(parsed);
+    auto current_payload = model::payload_from_json(folder, (*item)->payload_json);
+    if (current_payload) {
+      if (auto change = series_change(*current_payload, payload)) co_return error(422, "invalid_field", *change);
+    }
+    auto updated = co_await run_blocking(blocking_, [&] { return store_.local_update(mailbox, folder, id, payload, notify); });
     if (!updated) co_return store_failure(updated.error());
     if (!*updated) co_return error(404, "unknown_item", "no contact with id \"" + id + "\" in " + mailbox);
     wrote();
-    co_return json_response(200, item_json(**updated).value_or("null"));
+    co_return json_response(200, item_json(**updated, folder).value_or("null"));
   }
   co_return error(404, "not_found", "no such route");
 }

@@ -77,11 +77,13 @@ Task<Result<std::vector<model::RemoteItem>, RemoteError>> EwsService::fetch(cons
 
 Task<Result<model::RemoteRef, RemoteError>> EwsService::create(const std::string& mailbox, model::FolderKind folder,
                                                                const model::ItemPayload& item,
-                                                               const std::string& local_id) {
-  if (!std::holds_alternative<model::Contact>(item))
-    co_return Fail{RemoteError{RemoteErrorKind::invalid_item, "writing calendar items is not supported yet", "", {}}};
-  const auto& contact = std::get<model::Contact>(item);
-  auto body = co_await call(mailbox, "CreateItem", create_item_request(mailbox, folder, contact, local_id));
+                                                               const std::string& local_id, bool notify) {
+  auto request = std::holds_alternative<model::Event>(item)
+                     ? create_event_request(mailbox, std::get<model::Event>(item), local_id, notify)
+                     : create_item_request(mailbox, folder, std::get<model::Contact>(item), local_id);
+  if (request.empty())
+    co_return Fail{RemoteError{RemoteErrorKind::invalid_item, "the event's time zone has no Exchange equivalent", "", {}}};
+  auto body = co_await call(mailbox, "CreateItem", std::move(request));
   if (!body) co_return Fail{std::move(body).error()};
   co_return parse_written_item(*body);
 }
@@ -99,19 +101,22 @@ Task<Result<std::optional<model::RemoteRef>, RemoteError>> EwsService::find_crea
 
 Task<Result<model::RemoteRef, RemoteError>> EwsService::update(const std::string& mailbox, const model::RemoteRef& ref,
                                                                const model::ItemPayload& before,
-                                                               const model::ItemPayload& after, bool overwrite) {
-  if (!std::holds_alternative<model::Contact>(after))
-    co_return Fail{RemoteError{RemoteErrorKind::invalid_item, "writing calendar items is not supported yet", "", {}}};
-  auto request = update_item_request(mailbox, ref, std::get<model::Contact>(before), std::get<model::Contact>(after),
-                                     overwrite);
+                                                               const model::ItemPayload& after, bool overwrite,
+                                                               bool notify) {
+  auto request = std::holds_alternative<model::Event>(after)
+                     ? update_event_request(mailbox, ref, std::get<model::Event>(before), std::get<model::Event>(after),
+                                            overwrite, notify)
+                     : update_item_request(mailbox, ref, std::get<model::Contact>(before), std::get<model::Contact>(after),
+                                           overwrite);
   if (request.empty()) co_return ref;  // nothing differs: nothing to send
   auto body = co_await call(mailbox, "UpdateItem", std::move(request));
   if (!body) co_return Fail{std::move(body).error()};
   co_return parse_written_item(*body);
 }
 
-Task<Result<Unit, RemoteError>> EwsService::remove(const std::string& mailbox, const model::RemoteRef& ref) {
-  auto body = co_await call(mailbox, "DeleteItem", delete_item_request(mailbox, ref));
+Task<Result<Unit, RemoteError>> EwsService::remove(const std::string& mailbox, const model::RemoteRef& ref,
+                                                   bool notify) {
+  auto body = co_await call(mailbox, "DeleteItem", delete_item_request(mailbox, ref, notify));
   if (!body) co_return Fail{std::move(body).error()};
   co_return parse_no_content(*body);
 }

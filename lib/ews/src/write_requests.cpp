@@ -1,6 +1,7 @@
 #include "exsync/ews/write_requests.hpp"
 
 #include "exsync/ews/requests.hpp"
+#include "exsync/model/time_zone.hpp"
 #include "soap.hpp"
 
 namespace exsync::ews {
@@ -182,9 +183,120 @@ std::string update_item_request(std::string_view mailbox, const model::RemoteRef
   return soap_envelope(mailbox, x);
 }
 
-std::string delete_item_request(std::string_view mailbox, const model::RemoteRef& ref) {
-  return soap_envelope(mailbox, "<m:DeleteItem DeleteType=\"MoveToDeletedItems\"><m:ItemIds><t:ItemId Id=\"" +
+std::string delete_item_request(std::string_view mailbox, const model::RemoteRef& ref, bool notify) {
+  return soap_envelope(mailbox, std::string("<m:DeleteItem DeleteType=\"MoveToDeletedItems\" SendMeetingCancellations=\"") +
+                                    (notify ? "SendToAllAndSaveCopy" : "SendToNone") + "\"><m:ItemIds><t:ItemId Id=\"" +
                                     xml_escape(ref.id) + "\"/></m:ItemIds></m:DeleteItem>");
+}
+
+namespace {
+
+std::string utc_of(const std::string& rfc3339) {
+  auto t = parse_xs_datetime(rfc3339);
+  return t ? format_rfc3339_utc(*t) : std::string();
+}
+
+std::string attendee_list(std::string_view element, const std::vector<model::Attendee>& all, std::string_view type) {
+  std::string x;
+  for (const auto& a : all) {
+    if (a.type != type) continue;
+    x += "<t:Attendee><t:Mailbox>" + text_element("Name", a.name) + "<t:EmailAddress>" + xml_escape(a.address) +
+         "</t:EmailAddress></t:Mailbox></t:Attendee>";
+  }
+  if (x.empty()) return {};
+  return "<t:" + std::string(element) + ">" + x + "</t:" + std::string(element) + ">";
+}
+
+std::string_view invitations(bool notify) { return notify ? "SendToAllAndSaveCopy" : "SendToNone"; }
+
+}  // namespace
+
+std::string create_event_request(std::string_view mailbox, const model::Event& e, std::string_view local_id,
+                                 bool notify) {
+  const auto windows = model::windows_from_iana(e.time_zone);
+  if (!windows) return {};
+  std::string x = "<m:CreateItem SendMeetingInvitations=\"" + std::string(invitations(notify)) +
+                  "\"><m:SavedItemFolderId><t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items><t:CalendarItem>";
+  x += text_element("Subject", e.subject);
+  x += text_element("Sensitivity", e.sensitivity);
+  if (!e.body.empty()) x += "<t:Body BodyType=\"Text\">" + xml_escape(e.body) + "</t:Body>";
+  if (!e.categories.empty()) x += categories_xml(e.categories);
+  x += std::string("<t:ReminderIsSet>") + (e.reminder_minutes ? "true" : "false") + "</t:ReminderIsSet>";
+  if (e.reminder_minutes) x += "<t:ReminderMinutesBeforeStart>" + std::to_string(*e.reminder_minutes) + "</t:ReminderMinutesBeforeStart>";
+  x += tag_property(local_id);
+  x += "<t:Start>" + utc_of(e.start) + "</t:Start><t:End>" + utc_of(e.end) + "</t:End>";
+  x += std::string("<t:IsAllDayEvent>") + (e.all_day ? "true" : "false") + "</t:IsAllDayEvent>";
+  x += text_element("LegacyFreeBusyStatus", e.free_busy);
+  x += text_element("Location", e.location);
+  x += attendee_list("RequiredAttendees", e.attendees, "required") + attendee_list("OptionalAttendees", e.attendees, "optional") +
+       attendee_list("Resources", e.attendees, "resource");
+  x += "<t:StartTimeZone Id=\"" + xml_escape(*windows) + "\"/><t:EndTimeZone Id=\"" + xml_escape(*windows) + "\"/>";
+  x += "</t:CalendarItem></m:Items></m:CreateItem>";
+  return soap_envelope(mailbox, x);
+}
+
+std::string update_event_request(std::string_view mailbox, const model::RemoteRef& ref, const model::Event& b,
+                                 const model::Event& a, bool overwrite, bool notify) {
+  std::string u;
+  auto set = [&](std::string_view uri, const std::string& element_xml) {
+    u += "<t:SetItemField><t:FieldURI FieldURI=\"" + std::string(uri) + "\"/><t:CalendarItem>" + element_xml +
+         "</t:CalendarItem></t:SetItemField>";
+  };
+  auto remove = [&](std::string_view uri) {
+    u += "<t:DeleteItemField><t:FieldURI FieldURI=\"" + std::string(uri) + "\"/></t:DeleteItemField>";
+  };
+  auto scalar = [&](std::string_view uri, std::string_view element, const std::string& before, const std::string& after) {
+    if (before == after) return;
+    if (after.empty()) remove(uri);
+    else set(uri, text_element(element, after));
+  };
+  scalar("item:Subject", "Subject", b.subject, a.subject);
+  scalar("item:Sensitivity", "Sensitivity", b.sensitivity, a.sensitivity);
+  if (b.body != a.body) {
+    if (a.body.empty()) remove("item:Body");
+    else set("item:Body", "<t:Body BodyType=\"Text\">" + xml_escape(a.body) + "</t:Body>");
+  }
+  if (b.categories != a.categories) {
+    if (a.categories.empty()) remove("item:Categories");
+    else set("item:Categories", categories_xml(a.categories));
+  }
+  if (b.reminder_minutes != a.reminder_minutes) {
+    set("item:ReminderIsSet", std::string("<t:ReminderIsSet>") + (a.reminder_minutes ? "true" : "false") + "</t:ReminderIsSet>");
+    if (a.reminder_minutes)
+      set("item:ReminderMinutesBeforeStart",
+          "<t:ReminderMinutesBeforeStart>" + std::to_string(*a.reminder_minutes) + "</t:ReminderMinutesBeforeStart>");
+  }
+  if (b.time_zone != a.time_zone) {
+    const auto windows = model::windows_from_iana(a.time_zone);
+    if (!windows) return {};
+    set("calendar:StartTimeZone", "<t:StartTimeZone Id=\"" + xml_escape(*windows) + "\"/>");
+    set("calendar:EndTimeZone", "<t:EndTimeZone Id=\"" + xml_escape(*windows) + "\"/>");
+  }
+  if (utc_of(b.start) != utc_of(a.start)) set("calendar:Start", "<t:Start>" + utc_of(a.start) + "</t:Start>");
+  if (utc_of(b.end) != utc_of(a.end)) set("calendar:End", "<t:End>" + utc_of(a.end) + "</t:End>");
+  if (b.all_day != a.all_day)
+    set("calendar:IsAllDayEvent", std::string("<t:IsAllDayEvent>") + (a.all_day ? "true" : "false") + "</t:IsAllDayEvent>");
+  scalar("calendar:LegacyFreeBusyStatus", "LegacyFreeBusyStatus", b.free_busy, a.free_busy);
+  scalar("calendar:Location", "Location", b.location, a.location);
+  struct AttendeeField {
+    std::string_view uri, element, type;
+  };
+  static constexpr AttendeeField kAttendeeFields[] = {{"calendar:RequiredAttendees", "RequiredAttendees", "required"},
+                                                      {"calendar:OptionalAttendees", "OptionalAttendees", "optional"},
+                                                      {"calendar:Resources", "Resources", "resource"}};
+  for (const auto& [uri, element, type] : kAttendeeFields) {
+    auto list_before = attendee_list(element, b.attendees, type), list_after = attendee_list(element, a.attendees, type);
+    // Responses are the attendees', not the CRM's: compare who is invited, not their answers.
+    if (list_before == list_after) continue;
+    if (list_after.empty()) remove(uri);
+    else set(uri, list_after);
+  }
+  if (u.empty()) return {};
+  std::string x = std::string("<m:UpdateItem ConflictResolution=\"") + (overwrite ? "AlwaysOverwrite" : "NeverOverwrite") +
+                  "\" SendMeetingInvitationsOrCancellations=\"" + (notify ? "SendToAllAndSaveCopy" : "SendToNone") +
+                  "\"><m:ItemChanges><t:ItemChange><t:ItemId Id=\"" + xml_escape(ref.id) + "\" ChangeKey=\"" +
+                  xml_escape(ref.change_key) + "\"/><t:Updates>" + u + "</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>";
+  return soap_envelope(mailbox, x);
 }
 
 std::string find_item_by_tag_request(std::string_view mailbox, std::string_view distinguished_folder,

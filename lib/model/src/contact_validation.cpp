@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <set>
 #include <string_view>
+
+#include "exsync/core/mailbox_address.hpp"
+#include "exsync/model/time_zone.hpp"
 
 namespace exsync::model {
 namespace {
@@ -27,8 +31,9 @@ std::string list(const std::array<std::string_view, N>& keys) {
   return out;
 }
 
-// Valid UTF-8 without the control characters XML 1.0 cannot carry.
-bool carriable(std::string_view s) {
+}  // namespace
+
+bool carriable_text(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') return false;
@@ -41,6 +46,8 @@ bool carriable(std::string_view s) {
   return true;
 }
 
+namespace {
+bool carriable(std::string_view s) { return carriable_text(s); }
 }  // namespace
 
 std::optional<std::string> contact_problem(const Contact& c) {
@@ -83,6 +90,41 @@ std::optional<std::string> contact_problem(const Contact& c) {
   }
   for (const auto& cat : c.categories)
     if (cat.empty() || !carriable(cat)) return "categories must be non-empty text";
+  return std::nullopt;
+}
+
+std::optional<std::string> event_problem(const Event& e) {
+  for (const auto& [name, value] : {std::pair<std::string_view, const std::string*>{"subject", &e.subject},
+                                    {"location", &e.location}, {"body", &e.body}}) {
+    if (!carriable(*value)) return std::string(name) + " holds invalid UTF-8 or a control character";
+  }
+  if (e.subject.size() > 255) return std::string("subject is longer than 255 bytes");
+  if (e.location.size() > 255) return std::string("location is longer than 255 bytes");
+  if (e.time_zone.empty() || !known_zone(e.time_zone)) return "time_zone \"" + e.time_zone + "\" is not an IANA time zone";
+  if (!windows_from_iana(e.time_zone)) return "time_zone \"" + e.time_zone + "\" has no Exchange equivalent";
+  const auto start = parse_xs_datetime(e.start), end = parse_xs_datetime(e.end);
+  if (!start) return std::string("start must be an RFC 3339 time with an offset");
+  if (!end) return std::string("end must be an RFC 3339 time with an offset");
+  if (*end < *start) return std::string("end is before start");
+  if (e.all_day && (local_midnight(*start, e.time_zone) != *start || local_midnight(*end, e.time_zone) != *end || *end == *start))
+    return std::string("an all-day event starts and ends at midnight in its time_zone");
+  static const std::set<std::string_view> kFreeBusy = {"", "Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData"};
+  if (!kFreeBusy.contains(e.free_busy)) return "free_busy \"" + e.free_busy + "\" is not one of Free, Tentative, Busy, OOF, WorkingElsewhere";
+  static const std::set<std::string_view> kSensitivity = {"", "Normal", "Personal", "Private", "Confidential"};
+  if (!kSensitivity.contains(e.sensitivity))
+    return "sensitivity \"" + e.sensitivity + "\" is not one of Normal, Personal, Private, Confidential";
+  if (e.reminder_minutes && (*e.reminder_minutes < 0 || *e.reminder_minutes > 40320))
+    return std::string("reminder_minutes must be between 0 and 40320");
+  for (std::size_t i = 0; i < e.attendees.size(); ++i) {
+    const auto& a = e.attendees[i];
+    const std::string where = "attendees[" + std::to_string(i) + "]";
+    if (auto problem = mailbox_address_problem(a.address)) return where + ".address \"" + a.address + "\" " + *problem;
+    if (a.type != "required" && a.type != "optional" && a.type != "resource")
+      return where + ".type must be required, optional or resource";
+    if (!carriable(a.name)) return where + ".name holds invalid UTF-8 or a control character";
+  }
+  for (const auto& cat : e.categories)
+    if (cat.empty() || !carriable(cat)) return std::string("categories must be non-empty text");
   return std::nullopt;
 }
 

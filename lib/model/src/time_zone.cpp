@@ -170,6 +170,26 @@ std::optional<std::string> iana_from_windows(std::string_view windows_id) {
   return std::nullopt;
 }
 
+std::optional<std::string> windows_from_iana(std::string_view iana) {
+  const auto* target = zone(iana);
+  if (!target) return std::nullopt;
+  for (const auto& [windows, mapped] : windows_zones())
+    if (mapped == iana || zone(mapped) == target) return std::string(windows);
+  // Not a default mapping: a Windows zone whose offsets agree with this one around the year.
+  const auto now = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+  for (const auto& [windows, mapped] : windows_zones()) {
+    const auto* candidate = zone(mapped);
+    if (!candidate) continue;
+    bool same = true;
+    for (int month = 0; month < 12 && same; ++month) {
+      const auto t = now + std::chrono::days(30 * month);
+      same = candidate->get_info(t).offset == target->get_info(t).offset;
+    }
+    if (same) return std::string(windows);
+  }
+  return std::nullopt;
+}
+
 bool known_zone(std::string_view iana) { return zone(iana) != nullptr; }
 
 std::string format_in_zone(SysSeconds t, std::string_view iana) {

@@ -106,6 +106,10 @@ CREATE INDEX messages_waiting ON messages (mailbox_id, state);
 ALTER TABLE folder_state ADD COLUMN deletions_held INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE folder_state ADD COLUMN deletions_confirmed INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 5 -> 6: whether the CRM asked to notify a meeting's attendees of its write.
+    R"sql(
+ALTER TABLE outbox ADD COLUMN notify INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 
@@ -536,7 +540,7 @@ Result<std::vector<model::PendingWrite>, StoreError> SqliteStore::pending_writes
   Statement st(impl_->db,
                "SELECT o.seq, o.op, o.item_id, coalesce(o.base, ''), coalesce(o.remote_id, ''), "
                "coalesce(o.change_key, ''), o.attempts, coalesce(i.remote_id, ''), coalesce(i.change_key, ''), "
-               "coalesce(i.data, '') FROM outbox o JOIN mailboxes m ON m.id = o.mailbox_id "
+               "coalesce(i.data, ''), o.notify FROM outbox o JOIN mailboxes m ON m.id = o.mailbox_id "
                "LEFT JOIN items i ON i.id = o.item_id "
                "WHERE m.address = ?1 AND o.folder = ?2 AND o.state = 'pending' ORDER BY o.seq");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read outbox")};
@@ -550,6 +554,7 @@ Result<std::vector<model::PendingWrite>, StoreError> SqliteStore::pending_writes
     w.op = op == "create" ? model::WriteOp::create : op == "update" ? model::WriteOp::update : model::WriteOp::remove;
     w.local_id = st.text(2);
     w.attempts = static_cast<int>(st.integer(6));
+    w.notify = st.integer(10) != 0;
     if (w.op == model::WriteOp::remove) {
       w.ref = {st.text(4), st.text(5)};
     } else {
@@ -677,7 +682,7 @@ Result<Unit, StoreError> SqliteStore::restore_as_create(std::int64_t seq) {
 }
 
 Result<StoredItem, StoreError> SqliteStore::local_create(const std::string& mailbox, model::FolderKind folder,
-                                                         const model::ItemPayload& item) {
+                                                         const model::ItemPayload& item, bool notify) {
   std::lock_guard lock(impl_->mu);
   sqlite3* db = impl_->db;
   return impl_->transaction<StoredItem>("create item", [&]() -> Result<StoredItem, StoreError> {
@@ -697,8 +702,8 @@ Result<StoredItem, StoreError> SqliteStore::local_create(const std::string& mail
     Statement placeholder(db, "UPDATE items SET remote_id = 'local:' || id WHERE id = ?1");
     placeholder.bind(1, id);
     if (auto r = impl_->run(placeholder, "create item"); !r) return Fail{r.error()};
-    Statement queue(db, "INSERT INTO outbox(mailbox_id, folder, item_id, op) VALUES (?1, ?2, ?3, 'create')");
-    queue.bind(1, *mid).bind(2, fname).bind(3, id);
+    Statement queue(db, "INSERT INTO outbox(mailbox_id, folder, item_id, op, notify) VALUES (?1, ?2, ?3, 'create', ?4)");
+    queue.bind(1, *mid).bind(2, fname).bind(3, id).bind(4, std::int64_t{notify});
     if (auto r = impl_->run(queue, "create item"); !r) return Fail{r.error()};
     return StoredItem{id, {}, data};
   });
@@ -707,7 +712,7 @@ Result<StoredItem, StoreError> SqliteStore::local_create(const std::string& mail
 Result<std::optional<StoredItem>, StoreError> SqliteStore::local_update(const std::string& mailbox,
                                                                         model::FolderKind folder,
                                                                         const std::string& local_id,
-                                                                        const model::ItemPayload& item) {
+                                                                        const model::ItemPayload& item, bool notify) {
   std::lock_guard lock(impl_->mu);
   sqlite3* db = impl_->db;
   return impl_->transaction<std::optional<StoredItem>>("update item", [&]() -> Result<std::optional<StoredItem>, StoreError> {
@@ -728,16 +733,17 @@ Result<std::optional<StoredItem>, StoreError> SqliteStore::local_update(const st
     // A pending create or update already carries the item's latest content; an update's base
     // stays what the mailbox has.
     Statement queue(db,
-                    "INSERT INTO outbox(mailbox_id, folder, item_id, op, base) VALUES (?1, ?2, ?3, 'update', ?4) "
-                    "ON CONFLICT(item_id) DO UPDATE SET state = 'pending', attempts = 0, last_error = NULL");
-    queue.bind(1, mid).bind(2, model::folder_name(folder)).bind(3, local_id).bind(4, old_data);
+                    "INSERT INTO outbox(mailbox_id, folder, item_id, op, base, notify) VALUES (?1, ?2, ?3, 'update', ?4, ?5) "
+                    "ON CONFLICT(item_id) DO UPDATE SET state = 'pending', attempts = 0, last_error = NULL, "
+                    "notify = max(notify, excluded.notify)");
+    queue.bind(1, mid).bind(2, model::folder_name(folder)).bind(3, local_id).bind(4, old_data).bind(5, std::int64_t{notify});
     if (auto r = impl_->run(queue, "update item"); !r) return Fail{r.error()};
     return std::optional<StoredItem>(std::move(out));
   });
 }
 
 Result<bool, StoreError> SqliteStore::local_delete(const std::string& mailbox, model::FolderKind folder,
-                                                   const std::string& local_id) {
+                                                   const std::string& local_id, bool notify) {
   std::lock_guard lock(impl_->mu);
   sqlite3* db = impl_->db;
   return impl_->transaction<bool>("delete item", [&]() -> Result<bool, StoreError> {
@@ -766,11 +772,13 @@ Result<bool, StoreError> SqliteStore::local_delete(const std::string& mailbox, m
     // A create that may have reached the mailbox is found by its tag and deleted (empty ref).
     const bool uncertain = pending_op == "create";
     Statement queue(db,
-                    "INSERT INTO outbox(mailbox_id, folder, item_id, op, remote_id, change_key) VALUES (?1, ?2, ?3, 'delete', ?4, ?5) "
+                    "INSERT INTO outbox(mailbox_id, folder, item_id, op, remote_id, change_key, notify) "
+                    "VALUES (?1, ?2, ?3, 'delete', ?4, ?5, ?6) "
                     "ON CONFLICT(item_id) DO UPDATE SET op = 'delete', base = NULL, remote_id = excluded.remote_id, "
-                    "change_key = excluded.change_key, state = 'pending', attempts = 0, last_error = NULL");
+                    "change_key = excluded.change_key, state = 'pending', attempts = 0, last_error = NULL, "
+                    "notify = excluded.notify");
     queue.bind(1, mid).bind(2, model::folder_name(folder)).bind(3, local_id).bind(4, uncertain ? "" : remote_id)
-        .bind(5, uncertain ? "" : change_key);
+        .bind(5, uncertain ? "" : change_key).bind(6, std::int64_t{notify});
     if (auto r = impl_->run(queue, "delete item"); !r) return Fail{r.error()};
     return true;
   });

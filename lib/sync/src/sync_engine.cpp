@@ -94,7 +94,7 @@ Task<Result<model::RemoteRef, model::RemoteError>> SyncEngine::write_one(const s
           co_return **found;
         }
       }
-      co_return co_await remote_.create(mailbox, folder, w.item, w.local_id);
+      co_return co_await remote_.create(mailbox, folder, w.item, w.local_id, w.notify);
     }
     case model::WriteOp::remove: {
       model::RemoteRef target = w.ref;
@@ -104,13 +104,13 @@ Task<Result<model::RemoteRef, model::RemoteError>> SyncEngine::write_one(const s
         if (!*found) co_return target;
         target = **found;
       }
-      auto removed = co_await remote_.remove(mailbox, target);
+      auto removed = co_await remote_.remove(mailbox, target, w.notify);
       if (!removed && removed.error().kind != model::RemoteErrorKind::item_not_found)
         co_return Fail{std::move(removed).error()};
       co_return target;
     }
     case model::WriteOp::update: {
-      auto updated = co_await remote_.update(mailbox, w.ref, w.base, w.item, false);
+      auto updated = co_await remote_.update(mailbox, w.ref, w.base, w.item, false, w.notify);
       if (updated || (updated.error().kind != model::RemoteErrorKind::conflict &&
                       updated.error().kind != model::RemoteErrorKind::item_not_found))
         co_return updated;
@@ -140,7 +140,7 @@ Task<Result<model::RemoteRef, model::RemoteError>> SyncEngine::write_one(const s
         settled = true;
         co_return remote.ref;
       }
-      co_return co_await remote_.update(mailbox, remote.ref, remote.payload, w.item, false);
+      co_return co_await remote_.update(mailbox, remote.ref, remote.payload, w.item, false, w.notify);
     }
   }
   co_return Fail{model::RemoteError{model::RemoteErrorKind::protocol, "unknown write", "", {}}};

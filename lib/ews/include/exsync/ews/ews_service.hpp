@@ -38,14 +38,16 @@ class EwsService final : public model::RemoteMailboxService {
 
   Task<Result<model::RemoteRef, model::RemoteError>> create(const std::string& mailbox, model::FolderKind folder,
                                                             const model::ItemPayload& item,
-                                                            const std::string& local_id) override;
+                                                            const std::string& local_id, bool notify) override;
   Task<Result<std::optional<model::RemoteRef>, model::RemoteError>> find_created(const std::string& mailbox,
                                                                                  model::FolderKind folder,
                                                                                  const std::string& local_id) override;
   Task<Result<model::RemoteRef, model::RemoteError>> update(const std::string& mailbox, const model::RemoteRef& ref,
                                                             const model::ItemPayload& before,
-                                                            const model::ItemPayload& after, bool overwrite) override;
-  Task<Result<Unit, model::RemoteError>> remove(const std::string& mailbox, const model::RemoteRef& ref) override;
+                                                            const model::ItemPayload& after, bool overwrite,
+                                                            bool notify) override;
+  Task<Result<Unit, model::RemoteError>> remove(const std::string& mailbox, const model::RemoteRef& ref,
+                                                bool notify) override;
   Task<Result<Unit, model::RemoteError>> send(const std::string& mailbox, const model::OutgoingMessage& message) override;
   Task<Result<bool, model::RemoteError>> find_sent(const std::string& mailbox, const std::string& local_id) override;
 

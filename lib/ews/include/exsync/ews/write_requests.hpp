@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "exsync/model/contact.hpp"
+#include "exsync/model/event.hpp"
 #include "exsync/model/folder.hpp"
 #include "exsync/model/item.hpp"
 #include "exsync/model/message.hpp"
@@ -35,8 +36,19 @@ std::string create_item_request(std::string_view mailbox, model::FolderKind fold
 std::string update_item_request(std::string_view mailbox, const model::RemoteRef& ref, const model::Contact& before,
                                 const model::Contact& after, bool overwrite);
 
-// MoveToDeletedItems, so that a user can still recover what the CRM deleted.
-std::string delete_item_request(std::string_view mailbox, const model::RemoteRef& ref);
+// MoveToDeletedItems, so that a user can still recover what the CRM deleted; a meeting's
+// attendees get a cancellation only when `notify`.
+std::string delete_item_request(std::string_view mailbox, const model::RemoteRef& ref, bool notify = false);
+
+// CreateItem of a calendar item in its own time zone (StartTimeZone/EndTimeZone by Windows id),
+// SendMeetingInvitations="SendToNone" unless `notify`. Empty when the zone has no Windows id.
+std::string create_event_request(std::string_view mailbox, const model::Event& event, std::string_view local_id,
+                                 bool notify);
+
+// UpdateItem of exactly the event fields that differ; SendMeetingInvitationsOrCancellations as
+// for creation. Empty when nothing differs.
+std::string update_event_request(std::string_view mailbox, const model::RemoteRef& ref, const model::Event& before,
+                                 const model::Event& after, bool overwrite, bool notify);
 
 // FindItem in a distinguished folder ("contacts", "sentitems") for the item tagged `local_id`.
 std::string find_item_by_tag_request(std::string_view mailbox, std::string_view distinguished_folder,

@@ -39,9 +39,11 @@ class RemoteMailboxService {
                                                                    const std::vector<std::string>& ids) = 0;
 
   // Creates `item` in the folder, tagged with `local_id` so that find_created() can find it after
-  // an uncertain outcome. Returns its id and change key.
+  // an uncertain outcome. Returns its id and change key. `notify`: send meeting invitations to
+  // an event's attendees (never otherwise).
   virtual Task<Result<RemoteRef, RemoteError>> create(const std::string& mailbox, FolderKind folder,
-                                                      const ItemPayload& item, const std::string& local_id) = 0;
+                                                      const ItemPayload& item, const std::string& local_id,
+                                                      bool notify) = 0;
 
   // The item created with `local_id`, if one exists.
   virtual Task<Result<std::optional<RemoteRef>, RemoteError>> find_created(const std::string& mailbox,
@@ -53,10 +55,10 @@ class RemoteMailboxService {
   // same ref when nothing differs).
   virtual Task<Result<RemoteRef, RemoteError>> update(const std::string& mailbox, const RemoteRef& ref,
                                                       const ItemPayload& before, const ItemPayload& after,
-                                                      bool overwrite) = 0;
+                                                      bool overwrite, bool notify) = 0;
 
   // Deletes the item (recoverably where the protocol allows). item_not_found when already gone.
-  virtual Task<Result<Unit, RemoteError>> remove(const std::string& mailbox, const RemoteRef& ref) = 0;
+  virtual Task<Result<Unit, RemoteError>> remove(const std::string& mailbox, const RemoteRef& ref, bool notify) = 0;
 
   // Sends `message` from the mailbox and saves a copy, tagged with its local id, in Sent Items.
   virtual Task<Result<Unit, RemoteError>> send(const std::string& mailbox, const OutgoingMessage& message) = 0;
@@ -108,6 +110,7 @@ struct PendingWrite {
   ItemPayload item;   // create, update: the CRM's version
   ItemPayload base;   // update: the version the CRM edited from (what the mailbox had)
   int attempts = 0;   // earlier attempts; > 0 after a crash or failure mid-write
+  bool notify = false;  // the CRM asked to send invitations or cancellations to attendees
 };
 
 // The local side. Blocking: the engine runs these calls on its blocking pool, never on the network

@@ -16,6 +16,11 @@ namespace exsync::model {
 // for an id not in the table. "UTC" and IANA names given as such map to themselves.
 std::optional<std::string> iana_from_windows(std::string_view windows_id);
 
+// The Windows zone id Exchange uses for an IANA zone: the id whose default mapping it is, else
+// the id of a zone with the same rules now ("Europe/Amsterdam" -> "W. Europe Standard Time").
+// nullopt when none is found.
+std::optional<std::string> windows_from_iana(std::string_view iana);
+
 // True when the system tz database knows `iana`.
 bool known_zone(std::string_view iana);
 

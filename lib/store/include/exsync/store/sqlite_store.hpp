@@ -103,15 +103,16 @@ class SqliteStore final : public model::LocalStore {
   Result<bool, model::StoreError> confirm_deletions(const std::string& mailbox, model::FolderKind folder);
 
   // The CRM's writes. Each changes the item and queues it for the mailbox in one transaction.
+  // `notify`: send invitations or cancellations to a meeting's attendees.
   Result<StoredItem, model::StoreError> local_create(const std::string& mailbox, model::FolderKind folder,
-                                                     const model::ItemPayload& item);
+                                                     const model::ItemPayload& item, bool notify = false);
   // nullopt when the item does not exist.
   Result<std::optional<StoredItem>, model::StoreError> local_update(const std::string& mailbox, model::FolderKind folder,
                                                                     const std::string& local_id,
-                                                                    const model::ItemPayload& item);
+                                                                    const model::ItemPayload& item, bool notify = false);
   // false when the item does not exist.
   Result<bool, model::StoreError> local_delete(const std::string& mailbox, model::FolderKind folder,
-                                               const std::string& local_id);
+                                               const std::string& local_id, bool notify = false);
 
   Result<std::vector<std::pair<model::OutgoingMessage, int>>, model::StoreError> queued_messages(
       const std::string& mailbox) override;
@@ -132,7 +133,7 @@ class SqliteStore final : public model::LocalStore {
   Result<std::vector<OutboxEntry>, model::StoreError> outbox(const std::string& mailbox);
 
   // The schema version this build writes; stored in PRAGMA user_version.
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
  private:
   struct Impl;
