@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <boost/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "test_support.hpp"
@@ -328,7 +329,48 @@ TEST_F(ApiTest, TheCalendarBetweenTwoDatesExpandsSeriesInTheirOwnZone) {
                                               "2026-04-07T09:00:00-07:00"}));
   EXPECT_EQ(call("GET", events + "?start=2026-03-01T00:00:00Z").status, 400);
   EXPECT_EQ(call("GET", events + "?start=2026-03-01T00:00:00Z&end=2028-03-01T00:00:00Z").status, 400);
-  EXPECT_EQ(send("POST", events, R"({"subject":"x"})").status, 405);
+  auto incomplete = send("POST", events, R"({"subject":"x"})");
+  EXPECT_EQ(incomplete.status, 422);
+  EXPECT_NE(incomplete.json().at("message").as_string().find("time_zone"), std::string::npos);
+}
+
+TEST_F(ApiTest, EventsWrittenThroughTheApiArriveInExchange) {
+  const auto events = "/v1/mailboxes/" + test::url_segment(agent1) + "/events";
+  auto series = send("POST", events, R"({"subject":"Every day","start":"2026-04-01T09:00:00-07:00","end":"2026-04-01T09:30:00-07:00",
+      "time_zone":"America/Los_Angeles","recurrence":{"pattern":"daily","range":"no_end","start_date":"2026-04-01"}})");
+  EXPECT_EQ(series.status, 422) << "series are read-only in this version";
+  auto bad_all_day = send("POST", events, R"({"subject":"Closing","all_day":true,"start":"2026-04-02T09:00:00-04:00",
+      "end":"2026-04-03T09:00:00-04:00","time_zone":"America/New_York"})");
+  EXPECT_EQ(bad_all_day.status, 422);
+
+  auto created = send("POST", events + "?send_invitations=true", R"({"subject":"Final walkthrough","location":"88 Pine Rd",
+      "start":"2026-04-02T16:00:00-05:00","end":"2026-04-02T16:45:00-05:00","time_zone":"America/Chicago",
+      "attendees":[{"name":"Ann Buyer","address":"ann@example.com","type":"required"}]})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id(created.json().at("id").as_string());
+  std::string found;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (found.empty() && std::chrono::steady_clock::now() < deadline) {
+    auto listing = sim_.control("GET", "/sim/mailboxes/" + test::url_segment(agent1) + "/events").body;
+    std::istringstream in(listing);
+    std::string line;
+    while (std::getline(in, line))
+      if (line.find("Final walkthrough") != std::string::npos) found = line;
+    if (found.empty()) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_FALSE(found.empty());
+  EXPECT_NE(found.find(R"("start":"2026-04-02T16:00:00-05:00")"), std::string::npos) << found;
+  EXPECT_EQ(boost::json::parse(sim_.control("GET", "/sim/stats").body).at("invitations_sent").as_int64(), 1);
+
+  // Changing the series of a synced event is refused; its subject may change.
+  auto listed = call("GET", events + "?limit=100").json();
+  for (const auto& item : listed.at("items").as_array()) {
+    if (!item.as_object().contains("recurrence")) continue;
+    const std::string series_id(item.at("id").as_string());
+    EXPECT_EQ(send("PATCH", events + "/" + series_id, R"({"recurrence":null})").status, 422);
+    EXPECT_EQ(send("PATCH", events + "/" + series_id, R"({"subject":"Pipeline review - renamed"})").status, 200);
+  }
+  EXPECT_EQ(call("DELETE", events + "/" + id).status, 204);
 }
 
 // With the next full pass minutes away,
