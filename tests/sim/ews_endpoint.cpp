@@ -267,6 +267,33 @@ bool wants_full_items(const pugi::xml_node& shape) {
   return child_text(shape, kTypesNs, "BaseShape") != "IdOnly" || child(shape, kTypesNs, "AdditionalProperties");
 }
 
+// FindItem with the restriction exsync uses (IsEqualTo on an extended property), or none.
+template <typename Items, typename Tags, typename Render>
+http::Response find_items(const pugi::xml_node& op, const Items& items, Tags&& tags_of, Render&& render) {
+  const std::string name = "FindItem";
+  auto equal = child(child(op, kMessagesNs, "Restriction"), kTypesNs, "IsEqualTo");
+  std::string key, value;
+  if (equal) {
+    key = extended_key(child(equal, kTypesNs, "ExtendedFieldURI"));
+    value = child(child(equal, kTypesNs, "FieldURIOrConstant"), kTypesNs, "Constant").attribute("Value").value();
+  }
+  std::string xml;
+  int n = 0;
+  for (const auto& item : items) {
+    const auto* tags = tags_of(item);
+    if (!tags) continue;  // deleted
+    if (equal) {
+      auto it = tags->find(key);
+      if (it == tags->end() || it->second != value) continue;
+    }
+    xml += render(item);
+    ++n;
+  }
+  return operation_response(name, success_open(name) + "<m:RootFolder TotalItemsInView=\"" + std::to_string(n) +
+                                      "\" IncludesLastItemInRange=\"true\"><t:Items>" + xml +
+                                      "</t:Items></m:RootFolder></m:FindItemResponseMessage>");
+}
+
 // SyncFolderItems on one folder: the sync state, paging and net changes as Exchange answers them.
 template <typename ChangesFn, typename RenderFn>
 http::Response sync_folder_items(const pugi::xml_node& op, const Tenant& tenant, const Mailbox& mb,
@@ -603,78 +630,28 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
     return operation_response(name, msgs);
   }
 
-  if (name == "FindItem" && is_distinguished(child(op, kMessagesNs, "ParentFolderIds"), "sentitems")) {
-    auto equal = child(child(op, kMessagesNs, "Restriction"), kTypesNs, "IsEqualTo");
-    std::string key, value;
-    if (equal) {
-      key = extended_key(child(equal, kTypesNs, "ExtendedFieldURI"));
-      value = child(child(equal, kTypesNs, "FieldURIOrConstant"), kTypesNs, "Constant").attribute("Value").value();
-    }
-    std::string items;
-    int n = 0;
-    for (const auto& m : mb->sent_items) {
-      if (equal) {
-        auto it = m.extended.find(key);
-        if (it == m.extended.end() || it->second != value) continue;
-      }
-      items += "<t:Message><t:ItemId Id=\"" + m.id + "\" ChangeKey=\"CQAAABYAAAA" + base64_encode(m.id.substr(m.id.size() - 6)) +
-               "\"/>" + element("Subject", m.subject) + "<t:DateTimeSent>" + format_rfc3339_utc(m.sent) +
-               "</t:DateTimeSent></t:Message>";
-      ++n;
-    }
-    return operation_response(name, success_open(name) + "<m:RootFolder TotalItemsInView=\"" + std::to_string(n) +
-                                        "\" IncludesLastItemInRange=\"true\"><t:Items>" + items +
-                                        "</t:Items></m:RootFolder></m:FindItemResponseMessage>");
-  }
-
-  if (name == "FindItem" && is_distinguished(child(op, kMessagesNs, "ParentFolderIds"), "calendar")) {
-    auto equal = child(child(op, kMessagesNs, "Restriction"), kTypesNs, "IsEqualTo");
-    std::string key, value;
-    if (equal) {
-      key = extended_key(child(equal, kTypesNs, "ExtendedFieldURI"));
-      value = child(child(equal, kTypesNs, "FieldURIOrConstant"), kTypesNs, "Constant").attribute("Value").value();
-    }
-    std::string items;
-    int n = 0;
-    for (const auto& [id, ev] : mb->calendar.events) {
-      if (ev.deleted) continue;
-      if (equal) {
-        auto it = ev.extended.find(key);
-        if (it == ev.extended.end() || it->second != value) continue;
-      }
-      items += event_xml(ev, *mb, false);
-      ++n;
-    }
-    return operation_response(name, success_open(name) + "<m:RootFolder TotalItemsInView=\"" + std::to_string(n) +
-                                        "\" IncludesLastItemInRange=\"true\"><t:Items>" + items +
-                                        "</t:Items></m:RootFolder></m:FindItemResponseMessage>");
-  }
-
   if (name == "FindItem") {
-    if (!is_contacts_folder(child(op, kMessagesNs, "ParentFolderIds"), *mb))
-      return operation_response(name, error_message(name, "ErrorFolderNotFound",
-                                                    "The specified folder could not be found in the store."));
-    // Supports the restriction exsync uses: IsEqualTo on an extended property.
-    auto equal = child(child(op, kMessagesNs, "Restriction"), kTypesNs, "IsEqualTo");
-    std::string key, value;
-    if (equal) {
-      key = extended_key(child(equal, kTypesNs, "ExtendedFieldURI"));
-      value = child(child(equal, kTypesNs, "FieldURIOrConstant"), kTypesNs, "Constant").attribute("Value").value();
+    auto parent = child(op, kMessagesNs, "ParentFolderIds");
+    if (is_distinguished(parent, "sentitems")) {
+      return find_items(op, mb->sent_items, [](const SimMessage& m) { return &m.extended; },
+                        [](const SimMessage& m) {
+                          return "<t:Message><t:ItemId Id=\"" + m.id + "\" ChangeKey=\"CQAAABYAAAA" +
+                                 base64_encode(m.id.substr(m.id.size() - 6)) + "\"/>" + element("Subject", m.subject) +
+                                 "<t:DateTimeSent>" + format_rfc3339_utc(m.sent) + "</t:DateTimeSent></t:Message>";
+                        });
     }
-    std::string items;
-    int n = 0;
-    for (const auto& [id, sc] : mb->contacts) {
-      if (sc.deleted) continue;
-      if (equal) {
-        auto it = sc.extended.find(key);
-        if (it == sc.extended.end() || it->second != value) continue;
-      }
-      items += contact_xml(sc, *mb, false);
-      ++n;
+    if (is_distinguished(parent, "calendar")) {
+      return find_items(op, mb->calendar.events,
+                        [](const auto& entry) { return entry.second.deleted ? nullptr : &entry.second.extended; },
+                        [&](const auto& entry) { return event_xml(entry.second, *mb, false); });
     }
-    return operation_response(name, success_open(name) + "<m:RootFolder TotalItemsInView=\"" + std::to_string(n) +
-                                        "\" IncludesLastItemInRange=\"true\"><t:Items>" + items +
-                                        "</t:Items></m:RootFolder></m:FindItemResponseMessage>");
+    if (is_contacts_folder(parent, *mb)) {
+      return find_items(op, mb->contacts,
+                        [](const auto& entry) { return entry.second.deleted ? nullptr : &entry.second.extended; },
+                        [&](const auto& entry) { return contact_xml(entry.second, *mb, false); });
+    }
+    return operation_response(name, error_message(name, "ErrorFolderNotFound",
+                                                  "The specified folder could not be found in the store."));
   }
 
   return fault("ErrorInvalidRequest", "The request is valid but does not specify the correct server version, or "
