@@ -361,6 +361,13 @@ TEST_F(ApiTest, EventsWrittenThroughTheApiArriveInExchange) {
   ASSERT_FALSE(found.empty());
   EXPECT_NE(found.find(R"("start":"2026-04-02T16:00:00-05:00")"), std::string::npos) << found;
   EXPECT_EQ(boost::json::parse(sim_.control("GET", "/sim/stats").body).at("invitations_sent").as_int64(), 1);
+  // A third-party EWS client sees the event the daemon wrote.
+  if (test::run_process({"/usr/bin/python3", "-c", "import exchangelib"}).exit_code == 0) {
+    auto seen = test::run_process({"/usr/bin/python3", (test::source_dir() / "tests" / "interop" / "exchangelib_sync.py").string(),
+                                   sim_.dir().string(), agent1, "events"});
+    ASSERT_EQ(seen.exit_code, 0) << seen.err;
+    EXPECT_NE(seen.out.find("Final walkthrough"), std::string::npos) << seen.out;
+  }
 
   // Changing the series of a synced event is refused; its subject may change.
   auto listed = call("GET", events + "?limit=100").json();

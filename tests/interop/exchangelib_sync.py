@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Syncs a contacts folder of exsync-sim with exchangelib, a third-party EWS client.
 
-Usage: exchangelib_sync.py SIM_DIR MAILBOX [sent]
-With "sent", prints {"sent_subject": ...} for each message in the mailbox's Sent Items instead.
+Usage: exchangelib_sync.py SIM_DIR MAILBOX [sent|events]
+With "sent", prints {"sent_subject": ...} for each message in the mailbox's Sent Items instead;
+with "events", {"event_subject": ..., "start": ...} for each item in its calendar.
 Reads SIM_DIR/exsync.toml (written by exsync-sim) for the endpoints and the service account,
 signs in with ROPC, impersonates MAILBOX and prints one JSON line per synced contact:
 {"change": "create", "ews_id": ..., "change_key": ..., "display_name": ..., "emails": [...]}
@@ -44,6 +45,10 @@ account = Account(primary_smtp_address=mailbox, config=config, autodiscover=Fals
 if len(sys.argv) > 3 and sys.argv[3] == "sent":
     for message in account.sent.all().only("subject"):
         print(json.dumps({"sent_subject": message.subject}))
+    sys.exit(0)
+if len(sys.argv) > 3 and sys.argv[3] == "events":
+    for event in account.calendar.all().only("subject", "start"):
+        print(json.dumps({"event_subject": event.subject, "start": event.start.isoformat()}))
     sys.exit(0)
 
 for change, item in account.contacts.sync_items():

@@ -277,6 +277,7 @@ http::Response find_items(const pugi::xml_node& op, const Items& items, Tags&& t
     key = extended_key(child(equal, kTypesNs, "ExtendedFieldURI"));
     value = child(child(equal, kTypesNs, "FieldURIOrConstant"), kTypesNs, "Constant").attribute("Value").value();
   }
+  const bool full = wants_full_items(child(op, kMessagesNs, "ItemShape"));
   std::string xml;
   int n = 0;
   for (const auto& item : items) {
@@ -286,7 +287,7 @@ http::Response find_items(const pugi::xml_node& op, const Items& items, Tags&& t
       auto it = tags->find(key);
       if (it == tags->end() || it->second != value) continue;
     }
-    xml += render(item);
+    xml += render(item, full);
     ++n;
   }
   return operation_response(name, success_open(name) + "<m:RootFolder TotalItemsInView=\"" + std::to_string(n) +
@@ -634,7 +635,7 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
     auto parent = child(op, kMessagesNs, "ParentFolderIds");
     if (is_distinguished(parent, "sentitems")) {
       return find_items(op, mb->sent_items, [](const SimMessage& m) { return &m.extended; },
-                        [](const SimMessage& m) {
+                        [](const SimMessage& m, bool) {
                           return "<t:Message><t:ItemId Id=\"" + m.id + "\" ChangeKey=\"CQAAABYAAAA" +
                                  base64_encode(m.id.substr(m.id.size() - 6)) + "\"/>" + element("Subject", m.subject) +
                                  "<t:DateTimeSent>" + format_rfc3339_utc(m.sent) + "</t:DateTimeSent></t:Message>";
@@ -643,12 +644,12 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
     if (is_distinguished(parent, "calendar")) {
       return find_items(op, mb->calendar.events,
                         [](const auto& entry) { return entry.second.deleted ? nullptr : &entry.second.extended; },
-                        [&](const auto& entry) { return event_xml(entry.second, *mb, false); });
+                        [&](const auto& entry, bool full) { return event_xml(entry.second, *mb, full); });
     }
     if (is_contacts_folder(parent, *mb)) {
       return find_items(op, mb->contacts,
                         [](const auto& entry) { return entry.second.deleted ? nullptr : &entry.second.extended; },
-                        [&](const auto& entry) { return contact_xml(entry.second, *mb, false); });
+                        [&](const auto& entry, bool full) { return contact_xml(entry.second, *mb, full); });
     }
     return operation_response(name, error_message(name, "ErrorFolderNotFound",
                                                   "The specified folder could not be found in the store."));

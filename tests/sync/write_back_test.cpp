@@ -176,6 +176,10 @@ TEST_F(WriteBackTest, ConflictRemoteWinsKeepsTheLosingCrmVersion) {
   bool reported = false;
   for (const auto& c : *store_->changes(mb_, 0, 1000)) reported |= c.kind == "conflict" && c.local_id == target.local_id;
   EXPECT_TRUE(reported);
+  auto kept = *store_->conflicts(mb_);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].winner, "remote");
+  EXPECT_EQ(contact(kept[0].losing_json).company, "CRM Realty") << "the CRM's losing version is kept";
   EXPECT_TRUE(store_->pending_writes(mb_, FolderKind::contacts)->empty());
 }
 

@@ -192,6 +192,24 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
     co_return json_response(200, json::serialize(json::object{{"confirmed", true}}));
   }
 
+  if (seg[3] == "conflicts" && seg.size() == 4) {
+    if (!get) co_return error(405, "method_not_allowed", "GET only");
+    auto entries = co_await run_blocking(blocking_, [&] { return store_.conflicts(mailbox); });
+    if (!entries) co_return store_failure(entries.error());
+    std::string body = "{\"conflicts\":[";
+    for (std::size_t i = 0; i < entries->size(); ++i) {
+      const auto& c = (*entries)[i];
+      json::object head{{"conflict", c.id}, {"folder", c.folder}, {"id", c.local_id}, {"ews_id", c.remote_id},
+                        {"winner", c.winner}, {"at", c.at}};
+      std::string entry = json::serialize(head);
+      entry.pop_back();
+      entry += ",\"losing\":" + (c.losing_json.empty() ? std::string("null") : c.losing_json) + "}";
+      body += (i ? "," : "") + entry;
+    }
+    body += "]}";
+    co_return json_response(200, std::move(body));
+  }
+
   if (seg[3] == "outbox" && seg.size() == 4) {
     if (!get) co_return error(405, "method_not_allowed", "GET only");
     auto entries = co_await run_blocking(blocking_, [&] { return store_.outbox(mailbox); });

@@ -893,4 +893,19 @@ Result<bool, StoreError> SqliteStore::confirm_deletions(const std::string& mailb
   return sqlite3_changes(impl_->db) > 0;
 }
 
+Result<std::vector<SqliteStore::ConflictEntry>, StoreError> SqliteStore::conflicts(const std::string& mailbox) {
+  std::lock_guard lock(impl_->mu);
+  Statement st(impl_->db,
+               "SELECT c.id, c.folder, c.item_id, c.remote_id, c.winner, c.losing, c.at FROM conflicts c "
+               "JOIN mailboxes m ON m.id = c.mailbox_id WHERE m.address = ?1 ORDER BY c.id");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read conflicts")};
+  st.bind(1, mailbox);
+  std::vector<ConflictEntry> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW)
+    out.push_back({st.integer(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6)});
+  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read conflicts")};
+  return out;
+}
+
 }  // namespace exsync::store

@@ -125,6 +125,13 @@ class SqliteStore final : public model::LocalStore {
   Result<std::optional<MessageStatus>, model::StoreError> message_status(const std::string& mailbox,
                                                                          const std::string& local_id);
 
+  // A conflict's losing version, kept for the CRM to show or restore.
+  struct ConflictEntry {
+    std::int64_t id;
+    std::string folder, local_id, remote_id, winner, losing_json, at;
+  };
+  Result<std::vector<ConflictEntry>, model::StoreError> conflicts(const std::string& mailbox);
+
   struct OutboxEntry {
     std::int64_t seq;
     std::string folder, op, local_id, state, last_error;
