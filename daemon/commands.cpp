@@ -115,6 +115,20 @@ bool start_api(Runtime& rt) {
   opts.max_request_bytes = 8u << 20;
   rt.api_server = std::make_unique<http::Server>(rt.io.get_executor(), opts,
                                                  [&rt](http::Request r) { return rt.api->handle(std::move(r)); });
+  if (const auto& path = rt.cfg.api.unix_socket; !path.empty()) {
+    // A socket left behind by a killed daemon is replaced; any other file is not touched.
+    std::error_code ec;
+    if (std::filesystem::is_socket(path, ec)) std::filesystem::remove(path, ec);
+    auto bound = rt.api_server->listen_unix(path.string());
+    if (!bound) {
+      log::error("api.listen.failed", {{"address", "unix:" + path.string()}, {"message", bound.error().message}});
+      return false;
+    }
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                           std::filesystem::perms::group_read | std::filesystem::perms::group_write, ec);
+    log::info("api.listening", {{"address", "unix:" + path.string()}});
+    return true;
+  }
   auto port = rt.api_server->listen(rt.cfg.api.address, rt.cfg.api.port);
   if (!port) {
     log::error("api.listen.failed", {{"address", rt.cfg.api.address}, {"port", rt.cfg.api.port}, {"message", port.error().message}});

@@ -397,5 +397,29 @@ TEST_F(ApiPromptPassTest, AWriteWakesItsMailboxsPassAtOnce) {
   })) << "eventually() gives up after 10 s; the next full pass is 600 s away";
 }
 
+
+// The API on a Unix socket instead of TCP ([api] listen = "unix:PATH").
+class ApiUnixSocketTest : public ApiTest {
+ protected:
+  void SetUp() override {
+    socket_ = sim_.dir() / "api.sock";
+    auto text = test::read_file(sim_.config());
+    const auto pos = text.find("listen = \"");
+    text.replace(pos, text.find('\n', pos) - pos, "listen = \"unix:api.sock\"");
+    test::write_file(sim_.config(), text);
+    ApiTest::SetUp();
+  }
+  std::filesystem::path socket_;
+};
+
+TEST_F(ApiUnixSocketTest, ServesTheSameApiOnTheSocket) {
+  auto r = test::run_process({"/usr/bin/curl", "-s", "--unix-socket", socket_.string(), "-H", "Authorization: Bearer " + token_,
+                              "http://localhost/v1/mailboxes"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(boost::json::parse(r.out).at("mailboxes").as_array().size(), 3u) << r.out;
+  auto denied = test::run_process({"/usr/bin/curl", "-s", "--unix-socket", socket_.string(), "http://localhost/v1/health"});
+  EXPECT_NE(denied.out.find("unauthorized"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace exsync

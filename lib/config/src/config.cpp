@@ -272,15 +272,25 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
     cfg.api.enabled = true;
     std::string listen = "127.0.0.1:8750";
     EXSYNC_TRY(r.str("api", "listen", listen, false));
+    if (listen.rfind("unix:", 0) == 0) {
+      cfg.api.unix_socket = r.resolve(listen.substr(5));
+      if (listen.size() == 5 || cfg.api.unix_socket.string().size() > 100)
+        return r.fail("api.listen", "\"" + listen + "\" needs a socket path of at most 100 bytes after \"unix:\"");
+    }
     const auto colon = listen.rfind(':');
     std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
     const std::string port = colon == std::string::npos ? "" : listen.substr(colon + 1);
-    if (host.empty() || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoi(port) > 65535)
-      return r.fail("api.listen", "\"" + listen + "\" is not ADDRESS:PORT (e.g. \"127.0.0.1:8750\" or \"[::1]:8750\")");
-    cfg.api.address = host;
-    cfg.api.port = static_cast<unsigned short>(std::stoi(port));
+    if (cfg.api.unix_socket.empty() &&
+        (host.empty() || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+         std::stoi(port) > 65535))
+      return r.fail("api.listen", "\"" + listen +
+                                      "\" is not ADDRESS:PORT or unix:PATH (e.g. \"127.0.0.1:8750\", \"[::1]:8750\", "
+                                      "\"unix:/run/exsync/api.sock\")");
+    if (cfg.api.unix_socket.empty()) {
+      cfg.api.address = host;
+      cfg.api.port = static_cast<unsigned short>(std::stoi(port));
+    }
     std::string token_file;
     EXSYNC_TRY(r.str("api", "token_file", token_file, true));
     cfg.api.token_file = r.resolve(token_file);

@@ -8,7 +8,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <set>
+#include <functional>
+#include <map>
+
+#include <boost/asio/local/stream_protocol.hpp>
 
 namespace exsync::http {
 namespace {
@@ -29,8 +32,28 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   Handler handler;
   net::ssl::context ctx{net::ssl::context::tls_server};
   tcp::acceptor acceptor;
-  std::set<tcp::socket*> sessions;
+  // Every open connection's way to close it, for stop().
+  std::map<std::uint64_t, std::function<void()>> sessions;
+  std::uint64_t next_session = 0;
+  net::local::stream_protocol::acceptor unix_acceptor{ex};
   bool stopped = false;
+
+  Task<void> accept_unix_loop() {
+    auto self = shared_from_this();
+    while (!stopped) {
+      auto [ec, socket] = co_await unix_acceptor.async_accept(kTuple);
+      if (ec) {
+        if (stopped || ec == net::error::operation_aborted) break;
+        continue;
+      }
+      net::co_spawn(ex, unix_session(std::move(socket)), net::detached);
+    }
+  }
+
+  Task<void> unix_session(net::local::stream_protocol::socket socket) {
+    beast::basic_stream<net::local::stream_protocol> stream(std::move(socket));
+    co_await converse(stream, stream);
+  }
 
   Task<void> accept_loop() {
     auto self = shared_from_this();
@@ -62,16 +85,19 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   // Reads requests and writes the handler's responses until the peer is done; the same for
   // plain TCP and TLS.
-  template <typename Stream>
-  Task<void> converse(Stream& stream, beast::tcp_stream& tcp_layer) {
+  template <typename Stream, typename Lowest>
+  Task<void> converse(Stream& stream, Lowest& tcp_layer) {
     auto self = shared_from_this();
-    tcp::socket* raw = &tcp_layer.socket();
-    sessions.insert(raw);
+    const auto key = next_session++;
+    sessions[key] = [&tcp_layer] {
+      boost::system::error_code ignored;
+      tcp_layer.socket().close(ignored);
+    };
     struct Untrack {
       Impl& impl;
-      tcp::socket* s;
-      ~Untrack() { impl.sessions.erase(s); }
-    } untrack{*this, raw};
+      std::uint64_t key;
+      ~Untrack() { impl.sessions.erase(key); }
+    } untrack{*this, key};
 
     beast::flat_buffer buffer;
     for (;;) {
@@ -151,12 +177,26 @@ Result<unsigned short, HttpError> Server::listen(const std::string& address, uns
   return bound;
 }
 
+Result<Unit, HttpError> Server::listen_unix(const std::string& path) {
+  boost::system::error_code ec;
+  auto& acc = impl_->unix_acceptor;
+  net::local::stream_protocol::endpoint ep(path);
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return Fail{HttpError{HttpErrorKind::connect, "cannot listen on " + path + ": " + ec.message()}};
+  net::co_spawn(impl_->ex, impl_->accept_unix_loop(), net::detached);
+  return Unit{};
+}
+
 void Server::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
   boost::system::error_code ignored;
   impl_->acceptor.close(ignored);
-  for (auto* s : impl_->sessions) s->close(ignored);
+  impl_->unix_acceptor.close(ignored);
+  auto sessions = impl_->sessions;  // closing may end sessions, which erase themselves
+  for (auto& [_, close] : sessions) close();
 }
 
 }  // namespace exsync::http

@@ -63,6 +63,7 @@ struct ApiConfig {
   bool enabled = false;
   std::string address = "127.0.0.1";  // an IP address; loopback unless told otherwise
   unsigned short port = 8750;
+  std::filesystem::path unix_socket;  // listen = "unix:PATH": a Unix socket instead of TCP
   std::filesystem::path token_file;
   Secret token;  // the bearer token every request must carry
 };

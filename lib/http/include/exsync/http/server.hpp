@@ -40,6 +40,10 @@ class Server {
   // Errors: config for a bad certificate or key, connect when the address cannot be bound.
   Result<unsigned short, HttpError> listen(const std::string& address, unsigned short port);
 
+  // Also (or instead) accepts plain HTTP on a Unix socket at `path`, which must not exist.
+  // Errors: connect when it cannot be bound.
+  Result<Unit, HttpError> listen_unix(const std::string& path);
+
   void stop();
 
  private:
