@@ -421,5 +421,61 @@ TEST_F(ApiUnixSocketTest, ServesTheSameApiOnTheSocket) {
   EXPECT_NE(denied.out.find("unauthorized"), std::string::npos);
 }
 
+
+// SIGKILL while messages are being sent, again and again: every message ends in Sent Items
+// exactly once, whether the kill came before the send, during it, or between the send and the
+// store's record of it.
+class ApiCrashTest : public ApiTest {
+ protected:
+  int interval_seconds() const override { return 600; }
+  void restart() {
+    daemon_->signal(SIGKILL);
+    daemon_->wait(10s);
+    daemon_ = std::make_unique<test::Process>(
+        std::vector<std::string>{test::exsyncd_path().string(), "run", "--config", sim_.config().string()}, logs_.path(),
+        "exsyncd-" + std::to_string(++restarts_));
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (daemon_->stderr_text().find("event=api.listening") == std::string::npos) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << daemon_->stderr_text();
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  int restarts_ = 0;
+};
+
+TEST_F(ApiCrashTest, MessagesAreSentExactlyOnceAcrossKills) {
+  const auto messages = "/v1/mailboxes/" + test::url_segment(agent1) + "/messages";
+  constexpr int kMessages = 24;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kMessages; ++i) {
+    auto r = send("POST", messages, R"({"to":["ann@example.com"],"subject":"Listing update )" + std::to_string(i) +
+                                        R"(","text":"New photos are up."})");
+    ASSERT_EQ(r.status, 202) << r.body;
+    ids.emplace_back(r.json().at("id").as_string());
+    if (i % 4 == 3) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5 * i));
+      restart();
+    }
+  }
+  // Let the last daemon finish; every message reaches "sent".
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  for (const auto& id : ids) {
+    std::string state;
+    while (std::chrono::steady_clock::now() < deadline) {
+      state = std::string(call("GET", messages + "/" + id).json().at("state").as_string());
+      if (state == "sent") break;
+      std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_EQ(state, "sent") << id;
+  }
+  const auto sent = sim_.control("GET", "/sim/mailboxes/" + test::url_segment(agent1) + "/sent").body;
+  for (int i = 0; i < kMessages; ++i) {
+    const std::string subject = "\"subject\":\"Listing update " + std::to_string(i) + "\"";
+    std::size_t count = 0;
+    for (auto pos = sent.find(subject); pos != std::string::npos; pos = sent.find(subject, pos + 1)) ++count;
+    EXPECT_EQ(count, 1u) << "message " << i;
+  }
+}
+
 }  // namespace
 }  // namespace exsync

@@ -116,6 +116,45 @@ TEST_F(RequestSchemaTest, WriteRequestsValidate) {
   EXPECT_EQ(validator_->validate(find_item_by_tag_request("a@contoso.com", "contacts", "0123abcd")), "");
 }
 
+TEST_F(RequestSchemaTest, EventAndMessageRequestsValidate) {
+  model::Event e;
+  e.subject = "Showing <12 Oak St>";
+  e.location = "12 Oak St";
+  e.body = "Keys & codes";
+  e.start = "2026-03-27T10:00:00+01:00";
+  e.end = "2026-03-27T11:00:00+01:00";
+  e.time_zone = "Europe/Berlin";
+  e.reminder_minutes = 30;
+  e.free_busy = "Busy";
+  e.sensitivity = "Normal";
+  e.categories = {"Showing"};
+  e.attendees = {{"Ann", "ann@example.com", "required", ""}, {"", "room@contoso.com", "resource", ""}};
+  EXPECT_EQ(validator_->validate(create_event_request("a@contoso.com", e, "tag1", false)), "");
+  EXPECT_EQ(validator_->validate(create_event_request("a@contoso.com", e, "tag1", true)), "");
+  auto moved = e;
+  moved.start = "2026-03-31T10:00:00+02:00";
+  moved.end = "2026-03-31T11:00:00+02:00";
+  moved.time_zone = "America/New_York";
+  moved.location.clear();
+  moved.reminder_minutes.reset();
+  moved.attendees.pop_back();
+  moved.categories.clear();
+  moved.all_day = true;
+  const auto update = update_event_request("a@contoso.com", {"AAMk=", "CK="}, e, moved, false, false);
+  EXPECT_EQ(validator_->validate(update), "") << update;
+  EXPECT_EQ(validator_->validate(delete_item_request("a@contoso.com", {"AAMk=", "CK="}, true)), "");
+  model::OutgoingMessage m;
+  m.local_id = "tag2";
+  m.to = {{"Ann", "ann@example.com"}};
+  m.bcc = {{"", "b@example.com"}};
+  m.subject = "Offer";
+  m.body = "<p>Hi</p>";
+  m.html = true;
+  m.attachments = {{"offer.pdf", "application/pdf", "JVBERi0xLjQK"}};
+  EXPECT_EQ(validator_->validate(send_message_request("a@contoso.com", m)), "");
+  EXPECT_EQ(validator_->validate(find_item_by_tag_request("a@contoso.com", "sentitems", "tag2")), "");
+}
+
 TEST(WriteRequestsTest, AnUpdateNamesExactlyTheChangedFields) {
   const auto before = sample_contact();
   auto after = before;
