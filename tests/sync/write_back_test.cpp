@@ -158,6 +158,25 @@ TEST_F(WriteBackTest, ACreateOfUncertainOutcomeIsNotDuplicated) {
   EXPECT_EQ(stored(created.local_id).remote.id, sent->id);
 }
 
+// The CRM edits an item whose create is in flight when the daemon dies: still one item in the
+// mailbox, with the edit.
+TEST_F(WriteBackTest, AnEditDuringAnUncertainCreateNeitherDuplicatesNorLosesIt) {
+  sync();
+  auto created = *store_->local_create(mb_, FolderKind::contacts, contact(R"({"display_name":"In Flight"})"));
+  auto pending = *store_->pending_writes(mb_, FolderKind::contacts);
+  ASSERT_TRUE(store_->begin_write(pending[0].seq));
+  ASSERT_TRUE(test::run(io_, remote_->ews->create(mb_, FolderKind::contacts, pending[0].item, created.local_id, false)));
+  ASSERT_TRUE(store_->local_update(mb_, FolderKind::contacts, created.local_id,
+                                   contact(R"({"display_name":"In Flight","job_title":"Seller"})")));
+  // ... the daemon died before recording the create. The next passes:
+  sync();
+  sync();
+  EXPECT_EQ(count_named("In Flight"), 1);
+  auto remote = in_exchange(stored(created.local_id).remote.id);
+  ASSERT_TRUE(remote);
+  EXPECT_EQ(remote->job_title, "Seller");
+}
+
 TEST_F(WriteBackTest, ConflictRemoteWinsKeepsTheLosingCrmVersion) {
   sync();
   const auto target = store_->items(mb_, FolderKind::contacts)->front();

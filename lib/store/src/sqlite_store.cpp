@@ -734,8 +734,10 @@ Result<std::optional<StoredItem>, StoreError> SqliteStore::local_update(const st
     // stays what the mailbox has.
     Statement queue(db,
                     "INSERT INTO outbox(mailbox_id, folder, item_id, op, base, notify) VALUES (?1, ?2, ?3, 'update', ?4, ?5) "
-                    "ON CONFLICT(item_id) DO UPDATE SET state = 'pending', attempts = 0, last_error = NULL, "
-                    "notify = max(notify, excluded.notify)");
+                    "ON CONFLICT(item_id) DO UPDATE SET state = 'pending', last_error = NULL, "
+                    "notify = max(notify, excluded.notify), "
+                    // A create keeps its attempts: one may have reached the mailbox already.
+                    "attempts = CASE WHEN op = 'create' THEN attempts ELSE 0 END");
     queue.bind(1, mid).bind(2, model::folder_name(folder)).bind(3, local_id).bind(4, old_data).bind(5, std::int64_t{notify});
     if (auto r = impl_->run(queue, "update item"); !r) return Fail{r.error()};
     return std::optional<StoredItem>(std::move(out));

@@ -90,8 +90,15 @@ Task<Result<model::RemoteRef, model::RemoteError>> SyncEngine::write_one(const s
         auto found = co_await remote_.find_created(mailbox, folder, w.local_id);
         if (!found) co_return Fail{std::move(found).error()};
         if (*found) {
+          // Adopt it, then bring it to the CRM's current version: the earlier attempt may have
+          // carried an older one.
           log::info("sync.write.adopted", {{"mailbox", mailbox}, {"id", w.local_id}});
-          co_return **found;
+          const std::vector<std::string> ids{(*found)->id};
+          auto current = co_await remote_.fetch(mailbox, folder, ids);
+          if (!current) co_return Fail{std::move(current).error()};
+          if (current->empty()) co_return **found;
+          co_return co_await remote_.update(mailbox, current->front().ref, current->front().payload, w.item, false,
+                                            w.notify);
         }
       }
       co_return co_await remote_.create(mailbox, folder, w.item, w.local_id, w.notify);
