@@ -52,6 +52,8 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
                                            {"token_requests", entra_.requests()},
                                            {"unauthorized", ews_.stats().unauthorized},
                                            {"invitations_sent", ews_.stats().invitations_sent},
+                                           {"requests", ews_.stats().requests},
+                                           {"bytes_sent", ews_.stats().bytes_sent},
                                            {"schema_violations", ews_.stats().schema_violations},
                                            {"last_schema_violation", ews_.stats().last_schema_violation}});
   }

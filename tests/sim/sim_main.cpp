@@ -138,8 +138,12 @@ int main(int argc, char** argv) {
                       [&](http::Request req) -> Task<http::Response> {
                         const std::string& t = req.url;
                         if (t.rfind("/sim/", 0) == 0) co_return control.handle(req);
-                        if (t.rfind("/EWS/Exchange.asmx", 0) == 0 || t.rfind("/ews/exchange.asmx", 0) == 0)
-                          co_return ews.handle(req);
+                        if (t.rfind("/EWS/Exchange.asmx", 0) == 0 || t.rfind("/ews/exchange.asmx", 0) == 0) {
+                          auto resp = ews.handle(req);
+                          ++ews.stats().requests;
+                          ews.stats().bytes_sent += resp.body.size();
+                          co_return resp;
+                        }
                         // /{tenant}/oauth2/v2.0/token
                         const auto slash = t.find('/', 1);
                         if (slash != std::string::npos && t.substr(slash) == "/oauth2/v2.0/token")
