@@ -52,6 +52,7 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
                                            {"token_requests", entra_.requests()},
                                            {"unauthorized", ews_.stats().unauthorized},
                                            {"invitations_sent", ews_.stats().invitations_sent},
+                                           {"throttled", ews_.stats().throttled},
                                            {"requests", ews_.stats().requests},
                                            {"bytes_sent", ews_.stats().bytes_sent},
                                            {"schema_violations", ews_.stats().schema_violations},
@@ -78,6 +79,22 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
     if (!body.is_object() || !body.as_object().contains("password")) return problem(400, "needs {\"password\"}");
     tenant_.set_password(std::string(body.at("password").as_string()));
     tenant_.revoke_tokens();
+    return {204, {}, ""};
+  }
+  if (p.size() == 3 && p[1] == "faults" && p[2] == "ews") {
+    if (m == "DELETE") {
+      tenant_.ews_fault.reset();
+      return {204, {}, ""};
+    }
+    if (m != "PUT" || !body.is_object() || !body.as_object().contains("kind"))
+      return problem(400, "PUT {\"kind\": server_busy|http503|http429, \"backoff_ms\", \"count\", \"mailbox\"?}");
+    Tenant::EwsFault f;
+    f.kind = std::string(body.at("kind").as_string());
+    if (f.kind != "server_busy" && f.kind != "http503" && f.kind != "http429") return problem(400, "unknown kind " + f.kind);
+    if (auto* v = body.as_object().if_contains("backoff_ms")) f.backoff_ms = static_cast<int>(v->to_number<std::int64_t>());
+    if (auto* v = body.as_object().if_contains("count")) f.remaining = static_cast<int>(v->to_number<std::int64_t>());
+    if (auto* v = body.as_object().if_contains("mailbox")) f.mailbox = normalize_mailbox_address(v->as_string());
+    tenant_.ews_fault = f;
     return {204, {}, ""};
   }
   if (p.size() == 3 && p[1] == "faults" && p[2] == "token") {

@@ -19,6 +19,7 @@
 //   PUT|DELETE /sim/impersonation/denied/{addr}
 //   PUT    /sim/password                 {"password"}   (revokes every token)
 //   PUT|DELETE /sim/faults/token         {"aadsts", "count"?}
+//   PUT|DELETE /sim/faults/ews           {"kind": server_busy|http503|http429, "backoff_ms", "count", "mailbox"?}
 //   GET    /sim/stats,  POST /sim/stats/reset
 // Ids in paths are percent-encoded.
 #pragma once

@@ -398,6 +398,19 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
   const std::string name(local_name(op));
   ++stats_.operations[name];
 
+  if (auto& f = tenant_.ews_fault; f && (f->mailbox.empty() || f->mailbox == target)) {
+    const auto fault_copy = *f;
+    if (--f->remaining <= 0) f.reset();
+    ++stats_.throttled;
+    if (fault_copy.kind == "http503" || fault_copy.kind == "http429") {
+      const int seconds = std::max(1, (fault_copy.backoff_ms + 999) / 1000);
+      return {fault_copy.kind == "http503" ? 503 : 429, {{"Retry-After", std::to_string(seconds)}}, ""};
+    }
+    // Exchange Online's answer to a budget overrun, as a fault with the suggested back-off.
+    return fault("ErrorServerBusy", "The server cannot service this request right now. Try again later.",
+                 "<t:Value Name=\"BackOffMilliseconds\">" + std::to_string(fault_copy.backoff_ms) + "</t:Value>");
+  }
+
   if (name == "SyncFolderItems") {
     auto folder_id = child(op, kMessagesNs, "SyncFolderId");
     if (is_distinguished(folder_id, "calendar")) {

@@ -18,7 +18,8 @@ namespace exsync::sim {
 struct EwsStats {
   std::map<std::string, int> operations;  // by operation name
   int unauthorized = 0;
-  int invitations_sent = 0;  // attendees invited by CreateItem calendar items
+  int invitations_sent = 0;
+  int throttled = 0;  // requests answered with an injected throttling fault  // attendees invited by CreateItem calendar items
   std::uint64_t requests = 0;
   std::uint64_t bytes_sent = 0;  // response bodies, as a client receives them
   int schema_violations = 0;

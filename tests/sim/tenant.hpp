@@ -175,6 +175,16 @@ class Tenant {
   // Injected token endpoint failure.
   std::optional<Fault> token_fault;
 
+  // Injected EWS throttling: the next `remaining` requests (for `mailbox`, or any when empty) are
+  // answered as Exchange answers overload.
+  struct EwsFault {
+    std::string kind;  // "server_busy" (ErrorServerBusy with BackOffMilliseconds), "http503", "http429"
+    std::string mailbox;
+    int backoff_ms = 0;
+    int remaining = 1;
+  };
+  std::optional<EwsFault> ews_fault;
+
   SysSeconds now() const;
 
  private:

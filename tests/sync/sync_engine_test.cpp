@@ -197,6 +197,37 @@ TEST_F(SyncEngineTest, AMassDeletionWaitsForAnOperatorsConfirmation) {
   EXPECT_FALSE(*store_->confirm_deletions(agent1, FolderKind::contacts)) << "a confirmation is used once";
 }
 
+// Exchange answers overload with ErrorServerBusy and a back-off, or HTTP 503/429 with
+// Retry-After: the engine waits as asked and tries again, within bounds.
+TEST_F(SyncEngineTest, ThrottlingIsWaitedOutAsTheServerAsks) {
+  sim_.control("PUT", "/sim/faults/ews", R"({"kind":"server_busy","backoff_ms":150,"count":2,"mailbox":"agent1@contoso.onmicrosoft.com"})");
+  const auto started = std::chrono::steady_clock::now();
+  auto r = sync(agent1);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->throttled, 2);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(300)) << "waited the back-off twice";
+  expect_converged(agent1);
+
+  sim_.control("PUT", "/sim/faults/ews", R"({"kind":"http503","backoff_ms":1000,"count":1})");
+  sim_.control("POST", "/sim/mailboxes/" + test::url_segment(agent1) + "/contacts", R"({"display_name":"After 503"})");
+  auto again = sync(agent1);
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again->throttled, 1);
+  EXPECT_EQ(again->created, 1);
+}
+
+TEST_F(SyncEngineTest, ABackOffLongerThanAPassFailsTheMailboxWithTheServersFigure) {
+  sim_.control("PUT", "/sim/faults/ews", R"({"kind":"server_busy","backoff_ms":297749,"count":1})");
+  auto r = sync(agent1);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason(), "throttled");
+  EXPECT_EQ(r.error().remote.retry_after, std::chrono::milliseconds(297749));
+  EXPECT_EQ(r.error().remote.code, "ErrorServerBusy");
+  auto later = sync(agent1);  // the fault is spent
+  ASSERT_TRUE(later);
+  expect_converged(agent1);
+}
+
 TEST_F(SyncEngineTest, AStopRequestEndsTheSyncBetweenPagesWithWhatWasCommitted) {
   build(SyncOptions{.max_changes_per_page = 5});
   engine_->request_stop();

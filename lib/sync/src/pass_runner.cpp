@@ -63,6 +63,7 @@ Task<void> PassRunner::worker(const std::vector<std::string>& mailboxes, const s
                                      {"write_failures", r->write_failures},
                                      {"conflicts", r->conflicts},
                                      {"deletions_held", r->deletions_held},
+                                     {"throttled", r->throttled},
                                      {"interrupted", r->interrupted},
                                      {"duration_ms", ms.count()}});
       outcome.totals.created += r->created;

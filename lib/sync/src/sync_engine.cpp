@@ -31,8 +31,29 @@ Fail<SyncError> store_failure(model::StoreError e) {
 }  // namespace
 
 SyncEngine::SyncEngine(model::RemoteMailboxService& remote, model::LocalStore& store, net::thread_pool& blocking,
-                       SyncOptions options)
-    : remote_(remote), store_(store), blocking_(blocking), options_(options) {}
+                       SyncOptions options, Waiter& waiter)
+    : remote_(remote), store_(store), blocking_(blocking), options_(options), waiter_(waiter) {}
+
+template <typename Request>
+std::invoke_result_t<Request&> SyncEngine::with_backoff(const std::string& mailbox, std::string_view operation,
+                                                        FolderSyncReport& report, Request request) {
+  for (int attempt = 0;; ++attempt) {
+    auto result = co_await request();
+    if (result || result.error().kind != model::RemoteErrorKind::throttled || stop_ ||
+        attempt >= options_.max_throttle_retries || result.error().retry_after > options_.max_inline_backoff)
+      co_return result;
+    const auto backoff = std::max(result.error().retry_after, std::chrono::milliseconds(100));
+    log::info("sync.throttled", {{"mailbox", mailbox},
+                                 {"operation", operation},
+                                 {"code", result.error().code},
+                                 {"retry_after_ms", backoff.count()},
+                                 {"attempt", attempt + 1}});
+    ++report.throttled;
+    // In slices, so that a stop request does not wait out a long back-off.
+    for (auto left = backoff; left.count() > 0 && !stop_; left -= std::chrono::milliseconds(500))
+      co_await waiter_.wait(std::min(left, std::chrono::milliseconds(500)));
+  }
+}
 
 Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder(const std::string& mailbox, FolderKind folder) {
   auto result = co_await sync_folder_pages(mailbox, folder);
@@ -243,7 +264,9 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const st
       report.interrupted = true;
       co_return report;
     }
-    auto page = co_await remote_.changes(mailbox, folder, state, options_.max_changes_per_page);
+    auto page = co_await with_backoff(mailbox, "changes", report, [&] {
+      return remote_.changes(mailbox, folder, state, options_.max_changes_per_page);
+    });
     if (!page) {
       // Exchange forgets sync states (ErrorInvalidSyncStateData); start over once, re-matching
       // stored rows by remote id so that nothing is duplicated.
@@ -282,7 +305,7 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const st
       }
     }
     if (!to_fetch.empty()) {
-      auto items = co_await remote_.fetch(mailbox, folder, to_fetch);
+      auto items = co_await with_backoff(mailbox, "fetch", report, [&] { return remote_.fetch(mailbox, folder, to_fetch); });
       if (!items) co_return remote_failure(std::move(items).error());
       report.fetched += static_cast<int>(items->size());
       commit.upserts = std::move(*items);

@@ -20,6 +20,7 @@
 
 #include "exsync/core/async.hpp"
 #include "exsync/core/result.hpp"
+#include "exsync/core/waiter.hpp"
 #include "exsync/model/ports.hpp"
 
 namespace exsync::sync {
@@ -33,6 +34,11 @@ struct SyncOptions {
   // Deletions beyond this share of a folder's items in one pass are held for an operator's
   // confirmation (a mailbox emptied by mistake, a migration gone wrong); 1.0 turns it off.
   double max_delete_share = 0.5;
+  // A throttled request (ErrorServerBusy, HTTP 503/429) is retried after the back-off the server
+  // asks for when that is at most `max_inline_backoff`, up to `max_throttle_retries` times;
+  // a longer back-off fails the mailbox for this pass with the server's figure in the log.
+  std::chrono::milliseconds max_inline_backoff{std::chrono::seconds(30)};
+  int max_throttle_retries = 3;
 };
 
 struct FolderSyncReport {
@@ -47,6 +53,7 @@ struct FolderSyncReport {
   int write_failures = 0;    // the CRM's changes the mailbox refused (kept, with the reason)
   int conflicts = 0;
   int deletions_held = 0;    // deletions not applied, waiting for an operator's confirmation
+  int throttled = 0;         // requests the server refused for load, waited for and retried
 };
 
 struct SyncError {
@@ -65,7 +72,7 @@ struct SyncError {
 class SyncEngine {
  public:
   SyncEngine(model::RemoteMailboxService& remote, model::LocalStore& store, net::thread_pool& blocking,
-             SyncOptions options = {});
+             SyncOptions options = {}, Waiter& waiter = AsioWaiter::instance());
 
   Task<Result<FolderSyncReport, SyncError>> sync_folder(const std::string& mailbox, model::FolderKind folder);
 
@@ -87,10 +94,16 @@ class SyncEngine {
                                                                model::PendingWrite& write, FolderSyncReport& report,
                                                                bool& settled);
 
+  // Calls `request()` again after the server's back-off while it answers `throttled`.
+  template <typename Request>
+  std::invoke_result_t<Request&> with_backoff(const std::string& mailbox, std::string_view operation,
+                                              FolderSyncReport& report, Request request);
+
   model::RemoteMailboxService& remote_;
   model::LocalStore& store_;
   net::thread_pool& blocking_;
   SyncOptions options_;
+  Waiter& waiter_;
   std::atomic<bool> stop_{false};
 };
 
