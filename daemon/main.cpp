@@ -1,4 +1,5 @@
 // exsyncd: parse the command line, load the configuration, run the command.
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -8,6 +9,9 @@
 
 int main(int argc, char** argv) {
   using namespace exsync::daemon;
+  // A reader that goes away (`exsyncd items | head`, a closed journal pipe) is an error to report,
+  // not a reason to die.
+  std::signal(SIGPIPE, SIG_IGN);
   std::string problem;
   auto cl = parse_command_line(std::vector<std::string>(argv + 1, argv + argc), problem);
   if (!cl) {
