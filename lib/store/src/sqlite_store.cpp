@@ -127,8 +127,14 @@ std::string payload_json(const model::ItemPayload& payload) { return model::payl
 struct SqliteStore::Impl {
   sqlite3* db = nullptr;
   std::mutex mu;
+  std::unique_ptr<StatementCache> statements;
 
-  ~Impl() { sqlite3_close_v2(db); }
+  ~Impl() {
+    statements.reset();  // finalize before closing
+    sqlite3_close_v2(db);
+  }
+
+  StatementRef cached(std::string_view sql) { return statements->get(sql); }
 
   Result<Unit, StoreError> exec(std::string_view sql, std::string_view what) {
     char* err = nullptr;
@@ -163,21 +169,21 @@ struct SqliteStore::Impl {
 
   // The mailbox's row id; 0 when it has none and `create` is false.
   Result<std::int64_t, StoreError> mailbox_id(const std::string& address, bool create) {
-    Statement find(db, "SELECT id FROM mailboxes WHERE address = ?1");
+    auto find = cached("SELECT id FROM mailboxes WHERE address = ?1");
     if (!find.valid()) return Fail{sqlite_error(db, find.prepare_rc(), "look up mailbox")};
     find.bind(1, address);
     int rc = find.step();
     if (rc == SQLITE_ROW) return find.integer(0);
     if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "look up mailbox")};
     if (!create) return std::int64_t{0};
-    Statement ins(db, "INSERT INTO mailboxes(address) VALUES (?1)");
+    auto ins = cached("INSERT INTO mailboxes(address) VALUES (?1)");
     ins.bind(1, address);
     if (auto r = run(ins, "add mailbox"); !r) return Fail{r.error()};
     return sqlite3_last_insert_rowid(db);
   }
 
   Result<Unit, StoreError> migrate() {
-    Statement v(db, "PRAGMA user_version");
+    auto v = cached("PRAGMA user_version");
     if (!v.valid() || v.step() != SQLITE_ROW)
       return Fail{sqlite_error(db, v.prepare_rc(), "read schema version")};
     const auto version = v.integer(0);
@@ -207,6 +213,7 @@ Result<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const std::fi
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK)
     return Fail{sqlite_error(impl->db, rc, "open store " + path.string())};
+  impl->statements = std::make_unique<StatementCache>(impl->db);
   sqlite3_busy_timeout(impl->db, 5000);
   sqlite3_extended_result_codes(impl->db, 1);
   for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
@@ -220,8 +227,7 @@ Result<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const std::fi
 Result<model::FolderCursor, StoreError> SqliteStore::cursor(const std::string& mailbox,
                                                             model::FolderKind folder) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "SELECT f.cursor, f.resyncing, f.deletions_confirmed, "
+  auto st = impl_->cached("SELECT f.cursor, f.resyncing, f.deletions_confirmed, "
                "(SELECT count(*) FROM items i WHERE i.mailbox_id = f.mailbox_id AND i.folder = f.folder) "
                "FROM folder_state f JOIN mailboxes m ON m.id = f.mailbox_id WHERE m.address = ?1 AND f.folder = ?2");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read cursor")};
@@ -238,11 +244,10 @@ Result<Unit, StoreError> SqliteStore::begin_resync(const std::string& mailbox, m
     auto mid = impl_->mailbox_id(mailbox, true);
     if (!mid) return Fail{mid.error()};
     const auto fname = model::folder_name(folder);
-    Statement mark(impl_->db, "UPDATE items SET seen = 0 WHERE mailbox_id = ?1 AND folder = ?2");
+    auto mark = impl_->cached("UPDATE items SET seen = 0 WHERE mailbox_id = ?1 AND folder = ?2");
     mark.bind(1, *mid).bind(2, fname);
     if (auto r = impl_->run(mark, "begin resync"); !r) return r;
-    Statement state(impl_->db,
-                    "INSERT INTO folder_state(mailbox_id, folder, cursor, resyncing) VALUES (?1, ?2, '', 1) "
+    auto state = impl_->cached("INSERT INTO folder_state(mailbox_id, folder, cursor, resyncing) VALUES (?1, ?2, '', 1) "
                     "ON CONFLICT(mailbox_id, folder) DO UPDATE SET cursor = '', resyncing = 1");
     state.bind(1, *mid).bind(2, fname);
     return impl_->run(state, "begin resync");
@@ -257,8 +262,7 @@ Result<std::set<std::string>, StoreError> SqliteStore::unchanged(const std::stri
   auto mid = impl_->mailbox_id(mailbox, false);
   if (!mid) return Fail{mid.error()};
   if (*mid == 0 || refs.empty()) return out;
-  Statement st(impl_->db,
-               "SELECT change_key FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
+  auto st = impl_->cached("SELECT change_key FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "compare change keys")};
   for (const auto& ref : refs) {
     st.reset();
@@ -285,24 +289,21 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
     const auto fname = model::folder_name(folder);
 
     // Every applied change also goes into the feed the CRM follows, in the same transaction.
-    Statement feed(db, "INSERT INTO changes(mailbox_id, folder, item_id, remote_id, kind) VALUES (?1, ?2, ?3, ?4, ?5)");
+    auto feed = impl_->cached("INSERT INTO changes(mailbox_id, folder, item_id, remote_id, kind) VALUES (?1, ?2, ?3, ?4, ?5)");
     auto record = [&](const std::string& item_id, const std::string& remote_id, std::string_view kind) {
       feed.reset();
       feed.bind(1, *mid).bind(2, fname).bind(3, item_id).bind(4, remote_id).bind(5, kind);
       return impl_->run(feed, "record change");
     };
 
-    Statement update(db,
-                     "UPDATE items SET change_key = ?4, data = ?5, seen = 1, "
+    auto update = impl_->cached("UPDATE items SET change_key = ?4, data = ?5, seen = 1, "
                      "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') "
                      "WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3 RETURNING id");
-    Statement insert(db,
-                     "INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) "
+    auto insert = impl_->cached("INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) "
                      "VALUES (lower(hex(randomblob(16))), ?1, ?2, ?3, ?4, ?5) RETURNING id");
     // The CRM's pending change to an item wins over the mailbox's until it is written; a
     // conflict, if any, is resolved when the write is attempted.
-    Statement pending(db,
-                      "SELECT o.seq, o.op FROM outbox o JOIN items i ON i.id = o.item_id "
+    auto pending = impl_->cached("SELECT o.seq, o.op FROM outbox o JOIN items i ON i.id = o.item_id "
                       "WHERE i.mailbox_id = ?1 AND i.folder = ?2 AND i.remote_id = ?3");
     auto pending_op = [&](const std::string& remote_id) -> Result<std::string, StoreError> {
       pending.reset();
@@ -313,7 +314,7 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "check outbox")};
       return std::string();
     };
-    Statement mark_seen(db, "UPDATE items SET seen = 1 WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
+    auto mark_seen = impl_->cached("UPDATE items SET seen = 1 WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
     for (const auto& item : page.upserts) {
       auto op = pending_op(item.ref.id);
       if (!op) return Fail{op.error()};
@@ -347,7 +348,7 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       ++outcome.created;
     }
 
-    Statement seen(db, "UPDATE items SET seen = 1 WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
+    auto seen = impl_->cached("UPDATE items SET seen = 1 WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
     for (const auto& id : page.unchanged) {
       seen.reset();
       seen.bind(1, *mid).bind(2, fname).bind(3, id);
@@ -367,12 +368,10 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       }
       return Unit{};
     };
-    Statement del(db, "DELETE FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3 RETURNING id, remote_id");
-    Statement restore(db,
-                      "UPDATE outbox SET op = 'create', base = NULL, attempts = 0, last_error = NULL "
+    auto del = impl_->cached("DELETE FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3 RETURNING id, remote_id");
+    auto restore = impl_->cached("UPDATE outbox SET op = 'create', base = NULL, attempts = 0, last_error = NULL "
                       "WHERE item_id = (SELECT id FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3)");
-    Statement unlink(db,
-                     "UPDATE items SET remote_id = 'local:' || id, change_key = '' "
+    auto unlink = impl_->cached("UPDATE items SET remote_id = 'local:' || id, change_key = '' "
                      "WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
     for (const auto& id : page.deletions) {
       auto op = pending_op(id);
@@ -393,8 +392,7 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       if (auto r = delete_rows(del, "delete item"); !r) return Fail{r.error()};
     }
 
-    Statement state(db,
-                    "INSERT INTO folder_state(mailbox_id, folder, cursor, last_synced_at) "
+    auto state = impl_->cached("INSERT INTO folder_state(mailbox_id, folder, cursor, last_synced_at) "
                     "VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%SZ','now')) "
                     "ON CONFLICT(mailbox_id, folder) DO UPDATE SET cursor = excluded.cursor, "
                     "last_synced_at = excluded.last_synced_at, last_error = NULL, last_error_at = NULL, "
@@ -404,14 +402,14 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
 
     if (page.completes_sync) {
       // A resync that reached the end: rows the server did not report again are gone there.
-      Statement resyncing(db, "SELECT resyncing FROM folder_state WHERE mailbox_id = ?1 AND folder = ?2");
+      auto resyncing = impl_->cached("SELECT resyncing FROM folder_state WHERE mailbox_id = ?1 AND folder = ?2");
       resyncing.bind(1, *mid).bind(2, fname);
       if (!resyncing.valid()) return Fail{sqlite_error(db, resyncing.prepare_rc(), "finish resync")};
       if (resyncing.step() == SQLITE_ROW && resyncing.integer(0) != 0) {
-        Statement purge(db, "DELETE FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND seen = 0 RETURNING id, remote_id");
+        auto purge = impl_->cached("DELETE FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND seen = 0 RETURNING id, remote_id");
         purge.bind(1, *mid).bind(2, fname);
         if (auto r = delete_rows(purge, "finish resync"); !r) return Fail{r.error()};
-        Statement done(db, "UPDATE folder_state SET resyncing = 0 WHERE mailbox_id = ?1 AND folder = ?2");
+        auto done = impl_->cached("UPDATE folder_state SET resyncing = 0 WHERE mailbox_id = ?1 AND folder = ?2");
         done.bind(1, *mid).bind(2, fname);
         if (auto r = impl_->run(done, "finish resync"); !r) return Fail{r.error()};
       }
@@ -423,8 +421,7 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
 Result<std::vector<StoredItem>, StoreError> SqliteStore::items(const std::string& mailbox,
                                                                model::FolderKind folder) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "SELECT i.id, i.remote_id, i.change_key, i.data FROM items i "
+  auto st = impl_->cached("SELECT i.id, i.remote_id, i.change_key, i.data FROM items i "
                "JOIN mailboxes m ON m.id = i.mailbox_id WHERE m.address = ?1 AND i.folder = ?2 "
                "ORDER BY i.id");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "list items")};
@@ -444,8 +441,7 @@ Result<Unit, StoreError> SqliteStore::record_failure(const std::string& mailbox,
   return impl_->transaction<Unit>("record failure", [&]() -> Result<Unit, StoreError> {
     auto mid = impl_->mailbox_id(mailbox, true);
     if (!mid) return Fail{mid.error()};
-    Statement st(impl_->db,
-                 "INSERT INTO folder_state(mailbox_id, folder, last_error, last_error_at) "
+    auto st = impl_->cached("INSERT INTO folder_state(mailbox_id, folder, last_error, last_error_at) "
                  "VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%SZ','now')) "
                  "ON CONFLICT(mailbox_id, folder) DO UPDATE SET last_error = excluded.last_error, "
                  "last_error_at = excluded.last_error_at");
@@ -458,8 +454,7 @@ Result<std::vector<StoredItem>, StoreError> SqliteStore::items_page(const std::s
                                                                     model::FolderKind folder,
                                                                     const std::string& after, int limit) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "SELECT i.id, i.remote_id, i.change_key, i.data FROM items i "
+  auto st = impl_->cached("SELECT i.id, i.remote_id, i.change_key, i.data FROM items i "
                "JOIN mailboxes m ON m.id = i.mailbox_id WHERE m.address = ?1 AND i.folder = ?2 AND i.id > ?3 "
                "ORDER BY i.id LIMIT ?4");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "list items")};
@@ -474,8 +469,7 @@ Result<std::vector<StoredItem>, StoreError> SqliteStore::items_page(const std::s
 Result<std::optional<StoredItem>, StoreError> SqliteStore::item(const std::string& mailbox, model::FolderKind folder,
                                                                 const std::string& local_id) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "SELECT i.id, i.remote_id, i.change_key, i.data FROM items i "
+  auto st = impl_->cached("SELECT i.id, i.remote_id, i.change_key, i.data FROM items i "
                "JOIN mailboxes m ON m.id = i.mailbox_id WHERE m.address = ?1 AND i.folder = ?2 AND i.id = ?3");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read item")};
   st.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, local_id);
@@ -487,8 +481,7 @@ Result<std::optional<StoredItem>, StoreError> SqliteStore::item(const std::strin
 
 Result<std::vector<FolderStatus>, StoreError> SqliteStore::status(const std::string& mailbox) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "SELECT f.folder, coalesce(f.last_synced_at, ''), coalesce(f.last_error, ''), "
+  auto st = impl_->cached("SELECT f.folder, coalesce(f.last_synced_at, ''), coalesce(f.last_error, ''), "
                "coalesce(f.last_error_at, ''), "
                "(SELECT count(*) FROM items i WHERE i.mailbox_id = f.mailbox_id AND i.folder = f.folder), "
                "f.deletions_held "
@@ -506,8 +499,7 @@ Result<std::vector<FolderStatus>, StoreError> SqliteStore::status(const std::str
 Result<std::vector<ChangeRecord>, StoreError> SqliteStore::changes(const std::string& mailbox, std::int64_t after,
                                                                    int limit) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "SELECT c.seq, c.folder, c.kind, c.item_id, c.remote_id, c.at, i.id, i.remote_id, i.change_key, i.data "
+  auto st = impl_->cached("SELECT c.seq, c.folder, c.kind, c.item_id, c.remote_id, c.at, i.id, i.remote_id, i.change_key, i.data "
                "FROM changes c JOIN mailboxes m ON m.id = c.mailbox_id LEFT JOIN items i ON i.id = c.item_id "
                "WHERE m.address = ?1 AND c.seq > ?2 ORDER BY c.seq LIMIT ?3");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read changes")};
@@ -537,8 +529,7 @@ Result<model::ItemPayload, StoreError> parse_payload(model::FolderKind folder, c
 Result<std::vector<model::PendingWrite>, StoreError> SqliteStore::pending_writes(const std::string& mailbox,
                                                                                  model::FolderKind folder) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "SELECT o.seq, o.op, o.item_id, coalesce(o.base, ''), coalesce(o.remote_id, ''), "
+  auto st = impl_->cached("SELECT o.seq, o.op, o.item_id, coalesce(o.base, ''), coalesce(o.remote_id, ''), "
                "coalesce(o.change_key, ''), o.attempts, coalesce(i.remote_id, ''), coalesce(i.change_key, ''), "
                "coalesce(i.data, ''), o.notify FROM outbox o JOIN mailboxes m ON m.id = o.mailbox_id "
                "LEFT JOIN items i ON i.id = o.item_id "
@@ -576,8 +567,7 @@ Result<std::vector<model::PendingWrite>, StoreError> SqliteStore::pending_writes
 
 Result<Unit, StoreError> SqliteStore::begin_write(std::int64_t seq) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "UPDATE outbox SET attempts = attempts + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE seq = ?1");
+  auto st = impl_->cached("UPDATE outbox SET attempts = attempts + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE seq = ?1");
   st.bind(1, seq);
   return impl_->run(st, "begin write");
 }
@@ -586,22 +576,22 @@ Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& 
   std::lock_guard lock(impl_->mu);
   sqlite3* db = impl_->db;
   return impl_->transaction<Unit>("complete write", [&]() -> Result<Unit, StoreError> {
-    Statement row(db, "SELECT op FROM outbox WHERE seq = ?1");
+    auto row = impl_->cached("SELECT op FROM outbox WHERE seq = ?1");
     row.bind(1, w.seq);
     if (!row.valid()) return Fail{sqlite_error(db, row.prepare_rc(), "complete write")};
     int rc = row.step();
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "complete write")};
     const std::string op_now = rc == SQLITE_ROW ? row.text(0) : "";
-    Statement drop(db, "DELETE FROM outbox WHERE seq = ?1");
+    auto drop = impl_->cached("DELETE FROM outbox WHERE seq = ?1");
     drop.bind(1, w.seq);
     if (w.op == model::WriteOp::remove) return impl_->run(drop, "complete write");
     if (op_now == "delete") {
       // The CRM deleted the item while it was being written: delete what was written.
-      Statement target(db, "UPDATE outbox SET remote_id = ?2, change_key = ?3, attempts = 0 WHERE seq = ?1");
+      auto target = impl_->cached("UPDATE outbox SET remote_id = ?2, change_key = ?3, attempts = 0 WHERE seq = ?1");
       target.bind(1, w.seq).bind(2, written.id).bind(3, written.change_key);
       return impl_->run(target, "complete write");
     }
-    Statement link(db, "UPDATE items SET remote_id = ?2, change_key = ?3 WHERE id = ?1 RETURNING data");
+    auto link = impl_->cached("UPDATE items SET remote_id = ?2, change_key = ?3 WHERE id = ?1 RETURNING data");
     link.bind(1, w.local_id).bind(2, written.id).bind(3, written.change_key);
     if (!link.valid()) return Fail{sqlite_error(db, link.prepare_rc(), "complete write")};
     rc = link.step();
@@ -614,7 +604,7 @@ Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& 
     const auto pushed = payload_json(w.item);
     if (data_now.empty() || data_now == pushed) return impl_->run(drop, "complete write");
     // Edited again meanwhile: what was written becomes the base of the remaining update.
-    Statement rebase(db, "UPDATE outbox SET op = 'update', base = ?2, attempts = 0, last_error = NULL WHERE seq = ?1");
+    auto rebase = impl_->cached("UPDATE outbox SET op = 'update', base = ?2, attempts = 0, last_error = NULL WHERE seq = ?1");
     rebase.bind(1, w.seq).bind(2, pushed);
     return impl_->run(rebase, "complete write");
   });
@@ -622,7 +612,7 @@ Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& 
 
 Result<Unit, StoreError> SqliteStore::fail_write(std::int64_t seq, const std::string& reason, bool park) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db, "UPDATE outbox SET last_error = ?2, state = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE seq = ?1");
+  auto st = impl_->cached("UPDATE outbox SET last_error = ?2, state = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE seq = ?1");
   st.bind(1, seq).bind(2, reason).bind(3, park ? "parked" : "pending");
   return impl_->run(st, "record write failure");
 }
@@ -637,32 +627,32 @@ Result<Unit, StoreError> SqliteStore::resolve_conflict(const std::string& mailbo
     if (!mid) return Fail{mid.error()};
     const auto fname = model::folder_name(folder);
     const auto remote_json = payload_json(remote.payload);
-    Statement local(db, "SELECT data FROM items WHERE id = ?1");
+    auto local = impl_->cached("SELECT data FROM items WHERE id = ?1");
     local.bind(1, w.local_id);
     if (!local.valid() || local.step() != SQLITE_ROW) return Fail{sqlite_error(db, SQLITE_ERROR, "resolve conflict: item")};
     const auto local_json = local.text(0);
 
-    Statement keep(db, "INSERT INTO conflicts(mailbox_id, folder, item_id, remote_id, winner, losing) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    auto keep = impl_->cached("INSERT INTO conflicts(mailbox_id, folder, item_id, remote_id, winner, losing) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     keep.bind(1, *mid).bind(2, fname).bind(3, w.local_id).bind(4, remote.ref.id).bind(5, local_wins ? "local" : "remote")
         .bind(6, local_wins ? remote_json : local_json);
     if (auto r = impl_->run(keep, "resolve conflict"); !r) return r;
-    Statement feed(db, "INSERT INTO changes(mailbox_id, folder, item_id, remote_id, kind) VALUES (?1, ?2, ?3, ?4, 'conflict')");
+    auto feed = impl_->cached("INSERT INTO changes(mailbox_id, folder, item_id, remote_id, kind) VALUES (?1, ?2, ?3, ?4, 'conflict')");
     feed.bind(1, *mid).bind(2, fname).bind(3, w.local_id).bind(4, remote.ref.id);
     if (auto r = impl_->run(feed, "resolve conflict"); !r) return r;
 
     if (local_wins) {
-      Statement ref(db, "UPDATE items SET remote_id = ?2, change_key = ?3 WHERE id = ?1");
+      auto ref = impl_->cached("UPDATE items SET remote_id = ?2, change_key = ?3 WHERE id = ?1");
       ref.bind(1, w.local_id).bind(2, remote.ref.id).bind(3, remote.ref.change_key);
       if (auto r = impl_->run(ref, "resolve conflict"); !r) return r;
-      Statement rebase(db, "UPDATE outbox SET base = ?2 WHERE seq = ?1");
+      auto rebase = impl_->cached("UPDATE outbox SET base = ?2 WHERE seq = ?1");
       rebase.bind(1, w.seq).bind(2, remote_json);
       return impl_->run(rebase, "resolve conflict");
     }
-    Statement take(db, "UPDATE items SET remote_id = ?2, change_key = ?3, data = ?4, "
+    auto take = impl_->cached("UPDATE items SET remote_id = ?2, change_key = ?3, data = ?4, "
                        "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
     take.bind(1, w.local_id).bind(2, remote.ref.id).bind(3, remote.ref.change_key).bind(4, remote_json);
     if (auto r = impl_->run(take, "resolve conflict"); !r) return r;
-    Statement drop(db, "DELETE FROM outbox WHERE seq = ?1");
+    auto drop = impl_->cached("DELETE FROM outbox WHERE seq = ?1");
     drop.bind(1, w.seq);
     return impl_->run(drop, "resolve conflict");
   });
@@ -671,11 +661,10 @@ Result<Unit, StoreError> SqliteStore::resolve_conflict(const std::string& mailbo
 Result<Unit, StoreError> SqliteStore::restore_as_create(std::int64_t seq) {
   std::lock_guard lock(impl_->mu);
   return impl_->transaction<Unit>("restore item", [&]() -> Result<Unit, StoreError> {
-    Statement item(impl_->db,
-                   "UPDATE items SET remote_id = 'local:' || id, change_key = '' WHERE id = (SELECT item_id FROM outbox WHERE seq = ?1)");
+    auto item = impl_->cached("UPDATE items SET remote_id = 'local:' || id, change_key = '' WHERE id = (SELECT item_id FROM outbox WHERE seq = ?1)");
     item.bind(1, seq);
     if (auto r = impl_->run(item, "restore item"); !r) return r;
-    Statement op(impl_->db, "UPDATE outbox SET op = 'create', base = NULL, attempts = 0, last_error = NULL WHERE seq = ?1");
+    auto op = impl_->cached("UPDATE outbox SET op = 'create', base = NULL, attempts = 0, last_error = NULL WHERE seq = ?1");
     op.bind(1, seq);
     return impl_->run(op, "restore item");
   });
@@ -690,8 +679,7 @@ Result<StoredItem, StoreError> SqliteStore::local_create(const std::string& mail
     if (!mid) return Fail{mid.error()};
     const auto fname = model::folder_name(folder);
     const auto data = payload_json(item);
-    Statement ins(db,
-                  "INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) "
+    auto ins = impl_->cached("INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) "
                   "VALUES (lower(hex(randomblob(16))), ?1, ?2, '', '', ?3) RETURNING id");
     ins.bind(1, *mid).bind(2, fname).bind(3, data);
     if (!ins.valid()) return Fail{sqlite_error(db, ins.prepare_rc(), "create item")};
@@ -699,10 +687,10 @@ Result<StoredItem, StoreError> SqliteStore::local_create(const std::string& mail
     if (rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "create item")};
     const auto id = ins.text(0);
     if (rc = ins.step(); rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "create item")};
-    Statement placeholder(db, "UPDATE items SET remote_id = 'local:' || id WHERE id = ?1");
+    auto placeholder = impl_->cached("UPDATE items SET remote_id = 'local:' || id WHERE id = ?1");
     placeholder.bind(1, id);
     if (auto r = impl_->run(placeholder, "create item"); !r) return Fail{r.error()};
-    Statement queue(db, "INSERT INTO outbox(mailbox_id, folder, item_id, op, notify) VALUES (?1, ?2, ?3, 'create', ?4)");
+    auto queue = impl_->cached("INSERT INTO outbox(mailbox_id, folder, item_id, op, notify) VALUES (?1, ?2, ?3, 'create', ?4)");
     queue.bind(1, *mid).bind(2, fname).bind(3, id).bind(4, std::int64_t{notify});
     if (auto r = impl_->run(queue, "create item"); !r) return Fail{r.error()};
     return StoredItem{id, {}, data};
@@ -716,8 +704,7 @@ Result<std::optional<StoredItem>, StoreError> SqliteStore::local_update(const st
   std::lock_guard lock(impl_->mu);
   sqlite3* db = impl_->db;
   return impl_->transaction<std::optional<StoredItem>>("update item", [&]() -> Result<std::optional<StoredItem>, StoreError> {
-    Statement cur(db,
-                  "SELECT i.remote_id, i.change_key, i.data, i.mailbox_id FROM items i JOIN mailboxes m ON m.id = i.mailbox_id "
+    auto cur = impl_->cached("SELECT i.remote_id, i.change_key, i.data, i.mailbox_id FROM items i JOIN mailboxes m ON m.id = i.mailbox_id "
                   "WHERE m.address = ?1 AND i.folder = ?2 AND i.id = ?3");
     cur.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, local_id);
     if (!cur.valid()) return Fail{sqlite_error(db, cur.prepare_rc(), "update item")};
@@ -727,13 +714,12 @@ Result<std::optional<StoredItem>, StoreError> SqliteStore::local_update(const st
     StoredItem out{local_id, {cur.text(0), cur.text(1)}, payload_json(item)};
     const auto old_data = cur.text(2);
     const auto mid = cur.integer(3);
-    Statement set(db, "UPDATE items SET data = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
+    auto set = impl_->cached("UPDATE items SET data = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
     set.bind(1, local_id).bind(2, out.payload_json);
     if (auto r = impl_->run(set, "update item"); !r) return Fail{r.error()};
     // A pending create or update already carries the item's latest content; an update's base
     // stays what the mailbox has.
-    Statement queue(db,
-                    "INSERT INTO outbox(mailbox_id, folder, item_id, op, base, notify) VALUES (?1, ?2, ?3, 'update', ?4, ?5) "
+    auto queue = impl_->cached("INSERT INTO outbox(mailbox_id, folder, item_id, op, base, notify) VALUES (?1, ?2, ?3, 'update', ?4, ?5) "
                     "ON CONFLICT(item_id) DO UPDATE SET state = 'pending', last_error = NULL, "
                     "notify = max(notify, excluded.notify), "
                     // A create keeps its attempts: one may have reached the mailbox already.
@@ -749,8 +735,7 @@ Result<bool, StoreError> SqliteStore::local_delete(const std::string& mailbox, m
   std::lock_guard lock(impl_->mu);
   sqlite3* db = impl_->db;
   return impl_->transaction<bool>("delete item", [&]() -> Result<bool, StoreError> {
-    Statement cur(db,
-                  "SELECT i.remote_id, i.change_key, i.mailbox_id, o.op, coalesce(o.attempts, 0) FROM items i "
+    auto cur = impl_->cached("SELECT i.remote_id, i.change_key, i.mailbox_id, o.op, coalesce(o.attempts, 0) FROM items i "
                   "JOIN mailboxes m ON m.id = i.mailbox_id LEFT JOIN outbox o ON o.item_id = i.id "
                   "WHERE m.address = ?1 AND i.folder = ?2 AND i.id = ?3");
     cur.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, local_id);
@@ -761,20 +746,19 @@ Result<bool, StoreError> SqliteStore::local_delete(const std::string& mailbox, m
     const auto remote_id = cur.text(0), change_key = cur.text(1), pending_op = cur.text(3);
     const auto mid = cur.integer(2);
     const auto attempts = cur.integer(4);
-    Statement del(db, "DELETE FROM items WHERE id = ?1");
+    auto del = impl_->cached("DELETE FROM items WHERE id = ?1");
     del.bind(1, local_id);
     if (auto r = impl_->run(del, "delete item"); !r) return Fail{r.error()};
     if (pending_op == "create" && attempts == 0) {
       // Never sent: nothing exists in the mailbox.
-      Statement drop(db, "DELETE FROM outbox WHERE item_id = ?1");
+      auto drop = impl_->cached("DELETE FROM outbox WHERE item_id = ?1");
       drop.bind(1, local_id);
       if (auto r = impl_->run(drop, "delete item"); !r) return Fail{r.error()};
       return true;
     }
     // A create that may have reached the mailbox is found by its tag and deleted (empty ref).
     const bool uncertain = pending_op == "create";
-    Statement queue(db,
-                    "INSERT INTO outbox(mailbox_id, folder, item_id, op, remote_id, change_key, notify) "
+    auto queue = impl_->cached("INSERT INTO outbox(mailbox_id, folder, item_id, op, remote_id, change_key, notify) "
                     "VALUES (?1, ?2, ?3, 'delete', ?4, ?5, ?6) "
                     "ON CONFLICT(item_id) DO UPDATE SET op = 'delete', base = NULL, remote_id = excluded.remote_id, "
                     "change_key = excluded.change_key, state = 'pending', attempts = 0, last_error = NULL, "
@@ -788,8 +772,7 @@ Result<bool, StoreError> SqliteStore::local_delete(const std::string& mailbox, m
 
 Result<std::vector<SqliteStore::OutboxEntry>, StoreError> SqliteStore::outbox(const std::string& mailbox) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "SELECT o.seq, o.folder, o.op, o.item_id, o.state, coalesce(o.last_error, ''), o.attempts FROM outbox o "
+  auto st = impl_->cached("SELECT o.seq, o.folder, o.op, o.item_id, o.state, coalesce(o.last_error, ''), o.attempts FROM outbox o "
                "JOIN mailboxes m ON m.id = o.mailbox_id WHERE m.address = ?1 ORDER BY o.seq");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read outbox")};
   st.bind(1, mailbox);
@@ -808,7 +791,7 @@ Result<std::string, StoreError> SqliteStore::queue_message(const std::string& ma
   return impl_->transaction<std::string>("queue message", [&]() -> Result<std::string, StoreError> {
     auto mid = impl_->mailbox_id(mailbox, true);
     if (!mid) return Fail{mid.error()};
-    Statement ins(db, "INSERT INTO messages(id, mailbox_id, request) VALUES (lower(hex(randomblob(16))), ?1, ?2) RETURNING id");
+    auto ins = impl_->cached("INSERT INTO messages(id, mailbox_id, request) VALUES (lower(hex(randomblob(16))), ?1, ?2) RETURNING id");
     ins.bind(1, *mid).bind(2, model::message_to_json(message));
     if (!ins.valid()) return Fail{sqlite_error(db, ins.prepare_rc(), "queue message")};
     int rc = ins.step();
@@ -822,8 +805,7 @@ Result<std::string, StoreError> SqliteStore::queue_message(const std::string& ma
 Result<std::optional<MessageStatus>, StoreError> SqliteStore::message_status(const std::string& mailbox,
                                                                              const std::string& local_id) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "SELECT g.id, g.state, g.attempts, coalesce(g.last_error, ''), g.created_at, coalesce(g.sent_at, '') "
+  auto st = impl_->cached("SELECT g.id, g.state, g.attempts, coalesce(g.last_error, ''), g.created_at, coalesce(g.sent_at, '') "
                "FROM messages g JOIN mailboxes m ON m.id = g.mailbox_id WHERE m.address = ?1 AND g.id = ?2");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read message")};
   st.bind(1, mailbox).bind(2, local_id);
@@ -839,8 +821,7 @@ Result<std::optional<MessageStatus>, StoreError> SqliteStore::message_status(con
 Result<std::vector<std::pair<model::OutgoingMessage, int>>, StoreError> SqliteStore::queued_messages(
     const std::string& mailbox) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "SELECT g.id, g.request, g.attempts FROM messages g JOIN mailboxes m ON m.id = g.mailbox_id "
+  auto st = impl_->cached("SELECT g.id, g.request, g.attempts FROM messages g JOIN mailboxes m ON m.id = g.mailbox_id "
                "WHERE m.address = ?1 AND g.state IN ('queued', 'sending') ORDER BY g.created_at, g.rowid");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read messages")};
   st.bind(1, mailbox);
@@ -858,8 +839,7 @@ Result<std::vector<std::pair<model::OutgoingMessage, int>>, StoreError> SqliteSt
 
 Result<Unit, StoreError> SqliteStore::begin_send(const std::string& local_id) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "UPDATE messages SET state = 'sending', attempts = attempts + 1, "
+  auto st = impl_->cached("UPDATE messages SET state = 'sending', attempts = attempts + 1, "
                "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
   st.bind(1, local_id);
   return impl_->run(st, "begin send");
@@ -868,8 +848,7 @@ Result<Unit, StoreError> SqliteStore::begin_send(const std::string& local_id) {
 Result<Unit, StoreError> SqliteStore::finish_send(const std::string& local_id, bool sent, const std::string& reason,
                                                   bool final) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "UPDATE messages SET state = ?2, last_error = nullif(?3, ''), "
+  auto st = impl_->cached("UPDATE messages SET state = ?2, last_error = nullif(?3, ''), "
                "sent_at = CASE WHEN ?2 = 'sent' THEN strftime('%Y-%m-%dT%H:%M:%SZ','now') END, "
                "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
   st.bind(1, local_id).bind(2, sent ? "sent" : final ? "failed" : "queued").bind(3, reason);
@@ -878,8 +857,7 @@ Result<Unit, StoreError> SqliteStore::finish_send(const std::string& local_id, b
 
 Result<Unit, StoreError> SqliteStore::hold_deletions(const std::string& mailbox, model::FolderKind folder, int count) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "UPDATE folder_state SET deletions_held = ?3 WHERE folder = ?2 AND "
+  auto st = impl_->cached("UPDATE folder_state SET deletions_held = ?3 WHERE folder = ?2 AND "
                "mailbox_id = (SELECT id FROM mailboxes WHERE address = ?1)");
   st.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, std::int64_t{count});
   return impl_->run(st, "hold deletions");
@@ -887,8 +865,7 @@ Result<Unit, StoreError> SqliteStore::hold_deletions(const std::string& mailbox,
 
 Result<bool, StoreError> SqliteStore::confirm_deletions(const std::string& mailbox, model::FolderKind folder) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "UPDATE folder_state SET deletions_confirmed = 1 WHERE folder = ?2 AND deletions_held > 0 AND "
+  auto st = impl_->cached("UPDATE folder_state SET deletions_confirmed = 1 WHERE folder = ?2 AND deletions_held > 0 AND "
                "mailbox_id = (SELECT id FROM mailboxes WHERE address = ?1)");
   st.bind(1, mailbox).bind(2, model::folder_name(folder));
   if (auto r = impl_->run(st, "confirm deletions"); !r) return Fail{r.error()};
@@ -897,8 +874,7 @@ Result<bool, StoreError> SqliteStore::confirm_deletions(const std::string& mailb
 
 Result<std::vector<SqliteStore::ConflictEntry>, StoreError> SqliteStore::conflicts(const std::string& mailbox) {
   std::lock_guard lock(impl_->mu);
-  Statement st(impl_->db,
-               "SELECT c.id, c.folder, c.item_id, c.remote_id, c.winner, c.losing, c.at FROM conflicts c "
+  auto st = impl_->cached("SELECT c.id, c.folder, c.item_id, c.remote_id, c.winner, c.losing, c.at FROM conflicts c "
                "JOIN mailboxes m ON m.id = c.mailbox_id WHERE m.address = ?1 ORDER BY c.id");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read conflicts")};
   st.bind(1, mailbox);

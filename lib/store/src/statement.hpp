@@ -4,6 +4,8 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -35,6 +37,46 @@ class Statement {
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
   int prepare_rc_ = SQLITE_OK;
+};
+
+// A prepared statement borrowed from a StatementCache: bindings cleared before use, reset when the
+// borrow ends, so that it never holds a read snapshot open between calls.
+class StatementRef {
+ public:
+  explicit StatementRef(Statement& s) : s_(&s) { s_->reset(); }
+  ~StatementRef() { s_->reset(); }
+  StatementRef(const StatementRef&) = delete;
+  StatementRef& operator=(const StatementRef&) = delete;
+  operator Statement&() { return *s_; }
+
+  bool valid() const { return s_->valid(); }
+  int prepare_rc() const { return s_->prepare_rc(); }
+  Statement& bind(int index, std::string_view text) { return s_->bind(index, text); }
+  Statement& bind(int index, std::int64_t value) { return s_->bind(index, value); }
+  int step() { return s_->step(); }
+  void reset() { s_->reset(); }
+  std::string text(int column) const { return s_->text(column); }
+  std::int64_t integer(int column) const { return s_->integer(column); }
+
+ private:
+  Statement* s_;
+};
+
+// Statements prepared once per connection: preparing SQL costs far more than running it.
+// Thread-safety: none; the store's mutex serialises every use.
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db) : db_(db) {}
+  StatementRef get(std::string_view sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) it = cache_.emplace(std::string(sql), std::make_unique<Statement>(db_, sql)).first;
+    return StatementRef(*it->second);
+  }
+  void clear() { cache_.clear(); }
+
+ private:
+  sqlite3* db_;
+  std::map<std::string, std::unique_ptr<Statement>, std::less<>> cache_;
 };
 
 }  // namespace exsync::store
