@@ -1,36 +1,8 @@
 #include "exsync/model/contact_json.hpp"
 
-#include <boost/json.hpp>
+#include "json_fields.hpp"
 
 namespace exsync::model {
-namespace json = boost::json;
-namespace {
-
-void put(json::object& o, std::string_view key, const std::string& v) {
-  if (!v.empty()) o[key] = v;
-}
-
-std::string get_str(const json::object& o, std::string_view key, std::string& error) {
-  auto it = o.find(key);
-  if (it == o.end() || it->value().is_null()) return {};
-  if (!it->value().is_string()) {
-    if (error.empty()) error = std::string(key) + " must be a string";
-    return {};
-  }
-  return std::string(it->value().as_string());
-}
-
-const json::array* get_array(const json::object& o, std::string_view key, std::string& error) {
-  auto it = o.find(key);
-  if (it == o.end() || it->value().is_null()) return nullptr;
-  if (!it->value().is_array()) {
-    if (error.empty()) error = std::string(key) + " must be an array";
-    return nullptr;
-  }
-  return &it->value().as_array();
-}
-
-}  // namespace
 
 std::string contact_to_json(const Contact& c, const std::optional<ItemIdentity>& identity) {
   json::object o;
@@ -84,70 +56,40 @@ std::string contact_to_json(const Contact& c, const std::optional<ItemIdentity>&
   }
   if (c.birthday) o["birthday"] = format_date(*c.birthday);
   put(o, "notes", c.notes);
-  if (!c.categories.empty()) {
-    json::array a;
-    for (const auto& cat : c.categories) a.emplace_back(cat);
-    o["categories"] = std::move(a);
-  }
+  if (!c.categories.empty()) o["categories"] = strings(c.categories);
   if (c.last_modified) o["last_modified"] = format_rfc3339_utc(*c.last_modified);
   return json::serialize(o);
 }
 
 Result<Contact, std::string> contact_from_json(std::string_view text) {
-  json::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) return Fail{std::string("is not valid JSON: ") + ec.message()};
-  if (!v.is_object()) return Fail{std::string("must be a JSON object")};
-  const auto& o = v.as_object();
+  auto v = parse_object(text);
+  if (!v) return Fail{v.error()};
   std::string err;
+  const Reader r{v->as_object(), err};
   Contact c;
-  c.display_name = get_str(o, "display_name", err);
-  c.given_name = get_str(o, "given_name", err);
-  c.middle_name = get_str(o, "middle_name", err);
-  c.surname = get_str(o, "surname", err);
-  c.nickname = get_str(o, "nickname", err);
-  c.file_as = get_str(o, "file_as", err);
-  c.company = get_str(o, "company", err);
-  c.job_title = get_str(o, "job_title", err);
-  c.notes = get_str(o, "notes", err);
-  auto each_object = [&](std::string_view key, auto&& fn) {
-    if (const auto* a = get_array(o, key, err)) {
-      for (const auto& el : *a) {
-        if (!el.is_object()) {
-          if (err.empty()) err = std::string(key) + " entries must be objects";
-          return;
-        }
-        fn(el.as_object());
-      }
-    }
-  };
-  each_object("emails", [&](const json::object& x) {
-    c.emails.push_back({get_str(x, "key", err), get_str(x, "address", err), get_str(x, "name", err)});
+  c.display_name = r.str("display_name");
+  c.given_name = r.str("given_name");
+  c.middle_name = r.str("middle_name");
+  c.surname = r.str("surname");
+  c.nickname = r.str("nickname");
+  c.file_as = r.str("file_as");
+  c.company = r.str("company");
+  c.job_title = r.str("job_title");
+  c.notes = r.str("notes");
+  r.objects("emails", [&](const Reader& x) { c.emails.push_back({x.str("key"), x.str("address"), x.str("name")}); });
+  r.objects("phones", [&](const Reader& x) { c.phones.push_back({x.str("key"), x.str("number")}); });
+  r.objects("addresses", [&](const Reader& x) {
+    c.addresses.push_back({x.str("key"), x.str("street"), x.str("city"), x.str("state"), x.str("postal_code"),
+                           x.str("country")});
   });
-  each_object("phones", [&](const json::object& x) {
-    c.phones.push_back({get_str(x, "key", err), get_str(x, "number", err)});
-  });
-  each_object("addresses", [&](const json::object& x) {
-    c.addresses.push_back({get_str(x, "key", err), get_str(x, "street", err), get_str(x, "city", err),
-                           get_str(x, "state", err), get_str(x, "postal_code", err),
-                           get_str(x, "country", err)});
-  });
-  if (const auto* a = get_array(o, "categories", err)) {
-    for (const auto& el : *a) {
-      if (!el.is_string()) {
-        if (err.empty()) err = "categories must be strings";
-        break;
-      }
-      c.categories.emplace_back(el.as_string());
-    }
-  }
-  if (auto b = get_str(o, "birthday", err); !b.empty()) {
+  c.categories = r.list("categories");
+  if (auto b = r.str("birthday"); !b.empty()) {
     c.birthday = parse_date(b);
-    if (!c.birthday && err.empty()) err = "birthday must be a date YYYY-MM-DD";
+    if (!c.birthday) r.fail("birthday must be a date YYYY-MM-DD");
   }
-  if (auto lm = get_str(o, "last_modified", err); !lm.empty()) {
+  if (auto lm = r.str("last_modified"); !lm.empty()) {
     c.last_modified = parse_xs_datetime(lm);
-    if (!c.last_modified && err.empty()) err = "last_modified must be an RFC 3339 timestamp";
+    if (!c.last_modified) r.fail("last_modified must be an RFC 3339 timestamp");
   }
   if (!err.empty()) return Fail{err};
   return c;

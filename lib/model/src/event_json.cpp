@@ -1,84 +1,8 @@
 #include "exsync/model/event_json.hpp"
 
-#include <boost/json.hpp>
+#include "json_fields.hpp"
 
 namespace exsync::model {
-namespace json = boost::json;
-namespace {
-
-void put(json::object& o, std::string_view key, const std::string& v) {
-  if (!v.empty()) o[key] = v;
-}
-
-json::array strings(const std::vector<std::string>& v) {
-  json::array a;
-  for (const auto& s : v) a.emplace_back(s);
-  return a;
-}
-
-struct Reader {
-  const json::object& o;
-  std::string& err;
-  std::string str(std::string_view key) const {
-    auto* v = o.if_contains(key);
-    if (!v || v->is_null()) return {};
-    if (!v->is_string()) {
-      if (err.empty()) err = std::string(key) + " must be a string";
-      return {};
-    }
-    return std::string(v->as_string());
-  }
-  bool boolean(std::string_view key) const {
-    auto* v = o.if_contains(key);
-    if (!v || v->is_null()) return false;
-    if (!v->is_bool()) {
-      if (err.empty()) err = std::string(key) + " must be true or false";
-      return false;
-    }
-    return v->as_bool();
-  }
-  std::optional<int> integer(std::string_view key) const {
-    auto* v = o.if_contains(key);
-    if (!v || v->is_null()) return std::nullopt;
-    if (!v->is_int64()) {
-      if (err.empty()) err = std::string(key) + " must be an integer";
-      return std::nullopt;
-    }
-    return static_cast<int>(v->as_int64());
-  }
-  std::vector<std::string> list(std::string_view key) const {
-    std::vector<std::string> out;
-    auto* v = o.if_contains(key);
-    if (!v || v->is_null()) return out;
-    if (!v->is_array()) {
-      if (err.empty()) err = std::string(key) + " must be an array of strings";
-      return out;
-    }
-    for (const auto& el : v->as_array()) {
-      if (el.is_string()) out.emplace_back(el.as_string());
-      else if (err.empty()) err = std::string(key) + " must be an array of strings";
-    }
-    return out;
-  }
-  template <typename F>
-  void objects(std::string_view key, F&& fn) const {
-    auto* v = o.if_contains(key);
-    if (!v || v->is_null()) return;
-    if (!v->is_array()) {
-      if (err.empty()) err = std::string(key) + " must be an array";
-      return;
-    }
-    for (const auto& el : v->as_array()) {
-      if (!el.is_object()) {
-        if (err.empty()) err = std::string(key) + " entries must be objects";
-        return;
-      }
-      fn(Reader{el.as_object(), err});
-    }
-  }
-};
-
-}  // namespace
 
 std::string event_to_json(const Event& e, const std::optional<ItemIdentity>& identity) {
   json::object o;
@@ -152,12 +76,10 @@ std::string event_to_json(const Event& e, const std::optional<ItemIdentity>& ide
 }
 
 Result<Event, std::string> event_from_json(std::string_view text) {
-  json::error_code ec;
-  auto v = json::parse(text, ec);
-  if (ec) return Fail{std::string("is not valid JSON: ") + ec.message()};
-  if (!v.is_object()) return Fail{std::string("must be a JSON object")};
+  auto v = parse_object(text);
+  if (!v) return Fail{v.error()};
   std::string err;
-  Reader r{v.as_object(), err};
+  const Reader r{v->as_object(), err};
   Event e;
   e.uid = r.str("uid");
   e.subject = r.str("subject");
@@ -167,10 +89,7 @@ Result<Event, std::string> event_from_json(std::string_view text) {
   e.end = r.str("end");
   e.time_zone = r.str("time_zone");
   e.all_day = r.boolean("all_day");
-  if (auto* org = v.as_object().if_contains("organizer"); org && org->is_object()) {
-    Reader o{org->as_object(), err};
-    e.organizer = {o.str("name"), o.str("address")};
-  }
+  if (auto o = r.object("organizer")) e.organizer = {o->str("name"), o->str("address")};
   r.objects("attendees", [&](const Reader& a) {
     e.attendees.push_back({a.str("name"), a.str("address"), a.str("type"), a.str("response")});
   });
@@ -179,8 +98,8 @@ Result<Event, std::string> event_from_json(std::string_view text) {
   e.free_busy = r.str("free_busy");
   e.sensitivity = r.str("sensitivity");
   e.is_cancelled = r.boolean("is_cancelled");
-  if (auto* rec = v.as_object().if_contains("recurrence"); rec && rec->is_object()) {
-    Reader x{rec->as_object(), err};
+  if (auto rec = r.object("recurrence")) {
+    const Reader& x = *rec;
     Recurrence rc;
     rc.pattern = x.str("pattern");
     rc.interval = x.integer("interval").value_or(1);

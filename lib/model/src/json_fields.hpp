@@ -1,0 +1,120 @@
+// Reading and writing the fields of the item JSON shapes, private to the model module: one place
+// decides what "absent", "wrong type" and "empty" mean for every shape.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "exsync/core/result.hpp"
+
+namespace exsync::model {
+
+namespace json = boost::json;
+
+// Empty values are left out of the JSON.
+inline void put(json::object& o, std::string_view key, const std::string& v) {
+  if (!v.empty()) o[key] = v;
+}
+
+inline json::array strings(const std::vector<std::string>& v) {
+  json::array a;
+  for (const auto& s : v) a.emplace_back(s);
+  return a;
+}
+
+// Parses text that must hold one JSON object.
+inline Result<json::value, std::string> parse_object(std::string_view text) {
+  json::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec) return Fail{std::string("is not valid JSON: ") + ec.message()};
+  if (!v.is_object()) return Fail{std::string("must be a JSON object")};
+  return v;
+}
+
+// Reads optional members of an object; the first wrong type is recorded in `err` and the value
+// read as empty. Absent and null members are empty.
+struct Reader {
+  const json::object& o;
+  std::string& err;
+
+  void fail(std::string message) const {
+    if (err.empty()) err = std::move(message);
+  }
+  const json::value* member(std::string_view key) const {
+    auto* v = o.if_contains(key);
+    return v && !v->is_null() ? v : nullptr;
+  }
+  std::string str(std::string_view key) const {
+    auto* v = member(key);
+    if (!v) return {};
+    if (!v->is_string()) {
+      fail(std::string(key) + " must be a string");
+      return {};
+    }
+    return std::string(v->as_string());
+  }
+  bool boolean(std::string_view key) const {
+    auto* v = member(key);
+    if (!v) return false;
+    if (!v->is_bool()) {
+      fail(std::string(key) + " must be true or false");
+      return false;
+    }
+    return v->as_bool();
+  }
+  std::optional<int> integer(std::string_view key) const {
+    auto* v = member(key);
+    if (!v) return std::nullopt;
+    if (!v->is_int64()) {
+      fail(std::string(key) + " must be an integer");
+      return std::nullopt;
+    }
+    return static_cast<int>(v->as_int64());
+  }
+  std::vector<std::string> list(std::string_view key) const {
+    std::vector<std::string> out;
+    auto* v = member(key);
+    if (!v) return out;
+    if (!v->is_array()) {
+      fail(std::string(key) + " must be an array of strings");
+      return out;
+    }
+    for (const auto& el : v->as_array()) {
+      if (el.is_string()) out.emplace_back(el.as_string());
+      else fail(std::string(key) + " must be an array of strings");
+    }
+    return out;
+  }
+  // Calls fn(Reader) for each object in the array `key`.
+  template <typename F>
+  void objects(std::string_view key, F&& fn) const {
+    auto* v = member(key);
+    if (!v) return;
+    if (!v->is_array()) {
+      fail(std::string(key) + " must be an array");
+      return;
+    }
+    for (const auto& el : v->as_array()) {
+      if (!el.is_object()) {
+        fail(std::string(key) + " entries must be objects");
+        return;
+      }
+      fn(Reader{el.as_object(), err});
+    }
+  }
+  std::optional<Reader> object(std::string_view key) const {
+    auto* v = member(key);
+    if (!v) return std::nullopt;
+    if (!v->is_object()) {
+      fail(std::string(key) + " must be an object");
+      return std::nullopt;
+    }
+    return Reader{v->as_object(), err};
+  }
+};
+
+}  // namespace exsync::model
