@@ -227,15 +227,25 @@ Result<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const std::fi
 Result<model::FolderCursor, StoreError> SqliteStore::cursor(const std::string& mailbox,
                                                             model::FolderKind folder) {
   std::lock_guard lock(impl_->mu);
-  auto st = impl_->cached("SELECT f.cursor, f.resyncing, f.deletions_confirmed, "
-               "(SELECT count(*) FROM items i WHERE i.mailbox_id = f.mailbox_id AND i.folder = f.folder) "
+  auto st = impl_->cached("SELECT f.cursor, f.resyncing, f.deletions_confirmed "
                "FROM folder_state f JOIN mailboxes m ON m.id = f.mailbox_id WHERE m.address = ?1 AND f.folder = ?2");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read cursor")};
   st.bind(1, mailbox).bind(2, model::folder_name(folder));
   int rc = st.step();
-  if (rc == SQLITE_ROW) return model::FolderCursor{st.text(0), st.integer(1) != 0, st.integer(3), st.integer(2) != 0};
+  if (rc == SQLITE_ROW) return model::FolderCursor{st.text(0), st.integer(1) != 0, st.integer(2) != 0};
   if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read cursor")};
   return model::FolderCursor{};
+}
+
+Result<std::int64_t, StoreError> SqliteStore::count_items(const std::string& mailbox, model::FolderKind folder) {
+  std::lock_guard lock(impl_->mu);
+  auto st = impl_->cached(
+      "SELECT count(*) FROM items i JOIN mailboxes m ON m.id = i.mailbox_id WHERE m.address = ?1 AND i.folder = ?2");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "count items")};
+  st.bind(1, mailbox).bind(2, model::folder_name(folder));
+  int rc = st.step();
+  if (rc != SQLITE_ROW) return Fail{sqlite_error(impl_->db, rc, "count items")};
+  return st.integer(0);
 }
 
 Result<Unit, StoreError> SqliteStore::begin_resync(const std::string& mailbox, model::FolderKind folder) {

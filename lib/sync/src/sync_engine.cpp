@@ -258,6 +258,7 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const st
   auto cursor = co_await run_blocking(blocking_, [&] { return store_.cursor(mailbox, folder); });
   if (!cursor) co_return store_failure(std::move(cursor).error());
   std::string state = cursor->cursor;
+  std::optional<std::int64_t> items_at_start;  // counted when the first deletion arrives
 
   for (;;) {
     if (stop_) {
@@ -314,14 +315,22 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const st
     // Explicit deletions only, and not too many at once: a mass deletion waits for an operator.
     // Folders of fewer than ten items are too small for a share to mean anything.
     const auto deleting = report.deleted + static_cast<int>(commit.deletions.size());
-    if (!commit.deletions.empty() && !cursor->deletions_confirmed && cursor->items >= 10 &&
-        deleting > options_.max_delete_share * static_cast<double>(cursor->items)) {
+    std::int64_t items = 0;
+    if (!commit.deletions.empty() && !cursor->deletions_confirmed) {
+      if (!items_at_start) {
+        auto counted = co_await run_blocking(blocking_, [&] { return store_.count_items(mailbox, folder); });
+        if (!counted) co_return store_failure(std::move(counted).error());
+        items_at_start = *counted + report.deleted;  // as the pass found it
+      }
+      items = *items_at_start;
+    }
+    if (items >= 10 && deleting > options_.max_delete_share * static_cast<double>(items)) {
       auto held = co_await run_blocking(blocking_, [&] { return store_.hold_deletions(mailbox, folder, deleting); });
       if (!held) co_return store_failure(std::move(held).error());
       log::warn("sync.deletions.held", {{"mailbox", mailbox},
                                         {"folder", model::folder_name(folder)},
                                         {"deletions", deleting},
-                                        {"items", cursor->items},
+                                        {"items", items},
                                         {"max_share", options_.max_delete_share}});
       report.deletions_held = deleting;
       co_return report;

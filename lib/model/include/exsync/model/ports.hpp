@@ -78,7 +78,6 @@ struct StoreError {
 struct FolderCursor {
   std::string cursor;      // empty: never synced, or resync in progress from the start
   bool resyncing = false;  // rows not seen again before the resync completes will be removed
-  std::int64_t items = 0;  // rows the folder holds
   bool deletions_confirmed = false;  // an operator allowed a held mass deletion
 };
 
@@ -124,6 +123,9 @@ class LocalStore {
   // Forgets the folder's cursor and marks every stored row of it as not yet seen, so that a sync
   // from scratch re-matches rows by remote id and, when it completes, removes what was not seen.
   virtual Result<Unit, StoreError> begin_resync(const std::string& mailbox, FolderKind folder) = 0;
+
+  // How many items the folder holds (for the mass-deletion guard; only asked when a page deletes).
+  virtual Result<std::int64_t, StoreError> count_items(const std::string& mailbox, FolderKind folder) = 0;
 
   // Of `refs`, the remote ids whose stored change key equals the given one.
   virtual Result<std::set<std::string>, StoreError> unchanged(const std::string& mailbox, FolderKind folder,

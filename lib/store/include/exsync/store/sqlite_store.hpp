@@ -67,6 +67,7 @@ class SqliteStore final : public model::LocalStore {
   Result<model::FolderCursor, model::StoreError> cursor(const std::string& mailbox,
                                                         model::FolderKind folder) override;
   Result<Unit, model::StoreError> begin_resync(const std::string& mailbox, model::FolderKind folder) override;
+  Result<std::int64_t, model::StoreError> count_items(const std::string& mailbox, model::FolderKind folder) override;
   Result<std::set<std::string>, model::StoreError> unchanged(
       const std::string& mailbox, model::FolderKind folder, const std::vector<model::RemoteRef>& refs) override;
   Result<model::PageOutcome, model::StoreError> commit_page(const std::string& mailbox,
