@@ -2,18 +2,6 @@
 
 namespace exsync::model {
 
-bool RemoteError::transient() const {
-  switch (kind) {
-    case RemoteErrorKind::network:
-    case RemoteErrorKind::throttled:
-    case RemoteErrorKind::server:
-    case RemoteErrorKind::invalid_sync_state:
-      return true;
-    default:
-      return false;
-  }
-}
-
 std::string_view remote_error_kind_name(RemoteErrorKind kind) {
   switch (kind) {
     case RemoteErrorKind::network: return "network";

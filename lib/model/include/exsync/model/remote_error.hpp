@@ -28,9 +28,6 @@ struct RemoteError {
   std::string message;  // the server's own words where it gave some; never a secret
   std::string code;     // the protocol's error code when it has one ("ErrorServerBusy")
   std::chrono::milliseconds retry_after{0};
-
-  // True when trying again later, unchanged, may succeed.
-  bool transient() const;
 };
 
 // "network", "mailbox_not_found", ...: stable names for logs.
