@@ -156,11 +156,12 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
       [&]() -> Task<void> {
         rt.wake = [&] { interval.cancel(); };
         do {
+          // interval_seconds runs from the start of one full pass to the start of the next.
+          const auto next_full = std::chrono::steady_clock::now() + rt.cfg.sync.interval;
           auto report = co_await runner.run_pass(mailboxes, folders, rt.cfg.sync.max_concurrent_mailboxes);
           failed = report.failed();
           if (!forever) break;
           // Until the next full pass, a write through the API gets a pass of its mailbox at once.
-          const auto next_full = std::chrono::steady_clock::now() + rt.cfg.sync.interval;
           while (!rt.engine->stop_requested()) {
             if (!rt.written.empty()) {
               std::vector<std::string> prompt(rt.written.begin(), rt.written.end());

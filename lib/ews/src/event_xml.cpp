@@ -24,7 +24,7 @@ void attendees(const pugi::xml_node& x, std::string_view element, std::string_vi
 
 std::vector<std::string> days(const pugi::xml_node& pattern) {
   std::vector<std::string> out;
-  std::string_view text = child_text(pattern, kTypesNs, "DaysOfWeek");
+  const std::string text = child_text(pattern, kTypesNs, "DaysOfWeek");
   std::size_t start = 0;
   while (start < text.size()) {
     auto end = text.find(' ', start);
