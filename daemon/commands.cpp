@@ -143,7 +143,10 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
   net::signal_set signals(rt.io, SIGTERM, SIGINT);
   net::steady_timer interval(rt.io), grace(rt.io);
   arm_stop_signals(rt, signals, interval, grace);
-  sync::PassRunner runner(*rt.engine);
+  // In `run`, a mailbox that keeps failing waits one interval more each time, up to an hour.
+  sync::MailboxBackoff backoff(SystemClock::instance(), rt.cfg.sync.interval,
+                               std::max<std::chrono::seconds>(rt.cfg.sync.interval, std::chrono::hours(1)));
+  sync::PassRunner runner(*rt.engine, forever ? &backoff : nullptr);
   const auto folders = folders_of(rt.cfg);
   int failed = 0;
 

@@ -37,44 +37,65 @@ Task<void> PassRunner::worker(const std::vector<std::string>& mailboxes, const s
     const std::size_t index = next++;
     const std::string& mailbox = mailboxes[index];
     auto& outcome = report.mailboxes[index];
-    auto sent = co_await engine_.send_messages(mailbox);
-    if (!sent) {
-      log_failure(mailbox, "messages", sent.error());
-      outcome.error = sent.error();
+    if (backoff_ && !backoff_->due(mailbox)) {
+      outcome.skipped = true;
+      log::debug("sync.mailbox.skipped", {{"mailbox", mailbox}, {"failures", backoff_->failures(mailbox)}});
       continue;
     }
-    for (auto folder : folders) {
-      const auto started = std::chrono::steady_clock::now();
-      auto r = co_await engine_.sync_folder(mailbox, folder);
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-      if (!r) {
-        log_failure(mailbox, model::folder_name(folder), r.error());
-        if (!outcome.error) outcome.error = r.error();
-        break;  // the next folder would most likely fail the same way
-      }
-      log::info("sync.folder.done", {{"mailbox", mailbox},
-                                     {"folder", model::folder_name(folder)},
-                                     {"created", r->created},
-                                     {"updated", r->updated},
-                                     {"deleted", r->deleted},
-                                     {"pages", r->pages},
-                                     {"resynced", r->resynced},
-                                     {"written", r->written},
-                                     {"write_failures", r->write_failures},
-                                     {"conflicts", r->conflicts},
-                                     {"deletions_held", r->deletions_held},
-                                     {"throttled", r->throttled},
-                                     {"interrupted", r->interrupted},
-                                     {"duration_ms", ms.count()}});
-      outcome.totals.created += r->created;
-      outcome.totals.updated += r->updated;
-      outcome.totals.deleted += r->deleted;
-      outcome.totals.pages += r->pages;
-      outcome.totals.fetched += r->fetched;
-      outcome.totals.resynced |= r->resynced;
-      outcome.totals.interrupted |= r->interrupted;
-      if (r->interrupted) break;
+    co_await sync_mailbox(mailbox, folders, outcome);
+    if (!backoff_) continue;
+    if (!outcome.error) {
+      backoff_->succeeded(mailbox);
+      continue;
     }
+    const auto& e = *outcome.error;
+    const auto wait = backoff_->failed(mailbox, e.kind == SyncError::Kind::remote ? e.remote.retry_after
+                                                                                 : std::chrono::milliseconds(0));
+    log::warn("sync.mailbox.backoff", {{"mailbox", mailbox},
+                                       {"failures", backoff_->failures(mailbox)},
+                                       {"wait_ms", wait.count()}});
+  }
+}
+
+Task<void> PassRunner::sync_mailbox(const std::string& mailbox, const std::vector<model::FolderKind>& folders,
+                                    MailboxOutcome& outcome) {
+  auto sent = co_await engine_.send_messages(mailbox);
+  if (!sent) {
+    log_failure(mailbox, "messages", sent.error());
+    outcome.error = sent.error();
+    co_return;
+  }
+  for (auto folder : folders) {
+    const auto started = std::chrono::steady_clock::now();
+    auto r = co_await engine_.sync_folder(mailbox, folder);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    if (!r) {
+      log_failure(mailbox, model::folder_name(folder), r.error());
+      if (!outcome.error) outcome.error = r.error();
+      break;  // the next folder would most likely fail the same way
+    }
+    log::info("sync.folder.done", {{"mailbox", mailbox},
+                                   {"folder", model::folder_name(folder)},
+                                   {"created", r->created},
+                                   {"updated", r->updated},
+                                   {"deleted", r->deleted},
+                                   {"pages", r->pages},
+                                   {"resynced", r->resynced},
+                                   {"written", r->written},
+                                   {"write_failures", r->write_failures},
+                                   {"conflicts", r->conflicts},
+                                   {"deletions_held", r->deletions_held},
+                                   {"throttled", r->throttled},
+                                   {"interrupted", r->interrupted},
+                                   {"duration_ms", ms.count()}});
+    outcome.totals.created += r->created;
+    outcome.totals.updated += r->updated;
+    outcome.totals.deleted += r->deleted;
+    outcome.totals.pages += r->pages;
+    outcome.totals.fetched += r->fetched;
+    outcome.totals.resynced |= r->resynced;
+    outcome.totals.interrupted |= r->interrupted;
+    if (r->interrupted) break;
   }
 }
 
