@@ -72,9 +72,7 @@ intervall_seconds = 5
 class DaemonSyncTest : public ::testing::Test {
  protected:
   void TearDown() override {
-    if (sim_.validating()) {
-      EXPECT_EQ(sim_.schema_violations(), 0) << sim_.last_schema_violation();
-    }
+    sim_.expect_schema_valid_requests();
   }
   test::ProcessResult once(std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {exsyncd(), "once", "--config", sim_.config().string()};

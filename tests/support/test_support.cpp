@@ -205,6 +205,12 @@ int Simulator::operation_count(const std::string& op) {
 
 int Simulator::schema_violations() { return static_cast<int>(stats(*this).at("schema_violations").as_int64()); }
 
+void Simulator::expect_schema_valid_requests() {
+  if (validating_) {
+    EXPECT_EQ(schema_violations(), 0) << last_schema_violation();
+  }
+}
+
 std::string Simulator::last_schema_violation() {
   return std::string(stats(*this).at("last_schema_violation").as_string());
 }

@@ -24,9 +24,7 @@ class EventWriteTest : public ::testing::Test {
   }
   void TearDown() override {
     pool_.join();
-    if (sim_.validating()) {
-      EXPECT_EQ(sim_.schema_violations(), 0) << sim_.last_schema_violation();
-    }
+    sim_.expect_schema_valid_requests();
   }
   FolderSyncReport sync() {
     auto r = test::run(io_, engine_->sync_folder(mb_, FolderKind::calendar));

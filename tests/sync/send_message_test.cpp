@@ -23,9 +23,7 @@ class SendMessageTest : public ::testing::Test {
   }
   void TearDown() override {
     pool_.join();
-    if (sim_.validating()) {
-      EXPECT_EQ(sim_.schema_violations(), 0) << sim_.last_schema_violation();
-    }
+    sim_.expect_schema_valid_requests();
   }
   std::vector<boost::json::object> sent_items() {
     std::vector<boost::json::object> out;

@@ -26,9 +26,7 @@ class SyncEngineTest : public ::testing::Test {
 
   void TearDown() override {
     pool_.join();
-    if (sim_.validating()) {
-      EXPECT_EQ(sim_.schema_violations(), 0) << sim_.last_schema_violation();
-    }
+    sim_.expect_schema_valid_requests();
   }
 
   Result<FolderSyncReport, SyncError> sync(const std::string& mailbox) {

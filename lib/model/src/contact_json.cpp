@@ -6,11 +6,7 @@ namespace exsync::model {
 
 std::string contact_to_json(const Contact& c, const std::optional<ItemIdentity>& identity) {
   json::object o;
-  if (identity) {
-    put(o, "id", identity->local_id);
-    put(o, "ews_id", identity->remote.id);
-    put(o, "change_key", identity->remote.change_key);
-  }
+  put_identity(o, identity);
   put(o, "display_name", c.display_name);
   put(o, "given_name", c.given_name);
   put(o, "middle_name", c.middle_name);

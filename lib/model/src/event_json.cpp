@@ -6,11 +6,7 @@ namespace exsync::model {
 
 std::string event_to_json(const Event& e, const std::optional<ItemIdentity>& identity) {
   json::object o;
-  if (identity) {
-    put(o, "id", identity->local_id);
-    put(o, "ews_id", identity->remote.id);
-    put(o, "change_key", identity->remote.change_key);
-  }
+  put_identity(o, identity);
   put(o, "uid", e.uid);
   put(o, "subject", e.subject);
   put(o, "location", e.location);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "exsync/core/result.hpp"
+#include "exsync/model/contact_json.hpp"
 
 namespace exsync::model {
 
@@ -18,6 +19,14 @@ namespace json = boost::json;
 // Empty values are left out of the JSON.
 inline void put(json::object& o, std::string_view key, const std::string& v) {
   if (!v.empty()) o[key] = v;
+}
+
+// The identities every item's JSON starts with: exsync's id, then Exchange's.
+inline void put_identity(json::object& o, const std::optional<ItemIdentity>& identity) {
+  if (!identity) return;
+  put(o, "id", identity->local_id);
+  put(o, "ews_id", identity->remote.id);
+  put(o, "change_key", identity->remote.change_key);
 }
 
 inline json::array strings(const std::vector<std::string>& v) {
