@@ -7,7 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <csignal>
 #include <functional>
-#include <set>
+#include <random>
 #include <cstdio>
 #include <iostream>
 
@@ -21,7 +21,9 @@
 #include "exsync/log/log.hpp"
 #include "exsync/model/item_json.hpp"
 #include "exsync/store/sqlite_store.hpp"
+#include "exsync/sync/governed_remote.hpp"
 #include "exsync/sync/pass_runner.hpp"
+#include "exsync/sync/scheduler.hpp"
 
 namespace exsync::daemon {
 namespace {
@@ -37,12 +39,14 @@ struct Runtime {
   std::unique_ptr<http::Client> client;
   std::unique_ptr<auth::EntraTokenSource> tokens;
   std::unique_ptr<ews::EwsService> ews;
+  std::unique_ptr<sync::LoadGovernor> governor;
+  std::unique_ptr<sync::GovernedRemote> remote;  // ews, as the governor allows
   std::unique_ptr<sync::SyncEngine> engine;
+  std::unique_ptr<sync::Schedule> schedule;      // run only
   std::unique_ptr<api::ApiService> api;
   std::unique_ptr<http::Server> api_server;
-  // Mailboxes with writes from the API that wait for a prompt pass (network thread only).
-  std::set<std::string> written;
-  std::function<void()> wake;
+  // Called on the network thread when the API stored a write for a mailbox.
+  std::function<void(const std::string&)> on_write;
 
   ~Runtime() { blocking.join(); }
 };
@@ -80,20 +84,24 @@ int build_runtime(Runtime& rt) {
                                                        std::move(ropc));
   rt.ews = std::make_unique<ews::EwsService>(*rt.client, *rt.tokens,
                                              ews::EwsSettings{rt.cfg.ews.url, rt.cfg.ews.get_item_batch_size});
+  rt.governor = std::make_unique<sync::LoadGovernor>(
+      SystemClock::instance(), sync::GovernorSettings{.max_concurrent = rt.cfg.sync.max_concurrent_mailboxes});
+  rt.remote = std::make_unique<sync::GovernedRemote>(*rt.ews, *rt.governor, SystemClock::instance());
   sync::SyncOptions sync_options;
   sync_options.max_delete_share = rt.cfg.sync.max_delete_share;
   sync_options.conflict = rt.cfg.sync.local_wins ? sync::ConflictPolicy::local_wins : sync::ConflictPolicy::remote_wins;
-  rt.engine = std::make_unique<sync::SyncEngine>(*rt.ews, *rt.store, rt.blocking, sync_options);
+  rt.engine = std::make_unique<sync::SyncEngine>(*rt.remote, *rt.store, rt.blocking, sync_options);
   return 0;
 }
 
 // SIGTERM/SIGINT: stop after the pages in flight commit; abort them after a grace period.
-void arm_stop_signals(Runtime& rt, net::signal_set& signals, net::steady_timer& interval, net::steady_timer& grace) {
+void arm_stop_signals(Runtime& rt, net::signal_set& signals, const std::function<void()>& wake,
+                      net::steady_timer& grace) {
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     log::info("daemon.stopping", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
     rt.engine->request_stop();
-    interval.cancel();
+    wake();
     grace.expires_after(kStopGrace);
     grace.async_wait([&](const boost::system::error_code& gec) {
       if (gec) return;
@@ -107,9 +115,13 @@ void arm_stop_signals(Runtime& rt, net::signal_set& signals, net::steady_timer& 
 bool start_api(Runtime& rt) {
   rt.api = std::make_unique<api::ApiService>(
       *rt.store, rt.blocking,
-      api::ApiSettings{rt.cfg.api.token.reveal(), rt.cfg.mailboxes, EXSYNC_VERSION, [&rt](const std::string& mailbox) {
-                         rt.written.insert(mailbox);
-                         if (rt.wake) rt.wake();
+      api::ApiSettings{rt.cfg.api.token.reveal(), rt.cfg.mailboxes, EXSYNC_VERSION,
+                       [&rt](const std::string& mailbox) {
+                         if (rt.on_write) rt.on_write(mailbox);
+                       },
+                       [&rt](const std::string& mailbox) -> std::optional<sync::MailboxStatus> {
+                         if (!rt.schedule) return std::nullopt;
+                         return rt.schedule->status(mailbox);
                        }});
   http::ServerOptions opts;
   opts.max_request_bytes = 8u << 20;
@@ -138,46 +150,70 @@ bool start_api(Runtime& rt) {
   return true;
 }
 
-int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailboxes) {
-  if (forever && rt.cfg.api.enabled && !start_api(rt)) return kExitUnavailable;
+// `once`: one pass over the mailboxes; the exit status says whether any failed.
+int run_once(Runtime& rt, const std::vector<std::string>& mailboxes) {
   net::signal_set signals(rt.io, SIGTERM, SIGINT);
-  net::steady_timer interval(rt.io), grace(rt.io);
-  arm_stop_signals(rt, signals, interval, grace);
-  // In `run`, a mailbox that keeps failing waits one interval more each time, up to an hour.
-  sync::MailboxBackoff backoff(SystemClock::instance(), rt.cfg.sync.interval,
-                               std::max<std::chrono::seconds>(rt.cfg.sync.interval, std::chrono::hours(1)));
-  sync::PassRunner runner(*rt.engine, forever ? &backoff : nullptr);
-  const auto folders = folders_of(rt.cfg);
+  net::steady_timer grace(rt.io);
+  arm_stop_signals(rt, signals, [] {}, grace);
+  sync::PassRunner runner(*rt.engine);
   int failed = 0;
-
   log::info("daemon.started", {{"version", EXSYNC_VERSION},
-                               {"mode", forever ? "run" : "once"},
+                               {"mode", "once"},
                                {"mailboxes", mailboxes.size()},
                                {"store", rt.cfg.store_path.string()}});
   net::co_spawn(
       rt.io,
       [&]() -> Task<void> {
-        rt.wake = [&] { interval.cancel(); };
-        do {
-          // interval_seconds runs from the start of one full pass to the start of the next.
-          const auto next_full = std::chrono::steady_clock::now() + rt.cfg.sync.interval;
-          auto report = co_await runner.run_pass(mailboxes, folders, rt.cfg.sync.max_concurrent_mailboxes);
-          failed = report.failed();
-          if (!forever) break;
-          // Until the next full pass, a write through the API gets a pass of its mailbox at once.
-          while (!rt.engine->stop_requested()) {
-            if (!rt.written.empty()) {
-              std::vector<std::string> prompt(rt.written.begin(), rt.written.end());
-              rt.written.clear();
-              co_await runner.run_pass(prompt, folders, rt.cfg.sync.max_concurrent_mailboxes);
-              continue;
-            }
-            if (std::chrono::steady_clock::now() >= next_full) break;
-            interval.expires_at(next_full);
-            co_await interval.async_wait(net::as_tuple(net::use_awaitable));
-          }
-        } while (!rt.engine->stop_requested());
-        rt.wake = nullptr;
+        auto report = co_await runner.run_pass(mailboxes, folders_of(rt.cfg), rt.cfg.sync.max_concurrent_mailboxes);
+        failed = report.failed();
+        signals.cancel();
+        grace.cancel();
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  rt.io.run();
+  log::info("daemon.stopped", {{"failed_mailboxes", failed}});
+  return failed > 0 ? kExitMailboxFailed : 0;
+}
+
+// `run`: every mailbox synced about once per interval, CRM writes pushed promptly, until SIGTERM.
+int run_forever(Runtime& rt, const std::vector<std::string>& mailboxes) {
+  if (rt.cfg.api.enabled && !start_api(rt)) return kExitUnavailable;
+  rt.schedule = std::make_unique<sync::Schedule>(
+      SystemClock::instance(),
+      sync::ScheduleSettings{.interval = rt.cfg.sync.interval,
+                             .jitter = 0.1,
+                             .backoff_cap = std::chrono::hours(1),
+                             .seed = static_cast<std::uint32_t>(std::random_device{}())});
+  rt.schedule->set_mailboxes(mailboxes);
+  sync::Scheduler scheduler(*rt.engine, *rt.schedule, *rt.governor, SystemClock::instance(), folders_of(rt.cfg));
+  // A write through the API puts its mailbox first in line.
+  rt.on_write = [&](const std::string& mailbox) {
+    rt.schedule->prioritize(mailbox);
+    scheduler.wake();
+  };
+  // Mailboxes with writes still waiting from before a restart go first too.
+  if (auto pending = rt.store->mailboxes_with_pending_work()) {
+    for (const auto& mailbox : *pending) rt.schedule->prioritize(mailbox);
+  } else {
+    log::error("store.read.failed", {{"message", pending.error().message}});
+    return kExitIoError;
+  }
+
+  net::signal_set signals(rt.io, SIGTERM, SIGINT);
+  net::steady_timer grace(rt.io);
+  arm_stop_signals(rt, signals, [&] { scheduler.wake(); }, grace);
+  log::info("daemon.started", {{"version", EXSYNC_VERSION},
+                               {"mode", "run"},
+                               {"mailboxes", mailboxes.size()},
+                               {"max_concurrent", rt.cfg.sync.max_concurrent_mailboxes},
+                               {"store", rt.cfg.store_path.string()}});
+  net::co_spawn(
+      rt.io,
+      [&]() -> Task<void> {
+        co_await scheduler.run();
+        rt.on_write = nullptr;
         signals.cancel();
         grace.cancel();
         if (rt.api_server) rt.api_server->stop();
@@ -186,8 +222,8 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
         if (e) std::rethrow_exception(e);
       });
   rt.io.run();
-  log::info("daemon.stopped", {{"failed_mailboxes", failed}});
-  return failed > 0 && !forever ? kExitMailboxFailed : 0;
+  log::info("daemon.stopped", {{"syncs_started", scheduler.started()}});
+  return 0;
 }
 
 int print_items(Runtime& rt, const CommandLine& cl) {
@@ -251,7 +287,7 @@ int run_command(const CommandLine& cl) {
     return print_items(rt, cl);
   }
   if (int rc = build_runtime(rt); rc != 0) return rc;
-  return run_daemon(rt, cl.command == Command::run, mailboxes);
+  return cl.command == Command::run ? run_forever(rt, mailboxes) : run_once(rt, mailboxes);
 }
 
 }  // namespace exsync::daemon

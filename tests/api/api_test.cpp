@@ -35,7 +35,7 @@ class ApiTest : public ::testing::Test {
     daemon_ = std::make_unique<test::Process>(
         std::vector<std::string>{test::exsyncd_path().string(), "run", "--config", sim_.config().string()}, logs_.path(),
         "exsyncd");
-    wait_for_log("event=sync.pass.done", 1);
+    wait_for_log("event=sync.round.done", 1);
   }
   void TearDown() override {
     daemon_->signal(SIGTERM);
@@ -59,7 +59,7 @@ class ApiTest : public ::testing::Test {
   int passes() {
     const auto log = daemon_->stderr_text();
     int n = 0;
-    for (auto pos = log.find("event=sync.pass.done"); pos != std::string::npos; pos = log.find("event=sync.pass.done", pos + 1)) ++n;
+    for (auto pos = log.find("event=sync.round.done"); pos != std::string::npos; pos = log.find("event=sync.round.done", pos + 1)) ++n;
     return n;
   }
 
@@ -128,6 +128,13 @@ TEST_F(ApiTest, MailboxesShowTheirSyncStatus) {
     EXPECT_EQ(contacts.at("items").as_int64(), 25);
     EXPECT_TRUE(contacts.at("last_success").is_string());
     EXPECT_TRUE(contacts.at("last_error").is_null());
+    // Where the mailbox stands in the daemon's schedule.
+    const auto& sync = m.at("sync");
+    EXPECT_EQ(sync.at("failures").as_int64(), 0);
+    EXPECT_TRUE(sync.at("last_success").is_string()) << json::serialize(sync);
+    EXPECT_TRUE(sync.at("last_error").is_null());
+    const std::string state(sync.at("state").as_string());
+    EXPECT_TRUE(state == "waiting" || state == "due" || state == "syncing") << state;
   }
 }
 
@@ -190,7 +197,7 @@ TEST_F(ApiTest, TheChangesFeedFollowsExchangeIncludingDeletions) {
   sim_.control("PUT", base + test::url_segment(updated), R"({"display_name":"Moved to Denver"})");
   sim_.control("DELETE", base + test::url_segment(deleted));
   const int before = passes();
-  wait_for_log("event=sync.pass.done", before + 2);  // a pass that started after the changes
+  wait_for_log("event=sync.round.done", before + 2);  // a pass that started after the changes
 
   auto next = call("GET", path + "?cursor=" + std::to_string(cursor));
   ASSERT_EQ(next.status, 200);

@@ -201,7 +201,7 @@ TEST_F(DaemonSyncTest, RunStopsCleanlyOnSigterm) {
   test::TempDir logs;
   test::Process daemon({exsyncd(), "run", "--config", sim_.config().string()}, logs.path(), "exsyncd");
   const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (daemon.stderr_text().find("event=sync.pass.done") == std::string::npos) {
+  while (daemon.stderr_text().find("event=sync.round.done") == std::string::npos) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << daemon.stderr_text();
     std::this_thread::sleep_for(20ms);
   }

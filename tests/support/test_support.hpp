@@ -51,6 +51,14 @@ T run(boost::asio::io_context& io, Task<T> task) {
   return std::move(*out);
 }
 
+inline void run(boost::asio::io_context& io, Task<void> task) {
+  auto wrapped = [](Task<void> t) -> Task<bool> {
+    co_await std::move(t);
+    co_return true;
+  };
+  run(io, wrapped(std::move(task)));
+}
+
 struct ProcessResult {
   int exit_code = -1;  // 128+N when killed by signal N
   std::string out;

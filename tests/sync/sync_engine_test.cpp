@@ -226,27 +226,6 @@ TEST_F(SyncEngineTest, ABackOffLongerThanAPassFailsTheMailboxWithTheServersFigur
   expect_converged(agent1);
 }
 
-// A mailbox that keeps failing is left out of the next passes until its back-off ends; the others
-// go on at their pace.
-TEST_F(SyncEngineTest, AFailingMailboxBacksOffWhileTheOthersKeepSyncing) {
-  ManualClock clock;
-  MailboxBackoff backoff(clock, std::chrono::seconds(60), std::chrono::seconds(3600));
-  PassRunner runner(*engine_, &backoff);
-  const std::vector<std::string> mailboxes = {agent1, "gone@contoso.onmicrosoft.com"};
-  auto first = test::run(io_, runner.run_pass(mailboxes, {FolderKind::contacts}, 2));
-  EXPECT_TRUE(first.mailboxes[1].error);
-  sim_.control("POST", "/sim/stats/reset");
-  auto second = test::run(io_, runner.run_pass(mailboxes, {FolderKind::contacts}, 2));
-  EXPECT_TRUE(second.mailboxes[1].skipped);
-  EXPECT_FALSE(second.mailboxes[0].skipped);
-  EXPECT_EQ(sim_.operation_count("SyncFolderItems"), 1) << "only the healthy mailbox was asked";
-  clock.advance(std::chrono::seconds(61));
-  auto third = test::run(io_, runner.run_pass(mailboxes, {FolderKind::contacts}, 2));
-  EXPECT_FALSE(third.mailboxes[1].skipped);
-  EXPECT_TRUE(third.mailboxes[1].error);
-  EXPECT_EQ(backoff.failures("gone@contoso.onmicrosoft.com"), 2);
-}
-
 TEST_F(SyncEngineTest, AStopRequestEndsTheSyncBetweenPagesWithWhatWasCommitted) {
   build(SyncOptions{.max_changes_per_page = 5});
   engine_->request_stop();

@@ -6,6 +6,7 @@
 #include <variant>
 
 #include "exsync/core/mailbox_address.hpp"
+#include "exsync/core/time_format.hpp"
 #include "exsync/log/log.hpp"
 #include "exsync/model/contact_json.hpp"
 #include "exsync/model/item_json.hpp"
@@ -16,6 +17,22 @@
 namespace exsync::api {
 namespace json = boost::json;
 namespace {
+
+json::value time_or_null(Clock::time_point t) {
+  if (t == Clock::time_point{}) return nullptr;
+  return json::value(format_rfc3339_utc(std::chrono::floor<std::chrono::seconds>(t)));
+}
+
+// Where the mailbox stands in the daemon's schedule.
+json::object schedule_json(const sync::MailboxStatus& s) {
+  return json::object{{"state", std::string(sync::mailbox_state_name(s.state))},
+                      {"prioritized", s.prioritized},
+                      {"failures", s.failures},
+                      {"next_sync", s.state == sync::MailboxState::syncing ? json::value(nullptr) : time_or_null(s.next_sync)},
+                      {"last_started", time_or_null(s.last_started)},
+                      {"last_success", time_or_null(s.last_success)},
+                      {"last_error", s.last_error.empty() ? json::value(nullptr) : json::value(s.last_error)}};
+}
 
 http::Response json_response(int status, std::string body) {
   return {status, {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}}, std::move(body)};
@@ -141,8 +158,12 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
       if (!outbox) co_return store_failure(outbox.error());
       std::int64_t pending = 0, parked = 0;
       for (const auto& e : *outbox) (e.state == "parked" ? parked : pending) += 1;
-      list.push_back(json::object{{"address", mailbox}, {"folders", std::move(folders)},
-                                  {"outbox", json::object{{"pending", pending}, {"parked", parked}}}});
+      json::object entry{{"address", mailbox}, {"folders", std::move(folders)},
+                         {"outbox", json::object{{"pending", pending}, {"parked", parked}}}};
+      if (settings_.schedule_status) {
+        if (auto s = settings_.schedule_status(mailbox)) entry["sync"] = schedule_json(*s);
+      }
+      list.push_back(std::move(entry));
     }
     co_return json_response(200, json::serialize(json::object{{"mailboxes", std::move(list)}}));
   }

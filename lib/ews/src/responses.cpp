@@ -133,7 +133,7 @@ RemoteError error_for_http_response(int status, std::string_view body, std::stri
   if (status == 503 || status == 429) {
     auto seconds = std::atoll(std::string(retry_after).c_str());
     return {RemoteErrorKind::throttled, "HTTP " + std::to_string(status) + ": the server asks to retry later",
-            "HTTP" + std::to_string(status), std::chrono::seconds(seconds > 0 ? seconds : 30)};
+            "HTTP" + std::to_string(status), std::chrono::seconds(seconds > 0 ? seconds : 30), true};
   }
   if (status >= 500) return {RemoteErrorKind::server, "HTTP " + std::to_string(status), "", {}};
   return {RemoteErrorKind::protocol, "unexpected HTTP " + std::to_string(status), "", {}};

@@ -794,6 +794,20 @@ Result<std::vector<SqliteStore::OutboxEntry>, StoreError> SqliteStore::outbox(co
   return out;
 }
 
+Result<std::vector<std::string>, StoreError> SqliteStore::mailboxes_with_pending_work() {
+  std::lock_guard lock(impl_->mu);
+  auto st = impl_->cached("SELECT m.address FROM mailboxes m WHERE "
+                          "EXISTS (SELECT 1 FROM outbox o WHERE o.mailbox_id = m.id AND o.state = 'pending') OR "
+                          "EXISTS (SELECT 1 FROM messages g WHERE g.mailbox_id = m.id AND g.state IN ('queued', 'sending')) "
+                          "ORDER BY m.address");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read pending work")};
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back(st.text(0));
+  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read pending work")};
+  return out;
+}
+
 Result<std::string, StoreError> SqliteStore::queue_message(const std::string& mailbox,
                                                           const model::OutgoingMessage& message) {
   std::lock_guard lock(impl_->mu);

@@ -36,38 +36,23 @@ Task<void> PassRunner::worker(const std::vector<std::string>& mailboxes, const s
   while (next < mailboxes.size() && !engine_.stop_requested()) {
     const std::size_t index = next++;
     const std::string& mailbox = mailboxes[index];
-    auto& outcome = report.mailboxes[index];
-    if (backoff_ && !backoff_->due(mailbox)) {
-      outcome.skipped = true;
-      log::debug("sync.mailbox.skipped", {{"mailbox", mailbox}, {"failures", backoff_->failures(mailbox)}});
-      continue;
-    }
-    co_await sync_mailbox(mailbox, folders, outcome);
-    if (!backoff_) continue;
-    if (!outcome.error) {
-      backoff_->succeeded(mailbox);
-      continue;
-    }
-    const auto& e = *outcome.error;
-    const auto wait = backoff_->failed(mailbox, e.kind == SyncError::Kind::remote ? e.remote.retry_after
-                                                                                 : std::chrono::milliseconds(0));
-    log::warn("sync.mailbox.backoff", {{"mailbox", mailbox},
-                                       {"failures", backoff_->failures(mailbox)},
-                                       {"wait_ms", wait.count()}});
+    report.mailboxes[index] = co_await sync_mailbox(engine_, mailbox, folders);
   }
 }
 
-Task<void> PassRunner::sync_mailbox(const std::string& mailbox, const std::vector<model::FolderKind>& folders,
-                                    MailboxOutcome& outcome) {
-  auto sent = co_await engine_.send_messages(mailbox);
+Task<MailboxOutcome> sync_mailbox(SyncEngine& engine, const std::string& mailbox,
+                                  const std::vector<model::FolderKind>& folders) {
+  MailboxOutcome outcome;
+  outcome.mailbox = mailbox;
+  auto sent = co_await engine.send_messages(mailbox);
   if (!sent) {
     log_failure(mailbox, "messages", sent.error());
     outcome.error = sent.error();
-    co_return;
+    co_return outcome;
   }
   for (auto folder : folders) {
     const auto started = std::chrono::steady_clock::now();
-    auto r = co_await engine_.sync_folder(mailbox, folder);
+    auto r = co_await engine.sync_folder(mailbox, folder);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     if (!r) {
       log_failure(mailbox, model::folder_name(folder), r.error());
@@ -97,6 +82,7 @@ Task<void> PassRunner::sync_mailbox(const std::string& mailbox, const std::vecto
     outcome.totals.interrupted |= r->interrupted;
     if (r->interrupted) break;
   }
+  co_return outcome;
 }
 
 Task<PassReport> PassRunner::run_pass(const std::vector<std::string>& mailboxes,

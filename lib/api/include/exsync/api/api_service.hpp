@@ -18,6 +18,7 @@
 #include "exsync/core/async.hpp"
 #include "exsync/http/message.hpp"
 #include "exsync/store/sqlite_store.hpp"
+#include "exsync/sync/schedule.hpp"
 
 namespace exsync::api {
 
@@ -27,6 +28,9 @@ struct ApiSettings {
   std::string version;
   // Called on the network thread after a write is stored, so that the daemon pushes it promptly.
   std::function<void(const std::string& mailbox)> on_write;
+  // Where the mailbox stands in the daemon's schedule (state, back-off, next sync); none when
+  // the daemon does not schedule it.
+  std::function<std::optional<sync::MailboxStatus>(const std::string& mailbox)> schedule_status;
 };
 
 class ApiService {

@@ -13,6 +13,7 @@ namespace exsync {
 class Clock {
  public:
   using time_point = std::chrono::system_clock::time_point;
+  using duration = time_point::duration;
   virtual ~Clock() = default;
   virtual time_point now() const = 0;
 };

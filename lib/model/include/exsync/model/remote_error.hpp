@@ -28,6 +28,9 @@ struct RemoteError {
   std::string message;  // the server's own words where it gave some; never a secret
   std::string code;     // the protocol's error code when it has one ("ErrorServerBusy")
   std::chrono::milliseconds retry_after{0};
+  // The back-off is for every request to the endpoint (HTTP 503/429 with Retry-After), not only
+  // for this mailbox's (EWS ErrorServerBusy charges the impersonated mailbox's budget).
+  bool whole_endpoint = false;
 };
 
 // "network", "mailbox_not_found", ...: stable names for logs.

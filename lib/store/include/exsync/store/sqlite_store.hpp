@@ -139,6 +139,8 @@ class SqliteStore final : public model::LocalStore {
     int attempts;
   };
   Result<std::vector<OutboxEntry>, model::StoreError> outbox(const std::string& mailbox);
+  // The mailboxes with work for the remote side: pending (not parked) writes or queued messages.
+  Result<std::vector<std::string>, model::StoreError> mailboxes_with_pending_work();
 
   // The schema version this build writes; stored in PRAGMA user_version.
   static constexpr int kSchemaVersion = 6;

@@ -1,9 +1,9 @@
 // PassRunner: one sync pass over many mailboxes, with a bounded number in flight.
 //
 // Mailboxes are taken in order by `max_concurrent` workers; a failing mailbox is logged
-// (`sync.mailbox.failed`) and skipped, and never stops the others; with a MailboxBackoff it is
-// then left out of the following passes for longer and longer (`sync.mailbox.backoff`). Every folder of a mailbox is
-// synced in the configured order.
+// (`sync.mailbox.failed`) and skipped, and never stops the others. Every folder of a mailbox is
+// synced in the configured order. `exsyncd once` runs one pass; `run` keeps mailboxes fresh
+// with the Scheduler instead.
 // Thread-safety: run on the network thread. Lifetime: the engine must outlive the runner.
 #pragma once
 
@@ -11,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "exsync/sync/mailbox_backoff.hpp"
 #include "exsync/sync/sync_engine.hpp"
 
 namespace exsync::sync {
@@ -20,7 +19,6 @@ struct MailboxOutcome {
   std::string mailbox;
   FolderSyncReport totals;            // summed over folders
   std::optional<SyncError> error;     // the first folder failure, if any
-  bool skipped = false;               // backing off after earlier failures: not tried this pass
 };
 
 struct PassReport {
@@ -29,10 +27,14 @@ struct PassReport {
   bool interrupted = false;
 };
 
+// Sends the mailbox's queued messages, then syncs each folder in order; stops at the first failure
+// (the next folder would most likely fail the same way). Logs each folder's result.
+Task<MailboxOutcome> sync_mailbox(SyncEngine& engine, const std::string& mailbox,
+                                  const std::vector<model::FolderKind>& folders);
+
 class PassRunner {
  public:
-  // With `backoff`, mailboxes that keep failing are skipped until they are due again.
-  explicit PassRunner(SyncEngine& engine, MailboxBackoff* backoff = nullptr) : engine_(engine), backoff_(backoff) {}
+  explicit PassRunner(SyncEngine& engine) : engine_(engine) {}
 
   Task<PassReport> run_pass(const std::vector<std::string>& mailboxes,
                             const std::vector<model::FolderKind>& folders, int max_concurrent);
@@ -40,10 +42,7 @@ class PassRunner {
  private:
   Task<void> worker(const std::vector<std::string>& mailboxes, const std::vector<model::FolderKind>& folders,
                     std::size_t& next, PassReport& report);
-  Task<void> sync_mailbox(const std::string& mailbox, const std::vector<model::FolderKind>& folders,
-                          MailboxOutcome& outcome);
   SyncEngine& engine_;
-  MailboxBackoff* backoff_;
 };
 
 }  // namespace exsync::sync

@@ -1,0 +1,57 @@
+// GovernedRemote: the remote mailbox service as the scheduler wants it used. Every request waits
+// while the endpoint is paused, and every answer tells the LoadGovernor how the server is coping
+// (a success, a throttled answer, a lost connection). Decorates any RemoteMailboxService, so the
+// rules hold for every protocol.
+// Thread-safety: network thread only. Lifetime: `inner` and `governor` outlive it.
+#pragma once
+
+#include <type_traits>
+
+#include "exsync/core/waiter.hpp"
+#include "exsync/model/ports.hpp"
+#include "exsync/sync/load_governor.hpp"
+
+namespace exsync::sync {
+
+class GovernedRemote final : public model::RemoteMailboxService {
+ public:
+  GovernedRemote(model::RemoteMailboxService& inner, LoadGovernor& governor, const Clock& clock,
+                 Waiter& waiter = AsioWaiter::instance())
+      : inner_(inner), governor_(governor), clock_(clock), waiter_(waiter) {}
+
+  Task<Result<model::ChangePage, model::RemoteError>> changes(const std::string& mailbox, model::FolderKind folder,
+                                                              const std::string& cursor, int max_changes) override;
+  Task<Result<std::vector<model::RemoteItem>, model::RemoteError>> fetch(const std::string& mailbox,
+                                                                         model::FolderKind folder,
+                                                                         const std::vector<std::string>& ids) override;
+  Task<Result<model::RemoteRef, model::RemoteError>> create(const std::string& mailbox, model::FolderKind folder,
+                                                            const model::ItemPayload& item, const std::string& local_id,
+                                                            bool notify) override;
+  Task<Result<std::optional<model::RemoteRef>, model::RemoteError>> find_created(const std::string& mailbox,
+                                                                                 model::FolderKind folder,
+                                                                                 const std::string& local_id) override;
+  Task<Result<model::RemoteRef, model::RemoteError>> update(const std::string& mailbox, const model::RemoteRef& ref,
+                                                            const model::ItemPayload& before,
+                                                            const model::ItemPayload& after, bool overwrite,
+                                                            bool notify) override;
+  Task<Result<Unit, model::RemoteError>> remove(const std::string& mailbox, const model::RemoteRef& ref,
+                                                bool notify) override;
+  Task<Result<Unit, model::RemoteError>> send(const std::string& mailbox, const model::OutgoingMessage& message) override;
+  Task<Result<bool, model::RemoteError>> find_sent(const std::string& mailbox, const std::string& local_id) override;
+
+  // Waits until the endpoint is no longer paused.
+  Task<void> admitted();
+
+ private:
+  template <typename Call>
+  std::invoke_result_t<Call&> governed(Call call);
+  template <typename T>
+  void observe(const Result<T, model::RemoteError>& result);
+
+  model::RemoteMailboxService& inner_;
+  LoadGovernor& governor_;
+  const Clock& clock_;
+  Waiter& waiter_;
+};
+
+}  // namespace exsync::sync

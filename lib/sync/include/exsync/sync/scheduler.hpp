@@ -1,0 +1,53 @@
+// Scheduler: keeps every mailbox in sync, continuously, for `exsyncd run`.
+//
+// It starts a sync for the next mailbox the Schedule names whenever a slot is free (fewer in
+// flight than the LoadGovernor's limit) and the endpoint is not paused, and sleeps until the next
+// mailbox is due, a sync ends, or wake() is called. Each sync is one mailbox end to end
+// (sync_mailbox()); its result goes back to the Schedule (next due time or back-off, logged as
+// `sync.mailbox.backoff`). Every `status_every` it logs `sync.scheduler.status`.
+// Thread-safety: network thread only. Lifetime: everything passed in outlives run().
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "exsync/core/async.hpp"
+#include "exsync/sync/load_governor.hpp"
+#include "exsync/sync/pass_runner.hpp"
+#include "exsync/sync/schedule.hpp"
+
+namespace exsync::sync {
+
+class Scheduler {
+ public:
+  Scheduler(SyncEngine& engine, Schedule& schedule, LoadGovernor& governor, const Clock& clock,
+            std::vector<model::FolderKind> folders, std::chrono::seconds status_every = std::chrono::minutes(5));
+  ~Scheduler();
+
+  // Runs until the engine is asked to stop (then call wake()); returns once every sync in flight
+  // has ended.
+  Task<void> run();
+  // Look again now: a mailbox was prioritized, the mailbox list or the limits changed, or a stop
+  // was requested.
+  void wake();
+
+  int in_flight() const { return in_flight_; }
+  std::uint64_t started() const { return started_; }  // syncs started since run() began
+
+ private:
+  Task<void> sync_one(std::string mailbox);
+  void log_status();
+
+  struct Timer;
+  SyncEngine& engine_;
+  Schedule& schedule_;
+  LoadGovernor& governor_;
+  const Clock& clock_;
+  std::vector<model::FolderKind> folders_;
+  std::chrono::seconds status_every_;
+  std::unique_ptr<Timer> timer_;
+  int in_flight_ = 0;
+  std::uint64_t started_ = 0;
+};
+
+}  // namespace exsync::sync

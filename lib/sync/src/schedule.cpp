@@ -1,0 +1,204 @@
+#include "exsync/sync/schedule.hpp"
+
+#include <algorithm>
+
+namespace exsync::sync {
+
+std::string_view mailbox_state_name(MailboxState state) {
+  switch (state) {
+    case MailboxState::due: return "due";
+    case MailboxState::syncing: return "syncing";
+    case MailboxState::waiting: return "waiting";
+    case MailboxState::backing_off: return "backing_off";
+  }
+  return "?";
+}
+
+Schedule::Schedule(const Clock& clock, ScheduleSettings settings)
+    : clock_(clock),
+      settings_(settings),
+      backoff_(clock, settings.interval, std::max(settings.interval, settings.backoff_cap)),
+      rng_(settings.seed) {
+  settings_.jitter = std::clamp(settings_.jitter, 0.0, 0.5);
+}
+
+Schedule::Change Schedule::set_mailboxes(const std::vector<std::string>& mailboxes) {
+  Change change;
+  std::unordered_map<std::string, std::size_t> wanted;
+  for (std::size_t i = 0; i < mailboxes.size(); ++i) wanted.emplace(mailboxes[i], i);
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    auto& [mailbox, e] = *it;
+    if (wanted.contains(mailbox) || e.removed) {
+      ++it;
+      continue;
+    }
+    change.removed.push_back(mailbox);
+    if (e.syncing) {  // dropped when it finishes
+      e.removed = true;
+      ++it;
+      continue;
+    }
+    dequeue(e);
+    round_pending_.erase(mailbox);
+    it = entries_.erase(it);
+  }
+  const auto now = clock_.now();
+  for (std::size_t i = 0; i < mailboxes.size(); ++i) {
+    auto [it, inserted] = entries_.try_emplace(mailboxes[i]);
+    it->second.order = i;
+    if (it->second.removed) {  // removed and added back while in flight
+      it->second.removed = false;
+      continue;
+    }
+    if (!inserted) continue;
+    change.added.push_back(mailboxes[i]);
+    enqueue(it->first, it->second, now);
+    if (round_.number > 0) {
+      round_pending_.insert(mailboxes[i]);
+      ++round_.mailboxes;
+    }
+  }
+  if (round_.number == 0) start_round();
+  std::sort(change.removed.begin(), change.removed.end());
+  return change;
+}
+
+void Schedule::enqueue(const std::string& mailbox, Entry& e, Clock::time_point due) {
+  e.key = Key{due, next_seq_++};
+  e.queued_urgent = e.prioritized;
+  (e.queued_urgent ? urgent_ : regular_).emplace(e.key, mailbox);
+}
+
+void Schedule::dequeue(Entry& e) {
+  auto& queue = e.queued_urgent ? urgent_ : regular_;
+  for (auto it = queue.lower_bound({e.key, std::string()}); it != queue.end() && it->first == e.key;) {
+    it = queue.erase(it);
+  }
+}
+
+std::optional<std::string> Schedule::take_next() {
+  const auto now = clock_.now();
+  for (auto* queue : {&urgent_, &regular_}) {
+    if (queue->empty() || queue->begin()->first.due > now) continue;
+    auto mailbox = queue->begin()->second;
+    queue->erase(queue->begin());
+    auto& e = entries_.at(mailbox);
+    e.syncing = true;
+    e.prioritized = false;
+    e.last_started = now;
+    ++in_flight_;
+    return mailbox;
+  }
+  return std::nullopt;
+}
+
+void Schedule::start_round() {
+  round_ = Round{round_.number + 1, 0, 0, {}};
+  round_started_ = clock_.now();
+  round_pending_.clear();
+  for (const auto& [mailbox, e] : entries_) {
+    if (!e.removed && backoff_.failures(mailbox) == 0) round_pending_.insert(mailbox);
+  }
+  round_.mailboxes = round_pending_.size();
+}
+
+std::optional<Schedule::Round> Schedule::end_round_if_complete() {
+  if (!round_pending_.empty() || round_.mailboxes == 0) return std::nullopt;
+  auto done = round_;
+  done.duration = clock_.now() - round_started_;
+  start_round();
+  return done;
+}
+
+Schedule::Finished Schedule::finished(const std::string& mailbox, const SyncOutcome& outcome) {
+  auto it = entries_.find(mailbox);
+  if (it == entries_.end() || !it->second.syncing) return {};
+  auto& e = it->second;
+  e.syncing = false;
+  --in_flight_;
+  if (e.last_started >= round_started_ && round_pending_.erase(mailbox) > 0 && !outcome.ok) ++round_.failed;
+  if (e.removed) {
+    entries_.erase(it);
+    round_pending_.erase(mailbox);
+    return {{}, end_round_if_complete()};
+  }
+  const auto now = clock_.now();
+  std::chrono::milliseconds wait;
+  Clock::time_point due;
+  if (outcome.ok) {
+    backoff_.succeeded(mailbox);
+    e.last_success = now;
+    e.last_error.clear();
+    std::uniform_real_distribution<double> share(-settings_.jitter, settings_.jitter);
+    const auto interval = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(settings_.interval) * (1.0 + share(rng_)));
+    due = e.prioritized ? now : std::max(now, e.last_started + interval);
+    wait = std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
+  } else {
+    e.last_error = outcome.error;
+    wait = backoff_.failed(mailbox, outcome.server_backoff);
+    due = now + wait;
+  }
+  enqueue(mailbox, e, due);
+  return {wait, end_round_if_complete()};
+}
+
+void Schedule::prioritize(const std::string& mailbox) {
+  auto it = entries_.find(mailbox);
+  if (it == entries_.end() || it->second.removed) return;
+  auto& e = it->second;
+  if (e.prioritized && (e.syncing || e.queued_urgent)) return;  // already first in line
+  e.prioritized = true;
+  if (e.syncing) return;  // finished() queues it again at once
+  dequeue(e);
+  // A back-off stands (rule 2); anything else is due now.
+  const auto now = clock_.now();
+  enqueue(mailbox, e, backoff_.failures(mailbox) > 0 ? std::max(now, e.key.due) : now);
+}
+
+std::optional<Clock::time_point> Schedule::next_due() const {
+  std::optional<Clock::time_point> due;
+  for (const auto* queue : {&urgent_, &regular_}) {
+    if (queue->empty()) continue;
+    const auto t = queue->begin()->first.due;
+    if (!due || t < *due) due = t;
+  }
+  return due;
+}
+
+MailboxStatus Schedule::status_of(const std::string& mailbox, const Entry& e) const {
+  MailboxStatus s;
+  s.mailbox = mailbox;
+  s.prioritized = e.prioritized;
+  s.failures = backoff_.failures(mailbox);
+  s.next_sync = e.key.due;
+  s.last_started = e.last_started;
+  s.last_success = e.last_success;
+  s.last_error = e.last_error;
+  if (e.syncing)
+    s.state = MailboxState::syncing;
+  else if (e.key.due <= clock_.now())
+    s.state = MailboxState::due;
+  else
+    s.state = s.failures > 0 ? MailboxState::backing_off : MailboxState::waiting;
+  return s;
+}
+
+std::optional<MailboxStatus> Schedule::status(const std::string& mailbox) const {
+  auto it = entries_.find(mailbox);
+  if (it == entries_.end()) return std::nullopt;
+  return status_of(it->first, it->second);
+}
+
+std::vector<MailboxStatus> Schedule::statuses() const {
+  std::vector<std::pair<std::size_t, const std::pair<const std::string, Entry>*>> order;
+  order.reserve(entries_.size());
+  for (const auto& entry : entries_) order.emplace_back(entry.second.order, &entry);
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<MailboxStatus> out;
+  out.reserve(order.size());
+  for (const auto& [_, entry] : order) out.push_back(status_of(entry->first, entry->second));
+  return out;
+}
+
+}  // namespace exsync::sync

@@ -1,0 +1,123 @@
+#include "exsync/sync/scheduler.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "exsync/log/log.hpp"
+
+namespace exsync::sync {
+
+struct Scheduler::Timer {
+  explicit Timer(const net::any_io_executor& ex) : timer(ex) {}
+  net::steady_timer timer;
+};
+
+Scheduler::Scheduler(SyncEngine& engine, Schedule& schedule, LoadGovernor& governor, const Clock& clock,
+                     std::vector<model::FolderKind> folders, std::chrono::seconds status_every)
+    : engine_(engine),
+      schedule_(schedule),
+      governor_(governor),
+      clock_(clock),
+      folders_(std::move(folders)),
+      status_every_(status_every) {}
+
+Scheduler::~Scheduler() = default;
+
+void Scheduler::wake() {
+  if (timer_) timer_->timer.cancel();
+}
+
+Task<void> Scheduler::run() {
+  auto ex = co_await net::this_coro::executor;
+  timer_ = std::make_unique<Timer>(ex);
+  auto next_status = clock_.now() + status_every_;
+  constexpr auto kLongest = std::chrono::hours(1);
+  for (;;) {
+    const bool stopping = engine_.stop_requested();
+    if (stopping && in_flight_ == 0) break;
+    if (!stopping && !governor_.paused()) {
+      while (in_flight_ < governor_.limit()) {
+        auto mailbox = schedule_.take_next();
+        if (!mailbox) break;
+        ++in_flight_;
+        ++started_;
+        net::co_spawn(ex, sync_one(std::move(*mailbox)), [](std::exception_ptr e) {
+          if (e) std::rethrow_exception(e);  // a bug, not an outside failure
+        });
+      }
+    }
+    const auto now = clock_.now();
+    if (now >= next_status) {
+      log_status();
+      next_status = now + status_every_;
+    }
+    // Sleep until something can start: the next due mailbox (if a slot is free), the end of a
+    // pause, the next status line; a finished sync or wake() cuts it short.
+    auto until = next_status;
+    if (!stopping) {
+      if (governor_.paused())
+        until = std::min(until, governor_.paused_until());
+      else if (auto due = schedule_.next_due(); due && in_flight_ < governor_.limit())
+        until = std::min(until, *due);
+    }
+    const auto wait = std::clamp<Clock::duration>(until - now, Clock::duration::zero(), kLongest);
+    if (wait == Clock::duration::zero() && !stopping && !governor_.paused() && in_flight_ < governor_.limit())
+      continue;  // due now and a slot is free
+    timer_->timer.expires_after(std::max<Clock::duration>(wait, std::chrono::milliseconds(1)));
+    co_await timer_->timer.async_wait(net::as_tuple(net::use_awaitable));
+  }
+  log_status();
+}
+
+Task<void> Scheduler::sync_one(std::string mailbox) {
+  auto outcome = co_await sync_mailbox(engine_, mailbox, folders_);
+  --in_flight_;
+  SyncOutcome result;
+  if (outcome.error) {
+    const auto& e = *outcome.error;
+    result.ok = false;
+    if (e.kind == SyncError::Kind::remote) result.server_backoff = e.remote.retry_after;
+    result.error = std::string(e.reason()) + ": " + e.message();
+  }
+  const auto done = schedule_.finished(mailbox, result);
+  if (!result.ok) {
+    const auto status = schedule_.status(mailbox);
+    log::warn("sync.mailbox.backoff", {{"mailbox", mailbox},
+                                       {"failures", status ? status->failures : 0},
+                                       {"wait_ms", done.wait.count()}});
+  }
+  if (done.round) {
+    log::info("sync.round.done",
+              {{"round", done.round->number},
+               {"mailboxes", done.round->mailboxes},
+               {"failed", done.round->failed},
+               {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(done.round->duration).count()}});
+  }
+  wake();
+}
+
+void Scheduler::log_status() {
+  int due = 0, waiting = 0, backing_off = 0;
+  for (const auto& s : schedule_.statuses()) {
+    switch (s.state) {
+      case MailboxState::due: ++due; break;
+      case MailboxState::waiting: ++waiting; break;
+      case MailboxState::backing_off: ++backing_off; break;
+      case MailboxState::syncing: break;
+    }
+  }
+  const auto& g = governor_.stats();
+  log::info("sync.scheduler.status", {{"mailboxes", schedule_.size()},
+                                      {"syncing", in_flight_},
+                                      {"due", due},
+                                      {"waiting", waiting},
+                                      {"backing_off", backing_off},
+                                      {"limit", governor_.limit()},
+                                      {"started", started_},
+                                      {"throttled", g.throttled},
+                                      {"connection_lost", g.connection_lost}});
+}
+
+}  // namespace exsync::sync
