@@ -48,6 +48,8 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
     if (m != "GET") return problem(405, "GET only");
     json::object ops;
     for (const auto& [k, v] : ews_.stats().operations) ops[k] = v;
+    json::object refused;
+    for (const auto& [k, v] : ews_.budget().stats().refused) refused[k] = v;
     return json_response(200, json::object{{"operations", ops},
                                            {"token_requests", entra_.requests()},
                                            {"unauthorized", ews_.stats().unauthorized},
@@ -55,11 +57,24 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
                                            {"throttled", ews_.stats().throttled},
                                            {"requests", ews_.stats().requests},
                                            {"bytes_sent", ews_.stats().bytes_sent},
+                                           {"budget_refused", refused},
+                                           {"max_in_flight", ews_.budget().stats().max_in_flight},
                                            {"schema_violations", ews_.stats().schema_violations},
                                            {"last_schema_violation", ews_.stats().last_schema_violation}});
   }
   if (p.size() == 3 && p[1] == "stats" && p[2] == "reset" && m == "POST") {
     ews_.stats() = {};
+    ews_.budget().stats() = {};
+    return {204, {}, ""};
+  }
+  if (p.size() == 2 && p[1] == "budget") {
+    // PUT {"policy": "connections=27,sync=5,rate=150,burst=300,latency_ms=20"}; "" lifts it.
+    if (m != "PUT" || !body.is_object() || !body.as_object().contains("policy") || !body.at("policy").is_string())
+      return problem(400, "PUT {\"policy\": \"connections=N,sync=N,sync_backoff_ms=N,rate=R,burst=B,rate_scope=account|mailbox,latency_ms=N\"}");
+    std::string problem_text;
+    auto policy = parse_budget_policy(std::string(body.at("policy").as_string()), problem_text);
+    if (!policy) return problem(400, problem_text);
+    ews_.budget().set_policy(*policy);
     return {204, {}, ""};
   }
   if (p.size() >= 2 && p[1] == "impersonation") {

@@ -337,7 +337,7 @@ http::Response sync_folder_items(const pugi::xml_node& op, const Tenant& tenant,
 
 }  // namespace
 
-http::Response EwsEndpoint::handle(const http::Request& req) {
+http::Response EwsEndpoint::handle(const http::Request& req, BudgetTicket& ticket) {
   if (req.method != "POST") return {405, {{"Allow", "POST"}}, ""};
 
   std::string_view auth = req.header("Authorization");
@@ -409,6 +409,13 @@ http::Response EwsEndpoint::handle(const http::Request& req) {
     // Exchange Online's answer to a budget overrun, as a fault with the suggested back-off.
     return fault("ErrorServerBusy", "The server cannot service this request right now. Try again later.",
                  "<t:Value Name=\"BackOffMilliseconds\">" + std::to_string(fault_copy.backoff_ms) + "</t:Value>");
+  }
+  if (auto refused = budget_.admit(target, tenant_.service_account(), name.rfind("Sync", 0) == 0, ticket)) {
+    ++stats_.throttled;
+    return fault(refused->code, refused->text,
+                 refused->backoff_ms > 0 ? "<t:Value Name=\"BackOffMilliseconds\">" + std::to_string(refused->backoff_ms) +
+                                               "</t:Value>"
+                                         : std::string());
   }
 
   if (name == "SyncFolderItems") {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "exsync/http/message.hpp"
+#include "budget.hpp"
 #include "schema_validator.hpp"
 #include "tenant.hpp"
 
@@ -19,7 +20,7 @@ struct EwsStats {
   std::map<std::string, int> operations;  // by operation name
   int unauthorized = 0;
   int invitations_sent = 0;
-  int throttled = 0;  // requests answered with an injected throttling fault  // attendees invited by CreateItem calendar items
+  int throttled = 0;  // requests answered with throttling: an injected fault or the budget
   std::uint64_t requests = 0;
   std::uint64_t bytes_sent = 0;  // response bodies, as a client receives them
   int schema_violations = 0;
@@ -29,13 +30,17 @@ struct EwsStats {
 class EwsEndpoint {
  public:
   EwsEndpoint(Tenant& tenant, SchemaValidator* validator) : tenant_(tenant), validator_(validator) {}
-  http::Response handle(const http::Request& request);
+  // Answers one request. An admitted request holds `ticket` until the caller releases it with
+  // budget().release() (after the simulated latency).
+  http::Response handle(const http::Request& request, BudgetTicket& ticket);
   EwsStats& stats() { return stats_; }
+  Budget& budget() { return budget_; }
 
  private:
   Tenant& tenant_;
   SchemaValidator* validator_;
   EwsStats stats_;
+  Budget budget_;
 };
 
 }  // namespace exsync::sim

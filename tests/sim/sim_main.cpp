@@ -2,7 +2,10 @@
 // over real HTTPS on loopback, for tests, the demo and benchmarks.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -40,6 +43,10 @@ Options:
   --schema DIR          validate every EWS request against DIR/soap-envelope.xsd
   --api-port P          the port the written configuration gives exsyncd's API
                         (default: a port free when the simulator starts))
+  --budget SPEC         Exchange Online's EWS throttling, e.g.
+                        "connections=27,sync=5,sync_backoff_ms=5000,rate=150,burst=300,latency_ms=20"
+                        (per impersonated mailbox; rate_scope=account charges the request rate
+                        to the service account); also PUT /sim/budget. Default: none
   --help
 )";
 
@@ -66,6 +73,7 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 1;
   long token_lifetime = 3600;
   int api_port = 0;
+  std::string budget_spec;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -85,6 +93,7 @@ int main(int argc, char** argv) {
       else if (a == "--token-lifetime") token_lifetime = std::stol(next());
       else if (a == "--schema") schema_dir = next();
       else if (a == "--api-port") api_port = std::stoi(next());
+      else if (a == "--budget") budget_spec = next();
       else if (a == "--help" || a == "-h") {
         std::fputs(kUsage, stdout);
         return 0;
@@ -130,6 +139,15 @@ int main(int argc, char** argv) {
     mailbox_list += addr + "\n";
   }
   sim::EwsEndpoint ews(tenant, validator.get());
+  if (!budget_spec.empty()) {
+    std::string problem;
+    auto policy = sim::parse_budget_policy(budget_spec, problem);
+    if (!policy) {
+      std::fprintf(stderr, "exsync-sim: --budget: %s\n", problem.c_str());
+      return 64;
+    }
+    ews.budget().set_policy(*policy);
+  }
   sim::EntraEndpoint entra(tenant);
   sim::ControlEndpoint control(tenant, ews, entra);
 
@@ -139,9 +157,17 @@ int main(int argc, char** argv) {
                         const std::string& t = req.url;
                         if (t.rfind("/sim/", 0) == 0) co_return control.handle(req);
                         if (t.rfind("/EWS/Exchange.asmx", 0) == 0 || t.rfind("/ews/exchange.asmx", 0) == 0) {
-                          auto resp = ews.handle(req);
+                          sim::BudgetTicket ticket;
+                          auto resp = ews.handle(req, ticket);
                           ++ews.stats().requests;
                           ews.stats().bytes_sent += resp.body.size();
+                          if (const int latency = ews.budget().policy().latency_ms; latency > 0) {
+                            // The server's work on the request: it stays in flight meanwhile.
+                            boost::asio::steady_timer work(co_await boost::asio::this_coro::executor);
+                            work.expires_after(std::chrono::milliseconds(latency));
+                            co_await work.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+                          }
+                          ews.budget().release(ticket);
                           co_return resp;
                         }
                         // /{tenant}/oauth2/v2.0/token

@@ -136,6 +136,29 @@ TEST(ScheduleTest, TheServersBackOffIsHonouredExactlyWhenLonger) {
   EXPECT_EQ(schedule.take_next(), "busy@contoso.com");
 }
 
+TEST(ScheduleTest, AThrottledMailboxWaitsExactlyTheServersBackOffWithoutCountingAFailure) {
+  ManualClock clock;
+  Schedule schedule(clock, {.interval = 60s, .jitter = 0});
+  schedule.set_mailboxes({"busy@contoso.com", "calm@contoso.com"});
+  ASSERT_EQ(schedule.take_next(), "busy@contoso.com");
+  ASSERT_EQ(schedule.take_next(), "calm@contoso.com");
+  const auto done = schedule.finished("busy@contoso.com",
+                                      {.ok = false, .server_backoff = 40ms, .throttled = true, .error = "throttled"});
+  EXPECT_EQ(done.wait, 40ms);
+  EXPECT_FALSE(done.round);
+  EXPECT_EQ(schedule.status("busy@contoso.com")->failures, 0);
+  EXPECT_EQ(schedule.status("busy@contoso.com")->state, MailboxState::backing_off);
+  EXPECT_FALSE(schedule.finished("calm@contoso.com", {}).round) << "the round waits for the throttled mailbox";
+  clock.advance(39ms);
+  EXPECT_FALSE(schedule.take_next());
+  clock.advance(1ms);
+  ASSERT_EQ(schedule.take_next(), "busy@contoso.com");
+  const auto round = schedule.finished("busy@contoso.com", {}).round;
+  ASSERT_TRUE(round);
+  EXPECT_EQ(round->mailboxes, 2u);
+  EXPECT_EQ(round->failed, 0u);
+}
+
 TEST(ScheduleTest, PrioritizedMailboxesGoFirstInTheOrderAsked) {
   ManualClock clock;
   Schedule schedule(clock, {.interval = 60s});
@@ -213,7 +236,7 @@ TEST(ScheduleTest, MailboxesAddedAndRemovedLive) {
 
 TEST(LoadGovernorTest, ThrottlingCutsTheLimitOncePerBurstAndSuccessGrowsItSlowly) {
   ManualClock clock;
-  LoadGovernor g(clock, {.max_concurrent = 20, .decrease = 0.7, .quiet = 1000ms});
+  LoadGovernor g(clock, {.max_concurrent = 20, .decrease = 0.7, .quiet = 1000ms, .grow_every = 2000ms});
   EXPECT_EQ(g.limit(), 20);
   g.throttled(false, 5000ms);
   EXPECT_EQ(g.limit(), 14);
@@ -223,11 +246,20 @@ TEST(LoadGovernorTest, ThrottlingCutsTheLimitOncePerBurstAndSuccessGrowsItSlowly
   g.connection_lost();
   EXPECT_EQ(g.limit(), 9);
   EXPECT_FALSE(g.paused()) << "a mailbox's back-off is not the endpoint's";
-  for (int i = 0; i < 8; ++i) g.succeeded();
-  EXPECT_EQ(g.limit(), 9);
+  for (int i = 0; i < 100; ++i) g.succeeded();
+  EXPECT_EQ(g.limit(), 9) << "not within grow_every of the last change";
+  clock.advance(2000ms);
   g.succeeded();
   EXPECT_EQ(g.limit(), 10) << "one more after a full window of successes";
-  for (int i = 0; i < 1000; ++i) g.succeeded();
+  clock.advance(5000ms);
+  for (int i = 0; i < 9; ++i) g.succeeded();
+  EXPECT_EQ(g.limit(), 10) << "a window is `limit` successes in a row";
+  g.succeeded();
+  EXPECT_EQ(g.limit(), 11);
+  for (int i = 0; i < 100; ++i) {
+    clock.advance(2000ms);
+    for (int j = 0; j < 20; ++j) g.succeeded();
+  }
   EXPECT_EQ(g.limit(), 20) << "never above the configured maximum";
   for (int i = 0; i < 20; ++i) {
     clock.advance(1000ms);

@@ -7,6 +7,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
 
 #include "ews_stack.hpp"
 #include "exsync/model/contact.hpp"
@@ -58,7 +59,7 @@ TEST_F(GovernedRemoteTest, RetryAfterHoldsEveryMailboxsRequestsForExactlyThatLon
   ASSERT_FALSE(refused);
   EXPECT_TRUE(refused.error().whole_endpoint);
   EXPECT_TRUE(governor_.paused());
-  EXPECT_EQ(governor_.limit(), 7) << "overload lowers the concurrency";
+  EXPECT_EQ(governor_.limit(), 7) << "overload lowers the concurrency (10 x 0.75)";
   sim_.control("POST", "/sim/stats/reset");
   auto other = changes(agent2);  // another mailbox: held until the endpoint's pause ends
   ASSERT_TRUE(other) << other.error().message;
@@ -82,6 +83,24 @@ TEST_F(GovernedRemoteTest, ServerBusyHoldsOnlyItsMailbox) {
   EXPECT_EQ(governor_.stats().successes, 1u);
 }
 
+// Runs the scheduler until `done()` holds (checked every 20 ms) or `limit` passes.
+void run_scheduler(boost::asio::io_context& io, SyncEngine& engine, Scheduler& scheduler,
+                   const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  boost::asio::steady_timer poll(io);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  std::function<void()> check = [&] {
+    if (done() || std::chrono::steady_clock::now() > deadline) {
+      engine.request_stop();
+      scheduler.wake();
+      return;
+    }
+    poll.expires_after(20ms);
+    poll.async_wait([&](auto) { check(); });
+  };
+  check();
+  test::run(io, scheduler.run());
+}
+
 // The scheduler with everything real: store, engine, EWS over HTTPS.
 class SchedulerTest : public ::testing::Test {
  protected:
@@ -89,21 +108,8 @@ class SchedulerTest : public ::testing::Test {
     pool_.join();
     sim_.expect_schema_valid_requests();
   }
-  // Runs the scheduler until `done()` holds (checked every 20 ms) or `limit` passes.
   void run_until(Scheduler& scheduler, const std::function<bool()>& done, std::chrono::milliseconds limit) {
-    boost::asio::steady_timer poll(io_);
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    std::function<void()> check = [&] {
-      if (done() || std::chrono::steady_clock::now() > deadline) {
-        engine_->request_stop();
-        scheduler.wake();
-        return;
-      }
-      poll.expires_after(20ms);
-      poll.async_wait([&](auto) { check(); });
-    };
-    check();
-    test::run(io_, scheduler.run());
+    run_scheduler(io_, *engine_, scheduler, done, limit);
   }
 
   test::Simulator sim_{test::SimOptions{.mailboxes = 4, .contacts = 5}};
@@ -154,6 +160,68 @@ TEST_F(SchedulerTest, HealthyMailboxesSyncWhileAMissingOneBacksOffAndACrmWriteGo
   run_until(again, [&] { return pushed() && all_settled(); }, 20s);
   EXPECT_TRUE(pushed());
   EXPECT_EQ(again.started(), 1u) << "only the written mailbox was synced again";
+}
+
+// Exchange Online's budgets, charged per impersonated mailbox: one sync per mailbox at a time
+// keeps every mailbox far inside 27 connections and 5 Sync calls, however many run at once.
+class BudgetTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    pool_.join();
+    sim_.expect_schema_valid_requests();
+  }
+  boost::json::object stats() { return boost::json::parse(sim_.control("GET", "/sim/stats").body).as_object(); }
+  void run_all() {
+    Schedule schedule(SystemClock::instance(), {.interval = 3600s});
+    schedule.set_mailboxes(sim_.mailboxes());
+    Scheduler scheduler(*engine_, schedule, governor_, SystemClock::instance(),
+                        {FolderKind::contacts, FolderKind::calendar});
+    auto all_synced = [&] {
+      for (const auto& st : schedule.statuses())
+        if (st.last_success == Clock::time_point{} || st.state == MailboxState::syncing) return false;
+      return true;
+    };
+    run_scheduler(io_, *engine_, scheduler, all_synced, 60s);
+  }
+  void expect_every_mailbox_complete() {
+    for (const auto& mailbox : sim_.mailboxes()) {
+      EXPECT_EQ(store_->items(mailbox, FolderKind::contacts)->size(), 40u) << mailbox;
+      EXPECT_EQ(store_->items(mailbox, FolderKind::calendar)->size(), 5u) << mailbox;
+    }
+  }
+  test::Simulator sim_{test::SimOptions{.mailboxes = 12, .contacts = 40}};
+  test::TempDir dir_;
+  boost::asio::io_context io_;
+  net::thread_pool pool_{1};
+  std::unique_ptr<store::SqliteStore> store_ = std::move(*store::SqliteStore::open(dir_ / "exsync.db"));
+  test::EwsStack stack_{sim_, io_, 8};
+  LoadGovernor governor_{SystemClock::instance(), {.max_concurrent = 8}};
+  GovernedRemote remote_{*stack_.ews, governor_, SystemClock::instance()};
+  std::unique_ptr<SyncEngine> engine_ = std::make_unique<SyncEngine>(remote_, *store_, pool_);
+};
+
+TEST_F(BudgetTest, PerMailboxBudgetsAreNeverExceeded) {
+  ASSERT_EQ(sim_.control("PUT", "/sim/budget", R"({"policy":"connections=27,sync=5,latency_ms=5"})").status, 204);
+  run_all();
+  expect_every_mailbox_complete();
+  const auto s = stats();
+  EXPECT_TRUE(s.at("budget_refused").as_object().empty()) << boost::json::serialize(s);
+  EXPECT_GT(s.at("max_in_flight").as_int64(), 1) << "mailboxes ran side by side";
+  EXPECT_LE(s.at("max_in_flight").as_int64(), 8);
+  EXPECT_EQ(governor_.limit(), 8);
+}
+
+// A request-rate budget the whole tenant shares: the daemon is refused, slows down (fewer
+// mailboxes at once), waits out each BackOffMilliseconds, and every mailbox still arrives whole.
+TEST_F(BudgetTest, ASharedRateBudgetSlowsTheDaemonDownWithoutLosingAnything) {
+  ASSERT_EQ(sim_.control("PUT", "/sim/budget", R"({"policy":"rate=150,burst=10,rate_scope=account,latency_ms=5"})").status,
+            204);
+  run_all();
+  expect_every_mailbox_complete();
+  const auto s = stats();
+  EXPECT_GT(s.at("budget_refused").at("ErrorServerBusy").as_int64(), 0) << boost::json::serialize(s);
+  EXPECT_GE(governor_.stats().decreases, 1u);
+  EXPECT_LT(governor_.limit(), 8);
 }
 
 }  // namespace

@@ -17,7 +17,10 @@ void LoadGovernor::succeeded() {
   ++stats_.successes;
   if (limit_ >= settings_.max_concurrent) return;
   if (++successes_in_row_ < limit_) return;
+  const auto now = clock_.now();
+  if (now - last_change_ < settings_.grow_every) return;
   successes_in_row_ = 0;
+  last_change_ = now;
   ++limit_;
   log::debug("sync.concurrency.raised", {{"limit", limit_}});
 }
@@ -45,6 +48,7 @@ void LoadGovernor::decrease() {
   const auto now = clock_.now();
   if (last_decrease_ != Clock::time_point{} && now - last_decrease_ < settings_.quiet) return;
   last_decrease_ = now;
+  last_change_ = now;
   const int before = limit_;
   limit_ = std::max(1, static_cast<int>(std::floor(limit_ * settings_.decrease)));
   if (limit_ == before) return;

@@ -116,7 +116,9 @@ Schedule::Finished Schedule::finished(const std::string& mailbox, const SyncOutc
   auto& e = it->second;
   e.syncing = false;
   --in_flight_;
-  if (e.last_started >= round_started_ && round_pending_.erase(mailbox) > 0 && !outcome.ok) ++round_.failed;
+  // A throttled mailbox has not had its turn yet: the round waits for it.
+  if (!outcome.throttled && e.last_started >= round_started_ && round_pending_.erase(mailbox) > 0 && !outcome.ok)
+    ++round_.failed;
   if (e.removed) {
     entries_.erase(it);
     round_pending_.erase(mailbox);
@@ -125,7 +127,13 @@ Schedule::Finished Schedule::finished(const std::string& mailbox, const SyncOutc
   const auto now = clock_.now();
   std::chrono::milliseconds wait;
   Clock::time_point due;
-  if (outcome.ok) {
+  e.throttled = false;
+  if (!outcome.ok && outcome.throttled) {
+    e.last_error = outcome.error;
+    e.throttled = true;
+    wait = outcome.server_backoff;
+    due = now + wait;
+  } else if (outcome.ok) {
     backoff_.succeeded(mailbox);
     e.last_success = now;
     e.last_error.clear();
@@ -153,7 +161,7 @@ void Schedule::prioritize(const std::string& mailbox) {
   dequeue(e);
   // A back-off stands (rule 2); anything else is due now.
   const auto now = clock_.now();
-  enqueue(mailbox, e, backoff_.failures(mailbox) > 0 ? std::max(now, e.key.due) : now);
+  enqueue(mailbox, e, backoff_.failures(mailbox) > 0 || e.throttled ? std::max(now, e.key.due) : now);
 }
 
 std::optional<Clock::time_point> Schedule::next_due() const {
@@ -180,7 +188,7 @@ MailboxStatus Schedule::status_of(const std::string& mailbox, const Entry& e) co
   else if (e.key.due <= clock_.now())
     s.state = MailboxState::due;
   else
-    s.state = s.failures > 0 ? MailboxState::backing_off : MailboxState::waiting;
+    s.state = s.failures > 0 || e.throttled ? MailboxState::backing_off : MailboxState::waiting;
   return s;
 }
 

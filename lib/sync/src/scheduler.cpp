@@ -78,7 +78,10 @@ Task<void> Scheduler::sync_one(std::string mailbox) {
   if (outcome.error) {
     const auto& e = *outcome.error;
     result.ok = false;
-    if (e.kind == SyncError::Kind::remote) result.server_backoff = e.remote.retry_after;
+    if (e.kind == SyncError::Kind::remote) {
+      result.server_backoff = e.remote.retry_after;
+      result.throttled = e.remote.kind == model::RemoteErrorKind::throttled;
+    }
     result.error = std::string(e.reason()) + ": " + e.message();
   }
   const auto done = schedule_.finished(mailbox, result);
@@ -86,6 +89,7 @@ Task<void> Scheduler::sync_one(std::string mailbox) {
     const auto status = schedule_.status(mailbox);
     log::warn("sync.mailbox.backoff", {{"mailbox", mailbox},
                                        {"failures", status ? status->failures : 0},
+                                       {"throttled", result.throttled},
                                        {"wait_ms", done.wait.count()}});
   }
   if (done.round) {

@@ -42,7 +42,8 @@ std::invoke_result_t<Request&> SyncEngine::with_backoff(const std::string& mailb
     if (result || result.error().kind != model::RemoteErrorKind::throttled || stop_ ||
         attempt >= options_.max_throttle_retries || result.error().retry_after > options_.max_inline_backoff)
       co_return result;
-    const auto backoff = std::max(result.error().retry_after, std::chrono::milliseconds(100));
+    // Exactly the server's figure; a refusal without one (ErrorExceededConnectionCount) waits a moment.
+    const auto backoff = result.error().retry_after.count() > 0 ? result.error().retry_after : std::chrono::milliseconds(100);
     log::info("sync.throttled", {{"mailbox", mailbox},
                                  {"operation", operation},
                                  {"code", result.error().code},

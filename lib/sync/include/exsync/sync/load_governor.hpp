@@ -3,8 +3,8 @@
 //
 // The limit starts at the configured maximum. A sign of overload (a throttled request, a lost
 // connection) cuts it by `decrease` (at most once per `quiet`, so that one burst of refusals,
-// answered for requests already in flight, counts once); every `limit` requests that succeed in
-// a row raise it by one, back up to the maximum. Like TCP's congestion window, the daemon so
+// answered for requests already in flight, counts once); `limit` requests that succeed in a row
+// raise it by one, at most once per `grow_every`, back up to the maximum. Like TCP's congestion window, the daemon so
 // runs at the edge of the server's budget instead of past it.
 //
 // Throttling answers mean different things: one for a single mailbox (EWS ErrorServerBusy:
@@ -22,8 +22,9 @@ namespace exsync::sync {
 
 struct GovernorSettings {
   int max_concurrent = 8;
-  double decrease = 0.7;                      // the limit is multiplied by this on overload
-  std::chrono::milliseconds quiet{1000};      // at most one decrease per this long
+  double decrease = 0.75;                     // the limit is multiplied by this on overload
+  std::chrono::milliseconds quiet{500};       // at most one decrease per this long
+  std::chrono::milliseconds grow_every{1000}; // at most one increase per this long
 };
 
 struct GovernorStats {
@@ -62,6 +63,7 @@ class LoadGovernor {
   int limit_;
   int successes_in_row_ = 0;
   Clock::time_point last_decrease_{};
+  Clock::time_point last_change_{};
   Clock::time_point paused_until_{};
   GovernorStats stats_;
 };

@@ -5,6 +5,8 @@
 //   1. A mailbox is never synced twice at once.
 //   2. A mailbox that keeps failing waits longer and longer (MailboxBackoff: one interval, doubling
 //      up to the cap, or the server's own back-off when longer); nothing makes it go earlier.
+//      A mailbox the server throttled waits exactly the back-off the server asked for, and that
+//      is not counted as a failure: its committed pages stand and it resumes where it stopped.
 //   3. A prioritized mailbox (the CRM wrote to it, or it has writes waiting) goes before every
 //      mailbox that is merely due, in the order the requests came.
 //   4. Otherwise the mailbox due longest goes first: with more due than can run, every mailbox
@@ -43,6 +45,7 @@ struct ScheduleSettings {
 struct SyncOutcome {
   bool ok = true;
   std::chrono::milliseconds server_backoff{0};  // the back-off the server asked for, if it failed so
+  bool throttled = false;                        // the failure was the server's load, not the mailbox's
   std::string error;                             // one line for operators, when it failed
 };
 
@@ -109,6 +112,7 @@ class Schedule {
     bool syncing = false;
     bool prioritized = false;   // go first when due (rule 3)
     bool removed = false;       // removed from the configuration while in flight
+    bool throttled = false;     // waiting out the server's back-off
     Clock::time_point last_started{}, last_success{};
     std::string last_error;
   };
