@@ -22,7 +22,6 @@
 #include "exsync/model/item_json.hpp"
 #include "exsync/store/sqlite_store.hpp"
 #include "exsync/sync/governed_remote.hpp"
-#include "exsync/sync/pass_runner.hpp"
 #include "exsync/sync/scheduler.hpp"
 
 namespace exsync::daemon {
@@ -150,36 +149,10 @@ bool start_api(Runtime& rt) {
   return true;
 }
 
-// `once`: one pass over the mailboxes; the exit status says whether any failed.
-int run_once(Runtime& rt, const std::vector<std::string>& mailboxes) {
-  net::signal_set signals(rt.io, SIGTERM, SIGINT);
-  net::steady_timer grace(rt.io);
-  arm_stop_signals(rt, signals, [] {}, grace);
-  sync::PassRunner runner(*rt.engine);
-  int failed = 0;
-  log::info("daemon.started", {{"version", EXSYNC_VERSION},
-                               {"mode", "once"},
-                               {"mailboxes", mailboxes.size()},
-                               {"store", rt.cfg.store_path.string()}});
-  net::co_spawn(
-      rt.io,
-      [&]() -> Task<void> {
-        auto report = co_await runner.run_pass(mailboxes, folders_of(rt.cfg), rt.cfg.sync.max_concurrent_mailboxes);
-        failed = report.failed();
-        signals.cancel();
-        grace.cancel();
-      },
-      [](std::exception_ptr e) {
-        if (e) std::rethrow_exception(e);
-      });
-  rt.io.run();
-  log::info("daemon.stopped", {{"failed_mailboxes", failed}});
-  return failed > 0 ? kExitMailboxFailed : 0;
-}
-
 // `run`: every mailbox synced about once per interval, CRM writes pushed promptly, until SIGTERM.
-int run_forever(Runtime& rt, const std::vector<std::string>& mailboxes) {
-  if (rt.cfg.api.enabled && !start_api(rt)) return kExitUnavailable;
+// `once`: one round over the mailboxes; the exit status says whether any failed.
+int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailboxes) {
+  if (forever && rt.cfg.api.enabled && !start_api(rt)) return kExitUnavailable;
   rt.schedule = std::make_unique<sync::Schedule>(
       SystemClock::instance(),
       sync::ScheduleSettings{.interval = rt.cfg.sync.interval,
@@ -187,7 +160,8 @@ int run_forever(Runtime& rt, const std::vector<std::string>& mailboxes) {
                              .backoff_cap = std::chrono::hours(1),
                              .seed = static_cast<std::uint32_t>(std::random_device{}())});
   rt.schedule->set_mailboxes(mailboxes);
-  sync::Scheduler scheduler(*rt.engine, *rt.schedule, *rt.governor, SystemClock::instance(), folders_of(rt.cfg));
+  sync::Scheduler scheduler(*rt.engine, *rt.schedule, *rt.governor, SystemClock::instance(), folders_of(rt.cfg),
+                            sync::SchedulerOptions{.one_round = !forever});
   // A write through the API puts its mailbox first in line.
   rt.on_write = [&](const std::string& mailbox) {
     rt.schedule->prioritize(mailbox);
@@ -205,7 +179,7 @@ int run_forever(Runtime& rt, const std::vector<std::string>& mailboxes) {
   net::steady_timer grace(rt.io);
   arm_stop_signals(rt, signals, [&] { scheduler.wake(); }, grace);
   log::info("daemon.started", {{"version", EXSYNC_VERSION},
-                               {"mode", "run"},
+                               {"mode", forever ? "run" : "once"},
                                {"mailboxes", mailboxes.size()},
                                {"max_concurrent", rt.cfg.sync.max_concurrent_mailboxes},
                                {"store", rt.cfg.store_path.string()}});
@@ -222,8 +196,10 @@ int run_forever(Runtime& rt, const std::vector<std::string>& mailboxes) {
         if (e) std::rethrow_exception(e);
       });
   rt.io.run();
-  log::info("daemon.stopped", {{"syncs_started", scheduler.started()}});
-  return 0;
+  std::size_t failed = 0;
+  for (const auto& s : rt.schedule->statuses()) failed += s.last_error.empty() ? 0 : 1;
+  log::info("daemon.stopped", {{"syncs_started", scheduler.started()}, {"failed_mailboxes", failed}});
+  return failed > 0 && !forever ? kExitMailboxFailed : 0;
 }
 
 int print_items(Runtime& rt, const CommandLine& cl) {
@@ -287,7 +263,7 @@ int run_command(const CommandLine& cl) {
     return print_items(rt, cl);
   }
   if (int rc = build_runtime(rt); rc != 0) return rc;
-  return cl.command == Command::run ? run_forever(rt, mailboxes) : run_once(rt, mailboxes);
+  return run_daemon(rt, cl.command == Command::run, mailboxes);
 }
 
 }  // namespace exsync::daemon

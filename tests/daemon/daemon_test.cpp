@@ -93,7 +93,7 @@ class DaemonSyncTest : public ::testing::Test {
 TEST_F(DaemonSyncTest, OnceStoresExactlyTheSimulatorsContactsForEveryMailbox) {
   auto r = once();
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.err.find("event=sync.pass.done mailboxes=3 failed=0"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("event=sync.round.done round=1 mailboxes=3 failed=0"), std::string::npos) << r.err;
   for (const auto& mb : sim_.mailboxes()) expect_store_matches_sim(sim_, mb);
 }
 

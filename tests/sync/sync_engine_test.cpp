@@ -5,7 +5,7 @@
 #include "ews_stack.hpp"
 #include "exsync/model/contact_json.hpp"
 #include "exsync/store/sqlite_store.hpp"
-#include "exsync/sync/pass_runner.hpp"
+#include "exsync/sync/mailbox_sync.hpp"
 #include "test_support.hpp"
 
 namespace exsync::sync {
@@ -154,17 +154,17 @@ TEST_F(SyncEngineTest, ARevokedTokenMidwayIsReplacedAndTheSyncCompletes) {
 
 TEST_F(SyncEngineTest, FailingMailboxesAreReportedAndTheOthersStillSync) {
   sim_.control("PUT", "/sim/impersonation/denied/agent3@contoso.onmicrosoft.com");
-  PassRunner runner(*engine_);
   const std::vector<std::string> mailboxes = {agent1, "nobody@contoso.onmicrosoft.com", "agent2@contoso.onmicrosoft.com",
                                               "agent3@contoso.onmicrosoft.com"};
-  auto report = test::run(io_, runner.run_pass(mailboxes, {FolderKind::contacts}, 2));
-  EXPECT_EQ(report.failed(), 2);
-  ASSERT_TRUE(report.mailboxes[1].error);
-  EXPECT_EQ(report.mailboxes[1].error->reason(), "mailbox_not_found");
-  ASSERT_TRUE(report.mailboxes[3].error);
-  EXPECT_EQ(report.mailboxes[3].error->reason(), "impersonation_denied");
-  EXPECT_FALSE(report.mailboxes[0].error);
-  EXPECT_FALSE(report.mailboxes[2].error);
+  std::vector<MailboxOutcome> outcomes;
+  for (const auto& mailbox : mailboxes)
+    outcomes.push_back(test::run(io_, sync_mailbox(*engine_, mailbox, {FolderKind::contacts})));
+  ASSERT_TRUE(outcomes[1].error);
+  EXPECT_EQ(outcomes[1].error->reason(), "mailbox_not_found");
+  ASSERT_TRUE(outcomes[3].error);
+  EXPECT_EQ(outcomes[3].error->reason(), "impersonation_denied");
+  EXPECT_FALSE(outcomes[0].error);
+  EXPECT_FALSE(outcomes[2].error);
   expect_converged(agent1);
   expect_converged("agent2@contoso.onmicrosoft.com");
 }

@@ -15,13 +15,13 @@ struct Scheduler::Timer {
 };
 
 Scheduler::Scheduler(SyncEngine& engine, Schedule& schedule, LoadGovernor& governor, const Clock& clock,
-                     std::vector<model::FolderKind> folders, std::chrono::seconds status_every)
+                     std::vector<model::FolderKind> folders, SchedulerOptions options)
     : engine_(engine),
       schedule_(schedule),
       governor_(governor),
       clock_(clock),
       folders_(std::move(folders)),
-      status_every_(status_every) {}
+      options_(options) {}
 
 Scheduler::~Scheduler() = default;
 
@@ -32,10 +32,12 @@ void Scheduler::wake() {
 Task<void> Scheduler::run() {
   auto ex = co_await net::this_coro::executor;
   timer_ = std::make_unique<Timer>(ex);
-  auto next_status = clock_.now() + status_every_;
+  auto next_status = clock_.now() + options_.status_every;
   constexpr auto kLongest = std::chrono::hours(1);
   for (;;) {
-    const bool stopping = engine_.stop_requested();
+    // One round done (`once`), a stop requested, or nothing to sync at all in `once`.
+    const bool stopping = engine_.stop_requested() ||
+                          (options_.one_round && (last_round_ || schedule_.size() == 0));
     if (stopping && in_flight_ == 0) break;
     if (!stopping && !governor_.paused()) {
       while (in_flight_ < governor_.limit()) {
@@ -51,7 +53,7 @@ Task<void> Scheduler::run() {
     const auto now = clock_.now();
     if (now >= next_status) {
       log_status();
-      next_status = now + status_every_;
+      next_status = now + options_.status_every;
     }
     // Sleep until something can start: the next due mailbox (if a slot is free), the end of a
     // pause, the next status line; a finished sync or wake() cuts it short.
@@ -92,6 +94,7 @@ Task<void> Scheduler::sync_one(std::string mailbox) {
                                        {"throttled", result.throttled},
                                        {"wait_ms", done.wait.count()}});
   }
+  if (done.round) last_round_ = done.round;
   if (done.round) {
     log::info("sync.round.done",
               {{"round", done.round->number},

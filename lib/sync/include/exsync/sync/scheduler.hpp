@@ -4,7 +4,9 @@
 // flight than the LoadGovernor's limit) and the endpoint is not paused, and sleeps until the next
 // mailbox is due, a sync ends, or wake() is called. Each sync is one mailbox end to end
 // (sync_mailbox()); its result goes back to the Schedule (next due time or back-off, logged as
-// `sync.mailbox.backoff`). Every `status_every` it logs `sync.scheduler.status`.
+// `sync.mailbox.backoff`). Every `status_every` it logs `sync.scheduler.status`; each completed
+// round, `sync.round.done`. With `one_round` (`exsyncd once`) it returns after the first round:
+// every mailbox synced once or failed, a throttled one retried after the server's back-off.
 // Thread-safety: network thread only. Lifetime: everything passed in outlives run().
 #pragma once
 
@@ -13,15 +15,20 @@
 
 #include "exsync/core/async.hpp"
 #include "exsync/sync/load_governor.hpp"
-#include "exsync/sync/pass_runner.hpp"
+#include "exsync/sync/mailbox_sync.hpp"
 #include "exsync/sync/schedule.hpp"
 
 namespace exsync::sync {
 
+struct SchedulerOptions {
+  bool one_round = false;
+  std::chrono::seconds status_every{300};
+};
+
 class Scheduler {
  public:
   Scheduler(SyncEngine& engine, Schedule& schedule, LoadGovernor& governor, const Clock& clock,
-            std::vector<model::FolderKind> folders, std::chrono::seconds status_every = std::chrono::minutes(5));
+            std::vector<model::FolderKind> folders, SchedulerOptions options = {});
   ~Scheduler();
 
   // Runs until the engine is asked to stop (then call wake()); returns once every sync in flight
@@ -33,6 +40,8 @@ class Scheduler {
 
   int in_flight() const { return in_flight_; }
   std::uint64_t started() const { return started_; }  // syncs started since run() began
+  // The last completed round, if any.
+  const std::optional<Schedule::Round>& last_round() const { return last_round_; }
 
  private:
   Task<void> sync_one(std::string mailbox);
@@ -44,7 +53,8 @@ class Scheduler {
   LoadGovernor& governor_;
   const Clock& clock_;
   std::vector<model::FolderKind> folders_;
-  std::chrono::seconds status_every_;
+  SchedulerOptions options_;
+  std::optional<Schedule::Round> last_round_;
   std::unique_ptr<Timer> timer_;
   int in_flight_ = 0;
   std::uint64_t started_ = 0;
