@@ -94,9 +94,8 @@ int build_runtime(Runtime& rt) {
 }
 
 // SIGTERM/SIGINT: stop after the pages in flight commit; abort them after a grace period.
-void arm_stop_signals(Runtime& rt, net::signal_set& signals, const std::function<void()>& wake,
-                      net::steady_timer& grace) {
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+void arm_stop_signals(Runtime& rt, net::signal_set& signals, std::function<void()> wake, net::steady_timer& grace) {
+  signals.async_wait([&rt, &grace, wake = std::move(wake)](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     log::info("daemon.stopping", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
     rt.engine->request_stop();
