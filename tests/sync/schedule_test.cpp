@@ -234,52 +234,88 @@ TEST(ScheduleTest, MailboxesAddedAndRemovedLive) {
   EXPECT_FALSE(schedule.take_next());
 }
 
-TEST(LoadGovernorTest, ThrottlingCutsTheLimitOncePerBurstAndSuccessGrowsItSlowly) {
+// Sends `n` requests; returns their numbers.
+std::vector<std::uint64_t> send(LoadGovernor& g, int n) {
+  std::vector<std::uint64_t> out;
+  for (int i = 0; i < n; ++i) out.push_back(g.sent());
+  return out;
+}
+
+TEST(LoadGovernorTest, ThrottlingCutsTheLimitOncePerWindowAndSuccessGrowsItSlowly) {
   ManualClock clock;
-  LoadGovernor g(clock, {.max_concurrent = 20, .decrease = 0.7, .quiet = 1000ms, .grow_every = 2000ms});
+  LoadGovernor g(clock, {.max_concurrent = 20, .initial = 20, .decrease = 0.7, .grow_every = 2000ms});
   EXPECT_EQ(g.limit(), 20);
-  g.throttled(false, 5000ms);
-  EXPECT_EQ(g.limit(), 14);
-  for (int i = 0; i < 10; ++i) g.throttled(false, 5000ms);  // the same burst, answered for requests in flight
-  EXPECT_EQ(g.limit(), 14);
-  clock.advance(1000ms);
-  g.connection_lost();
-  EXPECT_EQ(g.limit(), 9);
+  auto burst = send(g, 20);
+  EXPECT_FALSE(g.may_send()) << "20 in flight: the limit";
+  g.throttled(burst[0], false, 5000ms);
+  EXPECT_EQ(g.limit(), 10) << "the first overload halves";
+  // The rest of the burst was sent under the old limit: its refusals do not cut again.
+  for (int i = 1; i < 11; ++i) g.throttled(burst[i], false, 5000ms);
+  EXPECT_EQ(g.limit(), 10);
+  EXPECT_EQ(g.in_flight(), 9);
+  EXPECT_TRUE(g.may_send());
+  // A request sent after the cut and refused again: the new limit was still too high.
+  const auto later = g.sent();
+  g.connection_lost(later);
+  EXPECT_EQ(g.limit(), 7) << "later cuts by `decrease`";
   EXPECT_FALSE(g.paused()) << "a mailbox's back-off is not the endpoint's";
-  for (int i = 0; i < 100; ++i) g.succeeded();
-  EXPECT_EQ(g.limit(), 9) << "not within grow_every of the last change";
+  for (int i = 11; i < 20; ++i) g.succeeded(burst[i]);
+  EXPECT_EQ(g.in_flight(), 0);
+
+  for (auto seq : send(g, 100)) g.succeeded(seq);
+  EXPECT_EQ(g.limit(), 7) << "not within grow_every of the last change";
   clock.advance(2000ms);
-  g.succeeded();
-  EXPECT_EQ(g.limit(), 10) << "one more after a full window of successes";
+  g.succeeded(g.sent());
+  EXPECT_EQ(g.limit(), 8) << "one more after a full window of successes";
   clock.advance(5000ms);
-  for (int i = 0; i < 9; ++i) g.succeeded();
-  EXPECT_EQ(g.limit(), 10) << "a window is `limit` successes in a row";
-  g.succeeded();
-  EXPECT_EQ(g.limit(), 11);
+  for (auto seq : send(g, 7)) g.succeeded(seq);
+  EXPECT_EQ(g.limit(), 8) << "a window is `limit` successes in a row";
+  g.succeeded(g.sent());
+  EXPECT_EQ(g.limit(), 9);
   for (int i = 0; i < 100; ++i) {
     clock.advance(2000ms);
-    for (int j = 0; j < 20; ++j) g.succeeded();
+    for (auto seq : send(g, 20)) g.succeeded(seq);
   }
   EXPECT_EQ(g.limit(), 20) << "never above the configured maximum";
-  for (int i = 0; i < 20; ++i) {
-    clock.advance(1000ms);
-    g.throttled(false, 0ms);
-  }
+  for (int i = 0; i < 20; ++i) g.throttled(g.sent(), false, 0ms);
   EXPECT_EQ(g.limit(), 1) << "never below one";
+  EXPECT_TRUE(g.may_send());
+}
+
+TEST(LoadGovernorTest, ItStartsLowAndDoublesUntilTheServerShowsOverload) {
+  ManualClock clock;
+  LoadGovernor g(clock, {.max_concurrent = 64, .initial = 4, .decrease = 0.75});
+  std::vector<int> limits{g.limit()};
+  for (int window = 0; window < 4; ++window) {
+    for (auto seq : send(g, g.limit())) g.succeeded(seq);
+    limits.push_back(g.limit());
+  }
+  EXPECT_EQ(limits, (std::vector<int>{4, 8, 16, 32, 64})) << "doubling, no waiting between windows";
+  g.throttled(g.sent(), false, 10ms);
+  EXPECT_EQ(g.limit(), 32) << "the first overload halves";
+  for (auto seq : send(g, 32)) g.succeeded(seq);
+  EXPECT_EQ(g.limit(), 32) << "after overload it grows one at a time, at most once per grow_every";
+  clock.advance(1000ms);
+  for (auto seq : send(g, 32)) g.succeeded(seq);
+  EXPECT_EQ(g.limit(), 33);
+  g.throttled(g.sent(), false, 10ms);
+  EXPECT_EQ(g.limit(), 24) << "later ones cut by `decrease`";
 }
 
 TEST(LoadGovernorTest, RetryAfterPausesTheWholeEndpointForExactlyThatLong) {
   ManualClock clock;
   LoadGovernor g(clock, {.max_concurrent = 8});
-  g.throttled(true, 30s);
+  g.throttled(g.sent(), true, 30s);
   EXPECT_TRUE(g.paused());
+  EXPECT_FALSE(g.may_send());
   EXPECT_EQ(g.paused_until(), clock.now() + 30s);
-  g.throttled(true, 5s);  // a shorter one does not end the pause early
+  g.throttled(g.sent(), true, 5s);  // a shorter one does not end the pause early
   EXPECT_EQ(g.paused_until(), clock.now() + 30s);
   clock.advance(29999ms);
   EXPECT_TRUE(g.paused());
   clock.advance(1ms);
   EXPECT_FALSE(g.paused());
+  EXPECT_TRUE(g.may_send());
   EXPECT_EQ(g.stats().pauses, 1u);
 }
 

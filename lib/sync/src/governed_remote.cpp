@@ -1,36 +1,68 @@
 #include "exsync/sync/governed_remote.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 namespace exsync::sync {
 
 using model::RemoteError;
 using model::RemoteErrorKind;
 
-Task<void> GovernedRemote::admitted() {
-  while (governor_.paused()) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(governor_.paused_until() - clock_.now());
-    co_await waiter_.wait(std::clamp(left, std::chrono::milliseconds(1), std::chrono::milliseconds(500)));
+// Requests waiting for a free slot park on a timer that never expires; each ended request
+// cancels one wait, and the woken request looks again.
+struct GovernedRemote::Gate {
+  explicit Gate(const net::any_io_executor& ex) : timer(ex, net::steady_timer::time_point::max()) {}
+  net::steady_timer timer;
+  int waiting = 0;
+};
+
+GovernedRemote::GovernedRemote(model::RemoteMailboxService& inner, LoadGovernor& governor, const Clock& clock,
+                               Waiter& waiter)
+    : inner_(inner), governor_(governor), clock_(clock), waiter_(waiter) {}
+
+GovernedRemote::~GovernedRemote() = default;
+
+Task<std::uint64_t> GovernedRemote::admitted() {
+  for (;;) {
+    if (governor_.paused()) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(governor_.paused_until() - clock_.now());
+      co_await waiter_.wait(std::clamp(left, std::chrono::milliseconds(1), std::chrono::milliseconds(500)));
+      continue;
+    }
+    if (governor_.may_send()) co_return governor_.sent();
+    if (!gate_) gate_ = std::make_unique<Gate>(co_await net::this_coro::executor);
+    ++gate_->waiting;
+    co_await gate_->timer.async_wait(net::as_tuple(net::use_awaitable));
+    --gate_->waiting;
   }
 }
 
 template <typename T>
-void GovernedRemote::observe(const Result<T, RemoteError>& result) {
+void GovernedRemote::observe(std::uint64_t seq, const Result<T, RemoteError>& result) {
+  const int limit_before = governor_.limit();
   if (result) {
-    governor_.succeeded();
-    return;
+    governor_.succeeded(seq);
+  } else if (const auto& e = result.error(); e.kind == RemoteErrorKind::throttled) {
+    governor_.throttled(seq, e.whole_endpoint, e.retry_after);
+  } else if (e.kind == RemoteErrorKind::network) {
+    governor_.connection_lost(seq);
+  } else {
+    governor_.answered(seq);
   }
-  const auto& e = result.error();
-  if (e.kind == RemoteErrorKind::throttled)
-    governor_.throttled(e.whole_endpoint, e.retry_after);
-  else if (e.kind == RemoteErrorKind::network)
-    governor_.connection_lost();
+  // One slot freed, and one more for each step the limit grew.
+  if (gate_ && gate_->waiting > 0) {
+    for (int i = 0; i < 1 + std::max(0, governor_.limit() - limit_before); ++i) gate_->timer.cancel_one();
+  }
 }
 
 // Each call: wait for the endpoint, ask, and let the governor see the answer.
 template <typename Call>
 std::invoke_result_t<Call&> GovernedRemote::governed(Call call) {
-  co_await admitted();
+  const auto seq = co_await admitted();
   auto result = co_await call();
-  observe(result);
+  observe(seq, result);
   co_return result;
 }
 

@@ -40,7 +40,7 @@ Task<void> Scheduler::run() {
                           (options_.one_round && (last_round_ || schedule_.size() == 0));
     if (stopping && in_flight_ == 0) break;
     if (!stopping && !governor_.paused()) {
-      while (in_flight_ < governor_.limit()) {
+      while (in_flight_ < governor_.max_concurrent()) {
         auto mailbox = schedule_.take_next();
         if (!mailbox) break;
         ++in_flight_;
@@ -61,11 +61,11 @@ Task<void> Scheduler::run() {
     if (!stopping) {
       if (governor_.paused())
         until = std::min(until, governor_.paused_until());
-      else if (auto due = schedule_.next_due(); due && in_flight_ < governor_.limit())
+      else if (auto due = schedule_.next_due(); due && in_flight_ < governor_.max_concurrent())
         until = std::min(until, *due);
     }
     const auto wait = std::clamp<Clock::duration>(until - now, Clock::duration::zero(), kLongest);
-    if (wait == Clock::duration::zero() && !stopping && !governor_.paused() && in_flight_ < governor_.limit())
+    if (wait == Clock::duration::zero() && !stopping && !governor_.paused() && in_flight_ < governor_.max_concurrent())
       continue;  // due now and a slot is free
     timer_->timer.expires_after(std::max<Clock::duration>(wait, std::chrono::milliseconds(1)));
     co_await timer_->timer.async_wait(net::as_tuple(net::use_awaitable));

@@ -1,5 +1,7 @@
 #include "exsync/sync/sync_engine.hpp"
 
+#include <random>
+
 #include "exsync/log/log.hpp"
 
 namespace exsync::sync {
@@ -32,18 +34,24 @@ Fail<SyncError> store_failure(model::StoreError e) {
 
 SyncEngine::SyncEngine(model::RemoteMailboxService& remote, model::LocalStore& store, net::thread_pool& blocking,
                        SyncOptions options, Waiter& waiter)
-    : remote_(remote), store_(store), blocking_(blocking), options_(options), waiter_(waiter) {}
+    : remote_(remote), store_(store), blocking_(blocking), options_(options), waiter_(waiter),
+      jitter_rng_(std::random_device{}()) {}
 
 template <typename Request>
 std::invoke_result_t<Request&> SyncEngine::with_backoff(const std::string& mailbox, std::string_view operation,
                                                         FolderSyncReport& report, Request request) {
+  std::chrono::milliseconds waited{0};
   for (int attempt = 0;; ++attempt) {
     auto result = co_await request();
     if (result || result.error().kind != model::RemoteErrorKind::throttled || stop_ ||
-        attempt >= options_.max_throttle_retries || result.error().retry_after > options_.max_inline_backoff)
+        attempt >= options_.max_throttle_retries || waited + result.error().retry_after > options_.max_inline_backoff)
       co_return result;
-    // Exactly the server's figure; a refusal without one (ErrorExceededConnectionCount) waits a moment.
-    const auto backoff = result.error().retry_after.count() > 0 ? result.error().retry_after : std::chrono::milliseconds(100);
+    // Never sooner than the server's figure; a refusal without one (ErrorExceededConnectionCount)
+    // waits a moment.
+    auto backoff = result.error().retry_after.count() > 0 ? result.error().retry_after : std::chrono::milliseconds(100);
+    std::uniform_int_distribution<std::int64_t> jitter(0, std::min<std::int64_t>(backoff.count() / 2, 1000));
+    backoff += std::chrono::milliseconds(jitter(jitter_rng_));
+    waited += backoff;
     log::info("sync.throttled", {{"mailbox", mailbox},
                                  {"operation", operation},
                                  {"code", result.error().code},

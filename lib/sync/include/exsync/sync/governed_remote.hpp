@@ -1,10 +1,12 @@
 // GovernedRemote: the remote mailbox service as the scheduler wants it used. Every request waits
-// while the endpoint is paused, and every answer tells the LoadGovernor how the server is coping
-// (a success, a throttled answer, a lost connection). Decorates any RemoteMailboxService, so the
-// rules hold for every protocol.
+// while the endpoint is paused or the LoadGovernor's limit of requests is in flight (first come,
+// first served), and every answer tells the governor how the server is coping (a success, a
+// throttled answer, a lost connection). Decorates any RemoteMailboxService, so the rules hold
+// for every protocol.
 // Thread-safety: network thread only. Lifetime: `inner` and `governor` outlive it.
 #pragma once
 
+#include <memory>
 #include <type_traits>
 
 #include "exsync/core/waiter.hpp"
@@ -16,8 +18,7 @@ namespace exsync::sync {
 class GovernedRemote final : public model::RemoteMailboxService {
  public:
   GovernedRemote(model::RemoteMailboxService& inner, LoadGovernor& governor, const Clock& clock,
-                 Waiter& waiter = AsioWaiter::instance())
-      : inner_(inner), governor_(governor), clock_(clock), waiter_(waiter) {}
+                 Waiter& waiter = AsioWaiter::instance());
 
   Task<Result<model::ChangePage, model::RemoteError>> changes(const std::string& mailbox, model::FolderKind folder,
                                                               const std::string& cursor, int max_changes) override;
@@ -39,15 +40,18 @@ class GovernedRemote final : public model::RemoteMailboxService {
   Task<Result<Unit, model::RemoteError>> send(const std::string& mailbox, const model::OutgoingMessage& message) override;
   Task<Result<bool, model::RemoteError>> find_sent(const std::string& mailbox, const std::string& local_id) override;
 
-  // Waits until the endpoint is no longer paused.
-  Task<void> admitted();
+  ~GovernedRemote() override;
 
  private:
+  // Waits until a request may go out; returns its number for the governor.
+  Task<std::uint64_t> admitted();
   template <typename Call>
   std::invoke_result_t<Call&> governed(Call call);
   template <typename T>
-  void observe(const Result<T, model::RemoteError>& result);
+  void observe(std::uint64_t seq, const Result<T, model::RemoteError>& result);
 
+  struct Gate;
+  std::unique_ptr<Gate> gate_;
   model::RemoteMailboxService& inner_;
   LoadGovernor& governor_;
   const Clock& clock_;

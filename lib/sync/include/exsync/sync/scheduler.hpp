@@ -1,12 +1,14 @@
 // Scheduler: keeps every mailbox in sync, continuously, for `exsyncd run`.
 //
-// It starts a sync for the next mailbox the Schedule names whenever a slot is free (fewer in
-// flight than the LoadGovernor's limit) and the endpoint is not paused, and sleeps until the next
+// It starts a sync for the next mailbox the Schedule names whenever a slot is free (fewer than
+// `max_concurrent_mailboxes` in flight) and the endpoint is not paused, and sleeps until the next
 // mailbox is due, a sync ends, or wake() is called. Each sync is one mailbox end to end
 // (sync_mailbox()); its result goes back to the Schedule (next due time or back-off, logged as
 // `sync.mailbox.backoff`). Every `status_every` it logs `sync.scheduler.status`; each completed
 // round, `sync.round.done`. With `one_round` (`exsyncd once`) it returns after the first round:
 // every mailbox synced once or failed, a throttled one retried after the server's back-off.
+// How many of the mailboxes in flight may have a request out at once is the LoadGovernor's
+// limit, applied request by request (GovernedRemote), so that a cut takes effect at once.
 // Thread-safety: network thread only. Lifetime: everything passed in outlives run().
 #pragma once
 

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <random>
 #include <string>
 
 #include "exsync/core/async.hpp"
@@ -35,10 +36,12 @@ struct SyncOptions {
   // confirmation (a mailbox emptied by mistake, a migration gone wrong); 1.0 turns it off.
   double max_delete_share = 0.5;
   // A throttled request (ErrorServerBusy, HTTP 503/429) is retried after the back-off the server
-  // asks for when that is at most `max_inline_backoff`, up to `max_throttle_retries` times;
-  // a longer back-off fails the mailbox for this pass with the server's figure in the log.
+  // asks for, plus a little jitter (at most half of it, at most a second) so that mailboxes
+  // refused together do not return together; as long as the waits add up to at most
+  // `max_inline_backoff` and at most `max_throttle_retries` times. A longer back-off fails the
+  // mailbox with the server's figure, and the scheduler brings it back when it has passed.
   std::chrono::milliseconds max_inline_backoff{std::chrono::seconds(30)};
-  int max_throttle_retries = 3;
+  int max_throttle_retries = 50;
 };
 
 struct FolderSyncReport {
@@ -104,6 +107,7 @@ class SyncEngine {
   net::thread_pool& blocking_;
   SyncOptions options_;
   Waiter& waiter_;
+  std::minstd_rand jitter_rng_;
   std::atomic<bool> stop_{false};
 };
 
