@@ -144,19 +144,39 @@ struct SqliteStore::Impl {
     return Unit{};
   }
 
-  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when it fails.
+  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when it fails. The statements are
+  // prepared once, like every other.
   template <typename T, typename F>
   Result<T, StoreError> transaction(std::string_view what, F&& body) {
-    if (auto r = exec("BEGIN IMMEDIATE", what); !r) return Fail{r.error()};
+    auto begin = cached("BEGIN IMMEDIATE");
+    if (auto r = run(begin, what); !r) return Fail{r.error()};
     Result<T, StoreError> out = body();
+    auto rollback = [&] {
+      auto st = cached("ROLLBACK");
+      (void)run(st, what);
+    };
     if (!out) {
-      (void)exec("ROLLBACK", what);
+      rollback();
       return out;
     }
-    if (auto r = exec("COMMIT", what); !r) {
-      (void)exec("ROLLBACK", what);
+    auto commit = cached("COMMIT");
+    if (auto r = run(commit, what); !r) {
+      rollback();
       return Fail{r.error()};
     }
+    return out;
+  }
+
+  // Like transaction(), but the commit is not flushed to disk at once (WAL with synchronous
+  // NORMAL): for writes that may be lost in a power failure without harm, because they only
+  // repeat what the next write will say again. The next durable commit flushes them too.
+  template <typename T, typename F>
+  Result<T, StoreError> lazy_transaction(std::string_view what, F&& body) {
+    auto normal = cached("PRAGMA synchronous = NORMAL");
+    if (auto r = run(normal, what); !r) return Fail{r.error()};
+    auto out = transaction<T>(what, std::forward<F>(body));
+    auto full = cached("PRAGMA synchronous = FULL");
+    if (auto r = run(full, what); !r) return Fail{r.error()};
     return out;
   }
 
@@ -292,7 +312,10 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
                                                                 const model::PageCommit& page) {
   std::lock_guard lock(impl_->mu);
   sqlite3* db = impl_->db;
-  return impl_->transaction<model::PageOutcome>("commit page", [&]() -> Result<model::PageOutcome, StoreError> {
+  // A page that brings nothing only moves the cursor on (and records the time): losing that to
+  // a power failure costs one repeated request, so it is not flushed to disk at once.
+  const bool nothing = page.upserts.empty() && page.unchanged.empty() && page.deletions.empty();
+  auto body = [&]() -> Result<model::PageOutcome, StoreError> {
     model::PageOutcome outcome;
     auto mid = impl_->mailbox_id(mailbox, true);
     if (!mid) return Fail{mid.error()};
@@ -425,7 +448,9 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       }
     }
     return outcome;
-  });
+  };
+  return nothing ? impl_->lazy_transaction<model::PageOutcome>("commit page", body)
+                 : impl_->transaction<model::PageOutcome>("commit page", body);
 }
 
 Result<std::vector<StoredItem>, StoreError> SqliteStore::items(const std::string& mailbox,
