@@ -134,6 +134,24 @@ TEST_F(SqliteStoreTest, UnchangedReportsOnlyMatchingChangeKeys) {
   EXPECT_EQ(*same, std::set<std::string>{"A"});
 }
 
+// After a restart the daemon puts mailboxes with work for Exchange first in line.
+TEST_F(SqliteStoreTest, MailboxesWithPendingWorkAreThoseWithWritesOrMessagesWaiting) {
+  auto s = open();
+  model::PageCommit page;
+  page.next_cursor = "state-1";
+  for (const auto* mb : {"idle@x.com", "writer@x.com", "sender@x.com"})
+    ASSERT_TRUE(s->commit_page(mb, FolderKind::contacts, page));
+  EXPECT_TRUE(s->mailboxes_with_pending_work()->empty());
+  model::Contact c;
+  c.display_name = "New lead";
+  ASSERT_TRUE(s->local_create("writer@x.com", FolderKind::contacts, c));
+  model::OutgoingMessage m;
+  m.to = {{"Ann", "ann@example.com"}};
+  m.subject = "Showing";
+  ASSERT_TRUE(s->queue_message("sender@x.com", m));
+  EXPECT_EQ(*s->mailboxes_with_pending_work(), (std::vector<std::string>{"sender@x.com", "writer@x.com"}));
+}
+
 TEST_F(SqliteStoreTest, AStoreFromANewerVersionIsRefused) {
   open();
   sqlite3* db = nullptr;

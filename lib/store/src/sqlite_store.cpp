@@ -610,7 +610,10 @@ Result<Unit, StoreError> SqliteStore::begin_write(std::int64_t seq) {
 Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& w, const model::RemoteRef& written) {
   std::lock_guard lock(impl_->mu);
   sqlite3* db = impl_->db;
-  return impl_->transaction<Unit>("complete write", [&]() -> Result<Unit, StoreError> {
+  // Not flushed at once: the attempt was recorded durably by begin_write(), so should this record
+  // be lost to a power failure (a process crash loses nothing in WAL mode), the write is checked
+  // again (found by its tag, or already changed or gone) instead of repeated blindly.
+  return impl_->lazy_transaction<Unit>("complete write", [&]() -> Result<Unit, StoreError> {
     auto row = impl_->cached("SELECT op FROM outbox WHERE seq = ?1");
     row.bind(1, w.seq);
     if (!row.valid()) return Fail{sqlite_error(db, row.prepare_rc(), "complete write")};

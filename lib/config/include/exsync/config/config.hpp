@@ -47,7 +47,7 @@ struct ServiceAccountConfig {
 struct EwsConfig {
   std::string url = "https://outlook.office365.com/EWS/Exchange.asmx";
   std::chrono::seconds request_timeout{60};
-  int get_item_batch_size = 64;
+  int get_item_batch_size = 128;
 };
 
 struct SyncConfig {
