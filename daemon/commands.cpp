@@ -33,7 +33,8 @@ constexpr std::chrono::seconds kStopGrace{20};
 struct Runtime {
   config::Config cfg;
   net::io_context io;
-  net::thread_pool blocking{1};
+  net::thread_pool blocking{1};  // the store
+  net::thread_pool parser{1};    // GetItem answers, the bulk of an initial sync
   std::unique_ptr<store::SqliteStore> store;
   std::unique_ptr<http::Client> client;
   std::unique_ptr<auth::EntraTokenSource> tokens;
@@ -47,7 +48,10 @@ struct Runtime {
   // Called on the network thread when the API stored a write for a mailbox.
   std::function<void(const std::string&)> on_write;
 
-  ~Runtime() { blocking.join(); }
+  ~Runtime() {
+    blocking.join();
+    parser.join();
+  }
 };
 
 std::vector<model::FolderKind> folders_of(const config::Config& cfg) {
@@ -82,7 +86,8 @@ int build_runtime(Runtime& rt) {
   rt.tokens = std::make_unique<auth::EntraTokenSource>(rt.io.get_executor(), *rt.client, SystemClock::instance(),
                                                        std::move(ropc));
   rt.ews = std::make_unique<ews::EwsService>(*rt.client, *rt.tokens,
-                                             ews::EwsSettings{rt.cfg.ews.url, rt.cfg.ews.get_item_batch_size});
+                                             ews::EwsSettings{rt.cfg.ews.url, rt.cfg.ews.get_item_batch_size},
+                                             &rt.parser);
   rt.governor = std::make_unique<sync::LoadGovernor>(
       SystemClock::instance(), sync::GovernorSettings{.max_concurrent = rt.cfg.sync.max_concurrent_mailboxes});
   rt.remote = std::make_unique<sync::GovernedRemote>(*rt.ews, *rt.governor, SystemClock::instance());

@@ -12,8 +12,9 @@ namespace exsync::ews {
 using model::RemoteError;
 using model::RemoteErrorKind;
 
-EwsService::EwsService(http::Client& client, auth::TokenSource& tokens, EwsSettings settings)
-    : client_(client), tokens_(tokens), settings_(std::move(settings)) {}
+EwsService::EwsService(http::Client& client, auth::TokenSource& tokens, EwsSettings settings,
+                       net::thread_pool* parser)
+    : client_(client), tokens_(tokens), settings_(std::move(settings)), parser_(parser) {}
 
 Task<Result<std::string, RemoteError>> EwsService::call(const std::string& mailbox, std::string_view operation,
                                                         std::string envelope) {
@@ -68,7 +69,13 @@ Task<Result<std::vector<model::RemoteItem>, RemoteError>> EwsService::fetch(cons
     ++stats_.get_item_requests;
     auto body = co_await call(mailbox, "GetItem", get_item_request(mailbox, folder, slice));
     if (!body) co_return Fail{std::move(body).error()};
-    auto items = parse_get_item(*body);
+    Result<std::vector<model::RemoteItem>, RemoteError> items{std::vector<model::RemoteItem>{}};
+    if (parser_) {
+      const std::string& xml = *body;
+      items = co_await run_blocking(*parser_, [&xml] { return parse_get_item(xml); });
+    } else {
+      items = parse_get_item(*body);
+    }
     if (!items) co_return Fail{std::move(items).error()};
     for (auto& item : *items) out.push_back(std::move(item));
   }

@@ -19,7 +19,7 @@ namespace exsync::ews {
 
 struct EwsSettings {
   std::string url;              // https://outlook.office365.com/EWS/Exchange.asmx
-  int get_item_batch_size = 64;  // ids per GetItem request
+  int get_item_batch_size = 128;  // ids per GetItem request
 };
 
 struct EwsStats {
@@ -29,7 +29,10 @@ struct EwsStats {
 
 class EwsService final : public model::RemoteMailboxService {
  public:
-  EwsService(http::Client& client, auth::TokenSource& tokens, EwsSettings settings);
+  // With `parser`, GetItem answers (the bulk of an initial sync) are parsed on that pool, so that
+  // the network thread goes on with other mailboxes meanwhile.
+  EwsService(http::Client& client, auth::TokenSource& tokens, EwsSettings settings,
+             net::thread_pool* parser = nullptr);
 
   Task<Result<model::ChangePage, model::RemoteError>> changes(const std::string& mailbox, model::FolderKind folder,
                                                               const std::string& cursor, int max_changes) override;
@@ -61,6 +64,7 @@ class EwsService final : public model::RemoteMailboxService {
   http::Client& client_;
   auth::TokenSource& tokens_;
   EwsSettings settings_;
+  net::thread_pool* parser_;
   EwsStats stats_;
 };
 
