@@ -23,6 +23,7 @@
 #include "exsync/store/sqlite_store.hpp"
 #include "exsync/sync/governed_remote.hpp"
 #include "exsync/sync/scheduler.hpp"
+#include "service_manager.hpp"
 
 namespace exsync::daemon {
 namespace {
@@ -153,6 +154,28 @@ bool start_api(Runtime& rt) {
   return true;
 }
 
+// One line for systemd's STATUS: how far the first round is, or how the last one went.
+std::string progress_line(const sync::Schedule& schedule, const sync::Scheduler& scheduler,
+                          const sync::LoadGovernor& governor) {
+  std::size_t synced = 0, failing = 0, syncing = 0;
+  for (const auto& s : schedule.statuses()) {
+    synced += s.last_success != Clock::time_point{} ? 1 : 0;
+    failing += s.failures > 0 ? 1 : 0;
+    syncing += s.state == sync::MailboxState::syncing ? 1 : 0;
+  }
+  std::string line;
+  if (const auto& round = scheduler.last_round()) {
+    line = std::to_string(schedule.size()) + " mailboxes, round " + std::to_string(round->number) + " took " +
+           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(round->duration).count()) + " s";
+  } else {
+    line = "initial sync: " + std::to_string(synced) + "/" + std::to_string(schedule.size()) + " mailboxes done";
+  }
+  line += ", " + std::to_string(syncing) + " syncing, " + std::to_string(failing) + " failing";
+  if (governor.limit() < governor.max_concurrent())
+    line += ", requests limited to " + std::to_string(governor.limit()) + " by throttling";
+  return line;
+}
+
 // `run`: every mailbox synced about once per interval, CRM writes pushed promptly, until SIGTERM.
 // `once`: one round over the mailboxes; the exit status says whether any failed.
 int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailboxes) {
@@ -179,9 +202,37 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
     return kExitIoError;
   }
 
+  // Under systemd (Type=notify): READY now that the store is open and the configuration valid,
+  // then STATUS and WATCHDOG from this event loop, so that a stuck loop gets the service restarted.
+  ServiceManager service;
+  net::steady_timer heartbeat(rt.io);
+  const auto beat = service.watchdog_interval()
+                        ? std::min<std::chrono::microseconds>(*service.watchdog_interval() / 3, std::chrono::seconds(5))
+                        : std::chrono::microseconds(std::chrono::seconds(5));
+  std::function<void()> pulse = [&] {
+    heartbeat.expires_after(beat);
+    heartbeat.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      service.watchdog();
+      service.status(progress_line(*rt.schedule, scheduler, *rt.governor));
+      pulse();
+    });
+  };
+  if (forever) {
+    service.ready(progress_line(*rt.schedule, scheduler, *rt.governor));
+    pulse();
+  }
+
   net::signal_set signals(rt.io, SIGTERM, SIGINT);
   net::steady_timer grace(rt.io);
-  arm_stop_signals(rt, signals, [&] { scheduler.wake(); }, grace);
+  arm_stop_signals(rt, signals,
+                   [&] {
+                     if (forever)
+                       service.stopping("stopping: " + std::to_string(scheduler.in_flight()) +
+                                        " syncs in flight finish their page");
+                     scheduler.wake();
+                   },
+                   grace);
   log::info("daemon.started", {{"version", EXSYNC_VERSION},
                                {"mode", forever ? "run" : "once"},
                                {"mailboxes", mailboxes.size()},
@@ -194,6 +245,7 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
         rt.on_write = nullptr;
         signals.cancel();
         grace.cancel();
+        heartbeat.cancel();
         if (rt.api_server) rt.api_server->stop();
       },
       [](std::exception_ptr e) {
