@@ -176,9 +176,70 @@ std::string progress_line(const sync::Schedule& schedule, const sync::Scheduler&
   return line;
 }
 
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
+  return out;
+}
+
+// SIGHUP: reads the configuration again and applies what can change while running (the mailbox
+// list, the interval, the concurrency, the log level and format); syncs in flight go on. A
+// configuration that no longer loads changes nothing.
+void reload(Runtime& rt, sync::Scheduler& scheduler, bool fixed_mailboxes) {
+  auto fresh = config::load_config(rt.cfg.source);
+  if (!fresh) {
+    log::error("config.reload.failed", {{"message", fresh.error().message()}});
+    return;
+  }
+  auto& cfg = *fresh;
+  if (cfg.log_format != rt.cfg.log_format || cfg.log_level != rt.cfg.log_level) log::init(cfg.log_format, cfg.log_level);
+
+  std::vector<std::string> restart;  // changed, but only a restart applies them
+  if (cfg.tenant.token_url() != rt.cfg.tenant.token_url() || cfg.tenant.client_id != rt.cfg.tenant.client_id ||
+      cfg.tenant.scope != rt.cfg.tenant.scope)
+    restart.push_back("tenant");
+  if (cfg.service_account.username != rt.cfg.service_account.username ||
+      cfg.service_account.password.reveal() != rt.cfg.service_account.password.reveal())
+    restart.push_back("service_account");
+  if (cfg.ews.url != rt.cfg.ews.url || cfg.ews.request_timeout != rt.cfg.ews.request_timeout ||
+      cfg.ews.get_item_batch_size != rt.cfg.ews.get_item_batch_size)
+    restart.push_back("ews");
+  if (cfg.tls_ca_file != rt.cfg.tls_ca_file) restart.push_back("tls");
+  if (cfg.store_path != rt.cfg.store_path) restart.push_back("store");
+  if (cfg.api.enabled != rt.cfg.api.enabled || cfg.api.address != rt.cfg.api.address ||
+      cfg.api.port != rt.cfg.api.port || cfg.api.unix_socket != rt.cfg.api.unix_socket ||
+      cfg.api.token.reveal() != rt.cfg.api.token.reveal())
+    restart.push_back("api");
+  if (cfg.sync.folders != rt.cfg.sync.folders || cfg.sync.local_wins != rt.cfg.sync.local_wins ||
+      cfg.sync.max_delete_share != rt.cfg.sync.max_delete_share)
+    restart.push_back("sync.folders/conflict/max_delete_share");
+
+  sync::Schedule::Change change;
+  if (!fixed_mailboxes) {
+    change = rt.schedule->set_mailboxes(cfg.mailboxes);
+    if (rt.api) rt.api->set_mailboxes(cfg.mailboxes);
+    rt.cfg.mailboxes = cfg.mailboxes;
+  }
+  if (cfg.sync.interval != rt.cfg.sync.interval) rt.schedule->set_interval(cfg.sync.interval);
+  if (cfg.sync.max_concurrent_mailboxes != rt.cfg.sync.max_concurrent_mailboxes)
+    rt.governor->set_max_concurrent(cfg.sync.max_concurrent_mailboxes);
+  log::info("config.reloaded", {{"mailboxes", rt.schedule->size()},
+                                {"added", joined(change.added)},
+                                {"removed", joined(change.removed)},
+                                {"interval_seconds", cfg.sync.interval.count()},
+                                {"max_concurrent_mailboxes", cfg.sync.max_concurrent_mailboxes},
+                                {"log_level", log::level_name(cfg.log_level)}});
+  if (!restart.empty()) log::warn("config.reload.restart_needed", {{"sections", joined(restart)}});
+  rt.cfg.sync.interval = cfg.sync.interval;
+  rt.cfg.sync.max_concurrent_mailboxes = cfg.sync.max_concurrent_mailboxes;
+  rt.cfg.log_format = cfg.log_format;
+  rt.cfg.log_level = cfg.log_level;
+  scheduler.wake();
+}
+
 // `run`: every mailbox synced about once per interval, CRM writes pushed promptly, until SIGTERM.
 // `once`: one round over the mailboxes; the exit status says whether any failed.
-int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailboxes) {
+int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailboxes, bool fixed_mailboxes) {
   if (forever && rt.cfg.api.enabled && !start_api(rt)) return kExitUnavailable;
   rt.schedule = std::make_unique<sync::Schedule>(
       SystemClock::instance(),
@@ -223,6 +284,19 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
     pulse();
   }
 
+  // SIGHUP (systemctl reload): the configuration again, applied live.
+  net::signal_set hangup(rt.io, SIGHUP);
+  std::function<void()> on_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      service.reloading();
+      reload(rt, scheduler, fixed_mailboxes);
+      service.ready(progress_line(*rt.schedule, scheduler, *rt.governor));
+      on_hangup();
+    });
+  };
+  if (forever) on_hangup();
+
   net::signal_set signals(rt.io, SIGTERM, SIGINT);
   net::steady_timer grace(rt.io);
   arm_stop_signals(rt, signals,
@@ -246,6 +320,7 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
         signals.cancel();
         grace.cancel();
         heartbeat.cancel();
+        hangup.cancel();
         if (rt.api_server) rt.api_server->stop();
       },
       [](std::exception_ptr e) {
@@ -319,7 +394,7 @@ int run_command(const CommandLine& cl) {
     return print_items(rt, cl);
   }
   if (int rc = build_runtime(rt); rc != 0) return rc;
-  return run_daemon(rt, cl.command == Command::run, mailboxes);
+  return run_daemon(rt, cl.command == Command::run, mailboxes, !cl.mailbox.empty());
 }
 
 }  // namespace exsync::daemon

@@ -216,6 +216,43 @@ TEST_F(DaemonSyncTest, RunStopsCleanlyOnSigterm) {
 
 // SIGKILL at arbitrary moments of a long initial sync, then a run to completion: the store ends
 // exactly as after an uninterrupted run, with nothing lost or duplicated.
+// SIGHUP (systemctl reload) applies a changed mailbox list while the daemon runs; a broken
+// configuration changes nothing and the daemon goes on.
+TEST_F(DaemonSyncTest, SighupReloadsTheMailboxListLive) {
+  const auto list = sim_.dir() / "mailboxes.txt";
+  test::write_file(list, "agent1@contoso.onmicrosoft.com\nagent2@contoso.onmicrosoft.com\n");
+  test::TempDir logs;
+  test::Process daemon({exsyncd(), "run", "--config", sim_.config().string()}, logs.path(), "exsyncd");
+  auto wait_for = [&](const std::string& needle) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (daemon.stderr_text().find(needle) == std::string::npos) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+    return true;
+  };
+  ASSERT_TRUE(wait_for("event=sync.round.done round=1 mailboxes=2")) << daemon.stderr_text();
+
+  test::write_file(list, "agent1@contoso.onmicrosoft.com\nagent3@contoso.onmicrosoft.com\n");
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(wait_for("event=config.reloaded mailboxes=2 added=agent3@contoso.onmicrosoft.com "
+                       "removed=agent2@contoso.onmicrosoft.com"))
+      << daemon.stderr_text();
+  ASSERT_TRUE(wait_for("event=sync.folder.done mailbox=agent3@contoso.onmicrosoft.com")) << daemon.stderr_text();
+
+  const auto good = test::read_file(sim_.config());
+  test::write_file(sim_.config(), good + "\n[nonsense]\n");
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(wait_for("event=config.reload.failed")) << daemon.stderr_text();
+  test::write_file(sim_.config(), good);
+
+  daemon.signal(SIGTERM);
+  auto r = daemon.wait(20s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->exit_code, 0) << r->err;
+  expect_store_matches_sim(sim_, "agent3@contoso.onmicrosoft.com");
+}
+
 TEST(DaemonCrashTest, SigkillMidSyncThenRerunEndsInTheSameState) {
   test::Simulator sim(test::SimOptions{.mailboxes = 2, .contacts = 2500});
   auto text = test::read_file(sim.config());

@@ -88,5 +88,19 @@ TEST(SystemdNotifyTest, ReadyStatusWatchdogAndStoppingOverTheNotifySocket) {
   EXPECT_EQ(r->err.find("systemd.notify.failed"), std::string::npos) << r->err;
 }
 
+// The units are hardened: systemd's own offline rating, 1.5 or lower ("OK"), for both.
+TEST(SystemdUnitTest, TheUnitsRateAsWellHardened) {
+  if (!fs::exists("/usr/bin/systemd-analyze")) GTEST_SKIP() << "systemd-analyze is not installed";
+  for (const char* unit : {"exsyncd.service", "exsyncd@.service"}) {
+    const auto path = test::source_dir() / "systemd" / unit;
+    auto r = test::run_process({"/usr/bin/systemd-analyze", "security", "--offline=yes", path.string()});
+    const auto at = r.out.find("Overall exposure level for ");
+    ASSERT_NE(at, std::string::npos) << r.out << r.err;
+    const auto colon = r.out.find(": ", at);
+    const double exposure = std::stod(r.out.substr(colon + 2));
+    EXPECT_LE(exposure, 1.5) << unit << "\n" << r.out;
+  }
+}
+
 }  // namespace
 }  // namespace exsync

@@ -151,6 +151,11 @@ Schedule::Finished Schedule::finished(const std::string& mailbox, const SyncOutc
   return {wait, end_round_if_complete()};
 }
 
+void Schedule::set_interval(std::chrono::seconds interval) {
+  settings_.interval = interval;
+  backoff_.set_limits(interval, std::max(interval, settings_.backoff_cap));
+}
+
 void Schedule::prioritize(const std::string& mailbox) {
   auto it = entries_.find(mailbox);
   if (it == entries_.end() || it->second.removed) return;

@@ -38,6 +38,8 @@ class ApiService {
   ApiService(store::SqliteStore& store, net::thread_pool& blocking, ApiSettings settings);
 
   Task<http::Response> handle(http::Request request);
+  // The configured mailboxes changed (SIGHUP); normalised. Network thread only.
+  void set_mailboxes(std::vector<std::string> mailboxes) { settings_.mailboxes = std::move(mailboxes); }
 
   static constexpr int kDefaultPageSize = 100;
   static constexpr int kMaxPageSize = 1000;

@@ -20,6 +20,12 @@ class MailboxBackoff {
   MailboxBackoff(const Clock& clock, std::chrono::seconds base, std::chrono::seconds cap)
       : clock_(clock), base_(base), cap_(cap) {}
 
+  // New limits (a reloaded configuration); waits already running keep their end.
+  void set_limits(std::chrono::seconds base, std::chrono::seconds cap) {
+    base_ = base;
+    cap_ = cap;
+  }
+
   // Whether the mailbox may be synced now.
   bool due(const std::string& mailbox) const;
   // Records a failure; returns how long the mailbox now waits.

@@ -89,6 +89,10 @@ class Schedule {
   };
   // Reports the end of a sync started by take_next().
   Finished finished(const std::string& mailbox, const SyncOutcome& outcome);
+  // A new interval (SIGHUP): it applies from each mailbox's next sync on.
+  void set_interval(std::chrono::seconds interval);
+  std::chrono::seconds interval() const { return settings_.interval; }
+
   // Puts the mailbox first in line (rule 3). One in flight is synced again as soon as it ends.
   void prioritize(const std::string& mailbox);
 
