@@ -11,11 +11,15 @@ Commands:
   once                sync every mailbox (or --mailbox) once, then exit;
                       exit status 1 if any mailbox failed
   items               print the stored items of --mailbox as JSON lines
+  verify              test the tenant's setup with the test mailbox --mailbox and print a
+                      checklist (PASS/FAIL per step); exit status 0 only if all passed
 
 Options:
   -c, --config FILE   the TOML configuration (see config/exsync.toml.example)
   -m, --mailbox ADDR  one mailbox (once: sync only this one; items: required)
   -f, --folder NAME   the folder for items (default: contacts)
+      --write-test    verify: also create and delete one tagged contact in the test mailbox
+      --json          verify: print the checklist as JSON
   -h, --help          print this help and exit
   -V, --version       print the version and exit
 
@@ -55,9 +59,16 @@ std::optional<CommandLine> parse_command_line(const std::vector<std::string>& ar
       auto v = value("--folder");
       if (!v) return std::nullopt;
       cl.folder = *v;
-    } else if (!command_seen && (a == "run" || a == "once" || a == "items")) {
+    } else if (a == "--write-test") {
+      cl.write_test = true;
+    } else if (a == "--json") {
+      cl.json = true;
+    } else if (!command_seen && (a == "run" || a == "once" || a == "items" || a == "verify")) {
       command_seen = true;
-      cl.command = a == "run" ? Command::run : a == "once" ? Command::once : Command::items;
+      cl.command = a == "run"    ? Command::run
+                   : a == "once" ? Command::once
+                   : a == "items" ? Command::items
+                                  : Command::verify;
     } else {
       problem = "unknown argument \"" + a + "\"";
       return std::nullopt;
@@ -67,8 +78,12 @@ std::optional<CommandLine> parse_command_line(const std::vector<std::string>& ar
     problem = "--config FILE is required";
     return std::nullopt;
   }
-  if (cl.command == Command::items && cl.mailbox.empty()) {
-    problem = "items needs --mailbox ADDR";
+  if ((cl.command == Command::items || cl.command == Command::verify) && cl.mailbox.empty()) {
+    problem = std::string(cl.command == Command::items ? "items" : "verify") + " needs --mailbox ADDR";
+    return std::nullopt;
+  }
+  if ((cl.write_test || cl.json) && cl.command != Command::verify) {
+    problem = "--write-test and --json go with verify";
     return std::nullopt;
   }
   return cl;

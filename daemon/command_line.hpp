@@ -7,13 +7,15 @@
 
 namespace exsync::daemon {
 
-enum class Command { run, once, items, help, version };
+enum class Command { run, once, items, verify, help, version };
 
 struct CommandLine {
   Command command = Command::run;
   std::string config;
   std::string mailbox;
   std::string folder = "contacts";
+  bool write_test = false;  // verify: also create and delete a tagged contact
+  bool json = false;        // verify: the checklist as JSON
 };
 
 // Parses argv; on a usage error returns nullopt and sets `problem` to one line.

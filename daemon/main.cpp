@@ -6,6 +6,7 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
+#include "verify.hpp"
 
 int main(int argc, char** argv) {
   using namespace exsync::daemon;
@@ -25,6 +26,8 @@ int main(int argc, char** argv) {
     case Command::version:
       std::printf("exsyncd %s\n", EXSYNC_VERSION);
       return 0;
+    case Command::verify:
+      return run_verify(*cl);
     default:
       return run_command(*cl);
   }

@@ -90,6 +90,13 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
     }
     return problem(400, "PUT {\"allowed\": bool} or PUT|DELETE /sim/impersonation/denied/{addr}");
   }
+  if (p.size() == 2 && p[1] == "tenant" && m == "PUT" && body.is_object()) {
+    // {"ews_blocked": bool, "token_scope": "..."}: how the tenant is set up.
+    if (auto* v = body.as_object().if_contains("ews_blocked"); v && v->is_bool()) tenant_.ews_blocked = v->as_bool();
+    if (auto* v = body.as_object().if_contains("token_scope"); v && v->is_string())
+      tenant_.token_scope = std::string(v->as_string());
+    return {204, {}, ""};
+  }
   if (p.size() == 2 && p[1] == "password" && m == "PUT") {
     if (!body.is_object() || !body.as_object().contains("password")) return problem(400, "needs {\"password\"}");
     tenant_.set_password(std::string(body.at("password").as_string()));

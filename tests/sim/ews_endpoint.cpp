@@ -339,6 +339,7 @@ http::Response sync_folder_items(const pugi::xml_node& op, const Tenant& tenant,
 
 http::Response EwsEndpoint::handle(const http::Request& req, BudgetTicket& ticket) {
   if (req.method != "POST") return {405, {{"Allow", "POST"}}, ""};
+  if (tenant_.ews_blocked) return {403, {{"Content-Type", "text/plain"}}, "Forbidden\n"};
 
   std::string_view auth = req.header("Authorization");
   const bool bearer = auth.size() > 7 && auth.substr(0, 7) == "Bearer ";

@@ -242,7 +242,17 @@ std::vector<SimChangeOf<SimEvent>> Tenant::event_changes_since(const Mailbox& mb
 }
 
 std::string Tenant::issue_access_token() {
-  auto t = "eyJ0eXAiOiJKV1QiLCJzaW0iOnRydWV9." + random_token(48);
+  // Shaped like Entra's: a JWT whose claims say who and what for; the signature is random.
+  auto b64url = [](std::string text) {
+    auto b = base64_encode(text);
+    for (auto& c : b) c = c == '+' ? '-' : c == '/' ? '_' : c;
+    while (!b.empty() && b.back() == '=') b.pop_back();
+    return b;
+  };
+  const std::string claims = "{\"aud\":\"https://outlook.office365.com\",\"tid\":\"" + tenant_id() +
+                             "\",\"upn\":\"" + service_account() + "\",\"scp\":\"" + token_scope +
+                             "\",\"jti\":\"" + random_token(16) + "\"}";
+  auto t = b64url("{\"typ\":\"JWT\",\"alg\":\"RS256\"}") + "." + b64url(claims) + "." + random_token(48);
   access_tokens_[t] = now() + token_lifetime;
   return t;
 }

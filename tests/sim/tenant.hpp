@@ -170,6 +170,12 @@ class Tenant {
 
   // Impersonation: the service account's ApplicationImpersonation role, and per-mailbox denials.
   bool impersonation_allowed = true;
+  // The delegated scope access tokens carry (their `scp` claim); admin consent for EWS gives
+  // "EWS.AccessAsUser.All".
+  std::string token_scope = "EWS.AccessAsUser.All";
+  // Exchange Online blocking EWS for the organisation, or for an app not on its EWS allow list:
+  // every EWS request is answered HTTP 403.
+  bool ews_blocked = false;
   std::set<std::string> impersonation_denied;
 
   // Injected token endpoint failure.

@@ -135,6 +135,11 @@ RemoteError error_for_http_response(int status, std::string_view body, std::stri
     return {RemoteErrorKind::throttled, "HTTP " + std::to_string(status) + ": the server asks to retry later",
             "HTTP" + std::to_string(status), std::chrono::seconds(seconds > 0 ? seconds : 30), true};
   }
+  if (status == 403)
+    return {RemoteErrorKind::access_denied,
+            "HTTP 403: EWS refused the application (EWS turned off for the organisation, or the "
+            "application not on its EWS allow list)",
+            "HTTP403", {}};
   if (status >= 500) return {RemoteErrorKind::server, "HTTP " + std::to_string(status), "", {}};
   return {RemoteErrorKind::protocol, "unexpected HTTP " + std::to_string(status), "", {}};
 }

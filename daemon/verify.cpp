@@ -1,0 +1,336 @@
+#include "verify.hpp"
+
+#include <openssl/evp.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <random>
+
+#include "commands.hpp"
+#include "exsync/auth/entra_token_source.hpp"
+#include "exsync/config/config.hpp"
+#include "exsync/core/mailbox_address.hpp"
+#include "exsync/ews/ews_service.hpp"
+#include "exsync/http/client.hpp"
+#include "exsync/log/log.hpp"
+#include "exsync/store/sqlite_store.hpp"
+#include "exsync/sync/sync_engine.hpp"
+
+namespace exsync::daemon {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+enum class Outcome { pass, fail, skipped };
+
+struct Step {
+  std::string id;     // stable, for --json
+  std::string title;  // for people
+  Outcome outcome = Outcome::skipped;
+  std::string detail;  // what was found
+  std::string advice;  // for a FAIL: what to fix, in the setup's words
+};
+
+class Checklist {
+ public:
+  Step& add(std::string id, std::string title) {
+    steps_.push_back(Step{std::move(id), std::move(title)});
+    return steps_.back();
+  }
+  Step& pass(Step& s, std::string detail) {
+    s.outcome = Outcome::pass;
+    s.detail = std::move(detail);
+    return s;
+  }
+  Step& fail(Step& s, std::string detail, std::string advice) {
+    s.outcome = Outcome::fail;
+    s.detail = std::move(detail);
+    s.advice = std::move(advice);
+    return s;
+  }
+  bool passed() const {
+    for (const auto& s : steps_)
+      if (s.outcome != Outcome::pass) return false;
+    return true;
+  }
+  const std::deque<Step>& steps() const { return steps_; }
+  Step* find(std::string_view id) {
+    for (auto& s : steps_)
+      if (s.id == id) return &s;
+    return nullptr;
+  }
+
+ private:
+  std::deque<Step> steps_;  // references stay valid as steps are added
+};
+
+// The claims of a JWT (the middle part, base64url); nullopt when the token is not one.
+std::optional<json::object> jwt_claims(const std::string& token) {
+  const auto a = token.find('.');
+  const auto b = a == std::string::npos ? a : token.find('.', a + 1);
+  if (b == std::string::npos) return std::nullopt;
+  std::string part = token.substr(a + 1, b - a - 1);
+  for (auto& c : part) c = c == '-' ? '+' : c == '_' ? '/' : c;
+  while (part.size() % 4 != 0) part += '=';
+  std::string out(part.size(), '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(part.data()), static_cast<int>(part.size()));
+  if (n < 0) return std::nullopt;
+  out.resize(static_cast<std::size_t>(n));
+  while (!out.empty() && out.back() == '\0') out.pop_back();  // the decoder pads
+  json::error_code ec;
+  auto v = json::parse(out, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  return v.as_object();
+}
+
+bool has_word(std::string_view list, std::string_view word) {
+  std::size_t pos = 0;
+  while (pos < list.size()) {
+    auto end = list.find(' ', pos);
+    if (end == std::string_view::npos) end = list.size();
+    if (list.substr(pos, end - pos) == word) return true;
+    pos = end + 1;
+  }
+  return false;
+}
+
+// What an EWS error means for the setup.
+std::string remote_advice(const model::RemoteError& e, const std::string& mailbox) {
+  using K = model::RemoteErrorKind;
+  switch (e.kind) {
+    case K::network:
+      return "The EWS endpoint could not be reached. Check [ews] url, the network path and proxy to it, and, "
+             "for a private CA, [tls] ca_file.";
+    case K::unauthorized:
+      return "Exchange refused the access token. Grant admin consent for the delegated permission "
+             "EWS.AccessAsUser.All (Office 365 Exchange Online) in the app registration.";
+    case K::impersonation_denied:
+      return "The service account may not impersonate " + mailbox +
+             ". Assign it the ApplicationImpersonation role (Exchange Server, or an impersonation scope "
+             "covering the agents' mailboxes). Exchange Online removed that role in February 2025: there the "
+             "setup needs app-only access instead.";
+    case K::mailbox_not_found:
+      return "There is no mailbox " + mailbox + ". Check the test mailbox's primary SMTP address, and that it "
+             "has an Exchange licence.";
+    case K::access_denied:
+      if (e.code == "HTTP403")
+        return "Exchange refused EWS to this application. Exchange Online blocks EWS by default since October "
+               "2026: allow it for the organisation (Set-OrganizationConfig -EwsEnabled $true) and add the "
+               "application to the EWS allow list (EwsApplicationAccessPolicy / EwsAllowList).";
+      return "The service account may not read this folder. Check its permissions on " + mailbox + ".";
+    case K::throttled:
+      return "Exchange is throttling the service account; try again in a few minutes.";
+    case K::auth:
+      return "No access token could be obtained; see the token step.";
+    default:
+      return "Exchange answered with an error; the detail says which.";
+  }
+}
+
+struct Verifier {
+  const CommandLine& cl;
+  Checklist list;
+
+  // Every step, in order, so that a checklist cut short shows what was not tried.
+  void declare(const std::string& mailbox) {
+    list.add("configuration_readable", "configuration readable");
+    list.add("token_endpoint_reachable", "token endpoint reachable");
+    list.add("token_acquired", "token acquired");
+    list.add("token_scope", "token carries the EWS permission");
+    list.add("ews_reachable", "EWS reachable");
+    list.add("impersonation_allowed", "impersonation of " + mailbox + " allowed");
+    list.add("contacts_readable", "contacts readable");
+    list.add("calendar_readable", "calendar readable");
+    if (cl.write_test) list.add("write_test", "create and delete a tagged contact");
+  }
+
+  Task<void> run(config::Config& cfg, net::io_context& io) {
+    const std::string mailbox = normalize_mailbox_address(cl.mailbox);
+    auto& reach = *list.find("token_endpoint_reachable");
+    auto& token = *list.find("token_acquired");
+    auto& scope = *list.find("token_scope");
+    auto& ews_reach = *list.find("ews_reachable");
+    auto& impersonate = *list.find("impersonation_allowed");
+    auto& contacts = *list.find("contacts_readable");
+    auto& calendar = *list.find("calendar_readable");
+    Step* write = list.find("write_test");
+
+    http::ClientOptions opts;
+    opts.ca_file = cfg.tls_ca_file;
+    opts.timeout = std::min(cfg.ews.request_timeout, std::chrono::seconds(30));
+    opts.user_agent = std::string("exsync/") + EXSYNC_VERSION + " verify";
+    auto client = http::Client::create(io.get_executor(), opts);
+    if (!client) {
+      list.fail(reach, client.error().message, "Fix [tls] ca_file: it must be a readable PEM file of CA certificates.");
+      co_return;
+    }
+    auth::EntraTokenSource tokens(io.get_executor(), **client, SystemClock::instance(),
+                                  auth::RopcSettings{cfg.tenant.token_url(), cfg.tenant.client_id, cfg.tenant.scope,
+                                                     cfg.service_account.username,
+                                                     cfg.service_account.password.reveal()});
+    auto t = co_await tokens.access_token();
+    if (!t) {
+      const auto& e = t.error();
+      if (e.kind == auth::AuthErrorKind::network) {
+        list.fail(reach, cfg.tenant.token_url() + ": " + e.description, std::string(e.advice()));
+        co_return;
+      }
+      list.pass(reach, cfg.tenant.token_url());
+      std::string what = std::string(auth::auth_error_kind_name(e.kind));
+      if (e.aadsts != 0) what += " (AADSTS" + std::to_string(e.aadsts) + ")";
+      if (!e.description.empty()) what += ": " + e.description;
+      list.fail(token, what, std::string(e.advice()));
+      co_return;
+    }
+    list.pass(reach, cfg.tenant.token_url());
+    list.pass(token, "for " + cfg.service_account.username);
+
+    if (auto claims = jwt_claims(*t)) {
+      const auto text = [&](const char* key) {
+        auto* v = claims->if_contains(key);
+        return v && v->is_string() ? std::string(v->as_string()) : std::string();
+      };
+      bool role = false;
+      if (auto* roles = claims->if_contains("roles"); roles && roles->is_array())
+        for (const auto& r : roles->as_array()) role |= r.is_string() && r.as_string() == "full_access_as_app";
+      const auto scp = text("scp");
+      if (has_word(scp, "EWS.AccessAsUser.All") || role)
+        list.pass(scope, role ? "role full_access_as_app" : "scope EWS.AccessAsUser.All, audience " + text("aud"));
+      else
+        list.fail(scope, "the token's scope is \"" + scp + "\"",
+                  "Add the delegated permission EWS.AccessAsUser.All (Office 365 Exchange Online) to the app "
+                  "registration and grant admin consent; check [tenant] scope.");
+    } else {
+      list.fail(scope, "the access token is not a JWT", "Check [tenant] authority: it must be Entra ID's.");
+    }
+
+    ews::EwsService ews(**client, tokens, ews::EwsSettings{cfg.ews.url, cfg.ews.get_item_batch_size});
+    auto probe = co_await ews.changes(mailbox, model::FolderKind::contacts, "", 1);
+    if (!probe) {
+      const auto& e = probe.error();
+      using K = model::RemoteErrorKind;
+      std::string what = e.message + (e.code.empty() || e.code.rfind("HTTP", 0) == 0 ? "" : " (" + e.code + ")");
+      if (e.kind == K::network || (e.kind == K::access_denied && e.code == "HTTP403") || e.kind == K::unauthorized ||
+          e.kind == K::protocol || e.kind == K::server) {
+        list.fail(ews_reach, cfg.ews.url + ": " + what, remote_advice(e, mailbox));
+        co_return;
+      }
+      list.pass(ews_reach, cfg.ews.url);
+      list.fail(impersonate, what, remote_advice(e, mailbox));
+      co_return;
+    }
+    list.pass(ews_reach, cfg.ews.url);
+    list.pass(impersonate, "ExchangeImpersonation accepted");
+
+    // A read-only sync into a scratch store, as the daemon's first pass would do it.
+    std::random_device rd;
+    const auto scratch = fs::temp_directory_path() / ("exsync-verify-" + std::to_string(rd()));
+    fs::create_directories(scratch);
+    {
+      auto store = store::SqliteStore::open(scratch / "verify.db");
+      if (!store) {
+        list.fail(contacts, store.error().message, "The scratch store could not be created in " +
+                                                       fs::temp_directory_path().string() + ".");
+      } else {
+        net::thread_pool pool(1);
+        sync::SyncEngine engine(ews, **store, pool);
+        for (auto [folder, step] : {std::pair{model::FolderKind::contacts, &contacts},
+                                    std::pair{model::FolderKind::calendar, &calendar}}) {
+          auto r = co_await engine.sync_folder(mailbox, folder);
+          if (r)
+            list.pass(*step, std::to_string(r->created) + " items read");
+          else
+            list.fail(*step, std::string(r.error().reason()) + ": " + r.error().message(),
+                      r.error().kind == sync::SyncError::Kind::remote ? remote_advice(r.error().remote, mailbox)
+                                                                      : "The scratch store failed.");
+        }
+        pool.join();
+      }
+    }
+    std::error_code ec;
+    fs::remove_all(scratch, ec);
+
+    if (write) {
+      model::Contact c;
+      c.display_name = "exsync verify (safe to delete)";
+      const std::string tag = "verify-" + std::to_string(rd());
+      auto created = co_await ews.create(mailbox, model::FolderKind::contacts, c, tag, false);
+      if (!created) {
+        list.fail(*write, created.error().message, remote_advice(created.error(), mailbox));
+        co_return;
+      }
+      auto removed = co_await ews.remove(mailbox, *created, false);
+      if (!removed)
+        list.fail(*write, "created, but not deleted: " + removed.error().message,
+                  "Delete the contact \"exsync verify (safe to delete)\" from " + mailbox + " by hand.");
+      else
+        list.pass(*write, "created and deleted");
+    }
+  }
+};
+
+void print_text(const Checklist& list, const std::string& mailbox, const std::string& config) {
+  std::printf("exsyncd verify: %s with %s\n", mailbox.c_str(), config.c_str());
+  for (const auto& s : list.steps()) {
+    const char* mark = s.outcome == Outcome::pass ? "PASS" : s.outcome == Outcome::fail ? "FAIL" : " -- ";
+    std::string line = s.title;
+    if (s.outcome == Outcome::skipped) line += ": not tried, an earlier step failed";
+    else if (!s.detail.empty()) line += ": " + s.detail;
+    std::printf("%s  %s\n", mark, line.c_str());
+    if (s.outcome == Outcome::fail) std::printf("      %s\n", s.advice.c_str());
+  }
+  std::printf("%s\n", list.passed() ? "All steps passed." : "Some steps failed: fix the first FAIL and run verify again.");
+}
+
+void print_json(const Checklist& list, const std::string& mailbox) {
+  json::array steps;
+  for (const auto& s : list.steps()) {
+    json::object o{{"step", s.id},
+                   {"title", s.title},
+                   {"result", s.outcome == Outcome::pass ? "pass" : s.outcome == Outcome::fail ? "fail" : "skipped"}};
+    if (!s.detail.empty()) o["detail"] = s.detail;
+    if (s.outcome == Outcome::fail) o["advice"] = s.advice;
+    steps.push_back(std::move(o));
+  }
+  const auto out = json::serialize(json::object{{"mailbox", mailbox}, {"passed", list.passed()}, {"steps", steps}});
+  std::printf("%s\n", out.c_str());
+}
+
+}  // namespace
+
+int run_verify(const CommandLine& cl) {
+  if (auto problem = mailbox_address_problem(cl.mailbox)) {
+    std::fprintf(stderr, "exsyncd: --mailbox: \"%s\" %s\n", cl.mailbox.c_str(), problem->c_str());
+    return kExitUsage;
+  }
+  const std::string mailbox = normalize_mailbox_address(cl.mailbox);
+  Verifier v{cl, {}};
+  v.declare(mailbox);
+  auto& readable = *v.list.find("configuration_readable");
+  auto cfg = config::load_config(cl.config);
+  if (!cfg) {
+    v.list.fail(readable, cfg.error().message(), "Fix the configuration file; the message names the key.");
+  } else {
+    v.list.pass(readable, cl.config);
+    // The checklist is the output; the daemon's own log lines only for errors.
+    log::init(cfg->log_format, log::Level::error);
+    net::io_context io;
+    net::co_spawn(io, v.run(*cfg, io), [](std::exception_ptr e) {
+      if (e) std::rethrow_exception(e);
+    });
+    io.run();
+  }
+  if (cl.json)
+    print_json(v.list, mailbox);
+  else
+    print_text(v.list, mailbox, cl.config);
+  return v.list.passed() ? 0 : kExitMailboxFailed;
+}
+
+}  // namespace exsync::daemon
