@@ -178,7 +178,13 @@ struct Verifier {
     if (!t) {
       const auto& e = t.error();
       if (e.kind == auth::AuthErrorKind::network) {
-        list.fail(reach, cfg.tenant.token_url() + ": " + e.description, std::string(e.advice()));
+        const bool tls = e.description.find("certificate") != std::string::npos ||
+                         e.description.find("TLS") != std::string::npos;
+        list.fail(reach, cfg.tenant.token_url() + ": " + e.description,
+                  tls ? "The server's TLS certificate was not accepted. exsync trusts the system's CAs and "
+                        "[tls] ca_file; a proxy that inspects TLS needs its CA there. Verification cannot be "
+                        "turned off."
+                      : std::string(e.advice()));
         co_return;
       }
       list.pass(reach, cfg.tenant.token_url());
@@ -209,6 +215,7 @@ struct Verifier {
     } else {
       list.fail(scope, "the access token is not a JWT", "Check [tenant] authority: it must be Entra ID's.");
     }
+    if (scope.outcome == Outcome::fail) co_return;
 
     ews::EwsService ews(**client, tokens, ews::EwsSettings{cfg.ews.url, cfg.ews.get_item_batch_size});
     auto probe = co_await ews.changes(mailbox, model::FolderKind::contacts, "", 1);

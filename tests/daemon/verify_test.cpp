@@ -1,0 +1,171 @@
+// `exsyncd verify` against the simulator: every setup mistake gets its FAIL at the right step
+// with the advice that fixes it, and a healthy tenant passes every step.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "test_support.hpp"
+
+namespace exsync {
+namespace {
+
+namespace json = boost::json;
+
+class VerifyTest : public ::testing::Test {
+ protected:
+  struct Verdict {
+    int exit_code = -1;
+    json::object checklist;
+    std::string text;
+    // The step's result ("pass", "fail", "skipped").
+    std::string result(const std::string& step) const {
+      for (const auto& s : checklist.at("steps").as_array())
+        if (s.at("step").as_string() == step) return std::string(s.at("result").as_string());
+      return "absent";
+    }
+    std::string advice(const std::string& step) const {
+      for (const auto& s : checklist.at("steps").as_array())
+        if (s.at("step").as_string() == step && s.as_object().contains("advice"))
+          return std::string(s.at("advice").as_string());
+      return "";
+    }
+    // The first step that did not pass.
+    std::string first_failure() const {
+      for (const auto& s : checklist.at("steps").as_array())
+        if (s.at("result").as_string() != "pass") return std::string(s.at("step").as_string());
+      return "";
+    }
+  };
+
+  Verdict verify(const std::string& mailbox = "agent1@contoso.onmicrosoft.com", std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {test::exsyncd_path().string(), "verify", "--config", sim_.config().string(),
+                                     "--mailbox", mailbox, "--json"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto r = test::run_process(argv);
+    Verdict v;
+    v.exit_code = r.exit_code;
+    v.text = r.out + r.err;
+    json::error_code ec;
+    auto parsed = json::parse(r.out, ec);
+    EXPECT_FALSE(ec) << r.out << r.err;
+    if (!ec) v.checklist = parsed.as_object();
+    return v;
+  }
+  void token_fault(int aadsts) {
+    ASSERT_EQ(sim_.control("PUT", "/sim/faults/token", R"({"aadsts":)" + std::to_string(aadsts) + R"(,"count":5})").status,
+              204);
+  }
+  void expect_failure_at(const Verdict& v, const std::string& step, const std::string& advice_part) {
+    EXPECT_EQ(v.exit_code, 1) << v.text;
+    EXPECT_EQ(v.first_failure(), step) << v.text;
+    EXPECT_EQ(v.result(step), "fail") << v.text;
+    EXPECT_NE(v.advice(step).find(advice_part), std::string::npos) << v.advice(step);
+    EXPECT_EQ(v.result("calendar_readable"), "skipped") << "nothing after a failure is tried";
+  }
+
+  test::Simulator sim_{test::SimOptions{.mailboxes = 2, .contacts = 7}};
+};
+
+TEST_F(VerifyTest, AHealthyTenantPassesEveryStepAndTheWriteTestLeavesNothingBehind) {
+  const auto before = sim_.contacts("agent1@contoso.onmicrosoft.com");
+  auto v = verify("agent1@contoso.onmicrosoft.com", {"--write-test"});
+  EXPECT_EQ(v.exit_code, 0) << v.text;
+  EXPECT_TRUE(v.checklist.at("passed").as_bool());
+  EXPECT_EQ(v.checklist.at("steps").as_array().size(), 9u);
+  EXPECT_EQ(v.first_failure(), "");
+  EXPECT_EQ(v.result("write_test"), "pass");
+  EXPECT_EQ(sim_.contacts("agent1@contoso.onmicrosoft.com"), before) << "the tagged contact was deleted again";
+  EXPECT_EQ(sim_.operation_count("CreateItem"), 1);
+  EXPECT_EQ(sim_.operation_count("DeleteItem"), 1);
+
+  // The text form: one line per step.
+  auto r = test::run_process({test::exsyncd_path().string(), "verify", "--config", sim_.config().string(),
+                              "--mailbox", "agent1@contoso.onmicrosoft.com"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("PASS  contacts readable: 7 items read"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("All steps passed."), std::string::npos) << r.out;
+}
+
+TEST_F(VerifyTest, AWrongPassword) {
+  sim_.control("PUT", "/sim/password", R"({"password":"changed-by-the-admin"})");
+  auto v = verify();
+  expect_failure_at(v, "token_acquired", "password");
+  EXPECT_EQ(v.result("token_endpoint_reachable"), "pass");
+  EXPECT_EQ(v.text.find(sim_.password()), std::string::npos) << "no secret in the output";
+}
+
+TEST_F(VerifyTest, EachSignInRefusalNamesItsFix) {
+  const std::vector<std::pair<int, std::string>> cases = {
+      {50055, "never"},        // password expired: the never-expiring password policy
+      {50076, "MFA"},          // MFA on the service account
+      {53003, "onditional"},   // conditional access
+      {65001, "consent"},      // admin consent not granted
+      {7000218, "public client"},  // "Allow public client flows" off
+      {700016, "client_id"},   // application id wrong
+      {90002, "tenant_id"},    // tenant id wrong
+  };
+  for (const auto& [code, advice] : cases) {
+    SCOPED_TRACE("AADSTS" + std::to_string(code));
+    token_fault(code);
+    auto v = verify();
+    expect_failure_at(v, "token_acquired", advice);
+    EXPECT_NE(v.text.find("AADSTS" + std::to_string(code)), std::string::npos);
+  }
+}
+
+TEST_F(VerifyTest, ATokenWithoutTheEwsPermission) {
+  sim_.control("PUT", "/sim/tenant", R"({"token_scope":"User.Read"})");
+  expect_failure_at(verify(), "token_scope", "EWS.AccessAsUser.All");
+}
+
+TEST_F(VerifyTest, EwsBlockedForTheTenantOrTheApp) {
+  sim_.control("PUT", "/sim/tenant", R"({"ews_blocked":true})");
+  expect_failure_at(verify(), "ews_reachable", "allow list");
+}
+
+TEST_F(VerifyTest, ImpersonationNotGranted) {
+  sim_.control("PUT", "/sim/impersonation", R"({"allowed":false})");
+  expect_failure_at(verify(), "impersonation_allowed", "ApplicationImpersonation");
+}
+
+TEST_F(VerifyTest, TheTestMailboxDoesNotExist) {
+  expect_failure_at(verify("nobody@contoso.onmicrosoft.com"), "impersonation_allowed", "There is no mailbox");
+}
+
+TEST_F(VerifyTest, TheTokenEndpointUnreachable) {
+  auto text = test::read_file(sim_.config());
+  const auto at = text.find("authority = \"");
+  const auto end = text.find('"', at + 13);
+  text.replace(at, end - at + 1, "authority = \"https://127.0.0.1:1\"");
+  test::write_file(sim_.config(), text);
+  auto v = verify();
+  EXPECT_EQ(v.first_failure(), "token_endpoint_reachable") << v.text;
+  EXPECT_EQ(v.result("token_acquired"), "skipped");
+}
+
+TEST_F(VerifyTest, AServerCertificateNotFromTheConfiguredCa) {
+  test::TempDir other;
+  auto pki_dir = other / "ca.pem";
+  // A valid CA that did not sign the simulator's certificate: the system bundle's first one.
+  const auto bundle = test::read_file("/etc/ssl/certs/ca-certificates.crt");
+  const std::string end_marker = "-----END CERTIFICATE-----\n";
+  test::write_file(pki_dir, bundle.substr(0, bundle.find(end_marker) + end_marker.size()));
+  auto text = test::read_file(sim_.config());
+  text.replace(text.find("ca_file = \"ca.pem\""), 18, "ca_file = \"" + pki_dir.string() + "\"");
+  test::write_file(sim_.config(), text);
+  auto v = verify();
+  EXPECT_EQ(v.first_failure(), "token_endpoint_reachable") << v.text;
+  EXPECT_NE(v.text.find("certificate rejected"), std::string::npos) << v.text;
+  EXPECT_NE(v.advice("token_endpoint_reachable").find("ca_file"), std::string::npos);
+}
+
+TEST_F(VerifyTest, AnUnreadableConfigurationStopsAtTheFirstStep) {
+  test::write_file(sim_.config(), test::read_file(sim_.config()) + "\n[nonsense]\n");
+  auto v = verify();
+  EXPECT_EQ(v.exit_code, 1);
+  EXPECT_EQ(v.first_failure(), "configuration_readable");
+  EXPECT_EQ(v.result("token_acquired"), "skipped");
+}
+
+}  // namespace
+}  // namespace exsync
