@@ -7,6 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <csignal>
 #include <functional>
+#include <map>
 #include <random>
 #include <cstdio>
 #include <iostream>
@@ -48,6 +49,8 @@ struct Runtime {
   std::unique_ptr<http::Server> api_server;
   // Called on the network thread when the API stored a write for a mailbox.
   std::function<void(const std::string&)> on_write;
+  // The daemon's metrics, once its scheduler exists.
+  std::function<std::string()> metrics;
 
   ~Runtime() {
     blocking.join();
@@ -126,7 +129,8 @@ bool start_api(Runtime& rt) {
                        [&rt](const std::string& mailbox) -> std::optional<sync::MailboxStatus> {
                          if (!rt.schedule) return std::nullopt;
                          return rt.schedule->status(mailbox);
-                       }});
+                       },
+                       [&rt]() { return rt.metrics ? rt.metrics() : std::string(); }});
   http::ServerOptions opts;
   opts.max_request_bytes = 8u << 20;
   rt.api_server = std::make_unique<http::Server>(rt.io.get_executor(), opts,
@@ -152,6 +156,75 @@ bool start_api(Runtime& rt) {
   }
   log::info("api.listening", {{"address", rt.cfg.api.address}, {"port", *port}});
   return true;
+}
+
+// The daemon's metrics in Prometheus text format (the API adds the store's backlog).
+std::string metrics_text(const Runtime& rt, const sync::Scheduler& scheduler) {
+  std::string out;
+  auto metric = [&](std::string_view name, std::string_view type, std::string_view help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+  };
+  auto sample = [&](std::string_view name, std::string_view labels, double value) {
+    out += name;
+    if (!labels.empty()) {
+      out += '{';
+      out += labels;
+      out += '}';
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, " %.15g\n", value);
+    out += buf;
+  };
+  const auto statuses = rt.schedule->statuses();
+  std::map<std::string_view, int> states{{"due", 0}, {"syncing", 0}, {"waiting", 0}, {"backing_off", 0}};
+  for (const auto& s : statuses) ++states[sync::mailbox_state_name(s.state)];
+  metric("exsync_mailboxes", "gauge", "Configured mailboxes by scheduling state.");
+  for (const auto& [state, n] : states) sample("exsync_mailboxes", "state=\"" + std::string(state) + "\"", n);
+
+  const auto& t = scheduler.totals();
+  metric("exsync_mailbox_syncs_total", "counter", "Mailbox syncs since start, by result.");
+  sample("exsync_mailbox_syncs_total", "result=\"success\"", static_cast<double>(t.succeeded));
+  sample("exsync_mailbox_syncs_total", "result=\"failure\"", static_cast<double>(t.failed));
+  metric("exsync_items_synced_total", "counter", "Items changed in the store from Exchange since start.");
+  sample("exsync_items_synced_total", "change=\"created\"", static_cast<double>(t.created));
+  sample("exsync_items_synced_total", "change=\"updated\"", static_cast<double>(t.updated));
+  sample("exsync_items_synced_total", "change=\"deleted\"", static_cast<double>(t.deleted));
+  metric("exsync_writes_total", "counter", "CRM changes written to Exchange since start.");
+  sample("exsync_writes_total", "", static_cast<double>(t.written));
+
+  const auto& g = rt.governor->stats();
+  metric("exsync_requests_total", "counter", "Requests to Exchange since start, by outcome.");
+  sample("exsync_requests_total", "outcome=\"success\"", static_cast<double>(g.successes));
+  sample("exsync_requests_total", "outcome=\"throttled\"", static_cast<double>(g.throttled));
+  sample("exsync_requests_total", "outcome=\"connection_lost\"", static_cast<double>(g.connection_lost));
+  sample("exsync_requests_total", "outcome=\"error\"", static_cast<double>(g.other_errors));
+  metric("exsync_request_limit", "gauge", "Requests allowed in flight at once; below the maximum while Exchange throttles.");
+  sample("exsync_request_limit", "", rt.governor->limit());
+  metric("exsync_endpoint_pauses_total", "counter", "Times Exchange asked every request to wait (HTTP 503/429).");
+  sample("exsync_endpoint_pauses_total", "", static_cast<double>(g.pauses));
+  metric("exsync_token_requests_total", "counter", "Requests to the Entra token endpoint since start.");
+  sample("exsync_token_requests_total", "", rt.tokens->token_requests());
+
+  metric("exsync_mailbox_last_success_timestamp_seconds", "gauge",
+         "When each mailbox last synced without error (mailboxes that have since start).");
+  for (const auto& s : statuses) {
+    if (s.last_success == Clock::time_point{}) continue;
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(s.last_success.time_since_epoch()).count();
+    sample("exsync_mailbox_last_success_timestamp_seconds", "mailbox=\"" + s.mailbox + "\"", static_cast<double>(secs));
+  }
+  metric("exsync_mailbox_consecutive_failures", "gauge", "Failed syncs in a row, for mailboxes failing now.");
+  for (const auto& s : statuses) {
+    if (s.failures > 0) sample("exsync_mailbox_consecutive_failures", "mailbox=\"" + s.mailbox + "\"", s.failures);
+  }
+  return out;
 }
 
 // One line for systemd's STATUS: how far the first round is, or how the last one went.
@@ -250,6 +323,7 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
   rt.schedule->set_mailboxes(mailboxes);
   sync::Scheduler scheduler(*rt.engine, *rt.schedule, *rt.governor, SystemClock::instance(), folders_of(rt.cfg),
                             sync::SchedulerOptions{.one_round = !forever});
+  rt.metrics = [&] { return metrics_text(rt, scheduler); };
   // A write through the API puts its mailbox first in line.
   rt.on_write = [&](const std::string& mailbox) {
     rt.schedule->prioritize(mailbox);
@@ -317,6 +391,7 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
       [&]() -> Task<void> {
         co_await scheduler.run();
         rt.on_write = nullptr;
+        rt.metrics = nullptr;
         signals.cancel();
         grace.cancel();
         heartbeat.cancel();

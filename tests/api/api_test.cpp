@@ -138,6 +138,38 @@ TEST_F(ApiTest, MailboxesShowTheirSyncStatus) {
   }
 }
 
+// Prometheus scrapes GET /metrics with the same bearer token.
+TEST_F(ApiTest, MetricsInPrometheusTextFormat) {
+  EXPECT_EQ(call("GET", "/metrics", "").status, 401);
+  auto created = send("POST", "/v1/mailboxes/" + test::url_segment(agent1) + "/contacts", R"({"display_name":"Queued"})");
+  ASSERT_EQ(created.status, 201);
+  auto r = call("GET", "/metrics");
+  ASSERT_EQ(r.status, 200) << r.body;
+  // Every sample belongs to a family declared just before it with HELP and TYPE.
+  std::istringstream in(r.body);
+  std::string line, family;
+  std::map<std::string, double> samples;
+  while (std::getline(in, line)) {
+    if (line.rfind("# HELP ", 0) == 0) {
+      family = line.substr(7, line.find(' ', 7) - 7);
+      continue;
+    }
+    if (line.rfind("# TYPE " + family + " ", 0) == 0) continue;
+    ASSERT_EQ(line.rfind(family, 0), 0u) << "a sample outside its family: " << line;
+    const auto space = line.rfind(' ');
+    samples[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  EXPECT_EQ(samples["exsync_items_synced_total{change=\"created\"}"], 3 * (25 + 5)) << r.body;
+  EXPECT_EQ(samples["exsync_mailboxes{state=\"backing_off\"}"], 0);
+  EXPECT_GE(samples["exsync_mailbox_syncs_total{result=\"success\"}"], 3);
+  EXPECT_GE(samples["exsync_requests_total{outcome=\"success\"}"], 6);
+  EXPECT_GE(samples["exsync_token_requests_total"], 1);
+  EXPECT_GT(samples["exsync_mailbox_last_success_timestamp_seconds{mailbox=\"agent1@contoso.onmicrosoft.com\"}"],
+            1.7e9);
+  EXPECT_TRUE(samples.contains("exsync_outbox_writes{state=\"pending\"}"));
+  EXPECT_TRUE(samples.contains("exsync_request_limit"));
+}
+
 TEST_F(ApiTest, ContactsArePagedAndMatchTheStore) {
   const auto stored = test::stored_items(sim_.config(), agent1);
   std::map<std::string, std::string> seen;

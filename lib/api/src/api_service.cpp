@@ -129,6 +129,21 @@ Task<http::Response> ApiService::handle(http::Request request) {
 
 Task<http::Response> ApiService::route(const http::Request& req, const http::RequestTarget& t) {
   const auto& seg = t.segments;
+  if (seg.size() == 1 && seg[0] == "metrics") {
+    if (req.method != "GET") co_return error(405, "method_not_allowed", "GET only");
+    auto backlog = co_await run_blocking(blocking_, [&] { return store_.backlog(); });
+    if (!backlog) co_return store_failure(backlog.error());
+    std::string text = settings_.metrics ? settings_.metrics() : std::string();
+    text += "# HELP exsync_outbox_writes CRM changes waiting for Exchange: pending, or parked after repeated refusals.\n"
+            "# TYPE exsync_outbox_writes gauge\n"
+            "exsync_outbox_writes{state=\"pending\"} " + std::to_string(backlog->pending_writes) + "\n"
+            "exsync_outbox_writes{state=\"parked\"} " + std::to_string(backlog->parked_writes) + "\n"
+            "# HELP exsync_messages Messages the CRM queued: waiting to be sent, or failed for good.\n"
+            "# TYPE exsync_messages gauge\n"
+            "exsync_messages{state=\"queued\"} " + std::to_string(backlog->queued_messages) + "\n"
+            "exsync_messages{state=\"failed\"} " + std::to_string(backlog->failed_messages) + "\n";
+    co_return http::Response{200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}}, std::move(text)};
+  }
   if (seg.empty() || seg[0] != "v1") co_return error(404, "not_found", "no such route");
   const bool get = req.method == "GET";
 

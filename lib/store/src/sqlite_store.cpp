@@ -822,6 +822,17 @@ Result<std::vector<SqliteStore::OutboxEntry>, StoreError> SqliteStore::outbox(co
   return out;
 }
 
+Result<SqliteStore::Backlog, StoreError> SqliteStore::backlog() {
+  std::lock_guard lock(impl_->mu);
+  auto st = impl_->cached("SELECT (SELECT count(*) FROM outbox WHERE state = 'pending'), "
+                          "(SELECT count(*) FROM outbox WHERE state = 'parked'), "
+                          "(SELECT count(*) FROM messages WHERE state IN ('queued', 'sending')), "
+                          "(SELECT count(*) FROM messages WHERE state = 'failed')");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read backlog")};
+  if (int rc = st.step(); rc != SQLITE_ROW) return Fail{sqlite_error(impl_->db, rc, "read backlog")};
+  return Backlog{st.integer(0), st.integer(1), st.integer(2), st.integer(3)};
+}
+
 Result<std::vector<std::string>, StoreError> SqliteStore::mailboxes_with_pending_work() {
   std::lock_guard lock(impl_->mu);
   auto st = impl_->cached("SELECT m.address FROM mailboxes m WHERE "

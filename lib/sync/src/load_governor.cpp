@@ -21,7 +21,10 @@ std::uint64_t LoadGovernor::sent() {
 
 void LoadGovernor::end() { in_flight_ = std::max(0, in_flight_ - 1); }
 
-void LoadGovernor::answered(std::uint64_t) { end(); }
+void LoadGovernor::answered(std::uint64_t) {
+  end();
+  ++stats_.other_errors;
+}
 
 void LoadGovernor::succeeded(std::uint64_t) {
   end();

@@ -59,6 +59,8 @@ Task<MailboxOutcome> sync_mailbox(SyncEngine& engine, const std::string& mailbox
     outcome.totals.deleted += r->deleted;
     outcome.totals.pages += r->pages;
     outcome.totals.fetched += r->fetched;
+    outcome.totals.written += r->written;
+    outcome.totals.throttled += r->throttled;
     outcome.totals.resynced |= r->resynced;
     outcome.totals.interrupted |= r->interrupted;
     if (r->interrupted) break;

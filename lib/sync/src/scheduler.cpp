@@ -76,6 +76,11 @@ Task<void> Scheduler::run() {
 Task<void> Scheduler::sync_one(std::string mailbox) {
   auto outcome = co_await sync_mailbox(engine_, mailbox, folders_);
   --in_flight_;
+  (outcome.error ? totals_.failed : totals_.succeeded) += 1;
+  totals_.created += static_cast<std::uint64_t>(outcome.totals.created);
+  totals_.updated += static_cast<std::uint64_t>(outcome.totals.updated);
+  totals_.deleted += static_cast<std::uint64_t>(outcome.totals.deleted);
+  totals_.written += static_cast<std::uint64_t>(outcome.totals.written);
   SyncOutcome result;
   if (outcome.error) {
     const auto& e = *outcome.error;

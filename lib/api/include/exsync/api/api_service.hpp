@@ -31,6 +31,9 @@ struct ApiSettings {
   // Where the mailbox stands in the daemon's schedule (state, back-off, next sync); none when
   // the daemon does not schedule it.
   std::function<std::optional<sync::MailboxStatus>(const std::string& mailbox)> schedule_status;
+  // The daemon's own metrics in Prometheus text format, for GET /metrics; the API adds the
+  // store's backlog.
+  std::function<std::string()> metrics;
 };
 
 class ApiService {

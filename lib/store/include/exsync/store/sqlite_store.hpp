@@ -139,6 +139,11 @@ class SqliteStore final : public model::LocalStore {
     int attempts;
   };
   Result<std::vector<OutboxEntry>, model::StoreError> outbox(const std::string& mailbox);
+  // Writes and messages waiting for Exchange, over all mailboxes, for monitoring.
+  struct Backlog {
+    std::int64_t pending_writes = 0, parked_writes = 0, queued_messages = 0, failed_messages = 0;
+  };
+  Result<Backlog, model::StoreError> backlog();
   // The mailboxes with work for the remote side: pending (not parked) writes or queued messages.
   Result<std::vector<std::string>, model::StoreError> mailboxes_with_pending_work();
 

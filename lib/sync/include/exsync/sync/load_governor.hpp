@@ -34,6 +34,7 @@ struct GovernorStats {
   std::uint64_t successes = 0;
   std::uint64_t throttled = 0;        // throttled answers seen
   std::uint64_t connection_lost = 0;  // requests that failed on the network
+  std::uint64_t other_errors = 0;     // refused for another reason (no such mailbox, conflict, ...)
   std::uint64_t decreases = 0;
   std::uint64_t pauses = 0;           // endpoint-wide pauses
 };

@@ -42,6 +42,13 @@ class Scheduler {
 
   int in_flight() const { return in_flight_; }
   std::uint64_t started() const { return started_; }  // syncs started since run() began
+  // What the syncs since run() began brought, for monitoring.
+  struct Totals {
+    std::uint64_t succeeded = 0, failed = 0;          // mailbox syncs
+    std::uint64_t created = 0, updated = 0, deleted = 0;  // items from Exchange into the store
+    std::uint64_t written = 0;                        // CRM changes written to Exchange
+  };
+  const Totals& totals() const { return totals_; }
   // The last completed round, if any.
   const std::optional<Schedule::Round>& last_round() const { return last_round_; }
 
@@ -60,6 +67,7 @@ class Scheduler {
   std::unique_ptr<Timer> timer_;
   int in_flight_ = 0;
   std::uint64_t started_ = 0;
+  Totals totals_;
 };
 
 }  // namespace exsync::sync
