@@ -13,6 +13,9 @@ Commands:
   items               print the stored items of --mailbox as JSON lines
   verify              test the tenant's setup with the test mailbox --mailbox and print a
                       checklist (PASS/FAIL per step); exit status 0 only if all passed
+  secret seal         read a secret on stdin and write it sealed (AES-256-GCM) with
+                      --key-file K (created if missing) to --out F or stdout; give F as
+                      [service_account] password_file and K as key_file
 
 Options:
   -c, --config FILE   the TOML configuration (see config/exsync.toml.example)
@@ -20,6 +23,8 @@ Options:
   -f, --folder NAME   the folder for items (default: contacts)
       --write-test    verify: also create and delete one tagged contact in the test mailbox
       --json          verify: print the checklist as JSON
+      --key-file K    secret seal: the key file
+      --out F         secret seal: the sealed file to write
   -h, --help          print this help and exit
   -V, --version       print the version and exit
 
@@ -59,6 +64,18 @@ std::optional<CommandLine> parse_command_line(const std::vector<std::string>& ar
       auto v = value("--folder");
       if (!v) return std::nullopt;
       cl.folder = *v;
+    } else if (a == "--key-file" || a == "--out") {
+      auto v = value(a.c_str());
+      if (!v) return std::nullopt;
+      (a == "--key-file" ? cl.key_file : cl.out) = *v;
+    } else if (!command_seen && a == "secret") {
+      command_seen = true;
+      if (i + 1 >= args.size() || args[i + 1] != "seal") {
+        problem = "secret needs a subcommand: seal";
+        return std::nullopt;
+      }
+      ++i;
+      cl.command = Command::secret_seal;
     } else if (a == "--write-test") {
       cl.write_test = true;
     } else if (a == "--json") {
@@ -73,6 +90,17 @@ std::optional<CommandLine> parse_command_line(const std::vector<std::string>& ar
       problem = "unknown argument \"" + a + "\"";
       return std::nullopt;
     }
+  }
+  if (cl.command == Command::secret_seal) {
+    if (cl.key_file.empty()) {
+      problem = "secret seal needs --key-file K";
+      return std::nullopt;
+    }
+    return cl;
+  }
+  if (!cl.key_file.empty() || !cl.out.empty()) {
+    problem = "--key-file and --out go with secret seal";
+    return std::nullopt;
   }
   if (cl.config.empty()) {
     problem = "--config FILE is required";

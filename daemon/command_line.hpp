@@ -7,7 +7,7 @@
 
 namespace exsync::daemon {
 
-enum class Command { run, once, items, verify, help, version };
+enum class Command { run, once, items, verify, secret_seal, help, version };
 
 struct CommandLine {
   Command command = Command::run;
@@ -16,6 +16,8 @@ struct CommandLine {
   std::string folder = "contacts";
   bool write_test = false;  // verify: also create and delete a tagged contact
   bool json = false;        // verify: the checklist as JSON
+  std::string key_file;     // secret seal
+  std::string out;          // secret seal: where to write (default: stdout)
 };
 
 // Parses argv; on a usage error returns nullopt and sets `problem` to one line.

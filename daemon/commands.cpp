@@ -271,9 +271,13 @@ void reload(Runtime& rt, sync::Scheduler& scheduler, bool fixed_mailboxes) {
   if (cfg.tenant.token_url() != rt.cfg.tenant.token_url() || cfg.tenant.client_id != rt.cfg.tenant.client_id ||
       cfg.tenant.scope != rt.cfg.tenant.scope)
     restart.push_back("tenant");
-  if (cfg.service_account.username != rt.cfg.service_account.username ||
-      cfg.service_account.password.reveal() != rt.cfg.service_account.password.reveal())
-    restart.push_back("service_account");
+  if (cfg.service_account.username != rt.cfg.service_account.username) restart.push_back("service_account");
+  const bool rotated = cfg.service_account.password.reveal() != rt.cfg.service_account.password.reveal();
+  if (rotated) {
+    // The breach procedure: a new (sealed) password, then SIGHUP.
+    rt.tokens->set_password(cfg.service_account.password.reveal());
+    rt.cfg.service_account.password = cfg.service_account.password;
+  }
   if (cfg.ews.url != rt.cfg.ews.url || cfg.ews.request_timeout != rt.cfg.ews.request_timeout ||
       cfg.ews.get_item_batch_size != rt.cfg.ews.get_item_batch_size)
     restart.push_back("ews");
@@ -301,7 +305,8 @@ void reload(Runtime& rt, sync::Scheduler& scheduler, bool fixed_mailboxes) {
                                 {"removed", joined(change.removed)},
                                 {"interval_seconds", cfg.sync.interval.count()},
                                 {"max_concurrent_mailboxes", cfg.sync.max_concurrent_mailboxes},
-                                {"log_level", log::level_name(cfg.log_level)}});
+                                {"log_level", log::level_name(cfg.log_level)},
+                                {"password_rotated", rotated}});
   if (!restart.empty()) log::warn("config.reload.restart_needed", {{"sections", joined(restart)}});
   rt.cfg.sync.interval = cfg.sync.interval;
   rt.cfg.sync.max_concurrent_mailboxes = cfg.sync.max_concurrent_mailboxes;

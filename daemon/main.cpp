@@ -6,6 +6,7 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
+#include "secret.hpp"
 #include "verify.hpp"
 
 int main(int argc, char** argv) {
@@ -28,6 +29,8 @@ int main(int argc, char** argv) {
       return 0;
     case Command::verify:
       return run_verify(*cl);
+    case Command::secret_seal:
+      return run_secret_seal(*cl);
     default:
       return run_command(*cl);
   }

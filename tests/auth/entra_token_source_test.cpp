@@ -111,6 +111,17 @@ TEST_F(EntraTokenSourceTest, ARefusedSignInIsNotRetriedForEveryCaller) {
   EXPECT_EQ(tokens.token_requests(), 2);
 }
 
+// The breach procedure: the admin changes the password, seals the new one and reloads; the
+// next sign-in uses it at once, without waiting out the memory of the refused one.
+TEST_F(EntraTokenSourceTest, ARotatedPasswordIsUsedAtOnce) {
+  EntraTokenSource tokens(io_.get_executor(), *client_, clock_, settings("the-old-password"));
+  ASSERT_FALSE(test::run(io_, tokens.access_token()));
+  tokens.set_password(sim_.password());
+  auto t = test::run(io_, tokens.access_token());
+  ASSERT_TRUE(t) << t.error().description;
+  EXPECT_EQ(tokens.token_requests(), 2);
+}
+
 TEST_F(EntraTokenSourceTest, EachInjectedEntraFailureIsClassified) {
   const std::pair<int, AuthErrorKind> cases[] = {
       {50055, AuthErrorKind::password_expired},   {50076, AuthErrorKind::mfa_required},

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include "exsync/crypto/sealed_secret.hpp"
 #include "test_support.hpp"
 
 namespace exsync::config {
@@ -31,7 +32,7 @@ class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::filesystem::create_directory(dir_ / "secret");
-    test::write_file(dir_ / "secret" / "pw", "hunter2\n");
+    test::write_secret_file(dir_ / "secret" / "pw", "hunter2\n");
     test::write_file(dir_ / "mailboxes.txt", "# agents\nagent2@contoso.com  \n\nagent1@contoso.com # again\n");
   }
   Result<Config, ConfigError> load(const std::string& text) {
@@ -75,7 +76,7 @@ TEST_F(ConfigTest, TheExampleConfigurationIsValid) {
   replace("/etc/exsync/mailboxes.txt", "mailboxes.txt");
   replace("/var/lib/exsync/exsync.db", "exsync.db");
   replace("/etc/exsync/api.token", "secret/api-token");
-  test::write_file(dir_ / "secret" / "api-token", "0123456789abcdef0123\n");
+  test::write_secret_file(dir_ / "secret" / "api-token", "0123456789abcdef0123\n");
   auto cfg = load(text);
   ASSERT_TRUE(cfg) << cfg.error().message();
   EXPECT_TRUE(cfg->api.enabled);
@@ -88,14 +89,14 @@ TEST_F(ConfigTest, TheApiNeedsAValidListenAddressAndAToken) {
   auto no_token = load(std::string(kValid) + "\n[api]\nlisten = \"127.0.0.1:8750\"\n");
   ASSERT_FALSE(no_token);
   EXPECT_EQ(no_token.error().key, "api.token_file");
-  test::write_file(dir_ / "secret" / "short", "abc\n");
+  test::write_secret_file(dir_ / "secret" / "short", "abc\n");
   auto short_token = load(std::string(kValid) + "\n[api]\ntoken_file = \"secret/short\"\n");
   ASSERT_FALSE(short_token);
   EXPECT_NE(short_token.error().problem.find("16 characters"), std::string::npos);
   auto bad_listen = load(std::string(kValid) + "\n[api]\nlisten = \"localhost\"\ntoken_file = \"secret/pw\"\n");
   ASSERT_FALSE(bad_listen);
   EXPECT_EQ(bad_listen.error().key, "api.listen");
-  test::write_file(dir_ / "secret" / "tok", "0123456789abcdef\n");
+  test::write_secret_file(dir_ / "secret" / "tok", "0123456789abcdef\n");
   auto v6 = load(std::string(kValid) + "\n[api]\nlisten = \"[::1]:9000\"\ntoken_file = \"secret/tok\"\n");
   ASSERT_TRUE(v6) << v6.error().message();
   EXPECT_EQ(v6->api.address, "::1");
@@ -146,10 +147,42 @@ TEST_F(ConfigTest, UnreadablePasswordFileIsAConfigError) {
   ASSERT_FALSE(cfg);
   EXPECT_EQ(cfg.error().key, "service_account.password_file");
   EXPECT_NE(cfg.error().problem.find("No such file"), std::string::npos) << cfg.error().problem;
-  test::write_file(dir_ / "secret" / "empty", "\n");
+  test::write_secret_file(dir_ / "secret" / "empty", "\n");
   auto empty = load_with("secret/pw", "secret/empty");
   ASSERT_FALSE(empty);
   EXPECT_NE(empty.error().problem.find("is empty"), std::string::npos);
+}
+
+TEST_F(ConfigTest, ASecretFileReadableByOthersIsRefusedWithTheFix) {
+  std::filesystem::permissions(dir_ / "secret" / "pw", std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::add);
+  auto cfg = load(kValid);
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().key, "service_account.password_file");
+  EXPECT_NE(cfg.error().problem.find("readable by group or others (mode 640)"), std::string::npos)
+      << cfg.error().problem;
+  EXPECT_NE(cfg.error().problem.find("chmod 600 " + (dir_ / "secret" / "pw").string()), std::string::npos);
+}
+
+TEST_F(ConfigTest, ASealedPasswordOpensWithItsKeyFile) {
+  const auto key_text = *crypto::new_key_file_text();
+  test::write_secret_file(dir_ / "secret" / "key", key_text);
+  test::write_secret_file(dir_ / "secret" / "sealed",
+                          *crypto::seal("hunter2-sealed", *crypto::parse_key_file(key_text)));
+  auto no_key = load_with("secret/pw", "secret/sealed");
+  ASSERT_FALSE(no_key);
+  EXPECT_EQ(no_key.error().key, "service_account.key_file");
+  auto text = std::string(kValid);
+  text.replace(text.find("password_file = \"secret/pw\""), 27,
+               "password_file = \"secret/sealed\"\nkey_file = \"secret/key\"");
+  auto cfg = load(text);
+  ASSERT_TRUE(cfg) << cfg.error().message();
+  EXPECT_EQ(cfg->service_account.password.reveal(), "hunter2-sealed");
+  // Another key: refused, and the error says so without the secret.
+  test::write_secret_file(dir_ / "secret" / "key", *crypto::new_key_file_text());
+  auto wrong = load(text);
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().problem.find("does not open with this key"), std::string::npos) << wrong.error().problem;
 }
 
 TEST_F(ConfigTest, ErrorsNeverContainThePassword) {

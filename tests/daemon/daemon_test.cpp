@@ -49,7 +49,7 @@ TEST(DaemonConfigTest, ABadConfigurationStopsStartUpWithOneLineAndExit78) {
   EXPECT_EQ(missing.exit_code, 78);
   EXPECT_NE(missing.err.find("nope.toml"), std::string::npos);
 
-  test::write_file(dir / "pw", "secret-password-123\n");
+  test::write_secret_file(dir / "pw", "secret-password-123\n");
   test::write_file(dir / "exsync.toml", R"([tenant]
 tenant_id = "contoso.onmicrosoft.com"
 client_id = "6731de76-14a6-49ae-97bc-6eba6914391e"
@@ -251,6 +251,29 @@ TEST_F(DaemonSyncTest, SighupReloadsTheMailboxListLive) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->exit_code, 0) << r->err;
   expect_store_matches_sim(sim_, "agent3@contoso.onmicrosoft.com");
+}
+
+// The guide's way to keep the password out of clear text: seal it, point the configuration at the
+// sealed file and its key; the daemon signs in with it. Rotation is the same, then SIGHUP.
+TEST_F(DaemonSyncTest, ASealedPasswordFromTheCommandLineSignsIn) {
+  const auto key = sim_.dir() / "exsync.key", sealed = sim_.dir() / "service-account.sealed";
+  const auto password = sim_.password();
+  auto r = run_process({"/bin/sh", "-c",
+                        "printf '%s\\n' \"$1\" | \"$2\" secret seal --key-file \"$3\" --out \"$4\"", "seal",
+                        password, exsyncd(), key.string(), sealed.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("created the key file"), std::string::npos);
+  for (const auto& f : {key, sealed})
+    EXPECT_EQ(std::filesystem::status(f).permissions() & std::filesystem::perms::mask,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write) << f;
+  EXPECT_EQ(test::read_file(sealed).find(password), std::string::npos);
+  set_config("password_file = \"service-account.password\"",
+             "password_file = \"service-account.sealed\"\nkey_file = \"exsync.key\"");
+  std::filesystem::remove(sim_.dir() / "service-account.password");
+  auto once_r = once();
+  EXPECT_EQ(once_r.exit_code, 0) << once_r.err;
+  EXPECT_NE(once_r.err.find("event=auth.token.acquired"), std::string::npos);
+  EXPECT_EQ(once_r.err.find(password), std::string::npos);
 }
 
 TEST(DaemonCrashTest, SigkillMidSyncThenRerunEndsInTheSameState) {

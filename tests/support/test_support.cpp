@@ -32,6 +32,11 @@ void write_file(const fs::path& p, const std::string& content) {
   out << content;
 }
 
+void write_secret_file(const fs::path& p, const std::string& content) {
+  write_file(p, content);
+  fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+}
+
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::ostringstream ss;

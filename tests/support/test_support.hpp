@@ -32,6 +32,8 @@ class TempDir {
 };
 
 void write_file(const fs::path& p, const std::string& content);
+// Writes a file only its owner may read, as exsyncd requires of secrets.
+void write_secret_file(const fs::path& p, const std::string& content);
 std::string read_file(const fs::path& p);
 
 // Runs `task` on `io` until it completes and returns its result. Other work on `io` (a server)

@@ -150,6 +150,11 @@ void EntraTokenSource::reject(const std::string& token) {
   if (impl_->token && impl_->token->access == token) impl_->token.reset();
 }
 
+void EntraTokenSource::set_password(std::string password) {
+  impl_->settings.password = std::move(password);
+  impl_->failure.reset();
+}
+
 int EntraTokenSource::token_requests() const { return impl_->requests; }
 
 }  // namespace exsync::auth

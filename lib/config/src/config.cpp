@@ -1,5 +1,7 @@
 #include "exsync/config/config.hpp"
 
+#include <sys/stat.h>
+
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -8,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "exsync/core/mailbox_address.hpp"
+#include "exsync/crypto/sealed_secret.hpp"
 
 namespace exsync::config {
 namespace {
@@ -17,7 +20,7 @@ namespace fs = std::filesystem;
 // Which keys each section accepts; anything else is a typo the admin should hear about.
 const std::map<std::string, std::set<std::string>, std::less<>> kSchema = {
     {"tenant", {"tenant_id", "client_id", "authority", "scope"}},
-    {"service_account", {"username", "password_file"}},
+    {"service_account", {"username", "password_file", "key_file"}},
     {"ews", {"url", "request_timeout_seconds", "get_item_batch_size"}},
     {"tls", {"ca_file"}},
     {"store", {"path"}},
@@ -112,6 +115,19 @@ Result<std::string, std::string> read_file(const fs::path& p) {
 
 bool is_https_url(const std::string& url) { return url.rfind("https://", 0) == 0 && url.size() > 8; }
 
+// A file holding a secret: readable by its owner only, or nothing else is read from it.
+Result<std::string, std::string> read_secret_file(const fs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return Fail{std::string("cannot be read: ") + std::strerror(errno)};
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(st.st_mode & 0777));
+    return Fail{std::string("is readable by group or others (mode ") + mode + "); it holds a secret: chmod 600 " +
+                p.string() + ", owned by the user exsyncd runs as (or use systemd's LoadCredential=)"};
+  }
+  return read_file(p);
+}
+
 }  // namespace
 
 std::string TenantConfig::token_url() const {
@@ -174,12 +190,32 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
   std::string pw_file;
   EXSYNC_TRY(r.str("service_account", "password_file", pw_file, true));
   cfg.service_account.password_file = r.resolve(pw_file);
+  std::string key_file;
+  EXSYNC_TRY(r.str("service_account", "key_file", key_file, false));
+  if (!key_file.empty()) cfg.service_account.key_file = r.resolve(key_file);
   {
-    auto pw = read_file(cfg.service_account.password_file);
+    auto pw = read_secret_file(cfg.service_account.password_file);
     if (!pw)
       return r.fail("service_account.password_file",
                     cfg.service_account.password_file.string() + " " + pw.error());
     std::string secret = std::move(*pw);
+    if (crypto::is_sealed(secret)) {
+      // Sealed with `exsyncd secret seal`: opened with the key file.
+      if (cfg.service_account.key_file.empty())
+        return r.fail("service_account.key_file", cfg.service_account.password_file.string() +
+                                                      " is sealed: key_file must name the key it was sealed with");
+      auto key_text = read_secret_file(cfg.service_account.key_file);
+      if (!key_text)
+        return r.fail("service_account.key_file", cfg.service_account.key_file.string() + " " + key_text.error());
+      auto key = crypto::parse_key_file(*key_text);
+      if (!key)
+        return r.fail("service_account.key_file", cfg.service_account.key_file.string() + " " + key.error().message);
+      auto opened = crypto::unseal(secret, *key);
+      if (!opened)
+        return r.fail("service_account.password_file",
+                      cfg.service_account.password_file.string() + " " + opened.error().message);
+      secret = std::move(*opened);
+    }
     while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
     if (secret.empty())
       return r.fail("service_account.password_file",
@@ -294,7 +330,7 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
     std::string token_file;
     EXSYNC_TRY(r.str("api", "token_file", token_file, true));
     cfg.api.token_file = r.resolve(token_file);
-    auto token = read_file(cfg.api.token_file);
+    auto token = read_secret_file(cfg.api.token_file);
     if (!token) return r.fail("api.token_file", cfg.api.token_file.string() + " " + token.error());
     std::string t = std::move(*token);
     while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();

@@ -40,6 +40,10 @@ class EntraTokenSource final : public TokenSource {
   Task<Result<std::string, AuthError>> access_token() override;
   void reject(const std::string& token) override;
 
+  // The password was rotated (SIGHUP): the next sign-in uses it, and a sign-in refused with the
+  // old one is forgotten rather than answered from memory. The current token stays in use.
+  void set_password(std::string password);
+
   // Number of requests sent to the token endpoint, for tests and statistics.
   int token_requests() const;
 

@@ -40,8 +40,9 @@ struct TenantConfig {
 
 struct ServiceAccountConfig {
   std::string username;
-  std::filesystem::path password_file;
-  Secret password;  // the file's content, trailing newline removed
+  std::filesystem::path password_file;  // plain, or sealed with `exsyncd secret seal`
+  std::filesystem::path key_file;       // the key a sealed password_file opens with
+  Secret password;  // the password, trailing newline removed
 };
 
 struct EwsConfig {
