@@ -11,6 +11,8 @@ Commands:
   once                sync every mailbox (or --mailbox) once, then exit;
                       exit status 1 if any mailbox failed
   items               print the stored items of --mailbox as JSON lines
+  status              one line per mailbox from the store: state, last success, items per
+                      folder, outbox (pending+parked!), last error; works while exsyncd runs
   verify              test the tenant's setup with the test mailbox --mailbox and print a
                       checklist (PASS/FAIL per step); exit status 0 only if all passed
   secret seal         read a secret on stdin and write it sealed (AES-256-GCM) with
@@ -22,7 +24,7 @@ Options:
   -m, --mailbox ADDR  one mailbox (once: sync only this one; items: required)
   -f, --folder NAME   the folder for items (default: contacts)
       --write-test    verify: also create and delete one tagged contact in the test mailbox
-      --json          verify: print the checklist as JSON
+      --json          verify, status: print JSON
       --key-file K    secret seal: the key file
       --out F         secret seal: the sealed file to write
   -h, --help          print this help and exit
@@ -80,12 +82,13 @@ std::optional<CommandLine> parse_command_line(const std::vector<std::string>& ar
       cl.write_test = true;
     } else if (a == "--json") {
       cl.json = true;
-    } else if (!command_seen && (a == "run" || a == "once" || a == "items" || a == "verify")) {
+    } else if (!command_seen && (a == "run" || a == "once" || a == "items" || a == "status" || a == "verify")) {
       command_seen = true;
       cl.command = a == "run"    ? Command::run
                    : a == "once" ? Command::once
                    : a == "items" ? Command::items
-                                  : Command::verify;
+                   : a == "status" ? Command::status
+                                   : Command::verify;
     } else {
       problem = "unknown argument \"" + a + "\"";
       return std::nullopt;
@@ -110,8 +113,12 @@ std::optional<CommandLine> parse_command_line(const std::vector<std::string>& ar
     problem = std::string(cl.command == Command::items ? "items" : "verify") + " needs --mailbox ADDR";
     return std::nullopt;
   }
-  if ((cl.write_test || cl.json) && cl.command != Command::verify) {
-    problem = "--write-test and --json go with verify";
+  if (cl.write_test && cl.command != Command::verify) {
+    problem = "--write-test goes with verify";
+    return std::nullopt;
+  }
+  if (cl.json && cl.command != Command::verify && cl.command != Command::status) {
+    problem = "--json goes with verify and status";
     return std::nullopt;
   }
   return cl;

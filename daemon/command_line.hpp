@@ -7,7 +7,7 @@
 
 namespace exsync::daemon {
 
-enum class Command { run, once, items, verify, secret_seal, help, version };
+enum class Command { run, once, items, status, verify, secret_seal, help, version };
 
 struct CommandLine {
   Command command = Command::run;
@@ -15,7 +15,7 @@ struct CommandLine {
   std::string mailbox;
   std::string folder = "contacts";
   bool write_test = false;  // verify: also create and delete a tagged contact
-  bool json = false;        // verify: the checklist as JSON
+  bool json = false;        // verify, status: JSON for machines
   std::string key_file;     // secret seal
   std::string out;          // secret seal: where to write (default: stdout)
 };

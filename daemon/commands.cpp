@@ -5,6 +5,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/json.hpp>
 #include <csignal>
 #include <functional>
 #include <map>
@@ -438,6 +439,78 @@ int print_items(Runtime& rt, const CommandLine& cl) {
   return 0;
 }
 
+// `status`: one row per configured mailbox from the store (the daemon may be running).
+int print_status(Runtime& rt, const CommandLine& cl, const std::vector<std::string>& mailboxes) {
+  struct Row {
+    std::string mailbox, state, last_success, last_error;
+    std::map<std::string, std::int64_t> items;
+    std::int64_t pending = 0, parked = 0, deletions_held = 0;
+  };
+  std::vector<Row> rows;
+  for (const auto& mailbox : mailboxes) {
+    Row row{mailbox, "never synced", "", "", {}};
+    auto folders = rt.store->status(mailbox);
+    auto outbox = rt.store->outbox(mailbox);
+    if (!folders || !outbox) {
+      log::error("store.read.failed", {{"message", folders ? outbox.error().message : folders.error().message}});
+      return kExitIoError;
+    }
+    bool failing = false;
+    for (const auto& f : *folders) {
+      row.items[f.folder] = f.items;
+      row.deletions_held += f.deletions_held;
+      if (!f.last_success.empty() && (row.last_success.empty() || f.last_success < row.last_success))
+        row.last_success = f.last_success;  // the folder that is furthest behind
+      if (!f.last_error.empty()) {
+        failing = true;
+        row.last_error = f.last_error_at + " " + f.last_error;
+      }
+    }
+    for (const auto& e : *outbox) (e.state == "parked" ? row.parked : row.pending) += 1;
+    if (!folders->empty()) row.state = failing ? "failing" : row.deletions_held > 0 ? "held" : "ok";
+    rows.push_back(std::move(row));
+  }
+  std::string out;
+  if (cl.json) {
+    boost::json::array list;
+    for (const auto& r : rows) {
+      boost::json::object items;
+      for (const auto& [f, n] : r.items) items[f] = n;
+      list.push_back(boost::json::object{
+          {"mailbox", r.mailbox},
+          {"state", r.state},
+          {"last_success", r.last_success.empty() ? boost::json::value(nullptr) : boost::json::value(r.last_success)},
+          {"last_error", r.last_error.empty() ? boost::json::value(nullptr) : boost::json::value(r.last_error)},
+          {"items", std::move(items)},
+          {"outbox", boost::json::object{{"pending", r.pending}, {"parked", r.parked}}},
+          {"deletions_held", r.deletions_held}});
+    }
+    out = boost::json::serialize(boost::json::object{{"mailboxes", std::move(list)}}) + "\n";
+  } else {
+    std::size_t width = 7;
+    for (const auto& r : rows) width = std::max(width, r.mailbox.size());
+    char line[512];
+    std::snprintf(line, sizeof line, "%-*s  %-12s  %-20s  %8s  %8s  %7s  %s\n", static_cast<int>(width), "MAILBOX",
+                  "STATE", "LAST SUCCESS", "CONTACTS", "CALENDAR", "OUTBOX", "LAST ERROR");
+    out += line;
+    for (const auto& r : rows) {
+      auto count = [&](const char* f) {
+        auto it = r.items.find(f);
+        return it == r.items.end() ? std::string("-") : std::to_string(it->second);
+      };
+      std::snprintf(line, sizeof line, "%-*s  %-12s  %-20s  %8s  %8s  %7s  ", static_cast<int>(width),
+                    r.mailbox.c_str(), r.state.c_str(), r.last_success.empty() ? "-" : r.last_success.c_str(),
+                    count("contacts").c_str(), count("calendar").c_str(),
+                    (std::to_string(r.pending) + (r.parked ? "+" + std::to_string(r.parked) + "!" : "")).c_str());
+      out += line;
+      out += r.last_error.empty() ? "-" : r.last_error;
+      out += '\n';
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
+}
+
 }  // namespace
 
 int run_command(const CommandLine& cl) {
@@ -459,7 +532,7 @@ int run_command(const CommandLine& cl) {
 
   Runtime rt;
   rt.cfg = std::move(*cfg);
-  if (cl.command == Command::items) {
+  if (cl.command == Command::items || cl.command == Command::status) {
     if (!std::filesystem::exists(rt.cfg.store_path)) {
       std::fprintf(stderr, "exsyncd: the store %s does not exist yet; run exsyncd once or run first\n",
                    rt.cfg.store_path.c_str());
@@ -471,7 +544,7 @@ int run_command(const CommandLine& cl) {
       return kExitIoError;
     }
     rt.store = std::move(*store);
-    return print_items(rt, cl);
+    return cl.command == Command::items ? print_items(rt, cl) : print_status(rt, cl, mailboxes);
   }
   if (int rc = build_runtime(rt); rc != 0) return rc;
   return run_daemon(rt, cl.command == Command::run, mailboxes, !cl.mailbox.empty());

@@ -276,6 +276,31 @@ TEST_F(DaemonSyncTest, ASealedPasswordFromTheCommandLineSignsIn) {
   EXPECT_EQ(once_r.err.find(password), std::string::npos);
 }
 
+TEST_F(DaemonSyncTest, StatusShowsEachMailboxFromTheStore) {
+  set_config("file = \"mailboxes.txt\"", "file = \"mailboxes.txt\"\nlist = [\"gone@contoso.onmicrosoft.com\"]");
+  EXPECT_EQ(once().exit_code, 1);
+  auto table = run_process({exsyncd(), "status", "--config", sim_.config().string()});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out.rfind("MAILBOX", 0), 0u) << table.out;
+  auto json_r = run_process({exsyncd(), "status", "--config", sim_.config().string(), "--json"});
+  ASSERT_EQ(json_r.exit_code, 0) << json_r.err;
+  auto v = boost::json::parse(json_r.out);
+  const auto& list = v.at("mailboxes").as_array();
+  ASSERT_EQ(list.size(), 4u);
+  for (const auto& m : list) {
+    const std::string mailbox(m.at("mailbox").as_string());
+    if (mailbox == "gone@contoso.onmicrosoft.com") {
+      EXPECT_EQ(m.at("state"), "failing") << json_r.out;
+      EXPECT_NE(std::string(m.at("last_error").as_string()).find("mailbox_not_found"), std::string::npos);
+      continue;
+    }
+    EXPECT_EQ(m.at("state"), "ok") << mailbox;
+    EXPECT_EQ(m.at("items").at("contacts").as_int64(), 40) << mailbox;
+    EXPECT_TRUE(m.at("last_success").is_string());
+    EXPECT_NE(table.out.find(mailbox + "  ok"), std::string::npos) << table.out;
+  }
+}
+
 TEST(DaemonCrashTest, SigkillMidSyncThenRerunEndsInTheSameState) {
   test::Simulator sim(test::SimOptions{.mailboxes = 2, .contacts = 2500});
   auto text = test::read_file(sim.config());
