@@ -88,6 +88,7 @@ int build_runtime(Runtime& rt) {
 
   auth::RopcSettings ropc{rt.cfg.tenant.token_url(), rt.cfg.tenant.client_id, rt.cfg.tenant.scope,
                           rt.cfg.service_account.username, rt.cfg.service_account.password.reveal()};
+  if (rt.cfg.tenant.access == config::TenantConfig::Access::app) ropc.client_secret = rt.cfg.tenant.client_secret.reveal();
   rt.tokens = std::make_unique<auth::EntraTokenSource>(rt.io.get_executor(), *rt.client, SystemClock::instance(),
                                                        std::move(ropc));
   rt.ews = std::make_unique<ews::EwsService>(*rt.client, *rt.tokens,
@@ -391,6 +392,7 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
                                {"mode", forever ? "run" : "once"},
                                {"mailboxes", mailboxes.size()},
                                {"max_concurrent", rt.cfg.sync.max_concurrent_mailboxes},
+                               {"access", rt.cfg.tenant.access == config::TenantConfig::Access::app ? "app" : "impersonation"},
                                {"store", rt.cfg.store_path.string()}});
   net::co_spawn(
       rt.io,

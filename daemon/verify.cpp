@@ -113,8 +113,8 @@ std::string remote_advice(const model::RemoteError& e, const std::string& mailbo
     case K::impersonation_denied:
       return "The service account may not impersonate " + mailbox +
              ". Assign it the ApplicationImpersonation role (Exchange Server, or an impersonation scope "
-             "covering the agents' mailboxes). Exchange Online removed that role in February 2025: there the "
-             "setup needs app-only access instead.";
+             "covering the agents' mailboxes). Exchange Online removed that role in February 2025: there, "
+             "use app-only access ([tenant] access = \"app\" with the application permission full_access_as_app).";
     case K::mailbox_not_found:
       return "There is no mailbox " + mailbox + ". Check the test mailbox's primary SMTP address, and that it "
              "has an Exchange licence.";
@@ -170,10 +170,11 @@ struct Verifier {
       list.fail(reach, client.error().message, "Fix [tls] ca_file: it must be a readable PEM file of CA certificates.");
       co_return;
     }
-    auth::EntraTokenSource tokens(io.get_executor(), **client, SystemClock::instance(),
-                                  auth::RopcSettings{cfg.tenant.token_url(), cfg.tenant.client_id, cfg.tenant.scope,
-                                                     cfg.service_account.username,
-                                                     cfg.service_account.password.reveal()});
+    const bool app = cfg.tenant.access == config::TenantConfig::Access::app;
+    auth::RopcSettings settings{cfg.tenant.token_url(), cfg.tenant.client_id, cfg.tenant.scope,
+                                cfg.service_account.username, cfg.service_account.password.reveal()};
+    if (app) settings.client_secret = cfg.tenant.client_secret.reveal();
+    auth::EntraTokenSource tokens(io.get_executor(), **client, SystemClock::instance(), std::move(settings));
     auto t = co_await tokens.access_token();
     if (!t) {
       const auto& e = t.error();
@@ -195,7 +196,7 @@ struct Verifier {
       co_return;
     }
     list.pass(reach, cfg.tenant.token_url());
-    list.pass(token, "for " + cfg.service_account.username);
+    list.pass(token, app ? "app-only, for client " + cfg.tenant.client_id : "for " + cfg.service_account.username);
 
     if (auto claims = jwt_claims(*t)) {
       const auto text = [&](const char* key) {
@@ -206,12 +207,14 @@ struct Verifier {
       if (auto* roles = claims->if_contains("roles"); roles && roles->is_array())
         for (const auto& r : roles->as_array()) role |= r.is_string() && r.as_string() == "full_access_as_app";
       const auto scp = text("scp");
-      if (has_word(scp, "EWS.AccessAsUser.All") || role)
+      if (app ? role : has_word(scp, "EWS.AccessAsUser.All"))
         list.pass(scope, role ? "role full_access_as_app" : "scope EWS.AccessAsUser.All, audience " + text("aud"));
       else
-        list.fail(scope, "the token's scope is \"" + scp + "\"",
-                  "Add the delegated permission EWS.AccessAsUser.All (Office 365 Exchange Online) to the app "
-                  "registration and grant admin consent; check [tenant] scope.");
+        list.fail(scope, app ? "the token has no role full_access_as_app" : "the token's scope is \"" + scp + "\"",
+                  app ? "Add the application permission full_access_as_app (Office 365 Exchange Online) to the "
+                        "app registration and grant admin consent."
+                      : "Add the delegated permission EWS.AccessAsUser.All (Office 365 Exchange Online) to the app "
+                        "registration and grant admin consent; check [tenant] scope.");
     } else {
       list.fail(scope, "the access token is not a JWT", "Check [tenant] authority: it must be Entra ID's.");
     }

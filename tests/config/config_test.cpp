@@ -185,6 +185,28 @@ TEST_F(ConfigTest, ASealedPasswordOpensWithItsKeyFile) {
   EXPECT_NE(wrong.error().problem.find("does not open with this key"), std::string::npos) << wrong.error().problem;
 }
 
+TEST_F(ConfigTest, AppOnlyAccessNeedsAClientSecretAndNoServiceAccount) {
+  auto text = std::string(kValid);
+  const auto sa = text.find("[service_account]");
+  const auto next = text.find("\n[", sa + 1);
+  text.erase(sa, next - sa + 1);
+  text.replace(text.find("[tenant]\n"), 9, "[tenant]\naccess = \"app\"\n");
+  auto missing = load(text);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().key, "tenant.client_secret_file");
+  test::write_secret_file(dir_ / "secret" / "client", "app-secret-value\n");
+  text.replace(text.find("access = \"app\"\n"), 15, "access = \"app\"\nclient_secret_file = \"secret/client\"\n");
+  auto cfg = load(text);
+  ASSERT_TRUE(cfg) << cfg.error().message();
+  EXPECT_EQ(cfg->tenant.access, TenantConfig::Access::app);
+  EXPECT_EQ(cfg->tenant.client_secret.reveal(), "app-secret-value");
+  EXPECT_EQ(cfg->tenant.scope, "https://outlook.office365.com/.default");
+  text.replace(text.find("access = \"app\""), 14, "access = \"delegate\"");
+  auto d = load(text);
+  ASSERT_FALSE(d);
+  EXPECT_NE(d.error().problem.find("not supported by this version yet"), std::string::npos);
+}
+
 TEST_F(ConfigTest, ErrorsNeverContainThePassword) {
   auto cfg = load(std::string(kValid) + "\n[log]\nlevel = \"loud\"\n");
   ASSERT_FALSE(cfg);

@@ -64,6 +64,7 @@ class VerifyTest : public ::testing::Test {
   }
 
   test::Simulator sim_{test::SimOptions{.mailboxes = 2, .contacts = 7}};
+  const std::string sim_secret_ = test::read_file(sim_.dir() / "client.secret");
 };
 
 TEST_F(VerifyTest, AHealthyTenantPassesEveryStepAndTheWriteTestLeavesNothingBehind) {
@@ -157,6 +158,38 @@ TEST_F(VerifyTest, AServerCertificateNotFromTheConfiguredCa) {
   EXPECT_EQ(v.first_failure(), "token_endpoint_reachable") << v.text;
   EXPECT_NE(v.text.find("certificate rejected"), std::string::npos) << v.text;
   EXPECT_NE(v.advice("token_endpoint_reachable").find("ca_file"), std::string::npos);
+}
+
+// App-only access ([tenant] access = "app"): the client credentials grant, the application
+// permission full_access_as_app, still ExchangeImpersonation.
+class AppVerifyTest : public VerifyTest {
+ protected:
+  void SetUp() override {
+    auto text = test::read_file(sim_.config());
+    text.replace(text.find("[tenant]\n"), 9, "[tenant]\naccess = \"app\"\nclient_secret_file = \"client.secret\"\n");
+    test::write_file(sim_.config(), text);
+  }
+};
+
+TEST_F(AppVerifyTest, AppOnlyAccessPassesEveryStep) {
+  auto v = verify("agent1@contoso.onmicrosoft.com", {"--write-test"});
+  EXPECT_EQ(v.exit_code, 0) << v.text;
+  EXPECT_EQ(v.first_failure(), "");
+  auto once = test::run_process({test::exsyncd_path().string(), "once", "--config", sim_.config().string()});
+  EXPECT_EQ(once.exit_code, 0) << once.err;
+  EXPECT_NE(once.err.find("event=auth.token.acquired grant=client_credentials"), std::string::npos) << once.err;
+  EXPECT_NE(once.err.find("access=app"), std::string::npos);
+}
+
+TEST_F(AppVerifyTest, AWrongClientSecretOrAMissingRole) {
+  test::write_secret_file(sim_.dir() / "client.secret", "not-the-secret\n");
+  auto wrong = verify();
+  expect_failure_at(wrong, "token_acquired", "client secret");
+  EXPECT_NE(wrong.text.find("AADSTS7000215"), std::string::npos);
+
+  test::write_secret_file(sim_.dir() / "client.secret", sim_secret_);
+  sim_.control("PUT", "/sim/tenant", R"({"app_role":"Mail.Read"})");
+  expect_failure_at(verify(), "token_scope", "full_access_as_app");
 }
 
 TEST_F(VerifyTest, AnUnreadableConfigurationStopsAtTheFirstStep) {

@@ -31,6 +31,12 @@ const std::map<int, EntraErrorText> kErrors = {
              "authorization request for this user and resource."}},
     {7000218, {401, "invalid_client", "",
                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."}},
+    {7000215, {401, "invalid_client", "",
+               "Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
+               "value, not the client secret ID, for a secret added to app."}},
+    {1002012, {400, "invalid_scope", "",
+               "The provided value for scope is not valid. Client credential flows must have a scope value with "
+               "/.default suffixed to the resource identifier (application ID URI)."}},
     {700016, {400, "unauthorized_client", "",
               "Application with identifier was not found in the directory. This can happen if the application has "
               "not been installed by the administrator of the tenant or consented to by any user in the tenant. You "
@@ -115,9 +121,21 @@ http::Response EntraEndpoint::handle(const http::Request& req, const std::string
   if (tenant_segment != tenant_.tenant_id()) return error_response(90002);
   auto form = parse_form(req.body);
   if (form["client_id"] != tenant_.client_id()) return error_response(700016);
-  if (form.contains("client_secret")) return error_response(7000218);
-
   const std::string grant = form["grant_type"];
+  if (grant == "client_credentials") {
+    // App-only: a confidential client proves itself with its secret; the scope is the resource's
+    // /.default (its application permissions).
+    if (form["client_secret"] != tenant_.client_secret()) return error_response(7000215);
+    if (form["scope"] != "https://outlook.office365.com/.default") return error_response(1002012);
+    boost::json::object o;
+    o["token_type"] = "Bearer";
+    o["expires_in"] = tenant_.token_lifetime.count();
+    o["ext_expires_in"] = tenant_.token_lifetime.count();
+    o["access_token"] = tenant_.issue_access_token(true);
+    return json_response(200, o);
+  }
+  // A public client (ROPC) sends no secret.
+  if (form.contains("client_secret")) return error_response(7000218);
   if (grant == "password") {
     if (normalize_mailbox_address(form["username"]) != tenant_.service_account()) return error_response(50034);
     if (form["password"] != tenant_.password()) return error_response(50126);

@@ -28,6 +28,7 @@ constexpr const char* kUsage = R"(Usage: exsync-sim --dir DIR [options]
 A simulated Microsoft 365 tenant for exsync: Entra ID's token endpoint and an Exchange Web
 Services endpoint over HTTPS, with its own CA. Writes DIR/ca.pem, DIR/exsync.toml (a daemon
 configuration pointing at the simulator, with an [api] section), DIR/service-account.password,
+DIR/client.secret (for app-only access),
 DIR/api.token and DIR/mailboxes.txt, then serves until SIGTERM or SIGINT.
 
 Options:
@@ -225,6 +226,7 @@ int main(int argc, char** argv) {
   // exsync.toml is written last: its presence tells a waiting test that the simulator is ready.
   if (!write_file(dir / "ca.pem", pki->ca.certificate) ||
       !write_file(dir / "service-account.password", tenant.password() + "\n", true) ||
+      !write_file(dir / "client.secret", tenant.client_secret() + "\n", true) ||
       !write_file(dir / "mailboxes.txt", mailbox_list) || !write_file(dir / "api.token", api_token + "\n", true) || !write_file(dir / "sim.port", std::to_string(*bound) + "\n") ||
       !write_file(dir / "exsync.toml", config)) {
     std::fprintf(stderr, "exsync-sim: cannot write into %s\n", dir.c_str());

@@ -51,6 +51,7 @@ Tenant::Tenant(std::string domain, std::uint64_t seed)
       service_account_("svc-exsync@" + domain_),
       rng_(seed) {
   password_ = "Sim-" + random_token(20);
+  client_secret_ = "SimSecret~" + random_token(30);
 }
 
 SysSeconds Tenant::now() const {
@@ -241,7 +242,7 @@ std::vector<SimChangeOf<SimEvent>> Tenant::event_changes_since(const Mailbox& mb
   return net_changes(mb.calendar.events, mb.calendar.by_seq, mb.calendar.seq, since, max, next, last);
 }
 
-std::string Tenant::issue_access_token() {
+std::string Tenant::issue_access_token(bool app) {
   // Shaped like Entra's: a JWT whose claims say who and what for; the signature is random.
   auto b64url = [](std::string text) {
     auto b = base64_encode(text);
@@ -250,7 +251,8 @@ std::string Tenant::issue_access_token() {
     return b;
   };
   const std::string claims = "{\"aud\":\"https://outlook.office365.com\",\"tid\":\"" + tenant_id() +
-                             "\",\"upn\":\"" + service_account() + "\",\"scp\":\"" + token_scope +
+                             (app ? "\",\"roles\":[\"" + app_role + "\"],\"appid\":\"" + client_id()
+                                  : "\",\"upn\":\"" + service_account() + "\",\"scp\":\"" + token_scope) +
                              "\",\"jti\":\"" + random_token(16) + "\"}";
   auto t = b64url("{\"typ\":\"JWT\",\"alg\":\"RS256\"}") + "." + b64url(claims) + "." + random_token(48);
   access_tokens_[t] = now() + token_lifetime;

@@ -162,7 +162,9 @@ class Tenant {
                                                          std::uint64_t& next, bool& last) const;
 
   // Tokens.
-  std::string issue_access_token();
+  // `app`: an app-only token (roles full_access_as_app) instead of a delegated one.
+  std::string issue_access_token(bool app = false);
+  const std::string& client_secret() const { return client_secret_; }
   std::string issue_refresh_token();
   bool access_token_valid(const std::string& token) const;
   bool refresh_token_valid(const std::string& token) const;
@@ -173,6 +175,8 @@ class Tenant {
   // The delegated scope access tokens carry (their `scp` claim); admin consent for EWS gives
   // "EWS.AccessAsUser.All".
   std::string token_scope = "EWS.AccessAsUser.All";
+  // The application permission app-only tokens carry (their `roles` claim).
+  std::string app_role = "full_access_as_app";
   // Exchange Online blocking EWS for the organisation, or for an app not on its EWS allow list:
   // every EWS request is answered HTTP 403.
   bool ews_blocked = false;
@@ -198,6 +202,7 @@ class Tenant {
   std::string tenant_id_;
   std::string domain_;
   std::string client_id_;
+  std::string client_secret_;
   std::string service_account_;
   std::string password_;
   std::mt19937_64 rng_;

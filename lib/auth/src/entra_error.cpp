@@ -23,6 +23,9 @@ std::string_view AuthError::advice() const {
     case AuthErrorKind::public_client_disabled:
       return "The app registration does not allow public client flows. Under Authentication, set "
              "\"Allow public client flows\" to Yes.";
+    case AuthErrorKind::wrong_client_secret:
+      return "The application's client secret is wrong or has expired. Create a new secret under "
+             "Certificates & secrets in the app registration and put it in [tenant] client_secret_file.";
     case AuthErrorKind::app_not_found:
       return "No application with this client id exists in the tenant. Check [tenant] client_id (the "
              "Application (client) ID) and [tenant] tenant_id.";
@@ -60,6 +63,7 @@ std::string_view auth_error_kind_name(AuthErrorKind kind) {
     case AuthErrorKind::mfa_required: return "mfa_required";
     case AuthErrorKind::consent_required: return "consent_required";
     case AuthErrorKind::public_client_disabled: return "public_client_disabled";
+    case AuthErrorKind::wrong_client_secret: return "wrong_client_secret";
     case AuthErrorKind::app_not_found: return "app_not_found";
     case AuthErrorKind::tenant_not_found: return "tenant_not_found";
     case AuthErrorKind::user_not_found: return "user_not_found";
@@ -84,6 +88,8 @@ AuthErrorKind kind_for_code(int code) {
     case 50079: return AuthErrorKind::mfa_required;
     case 65001: return AuthErrorKind::consent_required;
     case 7000218: return AuthErrorKind::public_client_disabled;
+    case 7000215:
+    case 7000222: return AuthErrorKind::wrong_client_secret;
     case 700016: return AuthErrorKind::app_not_found;
     case 90002: return AuthErrorKind::tenant_not_found;
     case 50034: return AuthErrorKind::user_not_found;

@@ -78,6 +78,16 @@ struct EntraTokenSource::Impl {
   }
 
   Task<Result<std::string, AuthError>> acquire() {
+    if (!settings.client_secret.empty()) {
+      // App-only: no refresh token; a new token is simply asked for again.
+      auto r = co_await post("client_credentials", "&client_secret=" + http::form_encode(settings.client_secret));
+      if (!r) {
+        report(r.error());
+        co_return Fail{r.error()};
+      }
+      token = std::move(*r);
+      co_return token->access;
+    }
     if (!refresh_token.empty()) {
       auto r = co_await post("refresh_token", "&refresh_token=" + http::form_encode(refresh_token));
       if (r) {

@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 
 // Which keys each section accepts; anything else is a typo the admin should hear about.
 const std::map<std::string, std::set<std::string>, std::less<>> kSchema = {
-    {"tenant", {"tenant_id", "client_id", "authority", "scope"}},
+    {"tenant", {"tenant_id", "client_id", "authority", "scope", "access", "client_secret_file"}},
     {"service_account", {"username", "password_file", "key_file"}},
     {"ews", {"url", "request_timeout_seconds", "get_item_batch_size"}},
     {"tls", {"ca_file"}},
@@ -184,16 +184,41 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
       return r.fail("tenant.tenant_id", "must be a tenant GUID or a domain name");
   }
 
-  EXSYNC_TRY(r.str("service_account", "username", cfg.service_account.username, true));
-  if (auto problem = mailbox_address_problem(cfg.service_account.username))
+  std::string access = "impersonation";
+  EXSYNC_TRY(r.str("tenant", "access", access, false));
+  if (access == "app") {
+    cfg.tenant.access = TenantConfig::Access::app;
+  } else if (access != "impersonation") {
+    return r.fail("tenant.access", "\"" + access + "\" is not one of \"impersonation\", \"app\"" +
+                                       (access == "delegate" ? " (delegate access is not supported by this version yet)"
+                                                             : ""));
+  }
+  const bool app = cfg.tenant.access == TenantConfig::Access::app;
+  if (app) {
+    // App-only: the client credentials grant asks for the resource's application permissions.
+    if (cfg.tenant.scope == TenantConfig{}.scope) cfg.tenant.scope = "https://outlook.office365.com/.default";
+    std::string secret_file;
+    EXSYNC_TRY(r.str("tenant", "client_secret_file", secret_file, true));
+    cfg.tenant.client_secret_file = r.resolve(secret_file);
+    auto secret = read_secret_file(cfg.tenant.client_secret_file);
+    if (!secret) return r.fail("tenant.client_secret_file", cfg.tenant.client_secret_file.string() + " " + secret.error());
+    std::string text = std::move(*secret);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    if (text.empty()) return r.fail("tenant.client_secret_file", cfg.tenant.client_secret_file.string() + " is empty");
+    cfg.tenant.client_secret = Secret(std::move(text));
+  }
+
+  // The service account: ROPC's user; app-only access needs none.
+  EXSYNC_TRY(r.str("service_account", "username", cfg.service_account.username, !app));
+  if (auto problem = mailbox_address_problem(cfg.service_account.username); problem && !(app && cfg.service_account.username.empty()))
     return r.fail("service_account.username", "\"" + cfg.service_account.username + "\" " + *problem);
   std::string pw_file;
-  EXSYNC_TRY(r.str("service_account", "password_file", pw_file, true));
-  cfg.service_account.password_file = r.resolve(pw_file);
+  EXSYNC_TRY(r.str("service_account", "password_file", pw_file, !app));
+  if (!pw_file.empty()) cfg.service_account.password_file = r.resolve(pw_file);
   std::string key_file;
   EXSYNC_TRY(r.str("service_account", "key_file", key_file, false));
   if (!key_file.empty()) cfg.service_account.key_file = r.resolve(key_file);
-  {
+  if (!pw_file.empty()) {
     auto pw = read_secret_file(cfg.service_account.password_file);
     if (!pw)
       return r.fail("service_account.password_file",

@@ -16,6 +16,7 @@ enum class AuthErrorKind {
   mfa_required,            // AADSTS50076, 50079
   consent_required,        // AADSTS65001
   public_client_disabled,  // AADSTS7000218
+  wrong_client_secret,     // AADSTS7000215, 7000222 (expired): app-only access
   app_not_found,           // AADSTS700016
   tenant_not_found,        // AADSTS90002
   user_not_found,          // AADSTS50034

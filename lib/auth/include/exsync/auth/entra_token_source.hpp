@@ -1,5 +1,6 @@
 // EntraTokenSource: delegated tokens for the service account from Microsoft Entra ID, by the
-// OAuth 2.0 resource-owner password credentials grant (ROPC) as a public client.
+// OAuth 2.0 resource-owner password credentials grant (ROPC) as a public client; or, with a
+// client secret, app-only tokens by the client credentials grant.
 //
 // The token is cached until `refresh_margin` before it expires; then the refresh token is used
 // (grant_type=refresh_token), and when Entra refuses it, the password again. Concurrent callers
@@ -29,6 +30,9 @@ struct RopcSettings {
   std::string scope;
   std::string username;
   std::string password;
+  // Set for app-only access: the client credentials grant with this secret instead of ROPC
+  // (scope https://outlook.office365.com/.default, application permission full_access_as_app).
+  std::string client_secret;
   std::chrono::seconds refresh_margin{300};
 };
 

@@ -34,6 +34,13 @@ struct TenantConfig {
   std::string client_id;
   std::string authority = "https://login.microsoftonline.com";
   std::string scope = "https://outlook.office365.com/EWS.AccessAsUser.All offline_access";
+  // How exsync reaches the agents' mailboxes: the service account's delegated token with
+  // ExchangeImpersonation (ROPC), or an app-only token (client credentials, application
+  // permission full_access_as_app), still with ExchangeImpersonation.
+  enum class Access { impersonation, app };
+  Access access = Access::impersonation;
+  std::filesystem::path client_secret_file;  // app: the client secret
+  Secret client_secret;
   // {authority}/{tenant_id}/oauth2/v2.0/token
   std::string token_url() const;
 };
