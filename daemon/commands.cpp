@@ -14,6 +14,7 @@
 #include <iostream>
 
 #include "exsync/api/api_service.hpp"
+#include "exsync/auth/basic_credentials.hpp"
 #include "exsync/auth/entra_token_source.hpp"
 #include "exsync/config/config.hpp"
 #include "exsync/core/mailbox_address.hpp"
@@ -40,7 +41,8 @@ struct Runtime {
   net::thread_pool parser{1};    // GetItem answers, the bulk of an initial sync
   std::unique_ptr<store::SqliteStore> store;
   std::unique_ptr<http::Client> client;
-  std::unique_ptr<auth::EntraTokenSource> tokens;
+  std::unique_ptr<auth::EntraTokenSource> tokens;  // Entra ID, unless [tenant] auth = "basic"
+  std::unique_ptr<auth::BasicCredentials> basic;
   std::unique_ptr<ews::EwsService> ews;
   std::unique_ptr<sync::LoadGovernor> governor;
   std::unique_ptr<sync::GovernedRemote> remote;  // ews, as the governor allows
@@ -91,7 +93,11 @@ int build_runtime(Runtime& rt) {
   if (rt.cfg.tenant.access == config::TenantConfig::Access::app) ropc.client_secret = rt.cfg.tenant.client_secret.reveal();
   rt.tokens = std::make_unique<auth::EntraTokenSource>(rt.io.get_executor(), *rt.client, SystemClock::instance(),
                                                        std::move(ropc));
-  rt.ews = std::make_unique<ews::EwsService>(*rt.client, *rt.tokens,
+  if (rt.cfg.tenant.basic_auth)
+    rt.basic = std::make_unique<auth::BasicCredentials>(rt.cfg.service_account.username,
+                                                        rt.cfg.service_account.password.reveal());
+  rt.ews = std::make_unique<ews::EwsService>(*rt.client,
+                                             rt.basic ? static_cast<auth::TokenSource&>(*rt.basic) : *rt.tokens,
                                              ews::EwsSettings{rt.cfg.ews.url, rt.cfg.ews.get_item_batch_size},
                                              &rt.parser);
   rt.governor = std::make_unique<sync::LoadGovernor>(
@@ -278,6 +284,7 @@ void reload(Runtime& rt, sync::Scheduler& scheduler, bool fixed_mailboxes) {
   if (rotated) {
     // The breach procedure: a new (sealed) password, then SIGHUP.
     rt.tokens->set_password(cfg.service_account.password.reveal());
+    if (rt.basic) rt.basic->set_password(cfg.service_account.username, cfg.service_account.password.reveal());
     rt.cfg.service_account.password = cfg.service_account.password;
   }
   if (cfg.ews.url != rt.cfg.ews.url || cfg.ews.request_timeout != rt.cfg.ews.request_timeout ||

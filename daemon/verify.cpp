@@ -5,12 +5,14 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
+#include <array>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <random>
 
 #include "commands.hpp"
+#include "exsync/auth/basic_credentials.hpp"
 #include "exsync/auth/entra_token_source.hpp"
 #include "exsync/config/config.hpp"
 #include "exsync/core/mailbox_address.hpp"
@@ -170,11 +172,21 @@ struct Verifier {
       list.fail(reach, client.error().message, "Fix [tls] ca_file: it must be a readable PEM file of CA certificates.");
       co_return;
     }
+    client_ = std::move(*client);
     const bool app = cfg.tenant.access == config::TenantConfig::Access::app;
+    if (cfg.tenant.basic_auth) {
+      // Exchange Server without modern authentication: no token, the password goes with each request.
+      // (Named arrays, not braced lists: GCC 12 mishandles initializer lists in coroutines.)
+      const std::array<Step*, 3> unused{&reach, &token, &scope};
+      for (auto* step : unused) list.pass(*step, "not used: [tenant] auth = \"basic\"");
+      auth::BasicCredentials basic(cfg.service_account.username, cfg.service_account.password.reveal());
+      co_await check_ews(cfg, basic, mailbox, ews_reach, impersonate, contacts, calendar, write);
+      co_return;
+    }
     auth::RopcSettings settings{cfg.tenant.token_url(), cfg.tenant.client_id, cfg.tenant.scope,
                                 cfg.service_account.username, cfg.service_account.password.reveal()};
     if (app) settings.client_secret = cfg.tenant.client_secret.reveal();
-    auth::EntraTokenSource tokens(io.get_executor(), **client, SystemClock::instance(), std::move(settings));
+    auth::EntraTokenSource tokens(io.get_executor(), *client_, SystemClock::instance(), std::move(settings));
     auto t = co_await tokens.access_token();
     if (!t) {
       const auto& e = t.error();
@@ -220,7 +232,14 @@ struct Verifier {
     }
     if (scope.outcome == Outcome::fail) co_return;
 
-    ews::EwsService ews(**client, tokens, ews::EwsSettings{cfg.ews.url, cfg.ews.get_item_batch_size});
+    co_await check_ews(cfg, tokens, mailbox, ews_reach, impersonate, contacts, calendar, write);
+  }
+
+  std::unique_ptr<http::Client> client_;
+
+  Task<void> check_ews(config::Config& cfg, auth::TokenSource& tokens, const std::string& mailbox, Step& ews_reach,
+                       Step& impersonate, Step& contacts, Step& calendar, Step* write) {
+    ews::EwsService ews(*client_, tokens, ews::EwsSettings{cfg.ews.url, cfg.ews.get_item_batch_size});
     auto probe = co_await ews.changes(mailbox, model::FolderKind::contacts, "", 1);
     if (!probe) {
       const auto& e = probe.error();
@@ -228,7 +247,12 @@ struct Verifier {
       std::string what = e.message + (e.code.empty() || e.code.rfind("HTTP", 0) == 0 ? "" : " (" + e.code + ")");
       if (e.kind == K::network || (e.kind == K::access_denied && e.code == "HTTP403") || e.kind == K::unauthorized ||
           e.kind == K::protocol || e.kind == K::server) {
-        list.fail(ews_reach, cfg.ews.url + ": " + what, remote_advice(e, mailbox));
+        const bool basic = e.kind == K::unauthorized && tokens.scheme() == "Basic";
+        list.fail(ews_reach, cfg.ews.url + ": " + what,
+                  basic ? "Exchange refused the service account's name or password (HTTP Basic). Check "
+                          "[service_account] username and password_file, and that Basic authentication is "
+                          "enabled on the EWS virtual directory."
+                        : remote_advice(e, mailbox));
         co_return;
       }
       list.pass(ews_reach, cfg.ews.url);
@@ -250,8 +274,9 @@ struct Verifier {
       } else {
         net::thread_pool pool(1);
         sync::SyncEngine engine(ews, **store, pool);
-        for (auto [folder, step] : {std::pair{model::FolderKind::contacts, &contacts},
-                                    std::pair{model::FolderKind::calendar, &calendar}}) {
+        const std::array<std::pair<model::FolderKind, Step*>, 2> folders{
+            std::pair{model::FolderKind::contacts, &contacts}, std::pair{model::FolderKind::calendar, &calendar}};
+        for (const auto& [folder, step] : folders) {
           auto r = co_await engine.sync_folder(mailbox, folder);
           if (r)
             list.pass(*step, std::to_string(r->created) + " items read");
@@ -335,6 +360,7 @@ int run_verify(const CommandLine& cl) {
       if (e) std::rethrow_exception(e);
     });
     io.run();
+    v.client_.reset();  // its sockets belong to `io`: gone before it is
   }
   if (cl.json)
     print_json(v.list, mailbox);

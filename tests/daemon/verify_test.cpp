@@ -192,6 +192,23 @@ TEST_F(AppVerifyTest, AWrongClientSecretOrAMissingRole) {
   expect_failure_at(verify(), "token_scope", "full_access_as_app");
 }
 
+// Exchange Server on-premises without modern authentication: [tenant] auth = "basic".
+TEST_F(VerifyTest, BasicAuthenticationForExchangeServer) {
+  sim_.control("PUT", "/sim/tenant", R"({"basic_auth":true})");
+  auto text = test::read_file(sim_.config());
+  text.replace(text.find("[tenant]\n"), 9, "[tenant]\nauth = \"basic\"\n");
+  test::write_file(sim_.config(), text);
+  auto v = verify();
+  EXPECT_EQ(v.exit_code, 0) << v.text;
+  auto once = test::run_process({test::exsyncd_path().string(), "once", "--config", sim_.config().string()});
+  EXPECT_EQ(once.exit_code, 0) << once.err;
+  EXPECT_EQ(once.err.find("auth.token.acquired"), std::string::npos) << "no Entra ID involved";
+  EXPECT_EQ(sim_.contacts("agent2@contoso.onmicrosoft.com").size(), 7u);
+
+  sim_.control("PUT", "/sim/password", R"({"password":"changed-on-the-server"})");
+  expect_failure_at(verify(), "ews_reachable", "HTTP Basic");
+}
+
 TEST_F(VerifyTest, AnUnreadableConfigurationStopsAtTheFirstStep) {
   test::write_file(sim_.config(), test::read_file(sim_.config()) + "\n[nonsense]\n");
   auto v = verify();

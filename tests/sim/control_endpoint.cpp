@@ -95,6 +95,7 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
     if (auto* v = body.as_object().if_contains("ews_blocked"); v && v->is_bool()) tenant_.ews_blocked = v->as_bool();
     if (auto* v = body.as_object().if_contains("token_scope"); v && v->is_string())
       tenant_.token_scope = std::string(v->as_string());
+    if (auto* v = body.as_object().if_contains("basic_auth"); v && v->is_bool()) tenant_.basic_auth = v->as_bool();
     if (auto* v = body.as_object().if_contains("app_role"); v && v->is_string())
       tenant_.app_role = std::string(v->as_string());
     return {204, {}, ""};

@@ -343,7 +343,10 @@ http::Response EwsEndpoint::handle(const http::Request& req, BudgetTicket& ticke
 
   std::string_view auth = req.header("Authorization");
   const bool bearer = auth.size() > 7 && auth.substr(0, 7) == "Bearer ";
-  if (!bearer || !tenant_.access_token_valid(std::string(auth.substr(7)))) {
+  // Exchange Server with Basic authentication on its EWS virtual directory.
+  const bool basic_ok = tenant_.basic_auth && auth.size() > 6 && auth.substr(0, 6) == "Basic " &&
+                        base64_decode(auth.substr(6)) == tenant_.service_account() + ":" + tenant_.password();
+  if (!basic_ok && (!bearer || !tenant_.access_token_valid(std::string(auth.substr(7))))) {
     ++stats_.unauthorized;
     // Exchange Online's challenge; see ews-captures/ews/http401_exo_bearer_*_ASSEMBLED.http.
     std::string challenge =

@@ -180,6 +180,9 @@ class Tenant {
   // Exchange Online blocking EWS for the organisation, or for an app not on its EWS allow list:
   // every EWS request is answered HTTP 403.
   bool ews_blocked = false;
+  // EWS also accepts HTTP Basic with the service account's name and password (Exchange Server
+  // without modern authentication).
+  bool basic_auth = false;
   std::set<std::string> impersonation_denied;
 
   // Injected token endpoint failure.

@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 
 // Which keys each section accepts; anything else is a typo the admin should hear about.
 const std::map<std::string, std::set<std::string>, std::less<>> kSchema = {
-    {"tenant", {"tenant_id", "client_id", "authority", "scope", "access", "client_secret_file"}},
+    {"tenant", {"tenant_id", "client_id", "authority", "scope", "access", "client_secret_file", "auth"}},
     {"service_account", {"username", "password_file", "key_file"}},
     {"ews", {"url", "request_timeout_seconds", "get_item_batch_size"}},
     {"tls", {"ca_file"}},
@@ -173,8 +173,15 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
     }
   }
 
-  EXSYNC_TRY(r.str("tenant", "tenant_id", cfg.tenant.tenant_id, true));
-  EXSYNC_TRY(r.str("tenant", "client_id", cfg.tenant.client_id, true));
+  std::string auth = "entra";
+  EXSYNC_TRY(r.str("tenant", "auth", auth, false));
+  if (auth == "basic")
+    cfg.tenant.basic_auth = true;
+  else if (auth != "entra")
+    return r.fail("tenant.auth", "\"" + auth + "\" is not one of \"entra\", \"basic\"");
+  // HTTP Basic (Exchange Server without modern authentication) needs no app registration.
+  EXSYNC_TRY(r.str("tenant", "tenant_id", cfg.tenant.tenant_id, !cfg.tenant.basic_auth));
+  EXSYNC_TRY(r.str("tenant", "client_id", cfg.tenant.client_id, !cfg.tenant.basic_auth));
   EXSYNC_TRY(r.str("tenant", "authority", cfg.tenant.authority, false));
   EXSYNC_TRY(r.str("tenant", "scope", cfg.tenant.scope, false));
   if (!is_https_url(cfg.tenant.authority)) return r.fail("tenant.authority", "must be an https:// URL");
@@ -187,6 +194,7 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
   std::string access = "impersonation";
   EXSYNC_TRY(r.str("tenant", "access", access, false));
   if (access == "app") {
+    if (cfg.tenant.basic_auth) return r.fail("tenant.access", "\"app\" needs Entra ID: it does not go with auth = \"basic\"");
     cfg.tenant.access = TenantConfig::Access::app;
   } else if (access != "impersonation") {
     return r.fail("tenant.access", "\"" + access + "\" is not one of \"impersonation\", \"app\"" +

@@ -29,7 +29,7 @@ Task<Result<std::string, RemoteError>> EwsService::call(const std::string& mailb
     http::Request req;
     req.url = settings_.url;
     req.headers = {{"Content-Type", "text/xml; charset=utf-8"},
-                   {"Authorization", "Bearer " + *token},
+                   {"Authorization", std::string(tokens_.scheme()) + " " + *token},
                    {"X-AnchorMailbox", mailbox}};
     req.body = envelope;
     auto resp = co_await client_.send(std::move(req));

@@ -38,6 +38,9 @@ struct TenantConfig {
   // ExchangeImpersonation (ROPC), or an app-only token (client credentials, application
   // permission full_access_as_app), still with ExchangeImpersonation.
   enum class Access { impersonation, app };
+  // `auth = "basic"`: HTTP Basic with the service account's name and password over TLS, for
+  // Exchange Server on-premises without modern authentication; no Entra ID at all.
+  bool basic_auth = false;
   Access access = Access::impersonation;
   std::filesystem::path client_secret_file;  // app: the client secret
   Secret client_secret;
