@@ -128,6 +128,14 @@ Result<std::string, std::string> read_secret_file(const fs::path& p) {
   return read_file(p);
 }
 
+// A secret file's content without its trailing line break.
+Result<std::string, std::string> read_secret_line(const fs::path& p) {
+  auto text = read_secret_file(p);
+  if (!text) return text;
+  while (!text->empty() && (text->back() == '\n' || text->back() == '\r')) text->pop_back();
+  return text;
+}
+
 }  // namespace
 
 std::string TenantConfig::token_url() const {
@@ -208,12 +216,10 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
     std::string secret_file;
     EXSYNC_TRY(r.str("tenant", "client_secret_file", secret_file, true));
     cfg.tenant.client_secret_file = r.resolve(secret_file);
-    auto secret = read_secret_file(cfg.tenant.client_secret_file);
+    auto secret = read_secret_line(cfg.tenant.client_secret_file);
     if (!secret) return r.fail("tenant.client_secret_file", cfg.tenant.client_secret_file.string() + " " + secret.error());
-    std::string text = std::move(*secret);
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    if (text.empty()) return r.fail("tenant.client_secret_file", cfg.tenant.client_secret_file.string() + " is empty");
-    cfg.tenant.client_secret = Secret(std::move(text));
+    if (secret->empty()) return r.fail("tenant.client_secret_file", cfg.tenant.client_secret_file.string() + " is empty");
+    cfg.tenant.client_secret = Secret(std::move(*secret));
   }
 
   // The service account: ROPC's user; app-only access needs none.
@@ -363,12 +369,11 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
     std::string token_file;
     EXSYNC_TRY(r.str("api", "token_file", token_file, true));
     cfg.api.token_file = r.resolve(token_file);
-    auto token = read_secret_file(cfg.api.token_file);
+    auto token = read_secret_line(cfg.api.token_file);
     if (!token) return r.fail("api.token_file", cfg.api.token_file.string() + " " + token.error());
-    std::string t = std::move(*token);
-    while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-    if (t.size() < 16) return r.fail("api.token_file", cfg.api.token_file.string() + " must hold a token of 16 characters or more");
-    cfg.api.token = Secret(std::move(t));
+    if (token->size() < 16)
+      return r.fail("api.token_file", cfg.api.token_file.string() + " must hold a token of 16 characters or more");
+    cfg.api.token = Secret(std::move(*token));
   }
 
   std::string fmt = "logfmt", lvl = "info";
