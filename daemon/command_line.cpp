@@ -25,6 +25,7 @@ Options:
   -f, --folder NAME   the folder for items (default: contacts)
       --write-test    verify: also create and delete one tagged contact in the test mailbox
       --json          verify, status: print JSON
+      --watch         status: print the table again every 2 s until interrupted
       --key-file K    secret seal: the key file
       --out F         secret seal: the sealed file to write
   -h, --help          print this help and exit
@@ -82,6 +83,8 @@ std::optional<CommandLine> parse_command_line(const std::vector<std::string>& ar
       cl.write_test = true;
     } else if (a == "--json") {
       cl.json = true;
+    } else if (a == "--watch") {
+      cl.watch = true;
     } else if (!command_seen && (a == "run" || a == "once" || a == "items" || a == "status" || a == "verify")) {
       command_seen = true;
       cl.command = a == "run"    ? Command::run
@@ -111,6 +114,10 @@ std::optional<CommandLine> parse_command_line(const std::vector<std::string>& ar
   }
   if ((cl.command == Command::items || cl.command == Command::verify) && cl.mailbox.empty()) {
     problem = std::string(cl.command == Command::items ? "items" : "verify") + " needs --mailbox ADDR";
+    return std::nullopt;
+  }
+  if (cl.watch && cl.command != Command::status) {
+    problem = "--watch goes with status";
     return std::nullopt;
   }
   if (cl.write_test && cl.command != Command::verify) {

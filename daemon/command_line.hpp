@@ -16,6 +16,7 @@ struct CommandLine {
   std::string folder = "contacts";
   bool write_test = false;  // verify: also create and delete a tagged contact
   bool json = false;        // verify, status: JSON for machines
+  bool watch = false;       // status: refresh every 2 s
   std::string key_file;     // secret seal
   std::string out;          // secret seal: where to write (default: stdout)
 };

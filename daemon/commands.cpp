@@ -10,6 +10,8 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <thread>
+#include <unistd.h>
 #include <cstdio>
 #include <iostream>
 
@@ -553,7 +555,20 @@ int run_command(const CommandLine& cl) {
       return kExitIoError;
     }
     rt.store = std::move(*store);
-    return cl.command == Command::items ? print_items(rt, cl) : print_status(rt, cl, mailboxes);
+    if (cl.command == Command::items) return print_items(rt, cl);
+    if (!cl.watch) return print_status(rt, cl, mailboxes);
+    // --watch: the table again every 2 s (on a terminal, in place) until interrupted.
+    static volatile std::sig_atomic_t interrupted = 0;
+    std::signal(SIGINT, [](int) { interrupted = 1; });
+    std::signal(SIGTERM, [](int) { interrupted = 1; });
+    const bool tty = ::isatty(STDOUT_FILENO) != 0;
+    while (!interrupted) {
+      if (tty) std::fputs("\x1b[H\x1b[2J", stdout);
+      if (int rc = print_status(rt, cl, mailboxes); rc != 0) return rc;
+      std::fflush(stdout);
+      for (int i = 0; i < 20 && !interrupted; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return 0;
   }
   if (int rc = build_runtime(rt); rc != 0) return rc;
   return run_daemon(rt, cl.command == Command::run, mailboxes, !cl.mailbox.empty());

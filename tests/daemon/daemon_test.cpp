@@ -299,6 +299,23 @@ TEST_F(DaemonSyncTest, StatusShowsEachMailboxFromTheStore) {
     EXPECT_TRUE(m.at("last_success").is_string());
     EXPECT_NE(table.out.find(mailbox + "  ok"), std::string::npos) << table.out;
   }
+
+  // --watch prints the table again until interrupted.
+  test::TempDir logs;
+  test::Process watch({exsyncd(), "status", "--config", sim_.config().string(), "--watch"}, logs.path(), "status");
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  auto tables = [&] {
+    const auto out = watch.stdout_text();
+    int n = 0;
+    for (auto pos = out.find("MAILBOX"); pos != std::string::npos; pos = out.find("MAILBOX", pos + 1)) ++n;
+    return n;
+  };
+  while (tables() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+  EXPECT_GE(tables(), 2);
+  watch.signal(SIGINT);
+  auto w = watch.wait(5s);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->exit_code, 0);
 }
 
 TEST(DaemonCrashTest, SigkillMidSyncThenRerunEndsInTheSameState) {
