@@ -44,8 +44,26 @@ std::string read_file(const fs::path& p) {
   return ss.str();
 }
 
+namespace {
+
+// What the simulator's secrets look like: its passwords, client secrets, refresh tokens and the
+// JWT header of its access tokens. None may ever appear in what exsyncd prints.
+void expect_no_secret(const std::string& what, const std::string& text) {
+  for (const char* marker : {"Sim-", "SimSecret~", "0.AXsim.", "eyJ0eXAiOiJKV1Qi"}) {
+    const auto at = text.find(marker);
+    if (at == std::string::npos) continue;
+    const auto begin = text.rfind('\n', at), end = text.find('\n', at);
+    ADD_FAILURE() << "a secret in exsyncd's " << what << ": "
+                  << text.substr(begin == std::string::npos ? 0 : begin + 1,
+                                 (end == std::string::npos ? text.size() : end) - (begin == std::string::npos ? 0 : begin + 1));
+  }
+}
+
+}  // namespace
+
 Process::Process(const std::vector<std::string>& argv, const fs::path& log_dir, const std::string& name)
     : out_(log_dir / (name + ".out")), err_(log_dir / (name + ".err")) {
+  for (const auto& a : argv) daemon_ |= a == exsyncd_path().string();
   pid_ = ::fork();
   if (pid_ == 0) {
     int o = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -81,6 +99,11 @@ std::optional<ProcessResult> Process::wait(std::chrono::milliseconds timeout) {
     pid_t r = ::waitpid(pid_, &st, WNOHANG);
     if (r == pid_) {
       status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      // Every exsyncd run of the whole suite is searched for the simulator's secrets.
+      if (daemon_) {
+        expect_no_secret("standard output", stdout_text());
+        expect_no_secret("log", stderr_text());
+      }
       break;
     }
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;

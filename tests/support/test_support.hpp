@@ -67,7 +67,8 @@ struct ProcessResult {
   std::string err;
 };
 
-// A child process with stdout and stderr captured to files.
+// A child process with stdout and stderr captured to files. When it is exsyncd, its output is
+// searched for the simulator's secrets as it ends, and any found fails the test.
 class Process {
  public:
   Process(const std::vector<std::string>& argv, const fs::path& log_dir, const std::string& name);
@@ -81,6 +82,7 @@ class Process {
 
  private:
   int pid_ = -1;
+  bool daemon_ = false;  // an exsyncd run: its output is searched for secrets when it ends
   fs::path out_, err_;
   std::optional<int> status_;
 };
