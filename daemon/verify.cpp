@@ -1,7 +1,5 @@
 #include "verify.hpp"
 
-#include <openssl/evp.h>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
@@ -16,6 +14,7 @@
 #include "exsync/auth/entra_token_source.hpp"
 #include "exsync/config/config.hpp"
 #include "exsync/core/mailbox_address.hpp"
+#include "exsync/crypto/base64.hpp"
 #include "exsync/ews/ews_service.hpp"
 #include "exsync/http/client.hpp"
 #include "exsync/log/log.hpp"
@@ -76,17 +75,10 @@ std::optional<json::object> jwt_claims(const std::string& token) {
   const auto a = token.find('.');
   const auto b = a == std::string::npos ? a : token.find('.', a + 1);
   if (b == std::string::npos) return std::nullopt;
-  std::string part = token.substr(a + 1, b - a - 1);
-  for (auto& c : part) c = c == '-' ? '+' : c == '_' ? '/' : c;
-  while (part.size() % 4 != 0) part += '=';
-  std::string out(part.size(), '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(part.data()), static_cast<int>(part.size()));
-  if (n < 0) return std::nullopt;
-  out.resize(static_cast<std::size_t>(n));
-  while (!out.empty() && out.back() == '\0') out.pop_back();  // the decoder pads
+  auto out = crypto::base64url_decode(std::string_view(token).substr(a + 1, b - a - 1));
+  if (!out) return std::nullopt;
   json::error_code ec;
-  auto v = json::parse(out, ec);
+  auto v = json::parse(*out, ec);
   if (ec || !v.is_object()) return std::nullopt;
   return v.as_object();
 }

@@ -5,34 +5,12 @@
 
 #include <memory>
 
+#include "exsync/crypto/base64.hpp"
+
 namespace exsync::crypto {
 namespace {
 
 constexpr std::size_t kKeySize = 32, kNonceSize = 12, kTagSize = 16;
-
-std::string base64(std::string_view raw) {
-  std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(raw.data()), static_cast<int>(raw.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-Result<std::string, CryptoError> unbase64(std::string_view text) {
-  std::string clean;
-  for (char c : text)
-    if (c != '\n' && c != '\r' && c != ' ') clean += c;
-  if (clean.empty() || clean.size() % 4 != 0) return Fail{CryptoError{"not Base64"}};
-  std::string out(clean.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(clean.size()));
-  if (n < 0) return Fail{CryptoError{"not Base64"}};
-  std::size_t size = static_cast<std::size_t>(n);
-  if (clean.ends_with("==")) size -= 2;
-  else if (clean.ends_with("=")) size -= 1;
-  out.resize(size);
-  return out;
-}
 
 using Ctx = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
 
@@ -44,11 +22,11 @@ Result<std::string, CryptoError> new_key_file_text() {
   std::string key(kKeySize, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), static_cast<int>(key.size())) != 1)
     return Fail{CryptoError{"no random bytes for a key"}};
-  return base64(key) + "\n";
+  return base64_encode(key) + "\n";
 }
 
 Result<std::string, CryptoError> parse_key_file(std::string_view text) {
-  auto key = unbase64(text);
+  auto key = base64_decode(text);
   if (!key || key->size() != kKeySize)
     return Fail{CryptoError{"is not an exsync key file (one line of Base64 holding 32 bytes)"}};
   return std::move(*key);
@@ -74,14 +52,14 @@ Result<std::string, CryptoError> seal(std::string_view secret, std::string_view 
   if (EVP_EncryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(cipher.data()) + total, &len) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagSize, tag.data()) != 1)
     return Fail{CryptoError{"encryption failed"}};
-  return std::string(kSealedHeader) + base64(nonce + cipher + tag) + "\n";
+  return std::string(kSealedHeader) + base64_encode(nonce + cipher + tag) + "\n";
 }
 
 Result<std::string, CryptoError> unseal(std::string_view sealed, std::string_view key) {
   if (!sealed.starts_with(kSealedHeader))
     return Fail{CryptoError{is_sealed(sealed) ? "was sealed by a newer exsync (unknown version)" : "is not sealed"}};
   if (key.size() != kKeySize) return Fail{CryptoError{"the key must be 32 bytes"}};
-  auto raw = unbase64(sealed.substr(kSealedHeader.size()));
+  auto raw = base64_decode(sealed.substr(kSealedHeader.size()));
   if (!raw || raw->size() < kNonceSize + kTagSize) return Fail{CryptoError{"is damaged (not a sealed secret's body)"}};
   const std::string_view all(*raw);
   const auto nonce = all.substr(0, kNonceSize);
