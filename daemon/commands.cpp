@@ -193,11 +193,13 @@ std::string metrics_text(const Runtime& rt, const sync::Scheduler& scheduler) {
     std::snprintf(buf, sizeof buf, " %.15g\n", value);
     out += buf;
   };
-  const auto statuses = rt.schedule->statuses();
-  std::map<std::string_view, int> states{{"due", 0}, {"syncing", 0}, {"waiting", 0}, {"backing_off", 0}};
-  for (const auto& s : statuses) ++states[sync::mailbox_state_name(s.state)];
+  const auto census = rt.schedule->census();
   metric("exsync_mailboxes", "gauge", "Configured mailboxes by scheduling state.");
-  for (const auto& [state, n] : states) sample("exsync_mailboxes", "state=\"" + std::string(state) + "\"", n);
+  sample("exsync_mailboxes", "state=\"backing_off\"", static_cast<double>(census.backing_off));
+  sample("exsync_mailboxes", "state=\"due\"", static_cast<double>(census.due));
+  sample("exsync_mailboxes", "state=\"syncing\"", static_cast<double>(census.syncing));
+  sample("exsync_mailboxes", "state=\"waiting\"", static_cast<double>(census.waiting));
+  const auto statuses = rt.schedule->statuses();  // per mailbox, below
 
   const auto& t = scheduler.totals();
   metric("exsync_mailbox_syncs_total", "counter", "Mailbox syncs since start, by result.");
@@ -240,20 +242,15 @@ std::string metrics_text(const Runtime& rt, const sync::Scheduler& scheduler) {
 // One line for systemd's STATUS: how far the first round is, or how the last one went.
 std::string progress_line(const sync::Schedule& schedule, const sync::Scheduler& scheduler,
                           const sync::LoadGovernor& governor) {
-  std::size_t synced = 0, failing = 0, syncing = 0;
-  for (const auto& s : schedule.statuses()) {
-    synced += s.last_success != Clock::time_point{} ? 1 : 0;
-    failing += s.failures > 0 ? 1 : 0;
-    syncing += s.state == sync::MailboxState::syncing ? 1 : 0;
-  }
+  const auto census = schedule.census();
   std::string line;
   if (const auto& round = scheduler.last_round()) {
     line = std::to_string(schedule.size()) + " mailboxes, round " + std::to_string(round->number) + " took " +
            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(round->duration).count()) + " s";
   } else {
-    line = "initial sync: " + std::to_string(synced) + "/" + std::to_string(schedule.size()) + " mailboxes done";
+    line = "initial sync: " + std::to_string(census.synced) + "/" + std::to_string(schedule.size()) + " mailboxes done";
   }
-  line += ", " + std::to_string(syncing) + " syncing, " + std::to_string(failing) + " failing";
+  line += ", " + std::to_string(census.syncing) + " syncing, " + std::to_string(census.failing) + " failing";
   if (governor.limit() < governor.max_concurrent())
     line += ", requests limited to " + std::to_string(governor.limit()) + " by throttling";
   return line;
@@ -419,8 +416,7 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
         if (e) std::rethrow_exception(e);
       });
   rt.io.run();
-  std::size_t failed = 0;
-  for (const auto& s : rt.schedule->statuses()) failed += s.last_error.empty() ? 0 : 1;
+  const std::size_t failed = rt.schedule->census().with_error;
   log::info("daemon.stopped", {{"syncs_started", scheduler.started()}, {"failed_mailboxes", failed}});
   return failed > 0 && !forever ? kExitMailboxFailed : 0;
 }

@@ -215,6 +215,21 @@ TEST(ScheduleTest, OneBadMailboxDoesNotStarveTheOthers) {
   EXPECT_LE(bad_attempts, 9) << "1, 2, 4 ... 60 minutes apart over 3 hours";
   EXPECT_GE(rounds, 150) << "rounds complete without waiting for the mailbox that backs off";
   EXPECT_EQ(schedule.status(bad)->state, MailboxState::backing_off);
+  // The census counts what the statuses say, mailbox by mailbox.
+  const auto census = schedule.census();
+  std::size_t waiting = 0, due = 0;
+  for (const auto& st : schedule.statuses()) {
+    waiting += st.state == MailboxState::waiting ? 1 : 0;
+    due += st.state == MailboxState::due ? 1 : 0;
+  }
+  EXPECT_EQ(census.backing_off, 1u);
+  EXPECT_EQ(census.failing, 1u);
+  EXPECT_EQ(census.with_error, 1u);
+  EXPECT_EQ(census.synced, 99u);
+  EXPECT_EQ(census.syncing, 0u);
+  EXPECT_EQ(census.waiting, waiting);
+  EXPECT_EQ(census.due, due);
+  EXPECT_EQ(census.waiting + census.due + census.backing_off, 100u);
 }
 
 TEST(ScheduleTest, MailboxesAddedAndRemovedLive) {

@@ -188,13 +188,32 @@ MailboxStatus Schedule::status_of(const std::string& mailbox, const Entry& e) co
   s.last_started = e.last_started;
   s.last_success = e.last_success;
   s.last_error = e.last_error;
-  if (e.syncing)
-    s.state = MailboxState::syncing;
-  else if (e.key.due <= clock_.now())
-    s.state = MailboxState::due;
-  else
-    s.state = s.failures > 0 || e.throttled ? MailboxState::backing_off : MailboxState::waiting;
+  s.state = state_of(e, s.failures, clock_.now());
   return s;
+}
+
+MailboxState Schedule::state_of(const Entry& e, int failures, Clock::time_point now) const {
+  if (e.syncing) return MailboxState::syncing;
+  if (e.key.due <= now) return MailboxState::due;
+  return failures > 0 || e.throttled ? MailboxState::backing_off : MailboxState::waiting;
+}
+
+Schedule::Census Schedule::census() const {
+  Census c;
+  const auto now = clock_.now();
+  for (const auto& [mailbox, e] : entries_) {
+    const int failures = backoff_.failures(mailbox);
+    switch (state_of(e, failures, now)) {
+      case MailboxState::due: ++c.due; break;
+      case MailboxState::syncing: ++c.syncing; break;
+      case MailboxState::waiting: ++c.waiting; break;
+      case MailboxState::backing_off: ++c.backing_off; break;
+    }
+    c.synced += e.last_success != Clock::time_point{} ? 1 : 0;
+    c.failing += failures > 0 ? 1 : 0;
+    c.with_error += e.last_error.empty() ? 0 : 1;
+  }
+  return c;
 }
 
 std::optional<MailboxStatus> Schedule::status(const std::string& mailbox) const {

@@ -111,21 +111,13 @@ Task<void> Scheduler::sync_one(std::string mailbox) {
 }
 
 void Scheduler::log_status() {
-  int due = 0, waiting = 0, backing_off = 0;
-  for (const auto& s : schedule_.statuses()) {
-    switch (s.state) {
-      case MailboxState::due: ++due; break;
-      case MailboxState::waiting: ++waiting; break;
-      case MailboxState::backing_off: ++backing_off; break;
-      case MailboxState::syncing: break;
-    }
-  }
+  const auto census = schedule_.census();
   const auto& g = governor_.stats();
   log::info("sync.scheduler.status", {{"mailboxes", schedule_.size()},
                                       {"syncing", in_flight_},
-                                      {"due", due},
-                                      {"waiting", waiting},
-                                      {"backing_off", backing_off},
+                                      {"due", census.due},
+                                      {"waiting", census.waiting},
+                                      {"backing_off", census.backing_off},
                                       {"limit", governor_.limit()},
                                       {"started", started_},
                                       {"throttled", g.throttled},

@@ -103,6 +103,16 @@ class Schedule {
   std::optional<MailboxStatus> status(const std::string& mailbox) const;
   std::vector<MailboxStatus> statuses() const;  // in configured order
 
+  // How many mailboxes stand where, counted without copying their statuses (for the log, the
+  // service manager's STATUS line and the metrics, every few seconds over thousands).
+  struct Census {
+    std::size_t due = 0, syncing = 0, waiting = 0, backing_off = 0;
+    std::size_t synced = 0;   // succeeded at least once since start
+    std::size_t failing = 0;  // failed the last time, and not only throttled
+    std::size_t with_error = 0;  // the last sync ended in an error (failing or throttled)
+  };
+  Census census() const;
+
  private:
   struct Key {
     Clock::time_point due;
@@ -123,6 +133,7 @@ class Schedule {
   void enqueue(const std::string& mailbox, Entry& e, Clock::time_point due);
   void dequeue(Entry& e);
   MailboxStatus status_of(const std::string& mailbox, const Entry& e) const;
+  MailboxState state_of(const Entry& e, int failures, Clock::time_point now) const;
   void start_round();
   std::optional<Round> end_round_if_complete();
 
