@@ -8,12 +8,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <string>
 
 #include "commands.hpp"
+#include "exsync/core/secret_file.hpp"
 #include "exsync/crypto/sealed_secret.hpp"
 
 namespace exsync::daemon {
@@ -71,15 +71,12 @@ int run_secret_seal(const CommandLine& cl) {
                  key_path.c_str());
     key = *crypto::parse_key_file(*text);
   } else {
-    struct stat st {};
-    if (::stat(key_path.c_str(), &st) != 0 || (st.st_mode & 077) != 0) {
-      std::fprintf(stderr, "exsyncd: --key-file: %s is readable by group or others: chmod 600 %s\n", key_path.c_str(),
-                   key_path.c_str());
+    auto text = read_secret_file(key_path);
+    if (!text) {
+      std::fprintf(stderr, "exsyncd: --key-file: %s %s\n", key_path.c_str(), text.error().c_str());
       return kExitConfig;
     }
-    std::ifstream in(key_path, std::ios::binary);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto parsed = crypto::parse_key_file(text);
+    auto parsed = crypto::parse_key_file(*text);
     if (!parsed) {
       std::fprintf(stderr, "exsyncd: --key-file: %s %s\n", key_path.c_str(), parsed.error().message.c_str());
       return kExitConfig;

@@ -1,7 +1,5 @@
 #include "exsync/config/config.hpp"
 
-#include <sys/stat.h>
-
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -10,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "exsync/core/mailbox_address.hpp"
+#include "exsync/core/secret_file.hpp"
 #include "exsync/crypto/sealed_secret.hpp"
 
 namespace exsync::config {
@@ -114,19 +113,6 @@ Result<std::string, std::string> read_file(const fs::path& p) {
 }
 
 bool is_https_url(const std::string& url) { return url.rfind("https://", 0) == 0 && url.size() > 8; }
-
-// A file holding a secret: readable by its owner only, or nothing else is read from it.
-Result<std::string, std::string> read_secret_file(const fs::path& p) {
-  struct stat st {};
-  if (::stat(p.c_str(), &st) != 0) return Fail{std::string("cannot be read: ") + std::strerror(errno)};
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(st.st_mode & 0777));
-    return Fail{std::string("is readable by group or others (mode ") + mode + "); it holds a secret: chmod 600 " +
-                p.string() + ", owned by the user exsyncd runs as (or use systemd's LoadCredential=)"};
-  }
-  return read_file(p);
-}
 
 // A secret file's content without its trailing line break.
 Result<std::string, std::string> read_secret_line(const fs::path& p) {
