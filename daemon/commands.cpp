@@ -31,6 +31,13 @@
 #include "service_manager.hpp"
 
 namespace exsync::daemon {
+
+ews::EwsSettings ews_settings(const config::Config& cfg) {
+  ews::EwsSettings s{cfg.ews.url, cfg.ews.get_item_batch_size};
+  if (cfg.tenant.access == config::TenantConfig::Access::delegate) s.addressing = ews::Addressing::delegate;
+  return s;
+}
+
 namespace {
 
 // How long a stop request waits for pages in flight before aborting their requests.
@@ -100,10 +107,9 @@ int build_runtime(Runtime& rt) {
                                                         rt.cfg.service_account.password.reveal());
   rt.ews = std::make_unique<ews::EwsService>(*rt.client,
                                              rt.basic ? static_cast<auth::TokenSource&>(*rt.basic) : *rt.tokens,
-                                             ews::EwsSettings{rt.cfg.ews.url, rt.cfg.ews.get_item_batch_size},
-                                             &rt.parser);
+                                             ews_settings(rt.cfg), &rt.parser);
   rt.governor = std::make_unique<sync::LoadGovernor>(
-      SystemClock::instance(), sync::GovernorSettings{.max_concurrent = rt.cfg.sync.max_concurrent_mailboxes});
+      SystemClock::instance(), sync::GovernorSettings{.max_concurrent = rt.cfg.max_concurrent_requests()});
   rt.remote = std::make_unique<sync::GovernedRemote>(*rt.ews, *rt.governor, SystemClock::instance());
   sync::SyncOptions sync_options;
   sync_options.max_delete_share = rt.cfg.sync.max_delete_share;
@@ -307,7 +313,7 @@ void reload(Runtime& rt, sync::Scheduler& scheduler, bool fixed_mailboxes) {
   }
   if (cfg.sync.interval != rt.cfg.sync.interval) rt.schedule->set_interval(cfg.sync.interval);
   if (cfg.sync.max_concurrent_mailboxes != rt.cfg.sync.max_concurrent_mailboxes)
-    rt.governor->set_max_concurrent(cfg.sync.max_concurrent_mailboxes);
+    rt.governor->set_max_concurrent(cfg.max_concurrent_requests());
   log::info("config.reloaded", {{"mailboxes", rt.schedule->size()},
                                 {"added", joined(change.added)},
                                 {"removed", joined(change.removed)},
@@ -398,7 +404,8 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
                                {"mode", forever ? "run" : "once"},
                                {"mailboxes", mailboxes.size()},
                                {"max_concurrent", rt.cfg.sync.max_concurrent_mailboxes},
-                               {"access", rt.cfg.tenant.access == config::TenantConfig::Access::app ? "app" : "impersonation"},
+                               {"max_requests", rt.cfg.max_concurrent_requests()},
+                               {"access", config::access_name(rt.cfg.tenant.access)},
                                {"store", rt.cfg.store_path.string()}});
   net::co_spawn(
       rt.io,

@@ -2,6 +2,8 @@
 #pragma once
 
 #include "command_line.hpp"
+#include "exsync/config/config.hpp"
+#include "exsync/ews/ews_service.hpp"
 
 namespace exsync::daemon {
 
@@ -13,5 +15,9 @@ inline constexpr int kExitIoError = 74;
 inline constexpr int kExitConfig = 78;
 
 int run_command(const CommandLine& cl);
+
+// The EWS adapter's settings for a configuration: endpoint, batch size, and how mailboxes are
+// addressed ([tenant] access).
+ews::EwsSettings ews_settings(const config::Config& cfg);
 
 }  // namespace exsync::daemon

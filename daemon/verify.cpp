@@ -95,7 +95,7 @@ bool has_word(std::string_view list, std::string_view word) {
 }
 
 // What an EWS error means for the setup.
-std::string remote_advice(const model::RemoteError& e, const std::string& mailbox) {
+std::string remote_advice(const model::RemoteError& e, const std::string& mailbox, bool delegate = false) {
   using K = model::RemoteErrorKind;
   switch (e.kind) {
     case K::network:
@@ -117,6 +117,10 @@ std::string remote_advice(const model::RemoteError& e, const std::string& mailbo
         return "Exchange refused EWS to this application. Exchange Online blocks EWS by default since October "
                "2026: allow it for the organisation (Set-OrganizationConfig -EwsEnabled $true) and add the "
                "application to the EWS allow list (EwsApplicationAccessPolicy / EwsAllowList).";
+      if (delegate && e.code == "ErrorAccessDenied")
+        return "The service account has no FullAccess on " + mailbox + ". Grant it: Add-MailboxPermission -Identity " +
+               mailbox + " -User <service account> -AccessRights FullAccess -AutoMapping $false; to send mail, also "
+               "Add-RecipientPermission -Identity " + mailbox + " -Trustee <service account> -AccessRights SendAs.";
       return "The service account may not read this folder. Check its permissions on " + mailbox + ".";
     case K::throttled:
       return "Exchange is throttling the service account; try again in a few minutes.";
@@ -130,6 +134,7 @@ std::string remote_advice(const model::RemoteError& e, const std::string& mailbo
 struct Verifier {
   const CommandLine& cl;
   Checklist list;
+  bool delegate = false;  // [tenant] access = "delegate"
 
   // Every step, in order, so that a checklist cut short shows what was not tried.
   void declare(const std::string& mailbox) {
@@ -138,7 +143,10 @@ struct Verifier {
     list.add("token_acquired", "token acquired");
     list.add("token_scope", "token carries the EWS permission");
     list.add("ews_reachable", "EWS reachable");
-    list.add("impersonation_allowed", "impersonation of " + mailbox + " allowed");
+    if (delegate)
+      list.add("delegate_access_allowed", "FullAccess on " + mailbox + " (delegate access)");
+    else
+      list.add("impersonation_allowed", "impersonation of " + mailbox + " allowed");
     list.add("contacts_readable", "contacts readable");
     list.add("calendar_readable", "calendar readable");
     if (cl.write_test) list.add("write_test", "create and delete a tagged contact");
@@ -150,7 +158,7 @@ struct Verifier {
     auto& token = *list.find("token_acquired");
     auto& scope = *list.find("token_scope");
     auto& ews_reach = *list.find("ews_reachable");
-    auto& impersonate = *list.find("impersonation_allowed");
+    auto& impersonate = *list.find(delegate ? "delegate_access_allowed" : "impersonation_allowed");
     auto& contacts = *list.find("contacts_readable");
     auto& calendar = *list.find("calendar_readable");
     Step* write = list.find("write_test");
@@ -229,9 +237,34 @@ struct Verifier {
 
   std::unique_ptr<http::Client> client_;
 
+  // When the configured mode is refused the mailbox, whether the other mode for the same
+  // service account gets in: then the advice is to switch ([tenant] access). App-only tokens
+  // have no delegate alternative.
+  Task<std::optional<std::string>> other_mode_that_works(const config::Config& cfg, auth::TokenSource& tokens,
+                                                         const std::string& mailbox, const model::RemoteError& e) {
+    using K = model::RemoteErrorKind;
+    const bool refused_impersonation = !delegate && e.kind == K::impersonation_denied &&
+                                       cfg.tenant.access != config::TenantConfig::Access::app;
+    const bool refused_delegate = delegate && e.kind == K::access_denied && e.code == "ErrorAccessDenied";
+    if (!refused_impersonation && !refused_delegate) co_return std::nullopt;
+    auto settings = ews_settings(cfg);
+    settings.addressing = delegate ? ews::Addressing::impersonation : ews::Addressing::delegate;
+    ews::EwsService other(*client_, tokens, settings);
+    auto probe = co_await other.changes(mailbox, model::FolderKind::contacts, "", 1);
+    if (!probe) co_return std::nullopt;
+    if (refused_impersonation)
+      co_return "The service account may not impersonate " + mailbox +
+          " (Exchange Online removed the ApplicationImpersonation role in February 2025), but it has FullAccess "
+          "on the mailbox: set [tenant] access = \"delegate\" (and grant Send As to send mail), or use app-only "
+          "access ([tenant] access = \"app\").";
+    co_return "The service account has no FullAccess on " + mailbox +
+        ", but it may impersonate the mailbox: set [tenant] access = \"impersonation\", or grant FullAccess "
+        "(Add-MailboxPermission -Identity " + mailbox + " -User <service account> -AccessRights FullAccess).";
+  }
+
   Task<void> check_ews(config::Config& cfg, auth::TokenSource& tokens, const std::string& mailbox, Step& ews_reach,
                        Step& impersonate, Step& contacts, Step& calendar, Step* write) {
-    ews::EwsService ews(*client_, tokens, ews::EwsSettings{cfg.ews.url, cfg.ews.get_item_batch_size});
+    ews::EwsService ews(*client_, tokens, ews_settings(cfg));
     auto probe = co_await ews.changes(mailbox, model::FolderKind::contacts, "", 1);
     if (!probe) {
       const auto& e = probe.error();
@@ -248,11 +281,14 @@ struct Verifier {
         co_return;
       }
       list.pass(ews_reach, cfg.ews.url);
-      list.fail(impersonate, what, remote_advice(e, mailbox));
+      std::string advice = remote_advice(e, mailbox, delegate);
+      if (auto mode = co_await other_mode_that_works(cfg, tokens, mailbox, e)) advice = *mode;
+      list.fail(impersonate, what, advice);
       co_return;
     }
     list.pass(ews_reach, cfg.ews.url);
-    list.pass(impersonate, "ExchangeImpersonation accepted");
+    list.pass(impersonate, delegate ? "the mailbox named in each request, no impersonation"
+                                    : "ExchangeImpersonation accepted");
 
     // A read-only sync into a scratch store, as the daemon's first pass would do it.
     std::random_device rd;
@@ -302,8 +338,10 @@ struct Verifier {
   }
 };
 
-void print_text(const Checklist& list, const std::string& mailbox, const std::string& config) {
-  std::printf("exsyncd verify: %s with %s\n", mailbox.c_str(), config.c_str());
+void print_text(const Checklist& list, const std::string& mailbox, const std::string& config,
+                const std::string& access) {
+  std::printf("exsyncd verify: %s with %s%s\n", mailbox.c_str(), config.c_str(),
+              access.empty() ? "" : (" (access: " + access + ")").c_str());
   for (const auto& s : list.steps()) {
     const char* mark = s.outcome == Outcome::pass ? "PASS" : s.outcome == Outcome::fail ? "FAIL" : " -- ";
     std::string line = s.title;
@@ -315,7 +353,7 @@ void print_text(const Checklist& list, const std::string& mailbox, const std::st
   std::printf("%s\n", list.passed() ? "All steps passed." : "Some steps failed: fix the first FAIL and run verify again.");
 }
 
-void print_json(const Checklist& list, const std::string& mailbox) {
+void print_json(const Checklist& list, const std::string& mailbox, const std::string& access) {
   json::array steps;
   for (const auto& s : list.steps()) {
     json::object o{{"step", s.id},
@@ -325,8 +363,9 @@ void print_json(const Checklist& list, const std::string& mailbox) {
     if (s.outcome == Outcome::fail) o["advice"] = s.advice;
     steps.push_back(std::move(o));
   }
-  const auto out = json::serialize(json::object{{"mailbox", mailbox}, {"passed", list.passed()}, {"steps", steps}});
-  std::printf("%s\n", out.c_str());
+  json::object out{{"mailbox", mailbox}, {"passed", list.passed()}, {"steps", steps}};
+  if (!access.empty()) out["access"] = access;
+  std::printf("%s\n", json::serialize(out).c_str());
 }
 
 }  // namespace
@@ -338,9 +377,14 @@ int run_verify(const CommandLine& cl) {
   }
   const std::string mailbox = normalize_mailbox_address(cl.mailbox);
   Verifier v{cl, {}};
+  auto cfg = config::load_config(cl.config);
+  v.delegate = cfg && cfg->tenant.access == config::TenantConfig::Access::delegate;
+  // The mode under test, as the checklist's heading says it: "impersonation", "app", "delegate",
+  // with ", basic" for HTTP Basic.
+  std::string access;
+  if (cfg) access = std::string(config::access_name(cfg->tenant.access)) + (cfg->tenant.basic_auth ? ", basic" : "");
   v.declare(mailbox);
   auto& readable = *v.list.find("configuration_readable");
-  auto cfg = config::load_config(cl.config);
   if (!cfg) {
     v.list.fail(readable, cfg.error().message(), "Fix the configuration file; the message names the key.");
   } else {
@@ -355,9 +399,9 @@ int run_verify(const CommandLine& cl) {
     v.client_.reset();  // its sockets belong to `io`: gone before it is
   }
   if (cl.json)
-    print_json(v.list, mailbox);
+    print_json(v.list, mailbox, access);
   else
-    print_text(v.list, mailbox, cl.config);
+    print_text(v.list, mailbox, cl.config, access);
   return v.list.passed() ? 0 : kExitMailboxFailed;
 }
 

@@ -201,10 +201,35 @@ TEST_F(ConfigTest, AppOnlyAccessNeedsAClientSecretAndNoServiceAccount) {
   EXPECT_EQ(cfg->tenant.access, TenantConfig::Access::app);
   EXPECT_EQ(cfg->tenant.client_secret.reveal(), "app-secret-value");
   EXPECT_EQ(cfg->tenant.scope, "https://outlook.office365.com/.default");
-  text.replace(text.find("access = \"app\""), 14, "access = \"delegate\"");
-  auto d = load(text);
-  ASSERT_FALSE(d);
-  EXPECT_NE(d.error().problem.find("not supported by this version yet"), std::string::npos);
+  text.replace(text.find("access = \"app\""), 14, "access = \"delegated\"");
+  auto typo = load(text);
+  ASSERT_FALSE(typo);
+  EXPECT_EQ(typo.error().problem, "\"delegated\" is not one of \"impersonation\", \"app\", \"delegate\"");
+}
+
+// Delegate access signs in as the service account (ROPC), and caps the requests in flight at
+// the account's EWS connection budget, since every request is charged to it.
+TEST_F(ConfigTest, DelegateAccessNeedsTheServiceAccountAndCapsRequestsInFlight) {
+  auto text = std::string(kValid);
+  text.replace(text.find("[tenant]\n"), 9, "[tenant]\naccess = \"delegate\"\n");
+  auto cfg = load(text + "\n[sync]\nmax_concurrent_mailboxes = 64\n");
+  ASSERT_TRUE(cfg) << cfg.error().message();
+  EXPECT_EQ(cfg->tenant.access, TenantConfig::Access::delegate);
+  EXPECT_EQ(cfg->sync.max_concurrent_mailboxes, 64);
+  EXPECT_EQ(cfg->max_concurrent_requests(), kAccountConnectionBudget);
+  EXPECT_EQ(cfg->tenant.scope, TenantConfig{}.scope) << "the delegated EWS scope, as for impersonation";
+  auto few = load(text + "\n[sync]\nmax_concurrent_mailboxes = 5\n");
+  ASSERT_TRUE(few);
+  EXPECT_EQ(few->max_concurrent_requests(), 5);
+  auto impersonation = load(std::string(kValid) + "\n[sync]\nmax_concurrent_mailboxes = 64\n");
+  ASSERT_TRUE(impersonation);
+  EXPECT_EQ(impersonation->max_concurrent_requests(), 64) << "each impersonated mailbox has its own budget";
+
+  const auto sa = text.find("[service_account]");
+  text.erase(sa, text.find("\n[", sa + 1) - sa + 1);
+  auto no_account = load(text);
+  ASSERT_FALSE(no_account);
+  EXPECT_EQ(no_account.error().key, "service_account.username");
 }
 
 TEST_F(ConfigTest, ErrorsNeverContainThePassword) {

@@ -318,6 +318,30 @@ TEST_F(DaemonSyncTest, StatusShowsEachMailboxFromTheStore) {
   EXPECT_EQ(w->exit_code, 0);
 }
 
+// Delegate access: no impersonation, and every request is charged to the service account's own
+// budget of 27 concurrent connections (Exchange Online's). With more mailboxes syncing at once
+// than that, the daemon still never has more requests in flight.
+TEST(DaemonDelegateTest, EveryMailboxSyncsWithinTheServiceAccountsConnectionBudget) {
+  test::Simulator sim{test::SimOptions{.mailboxes = 40, .contacts = 30, .events = 2}};
+  auto text = test::read_file(sim.config());
+  text.replace(text.find("[tenant]\n"), 9, "[tenant]\naccess = \"delegate\"\n");
+  text.replace(text.find("max_concurrent_mailboxes = 8"), 28, "max_concurrent_mailboxes = 64");
+  test::write_file(sim.config(), text);
+  sim.control("PUT", "/sim/budget", R"({"policy":"connections=27,latency_ms=40"})");
+
+  auto r = run_process({exsyncd(), "once", "--config", sim.config().string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("max_requests=27 access=delegate"), std::string::npos) << r.err;
+  const auto stats = boost::json::parse(sim.control("GET", "/sim/stats").body).as_object();
+  EXPECT_EQ(stats.at("impersonated").as_int64(), 0);
+  EXPECT_GT(stats.at("delegated").as_int64(), 0);
+  EXPECT_TRUE(stats.at("budget_refused").as_object().empty()) << boost::json::serialize(stats);
+  EXPECT_LE(stats.at("max_in_flight").as_int64(), 27);
+  EXPECT_GT(stats.at("max_in_flight").as_int64(), 8) << "mailboxes did sync side by side";
+  for (const auto& mb : sim.mailboxes()) expect_store_matches_sim(sim, mb);
+  sim.expect_schema_valid_requests();
+}
+
 TEST(DaemonCrashTest, SigkillMidSyncThenRerunEndsInTheSameState) {
   test::Simulator sim(test::SimOptions{.mailboxes = 2, .contacts = 2500});
   auto text = test::read_file(sim.config());

@@ -126,7 +126,37 @@ TEST_F(VerifyTest, EwsBlockedForTheTenantOrTheApp) {
 
 TEST_F(VerifyTest, ImpersonationNotGranted) {
   sim_.control("PUT", "/sim/impersonation", R"({"allowed":false})");
-  expect_failure_at(verify(), "impersonation_allowed", "ApplicationImpersonation");
+  sim_.control("PUT", "/sim/tenant", R"({"full_access":false})");
+  auto v = verify();
+  expect_failure_at(v, "impersonation_allowed", "ApplicationImpersonation");
+  EXPECT_EQ(v.checklist.at("access"), "impersonation");
+}
+
+// Exchange Online today: the ROPC token may not impersonate, but the service account has
+// FullAccess on the mailbox. verify finds out and names the mode that works.
+TEST_F(VerifyTest, ImpersonationRefusedButFullAccessGrantedNamesDelegateAccess) {
+  sim_.control("PUT", "/sim/impersonation", R"({"allowed":false})");
+  expect_failure_at(verify(), "impersonation_allowed", "set [tenant] access = \"delegate\"");
+}
+
+// Delegate access ([tenant] access = "delegate"): the whole checklist with the mailbox named in
+// each request, and FullAccess missing explained with the command that grants it, or the mode
+// that works instead.
+TEST_F(VerifyTest, DelegateAccess) {
+  auto text = test::read_file(sim_.config());
+  text.replace(text.find("[tenant]\n"), 9, "[tenant]\naccess = \"delegate\"\n");
+  test::write_file(sim_.config(), text);
+  auto ok = verify("agent1@contoso.onmicrosoft.com", {"--write-test"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.text;
+  EXPECT_EQ(ok.checklist.at("access"), "delegate");
+  EXPECT_EQ(ok.result("delegate_access_allowed"), "pass") << ok.text;
+  EXPECT_EQ(ok.result("impersonation_allowed"), "absent") << "no impersonation step in delegate mode";
+  EXPECT_EQ(ok.result("write_test"), "pass") << ok.text;
+
+  sim_.control("PUT", "/sim/tenant", R"({"full_access":false})");
+  expect_failure_at(verify(), "delegate_access_allowed", "set [tenant] access = \"impersonation\"");
+  sim_.control("PUT", "/sim/impersonation", R"({"allowed":false})");
+  expect_failure_at(verify(), "delegate_access_allowed", "Add-MailboxPermission");
 }
 
 TEST_F(VerifyTest, TheTestMailboxDoesNotExist) {

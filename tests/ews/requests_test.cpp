@@ -75,6 +75,40 @@ TEST(RequestsTest, ImpersonationHeaderNamesTheMailbox) {
   EXPECT_EQ(child_text(sid, kTypesNs, "PrimarySmtpAddress"), "agent7@contoso.com");
 }
 
+// Delegate access: no impersonation header; every distinguished folder names the mailbox.
+TEST(RequestsTest, DelegateRequestsNameTheMailboxInEachFolderAndNoImpersonation) {
+  const Target target("agent7@contoso.com", Addressing::delegate);
+  model::OutgoingMessage m;
+  m.to = {{"", "ann@example.com"}};
+  m.subject = "Offer";
+  const std::array<std::pair<std::string, std::string>, 5> requests{{
+      {"contacts", sync_folder_items_request(target, model::FolderKind::contacts, "", 512)},
+      {"calendar", sync_folder_items_request(target, model::FolderKind::calendar, "", 512)},
+      {"contacts", create_item_request(target, model::FolderKind::contacts, {}, "tag")},
+      {"contacts", find_item_by_tag_request(target, "contacts", "tag")},
+      {"sentitems", send_message_request(target, m)},
+  }};
+  for (const auto& [folder, req] : requests) {
+    pugi::xml_document doc;
+    std::string problem;
+    ASSERT_TRUE(parse_document(doc, req, problem)) << problem;
+    EXPECT_FALSE(child(child(doc.document_element(), kSoapNs, "Header"), kTypesNs, "ExchangeImpersonation")) << req;
+    int folders = 0;
+    doc.find_node([&](const pugi::xml_node& n) {
+      if (!is_element(n, kTypesNs, "DistinguishedFolderId")) return false;
+      ++folders;
+      EXPECT_EQ(std::string(n.attribute("Id").value()), folder);
+      EXPECT_EQ(child_text(child(n, kTypesNs, "Mailbox"), kTypesNs, "EmailAddress"), "agent7@contoso.com");
+      return false;
+    });
+    EXPECT_EQ(folders, 1) << req;
+  }
+  // The message goes out From the agent (Send As), not from the service account.
+  EXPECT_NE(send_message_request(target, m).find("<t:From><t:Mailbox><t:EmailAddress>agent7@contoso.com<"),
+            std::string::npos);
+  EXPECT_EQ(send_message_request("agent7@contoso.com", m).find("<t:From>"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace exsync::ews
 
@@ -153,6 +187,13 @@ TEST_F(RequestSchemaTest, EventAndMessageRequestsValidate) {
   m.attachments = {{"offer.pdf", "application/pdf", "JVBERi0xLjQK"}};
   EXPECT_EQ(validator_->validate(send_message_request("a@contoso.com", m)), "");
   EXPECT_EQ(validator_->validate(find_item_by_tag_request("a@contoso.com", "sentitems", "tag2")), "");
+  // The same requests as a delegate (the mailbox in each folder id, From for Send As).
+  const Target delegate("a@contoso.com", Addressing::delegate);
+  EXPECT_EQ(validator_->validate(send_message_request(delegate, m)), "");
+  EXPECT_EQ(validator_->validate(find_item_by_tag_request(delegate, "sentitems", "tag2")), "");
+  EXPECT_EQ(validator_->validate(sync_folder_items_request(delegate, model::FolderKind::calendar, "", 512)), "");
+  EXPECT_EQ(validator_->validate(create_item_request(delegate, model::FolderKind::contacts, sample_contact(), "t")), "");
+  EXPECT_EQ(validator_->validate(create_event_request(delegate, e, "tag1", false)), "");
 }
 
 TEST(WriteRequestsTest, AnUpdateNamesExactlyTheChangedFields) {

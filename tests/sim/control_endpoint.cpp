@@ -55,6 +55,8 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
                                            {"unauthorized", ews_.stats().unauthorized},
                                            {"invitations_sent", ews_.stats().invitations_sent},
                                            {"throttled", ews_.stats().throttled},
+                                           {"impersonated", ews_.stats().impersonated},
+                                           {"delegated", ews_.stats().delegated},
                                            {"requests", ews_.stats().requests},
                                            {"bytes_sent", ews_.stats().bytes_sent},
                                            {"budget_refused", refused},
@@ -91,13 +93,16 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
     return problem(400, "PUT {\"allowed\": bool} or PUT|DELETE /sim/impersonation/denied/{addr}");
   }
   if (p.size() == 2 && p[1] == "tenant" && m == "PUT" && body.is_object()) {
-    // {"ews_blocked": bool, "token_scope": "..."}: how the tenant is set up.
+    // {"ews_blocked": bool, "token_scope": "...", ...}: how the tenant is set up.
     if (auto* v = body.as_object().if_contains("ews_blocked"); v && v->is_bool()) tenant_.ews_blocked = v->as_bool();
     if (auto* v = body.as_object().if_contains("token_scope"); v && v->is_string())
       tenant_.token_scope = std::string(v->as_string());
     if (auto* v = body.as_object().if_contains("basic_auth"); v && v->is_bool()) tenant_.basic_auth = v->as_bool();
     if (auto* v = body.as_object().if_contains("app_role"); v && v->is_string())
       tenant_.app_role = std::string(v->as_string());
+    // Delegate access: {"full_access": bool, "send_as": bool}.
+    if (auto* v = body.as_object().if_contains("full_access"); v && v->is_bool()) tenant_.full_access = v->as_bool();
+    if (auto* v = body.as_object().if_contains("send_as"); v && v->is_bool()) tenant_.send_as = v->as_bool();
     return {204, {}, ""};
   }
   if (p.size() == 2 && p[1] == "password" && m == "PUT") {

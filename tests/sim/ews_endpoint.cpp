@@ -262,6 +262,29 @@ bool is_distinguished(const pugi::xml_node& folder_ids_parent, std::string_view 
   return f && std::string_view(f.attribute("Id").value()) == id;
 }
 
+// The mailbox a request without impersonation names: a DistinguishedFolderId's Mailbox, or the
+// mailbox inside its item ids; empty when it names none (the caller's own).
+std::string named_mailbox(const pugi::xml_node& op, Tenant& tenant) {
+  std::string found;
+  op.find_node([&](const pugi::xml_node& n) {
+    if (is_element(n, kTypesNs, "DistinguishedFolderId")) {
+      if (auto m = child(n, kTypesNs, "Mailbox")) found = normalize_mailbox_address(child_text(m, kTypesNs, "EmailAddress"));
+    } else if (is_element(n, kTypesNs, "ItemId")) {
+      // "AAMkAD" + base64("exsim:" + tag + ":...")
+      std::string_view id = n.attribute("Id").value();
+      if (id.size() > 6) {
+        const auto decoded = base64_decode(id.substr(6)).value_or("");
+        if (decoded.rfind("exsim:", 0) == 0) {
+          const auto tag = std::string_view(decoded).substr(6, decoded.find(':', 6) - 6);
+          if (const Mailbox* mb = tenant.mailbox_by_tag(tag)) found = mb->address;
+        }
+      }
+    }
+    return !found.empty();
+  });
+  return found;
+}
+
 // Whether the request asks for more than ids (exchangelib asks SyncFolderItems for full items).
 bool wants_full_items(const pugi::xml_node& shape) {
   return child_text(shape, kTypesNs, "BaseShape") != "IdOnly" || child(shape, kTypesNs, "AdditionalProperties");
@@ -381,23 +404,43 @@ http::Response EwsEndpoint::handle(const http::Request& req, BudgetTicket& ticke
     return fault("ErrorSchemaValidation", "The request failed schema validation: not a SOAP request.");
 
   auto sid = child(child(header, kTypesNs, "ExchangeImpersonation"), kTypesNs, "ConnectingSID");
-  if (!sid) {
-    // Without impersonation the request acts on the service account's own mailbox, which the
-    // simulated tenant does not have.
-    return fault("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.",
-                 "<t:Value Name=\"SmtpAddress\">" + xml_escape(tenant_.service_account()) + "</t:Value>");
+  const std::string token(bearer ? auth.substr(7) : std::string_view());
+  std::string target;
+  bool delegate = false;
+  if (sid) {
+    target = child_text(sid, kTypesNs, "PrimarySmtpAddress");
+    if (target.empty()) target = child_text(sid, kTypesNs, "SmtpAddress");
+    target = normalize_mailbox_address(target);
+    if (!tenant_.impersonation_allowed)
+      return fault("ErrorImpersonateUserDenied", "The account does not have permission to impersonate the requested user.");
+  } else {
+    // Without impersonation the caller acts as itself: an app-only token cannot, and the service
+    // account reaches another mailbox as a delegate, naming it in the request.
+    if (bearer && tenant_.access_token_is_app(token))
+      return fault("ErrorInvalidExchangeImpersonationHeaderData",
+                   "ExchangeImpersonation SOAP header must be present for this type of OAuth token.");
+    target = named_mailbox(op, tenant_);
+    if (target.empty()) {
+      // The service account's own mailbox, which the simulated tenant does not have.
+      return fault("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.",
+                   "<t:Value Name=\"SmtpAddress\">" + xml_escape(tenant_.service_account()) + "</t:Value>");
+    }
+    delegate = true;
   }
-  std::string target = child_text(sid, kTypesNs, "PrimarySmtpAddress");
-  if (target.empty()) target = child_text(sid, kTypesNs, "SmtpAddress");
-  target = normalize_mailbox_address(target);
-  if (!tenant_.impersonation_allowed)
-    return fault("ErrorImpersonateUserDenied", "The account does not have permission to impersonate the requested user.");
   Mailbox* mb = tenant_.mailbox(target);
   if (!mb)
     return fault("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.",
                  "<t:Value Name=\"SmtpAddress\">" + xml_escape(target) + "</t:Value>");
-  if (tenant_.impersonation_denied.contains(target))
+  if (!delegate && tenant_.impersonation_denied.contains(target))
     return fault("ErrorImpersonateUserDenied", "The account does not have permission to impersonate the requested user.");
+  ++(delegate ? stats_.delegated : stats_.impersonated);
+  if (delegate && (!tenant_.full_access || tenant_.full_access_denied.contains(target))) {
+    const std::string op_name(local_name(op));
+    ++stats_.operations[op_name];
+    return operation_response(op_name, error_message(op_name, "ErrorAccessDenied",
+                                                     "Access is denied. Check credentials and try again., Can't "
+                                                     "look up the requested Entry ID."));
+  }
 
   const std::string name(local_name(op));
   ++stats_.operations[name];
@@ -414,7 +457,9 @@ http::Response EwsEndpoint::handle(const http::Request& req, BudgetTicket& ticke
     return fault("ErrorServerBusy", "The server cannot service this request right now. Try again later.",
                  "<t:Value Name=\"BackOffMilliseconds\">" + std::to_string(fault_copy.backoff_ms) + "</t:Value>");
   }
-  if (auto refused = budget_.admit(target, tenant_.service_account(), name.rfind("Sync", 0) == 0, ticket)) {
+  // Impersonation charges the impersonated mailbox's budget; a delegate's requests all charge
+  // the service account's own.
+  if (auto refused = budget_.admit(delegate ? tenant_.service_account() : target, tenant_.service_account(), name.rfind("Sync", 0) == 0, ticket)) {
     ++stats_.throttled;
     return fault(refused->code, refused->text,
                  refused->backoff_ms > 0 ? "<t:Value Name=\"BackOffMilliseconds\">" + std::to_string(refused->backoff_ms) +
@@ -536,6 +581,19 @@ http::Response EwsEndpoint::handle(const http::Request& req, BudgetTicket& ticke
         if (is_element(p, kTypesNs, "ExtendedProperty"))
           m.extended[extended_key(child(p, kTypesNs, "ExtendedFieldURI"))] = child_text(p, kTypesNs, "Value");
       m.sent = tenant_.now();
+      if (delegate) {
+        // A delegate sends as the owner (From) only with Send As; without From it would send as
+        // itself, which has no mailbox here.
+        const auto from = normalize_mailbox_address(child_text(child(child(item, kTypesNs, "From"), kTypesNs, "Mailbox"),
+                                                               kTypesNs, "EmailAddress"));
+        if (from != mb->address || !tenant_.send_as) {
+          msgs += error_message(name, "ErrorSendAsDenied",
+                                "The user account which was used to submit this request does not have the right to "
+                                "send mail on behalf of the specified sending account., Cannot submit message.",
+                                "<m:Items/>");
+          continue;
+        }
+      }
       if (m.to.empty() && m.cc.empty() && m.bcc.empty()) {
         msgs += error_message(name, "ErrorInvalidRecipients", "At least one recipient isn't valid.", "<m:Items/>");
         continue;

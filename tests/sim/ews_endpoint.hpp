@@ -21,6 +21,8 @@ struct EwsStats {
   int unauthorized = 0;
   int invitations_sent = 0;
   int throttled = 0;  // requests answered with throttling: an injected fault or the budget
+  int impersonated = 0;  // requests that reached a mailbox by ExchangeImpersonation
+  int delegated = 0;     // ... as a delegate (no impersonation header, the mailbox named)
   std::uint64_t requests = 0;
   std::uint64_t bytes_sent = 0;  // response bodies, as a client receives them
   int schema_violations = 0;

@@ -255,7 +255,7 @@ std::string Tenant::issue_access_token(bool app) {
                                   : "\",\"upn\":\"" + service_account() + "\",\"scp\":\"" + token_scope) +
                              "\",\"jti\":\"" + random_token(16) + "\"}";
   auto t = b64url("{\"typ\":\"JWT\",\"alg\":\"RS256\"}") + "." + b64url(claims) + "." + random_token(48);
-  access_tokens_[t] = now() + token_lifetime;
+  access_tokens_[t] = {now() + token_lifetime, app};
   return t;
 }
 
@@ -267,7 +267,18 @@ std::string Tenant::issue_refresh_token() {
 
 bool Tenant::access_token_valid(const std::string& token) const {
   auto it = access_tokens_.find(token);
-  return it != access_tokens_.end() && now() < it->second;
+  return it != access_tokens_.end() && now() < it->second.expires;
+}
+
+bool Tenant::access_token_is_app(const std::string& token) const {
+  auto it = access_tokens_.find(token);
+  return it != access_tokens_.end() && it->second.app;
+}
+
+Mailbox* Tenant::mailbox_by_tag(std::string_view guid_tag) {
+  for (auto& [_, mb] : mailboxes_)
+    if (mb.guid_tag == guid_tag) return &mb;
+  return nullptr;
 }
 
 bool Tenant::refresh_token_valid(const std::string& token) const { return refresh_tokens_.contains(token); }

@@ -167,6 +167,8 @@ class Tenant {
   const std::string& client_secret() const { return client_secret_; }
   std::string issue_refresh_token();
   bool access_token_valid(const std::string& token) const;
+  // Whether a valid token is app-only (client credentials) rather than the service account's.
+  bool access_token_is_app(const std::string& token) const;
   bool refresh_token_valid(const std::string& token) const;
   void revoke_tokens();
 
@@ -184,6 +186,13 @@ class Tenant {
   // without modern authentication).
   bool basic_auth = false;
   std::set<std::string> impersonation_denied;
+  // Delegate access: the service account's FullAccess on the agents' mailboxes (denied for all,
+  // or for the listed ones), and Send As to send from them.
+  bool full_access = true;
+  std::set<std::string> full_access_denied;
+  bool send_as = true;
+  // The mailbox whose id tag (inside item ids) is `guid_tag`.
+  Mailbox* mailbox_by_tag(std::string_view guid_tag);
 
   // Injected token endpoint failure.
   std::optional<Fault> token_fault;
@@ -210,7 +219,11 @@ class Tenant {
   std::string password_;
   std::mt19937_64 rng_;
   std::map<std::string, Mailbox> mailboxes_;
-  std::map<std::string, SysSeconds> access_tokens_;
+  struct IssuedToken {
+    SysSeconds expires{};
+    bool app = false;
+  };
+  std::map<std::string, IssuedToken> access_tokens_;
   std::set<std::string> refresh_tokens_;
 };
 

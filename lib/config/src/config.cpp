@@ -124,6 +124,21 @@ Result<std::string, std::string> read_secret_line(const fs::path& p) {
 
 }  // namespace
 
+std::string_view access_name(TenantConfig::Access access) {
+  switch (access) {
+    case TenantConfig::Access::app: return "app";
+    case TenantConfig::Access::delegate: return "delegate";
+    case TenantConfig::Access::impersonation: break;
+  }
+  return "impersonation";
+}
+
+int Config::max_concurrent_requests() const {
+  if (tenant.access == TenantConfig::Access::delegate)
+    return std::min(sync.max_concurrent_mailboxes, kAccountConnectionBudget);
+  return sync.max_concurrent_mailboxes;
+}
+
 std::string TenantConfig::token_url() const {
   std::string a = authority;
   while (!a.empty() && a.back() == '/') a.pop_back();
@@ -190,10 +205,10 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
   if (access == "app") {
     if (cfg.tenant.basic_auth) return r.fail("tenant.access", "\"app\" needs Entra ID: it does not go with auth = \"basic\"");
     cfg.tenant.access = TenantConfig::Access::app;
+  } else if (access == "delegate") {
+    cfg.tenant.access = TenantConfig::Access::delegate;
   } else if (access != "impersonation") {
-    return r.fail("tenant.access", "\"" + access + "\" is not one of \"impersonation\", \"app\"" +
-                                       (access == "delegate" ? " (delegate access is not supported by this version yet)"
-                                                             : ""));
+    return r.fail("tenant.access", "\"" + access + "\" is not one of \"impersonation\", \"app\", \"delegate\"");
   }
   const bool app = cfg.tenant.access == TenantConfig::Access::app;
   if (app) {

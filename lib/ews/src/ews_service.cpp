@@ -53,7 +53,7 @@ Task<Result<model::ChangePage, RemoteError>> EwsService::changes(const std::stri
                                                                  const std::string& cursor, int max_changes) {
   ++stats_.sync_requests;
   auto body = co_await call(mailbox, "SyncFolderItems",
-                            sync_folder_items_request(mailbox, folder, cursor, max_changes));
+                            sync_folder_items_request(target(mailbox), folder, cursor, max_changes));
   if (!body) co_return Fail{std::move(body).error()};
   co_return parse_sync_folder_items(*body);
 }
@@ -67,7 +67,7 @@ Task<Result<std::vector<model::RemoteItem>, RemoteError>> EwsService::fetch(cons
   for (std::size_t i = 0; i < ids.size(); i += batch) {
     std::vector<std::string> slice(ids.begin() + i, ids.begin() + std::min(ids.size(), i + batch));
     ++stats_.get_item_requests;
-    auto body = co_await call(mailbox, "GetItem", get_item_request(mailbox, folder, slice));
+    auto body = co_await call(mailbox, "GetItem", get_item_request(target(mailbox), folder, slice));
     if (!body) co_return Fail{std::move(body).error()};
     Result<std::vector<model::RemoteItem>, RemoteError> items{std::vector<model::RemoteItem>{}};
     if (parser_) {
@@ -86,8 +86,8 @@ Task<Result<model::RemoteRef, RemoteError>> EwsService::create(const std::string
                                                                const model::ItemPayload& item,
                                                                const std::string& local_id, bool notify) {
   auto request = std::holds_alternative<model::Event>(item)
-                     ? create_event_request(mailbox, std::get<model::Event>(item), local_id, notify)
-                     : create_item_request(mailbox, folder, std::get<model::Contact>(item), local_id);
+                     ? create_event_request(target(mailbox), std::get<model::Event>(item), local_id, notify)
+                     : create_item_request(target(mailbox), folder, std::get<model::Contact>(item), local_id);
   if (request.empty())
     co_return Fail{RemoteError{RemoteErrorKind::invalid_item, "the event's time zone has no Exchange equivalent", "", {}}};
   auto body = co_await call(mailbox, "CreateItem", std::move(request));
@@ -98,7 +98,7 @@ Task<Result<model::RemoteRef, RemoteError>> EwsService::create(const std::string
 Task<Result<std::optional<model::RemoteRef>, RemoteError>> EwsService::find_created(const std::string& mailbox,
                                                                                     model::FolderKind folder,
                                                                                     const std::string& local_id) {
-  auto body = co_await call(mailbox, "FindItem", find_item_by_tag_request(mailbox, model::folder_name(folder), local_id));
+  auto body = co_await call(mailbox, "FindItem", find_item_by_tag_request(target(mailbox), model::folder_name(folder), local_id));
   if (!body) co_return Fail{std::move(body).error()};
   auto refs = parse_find_item(*body);
   if (!refs) co_return Fail{std::move(refs).error()};
@@ -111,9 +111,9 @@ Task<Result<model::RemoteRef, RemoteError>> EwsService::update(const std::string
                                                                const model::ItemPayload& after, bool overwrite,
                                                                bool notify) {
   auto request = std::holds_alternative<model::Event>(after)
-                     ? update_event_request(mailbox, ref, std::get<model::Event>(before), std::get<model::Event>(after),
+                     ? update_event_request(target(mailbox), ref, std::get<model::Event>(before), std::get<model::Event>(after),
                                             overwrite, notify)
-                     : update_item_request(mailbox, ref, std::get<model::Contact>(before), std::get<model::Contact>(after),
+                     : update_item_request(target(mailbox), ref, std::get<model::Contact>(before), std::get<model::Contact>(after),
                                            overwrite);
   if (request.empty()) co_return ref;  // nothing differs: nothing to send
   auto body = co_await call(mailbox, "UpdateItem", std::move(request));
@@ -123,20 +123,20 @@ Task<Result<model::RemoteRef, RemoteError>> EwsService::update(const std::string
 
 Task<Result<Unit, RemoteError>> EwsService::remove(const std::string& mailbox, const model::RemoteRef& ref,
                                                    bool notify) {
-  auto body = co_await call(mailbox, "DeleteItem", delete_item_request(mailbox, ref, notify));
+  auto body = co_await call(mailbox, "DeleteItem", delete_item_request(target(mailbox), ref, notify));
   if (!body) co_return Fail{std::move(body).error()};
   co_return parse_no_content(*body);
 }
 
 Task<Result<Unit, RemoteError>> EwsService::send(const std::string& mailbox, const model::OutgoingMessage& message) {
-  auto body = co_await call(mailbox, "CreateItem", send_message_request(mailbox, message));
+  auto body = co_await call(mailbox, "CreateItem", send_message_request(target(mailbox), message));
   if (!body) co_return Fail{std::move(body).error()};
   // SendAndSaveCopy answers with an empty Items list: success is the NoError message.
   co_return parse_no_content(*body);
 }
 
 Task<Result<bool, RemoteError>> EwsService::find_sent(const std::string& mailbox, const std::string& local_id) {
-  auto body = co_await call(mailbox, "FindItem", find_item_by_tag_request(mailbox, "sentitems", local_id));
+  auto body = co_await call(mailbox, "FindItem", find_item_by_tag_request(target(mailbox), "sentitems", local_id));
   if (!body) co_return Fail{std::move(body).error()};
   auto refs = parse_find_item(*body);
   if (!refs) co_return Fail{std::move(refs).error()};

@@ -7,7 +7,7 @@
 
 namespace exsync::ews {
 
-std::string soap_envelope(std::string_view mailbox, std::string_view body) {
+std::string soap_envelope(const Target& target, std::string_view body) {
   std::string out;
   out.reserve(body.size() + 640);
   out += R"(<?xml version="1.0" encoding="utf-8"?>)";
@@ -19,11 +19,25 @@ std::string soap_envelope(std::string_view mailbox, std::string_view body) {
   out += kMessagesNs;
   out += R"("><soap:Header><t:RequestServerVersion Version=")";
   out += kRequestServerVersion;
-  out += R"("/><t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>)";
-  out += xml_escape(mailbox);
-  out += R"(</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></soap:Header><soap:Body>)";
+  out += R"("/>)";
+  if (target.addressing == Addressing::impersonation) {
+    out += R"(<t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>)";
+    out += xml_escape(target.mailbox);
+    out += R"(</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>)";
+  }
+  out += R"(</soap:Header><soap:Body>)";
   out += body;
   out += "</soap:Body></soap:Envelope>";
+  return out;
+}
+
+std::string distinguished_folder_id(const Target& target, std::string_view id) {
+  std::string out = R"(<t:DistinguishedFolderId Id=")";
+  out += id;
+  if (target.addressing == Addressing::impersonation) return out + R"("/>)";
+  out += R"("><t:Mailbox><t:EmailAddress>)";
+  out += xml_escape(target.mailbox);
+  out += R"(</t:EmailAddress></t:Mailbox></t:DistinguishedFolderId>)";
   return out;
 }
 
@@ -71,12 +85,12 @@ std::string xml_escape(std::string_view text) {
   return out;
 }
 
-std::string sync_folder_items_request(std::string_view mailbox, model::FolderKind folder,
+std::string sync_folder_items_request(const Target& target, model::FolderKind folder,
                                       std::string_view sync_state, int max_changes) {
   std::string body = "<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>";
-  body += R"(<m:SyncFolderId><t:DistinguishedFolderId Id=")";
-  body += distinguished_id(folder);
-  body += R"("/></m:SyncFolderId>)";
+  body += "<m:SyncFolderId>";
+  body += distinguished_folder_id(target, distinguished_id(folder));
+  body += "</m:SyncFolderId>";
   if (!sync_state.empty()) {
     body += "<m:SyncState>";
     body += xml_escape(sync_state);
@@ -84,10 +98,10 @@ std::string sync_folder_items_request(std::string_view mailbox, model::FolderKin
   }
   body += "<m:MaxChangesReturned>" + std::to_string(max_changes) + "</m:MaxChangesReturned>";
   body += "<m:SyncScope>NormalItems</m:SyncScope></m:SyncFolderItems>";
-  return soap_envelope(mailbox, body);
+  return soap_envelope(target, body);
 }
 
-std::string get_item_request(std::string_view mailbox, model::FolderKind folder,
+std::string get_item_request(const Target& target, model::FolderKind folder,
                              const std::vector<std::string>& ids) {
   std::string body = "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:BodyType>Text</t:BodyType>";
   body += "<t:AdditionalProperties>";
@@ -105,7 +119,7 @@ std::string get_item_request(std::string_view mailbox, model::FolderKind folder,
     body += R"("/>)";
   }
   body += "</m:ItemIds></m:GetItem>";
-  return soap_envelope(mailbox, body);
+  return soap_envelope(target, body);
 }
 
 }  // namespace exsync::ews

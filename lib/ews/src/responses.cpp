@@ -99,11 +99,12 @@ RemoteErrorKind kind_for_response_code(std::string_view code) {
     return RemoteErrorKind::throttled;
   if (code == "ErrorInvalidSyncStateData") return RemoteErrorKind::invalid_sync_state;
   if (code == "ErrorImpersonateUserDenied" || code == "ErrorImpersonationDenied" ||
-      code == "ErrorImpersonationFailed")
+      code == "ErrorImpersonationFailed" || code == "ErrorInvalidExchangeImpersonationHeaderData")
     return RemoteErrorKind::impersonation_denied;
   if (code == "ErrorNonExistentMailbox" || code == "ErrorMailboxNotFound" || code == "ErrorInvalidSmtpAddress")
     return RemoteErrorKind::mailbox_not_found;
-  if (code == "ErrorAccessDenied" || code == "ErrorFolderNotFound") return RemoteErrorKind::access_denied;
+  if (code == "ErrorAccessDenied" || code == "ErrorFolderNotFound" || code == "ErrorSendAsDenied")
+    return RemoteErrorKind::access_denied;
   if (code == "ErrorIrresolvableConflict") return RemoteErrorKind::conflict;
   if (code == "ErrorItemNotFound") return RemoteErrorKind::item_not_found;
   if (code == "ErrorInvalidPropertySet" || code == "ErrorInvalidPropertyRequest" ||

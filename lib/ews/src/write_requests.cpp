@@ -77,10 +77,10 @@ struct Updates {
 
 }  // namespace
 
-std::string create_item_request(std::string_view mailbox, model::FolderKind folder, const model::Contact& c,
+std::string create_item_request(const Target& target, model::FolderKind folder, const model::Contact& c,
                                 std::string_view local_id) {
-  std::string x = "<m:CreateItem><m:SavedItemFolderId><t:DistinguishedFolderId Id=\"" +
-                  std::string(distinguished(folder)) + "\"/></m:SavedItemFolderId><m:Items><t:Contact>";
+  std::string x = "<m:CreateItem><m:SavedItemFolderId>" + distinguished_folder_id(target, distinguished(folder)) +
+                  "</m:SavedItemFolderId><m:Items><t:Contact>";
   if (!c.notes.empty()) x += "<t:Body BodyType=\"Text\">" + xml_escape(c.notes) + "</t:Body>";
   if (!c.categories.empty()) x += categories_xml(c.categories);
   x += tag_property(local_id);
@@ -105,10 +105,10 @@ std::string create_item_request(std::string_view mailbox, model::FolderKind fold
   if (c.birthday) x += "<t:Birthday>" + birthday_value(*c.birthday) + "</t:Birthday>";
   x += text_element("JobTitle", c.job_title) + text_element("Surname", c.surname);
   x += "</t:Contact></m:Items></m:CreateItem>";
-  return soap_envelope(mailbox, x);
+  return soap_envelope(target, x);
 }
 
-std::string update_item_request(std::string_view mailbox, const model::RemoteRef& ref, const model::Contact& b,
+std::string update_item_request(const Target& target, const model::RemoteRef& ref, const model::Contact& b,
                                 const model::Contact& a, bool overwrite) {
   Updates u;
   u.scalar("contacts:FileAs", "FileAs", b.file_as, a.file_as);
@@ -180,11 +180,11 @@ std::string update_item_request(std::string_view mailbox, const model::RemoteRef
                   "\"><m:ItemChanges><t:ItemChange><t:ItemId Id=\"" + xml_escape(ref.id) + "\" ChangeKey=\"" +
                   xml_escape(ref.change_key) + "\"/><t:Updates>" + u.xml +
                   "</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>";
-  return soap_envelope(mailbox, x);
+  return soap_envelope(target, x);
 }
 
-std::string delete_item_request(std::string_view mailbox, const model::RemoteRef& ref, bool notify) {
-  return soap_envelope(mailbox, std::string("<m:DeleteItem DeleteType=\"MoveToDeletedItems\" SendMeetingCancellations=\"") +
+std::string delete_item_request(const Target& target, const model::RemoteRef& ref, bool notify) {
+  return soap_envelope(target, std::string("<m:DeleteItem DeleteType=\"MoveToDeletedItems\" SendMeetingCancellations=\"") +
                                     (notify ? "SendToAllAndSaveCopy" : "SendToNone") + "\"><m:ItemIds><t:ItemId Id=\"" +
                                     xml_escape(ref.id) + "\"/></m:ItemIds></m:DeleteItem>");
 }
@@ -211,12 +211,13 @@ std::string_view invitations(bool notify) { return notify ? "SendToAllAndSaveCop
 
 }  // namespace
 
-std::string create_event_request(std::string_view mailbox, const model::Event& e, std::string_view local_id,
+std::string create_event_request(const Target& target, const model::Event& e, std::string_view local_id,
                                  bool notify) {
   const auto windows = model::windows_from_iana(e.time_zone);
   if (!windows) return {};
   std::string x = "<m:CreateItem SendMeetingInvitations=\"" + std::string(invitations(notify)) +
-                  "\"><m:SavedItemFolderId><t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items><t:CalendarItem>";
+                  "\"><m:SavedItemFolderId>" + distinguished_folder_id(target, "calendar") +
+                  "</m:SavedItemFolderId><m:Items><t:CalendarItem>";
   x += text_element("Subject", e.subject);
   x += text_element("Sensitivity", e.sensitivity);
   if (!e.body.empty()) x += "<t:Body BodyType=\"Text\">" + xml_escape(e.body) + "</t:Body>";
@@ -232,10 +233,10 @@ std::string create_event_request(std::string_view mailbox, const model::Event& e
        attendee_list("Resources", e.attendees, "resource");
   x += "<t:StartTimeZone Id=\"" + xml_escape(*windows) + "\"/><t:EndTimeZone Id=\"" + xml_escape(*windows) + "\"/>";
   x += "</t:CalendarItem></m:Items></m:CreateItem>";
-  return soap_envelope(mailbox, x);
+  return soap_envelope(target, x);
 }
 
-std::string update_event_request(std::string_view mailbox, const model::RemoteRef& ref, const model::Event& b,
+std::string update_event_request(const Target& target, const model::RemoteRef& ref, const model::Event& b,
                                  const model::Event& a, bool overwrite, bool notify) {
   std::string u;
   auto set = [&](std::string_view uri, const std::string& element_xml) {
@@ -296,22 +297,22 @@ std::string update_event_request(std::string_view mailbox, const model::RemoteRe
                   "\" SendMeetingInvitationsOrCancellations=\"" + (notify ? "SendToAllAndSaveCopy" : "SendToNone") +
                   "\"><m:ItemChanges><t:ItemChange><t:ItemId Id=\"" + xml_escape(ref.id) + "\" ChangeKey=\"" +
                   xml_escape(ref.change_key) + "\"/><t:Updates>" + u + "</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>";
-  return soap_envelope(mailbox, x);
+  return soap_envelope(target, x);
 }
 
-std::string find_item_by_tag_request(std::string_view mailbox, std::string_view distinguished_folder,
+std::string find_item_by_tag_request(const Target& target, std::string_view distinguished_folder,
                                      std::string_view local_id) {
   std::string x =
       "<m:FindItem Traversal=\"Shallow\"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>"
       "<m:Restriction><t:IsEqualTo><t:ExtendedFieldURI PropertySetId=\"" +
       std::string(kTagPropertySetId) + "\" PropertyName=\"" + std::string(kTagPropertyName) +
       "\" PropertyType=\"String\"/><t:FieldURIOrConstant><t:Constant Value=\"" + xml_escape(local_id) +
-      "\"/></t:FieldURIOrConstant></t:IsEqualTo></m:Restriction><m:ParentFolderIds><t:DistinguishedFolderId Id=\"" +
-      std::string(distinguished_folder) + "\"/></m:ParentFolderIds></m:FindItem>";
-  return soap_envelope(mailbox, x);
+      "\"/></t:FieldURIOrConstant></t:IsEqualTo></m:Restriction><m:ParentFolderIds>" +
+      distinguished_folder_id(target, distinguished_folder) + "</m:ParentFolderIds></m:FindItem>";
+  return soap_envelope(target, x);
 }
 
-std::string send_message_request(std::string_view mailbox, const model::OutgoingMessage& m) {
+std::string send_message_request(const Target& target, const model::OutgoingMessage& m) {
   auto recipients = [](std::string_view element, const std::vector<model::Recipient>& list) {
     if (list.empty()) return std::string();
     std::string x = "<t:" + std::string(element) + ">";
@@ -320,8 +321,8 @@ std::string send_message_request(std::string_view mailbox, const model::Outgoing
            "</t:EmailAddress></t:Mailbox>";
     return x + "</t:" + std::string(element) + ">";
   };
-  std::string x = "<m:CreateItem MessageDisposition=\"SendAndSaveCopy\"><m:SavedItemFolderId>"
-                  "<t:DistinguishedFolderId Id=\"sentitems\"/></m:SavedItemFolderId><m:Items><t:Message>";
+  std::string x = "<m:CreateItem MessageDisposition=\"SendAndSaveCopy\"><m:SavedItemFolderId>" +
+                  distinguished_folder_id(target, "sentitems") + "</m:SavedItemFolderId><m:Items><t:Message>";
   x += "<t:Subject>" + xml_escape(m.subject) + "</t:Subject>";
   x += std::string("<t:Body BodyType=\"") + (m.html ? "HTML" : "Text") + "\">" + xml_escape(m.body) + "</t:Body>";
   if (!m.attachments.empty()) {
@@ -333,8 +334,11 @@ std::string send_message_request(std::string_view mailbox, const model::Outgoing
   }
   x += tag_property(m.local_id);
   x += recipients("ToRecipients", m.to) + recipients("CcRecipients", m.cc) + recipients("BccRecipients", m.bcc);
+  // A delegate sends as the mailbox's owner (Send As); impersonation is the owner already.
+  if (target.addressing == Addressing::delegate)
+    x += "<t:From><t:Mailbox><t:EmailAddress>" + xml_escape(target.mailbox) + "</t:EmailAddress></t:Mailbox></t:From>";
   x += "</t:Message></m:Items></m:CreateItem>";
-  return soap_envelope(mailbox, x);
+  return soap_envelope(target, x);
 }
 
 }  // namespace exsync::ews

@@ -34,10 +34,13 @@ struct TenantConfig {
   std::string client_id;
   std::string authority = "https://login.microsoftonline.com";
   std::string scope = "https://outlook.office365.com/EWS.AccessAsUser.All offline_access";
-  // How exsync reaches the agents' mailboxes: the service account's delegated token with
-  // ExchangeImpersonation (ROPC), or an app-only token (client credentials, application
-  // permission full_access_as_app), still with ExchangeImpersonation.
-  enum class Access { impersonation, app };
+  // How exsync reaches the agents' mailboxes:
+  //  - impersonation: the service account's delegated token (ROPC) with ExchangeImpersonation;
+  //  - app: an app-only token (client credentials, application permission full_access_as_app),
+  //    still with ExchangeImpersonation;
+  //  - delegate: the service account's delegated token and its FullAccess on each mailbox, no
+  //    impersonation; every request is then charged to the service account's own EWS budget.
+  enum class Access { impersonation, app, delegate };
   // `auth = "basic"`: HTTP Basic with the service account's name and password over TLS, for
   // Exchange Server on-premises without modern authentication; no Entra ID at all.
   bool basic_auth = false;
@@ -47,6 +50,9 @@ struct TenantConfig {
   // {authority}/{tenant_id}/oauth2/v2.0/token
   std::string token_url() const;
 };
+
+// "impersonation", "app", "delegate": the configuration's spelling.
+std::string_view access_name(TenantConfig::Access access);
 
 struct ServiceAccountConfig {
   std::string username;
@@ -92,7 +98,15 @@ struct Config {
   ApiConfig api;
   log::Format log_format = log::Format::logfmt;
   log::Level log_level = log::Level::info;
+
+  // How many EWS requests may be in flight at once: max_concurrent_mailboxes, capped under
+  // delegate access to the service account's budget of concurrent connections.
+  int max_concurrent_requests() const;
 };
+
+// Exchange Online's limit of concurrent EWS connections per account (ErrorExceededConnectionCount
+// beyond it). Under delegate access every request counts against the service account's.
+inline constexpr int kAccountConnectionBudget = 27;
 
 struct ConfigError {
   std::string file;

@@ -1,8 +1,9 @@
-// EwsService: the remote mailbox port over Exchange Web Services with impersonation.
+// EwsService: the remote mailbox port over Exchange Web Services.
 //
 // Each call is one SOAP request to the configured endpoint, authorised with the service
-// account's bearer token and addressed to the target mailbox by ExchangeImpersonation and the
-// X-AnchorMailbox header (which routes the request to the mailbox's server in Exchange Online).
+// account's token (or Basic credentials) and addressed to the target mailbox by impersonation or
+// as a delegate (see Addressing), plus the X-AnchorMailbox header (which routes the request to
+// the mailbox's server in Exchange Online).
 // A 401 makes it drop the token and retry once with a fresh one.
 //
 // Thread-safety: use from the network thread only. Lifetime: `client` and `tokens` must
@@ -12,6 +13,7 @@
 #include <cstdint>
 
 #include "exsync/auth/token_source.hpp"
+#include "exsync/ews/requests.hpp"
 #include "exsync/http/client.hpp"
 #include "exsync/model/ports.hpp"
 
@@ -20,6 +22,7 @@ namespace exsync::ews {
 struct EwsSettings {
   std::string url;              // https://outlook.office365.com/EWS/Exchange.asmx
   int get_item_batch_size = 128;  // ids per GetItem request
+  Addressing addressing = Addressing::impersonation;
 };
 
 struct EwsStats {
@@ -58,6 +61,7 @@ class EwsService final : public model::RemoteMailboxService {
 
  private:
   // POSTs `envelope` and returns the body of a 200 answer, or the error any other answer means.
+  Target target(const std::string& mailbox) const { return Target(mailbox, settings_.addressing); }
   Task<Result<std::string, model::RemoteError>> call(const std::string& mailbox, std::string_view operation,
                                                      std::string envelope);
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "exsync/ews/requests.hpp"
 #include "exsync/model/contact.hpp"
 #include "exsync/model/event.hpp"
 #include "exsync/model/folder.hpp"
@@ -27,36 +28,36 @@ namespace exsync::ews {
 inline constexpr std::string_view kTagPropertySetId = "8a3f1c52-6e7d-4b0f-9d2a-3c5e7b1f4a60";
 inline constexpr std::string_view kTagPropertyName = "exsync-local-id";
 
-std::string create_item_request(std::string_view mailbox, model::FolderKind folder, const model::Contact& contact,
+std::string create_item_request(const Target& target, model::FolderKind folder, const model::Contact& contact,
                                 std::string_view local_id);
 
 // NeverOverwrite with the stored ChangeKey makes Exchange refuse the update
 // (ErrorIrresolvableConflict) when the item changed since; `overwrite` (AlwaysOverwrite) is for
 // a local-wins resolution. Returns an empty string when nothing differs.
-std::string update_item_request(std::string_view mailbox, const model::RemoteRef& ref, const model::Contact& before,
+std::string update_item_request(const Target& target, const model::RemoteRef& ref, const model::Contact& before,
                                 const model::Contact& after, bool overwrite);
 
 // MoveToDeletedItems, so that a user can still recover what the CRM deleted; a meeting's
 // attendees get a cancellation only when `notify`.
-std::string delete_item_request(std::string_view mailbox, const model::RemoteRef& ref, bool notify = false);
+std::string delete_item_request(const Target& target, const model::RemoteRef& ref, bool notify = false);
 
 // CreateItem of a calendar item in its own time zone (StartTimeZone/EndTimeZone by Windows id),
 // SendMeetingInvitations="SendToNone" unless `notify`. Empty when the zone has no Windows id.
-std::string create_event_request(std::string_view mailbox, const model::Event& event, std::string_view local_id,
+std::string create_event_request(const Target& target, const model::Event& event, std::string_view local_id,
                                  bool notify);
 
 // UpdateItem of exactly the event fields that differ; SendMeetingInvitationsOrCancellations as
 // for creation. Empty when nothing differs.
-std::string update_event_request(std::string_view mailbox, const model::RemoteRef& ref, const model::Event& before,
+std::string update_event_request(const Target& target, const model::RemoteRef& ref, const model::Event& before,
                                  const model::Event& after, bool overwrite, bool notify);
 
 // FindItem in a distinguished folder ("contacts", "sentitems") for the item tagged `local_id`.
-std::string find_item_by_tag_request(std::string_view mailbox, std::string_view distinguished_folder,
+std::string find_item_by_tag_request(const Target& target, std::string_view distinguished_folder,
                                      std::string_view local_id);
 
 // CreateItem with MessageDisposition="SendAndSaveCopy" and the copy saved in Sent Items: the
 // message goes out from the mailbox and appears in its Sent Items, tagged with its local id.
 // https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-send-email-messages-by-using-ews-in-exchange
-std::string send_message_request(std::string_view mailbox, const model::OutgoingMessage& message);
+std::string send_message_request(const Target& target, const model::OutgoingMessage& message);
 
 }  // namespace exsync::ews
