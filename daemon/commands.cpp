@@ -99,7 +99,10 @@ int build_runtime(Runtime& rt) {
 
   auth::RopcSettings ropc{rt.cfg.tenant.token_url(), rt.cfg.tenant.client_id, rt.cfg.tenant.scope,
                           rt.cfg.service_account.username, rt.cfg.service_account.password.reveal()};
-  if (rt.cfg.tenant.access == config::TenantConfig::Access::app) ropc.client_secret = rt.cfg.tenant.client_secret.reveal();
+  if (rt.cfg.tenant.access == config::TenantConfig::Access::app) {
+    ropc.client_secret = rt.cfg.tenant.client_secret.reveal();
+    ropc.client_certificate = rt.cfg.tenant.client_certificate;
+  }
   rt.tokens = std::make_unique<auth::EntraTokenSource>(rt.io.get_executor(), *rt.client, SystemClock::instance(),
                                                        std::move(ropc));
   if (rt.cfg.tenant.basic_auth)

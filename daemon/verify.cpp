@@ -185,7 +185,10 @@ struct Verifier {
     }
     auth::RopcSettings settings{cfg.tenant.token_url(), cfg.tenant.client_id, cfg.tenant.scope,
                                 cfg.service_account.username, cfg.service_account.password.reveal()};
-    if (app) settings.client_secret = cfg.tenant.client_secret.reveal();
+    if (app) {
+      settings.client_secret = cfg.tenant.client_secret.reveal();
+      settings.client_certificate = cfg.tenant.client_certificate;
+    }
     auth::EntraTokenSource tokens(io.get_executor(), *client_, SystemClock::instance(), std::move(settings));
     auto t = co_await tokens.access_token();
     if (!t) {

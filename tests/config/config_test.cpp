@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include "exsync/crypto/client_assertion.hpp"
 #include "exsync/crypto/sealed_secret.hpp"
 #include "test_support.hpp"
 
@@ -230,6 +231,60 @@ TEST_F(ConfigTest, DelegateAccessNeedsTheServiceAccountAndCapsRequestsInFlight) 
   auto no_account = load(text);
   ASSERT_FALSE(no_account);
   EXPECT_EQ(no_account.error().key, "service_account.username");
+}
+
+// App-only access with a certificate; a sealed client secret opens with [tenant] key_file.
+TEST_F(ConfigTest, AppOnlyAccessTakesACertificateOrASealedClientSecret) {
+  auto text = std::string(kValid);
+  const auto sa = text.find("[service_account]");
+  text.erase(sa, text.find("\n[", sa + 1) - sa + 1);
+  const auto pem = *crypto::generate_client_certificate("exsync app", std::chrono::hours(24));
+  test::write_file(dir_ / "app.crt", pem.certificate);
+  test::write_secret_file(dir_ / "app.key", pem.private_key);
+  auto with_cert = text;
+  with_cert.replace(with_cert.find("[tenant]\n"), 9,
+                    "[tenant]\naccess = \"app\"\ncertificate_file = \"app.crt\"\nprivate_key_file = \"app.key\"\n");
+  auto cfg = load(with_cert);
+  ASSERT_TRUE(cfg) << cfg.error().message();
+  ASSERT_TRUE(cfg->tenant.client_certificate);
+  EXPECT_EQ(cfg->tenant.client_certificate->thumbprint().size(), 43u);
+
+  const auto other = *crypto::generate_client_certificate("another", std::chrono::hours(24));
+  test::write_secret_file(dir_ / "app.key", other.private_key);
+  auto mismatch = load(with_cert);
+  ASSERT_FALSE(mismatch);
+  EXPECT_EQ(mismatch.error().key, "tenant.certificate_file");
+  EXPECT_NE(mismatch.error().problem.find("does not belong to the certificate"), std::string::npos);
+  EXPECT_EQ(mismatch.error().message().find("PRIVATE KEY"), std::string::npos);
+
+  // Both a secret and a certificate, or neither: one of them, please.
+  test::write_secret_file(dir_ / "client.secret", "app-secret-value\n");
+  auto both = with_cert;
+  both.replace(both.find("access = \"app\"\n"), 15, "access = \"app\"\nclient_secret_file = \"client.secret\"\n");
+  auto two = load(both);
+  ASSERT_FALSE(two);
+  EXPECT_NE(two.error().problem.find("either client_secret_file or certificate_file"), std::string::npos);
+
+  // A sealed client secret.
+  const auto key_text = *crypto::new_key_file_text();
+  test::write_secret_file(dir_ / "tenant.key", key_text);
+  test::write_secret_file(dir_ / "client.secret", *crypto::seal("app-secret-value\n", *crypto::parse_key_file(key_text)));
+  auto sealed = text;
+  sealed.replace(sealed.find("[tenant]\n"), 9, "[tenant]\naccess = \"app\"\nclient_secret_file = \"client.secret\"\n");
+  auto no_key = load(sealed);
+  ASSERT_FALSE(no_key);
+  EXPECT_EQ(no_key.error().key, "tenant.key_file");
+  sealed.replace(sealed.find("access = \"app\"\n"), 15, "access = \"app\"\nkey_file = \"tenant.key\"\n");
+  auto opened = load(sealed);
+  ASSERT_TRUE(opened) << opened.error().message();
+  EXPECT_EQ(opened->tenant.client_secret.reveal(), "app-secret-value");
+
+  // Certificate settings without app-only access are a mistake, not silently ignored.
+  auto stray = std::string(kValid);
+  stray.replace(stray.find("[tenant]\n"), 9, "[tenant]\ncertificate_file = \"app.crt\"\n");
+  auto ignored = load(stray);
+  ASSERT_FALSE(ignored);
+  EXPECT_EQ(ignored.error().key, "tenant.certificate_file");
 }
 
 TEST_F(ConfigTest, ErrorsNeverContainThePassword) {

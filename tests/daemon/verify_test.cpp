@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "exsync/crypto/client_assertion.hpp"
 #include "test_support.hpp"
 
 namespace exsync {
@@ -220,6 +221,51 @@ TEST_F(AppVerifyTest, AWrongClientSecretOrAMissingRole) {
   test::write_secret_file(sim_.dir() / "client.secret", sim_secret_);
   sim_.control("PUT", "/sim/tenant", R"({"app_role":"Mail.Read"})");
   expect_failure_at(verify(), "token_scope", "full_access_as_app");
+}
+
+// App-only access with a certificate instead of a client secret: a client assertion signed with
+// the private key, checked by the simulator against the certificate registered on the app.
+TEST(CertificateVerifyTest, AppOnlyAccessWithACertificate) {
+  test::Simulator sim{test::SimOptions{.mailboxes = 1, .contacts = 5, .client_certificate = true}};
+  auto text = test::read_file(sim.config());
+  text.replace(text.find("[tenant]\n"), 9,
+               "[tenant]\naccess = \"app\"\ncertificate_file = \"client.crt\"\nprivate_key_file = \"client.key\"\n");
+  test::write_file(sim.config(), text);
+  auto run_verify = [&] {
+    auto r = test::run_process({test::exsyncd_path().string(), "verify", "--config", sim.config().string(), "--mailbox",
+                                "agent1@contoso.onmicrosoft.com", "--json"});
+    std::map<std::string, std::pair<std::string, std::string>> steps;  // result, advice
+    const auto checklist = json::parse(r.out);
+    for (const auto& s : checklist.at("steps").as_array()) {
+      auto* advice = s.as_object().if_contains("advice");
+      steps[std::string(s.at("step").as_string())] = {std::string(s.at("result").as_string()),
+                                                      advice ? std::string(advice->as_string()) : ""};
+    }
+    return std::pair{r.exit_code, steps};
+  };
+  auto [ok, steps] = run_verify();
+  EXPECT_EQ(ok, 0);
+  EXPECT_EQ(steps["token_acquired"].first, "pass");
+  EXPECT_EQ(steps["calendar_readable"].first, "pass");
+  auto once = test::run_process({test::exsyncd_path().string(), "once", "--config", sim.config().string()});
+  EXPECT_EQ(once.exit_code, 0) << once.err;
+  EXPECT_NE(once.err.find("event=auth.token.acquired grant=client_credentials"), std::string::npos) << once.err;
+  EXPECT_EQ(once.err.find("PRIVATE KEY"), std::string::npos);
+
+  // The certificate removed from the app registration: AADSTS700027, and what to upload.
+  sim.control("PUT", "/sim/tenant", R"({"certificate_registered":false})");
+  auto [refused, after] = run_verify();
+  EXPECT_EQ(refused, 1);
+  EXPECT_EQ(after["token_acquired"].first, "fail");
+  EXPECT_NE(after["token_acquired"].second.find("Upload [tenant] certificate_file"), std::string::npos)
+      << after["token_acquired"].second;
+
+  // A key that is not the certificate's stops at the configuration, naming both files.
+  const auto other = *crypto::generate_client_certificate("another", std::chrono::hours(1));
+  test::write_secret_file(sim.dir() / "client.key", other.private_key);
+  auto [bad, config_steps] = run_verify();
+  EXPECT_EQ(bad, 1);
+  EXPECT_EQ(config_steps["configuration_readable"].first, "fail");
 }
 
 // Exchange Server on-premises without modern authentication: [tenant] auth = "basic".

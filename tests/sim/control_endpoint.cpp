@@ -103,6 +103,9 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
     // Delegate access: {"full_access": bool, "send_as": bool}.
     if (auto* v = body.as_object().if_contains("full_access"); v && v->is_bool()) tenant_.full_access = v->as_bool();
     if (auto* v = body.as_object().if_contains("send_as"); v && v->is_bool()) tenant_.send_as = v->as_bool();
+    // App-only with a certificate: {"certificate_registered": false} as if it were removed.
+    if (auto* v = body.as_object().if_contains("certificate_registered"); v && v->is_bool())
+      tenant_.certificate_registered = v->as_bool();
     return {204, {}, ""};
   }
   if (p.size() == 2 && p[1] == "password" && m == "PUT") {

@@ -2,8 +2,15 @@
 
 #include <boost/json.hpp>
 #include <map>
+#include <memory>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "codec.hpp"
+#include "exsync/crypto/base64.hpp"
 #include "exsync/core/mailbox_address.hpp"
 
 namespace exsync::sim {
@@ -34,6 +41,11 @@ const std::map<int, EntraErrorText> kErrors = {
     {7000215, {401, "invalid_client", "",
                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
                "value, not the client secret ID, for a secret added to app."}},
+    {700027, {401, "invalid_client", "",
+              "Client assertion failed signature validation, or the certificate used to sign it is not registered "
+              "on the application."}},
+    {700024, {400, "invalid_client", "", "Client assertion is not within its valid time range."}},
+    {50012, {401, "invalid_client", "", "Client assertion audience claim does not match Realm issuer."}},
     {1002012, {400, "invalid_scope", "",
                "The provided value for scope is not valid. Client credential flows must have a scope value with "
                "/.default suffixed to the resource identifier (application ID URI)."}},
@@ -108,6 +120,58 @@ http::Response EntraEndpoint::error_response(int aadsts) const {
   return resp;
 }
 
+// The AADSTS code refusing a client assertion (RFC 7523), or 0: signed RS256 by the registered
+// certificate (x5t#S256), for this client and token endpoint, within its time range.
+int EntraEndpoint::check_client_assertion(const std::string& jwt, const std::string& tenant_segment) const {
+  const auto a = jwt.find('.');
+  const auto b = a == std::string::npos ? a : jwt.find('.', a + 1);
+  if (b == std::string::npos || tenant_.client_certificate.empty() || !tenant_.certificate_registered) return 700027;
+  auto header = crypto::base64url_decode(std::string_view(jwt).substr(0, a));
+  auto claims = crypto::base64url_decode(std::string_view(jwt).substr(a + 1, b - a - 1));
+  auto signature = crypto::base64url_decode(std::string_view(jwt).substr(b + 1));
+  if (!header || !claims || !signature) return 700027;
+  boost::json::error_code ec;
+  auto h = boost::json::parse(*header, ec);
+  if (ec || !h.is_object()) return 700027;
+  auto c = boost::json::parse(*claims, ec);
+  if (ec || !c.is_object()) return 700027;
+
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(tenant_.client_certificate.data(), static_cast<int>(tenant_.client_certificate.size())), &BIO_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
+  if (!cert) return 700027;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  X509_digest(cert.get(), EVP_sha256(), digest, &len);
+  const auto thumbprint = crypto::base64url_encode(std::string_view(reinterpret_cast<const char*>(digest), len));
+  auto text = [](const boost::json::value& o, const char* key) {
+    auto* v = o.as_object().if_contains(key);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  if (text(h, "alg") != "RS256" || text(h, "x5t#S256") != thumbprint) return 700027;
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  const std::string_view signed_part = std::string_view(jwt).substr(0, b);
+  if (EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, X509_get0_pubkey(cert.get())) != 1 ||
+      EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature->data()), signature->size(),
+                       reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size()) != 1) {
+    ERR_clear_error();
+    return 700027;
+  }
+  const std::string token_path = "/" + tenant_segment + "/oauth2/v2.0/token";
+  const auto aud = text(c, "aud");
+  if (aud.size() < token_path.size() || aud.compare(aud.size() - token_path.size(), token_path.size(), token_path) != 0)
+    return 50012;
+  if (text(c, "iss") != tenant_.client_id() || text(c, "sub") != tenant_.client_id()) return 700027;
+  auto number = [&](const char* key) {
+    auto* v = c.as_object().if_contains(key);
+    return v && v->is_int64() ? v->as_int64() : std::int64_t{0};
+  };
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(tenant_.now().time_since_epoch()).count();
+  // Entra ID allows five minutes of clock skew.
+  if (number("exp") + 300 < now || number("nbf") - 300 > now) return 700024;
+  return 0;
+}
+
 http::Response EntraEndpoint::handle(const http::Request& req, const std::string& tenant_segment) {
   ++requests_;
   if (req.method != "POST") return {405, {{"Allow", "POST"}}, ""};
@@ -123,9 +187,15 @@ http::Response EntraEndpoint::handle(const http::Request& req, const std::string
   if (form["client_id"] != tenant_.client_id()) return error_response(700016);
   const std::string grant = form["grant_type"];
   if (grant == "client_credentials") {
-    // App-only: a confidential client proves itself with its secret; the scope is the resource's
-    // /.default (its application permissions).
-    if (form["client_secret"] != tenant_.client_secret()) return error_response(7000215);
+    // App-only: a confidential client proves itself with its secret or a client assertion signed
+    // with its certificate; the scope is the resource's /.default (its application permissions).
+    if (form.contains("client_assertion")) {
+      if (form["client_assertion_type"] != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        return error_response(7000218);
+      if (int refused = check_client_assertion(form["client_assertion"], tenant_segment)) return error_response(refused);
+    } else if (form["client_secret"] != tenant_.client_secret()) {
+      return error_response(7000215);
+    }
     if (form["scope"] != "https://outlook.office365.com/.default") return error_response(1002012);
     boost::json::object o;
     o["token_type"] = "Bearer";

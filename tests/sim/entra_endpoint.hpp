@@ -20,6 +20,8 @@ class EntraEndpoint {
   http::Response error_response(int aadsts) const;
 
  private:
+  int check_client_assertion(const std::string& jwt, const std::string& tenant_segment) const;
+
   Tenant& tenant_;
   int requests_ = 0;
 };

@@ -16,6 +16,7 @@
 
 #include "control_endpoint.hpp"
 #include "exsync/crypto/certificates.hpp"
+#include "exsync/crypto/client_assertion.hpp"
 #include "exsync/http/server.hpp"
 
 namespace fs = std::filesystem;
@@ -44,6 +45,8 @@ Options:
   --schema DIR          validate every EWS request against DIR/soap-envelope.xsd
   --api-port P          the port the written configuration gives exsyncd's API
                         (default: a port free when the simulator starts))
+  --client-certificate  register a certificate on the app for app-only sign-in by client
+                        assertion, and write it and its key as client.crt and client.key
   --budget SPEC         Exchange Online's EWS throttling, e.g.
                         "connections=27,sync=5,sync_backoff_ms=5000,rate=150,burst=300,latency_ms=20"
                         (per impersonated mailbox; rate_scope=account charges the request rate
@@ -75,6 +78,7 @@ int main(int argc, char** argv) {
   long token_lifetime = 3600;
   int api_port = 0;
   std::string budget_spec;
+  bool client_certificate = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -95,6 +99,7 @@ int main(int argc, char** argv) {
       else if (a == "--schema") schema_dir = next();
       else if (a == "--api-port") api_port = std::stoi(next());
       else if (a == "--budget") budget_spec = next();
+      else if (a == "--client-certificate") client_certificate = true;
       else if (a == "--help" || a == "-h") {
         std::fputs(kUsage, stdout);
         return 0;
@@ -223,6 +228,18 @@ int main(int argc, char** argv) {
                              "[log]\n"
                              "format = \"logfmt\"\n"
                              "level = \"info\"\n";
+  if (client_certificate) {
+    auto cert = crypto::generate_client_certificate("exsync app", std::chrono::hours(24 * 365));
+    if (!cert) {
+      std::fprintf(stderr, "exsync-sim: client certificate: %s\n", cert.error().message.c_str());
+      return 70;
+    }
+    tenant.client_certificate = cert->certificate;
+    if (!write_file(dir / "client.crt", cert->certificate) || !write_file(dir / "client.key", cert->private_key, true)) {
+      std::fprintf(stderr, "exsync-sim: cannot write into %s\n", dir.c_str());
+      return 73;
+    }
+  }
   // exsync.toml is written last: its presence tells a waiting test that the simulator is ready.
   if (!write_file(dir / "ca.pem", pki->ca.certificate) ||
       !write_file(dir / "service-account.password", tenant.password() + "\n", true) ||

@@ -165,6 +165,10 @@ class Tenant {
   // `app`: an app-only token (roles full_access_as_app) instead of a delegated one.
   std::string issue_access_token(bool app = false);
   const std::string& client_secret() const { return client_secret_; }
+  // The public certificate (PEM) uploaded to the app registration for client assertions; empty
+  // when none is; `certificate_registered` false as if it were removed.
+  std::string client_certificate;
+  bool certificate_registered = true;
   std::string issue_refresh_token();
   bool access_token_valid(const std::string& token) const;
   // Whether a valid token is app-only (client credentials) rather than the service account's.

@@ -144,6 +144,7 @@ Simulator::Simulator(SimOptions o) {
                                    "--events", std::to_string(o.events),
                                    "--seed", std::to_string(o.seed),
                                    "--token-lifetime", std::to_string(o.token_lifetime)};
+  if (o.client_certificate) argv.push_back("--client-certificate");
   if (o.validate_schema) {
     if (auto shared = shared_dir(); shared && fs::exists(*shared / "ews-schema" / "soap-envelope.xsd")) {
       argv.push_back("--schema");

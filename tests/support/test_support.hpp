@@ -104,6 +104,7 @@ struct SimOptions {
   int seed = 1;
   int token_lifetime = 3600;
   bool validate_schema = true;  // with ../shared/ews-schema when present
+  bool client_certificate = false;  // --client-certificate: client.crt and client.key for app-only sign-in
 };
 
 // The tenant simulator, started as a real process on a free loopback port.

@@ -26,6 +26,10 @@ std::string_view AuthError::advice() const {
     case AuthErrorKind::wrong_client_secret:
       return "The application's client secret is wrong or has expired. Create a new secret under "
              "Certificates & secrets in the app registration and put it in [tenant] client_secret_file.";
+    case AuthErrorKind::certificate_refused:
+      return "Entra ID refused the client certificate. Upload [tenant] certificate_file's certificate under "
+             "Certificates & secrets in the app registration (private_key_file must be its key), check that it "
+             "has not expired, and that this server's clock is right.";
     case AuthErrorKind::app_not_found:
       return "No application with this client id exists in the tenant. Check [tenant] client_id (the "
              "Application (client) ID) and [tenant] tenant_id.";
@@ -64,6 +68,7 @@ std::string_view auth_error_kind_name(AuthErrorKind kind) {
     case AuthErrorKind::consent_required: return "consent_required";
     case AuthErrorKind::public_client_disabled: return "public_client_disabled";
     case AuthErrorKind::wrong_client_secret: return "wrong_client_secret";
+    case AuthErrorKind::certificate_refused: return "certificate_refused";
     case AuthErrorKind::app_not_found: return "app_not_found";
     case AuthErrorKind::tenant_not_found: return "tenant_not_found";
     case AuthErrorKind::user_not_found: return "user_not_found";
@@ -90,6 +95,9 @@ AuthErrorKind kind_for_code(int code) {
     case 7000218: return AuthErrorKind::public_client_disabled;
     case 7000215:
     case 7000222: return AuthErrorKind::wrong_client_secret;
+    case 700027:
+    case 700024:
+    case 50012: return AuthErrorKind::certificate_refused;
     case 700016: return AuthErrorKind::app_not_found;
     case 90002: return AuthErrorKind::tenant_not_found;
     case 50034: return AuthErrorKind::user_not_found;

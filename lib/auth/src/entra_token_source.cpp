@@ -78,9 +78,23 @@ struct EntraTokenSource::Impl {
   }
 
   Task<Result<std::string, AuthError>> acquire() {
-    if (!settings.client_secret.empty()) {
+    if (!settings.client_secret.empty() || settings.client_certificate) {
       // App-only: no refresh token; a new token is simply asked for again.
-      auto r = co_await post("client_credentials", "&client_secret=" + http::form_encode(settings.client_secret));
+      std::string credential;
+      if (settings.client_certificate) {
+        auto assertion = settings.client_certificate->assertion(settings.client_id, settings.token_url,
+                                                                std::chrono::system_clock::now());
+        if (!assertion) {
+          AuthError e{AuthErrorKind::certificate_refused, 0, "", "cannot sign the client assertion: " + assertion.error().message};
+          report(e);
+          co_return Fail{std::move(e)};
+        }
+        credential = "&client_assertion_type=" + http::form_encode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
+                     "&client_assertion=" + *assertion;
+      } else {
+        credential = "&client_secret=" + http::form_encode(settings.client_secret);
+      }
+      auto r = co_await post("client_credentials", credential);
       if (!r) {
         report(r.error());
         co_return Fail{r.error()};

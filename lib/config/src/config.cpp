@@ -18,7 +18,8 @@ namespace fs = std::filesystem;
 
 // Which keys each section accepts; anything else is a typo the admin should hear about.
 const std::map<std::string, std::set<std::string>, std::less<>> kSchema = {
-    {"tenant", {"tenant_id", "client_id", "authority", "scope", "access", "client_secret_file", "auth"}},
+    {"tenant", {"tenant_id", "client_id", "authority", "scope", "access", "client_secret_file", "certificate_file",
+                "private_key_file", "key_file", "auth"}},
     {"service_account", {"username", "password_file", "key_file"}},
     {"ews", {"url", "request_timeout_seconds", "get_item_batch_size"}},
     {"tls", {"ca_file"}},
@@ -211,16 +212,71 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
     return r.fail("tenant.access", "\"" + access + "\" is not one of \"impersonation\", \"app\", \"delegate\"");
   }
   const bool app = cfg.tenant.access == TenantConfig::Access::app;
+
+  // A secret file (owner-only), opened with the section's key_file when sealed with `exsyncd
+  // secret seal`, without its trailing line break.
+  auto open_secret = [&](const std::string& setting, const fs::path& file,
+                         const std::string& key_setting, const fs::path& key_file) -> Result<std::string, ConfigError> {
+    auto text = read_secret_file(file);
+    if (!text) return r.fail(setting, file.string() + " " + text.error());
+    std::string secret = std::move(*text);
+    if (crypto::is_sealed(secret)) {
+      if (key_file.empty())
+        return r.fail(key_setting, file.string() + " is sealed: key_file must name the key it was sealed with");
+      auto key_text = read_secret_file(key_file);
+      if (!key_text) return r.fail(key_setting, key_file.string() + " " + key_text.error());
+      auto key = crypto::parse_key_file(*key_text);
+      if (!key) return r.fail(key_setting, key_file.string() + " " + key.error().message);
+      auto opened = crypto::unseal(secret, *key);
+      if (!opened) return r.fail(setting, file.string() + " " + opened.error().message);
+      secret = std::move(*opened);
+    }
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+    if (secret.empty()) return r.fail(setting, file.string() + " is empty");
+    return secret;
+  };
+
+  std::string tenant_key;
+  EXSYNC_TRY(r.str("tenant", "key_file", tenant_key, false));
+  if (!tenant_key.empty()) cfg.tenant.key_file = r.resolve(tenant_key);
   if (app) {
     // App-only: the client credentials grant asks for the resource's application permissions.
     if (cfg.tenant.scope == TenantConfig{}.scope) cfg.tenant.scope = "https://outlook.office365.com/.default";
-    std::string secret_file;
-    EXSYNC_TRY(r.str("tenant", "client_secret_file", secret_file, true));
-    cfg.tenant.client_secret_file = r.resolve(secret_file);
-    auto secret = read_secret_line(cfg.tenant.client_secret_file);
-    if (!secret) return r.fail("tenant.client_secret_file", cfg.tenant.client_secret_file.string() + " " + secret.error());
-    if (secret->empty()) return r.fail("tenant.client_secret_file", cfg.tenant.client_secret_file.string() + " is empty");
-    cfg.tenant.client_secret = Secret(std::move(*secret));
+    // The app proves itself with a client secret, or with a certificate and its private key.
+    std::string secret_file, cert_file, private_key_file;
+    EXSYNC_TRY(r.str("tenant", "client_secret_file", secret_file, false));
+    EXSYNC_TRY(r.str("tenant", "certificate_file", cert_file, false));
+    EXSYNC_TRY(r.str("tenant", "private_key_file", private_key_file, false));
+    if (secret_file.empty() == cert_file.empty())
+      return r.fail("tenant.client_secret_file",
+                    "access = \"app\" needs either client_secret_file or certificate_file (with private_key_file)");
+    if (!secret_file.empty()) {
+      cfg.tenant.client_secret_file = r.resolve(secret_file);
+      auto secret = open_secret("tenant.client_secret_file", cfg.tenant.client_secret_file, "tenant.key_file",
+                                cfg.tenant.key_file);
+      if (!secret) return Fail{std::move(secret).error()};
+      cfg.tenant.client_secret = Secret(std::move(*secret));
+    } else {
+      if (private_key_file.empty()) return r.fail("tenant.private_key_file", "is required with certificate_file");
+      cfg.tenant.certificate_file = r.resolve(cert_file);
+      cfg.tenant.private_key_file = r.resolve(private_key_file);
+      auto pem = read_file(cfg.tenant.certificate_file);
+      if (!pem) return r.fail("tenant.certificate_file", cfg.tenant.certificate_file.string() + " " + pem.error());
+      auto key = open_secret("tenant.private_key_file", cfg.tenant.private_key_file, "tenant.key_file",
+                             cfg.tenant.key_file);
+      if (!key) return Fail{std::move(key).error()};
+      auto certificate = crypto::ClientCertificate::from_pem(*pem, *key);
+      if (!certificate)
+        return r.fail("tenant.certificate_file", cfg.tenant.certificate_file.string() + " and " +
+                                                     cfg.tenant.private_key_file.string() + ": " +
+                                                     certificate.error().message);
+      cfg.tenant.client_certificate = std::move(*certificate);
+    }
+  } else {
+    for (const char* key : {"client_secret_file", "certificate_file", "private_key_file"}) {
+      if (r.node("tenant", key))
+        return r.fail(std::string("tenant.") + key, "is for app-only access (access = \"app\")");
+    }
   }
 
   // The service account: ROPC's user; app-only access needs none.
@@ -234,33 +290,10 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
   EXSYNC_TRY(r.str("service_account", "key_file", key_file, false));
   if (!key_file.empty()) cfg.service_account.key_file = r.resolve(key_file);
   if (!pw_file.empty()) {
-    auto pw = read_secret_file(cfg.service_account.password_file);
-    if (!pw)
-      return r.fail("service_account.password_file",
-                    cfg.service_account.password_file.string() + " " + pw.error());
-    std::string secret = std::move(*pw);
-    if (crypto::is_sealed(secret)) {
-      // Sealed with `exsyncd secret seal`: opened with the key file.
-      if (cfg.service_account.key_file.empty())
-        return r.fail("service_account.key_file", cfg.service_account.password_file.string() +
-                                                      " is sealed: key_file must name the key it was sealed with");
-      auto key_text = read_secret_file(cfg.service_account.key_file);
-      if (!key_text)
-        return r.fail("service_account.key_file", cfg.service_account.key_file.string() + " " + key_text.error());
-      auto key = crypto::parse_key_file(*key_text);
-      if (!key)
-        return r.fail("service_account.key_file", cfg.service_account.key_file.string() + " " + key.error().message);
-      auto opened = crypto::unseal(secret, *key);
-      if (!opened)
-        return r.fail("service_account.password_file",
-                      cfg.service_account.password_file.string() + " " + opened.error().message);
-      secret = std::move(*opened);
-    }
-    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-    if (secret.empty())
-      return r.fail("service_account.password_file",
-                    cfg.service_account.password_file.string() + " is empty");
-    cfg.service_account.password = Secret(std::move(secret));
+    auto pw = open_secret("service_account.password_file", cfg.service_account.password_file,
+                          "service_account.key_file", cfg.service_account.key_file);
+    if (!pw) return Fail{std::move(pw).error()};
+    cfg.service_account.password = Secret(std::move(*pw));
   }
 
   EXSYNC_TRY(r.str("ews", "url", cfg.ews.url, false));

@@ -31,6 +31,13 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
+std::string base64url_encode(std::string_view raw) {
+  auto b = base64_encode(raw);
+  for (auto& c : b) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  while (!b.empty() && b.back() == '=') b.pop_back();
+  return b;
+}
+
 std::optional<std::string> base64url_decode(std::string_view text) {
   std::string standard(text);
   for (auto& c : standard) c = c == '-' ? '+' : c == '_' ? '/' : c;

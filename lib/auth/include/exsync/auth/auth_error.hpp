@@ -17,6 +17,7 @@ enum class AuthErrorKind {
   consent_required,        // AADSTS65001
   public_client_disabled,  // AADSTS7000218
   wrong_client_secret,     // AADSTS7000215, 7000222 (expired): app-only access
+  certificate_refused,     // AADSTS700027, 700024, 50012: app-only access with a certificate
   app_not_found,           // AADSTS700016
   tenant_not_found,        // AADSTS90002
   user_not_found,          // AADSTS50034

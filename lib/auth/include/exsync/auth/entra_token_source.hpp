@@ -20,6 +20,7 @@
 
 #include "exsync/auth/token_source.hpp"
 #include "exsync/core/clock.hpp"
+#include "exsync/crypto/client_assertion.hpp"
 #include "exsync/http/client.hpp"
 
 namespace exsync::auth {
@@ -33,6 +34,9 @@ struct RopcSettings {
   // Set for app-only access: the client credentials grant with this secret instead of ROPC
   // (scope https://outlook.office365.com/.default, application permission full_access_as_app).
   std::string client_secret;
+  // Or, for app-only access with a certificate: a client assertion signed with it is sent
+  // instead of the secret (a new one, valid for ten minutes, with each token request).
+  std::optional<crypto::ClientCertificate> client_certificate;
   std::chrono::seconds refresh_margin{300};
 };
 

@@ -9,10 +9,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "exsync/core/result.hpp"
+#include "exsync/crypto/client_assertion.hpp"
 #include "exsync/log/log.hpp"
 
 namespace exsync::config {
@@ -45,8 +47,14 @@ struct TenantConfig {
   // Exchange Server on-premises without modern authentication; no Entra ID at all.
   bool basic_auth = false;
   Access access = Access::impersonation;
-  std::filesystem::path client_secret_file;  // app: the client secret
+  std::filesystem::path client_secret_file;  // app: the client secret (plain or sealed)
   Secret client_secret;
+  // app, instead of a client secret: the certificate uploaded to the app registration and its
+  // RSA private key (plain PEM or sealed), for a signed client assertion.
+  std::filesystem::path certificate_file;
+  std::filesystem::path private_key_file;
+  std::optional<crypto::ClientCertificate> client_certificate;
+  std::filesystem::path key_file;  // the key sealed client_secret_file / private_key_file open with
   // {authority}/{tenant_id}/oauth2/v2.0/token
   std::string token_url() const;
 };

@@ -12,7 +12,9 @@ namespace exsync::crypto {
 std::string base64_encode(std::string_view raw);
 // Standard alphabet, padded; line breaks and spaces are skipped. nullopt when not Base64.
 std::optional<std::string> base64_decode(std::string_view text);
-// The URL-safe alphabet, padding optional (the parts of a JWT).
+// The URL-safe alphabet without padding (the parts of a JWT).
+std::string base64url_encode(std::string_view raw);
+// The URL-safe alphabet, padding optional.
 std::optional<std::string> base64url_decode(std::string_view text);
 
 }  // namespace exsync::crypto
