@@ -287,6 +287,34 @@ TEST_F(ConfigTest, AppOnlyAccessTakesACertificateOrASealedClientSecret) {
   EXPECT_EQ(ignored.error().key, "tenant.certificate_file");
 }
 
+// "credential:NAME": a systemd credential (LoadCredential=) in $CREDENTIALS_DIRECTORY, so that one
+// configuration serves every instance of exsyncd@.service.
+TEST_F(ConfigTest, ASecretFileMayBeASystemdCredential) {
+  auto text = std::string(kValid);
+  const auto at = text.find("password_file = \"");
+  text.replace(at, text.find('\n', at) - at, "password_file = \"credential:service-account.password\"");
+  unsetenv("CREDENTIALS_DIRECTORY");
+  auto outside = load(text);
+  ASSERT_FALSE(outside);
+  EXPECT_EQ(outside.error().key, "service_account.password_file");
+  EXPECT_NE(outside.error().problem.find("LoadCredential=service-account.password"), std::string::npos)
+      << outside.error().problem;
+
+  test::TempDir credentials;
+  test::write_secret_file(credentials / "service-account.password", "from-systemd\n");
+  setenv("CREDENTIALS_DIRECTORY", credentials.path().c_str(), 1);
+  auto cfg = load(text);
+  unsetenv("CREDENTIALS_DIRECTORY");
+  ASSERT_TRUE(cfg) << cfg.error().message();
+  EXPECT_EQ(cfg->service_account.password.reveal(), "from-systemd");
+  EXPECT_EQ(cfg->service_account.password_file, credentials / "service-account.password");
+
+  text.replace(text.find("credential:service-account.password"), 35, "credential:../etc/shadow");
+  auto escape = load(text);
+  ASSERT_FALSE(escape);
+  EXPECT_NE(escape.error().problem.find("must name a credential"), std::string::npos);
+}
+
 TEST_F(ConfigTest, ErrorsNeverContainThePassword) {
   auto cfg = load(std::string(kValid) + "\n[log]\nlevel = \"loud\"\n");
   ASSERT_FALSE(cfg);

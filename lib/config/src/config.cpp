@@ -96,6 +96,27 @@ struct Reader {
     fs::path path(p);
     return path.is_absolute() ? path : (base / path).lexically_normal();
   }
+
+  // A secret file's path: as resolve(), or "credential:NAME" for systemd's credential NAME
+  // (LoadCredential=, LoadCredentialEncrypted=) in $CREDENTIALS_DIRECTORY, which systemd sets
+  // for the service, so that one configuration serves every instance of a template unit.
+  Result<Unit, ConfigError> secret_path(std::string_view section, std::string_view key, const std::string& p,
+                                        fs::path& out) const {
+    constexpr std::string_view prefix = "credential:";
+    if (p.rfind(prefix, 0) != 0) {
+      out = resolve(p);
+      return Unit{};
+    }
+    const std::string credential = p.substr(prefix.size());
+    if (credential.empty() || credential.find('/') != std::string::npos || credential == "." || credential == "..")
+      return fail(name(section, key), "\"" + p + "\" must name a credential: credential:NAME");
+    const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+    if (!dir || !*dir)
+      return fail(name(section, key), "\"" + p + "\" is a systemd credential, but CREDENTIALS_DIRECTORY is not set: "
+                                      "exsyncd is not running under systemd with LoadCredential=" + credential);
+    out = fs::path(dir) / credential;
+    return Unit{};
+  }
 };
 
 #define EXSYNC_TRY(expr)                     \
@@ -238,7 +259,7 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
 
   std::string tenant_key;
   EXSYNC_TRY(r.str("tenant", "key_file", tenant_key, false));
-  if (!tenant_key.empty()) cfg.tenant.key_file = r.resolve(tenant_key);
+  EXSYNC_TRY(r.secret_path("tenant", "key_file", tenant_key, cfg.tenant.key_file));
   if (app) {
     // App-only: the client credentials grant asks for the resource's application permissions.
     if (cfg.tenant.scope == TenantConfig{}.scope) cfg.tenant.scope = "https://outlook.office365.com/.default";
@@ -251,7 +272,7 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
       return r.fail("tenant.client_secret_file",
                     "access = \"app\" needs either client_secret_file or certificate_file (with private_key_file)");
     if (!secret_file.empty()) {
-      cfg.tenant.client_secret_file = r.resolve(secret_file);
+      EXSYNC_TRY(r.secret_path("tenant", "client_secret_file", secret_file, cfg.tenant.client_secret_file));
       auto secret = open_secret("tenant.client_secret_file", cfg.tenant.client_secret_file, "tenant.key_file",
                                 cfg.tenant.key_file);
       if (!secret) return Fail{std::move(secret).error()};
@@ -259,7 +280,7 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
     } else {
       if (private_key_file.empty()) return r.fail("tenant.private_key_file", "is required with certificate_file");
       cfg.tenant.certificate_file = r.resolve(cert_file);
-      cfg.tenant.private_key_file = r.resolve(private_key_file);
+      EXSYNC_TRY(r.secret_path("tenant", "private_key_file", private_key_file, cfg.tenant.private_key_file));
       auto pem = read_file(cfg.tenant.certificate_file);
       if (!pem) return r.fail("tenant.certificate_file", cfg.tenant.certificate_file.string() + " " + pem.error());
       auto key = open_secret("tenant.private_key_file", cfg.tenant.private_key_file, "tenant.key_file",
@@ -285,10 +306,10 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
     return r.fail("service_account.username", "\"" + cfg.service_account.username + "\" " + *problem);
   std::string pw_file;
   EXSYNC_TRY(r.str("service_account", "password_file", pw_file, !app));
-  if (!pw_file.empty()) cfg.service_account.password_file = r.resolve(pw_file);
+  EXSYNC_TRY(r.secret_path("service_account", "password_file", pw_file, cfg.service_account.password_file));
   std::string key_file;
   EXSYNC_TRY(r.str("service_account", "key_file", key_file, false));
-  if (!key_file.empty()) cfg.service_account.key_file = r.resolve(key_file);
+  EXSYNC_TRY(r.secret_path("service_account", "key_file", key_file, cfg.service_account.key_file));
   if (!pw_file.empty()) {
     auto pw = open_secret("service_account.password_file", cfg.service_account.password_file,
                           "service_account.key_file", cfg.service_account.key_file);
@@ -402,7 +423,7 @@ Result<Config, ConfigError> load_config(const fs::path& file) {
     }
     std::string token_file;
     EXSYNC_TRY(r.str("api", "token_file", token_file, true));
-    cfg.api.token_file = r.resolve(token_file);
+    EXSYNC_TRY(r.secret_path("api", "token_file", token_file, cfg.api.token_file));
     auto token = read_secret_line(cfg.api.token_file);
     if (!token) return r.fail("api.token_file", cfg.api.token_file.string() + " " + token.error());
     if (token->size() < 16)
