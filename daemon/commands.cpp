@@ -458,10 +458,21 @@ int print_items(Runtime& rt, const CommandLine& cl) {
 
 // `status`: one row per configured mailbox from the store (the daemon may be running).
 int print_status(Runtime& rt, const CommandLine& cl, const std::vector<std::string>& mailboxes) {
+  const bool progress_bars = ::isatty(STDOUT_FILENO) != 0;
   struct Row {
     std::string mailbox, state, last_success, last_error;
     std::map<std::string, std::int64_t> items;
+    std::map<std::string, std::int64_t> initial_total;  // folders in their initial sync
     std::int64_t pending = 0, parked = 0, deletions_held = 0;
+    // Items stored and expected over the folders in their initial sync.
+    std::pair<std::int64_t, std::int64_t> progress() const {
+      std::pair<std::int64_t, std::int64_t> p{0, 0};
+      for (const auto& [f, total] : initial_total) {
+        p.first += std::min(items.at(f), total);
+        p.second += total;
+      }
+      return p;
+    }
   };
   std::vector<Row> rows;
   for (const auto& mailbox : mailboxes) {
@@ -475,6 +486,7 @@ int print_status(Runtime& rt, const CommandLine& cl, const std::vector<std::stri
     bool failing = false;
     for (const auto& f : *folders) {
       row.items[f.folder] = f.items;
+      if (f.initial_total) row.initial_total[f.folder] = *f.initial_total;
       row.deletions_held += f.deletions_held;
       if (!f.last_success.empty() && (row.last_success.empty() || f.last_success < row.last_success))
         row.last_success = f.last_success;  // the folder that is furthest behind
@@ -484,7 +496,11 @@ int print_status(Runtime& rt, const CommandLine& cl, const std::vector<std::stri
       }
     }
     for (const auto& e : *outbox) (e.state == "parked" ? row.parked : row.pending) += 1;
-    if (!folders->empty()) row.state = failing ? "failing" : row.deletions_held > 0 ? "held" : "ok";
+    if (!folders->empty())
+      row.state = failing                       ? "failing"
+                  : row.deletions_held > 0      ? "held"
+                  : !row.initial_total.empty()  ? "initial sync"
+                                                : "ok";
     rows.push_back(std::move(row));
   }
   std::string out;
@@ -493,12 +509,15 @@ int print_status(Runtime& rt, const CommandLine& cl, const std::vector<std::stri
     for (const auto& r : rows) {
       boost::json::object items;
       for (const auto& [f, n] : r.items) items[f] = n;
+      boost::json::object initial;
+      for (const auto& [f, n] : r.initial_total) initial[f] = n;
       list.push_back(boost::json::object{
           {"mailbox", r.mailbox},
           {"state", r.state},
           {"last_success", r.last_success.empty() ? boost::json::value(nullptr) : boost::json::value(r.last_success)},
           {"last_error", r.last_error.empty() ? boost::json::value(nullptr) : boost::json::value(r.last_error)},
           {"items", std::move(items)},
+          {"initial_sync_total", std::move(initial)},
           {"outbox", boost::json::object{{"pending", r.pending}, {"parked", r.parked}}},
           {"deletions_held", r.deletions_held}});
     }
@@ -507,20 +526,32 @@ int print_status(Runtime& rt, const CommandLine& cl, const std::vector<std::stri
     std::size_t width = 7;
     for (const auto& r : rows) width = std::max(width, r.mailbox.size());
     char line[512];
-    std::snprintf(line, sizeof line, "%-*s  %-12s  %-20s  %8s  %8s  %7s  %s\n", static_cast<int>(width), "MAILBOX",
+    std::snprintf(line, sizeof line, "%-*s  %-12s  %-20s  %11s  %11s  %7s  %s\n", static_cast<int>(width), "MAILBOX",
                   "STATE", "LAST SUCCESS", "CONTACTS", "CALENDAR", "OUTBOX", "LAST ERROR");
     out += line;
     for (const auto& r : rows) {
+      // "1200" once synced; "1200/5000" during the initial sync.
       auto count = [&](const char* f) {
         auto it = r.items.find(f);
-        return it == r.items.end() ? std::string("-") : std::to_string(it->second);
+        if (it == r.items.end()) return std::string("-");
+        auto total = r.initial_total.find(f);
+        return std::to_string(it->second) +
+               (total == r.initial_total.end() ? "" : "/" + std::to_string(total->second));
       };
-      std::snprintf(line, sizeof line, "%-*s  %-12s  %-20s  %8s  %8s  %7s  ", static_cast<int>(width),
+      std::snprintf(line, sizeof line, "%-*s  %-12s  %-20s  %11s  %11s  %7s  ", static_cast<int>(width),
                     r.mailbox.c_str(), r.state.c_str(), r.last_success.empty() ? "-" : r.last_success.c_str(),
                     count("contacts").c_str(), count("calendar").c_str(),
                     (std::to_string(r.pending) + (r.parked ? "+" + std::to_string(r.parked) + "!" : "")).c_str());
       out += line;
-      out += r.last_error.empty() ? "-" : r.last_error;
+      std::string last = r.last_error.empty() ? "-" : r.last_error;
+      if (const auto [done, total] = r.progress(); total > 0 && progress_bars) {
+        // On a terminal, a bar for the initial sync before the last error, if any.
+        constexpr int kBar = 20;
+        const auto filled = static_cast<std::size_t>(done * kBar / total);
+        last = "[" + std::string(filled, '#') + std::string(kBar - filled, '.') + "] " +
+               std::to_string(done * 100 / total) + "%" + (r.last_error.empty() ? "" : "  " + r.last_error);
+      }
+      out += last;
       out += '\n';
     }
   }

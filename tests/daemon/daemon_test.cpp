@@ -7,6 +7,7 @@
 #include <sstream>
 #include <thread>
 
+#include "exsync/store/sqlite_store.hpp"
 #include "test_support.hpp"
 
 namespace exsync {
@@ -316,6 +317,30 @@ TEST_F(DaemonSyncTest, StatusShowsEachMailboxFromTheStore) {
   auto w = watch.wait(5s);
   ASSERT_TRUE(w);
   EXPECT_EQ(w->exit_code, 0);
+}
+
+// During an initial sync (here a resync of a folder Exchange says holds 100 items) status shows
+// how far it got: "40/100" in the table, the total in --json.
+TEST_F(DaemonSyncTest, StatusShowsAnInitialSyncsProgress) {
+  ASSERT_EQ(once().exit_code, 0);
+  {
+    auto store = store::SqliteStore::open(sim_.dir() / "exsync.db");
+    ASSERT_TRUE(store);
+    ASSERT_TRUE((*store)->begin_initial_sync("agent2@contoso.onmicrosoft.com", model::FolderKind::contacts, 100));
+  }
+  auto table = run_process({exsyncd(), "status", "--config", sim_.config().string(),
+                            "--mailbox", "agent2@contoso.onmicrosoft.com"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("agent2@contoso.onmicrosoft.com  initial sync"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find(" 40/100 "), std::string::npos) << table.out;
+  auto json_r = run_process({exsyncd(), "status", "--config", sim_.config().string(), "--json"});
+  const auto v = boost::json::parse(json_r.out);
+  for (const auto& m : v.at("mailboxes").as_array()) {
+    const bool resyncing = m.at("mailbox") == "agent2@contoso.onmicrosoft.com";
+    EXPECT_EQ(m.at("state"), resyncing ? "initial sync" : "ok");
+    EXPECT_EQ(m.at("initial_sync_total").as_object().size(), resyncing ? 1u : 0u);
+    if (resyncing) EXPECT_EQ(m.at("initial_sync_total").at("contacts").as_int64(), 100);
+  }
 }
 
 // Delegate access: no impersonation, and every request is charged to the service account's own

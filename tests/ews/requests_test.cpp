@@ -32,6 +32,12 @@ TEST_F(RequestSchemaTest, SyncFolderItemsValidates) {
             "");
 }
 
+TEST_F(RequestSchemaTest, GetFolderValidates) {
+  EXPECT_EQ(validator_->validate(get_folder_request("agent1@contoso.com", model::FolderKind::contacts)), "");
+  EXPECT_EQ(validator_->validate(get_folder_request(Target("agent1@contoso.com", Addressing::delegate),
+                                                    model::FolderKind::calendar)), "");
+}
+
 TEST_F(RequestSchemaTest, GetItemValidates) {
   EXPECT_EQ(validator_->validate(get_item_request("agent1@contoso.com", model::FolderKind::contacts,
                                                   {"AAMkADk5Njk2ZjM0LTZm+/==", "AQMkADllMTlh"})),

@@ -28,6 +28,18 @@ class CapturedResponseTest : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
+TEST_F(CapturedResponseTest, ReadsAFoldersTotalCount) {
+  for (const auto* name : {"getfolder_contacts_exo.xml", "getfolder_calendar_exo.xml", "getfolder_contacts_ex2019.xml"}) {
+    const auto xml = capture(name);
+    const auto at = xml.find("TotalCount>") + 11;
+    auto total = parse_folder_total(xml);
+    ASSERT_TRUE(total) << name << ": " << total.error().message;
+    EXPECT_EQ(*total, std::stoll(xml.substr(at, xml.find('<', at) - at))) << name;
+  }
+  auto denied = parse_folder_total(capture("getitem_error_accessdenied_CONSTRUCTED.xml"));
+  EXPECT_FALSE(denied) << "a GetItem answer is not a folder's";
+}
+
 TEST_F(CapturedResponseTest, ReadsAnExchangeOnlineContact) {
   auto items = parse_get_item(capture("getitem_contact_exo.xml"));
   ASSERT_TRUE(items) << items.error().message;

@@ -50,6 +50,31 @@ TEST_F(SqliteStoreTest, PageAndCursorCommitTogetherAndSurviveReopen) {
   EXPECT_EQ(s->cursor("other@x.com", FolderKind::contacts)->cursor, "");
 }
 
+// An initial sync's progress: the folder's size in Exchange is shown until a page completes the
+// sync, across a restart in the middle.
+TEST_F(SqliteStoreTest, InitialSyncProgressLastsUntilAPageCompletesTheSync) {
+  {
+    auto s = open();
+    ASSERT_TRUE(s->begin_initial_sync("a@x.com", FolderKind::contacts, 3));
+    model::PageCommit first;
+    first.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
+    first.next_cursor = "s1";
+    ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, first));
+  }
+  auto s = open();
+  auto during = s->status("a@x.com");
+  ASSERT_EQ(during->size(), 1u);
+  EXPECT_EQ(during->front().items, 2);
+  EXPECT_EQ(during->front().initial_total, 3);
+  model::PageCommit last;
+  last.upserts = {contact("C", "1", "Cy")};
+  last.next_cursor = "s2";
+  last.completes_sync = true;
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, last));
+  EXPECT_EQ(s->status("a@x.com")->front().items, 3);
+  EXPECT_FALSE(s->status("a@x.com")->front().initial_total) << "synced: no progress to show";
+}
+
 TEST_F(SqliteStoreTest, UpdatesKeepTheLocalIdAndDeletesRemoveRows) {
   auto s = open();
   model::PageCommit first;

@@ -78,6 +78,19 @@ TEST_F(SyncEngineTest, InitialSyncStoresExactlyTheSimulatorsContactsFieldByField
   }
 }
 
+// The initial sync asks for the folder's size once (its progress in `exsyncd status`), and
+// shows none once it is done.
+TEST_F(SyncEngineTest, TheInitialSyncKnowsTheFoldersSizeUntilItIsDone) {
+  ASSERT_TRUE(sync(agent1));
+  EXPECT_EQ(sim_.operation_count("GetFolder"), 1);
+  auto status = store_->status(agent1);
+  ASSERT_EQ(status->size(), 1u);
+  EXPECT_EQ(status->front().items, 30);
+  EXPECT_FALSE(status->front().initial_total);
+  ASSERT_TRUE(sync(agent1));
+  EXPECT_EQ(sim_.operation_count("GetFolder"), 1) << "not asked again once synced";
+}
+
 TEST_F(SyncEngineTest, ASecondSyncWithNoChangesOnlyAsksForChanges) {
   ASSERT_TRUE(sync(agent1));
   sim_.control("POST", "/sim/stats/reset");

@@ -58,6 +58,12 @@ Task<Result<model::ChangePage, RemoteError>> EwsService::changes(const std::stri
   co_return parse_sync_folder_items(*body);
 }
 
+Task<Result<std::int64_t, RemoteError>> EwsService::count(const std::string& mailbox, model::FolderKind folder) {
+  auto body = co_await call(mailbox, "GetFolder", get_folder_request(target(mailbox), folder));
+  if (!body) co_return Fail{std::move(body).error()};
+  co_return parse_folder_total(*body);
+}
+
 Task<Result<std::vector<model::RemoteItem>, RemoteError>> EwsService::fetch(const std::string& mailbox,
                                                                             model::FolderKind folder,
                                                                             const std::vector<std::string>& ids) {

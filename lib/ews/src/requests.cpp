@@ -101,6 +101,14 @@ std::string sync_folder_items_request(const Target& target, model::FolderKind fo
   return soap_envelope(target, body);
 }
 
+std::string get_folder_request(const Target& target, model::FolderKind folder) {
+  std::string body = "<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>"
+                     "<t:FieldURI FieldURI=\"folder:TotalCount\"/></t:AdditionalProperties></m:FolderShape><m:FolderIds>";
+  body += distinguished_folder_id(target, distinguished_id(folder));
+  body += "</m:FolderIds></m:GetFolder>";
+  return soap_envelope(target, body);
+}
+
 std::string get_item_request(const Target& target, model::FolderKind folder,
                              const std::vector<std::string>& ids) {
   std::string body = "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:BodyType>Text</t:BodyType>";

@@ -249,6 +249,31 @@ Result<Unit, RemoteError> parse_no_content(std::string_view xml) {
   return Unit{};
 }
 
+Result<std::int64_t, RemoteError> parse_folder_total(std::string_view xml) {
+  pugi::xml_document doc;
+  auto op = response_element(doc, xml);
+  if (!op) return Fail{std::move(op).error()};
+  std::optional<RemoteError> failure;
+  std::optional<std::int64_t> total;
+  for_each_message(*op, [&](const pugi::xml_node& msg) {
+    auto status = message_status(msg);
+    if (!status.ok) {
+      if (!failure) failure = std::move(status.error);
+      return;
+    }
+    // Folders holds one Folder, ContactsFolder, CalendarFolder, ... element.
+    for (auto f = child(msg, kMessagesNs, "Folders").first_child(); f && !total; f = f.next_sibling()) {
+      const auto text = child_text(f, kTypesNs, "TotalCount");
+      char* end = nullptr;
+      const long long n = std::strtoll(text.c_str(), &end, 10);
+      if (!text.empty() && end && *end == '\0' && n >= 0) total = n;
+    }
+  });
+  if (failure) return Fail{std::move(*failure)};
+  if (!total) return Fail{protocol_error("GetFolder response without a TotalCount")};
+  return *total;
+}
+
 Result<std::vector<model::RemoteRef>, RemoteError> parse_find_item(std::string_view xml) {
   pugi::xml_document doc;
   auto op = response_element(doc, xml);

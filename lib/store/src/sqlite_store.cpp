@@ -110,6 +110,10 @@ ALTER TABLE folder_state ADD COLUMN deletions_confirmed INTEGER NOT NULL DEFAULT
     R"sql(
 ALTER TABLE outbox ADD COLUMN notify INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 6 -> 7: the folder's size in Exchange while its initial sync is under way (NULL after).
+    R"sql(
+ALTER TABLE folder_state ADD COLUMN initial_total INTEGER;
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 
@@ -429,8 +433,10 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
                     "VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%SZ','now')) "
                     "ON CONFLICT(mailbox_id, folder) DO UPDATE SET cursor = excluded.cursor, "
                     "last_synced_at = excluded.last_synced_at, last_error = NULL, last_error_at = NULL, "
-                    "deletions_held = 0, deletions_confirmed = CASE WHEN ?4 THEN 0 ELSE deletions_confirmed END");
+                    "deletions_held = 0, deletions_confirmed = CASE WHEN ?4 THEN 0 ELSE deletions_confirmed END, "
+                    "initial_total = CASE WHEN ?5 THEN NULL ELSE initial_total END");
     state.bind(1, *mid).bind(2, fname).bind(3, page.next_cursor).bind(4, std::int64_t{page.deletions.empty() ? 0 : 1});
+    state.bind(5, std::int64_t{page.completes_sync ? 1 : 0});
     if (auto r = impl_->run(state, "store cursor"); !r) return Fail{r.error()};
 
     if (page.completes_sync) {
@@ -468,6 +474,19 @@ Result<std::vector<StoredItem>, StoreError> SqliteStore::items(const std::string
   }
   if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "list items")};
   return out;
+}
+
+Result<Unit, StoreError> SqliteStore::begin_initial_sync(const std::string& mailbox, model::FolderKind folder,
+                                                        std::int64_t total) {
+  std::lock_guard lock(impl_->mu);
+  return impl_->transaction<Unit>("record the folder's size", [&]() -> Result<Unit, StoreError> {
+    auto mid = impl_->mailbox_id(mailbox, true);
+    if (!mid) return Fail{mid.error()};
+    auto st = impl_->cached("INSERT INTO folder_state(mailbox_id, folder, initial_total) VALUES (?1, ?2, ?3) "
+                 "ON CONFLICT(mailbox_id, folder) DO UPDATE SET initial_total = excluded.initial_total");
+    st.bind(1, *mid).bind(2, model::folder_name(folder)).bind(3, total);
+    return impl_->run(st, "record the folder's size");
+  });
 }
 
 Result<Unit, StoreError> SqliteStore::record_failure(const std::string& mailbox, model::FolderKind folder,
@@ -519,14 +538,16 @@ Result<std::vector<FolderStatus>, StoreError> SqliteStore::status(const std::str
   auto st = impl_->cached("SELECT f.folder, coalesce(f.last_synced_at, ''), coalesce(f.last_error, ''), "
                "coalesce(f.last_error_at, ''), "
                "(SELECT count(*) FROM items i WHERE i.mailbox_id = f.mailbox_id AND i.folder = f.folder), "
-               "f.deletions_held "
+               "f.deletions_held, f.initial_total "
                "FROM folder_state f JOIN mailboxes m ON m.id = f.mailbox_id WHERE m.address = ?1 ORDER BY f.folder");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read status")};
   st.bind(1, mailbox);
   std::vector<FolderStatus> out;
   int rc;
-  while ((rc = st.step()) == SQLITE_ROW)
-    out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.integer(4), st.integer(5)});
+  while ((rc = st.step()) == SQLITE_ROW) {
+    out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.integer(4), st.integer(5), std::nullopt});
+    if (!st.is_null(6)) out.back().initial_total = st.integer(6);
+  }
   if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read status")};
   return out;
 }

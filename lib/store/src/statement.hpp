@@ -32,6 +32,7 @@ class Statement {
   void reset();
   std::string text(int column) const;
   std::int64_t integer(int column) const;
+  bool is_null(int column) const;
 
  private:
   sqlite3* db_;
@@ -57,6 +58,7 @@ class StatementRef {
   void reset() { s_->reset(); }
   std::string text(int column) const { return s_->text(column); }
   std::int64_t integer(int column) const { return s_->integer(column); }
+  bool is_null(int column) const { return s_->is_null(column); }
 
  private:
   Statement* s_;

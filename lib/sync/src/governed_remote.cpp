@@ -72,6 +72,10 @@ Task<Result<model::ChangePage, RemoteError>> GovernedRemote::changes(const std::
   co_return co_await governed([&] { return inner_.changes(mailbox, folder, cursor, max_changes); });
 }
 
+Task<Result<std::int64_t, RemoteError>> GovernedRemote::count(const std::string& mailbox, model::FolderKind folder) {
+  co_return co_await governed([&] { return inner_.count(mailbox, folder); });
+}
+
 Task<Result<std::vector<model::RemoteItem>, RemoteError>> GovernedRemote::fetch(const std::string& mailbox,
                                                                                 model::FolderKind folder,
                                                                                 const std::vector<std::string>& ids) {

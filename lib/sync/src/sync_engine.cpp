@@ -261,6 +261,20 @@ Task<Result<int, SyncError>> SyncEngine::send_messages(const std::string& mailbo
   co_return sent;
 }
 
+// An initial sync begins: the folder's size in Exchange, for its progress. The request is
+// throttled and fails like any other; an answer that only says no size is known is no failure.
+Task<Result<Unit, SyncError>> SyncEngine::note_initial_size(const std::string& mailbox, FolderKind folder,
+                                                           FolderSyncReport& report) {
+  auto total = co_await with_backoff(mailbox, "count", report, [&] { return remote_.count(mailbox, folder); });
+  if (!total) {
+    if (blocks_mailbox(total.error())) co_return remote_failure(std::move(total).error());
+    co_return Unit{};
+  }
+  auto noted = co_await run_blocking(blocking_, [&] { return store_.begin_initial_sync(mailbox, folder, *total); });
+  if (!noted) co_return store_failure(std::move(noted).error());
+  co_return Unit{};
+}
+
 Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const std::string& mailbox, FolderKind folder) {
   FolderSyncReport report;
   if (auto pushed = co_await push_writes(mailbox, folder, report); !pushed) co_return Fail{std::move(pushed).error()};
@@ -268,6 +282,9 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const st
   if (!cursor) co_return store_failure(std::move(cursor).error());
   std::string state = cursor->cursor;
   std::optional<std::int64_t> items_at_start;  // counted when the first deletion arrives
+  if (state.empty()) {
+    if (auto noted = co_await note_initial_size(mailbox, folder, report); !noted) co_return Fail{std::move(noted).error()};
+  }
 
   for (;;) {
     if (stop_) {
@@ -289,6 +306,8 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const st
         if (!begun) co_return store_failure(std::move(begun).error());
         state.clear();
         report.resynced = true;
+        if (auto noted = co_await note_initial_size(mailbox, folder, report); !noted)
+          co_return Fail{std::move(noted).error()};
         continue;
       }
       co_return remote_failure(std::move(page).error());

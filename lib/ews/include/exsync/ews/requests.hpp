@@ -50,6 +50,9 @@ std::string xml_escape(std::string_view text);
 std::string sync_folder_items_request(const Target& target, model::FolderKind folder,
                                       std::string_view sync_state, int max_changes);
 
+// GetFolder for the distinguished folder's TotalCount.
+std::string get_folder_request(const Target& target, model::FolderKind folder);
+
 // GetItem for `ids` with exactly the properties exsync maps, body as plain text.
 std::string get_item_request(const Target& target, model::FolderKind folder,
                              const std::vector<std::string>& ids);

@@ -38,6 +38,9 @@ Result<model::RemoteRef, model::RemoteError> parse_written_item(std::string_view
 // SendAndSaveCopy). Errors: item_not_found when a deleted item was already gone, ...
 Result<Unit, model::RemoteError> parse_no_content(std::string_view xml);
 
+// GetFolder: the folder's TotalCount.
+Result<std::int64_t, model::RemoteError> parse_folder_total(std::string_view xml);
+
 // A FindItem response: the ids found.
 Result<std::vector<model::RemoteRef>, model::RemoteError> parse_find_item(std::string_view xml);
 

@@ -32,6 +32,9 @@ class RemoteMailboxService {
   virtual Task<Result<ChangePage, RemoteError>> changes(const std::string& mailbox, FolderKind folder,
                                                         const std::string& cursor, int max_changes) = 0;
 
+  // How many items the folder holds now: the size of an initial sync, for its progress.
+  virtual Task<Result<std::int64_t, RemoteError>> count(const std::string& mailbox, FolderKind folder) = 0;
+
   // The current content of the items `ids`. An item that no longer exists is left out of the
   // result (its deletion will arrive through changes()); any other error fails the whole call.
   virtual Task<Result<std::vector<RemoteItem>, RemoteError>> fetch(const std::string& mailbox,
@@ -130,6 +133,11 @@ class LocalStore {
   // Of `refs`, the remote ids whose stored change key equals the given one.
   virtual Result<std::set<std::string>, StoreError> unchanged(const std::string& mailbox, FolderKind folder,
                                                               const std::vector<RemoteRef>& refs) = 0;
+
+  // An initial sync (or a resync) of the folder begins and Exchange holds `total` items: shown as
+  // its progress until a page completes the sync.
+  virtual Result<Unit, StoreError> begin_initial_sync(const std::string& mailbox, FolderKind folder,
+                                                      std::int64_t total) = 0;
 
   // Applies the page and stores its cursor atomically: after a crash, either all of it or none
   // of it is in the store.

@@ -34,6 +34,8 @@ struct FolderStatus {
   std::string last_error_at;
   std::int64_t items = 0;
   std::int64_t deletions_held = 0;  // deletions waiting for an operator's confirmation
+  // While the initial sync (or a resync) is under way: how many items Exchange held when it began.
+  std::optional<std::int64_t> initial_total;
 };
 
 // One entry of the changes feed: what happened to an item, in commit order.
@@ -74,6 +76,8 @@ class SqliteStore final : public model::LocalStore {
                                                             model::FolderKind folder,
                                                             const model::PageCommit& page) override;
 
+  Result<Unit, model::StoreError> begin_initial_sync(const std::string& mailbox, model::FolderKind folder,
+                                                     std::int64_t total) override;
   Result<Unit, model::StoreError> record_failure(const std::string& mailbox, model::FolderKind folder,
                                                  const std::string& reason) override;
 
@@ -148,7 +152,7 @@ class SqliteStore final : public model::LocalStore {
   Result<std::vector<std::string>, model::StoreError> mailboxes_with_pending_work();
 
   // The schema version this build writes; stored in PRAGMA user_version.
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
 
  private:
   struct Impl;

@@ -90,6 +90,8 @@ class SyncEngine {
 
  private:
   Task<Result<FolderSyncReport, SyncError>> sync_folder_pages(const std::string& mailbox, model::FolderKind folder);
+  Task<Result<Unit, SyncError>> note_initial_size(const std::string& mailbox, model::FolderKind folder,
+                                                  FolderSyncReport& report);
   // Writes the CRM's pending changes; fails only on trouble that stops the whole mailbox.
   Task<Result<Unit, SyncError>> push_writes(const std::string& mailbox, model::FolderKind folder,
                                             FolderSyncReport& report);
