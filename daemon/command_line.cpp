@@ -15,6 +15,8 @@ Commands:
                       folder, outbox (pending+parked!), last error; works while exsyncd runs
   verify              test the tenant's setup with the test mailbox --mailbox and print a
                       checklist (PASS/FAIL per step); exit status 0 only if all passed
+  backup              copy the store to --to FILE (a new file) with SQLite's online backup,
+                      also while exsyncd runs; the copy is checked before it gets its name
   secret seal         read a secret on stdin and write it sealed (AES-256-GCM) with
                       --key-file K (created if missing) to --out F or stdout; give F as
                       [service_account] password_file and K as key_file
@@ -28,6 +30,7 @@ Options:
       --watch         status: print the table again every 2 s until interrupted
       --key-file K    secret seal: the key file
       --out F         secret seal: the sealed file to write
+      --to FILE       backup: the file to create
   -h, --help          print this help and exit
   -V, --version       print the version and exit
 
@@ -67,6 +70,10 @@ std::optional<CommandLine> parse_command_line(const std::vector<std::string>& ar
       auto v = value("--folder");
       if (!v) return std::nullopt;
       cl.folder = *v;
+    } else if (a == "--to") {
+      auto v = value("--to");
+      if (!v) return std::nullopt;
+      cl.to = *v;
     } else if (a == "--key-file" || a == "--out") {
       auto v = value(a.c_str());
       if (!v) return std::nullopt;
@@ -85,12 +92,14 @@ std::optional<CommandLine> parse_command_line(const std::vector<std::string>& ar
       cl.json = true;
     } else if (a == "--watch") {
       cl.watch = true;
-    } else if (!command_seen && (a == "run" || a == "once" || a == "items" || a == "status" || a == "verify")) {
+    } else if (!command_seen &&
+               (a == "run" || a == "once" || a == "items" || a == "status" || a == "verify" || a == "backup")) {
       command_seen = true;
-      cl.command = a == "run"    ? Command::run
-                   : a == "once" ? Command::once
-                   : a == "items" ? Command::items
+      cl.command = a == "run"      ? Command::run
+                   : a == "once"   ? Command::once
+                   : a == "items"  ? Command::items
                    : a == "status" ? Command::status
+                   : a == "backup" ? Command::backup
                                    : Command::verify;
     } else {
       problem = "unknown argument \"" + a + "\"";
@@ -114,6 +123,10 @@ std::optional<CommandLine> parse_command_line(const std::vector<std::string>& ar
   }
   if ((cl.command == Command::items || cl.command == Command::verify) && cl.mailbox.empty()) {
     problem = std::string(cl.command == Command::items ? "items" : "verify") + " needs --mailbox ADDR";
+    return std::nullopt;
+  }
+  if ((cl.command == Command::backup) != !cl.to.empty()) {
+    problem = cl.to.empty() ? "backup needs --to FILE" : "--to goes with backup";
     return std::nullopt;
   }
   if (cl.watch && cl.command != Command::status) {

@@ -7,7 +7,7 @@
 
 namespace exsync::daemon {
 
-enum class Command { run, once, items, status, verify, secret_seal, help, version };
+enum class Command { run, once, items, status, verify, backup, secret_seal, help, version };
 
 struct CommandLine {
   Command command = Command::run;
@@ -19,6 +19,7 @@ struct CommandLine {
   bool watch = false;       // status: refresh every 2 s
   std::string key_file;     // secret seal
   std::string out;          // secret seal: where to write (default: stdout)
+  std::string to;           // backup: the new file
 };
 
 // Parses argv; on a usage error returns nullopt and sets `problem` to one line.

@@ -78,9 +78,11 @@ std::vector<model::FolderKind> folders_of(const config::Config& cfg) {
 
 // Builds everything a sync needs; prints the problem and returns an exit status on failure.
 int build_runtime(Runtime& rt) {
-  auto store = store::SqliteStore::open(rt.cfg.store_path);
+  auto store = store::SqliteStore::open(rt.cfg.store_path, {.check_integrity = true});
   if (!store) {
-    log::error("store.open.failed", {{"path", rt.cfg.store_path.string()}, {"message", store.error().message}});
+    log::error("store.open.failed", {{"path", rt.cfg.store_path.string()},
+                                     {"kind", store.error().kind == model::StoreErrorKind::corrupt ? "corrupt" : "io"},
+                                     {"message", store.error().message}});
     return kExitIoError;
   }
   rt.store = std::move(*store);
@@ -580,6 +582,18 @@ int run_command(const CommandLine& cl) {
 
   Runtime rt;
   rt.cfg = std::move(*cfg);
+  if (cl.command == Command::backup) {
+    auto report = store::backup_store(rt.cfg.store_path, cl.to);
+    if (!report) {
+      log::error("store.backup.failed", {{"path", rt.cfg.store_path.string()}, {"to", cl.to}, {"message", report.error().message}});
+      return kExitIoError;
+    }
+    log::info("store.backup.done", {{"path", rt.cfg.store_path.string()},
+                                    {"to", cl.to},
+                                    {"bytes", report->bytes},
+                                    {"schema_version", report->schema_version}});
+    return 0;
+  }
   if (cl.command == Command::items || cl.command == Command::status) {
     if (!std::filesystem::exists(rt.cfg.store_path)) {
       std::fprintf(stderr, "exsyncd: the store %s does not exist yet; run exsyncd once or run first\n",
@@ -588,7 +602,9 @@ int run_command(const CommandLine& cl) {
     }
     auto store = store::SqliteStore::open(rt.cfg.store_path);
     if (!store) {
-      log::error("store.open.failed", {{"path", rt.cfg.store_path.string()}, {"message", store.error().message}});
+      log::error("store.open.failed", {{"path", rt.cfg.store_path.string()},
+                                       {"kind", store.error().kind == model::StoreErrorKind::corrupt ? "corrupt" : "io"},
+                                       {"message", store.error().message}});
       return kExitIoError;
     }
     rt.store = std::move(*store);

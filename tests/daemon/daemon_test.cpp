@@ -319,6 +319,49 @@ TEST_F(DaemonSyncTest, StatusShowsEachMailboxFromTheStore) {
   EXPECT_EQ(w->exit_code, 0);
 }
 
+// `exsyncd backup` copies the store while the daemon runs and syncs; the copy holds every
+// mailbox. A damaged store stops the daemon at start with the integrity check's finding.
+TEST_F(DaemonSyncTest, BackupWhileRunningAndADamagedStoreStopsStartUp) {
+  test::TempDir logs;
+  test::Process daemon({exsyncd(), "run", "--config", sim_.config().string()}, logs.path(), "exsyncd");
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (daemon.stderr_text().find("event=sync.round.done") == std::string::npos) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << daemon.stderr_text();
+    std::this_thread::sleep_for(20ms);
+  }
+  const auto copy = sim_.dir() / "backup" / "exsync-copy.db";
+  std::filesystem::create_directories(copy.parent_path());
+  auto backup = run_process({exsyncd(), "backup", "--config", sim_.config().string(), "--to", copy.string()});
+  EXPECT_EQ(backup.exit_code, 0) << backup.err;
+  EXPECT_NE(backup.err.find("event=store.backup.done"), std::string::npos) << backup.err;
+  auto twice = run_process({exsyncd(), "backup", "--config", sim_.config().string(), "--to", copy.string()});
+  EXPECT_EQ(twice.exit_code, 74);
+  EXPECT_NE(twice.err.find("exists already"), std::string::npos) << twice.err;
+  daemon.signal(SIGTERM);
+  ASSERT_TRUE(daemon.wait(10s));
+  {
+    auto store = store::SqliteStore::open(copy, {.check_integrity = true});
+    ASSERT_TRUE(store) << store.error().message;
+    for (const auto& mb : sim_.mailboxes())
+      EXPECT_EQ((*store)->items(mb, model::FolderKind::contacts)->size(), 40u) << mb;
+  }
+
+  // Damage the store (its file, not its WAL: the daemon checkpointed on exit).
+  const auto db = sim_.dir() / "exsync.db";
+  const auto size = std::filesystem::file_size(db);
+  {
+    std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 2 / 4096 * 4096 + 8));
+    const std::string junk(3000, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  auto r = once();
+  EXPECT_EQ(r.exit_code, 74) << r.err;
+  EXPECT_NE(r.err.find("event=store.open.failed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("kind=corrupt"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("integrity check"), std::string::npos) << r.err;
+}
+
 // During an initial sync (here a resync of a folder Exchange says holds 100 items) status shows
 // how far it got: "40/100" in the table, the total in --json.
 TEST_F(DaemonSyncTest, StatusShowsAnInitialSyncsProgress) {
@@ -339,7 +382,9 @@ TEST_F(DaemonSyncTest, StatusShowsAnInitialSyncsProgress) {
     const bool resyncing = m.at("mailbox") == "agent2@contoso.onmicrosoft.com";
     EXPECT_EQ(m.at("state"), resyncing ? "initial sync" : "ok");
     EXPECT_EQ(m.at("initial_sync_total").as_object().size(), resyncing ? 1u : 0u);
-    if (resyncing) EXPECT_EQ(m.at("initial_sync_total").at("contacts").as_int64(), 100);
+    if (resyncing) {
+      EXPECT_EQ(m.at("initial_sync_total").at("contacts").as_int64(), 100);
+    }
   }
 }
 

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <fstream>
+
 #include "exsync/model/contact_json.hpp"
 #include "test_support.hpp"
 
@@ -73,6 +75,65 @@ TEST_F(SqliteStoreTest, InitialSyncProgressLastsUntilAPageCompletesTheSync) {
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, last));
   EXPECT_EQ(s->status("a@x.com")->front().items, 3);
   EXPECT_FALSE(s->status("a@x.com")->front().initial_total) << "synced: no progress to show";
+}
+
+// A damaged file stops the daemon at start with SQLite's finding and what to do, instead of
+// failing somewhere in a sync later.
+TEST_F(SqliteStoreTest, ADamagedFileFailsTheIntegrityCheckAtOpen) {
+  {
+    auto s = open();
+    model::PageCommit page;
+    for (int i = 0; i < 400; ++i) page.upserts.push_back(contact("id" + std::to_string(i), "1", std::string(200, 'x')));
+    page.next_cursor = "s1";
+    page.completes_sync = true;
+    ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  }
+  {
+    auto healthy = SqliteStore::open(dir_ / "exsync.db", {.check_integrity = true});
+    ASSERT_TRUE(healthy) << healthy.error().message;
+  }
+  // Scribble over a page in the middle of the file (after the WAL was checkpointed on close).
+  const auto size = std::filesystem::file_size(dir_ / "exsync.db");
+  ASSERT_GT(size, 16u * 4096u);
+  {
+    std::fstream f(dir_ / "exsync.db", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 2 / 4096 * 4096 + 8));
+    const std::string junk(3000, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  auto damaged = SqliteStore::open(dir_ / "exsync.db", {.check_integrity = true});
+  ASSERT_FALSE(damaged);
+  EXPECT_EQ(damaged.error().kind, model::StoreErrorKind::corrupt);
+  EXPECT_NE(damaged.error().message.find("failed its integrity check"), std::string::npos) << damaged.error().message;
+  EXPECT_NE(damaged.error().message.find("exsyncd backup"), std::string::npos);
+}
+
+// The online backup: a checked, complete copy under a new name; an existing file is never
+// overwritten, and a failed copy leaves nothing behind.
+TEST_F(SqliteStoreTest, ABackupIsACompleteCheckedCopyUnderANewName) {
+  auto s = open();
+  model::PageCommit page;
+  page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
+  page.next_cursor = "s1";
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  // The store stays open (as under a running daemon), its last page still in the WAL.
+  auto report = backup_store(dir_ / "exsync.db", dir_ / "copy.db");
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->schema_version, SqliteStore::kSchemaVersion);
+  EXPECT_GT(report->bytes, 0);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "copy.db.partial"));
+  {
+    auto copy = SqliteStore::open(dir_ / "copy.db", {.check_integrity = true});
+    ASSERT_TRUE(copy) << copy.error().message;
+    EXPECT_EQ(names(**copy), (std::map<std::string, std::string>{{"A", "Ann"}, {"B", "Bob"}}));
+    EXPECT_EQ((*copy)->cursor("a@x.com", FolderKind::contacts)->cursor, "s1");
+  }
+  auto again = backup_store(dir_ / "exsync.db", dir_ / "copy.db");
+  ASSERT_FALSE(again);
+  EXPECT_NE(again.error().message.find("exists already"), std::string::npos);
+  auto missing = backup_store(dir_ / "nothing.db", dir_ / "copy2.db");
+  ASSERT_FALSE(missing);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "copy2.db"));
 }
 
 TEST_F(SqliteStoreTest, UpdatesKeepTheLocalIdAndDeletesRemoveRows) {
@@ -289,6 +350,50 @@ TEST_F(SqliteStoreTest, PagesOfItemsFollowLocalIdOrder) {
 
 // A store written by the first release (schema 1) opens, keeps its items and cursor, and gains
 // the changes feed.
+// A store left at any earlier schema version (an exsyncd upgraded after any release) migrates to
+// the current one with its data, passes its integrity check, and works.
+TEST_F(SqliteStoreTest, MigratesFromEveryEarlierSchemaVersion) {
+  for (int version = 1; version < SqliteStore::kSchemaVersion; ++version) {
+    SCOPED_TRACE("from version " + std::to_string(version));
+    const auto path = dir_ / ("v" + std::to_string(version) + ".db");
+    {
+      auto old = SqliteStore::open(path, {.migrate_to = version});
+      ASSERT_TRUE(old) << old.error().message;
+    }
+    // Rows written as that version's exsyncd would: plain SQL against its tables.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* v = nullptr;
+    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &v, nullptr);
+    ASSERT_EQ(sqlite3_step(v), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int(v, 0), version);
+    sqlite3_finalize(v);
+    const std::string rows =
+        "INSERT INTO mailboxes VALUES (1, 'a@x.com');"
+        "INSERT INTO folder_state(mailbox_id, folder, cursor) VALUES (1, 'contacts', 'old-state');"
+        "INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) VALUES "
+        "('L1', 1, 'contacts', 'A', '1', '{\"display_name\":\"Ann\"}');";
+    ASSERT_EQ(sqlite3_exec(db, rows.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+
+    auto s = SqliteStore::open(path, {.check_integrity = true});
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ((*s)->cursor("a@x.com", FolderKind::contacts)->cursor, "old-state");
+    EXPECT_EQ(names(**s), (std::map<std::string, std::string>{{"A", "Ann"}}));
+    // Every later feature works on the migrated file: the feed, CRM writes, the outbox.
+    model::PageCommit page;
+    page.upserts = {contact("B", "1", "Bob")};
+    page.next_cursor = "new-state";
+    page.completes_sync = true;
+    ASSERT_TRUE((*s)->commit_page("a@x.com", FolderKind::contacts, page));
+    EXPECT_EQ((*s)->changes("a@x.com", 0, 10)->size(), 1u);
+    ASSERT_TRUE((*s)->local_create("a@x.com", FolderKind::contacts, *model::contact_from_json(R"({"display_name":"Cy"})")));
+    EXPECT_EQ((*s)->pending_writes("a@x.com", FolderKind::contacts)->size(), 1u);
+    ASSERT_TRUE((*s)->begin_initial_sync("a@x.com", FolderKind::calendar, 5));
+    EXPECT_EQ((*s)->status("a@x.com")->size(), 2u);
+  }
+}
+
 TEST_F(SqliteStoreTest, MigratesAVersion1Store) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir_ / "exsync.db").c_str(), &db), SQLITE_OK);

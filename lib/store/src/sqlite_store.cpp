@@ -1,5 +1,9 @@
 #include "exsync/store/sqlite_store.hpp"
 
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
 #include <mutex>
 
 #include "exsync/model/item_json.hpp"
@@ -206,7 +210,7 @@ struct SqliteStore::Impl {
     return sqlite3_last_insert_rowid(db);
   }
 
-  Result<Unit, StoreError> migrate() {
+  Result<Unit, StoreError> migrate(int target) {
     auto v = cached("PRAGMA user_version");
     if (!v.valid() || v.step() != SQLITE_ROW)
       return Fail{sqlite_error(db, v.prepare_rc(), "read schema version")};
@@ -216,7 +220,7 @@ struct SqliteStore::Impl {
                              "the store has schema version " + std::to_string(version) +
                                  ", newer than this exsyncd understands (" +
                                  std::to_string(kSchemaVersion) + "); upgrade exsyncd"}};
-    for (auto i = version; i < kSchemaVersion; ++i) {
+    for (auto i = version; i < std::min<std::int64_t>(target, kSchemaVersion); ++i) {
       auto r = transaction<Unit>("migrate schema", [&]() -> Result<Unit, StoreError> {
         if (auto e = exec(kMigrations[i], "migrate schema to version " + std::to_string(i + 1)); !e)
           return e;
@@ -231,7 +235,27 @@ struct SqliteStore::Impl {
 SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SqliteStore::~SqliteStore() = default;
 
-Result<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const std::filesystem::path& path) {
+namespace {
+
+// PRAGMA integrity_check's verdict: empty when "ok", else its first findings.
+Result<std::string, StoreError> integrity_problems(sqlite3* db, const std::string& what) {
+  Statement st(db, "PRAGMA integrity_check(5)");
+  if (!st.valid()) return Fail{sqlite_error(db, st.prepare_rc(), what)};
+  std::string problems;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    const auto line = st.text(0);
+    if (line == "ok") continue;
+    problems += (problems.empty() ? "" : "; ") + line;
+  }
+  if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, what)};
+  return problems;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const std::filesystem::path& path,
+                                                                   const OpenOptions& options) {
   auto impl = std::make_unique<Impl>();
   int rc = sqlite3_open_v2(path.c_str(), &impl->db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -240,11 +264,20 @@ Result<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const std::fi
   impl->statements = std::make_unique<StatementCache>(impl->db);
   sqlite3_busy_timeout(impl->db, 5000);
   sqlite3_extended_result_codes(impl->db, 1);
+  if (options.check_integrity) {
+    auto problems = integrity_problems(impl->db, "check store " + path.string());
+    if (!problems) return Fail{problems.error()};
+    if (!problems->empty())
+      return Fail{StoreError{model::StoreErrorKind::corrupt,
+                             "the store " + path.string() + " failed its integrity check (" + *problems +
+                                 "): restore the last backup (exsyncd backup), or move the file aside to sync "
+                                 "every mailbox afresh"}};
+  }
   for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
                              "PRAGMA foreign_keys = ON"}) {
     if (auto r = impl->exec(pragma, "configure store " + path.string()); !r) return Fail{r.error()};
   }
-  if (auto r = impl->migrate(); !r) return Fail{r.error()};
+  if (auto r = impl->migrate(options.migrate_to); !r) return Fail{r.error()};
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
 }
 
@@ -968,6 +1001,75 @@ Result<std::vector<SqliteStore::ConflictEntry>, StoreError> SqliteStore::conflic
     out.push_back({st.integer(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6)});
   if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read conflicts")};
   return out;
+}
+
+Result<BackupReport, StoreError> backup_store(const std::filesystem::path& store, const std::filesystem::path& to) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(store, ec)) return Fail{StoreError{model::StoreErrorKind::io, "there is no store at " + store.string()}};
+  if (fs::exists(to, ec))
+    return Fail{StoreError{model::StoreErrorKind::io, to.string() + " exists already: name a new file"}};
+  const fs::path partial = to.string() + ".partial";
+  fs::remove(partial, ec);
+
+  struct Db {
+    sqlite3* db = nullptr;
+    ~Db() { sqlite3_close_v2(db); }
+  } src, dst;
+  if (int rc = sqlite3_open_v2(store.c_str(), &src.db, SQLITE_OPEN_READONLY, nullptr); rc != SQLITE_OK)
+    return Fail{sqlite_error(src.db, rc, "open store " + store.string())};
+  sqlite3_busy_timeout(src.db, 5000);
+  if (int rc = sqlite3_open_v2(partial.c_str(), &dst.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+      rc != SQLITE_OK)
+    return Fail{sqlite_error(dst.db, rc, "create " + partial.string())};
+
+  BackupReport report;
+  sqlite3_backup* b = sqlite3_backup_init(dst.db, "main", src.db, "main");
+  if (!b) return Fail{sqlite_error(dst.db, sqlite3_errcode(dst.db), "start the backup")};
+  // All pages in one step: a single read transaction on the source, so the copy is one snapshot.
+  int rc;
+  for (int attempt = 0; (rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED; ++attempt) {
+    if (attempt == 50) break;
+    sqlite3_sleep(100);
+  }
+  report.pages = sqlite3_backup_pagecount(b);
+  if (int done = sqlite3_backup_finish(b); rc == SQLITE_DONE && done != SQLITE_OK) rc = done;
+  if (rc != SQLITE_DONE && rc != SQLITE_OK) {
+    auto e = sqlite_error(dst.db, rc, "copy " + store.string());
+    sqlite3_close_v2(dst.db);
+    dst.db = nullptr;
+    fs::remove(partial, ec);
+    return Fail{std::move(e)};
+  }
+  auto problems = integrity_problems(dst.db, "check the copy");
+  if (!problems || !problems->empty()) {
+    StoreError e = problems ? StoreError{model::StoreErrorKind::corrupt, "the copy failed its integrity check (" + *problems + ")"}
+                            : problems.error();
+    sqlite3_close_v2(dst.db);
+    dst.db = nullptr;
+    fs::remove(partial, ec);
+    return Fail{std::move(e)};
+  }
+  {
+    Statement v(dst.db, "PRAGMA user_version");
+    if (v.valid() && v.step() == SQLITE_ROW) report.schema_version = static_cast<int>(v.integer(0));
+  }
+  sqlite3_close_v2(dst.db);  // the backup is written in rollback-journal mode: one file
+  dst.db = nullptr;
+  // Durable before it takes the name: the file, then the directory entry.
+  if (int fd = ::open(partial.c_str(), O_RDONLY); fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  fs::rename(partial, to, ec);
+  if (ec) return Fail{StoreError{model::StoreErrorKind::io, "move the copy to " + to.string() + ": " + ec.message()}};
+  const auto dir = to.parent_path().empty() ? fs::path(".") : to.parent_path();
+  if (int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY); fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  report.bytes = static_cast<std::int64_t>(fs::file_size(to, ec));
+  return report;
 }
 
 }  // namespace exsync::store

@@ -59,11 +59,40 @@ struct MessageStatus {
   std::string sent_at;
 };
 
+struct BackupReport {
+  std::int64_t pages = 0;
+  std::int64_t bytes = 0;
+  int schema_version = 0;
+};
+
+// Copies the store at `store` into a new file `to` with SQLite's online backup, while a daemon
+// may be using it (WAL: the copy is one consistent snapshot, and the daemon is not held up). The
+// copy is checked with PRAGMA integrity_check and synced before it is moved into place under
+// `to`; an existing `to` is refused, never overwritten. Errors: io (paths), corrupt (the source
+// or the copy fails its check), busy.
+Result<BackupReport, model::StoreError> backup_store(const std::filesystem::path& store,
+                                                     const std::filesystem::path& to);
+
 class SqliteStore final : public model::LocalStore {
  public:
+  struct OpenOptions {
+    // PRAGMA integrity_check before anything else: the daemon's start-up does it, so that a
+    // damaged file stops it with a clear error instead of failing somewhere later. It reads the
+    // whole file; the status and items commands skip it.
+    bool check_integrity = false;
+    // Migrate no further than this schema version: for tests of the migration from every
+    // earlier version.
+    int migrate_to = kSchemaVersion;
+  };
+
   // Opens or creates the store and brings its schema up to date. Errors: io when the file cannot
-  // be opened or created, corrupt when it is not a database or fails its schema check.
-  static Result<std::unique_ptr<SqliteStore>, model::StoreError> open(const std::filesystem::path& path);
+  // be opened or created, corrupt when it is not a database or fails its integrity check (the
+  // message names SQLite's first finding), or is of a newer schema than this exsyncd.
+  static Result<std::unique_ptr<SqliteStore>, model::StoreError> open(const std::filesystem::path& path,
+                                                                      const OpenOptions& options);
+  static Result<std::unique_ptr<SqliteStore>, model::StoreError> open(const std::filesystem::path& path) {
+    return open(path, OpenOptions{});
+  }
   ~SqliteStore() override;
 
   Result<model::FolderCursor, model::StoreError> cursor(const std::string& mailbox,
