@@ -1,6 +1,7 @@
 #include "control_endpoint.hpp"
 
 #include <boost/json.hpp>
+#include <set>
 
 #include "exsync/core/mailbox_address.hpp"
 #include "codec.hpp"
@@ -48,6 +49,8 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
     if (m != "GET") return problem(405, "GET only");
     json::object ops;
     for (const auto& [k, v] : ews_.stats().operations) ops[k] = v;
+    json::object faults;
+    for (const auto& [k, v] : ews_.stats().faults) faults[k] = v;
     json::object refused;
     for (const auto& [k, v] : ews_.budget().stats().refused) refused[k] = v;
     return json_response(200, json::object{{"operations", ops},
@@ -55,6 +58,8 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
                                            {"unauthorized", ews_.stats().unauthorized},
                                            {"invitations_sent", ews_.stats().invitations_sent},
                                            {"throttled", ews_.stats().throttled},
+                                           {"faults", faults},
+                                           {"tls_faults", tenant_.tls_faults_injected},
                                            {"impersonated", ews_.stats().impersonated},
                                            {"delegated", ews_.stats().delegated},
                                            {"requests", ews_.stats().requests},
@@ -119,15 +124,30 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
       tenant_.ews_fault.reset();
       return {204, {}, ""};
     }
-    if (m != "PUT" || !body.is_object() || !body.as_object().contains("kind"))
-      return problem(400, "PUT {\"kind\": server_busy|http503|http429, \"backoff_ms\", \"count\", \"mailbox\"?}");
+    static const std::set<std::string> kinds{"server_busy", "http503",     "http429",     "http500",
+                                             "http502",     "reset_before", "reset_mid",  "truncated",
+                                             "foreign_xml", "invalid_sync_state", "token_revoked", "slow"};
+    if (m != "PUT" || !body.is_object() || !body.as_object().contains("kind") || !body.at("kind").is_string())
+      return problem(400, "PUT {\"kind\", \"count\" (-1: until DELETE), \"share\", \"mailbox\", \"operation\", "
+                          "\"backoff_ms\", \"delay_ms\"}; see tests/sim/tenant.hpp for the kinds");
     Tenant::EwsFault f;
     f.kind = std::string(body.at("kind").as_string());
-    if (f.kind != "server_busy" && f.kind != "http503" && f.kind != "http429") return problem(400, "unknown kind " + f.kind);
-    if (auto* v = body.as_object().if_contains("backoff_ms")) f.backoff_ms = static_cast<int>(v->to_number<std::int64_t>());
-    if (auto* v = body.as_object().if_contains("count")) f.remaining = static_cast<int>(v->to_number<std::int64_t>());
-    if (auto* v = body.as_object().if_contains("mailbox")) f.mailbox = normalize_mailbox_address(v->as_string());
+    if (!kinds.contains(f.kind)) return problem(400, "unknown kind " + f.kind);
+    const auto& o = body.as_object();
+    if (auto* v = o.if_contains("backoff_ms")) f.backoff_ms = static_cast<int>(v->to_number<std::int64_t>());
+    if (auto* v = o.if_contains("delay_ms")) f.delay_ms = static_cast<int>(v->to_number<std::int64_t>());
+    if (auto* v = o.if_contains("count")) f.remaining = static_cast<int>(v->to_number<std::int64_t>());
+    if (auto* v = o.if_contains("share")) f.share = v->to_number<double>();
+    if (auto* v = o.if_contains("mailbox")) f.mailbox = normalize_mailbox_address(v->as_string());
+    if (auto* v = o.if_contains("operation")) f.operation = std::string(v->as_string());
+    if (f.remaining == 0) return problem(400, "count must be positive, or -1 for until DELETE");
     tenant_.ews_fault = f;
+    return {204, {}, ""};
+  }
+  if (p.size() == 3 && p[1] == "faults" && p[2] == "tls") {
+    // PUT {"count": N}: the next N TLS handshakes are dropped.
+    if (m != "PUT" || !body.is_object() || !body.as_object().contains("count")) return problem(400, "PUT {\"count\": N}");
+    tenant_.tls_faults = static_cast<int>(body.at("count").to_number<std::int64_t>());
     return {204, {}, ""};
   }
   if (p.size() == 3 && p[1] == "faults" && p[2] == "token") {

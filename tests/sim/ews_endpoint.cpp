@@ -360,7 +360,40 @@ http::Response sync_folder_items(const pugi::xml_node& op, const Tenant& tenant,
 
 }  // namespace
 
+http::Response EwsEndpoint::unauthorized(bool bearer) {
+  ++stats_.unauthorized;
+  // Exchange Online's challenge; see ews-captures/ews/http401_exo_bearer_*_ASSEMBLED.http.
+  std::string challenge =
+      R"(Bearer client_id="00000002-0000-0ff1-ce00-000000000000", trusted_issuers="00000001-0000-0000-c000-000000000000@*", token_types="app_asserted_user_v1 service_asserted_app_v1", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize")";
+  http::Response r{401, {}, ""};
+  if (bearer) {
+    challenge += R"(, error="invalid_token")";
+    r.headers.push_back({"x-ms-diagnostics",
+                         R"(2000001;reason="The token has expired or is not valid.";error_category="invalid_token")"});
+  }
+  r.headers.push_back({"WWW-Authenticate", challenge + R"(,Basic Realm="")"});
+  return r;
+}
+
 http::Response EwsEndpoint::handle(const http::Request& req, BudgetTicket& ticket) {
+  mangle_.reset();
+  auto resp = answer(req, ticket);
+  if (!mangle_) return resp;
+  const auto& kind = mangle_->kind;
+  if (kind == "reset_before") {
+    resp.headers.push_back({kDisruptHeader, "close"});
+  } else if (kind == "reset_mid") {
+    // Into the body (or, for a small one, the headers): the answer stops mid-way.
+    resp.headers.push_back({kDisruptHeader, "cut:" + std::to_string(40 + resp.body.size() / 2)});
+  } else if (kind == "truncated") {
+    resp.body.resize(resp.body.size() / 2);
+  } else if (kind == "slow") {
+    resp.headers.push_back({kDelayHeader, std::to_string(mangle_->delay_ms)});
+  }
+  return resp;
+}
+
+http::Response EwsEndpoint::answer(const http::Request& req, BudgetTicket& ticket) {
   if (req.method != "POST") return {405, {{"Allow", "POST"}}, ""};
   if (tenant_.ews_blocked) return {403, {{"Content-Type", "text/plain"}}, "Forbidden\n"};
 
@@ -369,20 +402,7 @@ http::Response EwsEndpoint::handle(const http::Request& req, BudgetTicket& ticke
   // Exchange Server with Basic authentication on its EWS virtual directory.
   const bool basic_ok = tenant_.basic_auth && auth.size() > 6 && auth.substr(0, 6) == "Basic " &&
                         base64_decode(auth.substr(6)) == tenant_.service_account() + ":" + tenant_.password();
-  if (!basic_ok && (!bearer || !tenant_.access_token_valid(std::string(auth.substr(7))))) {
-    ++stats_.unauthorized;
-    // Exchange Online's challenge; see ews-captures/ews/http401_exo_bearer_*_ASSEMBLED.http.
-    std::string challenge =
-        R"(Bearer client_id="00000002-0000-0ff1-ce00-000000000000", trusted_issuers="00000001-0000-0000-c000-000000000000@*", token_types="app_asserted_user_v1 service_asserted_app_v1", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize")";
-    http::Response r{401, {}, ""};
-    if (bearer) {
-      challenge += R"(, error="invalid_token")";
-      r.headers.push_back({"x-ms-diagnostics",
-                           R"(2000001;reason="The token has expired or is not valid.";error_category="invalid_token")"});
-    }
-    r.headers.push_back({"WWW-Authenticate", challenge + R"(,Basic Realm="")"});
-    return r;
-  }
+  if (!basic_ok && (!bearer || !tenant_.access_token_valid(std::string(auth.substr(7))))) return unauthorized(bearer);
 
   if (validator_) {
     if (auto violation = validator_->validate(req.body); !violation.empty()) {
@@ -445,17 +465,36 @@ http::Response EwsEndpoint::handle(const http::Request& req, BudgetTicket& ticke
   const std::string name(local_name(op));
   ++stats_.operations[name];
 
-  if (auto& f = tenant_.ews_fault; f && (f->mailbox.empty() || f->mailbox == target)) {
-    const auto fault_copy = *f;
-    if (--f->remaining <= 0) f.reset();
-    ++stats_.throttled;
-    if (fault_copy.kind == "http503" || fault_copy.kind == "http429") {
-      const int seconds = std::max(1, (fault_copy.backoff_ms + 999) / 1000);
-      return {fault_copy.kind == "http503" ? 503 : 429, {{"Retry-After", std::to_string(seconds)}}, ""};
+  if (auto fault_copy = tenant_.take_ews_fault(target, name)) {
+    const auto& kind = fault_copy->kind;
+    ++stats_.faults[kind];
+    if (kind == "http500")
+      return {500, {{"Content-Type", "text/html"}}, "<html><body><h1>500 - Internal server error.</h1></body></html>"};
+    if (kind == "http502")
+      return {502, {{"Content-Type", "text/html"}}, "<html><head><title>502 Bad Gateway</title></head></html>"};
+    if (kind == "token_revoked") {
+      tenant_.revoke_tokens();
+      return unauthorized(bearer);
     }
-    // Exchange Online's answer to a budget overrun, as a fault with the suggested back-off.
-    return fault("ErrorServerBusy", "The server cannot service this request right now. Try again later.",
-                 "<t:Value Name=\"BackOffMilliseconds\">" + std::to_string(fault_copy.backoff_ms) + "</t:Value>");
+    if (kind == "invalid_sync_state")
+      return operation_response(name, error_message(name, "ErrorInvalidSyncStateData",
+                                                    "Synchronization state data is corrupt or otherwise invalid."));
+    if (kind == "foreign_xml")
+      return {200, {{"Content-Type", "text/xml; charset=utf-8"}},
+              "<?xml version=\"1.0\"?><html><head><title>Sign in to your account</title></head><body/></html>"};
+    if (kind != "server_busy" && kind != "http503" && kind != "http429") {
+      mangle_ = fault_copy;  // reset_before, reset_mid, truncated, slow: the real answer, spoiled
+    } else {
+      ++stats_.throttled;
+      const auto& f = *fault_copy;
+      if (kind == "http503" || kind == "http429") {
+        const int seconds = std::max(1, (f.backoff_ms + 999) / 1000);
+        return {kind == "http503" ? 503 : 429, {{"Retry-After", std::to_string(seconds)}}, ""};
+      }
+      // Exchange Online's answer to a budget overrun, as a fault with the suggested back-off.
+      return fault("ErrorServerBusy", "The server cannot service this request right now. Try again later.",
+                   "<t:Value Name=\"BackOffMilliseconds\">" + std::to_string(f.backoff_ms) + "</t:Value>");
+    }
   }
   // Impersonation charges the impersonated mailbox's budget; a delegate's requests all charge
   // the service account's own.

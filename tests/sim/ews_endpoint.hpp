@@ -21,6 +21,7 @@ struct EwsStats {
   int unauthorized = 0;
   int invitations_sent = 0;
   int throttled = 0;  // requests answered with throttling: an injected fault or the budget
+  std::map<std::string, int> faults;  // injected faults, by kind
   int impersonated = 0;  // requests that reached a mailbox by ExchangeImpersonation
   int delegated = 0;     // ... as a delegate (no impersonation header, the mailbox named)
   std::uint64_t requests = 0;
@@ -35,10 +36,18 @@ class EwsEndpoint {
   // Answers one request. An admitted request holds `ticket` until the caller releases it with
   // budget().release() (after the simulated latency).
   http::Response handle(const http::Request& request, BudgetTicket& ticket);
+  // The response header asking the HTTP server to disrupt the connection (ServerOptions), and
+  // the one asking the simulator to answer late.
+  static constexpr const char* kDisruptHeader = "X-Exsync-Sim-Disrupt";
+  static constexpr const char* kDelayHeader = "X-Exsync-Sim-Delay-Ms";
   EwsStats& stats() { return stats_; }
   Budget& budget() { return budget_; }
 
  private:
+  http::Response answer(const http::Request& request, BudgetTicket& ticket);
+  http::Response unauthorized(bool bearer);
+
+  std::optional<Tenant::EwsFault> mangle_;  // a fault applied to the answer once it is made
   Tenant& tenant_;
   SchemaValidator* validator_;
   EwsStats stats_;

@@ -158,7 +158,15 @@ int main(int argc, char** argv) {
   sim::ControlEndpoint control(tenant, ews, entra);
 
   boost::asio::io_context io;
-  http::Server server(io.get_executor(), http::ServerOptions{pki->server.certificate, pki->server.private_key},
+  http::ServerOptions server_options{pki->server.certificate, pki->server.private_key};
+  server_options.disruption_header = sim::EwsEndpoint::kDisruptHeader;
+  server_options.drop_handshake = [&tenant] {
+    if (tenant.tls_faults <= 0) return false;
+    --tenant.tls_faults;
+    ++tenant.tls_faults_injected;
+    return true;
+  };
+  http::Server server(io.get_executor(), server_options,
                       [&](http::Request req) -> Task<http::Response> {
                         const std::string& t = req.url;
                         if (t.rfind("/sim/", 0) == 0) co_return control.handle(req);
@@ -167,7 +175,16 @@ int main(int argc, char** argv) {
                           auto resp = ews.handle(req, ticket);
                           ++ews.stats().requests;
                           ews.stats().bytes_sent += resp.body.size();
-                          if (const int latency = ews.budget().policy().latency_ms; latency > 0) {
+                          int latency = ews.budget().policy().latency_ms;
+                          // An injected slow answer.
+                          for (auto it = resp.headers.begin(); it != resp.headers.end(); ++it) {
+                            if (it->name == sim::EwsEndpoint::kDelayHeader) {
+                              latency += std::atoi(it->value.c_str());
+                              resp.headers.erase(it);
+                              break;
+                            }
+                          }
+                          if (latency > 0) {
                             // The server's work on the request: it stays in flight meanwhile.
                             boost::asio::steady_timer work(co_await boost::asio::this_coro::executor);
                             work.expires_after(std::chrono::milliseconds(latency));

@@ -275,6 +275,16 @@ bool Tenant::access_token_is_app(const std::string& token) const {
   return it != access_tokens_.end() && it->second.app;
 }
 
+std::optional<Tenant::EwsFault> Tenant::take_ews_fault(const std::string& mailbox, const std::string& operation) {
+  auto& f = ews_fault;
+  if (!f || (!f->mailbox.empty() && f->mailbox != mailbox) || (!f->operation.empty() && f->operation != operation))
+    return std::nullopt;
+  if (f->share > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) >= f->share) return std::nullopt;
+  auto taken = *f;
+  if (f->remaining > 0 && --f->remaining == 0) f.reset();
+  return taken;
+}
+
 Mailbox* Tenant::mailbox_by_tag(std::string_view guid_tag) {
   for (auto& [_, mb] : mailboxes_)
     if (mb.guid_tag == guid_tag) return &mb;

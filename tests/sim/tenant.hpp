@@ -201,15 +201,34 @@ class Tenant {
   // Injected token endpoint failure.
   std::optional<Fault> token_fault;
 
-  // Injected EWS throttling: the next `remaining` requests (for `mailbox`, or any when empty) are
-  // answered as Exchange answers overload.
+  // An injected EWS fault: the next `remaining` requests (-1: until cleared) for `mailbox` (any
+  // when empty) and `operation` (any when empty), or a `share` of them (0..1; 0 = all), are
+  // answered with it. Kinds (kEwsFaultKinds):
+  //   server_busy         ErrorServerBusy with BackOffMilliseconds `backoff_ms`
+  //   http503, http429    the status with Retry-After (`backoff_ms` rounded up to seconds)
+  //   http500, http502    the status with an HTML page, as IIS or a proxy answers
+  //   reset_before        the connection dropped before any byte of the answer
+  //   reset_mid           the connection dropped in the middle of the answer
+  //   truncated           a complete HTTP 200 whose XML stops halfway
+  //   foreign_xml         a well-formed XML document that is no EWS answer (a sign-in page)
+  //   invalid_sync_state  ErrorInvalidSyncStateData (with operation = SyncFolderItems)
+  //   token_revoked       every token revoked, then HTTP 401 (the next sign-in must use the password)
+  //   slow                the right answer, `delay_ms` late
   struct EwsFault {
-    std::string kind;  // "server_busy" (ErrorServerBusy with BackOffMilliseconds), "http503", "http429"
+    std::string kind;
     std::string mailbox;
+    std::string operation;
+    double share = 0;
     int backoff_ms = 0;
+    int delay_ms = 0;
     int remaining = 1;
   };
   std::optional<EwsFault> ews_fault;
+  // Whether a request for `mailbox` and `operation` meets the fault; consumes one of its count.
+  std::optional<EwsFault> take_ews_fault(const std::string& mailbox, const std::string& operation);
+  // TLS handshakes to refuse (the connection dropped instead), counting down.
+  int tls_faults = 0;
+  int tls_faults_injected = 0;
 
   SysSeconds now() const;
 

@@ -1,6 +1,7 @@
 #include "exsync/auth/auth_error.hpp"
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cstdlib>
 
 namespace exsync::auth {
@@ -146,6 +147,35 @@ AuthError classify_token_error(int status, std::string_view body) {
   }
   if (e.description.empty()) e.description = e.error.empty() ? "HTTP " + std::to_string(status) : e.error;
   return e;
+}
+
+namespace {
+
+std::int64_t number_field(const json::object& o, std::string_view key) {
+  // v2 sends numbers, the v1 endpoint sends them as strings.
+  auto* v = o.if_contains(key);
+  if (!v) return 0;
+  if (v->is_int64()) return v->as_int64();
+  if (v->is_string()) return std::atoll(std::string(v->as_string()).c_str());
+  return 0;
+}
+
+}  // namespace
+
+Result<TokenResponse, AuthError> parse_token_response(std::string_view body) {
+  json::error_code ec;
+  auto v = json::parse(body, ec);
+  const json::object* o = (!ec && v.is_object()) ? &v.as_object() : nullptr;
+  const json::value* access = o ? o->if_contains("access_token") : nullptr;
+  if (!access || !access->is_string() || access->as_string().empty())
+    return Fail{AuthError{AuthErrorKind::protocol, 0, "", "token response without access_token"}};
+  TokenResponse r;
+  r.access_token = std::string(access->as_string());
+  const auto lifetime = number_field(*o, "expires_in");
+  // At most a day: a nonsense figure must not keep a dead token for years.
+  if (lifetime > 0) r.expires_in = std::chrono::seconds(std::min<std::int64_t>(lifetime, 86400));
+  if (auto* rt = o->if_contains("refresh_token"); rt && rt->is_string()) r.refresh_token = std::string(rt->as_string());
+  return r;
 }
 
 }  // namespace exsync::auth

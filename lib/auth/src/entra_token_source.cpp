@@ -24,14 +24,6 @@ struct Flight {
   std::optional<Result<std::string, AuthError>> result;
 };
 
-std::int64_t number_field(const json::object& o, std::string_view key) {
-  // v2 sends numbers, the v1 endpoint sends them as strings.
-  auto* v = o.if_contains(key);
-  if (!v) return 0;
-  if (v->is_int64()) return v->as_int64();
-  if (v->is_string()) return std::atoll(std::string(v->as_string()).c_str());
-  return 0;
-}
 
 }  // namespace
 
@@ -63,18 +55,11 @@ struct EntraTokenSource::Impl {
       co_return Fail{AuthError{AuthErrorKind::network, 0, "", resp.error().message}};
     if (resp->status != 200) co_return Fail{classify_token_error(resp->status, resp->body)};
 
-    json::error_code ec;
-    auto v = json::parse(resp->body, ec);
-    const json::object* o = (!ec && v.is_object()) ? &v.as_object() : nullptr;
-    const json::value* access = o ? o->if_contains("access_token") : nullptr;
-    if (!access || !access->is_string() || access->as_string().empty())
-      co_return Fail{AuthError{AuthErrorKind::protocol, 0, "", "token response without access_token"}};
-    auto lifetime = std::chrono::seconds(number_field(*o, "expires_in"));
-    if (lifetime.count() <= 0) lifetime = std::chrono::seconds(3600);
-    if (auto* rt = o->if_contains("refresh_token"); rt && rt->is_string())
-      refresh_token = std::string(rt->as_string());
-    log::info("auth.token.acquired", {{"grant", grant}, {"expires_in", lifetime.count()}});
-    co_return Token{std::string(access->as_string()), clock.now() + lifetime};
+    auto parsed = parse_token_response(resp->body);
+    if (!parsed) co_return Fail{std::move(parsed).error()};
+    if (!parsed->refresh_token.empty()) refresh_token = std::move(parsed->refresh_token);
+    log::info("auth.token.acquired", {{"grant", grant}, {"expires_in", parsed->expires_in.count()}});
+    co_return Token{std::move(parsed->access_token), clock.now() + parsed->expires_in};
   }
 
   Task<Result<std::string, AuthError>> acquire() {

@@ -176,13 +176,16 @@ std::string ConfigError::message() const {
 bool is_supported_folder(std::string_view name) { return name == "contacts" || name == "calendar"; }
 
 Result<Config, ConfigError> load_config(const fs::path& file) {
-  const std::string fname = file.string();
   auto text = read_file(file);
-  if (!text) return Fail{ConfigError{fname, "", text.error()}};
+  if (!text) return Fail{ConfigError{file.string(), "", text.error()}};
+  return parse_config(*text, file);
+}
 
+Result<Config, ConfigError> parse_config(std::string_view text, const fs::path& file) {
+  const std::string fname = file.string();
   toml::table root;
   try {
-    root = toml::parse(*text, fname);
+    root = toml::parse(text, fname);
   } catch (const toml::parse_error& e) {
     std::ostringstream msg;
     msg << "line " << e.source().begin.line << ": " << e.description();

@@ -8,8 +8,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cstdlib>
 #include <functional>
 #include <map>
+#include <sstream>
 
 #include <boost/asio/local/stream_protocol.hpp>
 
@@ -74,6 +76,13 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     } else {
       beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), ctx);
       auto& tcp_layer = beast::get_lowest_layer(stream);
+      if (opt.drop_handshake && opt.drop_handshake()) {
+        // The client's ClientHello is read and answered with a TLS alert-free close.
+        char hello[512];
+        tcp_layer.expires_after(std::chrono::seconds(5));
+        (void)co_await tcp_layer.async_read_some(net::buffer(hello), kTuple);
+        co_return;
+      }
       tcp_layer.expires_after(opt.idle_timeout);
       auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::server, kTuple);
       if (hec) co_return;
@@ -133,12 +142,31 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       }
       if (stopped) break;
 
+      std::string disruption;
       bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(resp.status), 11};
-      for (const auto& h : resp.headers) out.set(h.name, h.value);
+      for (const auto& h : resp.headers) {
+        if (!opt.disruption_header.empty() && beast::iequals(h.name, opt.disruption_header))
+          disruption = h.value;
+        else
+          out.set(h.name, h.value);
+      }
       out.body() = std::move(resp.body);
       out.keep_alive(msg.keep_alive() && resp.header("Connection") != "close");
       out.prepare_payload();
       tcp_layer.expires_after(opt.idle_timeout);
+      if (!disruption.empty()) {
+        if (disruption.rfind("cut:", 0) == 0) {
+          std::ostringstream serialized;
+          serialized << out;
+          const auto whole = serialized.str();
+          const auto n = std::min<std::size_t>(whole.size(), std::strtoull(disruption.c_str() + 4, nullptr, 10));
+          (void)co_await net::async_write(stream, net::buffer(whole.data(), n), kTuple);
+        }
+        boost::system::error_code ignored;
+        tcp_layer.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        tcp_layer.socket().close(ignored);
+        co_return;
+      }
       auto [wec, wn] = co_await bhttp::async_write(stream, out, kTuple);
       (void)wn;
       if (wec || !out.keep_alive()) break;

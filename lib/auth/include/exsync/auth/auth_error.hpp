@@ -5,8 +5,11 @@
 // https://learn.microsoft.com/entra/identity-platform/reference-error-codes
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
+
+#include "exsync/core/result.hpp"
 
 namespace exsync::auth {
 
@@ -44,5 +47,14 @@ std::string_view auth_error_kind_name(AuthErrorKind kind);
 
 // Classifies a non-200 answer from the token endpoint.
 AuthError classify_token_error(int http_status, std::string_view body);
+
+// A 200 answer from the token endpoint: the access token, its lifetime (3600 s when absent or
+// nonsense) and the refresh token, if any. Error: protocol, when it is not Entra's JSON shape.
+struct TokenResponse {
+  std::string access_token;
+  std::chrono::seconds expires_in{3600};
+  std::string refresh_token;
+};
+Result<TokenResponse, AuthError> parse_token_response(std::string_view body);
 
 }  // namespace exsync::auth

@@ -125,6 +125,8 @@ struct ConfigError {
 };
 
 Result<Config, ConfigError> load_config(const std::filesystem::path& file);
+// The same for the file's text; `file` names it in errors and anchors its relative paths.
+Result<Config, ConfigError> parse_config(std::string_view text, const std::filesystem::path& file);
 
 // The folders exsync knows how to sync in this version.
 bool is_supported_folder(std::string_view name);

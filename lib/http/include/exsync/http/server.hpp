@@ -26,6 +26,14 @@ struct ServerOptions {
   std::string private_key_pem;
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
   std::size_t max_request_bytes = 32u << 20;
+
+  // Fault injection, for the tenant simulator; other servers leave both empty.
+  // Asked before each TLS handshake: true drops the connection instead of answering it.
+  std::function<bool()> drop_handshake;
+  // A response carrying this header is disrupted instead of written whole: "close" drops the
+  // connection without a byte of answer, "cut:N" writes the first N bytes of the serialized
+  // response and then drops it. The header itself never goes out.
+  std::string disruption_header;
 };
 
 // Called for every request; the request's `url` is its target ("/EWS/Exchange.asmx").
