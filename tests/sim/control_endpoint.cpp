@@ -145,9 +145,17 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
     return {204, {}, ""};
   }
   if (p.size() == 3 && p[1] == "faults" && p[2] == "tls") {
-    // PUT {"count": N}: the next N TLS handshakes are dropped.
-    if (m != "PUT" || !body.is_object() || !body.as_object().contains("count")) return problem(400, "PUT {\"count\": N}");
+    // PUT {"count": N, "resets": R}: the next N TLS handshakes are dropped; with R, the next R
+    // EWS requests also lose their (established) connection, so that clients must connect anew.
+    if (m != "PUT" || !body.is_object() || !body.as_object().contains("count"))
+      return problem(400, "PUT {\"count\": N, \"resets\": R}");
     tenant_.tls_faults = static_cast<int>(body.at("count").to_number<std::int64_t>());
+    if (auto* v = body.as_object().if_contains("resets")) {
+      Tenant::EwsFault f;
+      f.kind = "reset_before";
+      f.remaining = static_cast<int>(v->to_number<std::int64_t>());
+      if (f.remaining > 0) tenant_.ews_fault = f;
+    }
     return {204, {}, ""};
   }
   if (p.size() == 3 && p[1] == "faults" && p[2] == "token") {

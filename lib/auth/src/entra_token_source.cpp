@@ -10,7 +10,7 @@ namespace exsync::auth {
 namespace json = boost::json;
 namespace {
 
-constexpr std::chrono::seconds kTransientRetry{15};
+constexpr std::chrono::seconds kTransientRetry{5};
 constexpr std::chrono::seconds kCredentialRetry{60};
 
 struct Token {
