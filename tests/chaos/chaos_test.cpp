@@ -1,0 +1,206 @@
+// Crash safety under chaos: the real daemon is killed with SIGKILL at random moments while the
+// CRM writes contacts and sends mail through the API and Exchange changes on its own side, then
+// restarted, again and again. At the end the simulator's mailboxes and the store agree item by
+// item: every acknowledged CRM write is in Exchange exactly once, every remote change is in the
+// store, and every message went out exactly once.
+//
+// EXSYNC_CHAOS_KILLS sets the number of kills (25 in the test suite; scripts/chaos N for more),
+// EXSYNC_CHAOS_SEED the random seed (printed, so that a failing run can be repeated).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "test_support.hpp"
+
+namespace exsync {
+namespace {
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+// A contact's JSON without the fields only one side keeps: the store's local id, and Exchange's
+// modification time of a contact the CRM created (the store keeps the CRM's own version).
+// (Objects compare member by member, whatever their order; erase() reorders them.)
+json::object comparable(const std::string& line) {
+  auto v = json::parse(line).as_object();
+  v.erase("id");
+  v.erase("last_modified");
+  return v;
+}
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoi(v) : fallback;
+}
+
+class ChaosTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto text = test::read_file(sim_.config());
+    text.replace(text.find("interval_seconds = 10"), 21, "interval_seconds = 1");
+    test::write_file(sim_.config(), text);
+    token_ = test::read_file(sim_.dir() / "api.token");
+    token_.pop_back();
+    const auto listen = text.substr(text.find("listen = \"") + 10);
+    base_ = "http://" + listen.substr(0, listen.find('"'));
+  }
+  void start() {
+    daemon_ = std::make_unique<test::Process>(
+        std::vector<std::string>{test::exsyncd_path().string(), "run", "--config", sim_.config().string()}, logs_.path(),
+        "exsyncd-" + std::to_string(starts_++));
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (daemon_->stderr_text().find("event=api.listening") == std::string::npos) {
+      if (auto done = daemon_->wait(0ms)) FAIL() << "exsyncd exited: " << done->err;
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << daemon_->stderr_text();
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  void kill() {
+    daemon_->signal(SIGKILL);
+    ASSERT_TRUE(daemon_->wait(10s));
+  }
+  // One API request through curl; the status, or 0 when the daemon was not there to answer.
+  std::pair<int, std::string> api(const std::string& method, const std::string& path, const std::string& body = "") {
+    std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-m", "10", "-X", method, "-w", "\n%{http_code}",
+                                     "-H", "Authorization: Bearer " + token_, base_ + path};
+    if (!body.empty()) {
+      const auto file = logs_ / ("body-" + std::to_string(++bodies_) + ".json");
+      test::write_file(file, body);
+      argv.insert(argv.begin() + 1, {"-H", "Content-Type: application/json", "--data-binary", "@" + file.string()});
+    }
+    auto r = test::run_process(argv, 30s);
+    const auto nl = r.out.rfind('\n');
+    if (nl == std::string::npos) return {0, ""};
+    return {std::atoi(r.out.c_str() + nl + 1), r.out.substr(0, nl)};
+  }
+  std::vector<std::string> sim_names(const std::string& mailbox) {
+    std::vector<std::string> out;
+    for (const auto& [id, line] : sim_.contacts(mailbox))
+      out.emplace_back(json::parse(line).at("display_name").as_string());
+    return out;
+  }
+
+  test::Simulator sim_{test::SimOptions{.mailboxes = 2, .contacts = 30, .events = 3}};
+  test::TempDir logs_;
+  std::unique_ptr<test::Process> daemon_;
+  std::string token_, base_;
+  int starts_ = 0, bodies_ = 0;
+};
+
+TEST_F(ChaosTest, RandomKillsLoseAndDuplicateNothing) {
+  const int kills = env_int("EXSYNC_CHAOS_KILLS", 25);
+  const auto seed = static_cast<unsigned>(env_int("EXSYNC_CHAOS_SEED", static_cast<int>(std::random_device{}() & 0x7fffffff)));
+  std::printf("chaos: %d kills, seed %u (EXSYNC_CHAOS_SEED=%u repeats this run)\n", kills, seed, seed);
+  std::mt19937 rng(seed);
+  const auto mailboxes = sim_.mailboxes();
+
+  std::map<std::string, std::set<std::string>> crm_created;     // acknowledged by the API
+  std::map<std::string, std::set<std::string>> remote_created;  // made in Exchange
+  std::map<std::string, std::set<std::string>> remote_deleted;
+  std::set<std::string> messages;                               // subjects acknowledged
+  start();
+  for (int k = 0; k < kills; ++k) {
+    for (const auto& mb : mailboxes) {
+      const auto seg = test::url_segment(mb);
+      // The CRM: a new contact, sometimes an edit of an earlier one, sometimes a message.
+      const std::string name = "crm " + std::to_string(k) + " " + mb.substr(0, 6);
+      auto [status, body] = api("POST", "/v1/mailboxes/" + seg + "/contacts", R"({"display_name":")" + name + R"("})");
+      if (status == 201) crm_created[mb].insert(name);
+      if (rng() % 3 == 0) {
+        const std::string subject = "chaos " + std::to_string(k) + " " + mb.substr(0, 6);
+        auto sent = api("POST", "/v1/mailboxes/" + seg + "/messages",
+                        R"({"to":["ann@example.com"],"subject":")" + subject + R"(","text":"x"})");
+        if (sent.first == 202) messages.insert(seg + "|" + subject);
+      }
+      // Exchange: a new contact, and now and then one of the original ones deleted.
+      const std::string remote = "remote " + std::to_string(k) + " " + mb.substr(0, 6);
+      ASSERT_EQ(sim_.control("POST", "/sim/mailboxes/" + seg + "/contacts", R"({"display_name":")" + remote + R"("})").status, 201);
+      remote_created[mb].insert(remote);
+      if (rng() % 4 == 0) {
+        for (const auto& [id, line] : sim_.contacts(mb)) {
+          const std::string n(json::parse(line).at("display_name").as_string());
+          if (n.rfind("crm ", 0) == 0 || n.rfind("remote ", 0) == 0) continue;
+          ASSERT_EQ(sim_.control("DELETE", "/sim/mailboxes/" + seg + "/contacts/" + test::url_segment(id)).status, 204);
+          remote_deleted[mb].insert(n);
+          break;
+        }
+      }
+    }
+    // Let the daemon get somewhere (or nowhere), then kill it mid-flight.
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 600));
+    kill();
+    start();
+  }
+
+  // Undisturbed now: wait until the store and Exchange agree.
+  const auto deadline = std::chrono::steady_clock::now() + 90s;
+  std::string why;  // what still differs
+  auto agreed = [&] {
+    for (const auto& mb : mailboxes) {
+      const auto want = sim_.contacts(mb);
+      const auto got = test::stored_items(sim_.config(), mb);
+      if (got.size() != want.size()) {
+        why = mb + ": " + std::to_string(got.size()) + " stored, " + std::to_string(want.size()) + " in Exchange";
+        return false;
+      }
+      for (const auto& [id, line] : want) {
+        auto it = got.find(id);
+        if (it == got.end() || comparable(it->second) != comparable(line)) {
+          why = mb + ": " + line + " stored as " + (it == got.end() ? "nothing" : it->second);
+          return false;
+        }
+      }
+      const auto outbox = api("GET", "/v1/mailboxes/" + test::url_segment(mb) + "/outbox");
+      if (outbox.first != 200 || json::parse(outbox.second).at("outbox").as_array().size() != 0) {
+        why = mb + ": outbox " + outbox.second;
+        return false;
+      }
+    }
+    return true;
+  };
+  while (!agreed()) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no convergence: " << why << "\n" << daemon_->stderr_text().substr(0, 3000);
+    std::this_thread::sleep_for(200ms);
+  }
+  for (const auto& mb : mailboxes) {
+    // (The simulator's own seed contacts may share a name; the ones made here are unique.)
+    std::map<std::string, int> count;
+    for (const auto& n : sim_names(mb)) ++count[n];
+    for (const auto& n : remote_deleted[mb]) EXPECT_FALSE(count.contains(n)) << mb << ": deleted contact \"" << n << "\"";
+    for (const auto& n : crm_created[mb]) EXPECT_EQ(count[n], 1) << mb << ": CRM contact \"" << n << "\"";
+    for (const auto& n : remote_created[mb]) EXPECT_EQ(count[n], 1) << mb << ": remote contact \"" << n << "\"";
+  }
+  // Every acknowledged message is in Sent Items exactly once.
+  for (const auto& key : messages) {
+    const auto bar = key.find('|');
+    const auto seg = key.substr(0, bar);
+    const auto subject = key.substr(bar + 1);
+    const auto deadline_sent = std::chrono::steady_clock::now() + 30s;
+    std::size_t n = 0;
+    for (;;) {
+      const auto sent = sim_.control("GET", "/sim/mailboxes/" + seg + "/sent").body;
+      n = 0;
+      for (auto pos = sent.find("\"subject\":\"" + subject + "\""); pos != std::string::npos;
+           pos = sent.find("\"subject\":\"" + subject + "\"", pos + 1))
+        ++n;
+      if (n >= 1 || std::chrono::steady_clock::now() > deadline_sent) break;
+      std::this_thread::sleep_for(200ms);
+    }
+    EXPECT_EQ(n, 1u) << subject;
+  }
+  daemon_->signal(SIGTERM);
+  auto r = daemon_->wait(15s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->exit_code, 0);
+  sim_.expect_schema_valid_requests();
+  std::printf("chaos: %d kills survived; %zu CRM contacts, %zu messages, all accounted for\n", kills,
+              crm_created.begin()->second.size() + crm_created.rbegin()->second.size(), messages.size());
+}
+
+}  // namespace
+}  // namespace exsync
