@@ -90,6 +90,7 @@ int build_runtime(Runtime& rt) {
   http::ClientOptions opts;
   opts.ca_file = rt.cfg.tls_ca_file;
   opts.timeout = rt.cfg.ews.request_timeout;
+  opts.max_response_bytes = rt.cfg.ews.max_response_bytes;
   opts.user_agent = std::string("exsync/") + EXSYNC_VERSION;
   opts.max_idle_per_origin = static_cast<std::size_t>(rt.cfg.sync.max_concurrent_mailboxes) + 2;
   auto client = http::Client::create(rt.io.get_executor(), opts);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "exsync/ews/xml.hpp"
 #include "test_support.hpp"
 
 namespace exsync::ews {
@@ -231,6 +232,33 @@ TEST(ResponsesTest, DocumentsWithADoctypeAreRefused) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, RemoteErrorKind::protocol);
   EXPECT_NE(r.error().message.find("DOCTYPE"), std::string::npos);
+}
+
+// Hostile documents: external entities (a DOCTYPE in any form), billion-laughs, deep nesting
+// and invalid UTF-8 are refused before anything reads them.
+TEST(ResponsesTest, HostileDocumentsAreRefusedNotExpanded) {
+  const std::string body = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>";
+  const std::string end = "</s:Body></s:Envelope>";
+  std::string deep;
+  for (int i = 0; i < 100; ++i) deep.insert(0, "<a>").append("</a>");
+  const std::array<std::pair<std::string, std::string>, 5> cases{{
+      {R"(<?xml version="1.0"?><!DOCTYPE s [<!ENTITY x SYSTEM "file:///etc/passwd">]>)" + body + "&x;" + end, "DOCTYPE"},
+      {R"(<!DOCTYPE s [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>)" + body + "&b;" + end,
+       "DOCTYPE"},
+      {body + deep + end, "nested deeper"},
+      {body + "<t:DisplayName>Caf\xC3</t:DisplayName>" + end, "UTF-8"},
+      {body + "<t:DisplayName>\xED\xA0\x80 surrogate</t:DisplayName>" + end, "UTF-8"},
+  }};
+  for (const auto& [xml, why] : cases) {
+    for (auto r : {parse_sync_folder_items(xml).error(), parse_get_item(xml).error()}) {
+      EXPECT_EQ(r.kind, RemoteErrorKind::protocol) << xml;
+      EXPECT_NE(r.message.find(why), std::string::npos) << r.message;
+    }
+  }
+  // Well-formed multi-byte text and ordinary depth pass.
+  pugi::xml_document doc;
+  std::string problem;
+  EXPECT_TRUE(parse_document(doc, body + "<a><b>Zoë 東京 🏠</b></a>" + end, problem)) << problem;
 }
 
 TEST(ResponsesTest, TruncatedAndForeignXmlIsAProtocolError) {

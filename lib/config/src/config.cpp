@@ -21,7 +21,7 @@ const std::map<std::string, std::set<std::string>, std::less<>> kSchema = {
     {"tenant", {"tenant_id", "client_id", "authority", "scope", "access", "client_secret_file", "certificate_file",
                 "private_key_file", "key_file", "auth"}},
     {"service_account", {"username", "password_file", "key_file"}},
-    {"ews", {"url", "request_timeout_seconds", "get_item_batch_size"}},
+    {"ews", {"url", "request_timeout_seconds", "get_item_batch_size", "max_response_mb"}},
     {"tls", {"ca_file"}},
     {"store", {"path"}},
     {"mailboxes", {"list", "file"}},
@@ -328,6 +328,9 @@ Result<Config, ConfigError> parse_config(std::string_view text, const fs::path& 
   std::int64_t batch = cfg.ews.get_item_batch_size;
   EXSYNC_TRY(r.integer("ews", "get_item_batch_size", 1, 512, batch));
   cfg.ews.get_item_batch_size = static_cast<int>(batch);
+  std::int64_t max_mb = static_cast<std::int64_t>(cfg.ews.max_response_bytes >> 20);
+  EXSYNC_TRY(r.integer("ews", "max_response_mb", 1, 1024, max_mb));
+  cfg.ews.max_response_bytes = static_cast<std::size_t>(max_mb) << 20;
 
   std::string ca;
   EXSYNC_TRY(r.str("tls", "ca_file", ca, false));

@@ -73,6 +73,9 @@ struct EwsConfig {
   std::string url = "https://outlook.office365.com/EWS/Exchange.asmx";
   std::chrono::seconds request_timeout{60};
   int get_item_batch_size = 128;
+  // Answers larger than this are refused before they are read whole (a broken or hostile server
+  // must not exhaust memory); GetItem batches of 128 large items stay far below the default.
+  std::size_t max_response_bytes = 64u << 20;
 };
 
 struct SyncConfig {

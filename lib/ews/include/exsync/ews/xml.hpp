@@ -17,8 +17,13 @@ bool is_element(const pugi::xml_node& node, std::string_view ns, std::string_vie
 pugi::xml_node child(const pugi::xml_node& node, std::string_view ns, std::string_view local);
 std::string child_text(const pugi::xml_node& node, std::string_view ns, std::string_view local);
 
-// Parses `xml`, refusing documents with a DOCTYPE (no entity expansion, no external references).
-// Returns false and a reason when the document is refused or malformed.
+// Exchange's answers nest about a dozen levels; far deeper is an attack or a broken proxy.
+inline constexpr int kMaxXmlDepth = 64;
+
+// Parses `xml`, refusing documents that are not valid UTF-8, that carry a DOCTYPE (so no entity
+// expansion and no external references), or that nest deeper than kMaxXmlDepth. Returns false
+// and a reason when the document is refused or malformed. (The size is capped before, by the
+// HTTP client's max_response_bytes.)
 bool parse_document(pugi::xml_document& doc, std::string_view xml, std::string& problem);
 
 }  // namespace exsync::ews
