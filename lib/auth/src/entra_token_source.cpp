@@ -47,6 +47,7 @@ struct EntraTokenSource::Impl {
     ++requests;
     http::Request req;
     req.url = settings.token_url;
+    req.retry_safe = true;  // a second token is harmless
     req.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
     req.body = "client_id=" + http::form_encode(settings.client_id) +
                "&scope=" + http::form_encode(settings.scope) + "&grant_type=" + grant + form;

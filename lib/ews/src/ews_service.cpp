@@ -28,6 +28,9 @@ Task<Result<std::string, RemoteError>> EwsService::call(const std::string& mailb
     }
     http::Request req;
     req.url = settings_.url;
+    // Reads may be sent again after a lost connection; a write must not (it may have been done).
+    req.retry_safe = operation == "SyncFolderItems" || operation == "GetItem" || operation == "FindItem" ||
+                     operation == "GetFolder";
     req.headers = {{"Content-Type", "text/xml; charset=utf-8"},
                    {"Authorization", std::string(tokens_.scheme()) + " " + *token},
                    {"X-AnchorMailbox", mailbox}};

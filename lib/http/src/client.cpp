@@ -1,5 +1,7 @@
 #include "exsync/http/client.hpp"
 
+#include <poll.h>
+
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -75,12 +77,18 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   ClientStats stats;
   bool stopped = false;
 
+  // The most recently used idle connection that is still open. An idle connection has nothing
+  // to read: one that has (the server's close_notify and FIN) is closed instead of reused, so
+  // that a request that must not be sent twice rarely meets a dead connection.
   std::unique_ptr<Connection> take_idle(const std::string& origin) {
     auto it = idle.find(origin);
-    if (it == idle.end() || it->second.empty()) return nullptr;
-    auto conn = std::move(it->second.back());
-    it->second.pop_back();
-    return conn;
+    while (it != idle.end() && !it->second.empty()) {
+      auto conn = std::move(it->second.back());
+      it->second.pop_back();
+      pollfd p{beast::get_lowest_layer(conn->stream).socket().native_handle(), POLLIN, 0};
+      if (::poll(&p, 1, 0) == 0 && SSL_pending(conn->stream.native_handle()) == 0) return conn;
+    }
+    return nullptr;
   }
 
   void give_back(const std::string& origin, std::unique_ptr<Connection> conn) {
@@ -89,7 +97,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     list.push_back(std::move(conn));
   }
 
+  bool injected(std::string_view operation) const { return opt.inject_failure && opt.inject_failure(operation); }
+
   Task<Result<std::unique_ptr<Connection>, HttpError>> connect(const Target& t) {
+    if (injected("resolve")) co_return Fail{HttpError{HttpErrorKind::resolve, "cannot resolve " + t.host + ": injected"}};
     tcp::resolver resolver(ex);
     auto [rec, endpoints] = co_await resolver.async_resolve(t.host, t.port, kTuple);
     if (rec) co_return Fail{HttpError{HttpErrorKind::resolve, "cannot resolve " + t.host + ": " + rec.message()}};
@@ -108,11 +119,15 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     conn->stream.set_verify_mode(net::ssl::verify_peer);
 
     auto& tcp_layer = beast::get_lowest_layer(conn->stream);
+    if (injected("connect"))
+      co_return Fail{classify_stream_error(net::error::connection_refused, "connect to " + t.host_header(), HttpErrorKind::connect)};
     tcp_layer.expires_after(opt.timeout);
     auto [cec, ep] = co_await tcp_layer.async_connect(endpoints, kTuple);
     if (cec) co_return Fail{classify_stream_error(cec, "connect to " + t.host_header(), HttpErrorKind::connect)};
     (void)ep;
 
+    if (injected("handshake"))
+      co_return Fail{classify_stream_error(net::error::connection_reset, "TLS handshake with " + t.host_header(), HttpErrorKind::tls)};
     tcp_layer.expires_after(opt.timeout);
     auto [hec] = co_await conn->stream.async_handshake(net::ssl::stream_base::client, kTuple);
     if (hec) {
@@ -177,6 +192,7 @@ Task<Result<Response, HttpError>> Client::send(Request request) {
   req.set(bhttp::field::user_agent, self->opt.user_agent);
   for (const auto& h : request.headers) req.set(h.name, h.value);
   req.body() = std::move(request.body);
+  const bool request_retry_safe = request.retry_safe;
   req.keep_alive(true);
   req.prepare_payload();
 
@@ -198,8 +214,12 @@ Task<Result<Response, HttpError>> Client::send(Request request) {
 
     auto& tcp_layer = beast::get_lowest_layer(conn->stream);
     tcp_layer.expires_after(self->opt.timeout);
-    auto [wec, written] = co_await bhttp::async_write(conn->stream, req, kTuple);
-    (void)written;
+    boost::system::error_code wec = net::error::connection_reset;
+    if (!self->injected("write")) {
+      auto [e, written] = co_await bhttp::async_write(conn->stream, req, kTuple);
+      (void)written;
+      wec = e;
+    }
     if (wec) {
       if (reused && attempt == 0) continue;  // the server closed the idle connection
       co_return Fail{classify_stream_error(wec, "send request to " + target->host_header(), HttpErrorKind::io)};
@@ -208,10 +228,17 @@ Task<Result<Response, HttpError>> Client::send(Request request) {
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(self->opt.max_response_bytes);
     tcp_layer.expires_after(self->opt.timeout);
-    auto [rec, received] = co_await bhttp::async_read(conn->stream, conn->buffer, parser, kTuple);
+    boost::system::error_code rec = net::error::connection_reset;
+    std::size_t received = 0;
+    if (!self->injected("read")) {
+      auto [e, n] = co_await bhttp::async_read(conn->stream, conn->buffer, parser, kTuple);
+      rec = e;
+      received = n;
+    }
     self->stats.bytes_received += received;
     if (rec) {
-      if (reused && attempt == 0 && received == 0 && rec != beast::error::timeout) continue;
+      // The request went out: sending it again could carry out a write twice.
+      if (request_retry_safe && reused && attempt == 0 && received == 0 && rec != beast::error::timeout) continue;
       co_return Fail{classify_stream_error(rec, "read response from " + target->host_header(), HttpErrorKind::io)};
     }
     ++self->stats.requests;

@@ -2,8 +2,9 @@
 //
 // TLS always verifies the server's certificate chain (system trust store plus an optional extra
 // CA file) and its host name or IP address; nothing switches that off. Idle connections are kept
-// per origin and reused; a request that fails on a reused connection before any response byte
-// arrives is retried once on a fresh one (the server may have closed it while idle).
+// per origin and reused; a request that cannot be sent on a reused connection is retried once on
+// a fresh one (the server may have closed it while idle), and so is one whose answer does not
+// begin there, when the request is `retry_safe`.
 //
 // Thread-safety: use from the one thread that runs `executor`. Many send() calls may be in flight
 // at once. Lifetime: shutdown() aborts requests in flight; destroy the client only after every
@@ -13,7 +14,9 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <string_view>
 
 #include "exsync/core/async.hpp"
 #include "exsync/core/result.hpp"
@@ -29,6 +32,10 @@ struct ClientOptions {
   std::size_t max_response_bytes = 64u << 20;
   std::size_t max_idle_per_origin = 32;
   std::string user_agent = "exsync";
+  // Fault injection for tests, in the spirit of Beast's fail_count: asked before each network
+  // operation ("resolve", "connect", "handshake", "write", "read"); true makes that operation
+  // fail as a reset connection would. Empty in production.
+  std::function<bool(std::string_view operation)> inject_failure;
 };
 
 struct ClientStats {

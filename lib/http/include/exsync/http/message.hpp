@@ -23,6 +23,10 @@ struct Request {
   std::string url;     // client: absolute https:// URL; server: the request target ("/path?query")
   std::vector<Header> headers;
   std::string body;
+  // Client: whether the request may be sent again when a reused connection fails after it was
+  // sent but before any answer arrived (a read, or a token request: yes; a write: no, the server
+  // may have carried it out, and the caller must find out instead).
+  bool retry_safe = false;
   std::string_view header(std::string_view name) const { return find_header(headers, name); }
 };
 
