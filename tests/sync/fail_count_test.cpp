@@ -14,6 +14,7 @@
 #include "exsync/model/item_json.hpp"
 #include "exsync/store/sqlite_store.hpp"
 #include "exsync/sync/sync_engine.hpp"
+#include "../store/faulty_vfs.hpp"
 #include "test_support.hpp"
 
 namespace exsync::sync {
@@ -121,6 +122,75 @@ TEST(FailCountTest, TheNthNetworkOperationFailsForEveryNAlongOneSync) {
   std::printf("fail count: every one of the %d network operations of the sync failed once\n", n - 1);
   EXPECT_GE(n, 8) << "a sync of this size takes more network operations";
   sim.expect_schema_valid_requests();
+}
+
+// The n-th write, sync or truncate of the store's files fails (SQLITE_IOERR), for every n along
+// one sync with writes both ways. After each, the store reopens and passes its integrity check,
+// and a fault-free sync converges: no page half applied, no CRM write lost or done twice.
+TEST(FailCountTest, TheNthStoreWriteFailsForEveryNAlongOneSync) {
+  test::FaultyVfs::install();
+  test::Simulator sim{test::SimOptions{.mailboxes = 1, .contacts = 0}};
+  test::TempDir dir;
+  int failed_syncs = 0;  // faults the sync reported (the others were retried or came after the work)
+  int n = 1;
+  for (;; ++n) {
+    SCOPED_TRACE("failing store operation " + std::to_string(n));
+    ASSERT_LT(n, 400) << "the sync never got through";
+    const std::string mb = "disk" + std::to_string(n) + "@contoso.onmicrosoft.com";
+    ASSERT_EQ(sim.control("POST", "/sim/mailboxes", R"({"address":")" + mb + R"(","contacts":8})").status, 201);
+    const auto path = dir / (std::to_string(n) + ".db");
+    boost::asio::io_context io;
+    auto client = std::move(*http::Client::create(io.get_executor(), sim.client_options()));
+    auth::EntraTokenSource tokens(io.get_executor(), *client, SystemClock::instance(), sim.ropc_settings());
+    ews::EwsService ews(*client, tokens, ews::EwsSettings{sim.base_url() + "/EWS/Exchange.asmx", 4});
+    SyncOptions sync_options;
+    sync_options.max_changes_per_page = 4;
+    bool fault_met = false;
+    {
+      auto store = std::move(*store::SqliteStore::open(path));
+      net::thread_pool pool(1);
+      SyncEngine engine(ews, *store, pool, sync_options);
+      ASSERT_TRUE(test::run(io, engine.sync_folder(mb, FolderKind::contacts)));
+      const auto seg = test::url_segment(mb);
+      sim.control("POST", "/sim/mailboxes/" + seg + "/contacts", R"({"display_name":"Remote new A"})");
+      const auto first = sim.contacts(mb).begin()->first;
+      sim.control("DELETE", "/sim/mailboxes/" + seg + "/contacts/" + test::url_segment(first));
+      ASSERT_TRUE(store->local_create(mb, FolderKind::contacts, *model::contact_from_json(R"({"display_name":"CRM new"})")));
+
+      test::FaultyVfs::fail_at(n);
+      auto faulted = test::run(io, engine.sync_folder(mb, FolderKind::contacts));
+      fault_met = test::FaultyVfs::met();
+      failed_syncs += fault_met && !faulted;
+      test::FaultyVfs::fail_at(0);
+      pool.join();
+    }
+    // As after a crash at that point: the store opens, passes its check, and converges.
+    auto store = store::SqliteStore::open(path, {.check_integrity = true});
+    ASSERT_TRUE(store) << store.error().message;
+    net::thread_pool pool(1);
+    SyncEngine engine(ews, **store, pool, sync_options);
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      auto r = test::run(io, engine.sync_folder(mb, FolderKind::contacts));
+      ASSERT_TRUE(r) << r.error().message();
+      if ((*store)->pending_writes(mb, FolderKind::contacts)->empty()) break;
+    }
+    const auto want = sim.contacts(mb);
+    const auto got = stored(**store, mb);
+    ASSERT_EQ(got.size(), want.size());
+    int crm_new = 0;
+    for (const auto& [id, line] : want) {
+      ASSERT_TRUE(got.contains(id)) << line;
+      EXPECT_EQ(comparable(got.at(id)), comparable(line));
+      crm_new += line.find("\"CRM new\"") != std::string::npos;
+    }
+    EXPECT_EQ(crm_new, 1) << "the CRM's contact exactly once in Exchange";
+    pool.join();
+    if (!fault_met) break;
+  }
+  std::printf("fail count: every one of the %d store writes and syncs of the sync failed once; %d failed the sync\n",
+              n - 1, failed_syncs);
+  EXPECT_GE(n, 10);
+  EXPECT_GT(failed_syncs, 0) << "the faults reached the store";
 }
 
 }  // namespace
