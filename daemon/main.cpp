@@ -1,4 +1,6 @@
 // exsyncd: parse the command line, load the configuration, run the command.
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -14,6 +16,9 @@ int main(int argc, char** argv) {
   // A reader that goes away (`exsyncd items | head`, a closed journal pipe) is an error to report,
   // not a reason to die.
   std::signal(SIGPIPE, SIG_IGN);
+  // No core dumps: one would hold the service account's password and live access tokens.
+  const rlimit no_core{0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
   std::string problem;
   auto cl = parse_command_line(std::vector<std::string>(argv + 1, argv + argc), problem);
   if (!cl) {

@@ -312,10 +312,22 @@ TEST_F(ApiTest, InvalidWritesAreRefusedAndStoreNothing) {
   EXPECT_EQ(control.status, 422);
   auto empty = send("POST", contacts, R"({"notes":"no name"})");
   EXPECT_EQ(empty.status, 422);
+  // Bytes that are not UTF-8, raw or escaped as a lone surrogate, never reach the store.
+  auto latin1 = send("POST", contacts, "{\"display_name\":\"Caf\xe9\"}");
+  EXPECT_EQ(latin1.status, 400) << latin1.body;
+  auto surrogate = send("POST", contacts, R"({"display_name":"x\ud800y"})");
+  EXPECT_NE(surrogate.status / 100, 2) << surrogate.body;
+  // Markup and quotes are data: stored and written as they are, never interpreted.
+  auto markup = send("POST", contacts, R"({"display_name":"<t:Evil/> & ]]> \"q\" 'a'"})");
+  EXPECT_EQ(markup.status, 201) << markup.body;
   auto wrong_type = send("PATCH", contacts + "/nope", R"({"display_name":"x"})");
   EXPECT_EQ(wrong_type.status, 404);
-  EXPECT_EQ(test::stored_items(sim_.config(), agent1).size(), before);
-  EXPECT_TRUE(call("GET", "/v1/mailboxes/" + test::url_segment(agent1) + "/outbox").json().at("outbox").as_array().empty());
+  EXPECT_EQ(test::stored_items(sim_.config(), agent1).size(), before + 1) << "only the markup contact";
+  EXPECT_TRUE(eventually([](const std::map<std::string, std::string>& c) {
+    for (const auto& [id, line] : c)
+      if (line.find(R"(<t:Evil/> & ]]> \"q\" 'a')") != std::string::npos) return true;
+    return false;
+  })) << "the markup contact arrives in Exchange verbatim";
 }
 
 

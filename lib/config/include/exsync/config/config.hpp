@@ -19,15 +19,37 @@
 
 namespace exsync::config {
 
-// A secret that does not print itself: reveal() is the only way to read it.
+// A secret that does not print itself: reveal() is the only way to read it. Its memory is wiped
+// when it goes, so that it lingers no longer than needed.
 class Secret {
  public:
   Secret() = default;
   explicit Secret(std::string value) : value_(std::move(value)) {}
+  Secret(const Secret&) = default;
+  Secret& operator=(const Secret& other) {
+    if (this != &other) {
+      wipe();
+      value_ = other.value_;
+    }
+    return *this;
+  }
+  Secret(Secret&&) noexcept = default;
+  Secret& operator=(Secret&& other) noexcept {
+    wipe();
+    value_ = std::move(other.value_);
+    return *this;
+  }
+  ~Secret() { wipe(); }
   const std::string& reveal() const { return value_; }
   bool empty() const { return value_.empty(); }
 
  private:
+  void wipe() {
+    // Through a volatile pointer, so that the compiler cannot drop the stores as dead.
+    volatile char* p = value_.data();
+    for (std::size_t i = 0; i < value_.size(); ++i) p[i] = 0;
+    value_.clear();
+  }
   std::string value_;
 };
 
