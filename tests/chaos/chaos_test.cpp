@@ -23,16 +23,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
-// A contact's JSON without the fields only one side keeps: the store's local id, and Exchange's
-// modification time of a contact the CRM created (the store keeps the CRM's own version).
-// (Objects compare member by member, whatever their order; erase() reorders them.)
-json::object comparable(const std::string& line) {
-  auto v = json::parse(line).as_object();
-  v.erase("id");
-  v.erase("last_modified");
-  return v;
-}
-
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::atoi(v) : fallback;
@@ -150,7 +140,7 @@ TEST_F(ChaosTest, RandomKillsLoseAndDuplicateNothing) {
       }
       for (const auto& [id, line] : want) {
         auto it = got.find(id);
-        if (it == got.end() || comparable(it->second) != comparable(line)) {
+        if (it == got.end() || test::comparable_contact(it->second) != test::comparable_contact(line)) {
           why = mb + ": " + line + " stored as " + (it == got.end() ? "nothing" : it->second);
           return false;
         }

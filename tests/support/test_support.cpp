@@ -288,4 +288,11 @@ std::string without_local_id(const std::string& line) {
   return boost::json::serialize(out);
 }
 
+boost::json::object comparable_contact(const std::string& json_line) {
+  auto v = boost::json::parse(json_line).as_object();
+  v.erase("id");
+  v.erase("last_modified");
+  return v;
+}
+
 }  // namespace exsync::test

@@ -4,6 +4,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -151,5 +152,9 @@ std::map<std::string, std::string> stored_items(const fs::path& config, const st
 
 // Removes "id" (the local id) from a contact JSON line so it compares with the simulator's.
 std::string without_local_id(const std::string& json_line);
+// A contact JSON line as both sides keep it: without the store's local id, and without
+// Exchange's modification time, which the store does not keep for a contact the CRM created.
+// (Compare the objects: they compare member by member, whatever the order.)
+boost::json::object comparable_contact(const std::string& json_line);
 
 }  // namespace exsync::test

@@ -23,14 +23,6 @@ namespace {
 using model::FolderKind;
 namespace json = boost::json;
 
-// A contact as both sides keep it, for comparison (objects compare whatever their order).
-json::object comparable(const std::string& line) {
-  auto v = json::parse(line).as_object();
-  v.erase("id");
-  v.erase("last_modified");
-  return v;
-}
-
 // The store's contacts as `exsyncd items` prints them, by Exchange id.
 std::map<std::string, std::string> stored(store::SqliteStore& store, const std::string& mailbox) {
   std::map<std::string, std::string> out;
@@ -107,7 +99,7 @@ TEST(FailCountTest, TheNthNetworkOperationFailsForEveryNAlongOneSync) {
     int crm_new = 0, edited_seen = 0;
     for (const auto& [id, line] : want) {
       ASSERT_TRUE(got.contains(id)) << line;
-      EXPECT_EQ(comparable(got.at(id)), comparable(line));
+      EXPECT_EQ(test::comparable_contact(got.at(id)), test::comparable_contact(line));
       crm_new += line.find("\"CRM new\"") != std::string::npos;
       edited_seen += line.find("Edited in the CRM") != std::string::npos;
     }
@@ -180,7 +172,7 @@ TEST(FailCountTest, TheNthStoreWriteFailsForEveryNAlongOneSync) {
     int crm_new = 0;
     for (const auto& [id, line] : want) {
       ASSERT_TRUE(got.contains(id)) << line;
-      EXPECT_EQ(comparable(got.at(id)), comparable(line));
+      EXPECT_EQ(test::comparable_contact(got.at(id)), test::comparable_contact(line));
       crm_new += line.find("\"CRM new\"") != std::string::npos;
     }
     EXPECT_EQ(crm_new, 1) << "the CRM's contact exactly once in Exchange";
