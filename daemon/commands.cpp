@@ -38,6 +38,25 @@ ews::EwsSettings ews_settings(const config::Config& cfg) {
   return s;
 }
 
+http::ClientOptions client_options(const config::Config& cfg) {
+  http::ClientOptions opts;
+  opts.ca_file = cfg.tls_ca_file;
+  opts.timeout = cfg.ews.request_timeout;
+  opts.max_response_bytes = cfg.ews.max_response_bytes;
+  opts.user_agent = std::string("exsync/") + EXSYNC_VERSION;
+  return opts;
+}
+
+auth::RopcSettings entra_settings(const config::Config& cfg) {
+  auth::RopcSettings s{cfg.tenant.token_url(), cfg.tenant.client_id, cfg.tenant.scope, cfg.service_account.username,
+                       cfg.service_account.password.reveal()};
+  if (cfg.tenant.access == config::TenantConfig::Access::app) {
+    s.client_secret = cfg.tenant.client_secret.reveal();
+    s.client_certificate = cfg.tenant.client_certificate;
+  }
+  return s;
+}
+
 namespace {
 
 // How long a stop request waits for pages in flight before aborting their requests.
@@ -76,22 +95,24 @@ std::vector<model::FolderKind> folders_of(const config::Config& cfg) {
   return out;
 }
 
-// Builds everything a sync needs; prints the problem and returns an exit status on failure.
-int build_runtime(Runtime& rt) {
-  auto store = store::SqliteStore::open(rt.cfg.store_path, {.check_integrity = true});
+// Opens the store into `rt.store`; logs store.open.failed and returns false when it cannot.
+bool open_store(Runtime& rt, const store::SqliteStore::OpenOptions& options) {
+  auto store = store::SqliteStore::open(rt.cfg.store_path, options);
   if (!store) {
     log::error("store.open.failed", {{"path", rt.cfg.store_path.string()},
                                      {"kind", store.error().kind == model::StoreErrorKind::corrupt ? "corrupt" : "io"},
                                      {"message", store.error().message}});
-    return kExitIoError;
+    return false;
   }
   rt.store = std::move(*store);
+  return true;
+}
 
-  http::ClientOptions opts;
-  opts.ca_file = rt.cfg.tls_ca_file;
-  opts.timeout = rt.cfg.ews.request_timeout;
-  opts.max_response_bytes = rt.cfg.ews.max_response_bytes;
-  opts.user_agent = std::string("exsync/") + EXSYNC_VERSION;
+// Builds everything a sync needs; prints the problem and returns an exit status on failure.
+int build_runtime(Runtime& rt) {
+  if (!open_store(rt, {.check_integrity = true})) return kExitIoError;
+
+  auto opts = client_options(rt.cfg);
   opts.max_idle_per_origin = static_cast<std::size_t>(rt.cfg.sync.max_concurrent_mailboxes) + 2;
   auto client = http::Client::create(rt.io.get_executor(), opts);
   if (!client) {
@@ -100,14 +121,8 @@ int build_runtime(Runtime& rt) {
   }
   rt.client = std::move(*client);
 
-  auth::RopcSettings ropc{rt.cfg.tenant.token_url(), rt.cfg.tenant.client_id, rt.cfg.tenant.scope,
-                          rt.cfg.service_account.username, rt.cfg.service_account.password.reveal()};
-  if (rt.cfg.tenant.access == config::TenantConfig::Access::app) {
-    ropc.client_secret = rt.cfg.tenant.client_secret.reveal();
-    ropc.client_certificate = rt.cfg.tenant.client_certificate;
-  }
   rt.tokens = std::make_unique<auth::EntraTokenSource>(rt.io.get_executor(), *rt.client, SystemClock::instance(),
-                                                       std::move(ropc));
+                                                       entra_settings(rt.cfg));
   if (rt.cfg.tenant.basic_auth)
     rt.basic = std::make_unique<auth::BasicCredentials>(rt.cfg.service_account.username,
                                                         rt.cfg.service_account.password.reveal());
@@ -601,14 +616,7 @@ int run_command(const CommandLine& cl) {
                    rt.cfg.store_path.c_str());
       return kExitIoError;
     }
-    auto store = store::SqliteStore::open(rt.cfg.store_path);
-    if (!store) {
-      log::error("store.open.failed", {{"path", rt.cfg.store_path.string()},
-                                       {"kind", store.error().kind == model::StoreErrorKind::corrupt ? "corrupt" : "io"},
-                                       {"message", store.error().message}});
-      return kExitIoError;
-    }
-    rt.store = std::move(*store);
+    if (!open_store(rt, {})) return kExitIoError;
     if (cl.command == Command::items) return print_items(rt, cl);
     if (!cl.watch) return print_status(rt, cl, mailboxes);
     // --watch: the table again every 2 s (on a terminal, in place) until interrupted.

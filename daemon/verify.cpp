@@ -163,10 +163,9 @@ struct Verifier {
     auto& calendar = *list.find("calendar_readable");
     Step* write = list.find("write_test");
 
-    http::ClientOptions opts;
-    opts.ca_file = cfg.tls_ca_file;
+    auto opts = client_options(cfg);
     opts.timeout = std::min(cfg.ews.request_timeout, std::chrono::seconds(30));
-    opts.user_agent = std::string("exsync/") + EXSYNC_VERSION + " verify";
+    opts.user_agent += " verify";
     auto client = http::Client::create(io.get_executor(), opts);
     if (!client) {
       list.fail(reach, client.error().message, "Fix [tls] ca_file: it must be a readable PEM file of CA certificates.");
@@ -183,13 +182,7 @@ struct Verifier {
       co_await check_ews(cfg, basic, mailbox, ews_reach, impersonate, contacts, calendar, write);
       co_return;
     }
-    auth::RopcSettings settings{cfg.tenant.token_url(), cfg.tenant.client_id, cfg.tenant.scope,
-                                cfg.service_account.username, cfg.service_account.password.reveal()};
-    if (app) {
-      settings.client_secret = cfg.tenant.client_secret.reveal();
-      settings.client_certificate = cfg.tenant.client_certificate;
-    }
-    auth::EntraTokenSource tokens(io.get_executor(), *client_, SystemClock::instance(), std::move(settings));
+    auth::EntraTokenSource tokens(io.get_executor(), *client_, SystemClock::instance(), entra_settings(cfg));
     auto t = co_await tokens.access_token();
     if (!t) {
       const auto& e = t.error();

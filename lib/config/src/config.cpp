@@ -136,11 +136,14 @@ Result<std::string, std::string> read_file(const fs::path& p) {
 
 bool is_https_url(const std::string& url) { return url.rfind("https://", 0) == 0 && url.size() > 8; }
 
+void strip_line_break(std::string& s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+}
+
 // A secret file's content without its trailing line break.
 Result<std::string, std::string> read_secret_line(const fs::path& p) {
   auto text = read_secret_file(p);
-  if (!text) return text;
-  while (!text->empty() && (text->back() == '\n' || text->back() == '\r')) text->pop_back();
+  if (text) strip_line_break(*text);
   return text;
 }
 
@@ -255,7 +258,7 @@ Result<Config, ConfigError> parse_config(std::string_view text, const fs::path& 
       if (!opened) return r.fail(setting, file.string() + " " + opened.error().message);
       secret = std::move(*opened);
     }
-    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+    strip_line_break(secret);
     if (secret.empty()) return r.fail(setting, file.string() + " is empty");
     return secret;
   };
