@@ -80,6 +80,18 @@ class DaemonSyncTest : public ::testing::Test {
     argv.insert(argv.end(), extra.begin(), extra.end());
     return run_process(argv);
   }
+  // `exsyncd run`, once its first round is done.
+  std::unique_ptr<test::Process> run_first_round(const test::TempDir& logs) {
+    auto daemon = std::make_unique<test::Process>(std::vector<std::string>{exsyncd(), "run", "--config", sim_.config().string()},
+                                                  logs.path(), "exsyncd");
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (daemon->stderr_text().find("event=sync.round.done") == std::string::npos) {
+      EXPECT_LT(std::chrono::steady_clock::now(), deadline) << daemon->stderr_text();
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    return daemon;
+  }
   // Appends to the simulator's daemon configuration (a key of a section not yet in it).
   void set_config(const std::string& from, const std::string& to) {
     auto text = test::read_file(sim_.config());
@@ -200,12 +212,9 @@ TEST_F(DaemonSyncTest, AWrongPasswordIsExplainedAndNeverLogged) {
 
 TEST_F(DaemonSyncTest, RunStopsCleanlyOnSigterm) {
   test::TempDir logs;
-  test::Process daemon({exsyncd(), "run", "--config", sim_.config().string()}, logs.path(), "exsyncd");
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (daemon.stderr_text().find("event=sync.round.done") == std::string::npos) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << daemon.stderr_text();
-    std::this_thread::sleep_for(20ms);
-  }
+  auto running = run_first_round(logs);
+  ASSERT_FALSE(HasFailure());
+  auto& daemon = *running;
   daemon.signal(SIGTERM);
   auto r = daemon.wait(10s);
   ASSERT_TRUE(r) << "exsyncd did not stop on SIGTERM";
@@ -323,12 +332,9 @@ TEST_F(DaemonSyncTest, StatusShowsEachMailboxFromTheStore) {
 // mailbox. A damaged store stops the daemon at start with the integrity check's finding.
 TEST_F(DaemonSyncTest, BackupWhileRunningAndADamagedStoreStopsStartUp) {
   test::TempDir logs;
-  test::Process daemon({exsyncd(), "run", "--config", sim_.config().string()}, logs.path(), "exsyncd");
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (daemon.stderr_text().find("event=sync.round.done") == std::string::npos) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << daemon.stderr_text();
-    std::this_thread::sleep_for(20ms);
-  }
+  auto running = run_first_round(logs);
+  ASSERT_FALSE(HasFailure());
+  auto& daemon = *running;
   const auto copy = sim_.dir() / "backup" / "exsync-copy.db";
   std::filesystem::create_directories(copy.parent_path());
   auto backup = run_process({exsyncd(), "backup", "--config", sim_.config().string(), "--to", copy.string()});
@@ -347,14 +353,7 @@ TEST_F(DaemonSyncTest, BackupWhileRunningAndADamagedStoreStopsStartUp) {
   }
 
   // Damage the store (its file, not its WAL: the daemon checkpointed on exit).
-  const auto db = sim_.dir() / "exsync.db";
-  const auto size = std::filesystem::file_size(db);
-  {
-    std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(size / 2 / 4096 * 4096 + 8));
-    const std::string junk(3000, '\x5a');
-    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
-  }
+  test::damage_database(sim_.dir() / "exsync.db");
   auto r = once();
   EXPECT_EQ(r.exit_code, 74) << r.err;
   EXPECT_NE(r.err.find("event=store.open.failed"), std::string::npos) << r.err;

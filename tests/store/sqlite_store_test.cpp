@@ -3,8 +3,6 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
-#include <fstream>
-
 #include "exsync/model/contact_json.hpp"
 #include "test_support.hpp"
 
@@ -93,14 +91,8 @@ TEST_F(SqliteStoreTest, ADamagedFileFailsTheIntegrityCheckAtOpen) {
     ASSERT_TRUE(healthy) << healthy.error().message;
   }
   // Scribble over a page in the middle of the file (after the WAL was checkpointed on close).
-  const auto size = std::filesystem::file_size(dir_ / "exsync.db");
-  ASSERT_GT(size, 16u * 4096u);
-  {
-    std::fstream f(dir_ / "exsync.db", std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(size / 2 / 4096 * 4096 + 8));
-    const std::string junk(3000, '\x5a');
-    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
-  }
+  ASSERT_GT(std::filesystem::file_size(dir_ / "exsync.db"), 16u * 4096u);
+  test::damage_database(dir_ / "exsync.db");
   auto damaged = SqliteStore::open(dir_ / "exsync.db", {.check_integrity = true});
   ASSERT_FALSE(damaged);
   EXPECT_EQ(damaged.error().kind, model::StoreErrorKind::corrupt);

@@ -295,4 +295,12 @@ boost::json::object comparable_contact(const std::string& json_line) {
   return v;
 }
 
+void damage_database(const fs::path& db) {
+  const auto size = fs::file_size(db);
+  std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(size / 2 / 4096 * 4096 + 8));
+  const std::string junk(3000, '\x5a');
+  f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+}
+
 }  // namespace exsync::test

@@ -156,5 +156,8 @@ std::string without_local_id(const std::string& json_line);
 // Exchange's modification time, which the store does not keep for a contact the CRM created.
 // (Compare the objects: they compare member by member, whatever the order.)
 boost::json::object comparable_contact(const std::string& json_line);
+// Overwrites 3000 bytes inside the page in the middle of the SQLite file at `db` (closed, its
+// WAL checkpointed), as a failing disk would.
+void damage_database(const fs::path& db);
 
 }  // namespace exsync::test
