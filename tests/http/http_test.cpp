@@ -36,8 +36,11 @@ class HttpTest : public ::testing::Test {
     return std::move(*c);
   }
 
+  // Sends and, like a caller that checked the answer, gives its connection back to the pool.
   Result<Response, HttpError> send(Client& c, std::string body = "hello") {
-    return test::run(io_, c.send(Request{"POST", url_, {{"Content-Type", "text/plain"}}, std::move(body)}));
+    auto r = test::run(io_, c.send(Request{"POST", url_, {{"Content-Type", "text/plain"}}, std::move(body)}));
+    if (r) r->connection.reuse();
+    return r;
   }
 
   static Handler echo() {
@@ -62,6 +65,18 @@ TEST_F(HttpTest, RequestsReuseOneKeptAliveConnection) {
   }
   EXPECT_EQ(c->stats().connections_opened, 1u);
   EXPECT_EQ(c->stats().requests, 3u);
+}
+
+TEST_F(HttpTest, AnAnswerTheCallerDidNotAcceptClosesItsConnection) {
+  start(echo());
+  auto c = client();
+  {
+    auto r = test::run(io_, c->send(Request{"POST", url_, {}, "unchecked"}));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r->connection.held());
+  }  // dropped without reuse(): the caller found the answer wanting
+  ASSERT_TRUE(send(*c));
+  EXPECT_EQ(c->stats().connections_opened, 2u);
 }
 
 TEST_F(HttpTest, AConnectionTheServerClosedWhileIdleIsReplaced) {

@@ -50,6 +50,32 @@ TEST_F(SqliteStoreTest, PageAndCursorCommitTogetherAndSurviveReopen) {
   EXPECT_EQ(s->cursor("other@x.com", FolderKind::contacts)->cursor, "");
 }
 
+// Defence in depth for tenant isolation: an answer meant for one mailbox, delivered as another's
+// (a server or proxy out of step), names items the first mailbox holds. None of it is stored.
+TEST_F(SqliteStoreTest, AnItemAnotherMailboxHoldsIsNeverStoredForThisOne) {
+  auto s = open();
+  model::PageCommit mine;
+  mine.upserts = {contact("A1", "1", "Ann of agent1")};
+  mine.next_cursor = "agent1-state-1";
+  ASSERT_TRUE(s->commit_page("agent1@x.com", FolderKind::contacts, mine));
+
+  model::PageCommit stray;  // agent1's next page, taken as agent2's
+  stray.upserts = {contact("B1", "1", "Bea of agent2"), contact("A1", "2", "Ann of agent1, edited")};
+  stray.next_cursor = "agent1-state-2";
+  auto refused = s->commit_page("agent2@x.com", FolderKind::contacts, stray);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, model::StoreErrorKind::foreign_item);
+  EXPECT_NE(refused.error().message.find("agent1@x.com"), std::string::npos) << refused.error().message;
+  EXPECT_TRUE(s->items("agent2@x.com", FolderKind::contacts)->empty()) << "nothing of the page, not even B1";
+  EXPECT_EQ(s->cursor("agent2@x.com", FolderKind::contacts)->cursor, "") << "nor its sync state";
+  EXPECT_EQ(names(*s, "agent1@x.com"), (std::map<std::string, std::string>{{"A1", "Ann of agent1"}}));
+  // The same item in another folder of the same mailbox is no foreign item (a move).
+  model::PageCommit own;
+  own.upserts = {contact("A1", "2", "Ann of agent1")};
+  own.next_cursor = "agent1-calendar";
+  EXPECT_TRUE(s->commit_page("agent1@x.com", FolderKind::calendar, own));
+}
+
 // An initial sync's progress: the folder's size in Exchange is shown until a page completes the
 // sync, across a restart in the middle.
 TEST_F(SqliteStoreTest, InitialSyncProgressLastsUntilAPageCompletesTheSync) {
@@ -158,9 +184,10 @@ TEST_F(SqliteStoreTest, MailboxesAreIsolated) {
   page.upserts = {contact("A", "1", "Ann")};
   page.next_cursor = "s1";
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  page.upserts = {contact("B", "1", "Bob")};
   ASSERT_TRUE(s->commit_page("b@x.com", FolderKind::contacts, page));
   page.upserts.clear();
-  page.deletions = {"A"};
+  page.deletions = {"A", "B"};  // a deletion names items of its own mailbox only
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   EXPECT_TRUE(names(*s, "a@x.com").empty());
   EXPECT_EQ(names(*s, "b@x.com").size(), 1u);

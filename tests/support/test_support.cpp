@@ -205,7 +205,10 @@ http::Response Simulator::control(const std::string& method, const std::string& 
   for (int attempt = 0;; ++attempt) {
     http::Request req{method, base_url() + path, {{"Content-Type", "application/json"}}, body};
     auto r = run(io, (*client)->send(std::move(req)));
-    if (r) return std::move(*r);
+    if (r) {
+      r->connection.close();  // its io_context ends here
+      return std::move(*r);
+    }
     if (attempt == 20 || r.error().message.find("TLS handshake") == std::string::npos)
       throw std::runtime_error("control " + path + ": " + r.error().message);
   }

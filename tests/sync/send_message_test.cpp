@@ -76,7 +76,7 @@ TEST_F(SendMessageTest, AMessageOfUncertainOutcomeIsNeverSentTwice) {
   auto queued = *store_->queued_messages(mb_);
   ASSERT_EQ(queued.size(), 1u);
   ASSERT_TRUE(store_->begin_send(id));
-  ASSERT_TRUE(test::run(io_, remote_->ews->send(mb_, queued[0].first)));
+  ASSERT_TRUE(test::run(io_, remote_->ews->send(mb_, queued[0].message)));
   // ... crash before finish_send. The next pass:
   auto sent = test::run(io_, engine_->send_messages(mb_));
   ASSERT_TRUE(sent);

@@ -16,8 +16,25 @@ EwsService::EwsService(http::Client& client, auth::TokenSource& tokens, EwsSetti
                        net::thread_pool* parser)
     : client_(client), tokens_(tokens), settings_(std::move(settings)), parser_(parser) {}
 
-Task<Result<std::string, RemoteError>> EwsService::call(const std::string& mailbox, std::string_view operation,
-                                                        std::string envelope) {
+namespace {
+
+// Reads may be sent again after a lost connection or an answer that was not theirs; a write must
+// not (it may have been carried out), and the engine finds out instead.
+bool retry_safe(std::string_view operation) {
+  return operation == "SyncFolderItems" || operation == "GetItem" || operation == "FindItem" ||
+         operation == "GetFolder";
+}
+
+RemoteError with_request_id(RemoteError e, const std::string& request_id) {
+  if (e.request_id.empty()) e.request_id = request_id;
+  return e;
+}
+
+}  // namespace
+
+Task<Result<http::Response, RemoteError>> EwsService::call(const std::string& mailbox, std::string_view operation,
+                                                           const std::string& envelope) {
+  std::string last_request_id;
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto token = co_await tokens_.access_token();
     if (!token) {
@@ -28,43 +45,83 @@ Task<Result<std::string, RemoteError>> EwsService::call(const std::string& mailb
     }
     http::Request req;
     req.url = settings_.url;
-    // Reads may be sent again after a lost connection; a write must not (it may have been done).
-    req.retry_safe = operation == "SyncFolderItems" || operation == "GetItem" || operation == "FindItem" ||
-                     operation == "GetFolder";
+    req.retry_safe = retry_safe(operation);
     req.headers = {{"Content-Type", "text/xml; charset=utf-8"},
                    {"Authorization", std::string(tokens_.scheme()) + " " + *token},
                    {"X-AnchorMailbox", mailbox}};
     req.body = envelope;
     auto resp = co_await client_.send(std::move(req));
     if (!resp) {
-      auto kind = resp.error().kind;
-      co_return Fail{RemoteError{RemoteErrorKind::network, resp.error().message,
-                                 std::string(http::http_error_kind_name(kind)), {}}};
+      const auto& e = resp.error();
+      RemoteError out{e.kind == http::HttpErrorKind::mismatched ? RemoteErrorKind::mismatched_answer
+                                                                : RemoteErrorKind::network,
+                      e.message, std::string(http::http_error_kind_name(e.kind)), {}};
+      out.request_id = e.request_id;
+      co_return Fail{std::move(out)};
     }
-    if (resp->status == 200) co_return std::move(resp->body);
+    last_request_id = resp->request_id;
+    if (resp->status == 200) co_return std::move(*resp);
     if (resp->status == 401 && attempt == 0) {
-      log::info("ews.token.rejected", {{"mailbox", mailbox}, {"operation", operation}});
+      log::info("ews.token.rejected", {{"mailbox", mailbox}, {"operation", operation}, {"request_id", resp->request_id}});
       tokens_.reject(*token);
       continue;
     }
-    co_return Fail{error_for_http_response(resp->status, resp->body, resp->header("Retry-After"))};
+    co_return Fail{with_request_id(error_for_http_response(resp->status, resp->body, resp->header("Retry-After")),
+                                   resp->request_id)};
   }
-  co_return Fail{RemoteError{RemoteErrorKind::unauthorized, "the server refused a fresh access token", "", {}}};
+  RemoteError refused{RemoteErrorKind::unauthorized, "the server refused a fresh access token", "", {}};
+  refused.request_id = last_request_id;
+  co_return Fail{std::move(refused)};
+}
+
+template <typename T, typename Parse>
+Task<Result<T, RemoteError>> EwsService::exchange(const std::string& mailbox, std::string_view operation,
+                                                  std::string envelope, Parse parse) {
+  for (int attempt = 0;; ++attempt) {
+    auto resp = co_await call(mailbox, operation, envelope);
+    if (!resp) co_return Fail{std::move(resp).error()};
+    Result<T, RemoteError> parsed = co_await parse(resp->body);
+    if (parsed || (parsed.error().kind != RemoteErrorKind::mismatched_answer &&
+                   parsed.error().kind != RemoteErrorKind::protocol)) {
+      resp->connection.reuse();  // the answer is this request's: its connection is in step
+      if (!parsed) co_return Fail{with_request_id(std::move(parsed).error(), resp->request_id)};
+      co_return parsed;
+    }
+    // Not this request's answer, or none at all: the connection it came on is closed (every
+    // later answer on it would be suspect), and a read that got another request's answer is
+    // asked again, once.
+    resp->connection.close();
+    auto error = with_request_id(std::move(parsed).error(), resp->request_id);
+    ++stats_.refused_answers;
+    const bool again = attempt == 0 && retry_safe(operation) && error.kind == RemoteErrorKind::mismatched_answer;
+    log::warn("ews.answer.refused", {{"mailbox", mailbox},
+                                     {"operation", operation},
+                                     {"kind", model::remote_error_kind_name(error.kind)},
+                                     {"request_id", error.request_id},
+                                     {"retried", again},
+                                     {"message", error.message}});
+    if (again) continue;
+    co_return Fail{std::move(error)};
+  }
+}
+
+// A parser run on the network thread, as exchange() wants it.
+template <typename F>
+auto inline_parse(F f) {
+  return [f = std::move(f)](const std::string& body) -> Task<decltype(f(body))> { co_return f(body); };
 }
 
 Task<Result<model::ChangePage, RemoteError>> EwsService::changes(const std::string& mailbox, model::FolderKind folder,
                                                                  const std::string& cursor, int max_changes) {
   ++stats_.sync_requests;
-  auto body = co_await call(mailbox, "SyncFolderItems",
-                            sync_folder_items_request(target(mailbox), folder, cursor, max_changes));
-  if (!body) co_return Fail{std::move(body).error()};
-  co_return parse_sync_folder_items(*body);
+  co_return co_await exchange<model::ChangePage>(
+      mailbox, "SyncFolderItems", sync_folder_items_request(target(mailbox), folder, cursor, max_changes),
+      inline_parse([](const std::string& xml) { return parse_sync_folder_items(xml); }));
 }
 
 Task<Result<std::int64_t, RemoteError>> EwsService::count(const std::string& mailbox, model::FolderKind folder) {
-  auto body = co_await call(mailbox, "GetFolder", get_folder_request(target(mailbox), folder));
-  if (!body) co_return Fail{std::move(body).error()};
-  co_return parse_folder_total(*body);
+  co_return co_await exchange<std::int64_t>(mailbox, "GetFolder", get_folder_request(target(mailbox), folder),
+                                            inline_parse([](const std::string& xml) { return parse_folder_total(xml); }));
 }
 
 Task<Result<std::vector<model::RemoteItem>, RemoteError>> EwsService::fetch(const std::string& mailbox,
@@ -76,15 +133,12 @@ Task<Result<std::vector<model::RemoteItem>, RemoteError>> EwsService::fetch(cons
   for (std::size_t i = 0; i < ids.size(); i += batch) {
     std::vector<std::string> slice(ids.begin() + i, ids.begin() + std::min(ids.size(), i + batch));
     ++stats_.get_item_requests;
-    auto body = co_await call(mailbox, "GetItem", get_item_request(target(mailbox), folder, slice));
-    if (!body) co_return Fail{std::move(body).error()};
-    Result<std::vector<model::RemoteItem>, RemoteError> items{std::vector<model::RemoteItem>{}};
-    if (parser_) {
-      const std::string& xml = *body;
-      items = co_await run_blocking(*parser_, [&xml] { return parse_get_item(xml); });
-    } else {
-      items = parse_get_item(*body);
-    }
+    using Items = std::vector<model::RemoteItem>;
+    auto parse = [this, &slice](const std::string& xml) -> Task<Result<Items, RemoteError>> {
+      if (!parser_) co_return parse_get_item(xml, slice);
+      co_return co_await run_blocking(*parser_, [&xml, &slice] { return parse_get_item(xml, slice); });
+    };
+    auto items = co_await exchange<Items>(mailbox, "GetItem", get_item_request(target(mailbox), folder, slice), parse);
     if (!items) co_return Fail{std::move(items).error()};
     for (auto& item : *items) out.push_back(std::move(item));
   }
@@ -99,17 +153,17 @@ Task<Result<model::RemoteRef, RemoteError>> EwsService::create(const std::string
                      : create_item_request(target(mailbox), folder, std::get<model::Contact>(item), local_id);
   if (request.empty())
     co_return Fail{RemoteError{RemoteErrorKind::invalid_item, "the event's time zone has no Exchange equivalent", "", {}}};
-  auto body = co_await call(mailbox, "CreateItem", std::move(request));
-  if (!body) co_return Fail{std::move(body).error()};
-  co_return parse_written_item(*body);
+  co_return co_await exchange<model::RemoteRef>(
+      mailbox, "CreateItem", std::move(request),
+      inline_parse([](const std::string& xml) { return parse_written_item(xml, "CreateItem"); }));
 }
 
 Task<Result<std::optional<model::RemoteRef>, RemoteError>> EwsService::find_created(const std::string& mailbox,
                                                                                     model::FolderKind folder,
                                                                                     const std::string& local_id) {
-  auto body = co_await call(mailbox, "FindItem", find_item_by_tag_request(target(mailbox), model::folder_name(folder), local_id));
-  if (!body) co_return Fail{std::move(body).error()};
-  auto refs = parse_find_item(*body);
+  auto refs = co_await exchange<std::vector<model::RemoteRef>>(
+      mailbox, "FindItem", find_item_by_tag_request(target(mailbox), model::folder_name(folder), local_id),
+      inline_parse([](const std::string& xml) { return parse_find_item(xml); }));
   if (!refs) co_return Fail{std::move(refs).error()};
   if (refs->empty()) co_return std::optional<model::RemoteRef>();
   co_return std::optional<model::RemoteRef>(refs->front());
@@ -125,29 +179,27 @@ Task<Result<model::RemoteRef, RemoteError>> EwsService::update(const std::string
                      : update_item_request(target(mailbox), ref, std::get<model::Contact>(before), std::get<model::Contact>(after),
                                            overwrite);
   if (request.empty()) co_return ref;  // nothing differs: nothing to send
-  auto body = co_await call(mailbox, "UpdateItem", std::move(request));
-  if (!body) co_return Fail{std::move(body).error()};
-  co_return parse_written_item(*body);
+  co_return co_await exchange<model::RemoteRef>(
+      mailbox, "UpdateItem", std::move(request),
+      inline_parse([&ref](const std::string& xml) { return parse_written_item(xml, "UpdateItem", ref.id); }));
 }
 
 Task<Result<Unit, RemoteError>> EwsService::remove(const std::string& mailbox, const model::RemoteRef& ref,
                                                    bool notify) {
-  auto body = co_await call(mailbox, "DeleteItem", delete_item_request(target(mailbox), ref, notify));
-  if (!body) co_return Fail{std::move(body).error()};
-  co_return parse_no_content(*body);
+  co_return co_await exchange<Unit>(mailbox, "DeleteItem", delete_item_request(target(mailbox), ref, notify),
+                                    inline_parse([](const std::string& xml) { return parse_no_content(xml, "DeleteItem"); }));
 }
 
 Task<Result<Unit, RemoteError>> EwsService::send(const std::string& mailbox, const model::OutgoingMessage& message) {
-  auto body = co_await call(mailbox, "CreateItem", send_message_request(target(mailbox), message));
-  if (!body) co_return Fail{std::move(body).error()};
   // SendAndSaveCopy answers with an empty Items list: success is the NoError message.
-  co_return parse_no_content(*body);
+  co_return co_await exchange<Unit>(mailbox, "CreateItem", send_message_request(target(mailbox), message),
+                                    inline_parse([](const std::string& xml) { return parse_no_content(xml, "CreateItem"); }));
 }
 
 Task<Result<bool, RemoteError>> EwsService::find_sent(const std::string& mailbox, const std::string& local_id) {
-  auto body = co_await call(mailbox, "FindItem", find_item_by_tag_request(target(mailbox), "sentitems", local_id));
-  if (!body) co_return Fail{std::move(body).error()};
-  auto refs = parse_find_item(*body);
+  auto refs = co_await exchange<std::vector<model::RemoteRef>>(
+      mailbox, "FindItem", find_item_by_tag_request(target(mailbox), "sentitems", local_id),
+      inline_parse([](const std::string& xml) { return parse_find_item(xml); }));
   if (!refs) co_return Fail{std::move(refs).error()};
   co_return !refs->empty();
 }

@@ -16,6 +16,11 @@ using model::RemoteErrorKind;
 
 RemoteError protocol_error(std::string message) { return {RemoteErrorKind::protocol, std::move(message), "", {}}; }
 
+// An answer that is well-formed EWS but not the answer to the request that was sent.
+RemoteError mismatch(std::string message) {
+  return {RemoteErrorKind::mismatched_answer, std::move(message), "", {}};
+}
+
 // BackOffMilliseconds travels in MessageXml/Value[@Name] (response messages and fault details).
 std::chrono::milliseconds back_off(const pugi::xml_node& message_xml) {
   for (auto v = message_xml.first_child(); v; v = v.next_sibling()) {
@@ -25,9 +30,11 @@ std::chrono::milliseconds back_off(const pugi::xml_node& message_xml) {
   return std::chrono::milliseconds(0);
 }
 
+// The server's own refusal of the request: its outcome is known.
 RemoteError error_for_code(std::string code, std::string text, std::chrono::milliseconds backoff) {
   RemoteError e{kind_for_response_code(code), std::move(text), std::move(code), backoff};
   if (e.message.empty()) e.message = e.code;
+  e.answered = true;
   return e;
 }
 
@@ -50,8 +57,10 @@ std::optional<RemoteError> fault_error(const pugi::xml_node& fault) {
 }
 
 // Parses the envelope and returns the element inside Body (the operation's response), or the
-// error a Fault carries.
-Result<pugi::xml_node, RemoteError> response_element(pugi::xml_document& doc, std::string_view xml) {
+// error a Fault carries. The element must be `operation`'s response ("GetItem" answers with
+// GetItemResponse): any other is an answer to another request.
+Result<pugi::xml_node, RemoteError> response_element(pugi::xml_document& doc, std::string_view xml,
+                                                     std::string_view operation) {
   std::string problem;
   if (!parse_document(doc, xml, problem)) return Fail{protocol_error(problem)};
   auto env = doc.document_element();
@@ -61,6 +70,10 @@ Result<pugi::xml_node, RemoteError> response_element(pugi::xml_document& doc, st
   if (auto fault = child(body, kSoapNs, "Fault")) return Fail{*fault_error(fault)};
   auto op = body.find_child([](const pugi::xml_node& n) { return n.type() == pugi::node_element; });
   if (!op || namespace_uri(op) != kMessagesNs) return Fail{protocol_error("SOAP Body without an EWS response")};
+  const auto name = local_name(op);
+  if (name.size() != operation.size() + 8 || name.substr(0, operation.size()) != operation ||
+      name.substr(operation.size()) != "Response")
+    return Fail{mismatch("a " + std::string(name) + " answered " + std::string(operation))};
   return op;
 }
 
@@ -84,6 +97,17 @@ void for_each_message(const pugi::xml_node& op, F&& fn) {
   for (auto m = messages.first_child(); m; m = m.next_sibling()) {
     if (m.type() == pugi::node_element && namespace_uri(m) == kMessagesNs) fn(m);
   }
+}
+
+// EWS answers one response message per item (or folder) asked, in the request's order: any
+// other number means the answer is not to this request.
+std::optional<RemoteError> check_message_count(const pugi::xml_node& op, std::string_view operation,
+                                               std::size_t expected) {
+  std::size_t n = 0;
+  for_each_message(op, [&](const pugi::xml_node&) { ++n; });
+  if (n == expected) return std::nullopt;
+  return mismatch(std::string(operation) + " asked for " + std::to_string(expected) + " and was answered " +
+                  std::to_string(n) + " response message" + (n == 1 ? "" : "s"));
 }
 
 model::RemoteRef item_ref(const pugi::xml_node& item) {
@@ -147,8 +171,9 @@ RemoteError error_for_http_response(int status, std::string_view body, std::stri
 
 Result<model::ChangePage, RemoteError> parse_sync_folder_items(std::string_view xml) {
   pugi::xml_document doc;
-  auto op = response_element(doc, xml);
+  auto op = response_element(doc, xml, "SyncFolderItems");
   if (!op) return Fail{std::move(op).error()};
+  if (auto wrong = check_message_count(*op, "SyncFolderItems", 1)) return Fail{std::move(*wrong)};
   std::optional<model::ChangePage> page;
   std::optional<RemoteError> failure;
   for_each_message(*op, [&](const pugi::xml_node& msg) {
@@ -184,13 +209,17 @@ Result<model::ChangePage, RemoteError> parse_sync_folder_items(std::string_view 
   return std::move(*page);
 }
 
-Result<std::vector<model::RemoteItem>, RemoteError> parse_get_item(std::string_view xml) {
+Result<std::vector<model::RemoteItem>, RemoteError> parse_get_item(std::string_view xml,
+                                                                   const std::vector<std::string>& asked) {
   pugi::xml_document doc;
-  auto op = response_element(doc, xml);
+  auto op = response_element(doc, xml, "GetItem");
   if (!op) return Fail{std::move(op).error()};
+  if (auto wrong = check_message_count(*op, "GetItem", asked.size())) return Fail{std::move(*wrong)};
   std::vector<model::RemoteItem> items;
   std::optional<RemoteError> failure;
+  std::size_t index = 0;
   for_each_message(*op, [&](const pugi::xml_node& msg) {
+    const std::string& wanted = asked[index++];
     if (failure) return;
     auto status = message_status(msg);
     if (!status.ok) {
@@ -198,19 +227,29 @@ Result<std::vector<model::RemoteItem>, RemoteError> parse_get_item(std::string_v
       return;
     }
     auto list = child(msg, kMessagesNs, "Items");
-    for (auto item = list.first_child(); item; item = item.next_sibling()) {
-      if (is_element(item, kTypesNs, "Contact")) items.push_back({item_ref(item), contact_from_xml(item)});
-      else if (is_element(item, kTypesNs, "CalendarItem")) items.push_back({item_ref(item), event_from_xml(item)});
+    int in_message = 0;
+    for (auto item = list.first_child(); item && !failure; item = item.next_sibling()) {
+      if (item.type() != pugi::node_element) continue;
+      auto ref = item_ref(item);
+      // Each message carries the item asked at its place, and nothing else.
+      if (++in_message > 1 || ref.id != wanted) {
+        failure = mismatch("GetItem asked for " + wanted + " and was answered " + ref.id);
+        return;
+      }
+      if (is_element(item, kTypesNs, "Contact")) items.push_back({std::move(ref), contact_from_xml(item)});
+      else if (is_element(item, kTypesNs, "CalendarItem")) items.push_back({std::move(ref), event_from_xml(item)});
     }
   });
   if (failure) return Fail{std::move(*failure)};
   return items;
 }
 
-Result<model::RemoteRef, RemoteError> parse_written_item(std::string_view xml) {
+Result<model::RemoteRef, RemoteError> parse_written_item(std::string_view xml, std::string_view operation,
+                                                         std::string_view updated_id) {
   pugi::xml_document doc;
-  auto op = response_element(doc, xml);
+  auto op = response_element(doc, xml, operation);
   if (!op) return Fail{std::move(op).error()};
+  if (auto wrong = check_message_count(*op, operation, 1)) return Fail{std::move(*wrong)};
   std::optional<model::RemoteRef> ref;
   std::optional<RemoteError> failure;
   for_each_message(*op, [&](const pugi::xml_node& msg) {
@@ -230,29 +269,30 @@ Result<model::RemoteRef, RemoteError> parse_written_item(std::string_view xml) {
   });
   if (failure) return Fail{std::move(*failure)};
   if (!ref || ref->id.empty()) return Fail{protocol_error("response without the written item's ItemId")};
+  if (!updated_id.empty() && ref->id != updated_id)
+    return Fail{mismatch(std::string(operation) + " of " + std::string(updated_id) + " was answered for " + ref->id)};
   return std::move(*ref);
 }
 
-Result<Unit, RemoteError> parse_no_content(std::string_view xml) {
+Result<Unit, RemoteError> parse_no_content(std::string_view xml, std::string_view operation) {
   pugi::xml_document doc;
-  auto op = response_element(doc, xml);
+  auto op = response_element(doc, xml, operation);
   if (!op) return Fail{std::move(op).error()};
+  if (auto wrong = check_message_count(*op, operation, 1)) return Fail{std::move(*wrong)};
   std::optional<RemoteError> failure;
-  int messages = 0;
   for_each_message(*op, [&](const pugi::xml_node& msg) {
-    ++messages;
     auto status = message_status(msg);
     if (!status.ok && !failure) failure = std::move(status.error);
   });
   if (failure) return Fail{std::move(*failure)};
-  if (messages == 0) return Fail{protocol_error("DeleteItem response without a response message")};
   return Unit{};
 }
 
 Result<std::int64_t, RemoteError> parse_folder_total(std::string_view xml) {
   pugi::xml_document doc;
-  auto op = response_element(doc, xml);
+  auto op = response_element(doc, xml, "GetFolder");
   if (!op) return Fail{std::move(op).error()};
+  if (auto wrong = check_message_count(*op, "GetFolder", 1)) return Fail{std::move(*wrong)};
   std::optional<RemoteError> failure;
   std::optional<std::int64_t> total;
   for_each_message(*op, [&](const pugi::xml_node& msg) {
@@ -276,8 +316,9 @@ Result<std::int64_t, RemoteError> parse_folder_total(std::string_view xml) {
 
 Result<std::vector<model::RemoteRef>, RemoteError> parse_find_item(std::string_view xml) {
   pugi::xml_document doc;
-  auto op = response_element(doc, xml);
+  auto op = response_element(doc, xml, "FindItem");
   if (!op) return Fail{std::move(op).error()};
+  if (auto wrong = check_message_count(*op, "FindItem", 1)) return Fail{std::move(*wrong)};
   std::vector<model::RemoteRef> refs;
   std::optional<RemoteError> failure;
   for_each_message(*op, [&](const pugi::xml_node& msg) {

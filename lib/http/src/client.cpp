@@ -2,10 +2,12 @@
 
 #include <poll.h>
 
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -13,6 +15,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <map>
+#include <random>
 #include <set>
 
 #include "stream_errors.hpp"
@@ -58,12 +61,40 @@ Result<Target, HttpError> parse_target(const std::string& url) {
   return t;
 }
 
+// A random (version 4) GUID in its usual lower-case form, for client-request-id.
+std::string new_request_id() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof b) != 1) {
+    std::random_device rd;
+    for (auto& c : b) c = static_cast<unsigned char>(rd());
+  }
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHex[b[i] >> 4];
+    out += kHex[b[i] & 0x0f];
+  }
+  return out;
+}
+
 }  // namespace
 
 struct Connection {
   Connection(const net::any_io_executor& ex, net::ssl::context& ctx) : stream(ex, ctx) {}
   beast::ssl_stream<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
+
+  // Nothing waits to be read: not in Beast's buffer, not decrypted in OpenSSL, not on the socket.
+  // Anything there now is an answer to no request of ours.
+  bool quiet() {
+    if (buffer.size() != 0 || SSL_pending(stream.native_handle()) != 0) return false;
+    pollfd p{beast::get_lowest_layer(stream).socket().native_handle(), POLLIN, 0};
+    return ::poll(&p, 1, 0) == 0;
+  }
 };
 
 struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
@@ -78,24 +109,39 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   bool stopped = false;
 
   // The most recently used idle connection that is still open. An idle connection has nothing
-  // to read: one that has (the server's close_notify and FIN) is closed instead of reused, so
-  // that a request that must not be sent twice rarely meets a dead connection.
+  // to read: one that has (the server's close_notify and FIN, or a stray answer) is closed
+  // instead of reused, so that a request that must not be sent twice rarely meets a dead
+  // connection and never meets an answer meant for another.
   std::unique_ptr<Connection> take_idle(const std::string& origin) {
     auto it = idle.find(origin);
     while (it != idle.end() && !it->second.empty()) {
       auto conn = std::move(it->second.back());
       it->second.pop_back();
-      pollfd p{beast::get_lowest_layer(conn->stream).socket().native_handle(), POLLIN, 0};
-      if (::poll(&p, 1, 0) == 0 && SSL_pending(conn->stream.native_handle()) == 0) return conn;
+      if (conn->quiet()) return conn;
+      ++stats.connections_discarded;
     }
     return nullptr;
   }
 
   void give_back(const std::string& origin, std::unique_ptr<Connection> conn) {
+    if (!conn->quiet()) {  // bytes arrived that no request asked for
+      ++stats.connections_discarded;
+      return;
+    }
     auto& list = idle[origin];
     if (stopped || list.size() >= opt.max_idle_per_origin) return;  // dropping closes it
     list.push_back(std::move(conn));
   }
+
+  // The lease of a connection whose answer the caller still has to accept.
+  struct Lease final : ConnectionLease::Holder {
+    Lease(std::shared_ptr<Impl> i, std::string o, std::unique_ptr<Connection> c)
+        : impl(std::move(i)), origin(std::move(o)), conn(std::move(c)) {}
+    void reuse() override { impl->give_back(origin, std::move(conn)); }
+    std::shared_ptr<Impl> impl;
+    std::string origin;
+    std::unique_ptr<Connection> conn;
+  };
 
   bool injected(std::string_view operation) const { return opt.inject_failure && opt.inject_failure(operation); }
 
@@ -179,10 +225,16 @@ void Client::shutdown() {
 ClientStats Client::stats() const { return impl_->stats; }
 
 Task<Result<Response, HttpError>> Client::send(Request request) {
+  using namespace net::experimental::awaitable_operators;
   auto self = impl_;  // keeps the pool alive while this request runs
+  const std::string request_id = new_request_id();
+  auto fail = [&request_id](HttpError e) {
+    e.request_id = request_id;
+    return Fail{std::move(e)};
+  };
   auto target = parse_target(request.url);
-  if (!target) co_return Fail{target.error()};
-  if (self->stopped) co_return Fail{HttpError{HttpErrorKind::io, "the HTTP client is shut down"}};
+  if (!target) co_return fail(target.error());
+  if (self->stopped) co_return fail(HttpError{HttpErrorKind::io, "the HTTP client is shut down"});
 
   bhttp::request<bhttp::string_body> req;
   req.method_string(request.method);
@@ -190,6 +242,8 @@ Task<Result<Response, HttpError>> Client::send(Request request) {
   req.version(11);
   req.set(bhttp::field::host, target->host_header());
   req.set(bhttp::field::user_agent, self->opt.user_agent);
+  req.set("client-request-id", request_id);
+  req.set("return-client-request-id", "true");
   for (const auto& h : request.headers) req.set(h.name, h.value);
   req.body() = std::move(request.body);
   const bool request_retry_safe = request.retry_safe;
@@ -197,12 +251,13 @@ Task<Result<Response, HttpError>> Client::send(Request request) {
   req.prepare_payload();
 
   const std::string origin = target->origin();
+  bool fresh_only = false;  // after a mismatched answer, no pooled connection is trusted
   for (int attempt = 0;; ++attempt) {
-    auto conn = self->take_idle(origin);
+    auto conn = fresh_only ? nullptr : self->take_idle(origin);
     const bool reused = conn != nullptr;
     if (!conn) {
       auto fresh = co_await self->connect(*target);
-      if (!fresh) co_return Fail{fresh.error()};
+      if (!fresh) co_return fail(fresh.error());
       conn = std::move(*fresh);
     }
     self->active.insert(conn.get());
@@ -212,34 +267,64 @@ Task<Result<Response, HttpError>> Client::send(Request request) {
       ~Untrack() { impl.active.erase(c); }
     } untrack{*self, conn.get()};
 
+    // The request is written while the answer is read, so that an answer which begins before
+    // the request is fully written (a server refusing it unread) is seen as such: the server
+    // may take the rest of the request for another, and its connection cannot be trusted.
     auto& tcp_layer = beast::get_lowest_layer(conn->stream);
     tcp_layer.expires_after(self->opt.timeout);
-    boost::system::error_code wec = net::error::connection_reset;
-    if (!self->injected("write")) {
-      auto [e, written] = co_await bhttp::async_write(conn->stream, req, kTuple);
-      (void)written;
-      wec = e;
-    }
-    if (wec) {
-      if (reused && attempt == 0) continue;  // the server closed the idle connection
-      co_return Fail{classify_stream_error(wec, "send request to " + target->host_header(), HttpErrorKind::io)};
-    }
-
+    bool written = false;
+    bool early = false;
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(self->opt.max_response_bytes);
-    tcp_layer.expires_after(self->opt.timeout);
-    boost::system::error_code rec = net::error::connection_reset;
     std::size_t received = 0;
-    if (!self->injected("read")) {
-      auto [e, n] = co_await bhttp::async_read(conn->stream, conn->buffer, parser, kTuple);
-      rec = e;
-      received = n;
-    }
+    auto write_request = [&]() -> Task<boost::system::error_code> {
+      boost::system::error_code e = net::error::connection_reset;
+      if (!self->injected("write")) {
+        auto [we, n] = co_await bhttp::async_write(conn->stream, req, kTuple);
+        (void)n;
+        e = we;
+      }
+      written = !e;
+      // A request that did not go out whole gets no answer worth waiting for: closing (not
+      // cancelling) also stops a read that has not begun yet.
+      if (e && !parser.is_done()) {
+        boost::system::error_code ignored;
+        beast::get_lowest_layer(conn->stream).socket().close(ignored);
+      }
+      co_return e;
+    };
+    auto read_response = [&]() -> Task<boost::system::error_code> {
+      boost::system::error_code e = net::error::connection_reset;
+      if (!self->injected("read")) {
+        auto [he, hn] = co_await bhttp::async_read_header(conn->stream, conn->buffer, parser, kTuple);
+        received += hn;
+        e = he;
+        if (!e) {
+          if (!written) early = true;
+          auto [be, bn] = co_await bhttp::async_read(conn->stream, conn->buffer, parser, kTuple);
+          received += bn;
+          e = be;
+        }
+      }
+      // Answered (or failed) before the request was written whole: the server may never read the
+      // rest, so stop writing it (the connection is not used again).
+      if (!written) {
+        boost::system::error_code ignored;
+        beast::get_lowest_layer(conn->stream).socket().close(ignored);
+      }
+      co_return e;
+    };
+    auto [wec, rec] = co_await (write_request() && read_response());
     self->stats.bytes_received += received;
+    const bool answered = !rec && parser.is_done();
+    if (wec && !answered) {
+      if (reused && attempt == 0 && received == 0) continue;  // the server closed the idle connection
+      co_return fail(classify_stream_error(wec, "send request to " + target->host_header(), HttpErrorKind::io));
+    }
     if (rec) {
       // The request went out: sending it again could carry out a write twice.
       if (request_retry_safe && reused && attempt == 0 && received == 0 && rec != beast::error::timeout) continue;
-      co_return Fail{classify_stream_error(rec, "read response from " + target->host_header(), HttpErrorKind::io)};
+      co_return fail(classify_stream_error(rec, "read response from " + target->host_header(), HttpErrorKind::io));
     }
     ++self->stats.requests;
 
@@ -248,7 +333,26 @@ Task<Result<Response, HttpError>> Client::send(Request request) {
     out.status = static_cast<int>(msg.result_int());
     for (const auto& field : msg) out.headers.push_back({std::string(field.name_string()), std::string(field.value())});
     out.body = std::move(msg.body());
-    if (msg.keep_alive()) self->give_back(origin, std::move(conn));
+    out.request_id = request_id;
+
+    // An answer that names another request is that request's, delivered on this connection out
+    // of step: every later answer on it would be one late too.
+    if (const auto echoed = out.header("client-request-id"); !echoed.empty() && echoed != request_id) {
+      ++self->stats.mismatched_answers;
+      ++self->stats.connections_discarded;
+      if (request_retry_safe && attempt == 0) {
+        fresh_only = true;
+        continue;
+      }
+      co_return fail(HttpError{HttpErrorKind::mismatched,
+                               "the answer from " + target->host_header() + " belongs to another request (client-request-id " +
+                                   std::string(echoed) + ")"});
+    }
+    if (msg.keep_alive() && !early && !wec && out.status < 400) {
+      out.connection = ConnectionLease(std::make_shared<Impl::Lease>(self, origin, std::move(conn)));
+    } else {
+      ++self->stats.connections_discarded;
+    }
     co_return out;
   }
 }

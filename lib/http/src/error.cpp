@@ -13,6 +13,7 @@ std::string_view http_error_kind_name(HttpErrorKind kind) {
     case HttpErrorKind::protocol: return "protocol";
     case HttpErrorKind::too_large: return "too_large";
     case HttpErrorKind::config: return "config";
+    case HttpErrorKind::mismatched: return "mismatched";
   }
   return "unknown";
 }

@@ -17,6 +17,7 @@ std::string_view remote_error_kind_name(RemoteErrorKind kind) {
     case RemoteErrorKind::invalid_item: return "invalid_item";
     case RemoteErrorKind::server: return "server";
     case RemoteErrorKind::protocol: return "protocol";
+    case RemoteErrorKind::mismatched_answer: return "mismatched_answer";
   }
   return "unknown";
 }

@@ -118,6 +118,11 @@ ALTER TABLE outbox ADD COLUMN notify INTEGER NOT NULL DEFAULT 0;
     R"sql(
 ALTER TABLE folder_state ADD COLUMN initial_total INTEGER;
 )sql",
+    // 7 -> 8: items by remote id alone, so that an item another mailbox holds is never stored
+    // for this one (a remote id names one item in one mailbox).
+    R"sql(
+CREATE INDEX items_by_remote_id ON items (remote_id);
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 
@@ -196,6 +201,19 @@ struct SqliteStore::Impl {
   }
 
   // The mailbox's row id; 0 when it has none and `create` is false.
+  // The address of another mailbox than `mailbox_id` that holds `remote_id`, or "" (`owner` is
+  // the prepared lookup).
+  Result<std::string, StoreError> owner_elsewhere(Statement& owner, const std::string& remote_id,
+                                                  std::int64_t mailbox_id) {
+    owner.reset();
+    owner.bind(1, remote_id).bind(2, mailbox_id);
+    if (!owner.valid()) return Fail{sqlite_error(db, owner.prepare_rc(), "check item owner")};
+    const int rc = owner.step();
+    if (rc == SQLITE_ROW) return owner.text(0);
+    if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "check item owner")};
+    return std::string();
+  }
+
   Result<std::int64_t, StoreError> mailbox_id(const std::string& address, bool create) {
     auto find = cached("SELECT id FROM mailboxes WHERE address = ?1");
     if (!find.valid()) return Fail{sqlite_error(db, find.prepare_rc(), "look up mailbox")};
@@ -385,6 +403,8 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       return std::string();
     };
     auto mark_seen = impl_->cached("UPDATE items SET seen = 1 WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
+    auto owner = impl_->cached("SELECT m.address FROM items i JOIN mailboxes m ON m.id = i.mailbox_id "
+                               "WHERE i.remote_id = ?1 AND i.mailbox_id <> ?2 LIMIT 1");
     for (const auto& item : page.upserts) {
       auto op = pending_op(item.ref.id);
       if (!op) return Fail{op.error()};
@@ -408,6 +428,15 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
         continue;
       }
       if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "update item")};
+      // A remote id names one item of one mailbox: one that another mailbox holds came in an
+      // answer meant for that mailbox, and nothing of this page may be stored.
+      if (auto foreign = impl_->owner_elsewhere(owner, item.ref.id, *mid); !foreign) {
+        return Fail{foreign.error()};
+      } else if (!foreign->empty()) {
+        return Fail{StoreError{model::StoreErrorKind::foreign_item,
+                               "the page for " + mailbox + " names item " + item.ref.id + " of mailbox " + *foreign +
+                                   ": refused, nothing of it stored"}};
+      }
       insert.reset();
       insert.bind(1, *mid).bind(2, fname).bind(3, item.ref.id).bind(4, item.ref.change_key).bind(5, data);
       if (!insert.valid()) return Fail{sqlite_error(db, insert.prepare_rc(), "insert item")};
@@ -683,6 +712,18 @@ Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& 
       target.bind(1, w.seq).bind(2, written.id).bind(3, written.change_key);
       return impl_->run(target, "complete write");
     }
+    auto owner = impl_->cached("SELECT m.address FROM items i JOIN mailboxes m ON m.id = i.mailbox_id "
+                               "WHERE i.remote_id = ?1 AND i.mailbox_id <> "
+                               "(SELECT mailbox_id FROM items WHERE id = ?2) LIMIT 1");
+    owner.bind(1, written.id).bind(2, w.local_id);
+    if (!owner.valid()) return Fail{sqlite_error(db, owner.prepare_rc(), "complete write")};
+    if (rc = owner.step(); rc == SQLITE_ROW) {
+      return Fail{StoreError{model::StoreErrorKind::foreign_item,
+                             "the answer to the write of " + w.local_id + " names item " + written.id + " of mailbox " +
+                                 owner.text(0) + ": refused"}};
+    } else if (rc != SQLITE_DONE) {
+      return Fail{sqlite_error(db, rc, "complete write")};
+    }
     auto link = impl_->cached("UPDATE items SET remote_id = ?2, change_key = ?3 WHERE id = ?1 RETURNING data");
     link.bind(1, w.local_id).bind(2, written.id).bind(3, written.change_key);
     if (!link.valid()) return Fail{sqlite_error(db, link.prepare_rc(), "complete write")};
@@ -935,20 +976,20 @@ Result<std::optional<MessageStatus>, StoreError> SqliteStore::message_status(con
       MessageStatus{st.text(0), state, static_cast<int>(st.integer(2)), st.text(3), st.text(4), st.text(5)});
 }
 
-Result<std::vector<std::pair<model::OutgoingMessage, int>>, StoreError> SqliteStore::queued_messages(
+Result<std::vector<model::QueuedMessage>, StoreError> SqliteStore::queued_messages(
     const std::string& mailbox) {
   std::lock_guard lock(impl_->mu);
-  auto st = impl_->cached("SELECT g.id, g.request, g.attempts FROM messages g JOIN mailboxes m ON m.id = g.mailbox_id "
+  auto st = impl_->cached("SELECT g.id, g.request, g.attempts, g.state = 'sending' FROM messages g JOIN mailboxes m ON m.id = g.mailbox_id "
                "WHERE m.address = ?1 AND g.state IN ('queued', 'sending') ORDER BY g.created_at, g.rowid");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read messages")};
   st.bind(1, mailbox);
-  std::vector<std::pair<model::OutgoingMessage, int>> out;
+  std::vector<model::QueuedMessage> out;
   int rc;
   while ((rc = st.step()) == SQLITE_ROW) {
     auto m = model::message_from_json(st.text(1));
     if (!m) return Fail{StoreError{model::StoreErrorKind::corrupt, "stored message " + st.text(0) + " " + m.error()}};
     m->local_id = st.text(0);
-    out.emplace_back(std::move(*m), static_cast<int>(st.integer(2)));
+    out.push_back({std::move(*m), static_cast<int>(st.integer(2)), st.integer(3) != 0});
   }
   if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read messages")};
   return out;

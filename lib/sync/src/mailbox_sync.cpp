@@ -16,6 +16,7 @@ void log_failure(const std::string& mailbox, std::string_view what, const SyncEr
                                     {"reason", e.reason()},
                                     {"code", remote ? e.remote.code : ""},
                                     {"retry_after_ms", remote ? e.remote.retry_after.count() : 0},
+                                    {"request_id", remote ? e.remote.request_id : ""},
                                     {"message", e.message()}});
 }
 

@@ -11,7 +11,8 @@ using model::FolderKind;
 std::string_view SyncError::kind_name() const { return kind == Kind::remote ? "remote" : "store"; }
 
 std::string_view SyncError::reason() const {
-  return kind == Kind::remote ? model::remote_error_kind_name(remote.kind) : std::string_view("store");
+  if (kind == Kind::remote) return model::remote_error_kind_name(remote.kind);
+  return store.kind == model::StoreErrorKind::foreign_item ? std::string_view("foreign_item") : std::string_view("store");
 }
 
 const std::string& SyncError::message() const { return kind == Kind::remote ? remote.message : store.message; }
@@ -55,6 +56,7 @@ std::invoke_result_t<Request&> SyncEngine::with_backoff(const std::string& mailb
     log::info("sync.throttled", {{"mailbox", mailbox},
                                  {"operation", operation},
                                  {"code", result.error().code},
+                                 {"request_id", result.error().request_id},
                                  {"retry_after_ms", backoff.count()},
                                  {"attempt", attempt + 1}});
     ++report.throttled;
@@ -86,6 +88,7 @@ namespace {
 bool blocks_mailbox(const model::RemoteError& e) {
   switch (e.kind) {
     case model::RemoteErrorKind::network:
+    case model::RemoteErrorKind::mismatched_answer:
     case model::RemoteErrorKind::throttled:
     case model::RemoteErrorKind::server:
     case model::RemoteErrorKind::auth:
@@ -210,7 +213,7 @@ Task<Result<Unit, SyncError>> SyncEngine::push_writes(const std::string& mailbox
       ++report.write_failures;
       log::warn("sync.write.failed", {{"mailbox", mailbox}, {"folder", model::folder_name(folder)},
                                       {"op", op_name(w.op)}, {"id", w.local_id}, {"parked", park},
-                                      {"reason", reason}});
+                                      {"request_id", e.request_id}, {"reason", reason}});
       continue;
     }
     auto done = co_await run_blocking(blocking_, [&] { return store_.complete_write(w, *written); });
@@ -220,14 +223,39 @@ Task<Result<Unit, SyncError>> SyncEngine::push_writes(const std::string& mailbox
   co_return Unit{};
 }
 
+namespace {
+
+// A refusal that is about the mailbox or the connection rather than the message: sending the
+// next one would fail the same way.
+bool blocks_sending(const model::RemoteError& e) {
+  switch (e.kind) {
+    case model::RemoteErrorKind::throttled:
+    case model::RemoteErrorKind::auth:
+    case model::RemoteErrorKind::unauthorized:
+    case model::RemoteErrorKind::mailbox_not_found:
+    case model::RemoteErrorKind::impersonation_denied:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string failure_reason(const model::RemoteError& e) {
+  return std::string(model::remote_error_kind_name(e.kind)) + (e.code.empty() ? "" : " (" + e.code + ")") + ": " +
+         e.message;
+}
+
+}  // namespace
+
 Task<Result<int, SyncError>> SyncEngine::send_messages(const std::string& mailbox) {
   auto queued = co_await run_blocking(blocking_, [&] { return store_.queued_messages(mailbox); });
   if (!queued) co_return store_failure(std::move(queued).error());
   int sent = 0;
-  for (const auto& [message, attempts] : *queued) {
+  for (const auto& [message, attempts, uncertain] : *queued) {
     if (stop_) break;
-    if (attempts > 0) {
-      // The outcome of the last attempt is unknown (a crash, a lost answer): look before sending.
+    if (uncertain) {
+      // The last attempt may have gone out (a crash, a lost answer): look before sending. Only
+      // then: after a refusal the server stated, a copy it kept in Sent Items went to nobody.
       auto found = co_await remote_.find_sent(mailbox, message.local_id);
       if (!found) co_return remote_failure(std::move(found).error());
       if (*found) {
@@ -241,22 +269,31 @@ Task<Result<int, SyncError>> SyncEngine::send_messages(const std::string& mailbo
     auto begun = co_await run_blocking(blocking_, [&] { return store_.begin_send(message.local_id); });
     if (!begun) co_return store_failure(std::move(begun).error());
     auto r = co_await remote_.send(mailbox, message);
-    if (!r && blocks_mailbox(r.error())) co_return remote_failure(std::move(r).error());
-    std::string reason;
-    bool final = true;
-    if (!r) {
-      reason = std::string(model::remote_error_kind_name(r.error().kind)) +
-               (r.error().code.empty() ? "" : " (" + r.error().code + ")") + ": " + r.error().message;
-      final = attempts + 1 >= options_.max_write_attempts;
-    }
-    auto done = co_await run_blocking(blocking_, [&] { return store_.finish_send(message.local_id, r.ok(), reason, final); });
-    if (!done) co_return store_failure(std::move(done).error());
     if (r) {
+      auto done = co_await run_blocking(blocking_, [&] { return store_.finish_send(message.local_id, true, "", true); });
+      if (!done) co_return store_failure(std::move(done).error());
       log::info("message.sent", {{"mailbox", mailbox}, {"id", message.local_id}, {"found_in_sent_items", false}});
       ++sent;
-    } else {
-      log::warn("message.failed", {{"mailbox", mailbox}, {"id", message.local_id}, {"final", final}, {"reason", reason}});
+      continue;
     }
+    const auto& e = r.error();
+    // Outcome unknown: the message stays "sending", so that the next pass searches Sent Items
+    // before it sends again; the mailbox is tried again later, like any lost connection.
+    if (!e.answered) co_return remote_failure(std::move(r).error());
+    // Refused by the server: nothing went out. Trouble with the mailbox or the server's load
+    // holds up every message; a refusal of this one message fails only it (after the third, for
+    // good) and leaves the mailbox's contacts and calendar to sync.
+    const bool blocked = blocks_sending(e);
+    const bool final = !blocked && attempts + 1 >= options_.max_write_attempts;
+    const std::string reason = failure_reason(e);
+    auto done = co_await run_blocking(blocking_, [&] { return store_.finish_send(message.local_id, false, reason, final); });
+    if (!done) co_return store_failure(std::move(done).error());
+    if (blocked) co_return remote_failure(std::move(r).error());
+    log::warn("message.failed", {{"mailbox", mailbox},
+                                 {"id", message.local_id},
+                                 {"final", final},
+                                 {"request_id", e.request_id},
+                                 {"reason", reason}});
   }
   co_return sent;
 }
@@ -301,6 +338,7 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const st
         log::warn("sync.folder.resync", {{"mailbox", mailbox},
                                          {"folder", model::folder_name(folder)},
                                          {"code", page.error().code},
+                                         {"request_id", page.error().request_id},
                                          {"reason", page.error().message}});
         auto begun = co_await run_blocking(blocking_, [&] { return store_.begin_resync(mailbox, folder); });
         if (!begun) co_return store_failure(std::move(begun).error());

@@ -4,7 +4,9 @@
 // account's token (or Basic credentials) and addressed to the target mailbox by impersonation or
 // as a delegate (see Addressing), plus the X-AnchorMailbox header (which routes the request to
 // the mailbox's server in Exchange Online).
-// A 401 makes it drop the token and retry once with a fresh one.
+// A 401 makes it drop the token and retry once with a fresh one. Every answer is checked against
+// its request before anything of it is returned (see responses.hpp); every error carries the
+// request's client-request-id.
 //
 // Thread-safety: use from the network thread only. Lifetime: `client` and `tokens` must
 // outlive it.
@@ -28,6 +30,8 @@ struct EwsSettings {
 struct EwsStats {
   std::uint64_t sync_requests = 0;
   std::uint64_t get_item_requests = 0;
+  // Answers refused as not their request's (or not EWS at all); their connections were closed.
+  std::uint64_t refused_answers = 0;
 };
 
 class EwsService final : public model::RemoteMailboxService {
@@ -61,10 +65,17 @@ class EwsService final : public model::RemoteMailboxService {
   const EwsStats& stats() const { return stats_; }
 
  private:
-  // POSTs `envelope` and returns the body of a 200 answer, or the error any other answer means.
   Target target(const std::string& mailbox) const { return Target(mailbox, settings_.addressing); }
-  Task<Result<std::string, model::RemoteError>> call(const std::string& mailbox, std::string_view operation,
-                                                     std::string envelope);
+  // POSTs `envelope` and returns a 200 answer (its connection still leased), or the error any
+  // other answer means.
+  Task<Result<http::Response, model::RemoteError>> call(const std::string& mailbox, std::string_view operation,
+                                                        const std::string& envelope);
+  // call(), then `parse` (a coroutine taking the body): the connection is reused only when the
+  // answer proved to be this request's; a mismatched or unreadable answer closes it, is logged
+  // (ews.answer.refused) and, for a read, asked once more.
+  template <typename T, typename Parse>
+  Task<Result<T, model::RemoteError>> exchange(const std::string& mailbox, std::string_view operation,
+                                               std::string envelope, Parse parse);
 
   http::Client& client_;
   auth::TokenSource& tokens_;

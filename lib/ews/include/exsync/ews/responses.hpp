@@ -1,5 +1,12 @@
 // Parsers for EWS responses: SOAP faults, response messages, SyncFolderItems and GetItem.
 //
+// Every parser first checks that the answer is the one to its request: the response element is
+// the operation's (GetItemResponse for GetItem), it holds one response message per item or folder
+// asked, and GetItem's and UpdateItem's items are the ones asked for. An answer that fails these
+// checks is `mismatched_answer`, never data: a server that answered a request twice, or a proxy
+// out of step, would otherwise put one request's (one mailbox's) answer into another's.
+// An error the server states itself (a ResponseCode, a SOAP fault) has `answered` set.
+//
 // Elements are matched by namespace URI and local name, never by prefix: Exchange Online,
 // Exchange Server 2007..2019 and other servers use different prefixes (s:/soap:/soap11:, m:, t:,
 // default namespaces). Unknown elements are ignored. Documents with a DTD are refused.
@@ -26,17 +33,21 @@ model::RemoteError error_for_http_response(int status, std::string_view body, st
 // other item classes in the folder (distribution lists) and read-flag changes are left out.
 Result<model::ChangePage, model::RemoteError> parse_sync_folder_items(std::string_view xml);
 
-// A GetItem response of contacts or calendar items. Items answered with ErrorItemNotFound are left out (deleted
-// since the sync); any other per-item error fails the whole response.
-Result<std::vector<model::RemoteItem>, model::RemoteError> parse_get_item(std::string_view xml);
+// A GetItem response of contacts or calendar items, for the item ids `asked` in request order.
+// Items answered with ErrorItemNotFound are left out (deleted since the sync); any other per-item
+// error fails the whole response.
+Result<std::vector<model::RemoteItem>, model::RemoteError> parse_get_item(std::string_view xml,
+                                                                          const std::vector<std::string>& asked);
 
-// A CreateItem or UpdateItem response: the written item's ItemId and new ChangeKey.
+// A CreateItem or UpdateItem (`operation`) response of one item: the written item's ItemId and
+// new ChangeKey; for an update, `updated_id` is the item's id, which the answer must name.
 // Errors: conflict (ErrorIrresolvableConflict), item_not_found, invalid_item, ...
-Result<model::RemoteRef, model::RemoteError> parse_written_item(std::string_view xml);
+Result<model::RemoteRef, model::RemoteError> parse_written_item(std::string_view xml, std::string_view operation,
+                                                                std::string_view updated_id = {});
 
-// A response whose success carries nothing but NoError (DeleteItem; CreateItem with
-// SendAndSaveCopy). Errors: item_not_found when a deleted item was already gone, ...
-Result<Unit, model::RemoteError> parse_no_content(std::string_view xml);
+// A response to `operation` whose success carries nothing but NoError (DeleteItem; CreateItem
+// with SendAndSaveCopy). Errors: item_not_found when a deleted item was already gone, ...
+Result<Unit, model::RemoteError> parse_no_content(std::string_view xml, std::string_view operation);
 
 // GetFolder: the folder's TotalCount.
 Result<std::int64_t, model::RemoteError> parse_folder_total(std::string_view xml);

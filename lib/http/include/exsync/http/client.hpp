@@ -1,14 +1,28 @@
 // Client: an HTTPS client with a keep-alive connection pool, for the token endpoint and EWS.
 //
 // TLS always verifies the server's certificate chain (system trust store plus an optional extra
-// CA file) and its host name or IP address; nothing switches that off. Idle connections are kept
-// per origin and reused; a request that cannot be sent on a reused connection is retried once on
-// a fresh one (the server may have closed it while idle), and so is one whose answer does not
-// begin there, when the request is `retry_safe`.
+// CA file) and its host name or IP address; nothing switches that off.
+//
+// Every request carries a fresh `client-request-id` (a GUID) with `return-client-request-id:
+// true`, as Microsoft asks EWS and Graph clients to ("Instrumenting client requests for EWS and
+// REST in Exchange"), and the configured User-Agent. An answer that echoes another id is not
+// this request's: the connection is closed and the send fails with `mismatched` (retried once on
+// a fresh connection when the request is `retry_safe`).
+//
+// A connection is reused only after an exchange that ended cleanly, and only once the caller
+// has accepted the answer (Response::connection, a ConnectionLease). It is closed instead when
+// the answer has an error status (>= 400), says Connection: close, began before the request was
+// fully written, or left bytes unread (in Beast's buffer, in OpenSSL, or on the socket): a server
+// that answers one request twice, or a proxy that delivers answers late, would otherwise hand
+// each later request the answer to an earlier one, possibly another mailbox's.
+//
+// A request that cannot be sent on a reused connection is retried once on a fresh one (the
+// server may have closed it while idle), and so is one whose answer does not begin there, when
+// the request is `retry_safe`.
 //
 // Thread-safety: use from the one thread that runs `executor`. Many send() calls may be in flight
-// at once. Lifetime: shutdown() aborts requests in flight; destroy the client only after every
-// send() has returned.
+// at once. Lifetime: shutdown() aborts requests in flight; destroy the client, and every
+// response's lease, only after every send() has returned and before the executor's context.
 #pragma once
 
 #include <chrono>
@@ -42,6 +56,10 @@ struct ClientStats {
   std::uint64_t requests = 0;
   std::uint64_t connections_opened = 0;
   std::uint64_t bytes_received = 0;
+  // Connections closed after an exchange that did not end cleanly (see above), and answers
+  // that echoed another request's id.
+  std::uint64_t connections_discarded = 0;
+  std::uint64_t mismatched_answers = 0;
 };
 
 class Client {
@@ -51,7 +69,8 @@ class Client {
   ~Client();
 
   // Sends `request` (absolute https URL) and reads the whole response. HTTP error statuses are
-  // responses, not errors.
+  // responses, not errors. The response's lease must be reused() by a caller that has checked
+  // the answer, or its connection is closed.
   Task<Result<Response, HttpError>> send(Request request);
 
   // Closes idle connections and aborts requests in flight (they fail with io).

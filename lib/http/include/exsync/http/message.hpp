@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,10 +31,42 @@ struct Request {
   std::string_view header(std::string_view name) const { return find_header(headers, name); }
 };
 
+// The client's connection an answer came on, held out of the connection pool until the caller
+// has checked that the answer is the one to its request (the right operation, the ids it asked
+// for): reuse() puts it back in the pool, and dropping every copy of the lease closes it. So a
+// connection whose answers are out of step with its requests (a server that answered one request
+// twice, a proxy that delivers answers late) is never used again unless an answer proved itself.
+// Thread-safety: reuse() and the last copy's destruction belong on the client's thread.
+class ConnectionLease {
+ public:
+  struct Holder {
+    virtual ~Holder() = default;
+    virtual void reuse() = 0;
+  };
+  ConnectionLease() = default;
+  explicit ConnectionLease(std::shared_ptr<Holder> holder) : holder_(std::move(holder)) {}
+  // Gives the connection back to the pool; a no-op when it is closed or already given back.
+  void reuse() {
+    if (auto h = std::move(holder_)) h->reuse();
+  }
+  // Closes the connection now (the same as dropping the lease, but explicit).
+  void close() { holder_.reset(); }
+  bool held() const { return holder_ != nullptr; }
+
+ private:
+  std::shared_ptr<Holder> holder_;
+};
+
 struct Response {
   int status = 200;
   std::vector<Header> headers;
   std::string body;
+  // Client only: the client-request-id this request carried (a fresh GUID per request), and the
+  // connection, leased until the caller accepts the answer (see ConnectionLease). A connection
+  // that must not be reused (an error status, unread bytes, Connection: close, an answer that
+  // began before the request was written) comes without a lease.
+  std::string request_id;
+  ConnectionLease connection;
   std::string_view header(std::string_view name) const { return find_header(headers, name); }
 };
 

@@ -70,7 +70,15 @@ class RemoteMailboxService {
   virtual Task<Result<bool, RemoteError>> find_sent(const std::string& mailbox, const std::string& local_id) = 0;
 };
 
-enum class StoreErrorKind { io, corrupt, busy, constraint };
+enum class StoreErrorKind {
+  io,
+  corrupt,
+  busy,
+  constraint,
+  // An answer named an item another mailbox holds: it was meant for that mailbox, and nothing
+  // of it was stored (defence in depth behind the remote adapter's own checks).
+  foreign_item,
+};
 
 struct StoreError {
   StoreErrorKind kind;
@@ -113,6 +121,16 @@ struct PendingWrite {
   ItemPayload base;   // update: the version the CRM edited from (what the mailbox had)
   int attempts = 0;   // earlier attempts; > 0 after a crash or failure mid-write
   bool notify = false;  // the CRM asked to send invitations or cancellations to attendees
+};
+
+// A message waiting to be sent.
+struct QueuedMessage {
+  OutgoingMessage message;
+  int attempts = 0;  // earlier attempts
+  // The last attempt's outcome is unknown (a crash or a lost answer while sending): the message
+  // may have gone out, and Sent Items must be searched before it is sent again. False after a
+  // refusal the server stated itself: nothing went out, whatever copy the server kept.
+  bool uncertain = false;
 };
 
 // The local side. Blocking: the engine runs these calls on its blocking pool, never on the network
@@ -171,10 +189,11 @@ class LocalStore {
                                                     const PendingWrite& write, const RemoteItem& remote,
                                                     bool local_wins) = 0;
 
-  // Messages waiting to be sent from the mailbox, oldest first, with their earlier attempts.
-  virtual Result<std::vector<std::pair<OutgoingMessage, int>>, StoreError> queued_messages(const std::string& mailbox) = 0;
+  // Messages waiting to be sent from the mailbox, oldest first.
+  virtual Result<std::vector<QueuedMessage>, StoreError> queued_messages(const std::string& mailbox) = 0;
 
-  // Counts a send attempt before it is made (state "sending").
+  // Counts a send attempt before it is made (state "sending"). A message left in that state,
+  // by a crash or an attempt whose outcome is unknown, is queued again as `uncertain`.
   virtual Result<Unit, StoreError> begin_send(const std::string& local_id) = 0;
 
   // Records the outcome: sent, or failed with `reason` (final: given up; else queued again).

@@ -21,6 +21,10 @@ enum class RemoteErrorKind {
   invalid_item,        // the server refused a value we sent (invalid property): fix the data
   server,              // the server failed (HTTP 5xx, internal error)
   protocol,            // an answer we could not understand
+  // An answer that is not this request's: another operation's, the wrong number of response
+  // messages, items that were not asked for, another request's client-request-id. The server
+  // or something on the path is out of step; whether the request was carried out is unknown.
+  mismatched_answer,
 };
 
 struct RemoteError {
@@ -31,6 +35,12 @@ struct RemoteError {
   // The back-off is for every request to the endpoint (HTTP 503/429 with Retry-After), not only
   // for this mailbox's (EWS ErrorServerBusy charges the impersonated mailbox's budget).
   bool whole_endpoint = false;
+  // The server answered this very request with an error of its own (an EWS ResponseCode or a
+  // SOAP fault): the request was refused, not lost. False when the outcome is unknown (a lost
+  // connection, a timeout, a proxy's error page, an answer that is not this request's).
+  bool answered = false;
+  // The request's client-request-id, for the log line an operator quotes to Microsoft support.
+  std::string request_id = {};
 };
 
 // "network", "mailbox_not_found", ...: stable names for logs.

@@ -148,7 +148,7 @@ class SqliteStore final : public model::LocalStore {
   Result<bool, model::StoreError> local_delete(const std::string& mailbox, model::FolderKind folder,
                                                const std::string& local_id, bool notify = false);
 
-  Result<std::vector<std::pair<model::OutgoingMessage, int>>, model::StoreError> queued_messages(
+  Result<std::vector<model::QueuedMessage>, model::StoreError> queued_messages(
       const std::string& mailbox) override;
   Result<Unit, model::StoreError> begin_send(const std::string& local_id) override;
   Result<Unit, model::StoreError> finish_send(const std::string& local_id, bool sent, const std::string& reason,
@@ -181,7 +181,7 @@ class SqliteStore final : public model::LocalStore {
   Result<std::vector<std::string>, model::StoreError> mailboxes_with_pending_work();
 
   // The schema version this build writes; stored in PRAGMA user_version.
-  static constexpr int kSchemaVersion = 7;
+  static constexpr int kSchemaVersion = 8;
 
  private:
   struct Impl;
