@@ -31,7 +31,7 @@ TEST(AuthErrorTest, NonJsonAnswersAreProtocolOrServerErrors) {
 TEST(AuthErrorTest, ClassifiesEveryCapturedEntraError) {
   auto shared = test::shared_dir();
   if (!shared || !std::filesystem::exists(*shared / "ews-captures" / "entra"))
-    GTEST_SKIP() << "../shared/ews-captures is absent (a user's clone): nothing to check against";
+    GTEST_FAIL() << "../shared/ews-captures is missing: the reference data this test checks against must sit beside the clone";
   const std::map<int, AuthErrorKind> expected = {
       {50126, AuthErrorKind::wrong_password},        {50055, AuthErrorKind::password_expired},
       {50076, AuthErrorKind::mfa_required},          {50079, AuthErrorKind::mfa_required},

@@ -45,7 +45,7 @@ class CapturedResponseTest : public ::testing::Test {
   void SetUp() override {
     auto shared = test::shared_dir();
     if (!shared || !std::filesystem::exists(*shared / "ews-captures" / "ews"))
-      GTEST_SKIP() << "../shared/ews-captures is absent (a user's clone): no captures to parse";
+      GTEST_FAIL() << "../shared/ews-captures is missing: the recorded answers must sit beside the clone";
     dir_ = *shared / "ews-captures" / "ews";
   }
   std::string capture(const std::string& name) {
@@ -314,6 +314,49 @@ TEST(ResponsesTest, EscapedTextComesBackVerbatimAndPrefixesDoNotMatter) {
   const auto& c = std::get<model::Contact>((*items)[0].payload);
   EXPECT_EQ(c.display_name, "<&]]>\"");
   EXPECT_EQ(c.notes, "a\nb");
+}
+
+// The answer must be the one to its request: the operation's response element, one message per
+// item asked, the items asked. Anything else is mismatched_answer, and none of it is data.
+TEST(ResponsesTest, AnAnswerToAnotherRequestIsNeverTakenForThisOne) {
+  const auto two = std::string(R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:GetItemResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><m:ResponseMessages>)") +
+                   R"(<m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:Contact><t:ItemId Id="A" ChangeKey="1"/><t:DisplayName>Ann</t:DisplayName></t:Contact></m:Items></m:GetItemResponseMessage>)"
+                   R"(<m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:Contact><t:ItemId Id="B" ChangeKey="1"/><t:DisplayName>Bob</t:DisplayName></t:Contact></m:Items></m:GetItemResponseMessage>)"
+                   R"(</m:ResponseMessages></m:GetItemResponse></s:Body></s:Envelope>)";
+  ASSERT_TRUE(parse_get_item(two, {"A", "B"}));
+  EXPECT_EQ(parse_get_item(two, {"A", "C"}).error().kind, RemoteErrorKind::mismatched_answer) << "an id not asked";
+  EXPECT_EQ(parse_get_item(two, {"B", "A"}).error().kind, RemoteErrorKind::mismatched_answer) << "out of order";
+  EXPECT_EQ(parse_get_item(two, {"A"}).error().kind, RemoteErrorKind::mismatched_answer) << "more than asked";
+  EXPECT_EQ(parse_get_item(two, {"A", "B", "C"}).error().kind, RemoteErrorKind::mismatched_answer) << "fewer";
+  // Another operation's answer, whatever it holds.
+  EXPECT_EQ(parse_sync_folder_items(two).error().kind, RemoteErrorKind::mismatched_answer);
+  EXPECT_EQ(parse_find_item(two).error().kind, RemoteErrorKind::mismatched_answer);
+  EXPECT_EQ(parse_no_content(two, "DeleteItem").error().kind, RemoteErrorKind::mismatched_answer);
+  EXPECT_EQ(parse_written_item(two, "CreateItem").error().kind, RemoteErrorKind::mismatched_answer);
+  // gromox's stale answer to a send: a CreateItemResponse, never a SyncFolderItems page or a FindItem result.
+  const std::string stale =
+      R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:CreateItemResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"><m:ResponseMessages><m:CreateItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items/></m:CreateItemResponseMessage></m:ResponseMessages></m:CreateItemResponse></s:Body></s:Envelope>)";
+  EXPECT_TRUE(parse_no_content(stale, "CreateItem"));
+  EXPECT_EQ(parse_written_item(stale, "CreateItem").error().kind, RemoteErrorKind::mismatched_answer)
+      << "a contact's create answered without the contact: its outcome is unknown, not refused";
+  EXPECT_EQ(parse_find_item(stale).error().kind, RemoteErrorKind::mismatched_answer);
+  EXPECT_EQ(parse_sync_folder_items(stale).error().kind, RemoteErrorKind::mismatched_answer);
+  EXPECT_EQ(parse_written_item(stale, "UpdateItem", "A").error().kind, RemoteErrorKind::mismatched_answer);
+  // An update answered for another item.
+  const std::string updated =
+      R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:UpdateItemResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><m:ResponseMessages><m:UpdateItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:Contact><t:ItemId Id="B" ChangeKey="2"/></t:Contact></m:Items></m:UpdateItemResponseMessage></m:ResponseMessages></m:UpdateItemResponse></s:Body></s:Envelope>)";
+  EXPECT_TRUE(parse_written_item(updated, "UpdateItem", "B"));
+  EXPECT_EQ(parse_written_item(updated, "UpdateItem", "A").error().kind, RemoteErrorKind::mismatched_answer);
+}
+
+TEST(ResponsesTest, AnErrorTheServerStatesItselfIsMarkedAnswered) {
+  const std::string refused =
+      R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:CreateItemResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"><m:ResponseMessages><m:CreateItemResponseMessage ResponseClass="Error"><m:MessageText>Send As denied</m:MessageText><m:ResponseCode>ErrorSendAsDenied</m:ResponseCode></m:CreateItemResponseMessage></m:ResponseMessages></m:CreateItemResponse></s:Body></s:Envelope>)";
+  auto e = parse_no_content(refused, "CreateItem").error();
+  EXPECT_TRUE(e.answered);
+  EXPECT_EQ(e.code, "ErrorSendAsDenied");
+  EXPECT_FALSE(error_for_http_response(502, "<html>Bad Gateway</html>", "").answered) << "a proxy's page says nothing of the request";
+  EXPECT_FALSE(parse_no_content("<html/>", "CreateItem").error().answered);
 }
 
 }  // namespace

@@ -58,6 +58,7 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
                                            {"unauthorized", ews_.stats().unauthorized},
                                            {"invitations_sent", ews_.stats().invitations_sent},
                                            {"throttled", ews_.stats().throttled},
+                                           {"refused_sends", ews_.stats().refused_sends},
                                            {"faults", faults},
                                            {"tls_faults", tenant_.tls_faults_injected},
                                            {"impersonated", ews_.stats().impersonated},
@@ -111,6 +112,12 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
     // App-only with a certificate: {"certificate_registered": false} as if it were removed.
     if (auto* v = body.as_object().if_contains("certificate_registered"); v && v->is_bool())
       tenant_.certificate_registered = v->as_bool();
+    // Servers other than Exchange: {"echo_request_id": false} (no client-request-id echo, no
+    // request-id), {"per_entry_fields_only": true} (contact collections only entry by entry).
+    if (auto* v = body.as_object().if_contains("echo_request_id"); v && v->is_bool())
+      tenant_.echo_request_id = v->as_bool();
+    if (auto* v = body.as_object().if_contains("per_entry_fields_only"); v && v->is_bool())
+      tenant_.per_entry_fields_only = v->as_bool();
     return {204, {}, ""};
   }
   if (p.size() == 2 && p[1] == "password" && m == "PUT") {
@@ -124,15 +131,17 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
       tenant_.ews_fault.reset();
       return {204, {}, ""};
     }
-    static const std::set<std::string> kinds{"server_busy", "http503",     "http429",     "http500",
-                                             "http502",     "reset_before", "reset_mid",  "truncated",
-                                             "foreign_xml", "invalid_sync_state", "token_revoked", "slow"};
+    // The kinds of tests/sim/tenant.hpp.
+    static const std::set<std::string> kEwsFaultKinds{
+        "server_busy", "http503",      "http429",      "http500",      "http502",     "reset_before",
+        "reset_mid",   "truncated",    "foreign_xml",  "invalid_sync_state", "token_revoked", "slow",
+        "answer_twice", "late",        "early_answer", "send_refused_saved"};
     if (m != "PUT" || !body.is_object() || !body.as_object().contains("kind") || !body.at("kind").is_string())
       return problem(400, "PUT {\"kind\", \"count\" (-1: until DELETE), \"share\", \"mailbox\", \"operation\", "
                           "\"backoff_ms\", \"delay_ms\"}; see tests/sim/tenant.hpp for the kinds");
     Tenant::EwsFault f;
     f.kind = std::string(body.at("kind").as_string());
-    if (!kinds.contains(f.kind)) return problem(400, "unknown kind " + f.kind);
+    if (!kEwsFaultKinds.contains(f.kind)) return problem(400, "unknown kind " + f.kind);
     const auto& o = body.as_object();
     if (auto* v = o.if_contains("backoff_ms")) f.backoff_ms = static_cast<int>(v->to_number<std::int64_t>());
     if (auto* v = o.if_contains("delay_ms")) f.delay_ms = static_cast<int>(v->to_number<std::int64_t>());
@@ -141,6 +150,9 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
     if (auto* v = o.if_contains("mailbox")) f.mailbox = normalize_mailbox_address(v->as_string());
     if (auto* v = o.if_contains("operation")) f.operation = std::string(v->as_string());
     if (f.remaining == 0) return problem(400, "count must be positive, or -1 for until DELETE");
+    if (f.kind == "early_answer" && (!f.mailbox.empty() || !f.operation.empty()))
+      return problem(400, "early_answer meets requests before their body (which names mailbox and operation) "
+                          "is read: it takes no mailbox or operation");
     tenant_.ews_fault = f;
     return {204, {}, ""};
   }
@@ -236,7 +248,8 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
         for (const auto& [k, v] : msg.extended) tags[k] = v;
         out += json::serialize(json::object{{"ews_id", msg.id}, {"subject", msg.subject}, {"body", msg.body},
                                             {"html", msg.html}, {"to", to}, {"cc", cc}, {"bcc", bcc},
-                                            {"attachments", atts}, {"extended", tags}}) + "\n";
+                                            {"attachments", atts}, {"extended", tags},
+                                            {"delivered", msg.delivered}}) + "\n";
       }
       return {200, {{"Content-Type", "application/x-ndjson"}}, out};
     }

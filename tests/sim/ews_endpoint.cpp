@@ -1,6 +1,7 @@
 #include "ews_endpoint.hpp"
 
 #include <cstdlib>
+#include <set>
 
 #include "codec.hpp"
 #include "contact_codec.hpp"
@@ -88,8 +89,31 @@ std::string element(std::string_view name, std::string_view value) {
   return "<t:" + std::string(name) + ">" + xml_escape(value) + "</t:" + std::string(name) + ">";
 }
 
-// A t:Contact in schema order (ItemType's elements, then ContactItemType's).
-std::string contact_xml(const SimContact& sc, const Mailbox& mb, bool full) {
+// The entries of a contact's collections that a GetItem asks for one by one
+// (<t:IndexedFieldURI FieldURI="contacts:PhoneNumber" FieldIndex="MobilePhone"/>).
+struct AskedEntries {
+  std::set<std::string> emails;  // EmailAddress1..3
+  std::set<std::string> phones;  // PhoneNumberKeyType
+  std::map<std::string, std::set<std::string>> addresses;  // Home/Business/Other -> Street, City, ...
+};
+
+AskedEntries asked_entries(const pugi::xml_node& shape) {
+  AskedEntries asked;
+  for (auto p = child(shape, kTypesNs, "AdditionalProperties").first_child(); p; p = p.next_sibling()) {
+    if (!is_element(p, kTypesNs, "IndexedFieldURI")) continue;
+    const std::string_view uri = p.attribute("FieldURI").value();
+    const std::string index = p.attribute("FieldIndex").value();
+    constexpr std::string_view kAddress = "contacts:PhysicalAddress:";
+    if (uri == "contacts:EmailAddress") asked.emails.insert(index);
+    else if (uri == "contacts:PhoneNumber") asked.phones.insert(index);
+    else if (uri.starts_with(kAddress)) asked.addresses[index].insert(std::string(uri.substr(kAddress.size())));
+  }
+  return asked;
+}
+
+// A t:Contact in schema order (ItemType's elements, then ContactItemType's). With `only`, the
+// collections hold just the entries (and address fields) it names, and are left out when none.
+std::string contact_xml(const SimContact& sc, const Mailbox& mb, bool full, const AskedEntries* only = nullptr) {
   std::string x = "<t:Contact><t:ItemId Id=\"" + sc.id + "\" ChangeKey=\"" + sc.change_key() + "\"/>";
   if (!full) return x + "</t:Contact>";
   const auto& c = sc.contact;
@@ -116,26 +140,33 @@ std::string contact_xml(const SimContact& sc, const Mailbox& mb, bool full) {
        element("LastName", c.surname) + element("Nickname", c.nickname) + element("FullName", c.display_name) +
        "</t:CompleteName>";
   x += element("CompanyName", c.company);
-  if (!c.emails.empty()) {
-    x += "<t:EmailAddresses>";
-    for (const auto& e : c.emails)
-      x += "<t:Entry Key=\"" + xml_escape(e.key) + "\" Name=\"" + xml_escape(e.name) +
-           "\" RoutingType=\"SMTP\" MailboxType=\"Contact\">" + xml_escape(e.address) + "</t:Entry>";
-    x += "</t:EmailAddresses>";
+  std::string entries;
+  for (const auto& e : c.emails)
+    if (!only || only->emails.contains(e.key))
+      entries += "<t:Entry Key=\"" + xml_escape(e.key) + "\" Name=\"" + xml_escape(e.name) +
+                 "\" RoutingType=\"SMTP\" MailboxType=\"Contact\">" + xml_escape(e.address) + "</t:Entry>";
+  if (!entries.empty()) x += "<t:EmailAddresses>" + entries + "</t:EmailAddresses>";
+  entries.clear();
+  for (const auto& a : c.addresses) {
+    const std::set<std::string>* fields = nullptr;
+    if (only) {
+      auto it = only->addresses.find(a.key);
+      if (it == only->addresses.end()) continue;
+      fields = &it->second;
+    }
+    auto field = [&](const char* name, const std::string& value) {
+      return !fields || fields->contains(name) ? element(name, value) : std::string();
+    };
+    entries += "<t:Entry Key=\"" + xml_escape(a.key) + "\">" + field("Street", a.street) + field("City", a.city) +
+               field("State", a.state) + field("CountryOrRegion", a.country) + field("PostalCode", a.postal_code) +
+               "</t:Entry>";
   }
-  if (!c.addresses.empty()) {
-    x += "<t:PhysicalAddresses>";
-    for (const auto& a : c.addresses)
-      x += "<t:Entry Key=\"" + xml_escape(a.key) + "\">" + element("Street", a.street) + element("City", a.city) +
-           element("State", a.state) + element("CountryOrRegion", a.country) + element("PostalCode", a.postal_code) +
-           "</t:Entry>";
-    x += "</t:PhysicalAddresses>";
-  }
-  if (!c.phones.empty()) {
-    x += "<t:PhoneNumbers>";
-    for (const auto& p : c.phones) x += "<t:Entry Key=\"" + xml_escape(p.key) + "\">" + xml_escape(p.number) + "</t:Entry>";
-    x += "</t:PhoneNumbers>";
-  }
+  if (!entries.empty()) x += "<t:PhysicalAddresses>" + entries + "</t:PhysicalAddresses>";
+  entries.clear();
+  for (const auto& p : c.phones)
+    if (!only || only->phones.contains(p.key))
+      entries += "<t:Entry Key=\"" + xml_escape(p.key) + "\">" + xml_escape(p.number) + "</t:Entry>";
+  if (!entries.empty()) x += "<t:PhoneNumbers>" + entries + "</t:PhoneNumbers>";
   if (c.birthday) x += "<t:Birthday>" + format_rfc3339_utc(sc.birthday_instant) + "</t:Birthday>";
   x += element("JobTitle", c.job_title);
   x += element("Surname", c.surname);
@@ -358,6 +389,18 @@ http::Response sync_folder_items(const pugi::xml_node& op, const Tenant& tenant,
   return operation_response(name, msg);
 }
 
+// What gromox writes after some answers, as a second answer to the same CreateItem: one
+// NoError message and no items.
+http::Response stale_create_item_response() {
+  return operation_response("CreateItem", success_open("CreateItem") + "<m:Items/></m:CreateItemResponseMessage>");
+}
+
+// Whether a request sends mail and saves its copy (the requests send_refused_saved refuses).
+bool sends_and_saves(const pugi::xml_node& op) {
+  return local_name(op) == "CreateItem" && std::string_view(op.attribute("MessageDisposition").value()) == "SendAndSaveCopy" &&
+         child(child(op, kMessagesNs, "Items"), kTypesNs, "Message");
+}
+
 }  // namespace
 
 http::Response EwsEndpoint::unauthorized(bool bearer) {
@@ -375,10 +418,20 @@ http::Response EwsEndpoint::unauthorized(bool bearer) {
   return r;
 }
 
-http::Response EwsEndpoint::handle(const http::Request& req, BudgetTicket& ticket) {
+std::optional<http::Response> EwsEndpoint::early_answer(const http::Request& head) {
+  if (head.method != "POST" || !tenant_.ews_fault || tenant_.ews_fault->kind != "early_answer") return std::nullopt;
+  if (!tenant_.take_ews_fault({}, {}, [](const Tenant::EwsFault& f) { return f.kind == "early_answer"; }))
+    return std::nullopt;
+  ++stats_.faults["early_answer"];
+  return fault("ErrorInternalServerError", "An internal server error occurred. The operation failed.");
+}
+
+http::Answer EwsEndpoint::handle(const http::Request& req, BudgetTicket& ticket) {
   mangle_.reset();
-  auto resp = answer(req, ticket);
-  if (!mangle_) return resp;
+  refused_send_ = false;
+  http::Answer out{answer(req, ticket), {}, false};
+  if (!mangle_) return out;
+  auto& resp = out.response;
   const auto& kind = mangle_->kind;
   if (kind == "reset_before") {
     resp.headers.push_back({kDisruptHeader, "close"});
@@ -389,8 +442,14 @@ http::Response EwsEndpoint::handle(const http::Request& req, BudgetTicket& ticke
     resp.body.resize(resp.body.size() / 2);
   } else if (kind == "slow") {
     resp.headers.push_back({kDelayHeader, std::to_string(mangle_->delay_ms)});
+  } else if (kind == "answer_twice") {
+    out.stale.push_back(mangle_->operation == "CreateItem" ? stale_create_item_response() : resp);
+  } else if (kind == "late") {
+    out.late = true;
+  } else if (kind == "send_refused_saved" && refused_send_) {
+    out.stale.push_back(stale_create_item_response());
   }
-  return resp;
+  return out;
 }
 
 http::Response EwsEndpoint::answer(const http::Request& req, BudgetTicket& ticket) {
@@ -465,7 +524,12 @@ http::Response EwsEndpoint::answer(const http::Request& req, BudgetTicket& ticke
   const std::string name(local_name(op));
   ++stats_.operations[name];
 
-  if (auto fault_copy = tenant_.take_ews_fault(target, name)) {
+  const auto applies = [&](const Tenant::EwsFault& f) {
+    if (f.kind == "early_answer") return false;  // met by the head alone, before the body is read
+    if (f.kind == "send_refused_saved") return sends_and_saves(op);
+    return true;
+  };
+  if (auto fault_copy = tenant_.take_ews_fault(target, name, applies)) {
     const auto& kind = fault_copy->kind;
     ++stats_.faults[kind];
     if (kind == "http500")
@@ -483,7 +547,10 @@ http::Response EwsEndpoint::answer(const http::Request& req, BudgetTicket& ticke
       return {200, {{"Content-Type", "text/xml; charset=utf-8"}},
               "<?xml version=\"1.0\"?><html><head><title>Sign in to your account</title></head><body/></html>"};
     if (kind != "server_busy" && kind != "http503" && kind != "http429") {
-      mangle_ = fault_copy;  // reset_before, reset_mid, truncated, slow: the real answer, spoiled
+      // reset_before, reset_mid, truncated, slow, answer_twice, late, send_refused_saved: the
+      // real answer (the request carried out), spoiled.
+      mangle_ = fault_copy;
+      mangle_->operation = name;
     } else {
       ++stats_.throttled;
       const auto& f = *fault_copy;
@@ -527,6 +594,8 @@ http::Response EwsEndpoint::answer(const http::Request& req, BudgetTicket& ticke
   }
 
   if (name == "GetItem") {
+    std::optional<AskedEntries> asked;
+    if (tenant_.per_entry_fields_only) asked = asked_entries(child(op, kMessagesNs, "ItemShape"));
     std::string msgs;
     auto ids = child(op, kMessagesNs, "ItemIds");
     for (auto id = ids.first_child(); id; id = id.next_sibling()) {
@@ -540,7 +609,8 @@ http::Response EwsEndpoint::answer(const http::Request& req, BudgetTicket& ticke
                               "<m:Items/>");
         continue;
       }
-      msgs += success_open(name) + "<m:Items>" + (sc ? contact_xml(*sc, *mb, true) : event_xml(*ev, *mb, true)) +
+      msgs += success_open(name) + "<m:Items>" +
+              (sc ? contact_xml(*sc, *mb, true, asked ? &*asked : nullptr) : event_xml(*ev, *mb, true)) +
               "</m:Items></m:GetItemResponseMessage>";
     }
     return operation_response(name, msgs);
@@ -597,6 +667,8 @@ http::Response EwsEndpoint::answer(const http::Request& req, BudgetTicket& ticke
       return operation_response(name, error_message(name, "ErrorInvalidRequest",
                                                     "The simulator only sends messages (SendAndSaveCopy, SendOnly).",
                                                     "<m:Items/>"));
+    // send_refused_saved: gromox refuses the send yet has saved the copy already.
+    const bool refuse = mangle_ && mangle_->kind == "send_refused_saved";
     std::string msgs;
     auto items = child(op, kMessagesNs, "Items");
     for (auto item = items.first_child(); item; item = item.next_sibling()) {
@@ -637,9 +709,15 @@ http::Response EwsEndpoint::answer(const http::Request& req, BudgetTicket& ticke
         msgs += error_message(name, "ErrorInvalidRecipients", "At least one recipient isn't valid.", "<m:Items/>");
         continue;
       }
+      if (refuse) {
+        m.delivered = false;
+        ++stats_.refused_sends;
+        refused_send_ = true;
+      }
       if (disposition == "SendAndSaveCopy") mb->sent_items.push_back(std::move(m));
       msgs += success_open(name) + "<m:Items/></m:CreateItemResponseMessage>";
     }
+    if (refused_send_) return fault("ErrorInternalServerError", "The message could not be sent.");
     return operation_response(name, msgs);
   }
 

@@ -7,9 +7,11 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "exsync/http/message.hpp"
+#include "exsync/http/server.hpp"
 #include "budget.hpp"
 #include "schema_validator.hpp"
 #include "tenant.hpp"
@@ -21,6 +23,7 @@ struct EwsStats {
   int unauthorized = 0;
   int invitations_sent = 0;
   int throttled = 0;  // requests answered with throttling: an injected fault or the budget
+  int refused_sends = 0;  // messages refused (send_refused_saved) yet saved to Sent Items, never delivered
   std::map<std::string, int> faults;  // injected faults, by kind
   int impersonated = 0;  // requests that reached a mailbox by ExchangeImpersonation
   int delegated = 0;     // ... as a delegate (no impersonation header, the mailbox named)
@@ -34,8 +37,13 @@ class EwsEndpoint {
  public:
   EwsEndpoint(Tenant& tenant, SchemaValidator* validator) : tenant_(tenant), validator_(validator) {}
   // Answers one request. An admitted request holds `ticket` until the caller releases it with
-  // budget().release() (after the simulated latency).
-  http::Response handle(const http::Request& request, BudgetTicket& ticket);
+  // budget().release() (after the simulated latency). An injected fault may add stale answers or
+  // make the connection late (http::Answer).
+  http::Answer handle(const http::Request& request, BudgetTicket& ticket);
+  // The answer to a request's head alone (ServerOptions::early_answer): an early_answer fault's
+  // HTTP 500, or nullopt to read the body and answer as usual. The fault meets only requests of
+  // every mailbox and operation, since both are named in the body.
+  std::optional<http::Response> early_answer(const http::Request& head);
   // The response header asking the HTTP server to disrupt the connection (ServerOptions), and
   // the one asking the simulator to answer late.
   static constexpr const char* kDisruptHeader = "X-Exsync-Sim-Disrupt";
@@ -48,6 +56,7 @@ class EwsEndpoint {
   http::Response unauthorized(bool bearer);
 
   std::optional<Tenant::EwsFault> mangle_;  // a fault applied to the answer once it is made
+  bool refused_send_ = false;  // send_refused_saved met a message and refused it
   Tenant& tenant_;
   SchemaValidator* validator_;
   EwsStats stats_;

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "control_endpoint.hpp"
+#include "request_ids.hpp"
 #include "exsync/crypto/certificates.hpp"
 #include "exsync/crypto/client_assertion.hpp"
 #include "exsync/http/server.hpp"
@@ -166,15 +167,36 @@ int main(int argc, char** argv) {
     ++tenant.tls_faults_injected;
     return true;
   };
+  const auto is_ews = [](const std::string& target) {
+    return target.rfind("/EWS/Exchange.asmx", 0) == 0 || target.rfind("/ews/exchange.asmx", 0) == 0;
+  };
+  const auto add_request_ids = [&tenant](const http::Request& req, std::string_view header, http::Answer& answer) {
+    const auto ids = sim::request_id_headers(tenant, req, header);
+    answer.response.headers.insert(answer.response.headers.end(), ids.begin(), ids.end());
+    for (auto& stale : answer.stale) stale.headers.insert(stale.headers.end(), ids.begin(), ids.end());
+  };
+  server_options.early_answer = [&](const http::Request& head) -> std::optional<http::Response> {
+    if (!is_ews(head.url)) return std::nullopt;
+    auto early = ews.early_answer(head);
+    if (!early) return std::nullopt;
+    http::Answer answer{std::move(*early), {}, false};
+    add_request_ids(head, sim::kExchangeRequestIdHeader, answer);
+    ++ews.stats().requests;
+    ews.stats().bytes_sent += answer.response.body.size();
+    return std::move(answer.response);
+  };
   http::Server server(io.get_executor(), server_options,
-                      [&](http::Request req) -> Task<http::Response> {
+                      [&](http::Request req) -> Task<http::Answer> {
                         const std::string& t = req.url;
-                        if (t.rfind("/sim/", 0) == 0) co_return control.handle(req);
-                        if (t.rfind("/EWS/Exchange.asmx", 0) == 0 || t.rfind("/ews/exchange.asmx", 0) == 0) {
+                        if (t.rfind("/sim/", 0) == 0) co_return http::Answer{control.handle(req), {}, false};
+                        if (is_ews(t)) {
                           sim::BudgetTicket ticket;
-                          auto resp = ews.handle(req, ticket);
+                          auto answer = ews.handle(req, ticket);
+                          add_request_ids(req, sim::kExchangeRequestIdHeader, answer);
+                          auto& resp = answer.response;
                           ++ews.stats().requests;
                           ews.stats().bytes_sent += resp.body.size();
+                          for (const auto& stale : answer.stale) ews.stats().bytes_sent += stale.body.size();
                           int latency = ews.budget().policy().latency_ms;
                           // An injected slow answer.
                           for (auto it = resp.headers.begin(); it != resp.headers.end(); ++it) {
@@ -191,13 +213,16 @@ int main(int argc, char** argv) {
                             co_await work.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
                           }
                           ews.budget().release(ticket);
-                          co_return resp;
+                          co_return answer;
                         }
                         // /{tenant}/oauth2/v2.0/token
                         const auto slash = t.find('/', 1);
-                        if (slash != std::string::npos && t.substr(slash) == "/oauth2/v2.0/token")
-                          co_return entra.handle(req, t.substr(1, slash - 1));
-                        co_return http::Response{404, {{"Content-Type", "text/plain"}}, "not found\n"};
+                        if (slash != std::string::npos && t.substr(slash) == "/oauth2/v2.0/token") {
+                          http::Answer answer{entra.handle(req, t.substr(1, slash - 1)), {}, false};
+                          add_request_ids(req, sim::kEntraRequestIdHeader, answer);
+                          co_return answer;
+                        }
+                        co_return http::Answer{http::Response{404, {{"Content-Type", "text/plain"}}, "not found\n"}, {}, false};
                       });
   auto bound = server.listen("127.0.0.1", static_cast<unsigned short>(port));
   if (!bound) {

@@ -49,13 +49,24 @@ Tenant::Tenant(std::string domain, std::uint64_t seed)
       domain_(std::move(domain)),
       client_id_("6731de76-14a6-49ae-97bc-6eba6914391e"),
       service_account_("svc-exsync@" + domain_),
-      rng_(seed) {
+      rng_(seed),
+      request_ids_(seed ^ 0x9e3779b97f4a7c15ull) {
   password_ = "Sim-" + random_token(20);
   client_secret_ = "SimSecret~" + random_token(30);
 }
 
 SysSeconds Tenant::now() const {
   return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+}
+
+std::string Tenant::new_request_id() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 32; ++i) {
+    if (i == 8 || i == 12 || i == 16 || i == 20) out += '-';
+    out += kHex[request_ids_() % 16];
+  }
+  return out;
 }
 
 std::string Tenant::random_token(std::size_t n) {
@@ -275,10 +286,12 @@ bool Tenant::access_token_is_app(const std::string& token) const {
   return it != access_tokens_.end() && it->second.app;
 }
 
-std::optional<Tenant::EwsFault> Tenant::take_ews_fault(const std::string& mailbox, const std::string& operation) {
+std::optional<Tenant::EwsFault> Tenant::take_ews_fault(const std::string& mailbox, const std::string& operation,
+                                                       const std::function<bool(const EwsFault&)>& applies) {
   auto& f = ews_fault;
   if (!f || (!f->mailbox.empty() && f->mailbox != mailbox) || (!f->operation.empty() && f->operation != operation))
     return std::nullopt;
+  if (applies && !applies(*f)) return std::nullopt;
   if (f->share > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) >= f->share) return std::nullopt;
   auto taken = *f;
   if (f->remaining > 0 && --f->remaining == 0) f.reset();

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -87,6 +88,7 @@ struct SimMessage {
   std::vector<std::string> attachment_names;
   std::map<std::string, std::string> extended;
   SysSeconds sent{};
+  bool delivered = true;  // false: saved to Sent Items although the send was refused
 };
 
 struct Mailbox {
@@ -198,6 +200,18 @@ class Tenant {
   // The mailbox whose id tag (inside item ids) is `guid_tag`.
   Mailbox* mailbox_by_tag(std::string_view guid_tag);
 
+  // Exchange Online's request correlation: a request with `client-request-id` and
+  // `return-client-request-id: true` gets its id back in every answer, and every answer carries
+  // the server's own `request-id` (Entra's: `x-ms-request-id`). False: neither, as gromox answers.
+  // https://learn.microsoft.com/exchange/client-developer/exchange-web-services/instrumenting-client-requests-for-ews-and-rest-in-exchange
+  bool echo_request_id = true;
+  // A fresh GUID for a `request-id` header.
+  std::string new_request_id();
+  // gromox answers contacts' EmailAddresses, PhoneNumbers and PhysicalAddresses only when GetItem
+  // asks for them entry by entry (IndexedFieldURI), and then only the entries asked; Exchange
+  // also answers the whole collections (FieldURI contacts:EmailAddresses, ...).
+  bool per_entry_fields_only = false;
+
   // Injected token endpoint failure.
   std::optional<Fault> token_fault;
 
@@ -214,6 +228,17 @@ class Tenant {
   //   invalid_sync_state  ErrorInvalidSyncStateData (with operation = SyncFolderItems)
   //   token_revoked       every token revoked, then HTTP 401 (the next sign-in must use the password)
   //   slow                the right answer, `delay_ms` late
+  //   answer_twice        the answer, then on the same connection a stale second one (gromox 3.10):
+  //                       for CreateItem an empty NoError CreateItemResponse, else a byte copy
+  //   late                the connection answers one request late from then on (a desynchronised
+  //                       proxy): this request gets the connection's previous answer, its own
+  //                       is written only once the next request has been read
+  //   early_answer        HTTP 500 ErrorInternalServerError as soon as the head is read; the unread
+  //                       body is then taken for the next request (HTTP 400, closed). Matched
+  //                       before the body is read, so it takes no `mailbox` or `operation`
+  //   send_refused_saved  a SendAndSaveCopy CreateItem is refused (HTTP 500, ErrorInternalServerError)
+  //                       but its copy saved to Sent Items and nobody receiving it, then the stale
+  //                       empty CreateItemResponse of answer_twice follows (gromox)
   struct EwsFault {
     std::string kind;
     std::string mailbox;
@@ -224,8 +249,10 @@ class Tenant {
     int remaining = 1;
   };
   std::optional<EwsFault> ews_fault;
-  // Whether a request for `mailbox` and `operation` meets the fault; consumes one of its count.
-  std::optional<EwsFault> take_ews_fault(const std::string& mailbox, const std::string& operation);
+  // Whether a request for `mailbox` and `operation` meets the fault (of a kind `applies` accepts,
+  // when given); consumes one of its count.
+  std::optional<EwsFault> take_ews_fault(const std::string& mailbox, const std::string& operation,
+                                         const std::function<bool(const EwsFault&)>& applies = {});
   // TLS handshakes to refuse (the connection dropped instead), counting down.
   int tls_faults = 0;
   int tls_faults_injected = 0;
@@ -241,6 +268,7 @@ class Tenant {
   std::string service_account_;
   std::string password_;
   std::mt19937_64 rng_;
+  std::mt19937_64 request_ids_;  // apart from rng_, so that the sample data stays what the seed made
   std::map<std::string, Mailbox> mailboxes_;
   struct IssuedToken {
     SysSeconds expires{};

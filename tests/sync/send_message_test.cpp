@@ -94,5 +94,43 @@ TEST_F(SendMessageTest, AnAttemptThatNeverReachedExchangeIsRetried) {
   EXPECT_EQ(sent_items().size(), 1u);
 }
 
+// gromox 3.10: a send refused with HTTP 500 after the copy was saved to Sent Items, then a stale
+// HTTP 200 on the same connection. Nobody received the message: it is a failure with the
+// server's words, never "found in Sent Items"; the stray answer goes to no later request; and
+// the mailbox's contacts sync on at once.
+TEST_F(SendMessageTest, ARefusalIsAFailureEvenWhenTheServerKeptACopyAndTheMailboxSyncsOn) {
+  ASSERT_EQ(sim_.control("PUT", "/sim/tenant", R"({"echo_request_id":false})").status, 204);
+  ASSERT_EQ(sim_.control("PUT", "/sim/faults/ews", R"({"kind":"send_refused_saved","count":1})").status, 204);
+  auto id = *store_->queue_message(mb_, message());
+  auto sent = test::run(io_, engine_->send_messages(mb_));
+  ASSERT_TRUE(sent) << "a refused message is no failure of the mailbox: " << sent.error().message();
+  EXPECT_EQ(*sent, 0);
+  auto status = *store_->message_status(mb_, id);
+  EXPECT_EQ(status->state, "queued") << "tried again, up to three times";
+  EXPECT_NE(status->last_error.find("ErrorInternalServerError"), std::string::npos) << status->last_error;
+  EXPECT_EQ(sent_items().size(), 1u) << "the server's copy";
+
+  // The next request on the server gets its own answer, not the stale one.
+  sim_.control("POST", "/sim/mailboxes/" + test::url_segment(mb_) + "/contacts", R"({"display_name":"Ann"})");
+  auto synced = test::run(io_, engine_->sync_folder(mb_, model::FolderKind::contacts));
+  ASSERT_TRUE(synced) << synced.error().message();
+  EXPECT_EQ(synced->created, 1);
+
+  // The retry sends it for real; Sent Items was not taken for proof.
+  ASSERT_EQ(*test::run(io_, engine_->send_messages(mb_)), 1);
+  EXPECT_EQ((*store_->message_status(mb_, id))->state, "sent");
+  EXPECT_EQ(sent_items().size(), 2u);
+}
+
+TEST_F(SendMessageTest, AMessageRefusedThreeTimesFailsForGoodWithTheServersWords) {
+  ASSERT_EQ(sim_.control("PUT", "/sim/faults/ews", R"({"kind":"send_refused_saved","count":3})").status, 204);
+  auto id = *store_->queue_message(mb_, message());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(test::run(io_, engine_->send_messages(mb_)));
+  auto status = *store_->message_status(mb_, id);
+  EXPECT_EQ(status->state, "failed");
+  EXPECT_EQ(status->attempts, 3);
+  EXPECT_EQ(*test::run(io_, engine_->send_messages(mb_)), 0) << "given up: not sent again";
+}
+
 }  // namespace
 }  // namespace exsync::sync

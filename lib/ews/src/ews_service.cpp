@@ -57,6 +57,15 @@ Task<Result<http::Response, RemoteError>> EwsService::call(const std::string& ma
                                                                 : RemoteErrorKind::network,
                       e.message, std::string(http::http_error_kind_name(e.kind)), {}};
       out.request_id = e.request_id;
+      if (out.kind == RemoteErrorKind::mismatched_answer) {
+        ++stats_.refused_answers;
+        log::warn("ews.answer.refused", {{"mailbox", mailbox},
+                                         {"operation", operation},
+                                         {"kind", model::remote_error_kind_name(out.kind)},
+                                         {"request_id", out.request_id},
+                                         {"retried", false},
+                                         {"message", out.message}});
+      }
       co_return Fail{std::move(out)};
     }
     last_request_id = resp->request_id;
@@ -105,6 +114,25 @@ Task<Result<T, RemoteError>> EwsService::exchange(const std::string& mailbox, st
   }
 }
 
+// A server that does not answer a property it was asked for (gromox answers contacts' email
+// addresses, phone numbers and postal addresses only when asked entry by entry) looks like
+// contacts without them. A batch where not one contact has any of them is most likely that:
+// said once per mailbox and folder, rather than stored as a silent blank.
+void EwsService::note_absent_properties(const std::string& mailbox, model::FolderKind folder,
+                                        const std::vector<model::RemoteItem>& items) {
+  constexpr std::size_t kEnough = 10;
+  if (items.size() < kEnough) return;
+  for (const auto& item : items) {
+    const auto* c = std::get_if<model::Contact>(&item.payload);
+    if (!c || !c->emails.empty() || !c->phones.empty() || !c->addresses.empty()) return;
+  }
+  if (!absent_noted_.insert(mailbox + "|" + std::string(model::folder_name(folder))).second) return;
+  log::warn("ews.property.absent", {{"mailbox", mailbox},
+                                    {"folder", model::folder_name(folder)},
+                                    {"items", static_cast<std::int64_t>(items.size())},
+                                    {"properties", "EmailAddresses,PhoneNumbers,PhysicalAddresses"}});
+}
+
 // A parser run on the network thread, as exchange() wants it.
 template <typename F>
 auto inline_parse(F f) {
@@ -140,6 +168,7 @@ Task<Result<std::vector<model::RemoteItem>, RemoteError>> EwsService::fetch(cons
     };
     auto items = co_await exchange<Items>(mailbox, "GetItem", get_item_request(target(mailbox), folder, slice), parse);
     if (!items) co_return Fail{std::move(items).error()};
+    note_absent_properties(mailbox, folder, *items);
     for (auto& item : *items) out.push_back(std::move(item));
   }
   co_return out;

@@ -1,6 +1,7 @@
 #include "exsync/ews/requests.hpp"
 
 #include <span>
+#include <string>
 
 #include "exsync/ews/namespaces.hpp"
 #include "soap.hpp"
@@ -47,12 +48,33 @@ std::string_view distinguished_id(model::FolderKind folder) { return model::fold
 
 // The properties exsync maps for a contact (see contact_xml.cpp for how each is read).
 constexpr std::string_view kContactFields[] = {
-    "item:LastModifiedTime",  "item:Body",                "item:Categories",
-    "contacts:FileAs",        "contacts:DisplayName",     "contacts:GivenName",
-    "contacts:Nickname",      "contacts:CompanyName",     "contacts:EmailAddresses",
-    "contacts:PhysicalAddresses", "contacts:PhoneNumbers", "contacts:JobTitle",
-    "contacts:MiddleName",    "contacts:Surname",         "contacts:Birthday",
+    "item:LastModifiedTime", "item:Body",          "item:Categories",  "contacts:FileAs",
+    "contacts:DisplayName",  "contacts:GivenName", "contacts:Nickname", "contacts:CompanyName",
+    "contacts:JobTitle",     "contacts:MiddleName", "contacts:Surname", "contacts:Birthday",
 };
+
+// The contact's collections are asked entry by entry (IndexedFieldURI), as exchangelib asks:
+// Exchange answers either form with the same EmailAddresses/PhoneNumbers/PhysicalAddresses
+// elements, and gromox answers only this one. The keys are types.xsd's EmailAddressKeyType,
+// PhoneNumberKeyType and PhysicalAddressKeyType.
+// https://learn.microsoft.com/exchange/client-developer/web-service-reference/indexedfielduri
+constexpr std::string_view kEmailKeys[] = {"EmailAddress1", "EmailAddress2", "EmailAddress3"};
+constexpr std::string_view kPhoneKeys[] = {
+    "AssistantPhone", "BusinessFax",   "BusinessPhone", "BusinessPhone2", "Callback",       "CarPhone",
+    "CompanyMainPhone", "HomeFax",     "HomePhone",     "HomePhone2",     "Isdn",           "MobilePhone",
+    "OtherFax",       "OtherTelephone", "Pager",        "PrimaryPhone",   "RadioPhone",     "Telex",
+    "TtyTddPhone",    "BusinessMobile", "IPPhone",      "Mms",            "Msn",
+};
+constexpr std::string_view kAddressKeys[] = {"Home", "Business", "Other"};
+constexpr std::string_view kAddressFields[] = {"Street", "City", "State", "CountryOrRegion", "PostalCode"};
+
+void indexed_field(std::string& out, std::string_view uri, std::string_view index) {
+  out += R"(<t:IndexedFieldURI FieldURI=")";
+  out += uri;
+  out += R"(" FieldIndex=")";
+  out += index;
+  out += R"("/>)";
+}
 
 // The properties exsync maps for an event (see event_xml.cpp).
 constexpr std::string_view kEventFields[] = {
@@ -119,6 +141,12 @@ std::string get_item_request(const Target& target, model::FolderKind folder,
     body += R"(<t:FieldURI FieldURI=")";
     body += f;
     body += R"("/>)";
+  }
+  if (folder == model::FolderKind::contacts) {
+    for (auto key : kEmailKeys) indexed_field(body, "contacts:EmailAddress", key);
+    for (auto key : kPhoneKeys) indexed_field(body, "contacts:PhoneNumber", key);
+    for (auto key : kAddressKeys)
+      for (auto field : kAddressFields) indexed_field(body, "contacts:PhysicalAddress:" + std::string(field), key);
   }
   body += "</t:AdditionalProperties></m:ItemShape><m:ItemIds>";
   for (const auto& id : ids) {

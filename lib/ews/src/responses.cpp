@@ -268,7 +268,10 @@ Result<model::RemoteRef, RemoteError> parse_written_item(std::string_view xml, s
     }
   });
   if (failure) return Fail{std::move(*failure)};
-  if (!ref || ref->id.empty()) return Fail{protocol_error("response without the written item's ItemId")};
+  // A success without the item is no answer to a write of one (gromox's stale empty
+  // CreateItemResponse is one): whether the write was done is unknown.
+  if (!ref || ref->id.empty())
+    return Fail{mismatch(std::string(operation) + " was answered without the written item's ItemId")};
   if (!updated_id.empty() && ref->id != updated_id)
     return Fail{mismatch(std::string(operation) + " of " + std::string(updated_id) + " was answered for " + ref->id)};
   return std::move(*ref);

@@ -18,6 +18,7 @@
 #include <random>
 #include <set>
 
+#include "exsync/log/log.hpp"
 #include "stream_errors.hpp"
 
 namespace exsync::http {
@@ -340,6 +341,10 @@ Task<Result<Response, HttpError>> Client::send(Request request) {
     if (const auto echoed = out.header("client-request-id"); !echoed.empty() && echoed != request_id) {
       ++self->stats.mismatched_answers;
       ++self->stats.connections_discarded;
+      log::warn("http.answer.mismatched", {{"host", target->host_header()},
+                                           {"request_id", request_id},
+                                           {"answer_for", echoed},
+                                           {"retried", request_retry_safe && attempt == 0}});
       if (request_retry_safe && attempt == 0) {
         fresh_only = true;
         continue;

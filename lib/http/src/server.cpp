@@ -26,12 +26,12 @@ constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 }  // namespace
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
-  Impl(net::any_io_executor e, ServerOptions o, Handler h)
+  Impl(net::any_io_executor e, ServerOptions o, AnswerHandler h)
       : ex(std::move(e)), opt(std::move(o)), handler(std::move(h)), acceptor(ex) {}
 
   net::any_io_executor ex;
   ServerOptions opt;
-  Handler handler;
+  AnswerHandler handler;
   net::ssl::context ctx{net::ssl::context::tls_server};
   tcp::acceptor acceptor;
   // Every open connection's way to close it, for stop().
@@ -92,8 +92,71 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     }
   }
 
-  // Reads requests and writes the handler's responses until the peer is done; the same for
-  // plain TCP and TLS.
+  // One answer ready to go out: the message, and the disruption asked for it (see ServerOptions).
+  struct Outgoing {
+    bhttp::response<bhttp::string_body> message;
+    std::string disruption;
+  };
+
+  Outgoing prepare(Response resp, bool keep_alive) const {
+    Outgoing out{bhttp::response<bhttp::string_body>{static_cast<bhttp::status>(resp.status), 11}, {}};
+    for (const auto& h : resp.headers) {
+      if (!opt.disruption_header.empty() && beast::iequals(h.name, opt.disruption_header))
+        out.disruption = h.value;
+      else
+        out.message.set(h.name, h.value);
+    }
+    out.message.body() = std::move(resp.body);
+    out.message.keep_alive(keep_alive && resp.header("Connection") != "close");
+    out.message.prepare_payload();
+    return out;
+  }
+
+  static Request head_of(const bhttp::request<bhttp::string_body>& msg) {
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.url = std::string(msg.target());
+    for (const auto& f : msg) req.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+    return req;
+  }
+
+  // Writes one answer; false when the connection is done with (a write error, a disruption, or
+  // an answer that closes it).
+  template <typename Stream, typename Lowest>
+  Task<bool> write(Stream& stream, Lowest& tcp_layer, const Outgoing& out) {
+    tcp_layer.expires_after(opt.idle_timeout);
+    if (!out.disruption.empty()) {
+      if (out.disruption.rfind("cut:", 0) == 0) {
+        std::ostringstream serialized;
+        serialized << out.message;
+        const auto whole = serialized.str();
+        const auto n = std::min<std::size_t>(whole.size(), std::strtoull(out.disruption.c_str() + 4, nullptr, 10));
+        (void)co_await net::async_write(stream, net::buffer(whole.data(), n), kTuple);
+      }
+      boost::system::error_code ignored;
+      tcp_layer.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      tcp_layer.socket().close(ignored);
+      co_return false;
+    }
+    auto [wec, wn] = co_await bhttp::async_write(stream, out.message, kTuple);
+    (void)wn;
+    co_return !wec && out.message.keep_alive();
+  }
+
+  // The answer to a request that could not be read: 413 for a body over the cap, 400 for bytes
+  // that are no HTTP request; nothing when the peer just went away.
+  std::optional<Response> refusal(const boost::system::error_code& ec) const {
+    if (ec == bhttp::error::body_limit)
+      return Response{413, {{"Content-Type", "application/json"}, {"Connection", "close"}},
+                      R"({"error":"too_large","message":"the request body exceeds the size limit"})"};
+    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
+        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
+      return Response{400, {{"Content-Type", "text/plain"}, {"Connection", "close"}}, "bad request\n"};
+    return std::nullopt;
+  }
+
+  // Reads requests and writes the handler's answers until the peer is done; the same for plain
+  // TCP and TLS.
   template <typename Stream, typename Lowest>
   Task<void> converse(Stream& stream, Lowest& tcp_layer) {
     auto self = shared_from_this();
@@ -109,72 +172,84 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     } untrack{*this, key};
 
     beast::flat_buffer buffer;
+    std::optional<Outgoing> previous;  // the answer last written, for Answer::late
+    std::optional<Outgoing> held;      // once late: the answer to write after the next request
     for (;;) {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.body_limit(opt.max_request_bytes);
       tcp_layer.expires_after(opt.idle_timeout);
-      auto [rec, n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
-      (void)n;
-      if (rec) {
-        if (rec == bhttp::error::body_limit) {
-          bhttp::response<bhttp::string_body> too_big{bhttp::status::payload_too_large, 11};
-          too_big.set(bhttp::field::content_type, "application/json");
-          too_big.body() = R"({"error":"too_large","message":"the request body exceeds the size limit"})";
-          too_big.keep_alive(false);
-          too_big.prepare_payload();
-          tcp_layer.expires_after(opt.idle_timeout);
-          co_await bhttp::async_write(stream, too_big, kTuple);
+      auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
+      (void)hn;
+      if (!hec && opt.early_answer) {
+        if (auto early = opt.early_answer(head_of(parser.get()))) {
+          // The body stays unread: the next turn of the loop takes it for a request.
+          previous = prepare(std::move(*early), true);
+          if (!co_await write(stream, tcp_layer, *previous)) break;
+          continue;
         }
+      }
+      boost::system::error_code rec = hec;
+      if (!rec) {
+        tcp_layer.expires_after(opt.idle_timeout);
+        auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+        (void)bn;
+        rec = bec;
+      }
+      if (rec) {
+        if (auto refused = refusal(rec)) co_await write(stream, tcp_layer, prepare(std::move(*refused), false));
         break;
       }
       auto msg = parser.release();
-      Request req;
-      req.method = std::string(msg.method_string());
-      req.url = std::string(msg.target());
-      for (const auto& f : msg) req.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+      Request req = head_of(msg);
       req.body = std::move(msg.body());
 
-      Response resp;
+      Answer answer;
       try {
-        resp = co_await handler(std::move(req));
+        answer = co_await handler(std::move(req));
       } catch (const std::exception& e) {
-        resp = Response{500, {{"Content-Type", "text/plain"}}, std::string("internal error: ") + e.what() + "\n"};
+        answer.response = Response{500, {{"Content-Type", "text/plain"}}, std::string("internal error: ") + e.what() + "\n"};
       }
       if (stopped) break;
 
-      std::string disruption;
-      bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(resp.status), 11};
-      for (const auto& h : resp.headers) {
-        if (!opt.disruption_header.empty() && beast::iequals(h.name, opt.disruption_header))
-          disruption = h.value;
-        else
-          out.set(h.name, h.value);
+      const bool keep_alive = msg.keep_alive();
+      auto now = prepare(std::move(answer.response), keep_alive);
+      if (held) {
+        std::swap(now, *held);
+      } else if (answer.late) {
+        held = std::move(now);
+        now = previous ? std::move(*previous) : *held;
       }
-      out.body() = std::move(resp.body);
-      out.keep_alive(msg.keep_alive() && resp.header("Connection") != "close");
-      out.prepare_payload();
-      tcp_layer.expires_after(opt.idle_timeout);
-      if (!disruption.empty()) {
-        if (disruption.rfind("cut:", 0) == 0) {
-          std::ostringstream serialized;
-          serialized << out;
-          const auto whole = serialized.str();
-          const auto n = std::min<std::size_t>(whole.size(), std::strtoull(disruption.c_str() + 4, nullptr, 10));
-          (void)co_await net::async_write(stream, net::buffer(whole.data(), n), kTuple);
-        }
-        boost::system::error_code ignored;
-        tcp_layer.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        tcp_layer.socket().close(ignored);
-        co_return;
+      bool open = co_await write(stream, tcp_layer, now);
+      previous = std::move(now);
+      for (auto& stale : answer.stale) {
+        if (!open) break;
+        previous = prepare(std::move(stale), keep_alive);
+        open = co_await write(stream, tcp_layer, *previous);
       }
-      auto [wec, wn] = co_await bhttp::async_write(stream, out, kTuple);
-      (void)wn;
-      if (wec || !out.keep_alive()) break;
+      if (!open) break;
     }
   }
 };
 
+namespace {
+
+// `handler` lives in the Server's AnswerHandler, which outlives every call.
+Task<Answer> answer_plainly(const Handler& handler, Request req) {
+  Answer answer;
+  answer.response = co_await handler(std::move(req));
+  co_return answer;
+}
+
+AnswerHandler answering(Handler handler) {
+  return [handler = std::move(handler)](Request req) { return answer_plainly(handler, std::move(req)); };
+}
+
+}  // namespace
+
 Server::Server(net::any_io_executor executor, ServerOptions options, Handler handler)
+    : Server(std::move(executor), std::move(options), answering(std::move(handler))) {}
+
+Server::Server(net::any_io_executor executor, ServerOptions options, AnswerHandler handler)
     : impl_(std::make_shared<Impl>(std::move(executor), std::move(options), std::move(handler))) {}
 
 Server::~Server() { stop(); }

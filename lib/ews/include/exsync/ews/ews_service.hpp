@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 
 #include "exsync/auth/token_source.hpp"
 #include "exsync/ews/requests.hpp"
@@ -77,11 +78,16 @@ class EwsService final : public model::RemoteMailboxService {
   Task<Result<T, model::RemoteError>> exchange(const std::string& mailbox, std::string_view operation,
                                                std::string envelope, Parse parse);
 
+  // ews.property.absent, once per mailbox and folder (see the .cpp).
+  void note_absent_properties(const std::string& mailbox, model::FolderKind folder,
+                              const std::vector<model::RemoteItem>& items);
+
   http::Client& client_;
   auth::TokenSource& tokens_;
   EwsSettings settings_;
   net::thread_pool* parser_;
   EwsStats stats_;
+  std::set<std::string> absent_noted_;
 };
 
 }  // namespace exsync::ews
