@@ -214,7 +214,7 @@ TEST_F(BudgetTest, PerMailboxBudgetsAreNeverExceeded) {
 // A request-rate budget the whole tenant shares: the daemon is refused, slows down (fewer
 // mailboxes at once), waits out each BackOffMilliseconds, and every mailbox still arrives whole.
 TEST_F(BudgetTest, ASharedRateBudgetSlowsTheDaemonDownWithoutLosingAnything) {
-  ASSERT_EQ(sim_.control("PUT", "/sim/budget", R"({"policy":"rate=150,burst=10,rate_scope=account,latency_ms=5"})").status,
+  ASSERT_EQ(sim_.control("PUT", "/sim/budget", R"({"policy":"rate=40,burst=5,rate_scope=account,latency_ms=5"})").status,
             204);
   run_all();
   expect_every_mailbox_complete();
