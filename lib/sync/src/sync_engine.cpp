@@ -85,6 +85,12 @@ namespace {
 
 // Trouble with the connection, the server's load or the credentials: try again later, and do not
 // count it against the write.
+// "kind (Code): the server's words", as the outbox and the messages table record a failure.
+std::string failure_reason(const model::RemoteError& e) {
+  return std::string(model::remote_error_kind_name(e.kind)) + (e.code.empty() ? "" : " (" + e.code + ")") + ": " +
+         e.message;
+}
+
 bool blocks_mailbox(const model::RemoteError& e) {
   switch (e.kind) {
     case model::RemoteErrorKind::network:
@@ -206,8 +212,7 @@ Task<Result<Unit, SyncError>> SyncEngine::push_writes(const std::string& mailbox
       const auto& e = written.error();
       if (blocks_mailbox(e)) co_return remote_failure(std::move(written).error());
       const bool park = w.attempts + 1 >= options_.max_write_attempts;
-      const std::string reason = std::string(model::remote_error_kind_name(e.kind)) +
-                                 (e.code.empty() ? "" : " (" + e.code + ")") + ": " + e.message;
+      const std::string reason = failure_reason(e);
       auto failed = co_await run_blocking(blocking_, [&] { return store_.fail_write(w.seq, reason, park); });
       if (!failed) co_return store_failure(std::move(failed).error());
       ++report.write_failures;
@@ -238,11 +243,6 @@ bool blocks_sending(const model::RemoteError& e) {
     default:
       return false;
   }
-}
-
-std::string failure_reason(const model::RemoteError& e) {
-  return std::string(model::remote_error_kind_name(e.kind)) + (e.code.empty() ? "" : " (" + e.code + ")") + ": " +
-         e.message;
 }
 
 }  // namespace
