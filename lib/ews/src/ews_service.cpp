@@ -157,7 +157,7 @@ Task<Result<std::vector<model::RemoteItem>, RemoteError>> EwsService::fetch(cons
                                                                             const std::vector<std::string>& ids) {
   std::vector<model::RemoteItem> out;
   out.reserve(ids.size());
-  const auto batch = static_cast<std::size_t>(std::max(1, settings_.get_item_batch_size));
+  const auto batch = fetch_limit();
   for (std::size_t i = 0; i < ids.size(); i += batch) {
     std::vector<std::string> slice(ids.begin() + i, ids.begin() + std::min(ids.size(), i + batch));
     ++stats_.get_item_requests;
@@ -172,6 +172,10 @@ Task<Result<std::vector<model::RemoteItem>, RemoteError>> EwsService::fetch(cons
     for (auto& item : *items) out.push_back(std::move(item));
   }
   co_return out;
+}
+
+std::size_t EwsService::fetch_limit() const {
+  return static_cast<std::size_t>(std::max(1, settings_.get_item_batch_size));
 }
 
 Task<Result<model::RemoteRef, RemoteError>> EwsService::create(const std::string& mailbox, model::FolderKind folder,

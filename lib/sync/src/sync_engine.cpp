@@ -1,5 +1,6 @@
 #include "exsync/sync/sync_engine.hpp"
 
+#include <algorithm>
 #include <random>
 
 #include "exsync/log/log.hpp"
@@ -371,11 +372,16 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const st
         else to_fetch.push_back(ref.id);
       }
     }
-    if (!to_fetch.empty()) {
-      auto items = co_await with_backoff(mailbox, "fetch", report, [&] { return remote_.fetch(mailbox, folder, to_fetch); });
+    // One request at a time, each retried on its own: under a tight rate budget a page's
+    // requests rarely all pass in a row, and retrying the page whole would never end.
+    const std::size_t limit = std::max<std::size_t>(1, remote_.fetch_limit());
+    for (std::size_t at = 0; at < to_fetch.size(); at += limit) {
+      const std::vector<std::string> slice(to_fetch.begin() + static_cast<std::ptrdiff_t>(at),
+                                           to_fetch.begin() + static_cast<std::ptrdiff_t>(std::min(to_fetch.size(), at + limit)));
+      auto items = co_await with_backoff(mailbox, "fetch", report, [&] { return remote_.fetch(mailbox, folder, slice); });
       if (!items) co_return remote_failure(std::move(items).error());
       report.fetched += static_cast<int>(items->size());
-      commit.upserts = std::move(*items);
+      for (auto& item : *items) commit.upserts.push_back(std::move(item));
     }
 
     // Explicit deletions only, and not too many at once: a mass deletion waits for an operator.

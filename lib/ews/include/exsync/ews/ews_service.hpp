@@ -47,6 +47,8 @@ class EwsService final : public model::RemoteMailboxService {
   Task<Result<std::int64_t, model::RemoteError>> count(const std::string& mailbox, model::FolderKind folder) override;
   Task<Result<std::vector<model::RemoteItem>, model::RemoteError>> fetch(
       const std::string& mailbox, model::FolderKind folder, const std::vector<std::string>& ids) override;
+  // One GetItem request's ids: the get_item_batch_size setting.
+  std::size_t fetch_limit() const override;
 
   Task<Result<model::RemoteRef, model::RemoteError>> create(const std::string& mailbox, model::FolderKind folder,
                                                             const model::ItemPayload& item,

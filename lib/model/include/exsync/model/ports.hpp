@@ -37,9 +37,12 @@ class RemoteMailboxService {
 
   // The current content of the items `ids`. An item that no longer exists is left out of the
   // result (its deletion will arrive through changes()); any other error fails the whole call.
+  // A call of at most fetch_limit() ids is one request, so that a caller which retries after a
+  // throttled call loses only that request's work.
   virtual Task<Result<std::vector<RemoteItem>, RemoteError>> fetch(const std::string& mailbox,
                                                                    FolderKind folder,
                                                                    const std::vector<std::string>& ids) = 0;
+  virtual std::size_t fetch_limit() const = 0;
 
   // Creates `item` in the folder, tagged with `local_id` so that find_created() can find it after
   // an uncertain outcome. Returns its id and change key. `notify`: send meeting invitations to

@@ -26,6 +26,7 @@ class GovernedRemote final : public model::RemoteMailboxService {
   Task<Result<std::vector<model::RemoteItem>, model::RemoteError>> fetch(const std::string& mailbox,
                                                                          model::FolderKind folder,
                                                                          const std::vector<std::string>& ids) override;
+  std::size_t fetch_limit() const override { return inner_.fetch_limit(); }
   Task<Result<model::RemoteRef, model::RemoteError>> create(const std::string& mailbox, model::FolderKind folder,
                                                             const model::ItemPayload& item, const std::string& local_id,
                                                             bool notify) override;
