@@ -168,6 +168,7 @@ TEST_F(SqliteStoreTest, UpdatesKeepTheLocalIdAndDeletesRemoveRows) {
   second.upserts = {contact("A", "2", "Ann Lee")};
   second.deletions = {"B", "never-seen"};
   second.next_cursor = "s2";
+  second.completes_sync = true;
   auto out = s->commit_page("a@x.com", FolderKind::contacts, second);
   ASSERT_TRUE(out);
   EXPECT_EQ(out->updated, 1);
@@ -188,6 +189,7 @@ TEST_F(SqliteStoreTest, MailboxesAreIsolated) {
   ASSERT_TRUE(s->commit_page("b@x.com", FolderKind::contacts, page));
   page.upserts.clear();
   page.deletions = {"A", "B"};  // a deletion names items of its own mailbox only
+  page.completes_sync = true;
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   EXPECT_TRUE(names(*s, "a@x.com").empty());
   EXPECT_EQ(names(*s, "b@x.com").size(), 1u);
@@ -308,6 +310,7 @@ TEST_F(SqliteStoreTest, EveryAppliedChangeEntersTheFeedInOrder) {
   p2.upserts = {contact("A", "2", "Ann Lee")};
   p2.deletions = {"B"};
   p2.next_cursor = "s2";
+  p2.completes_sync = true;
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, p2));
 
   auto feed = s->changes("a@x.com", 0, 100);
@@ -440,10 +443,157 @@ PRAGMA user_version = 1;
   model::PageCommit page;
   page.deletions = {"A"};
   page.next_cursor = "new-state";
+  page.completes_sync = true;
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   auto feed = s->changes("a@x.com", 0, 10);
   ASSERT_EQ(feed->size(), 1u);
   EXPECT_EQ((*feed)[0].local_id, "L1");
+}
+
+// Deletions are marked on their pages and removed when the pass completes, all of them at once
+// or, beyond the guard's share of the folder's size before the burst, none until confirmed.
+TEST_F(SqliteStoreTest, DeletionsWaitForThePassAndABurstBeyondTheShareIsHeldWhole) {
+  auto s = open();
+  model::PageCommit all;
+  for (int i = 0; i < 20; ++i) all.upserts.push_back(contact("R" + std::to_string(i), "1", "N" + std::to_string(i)));
+  all.next_cursor = "s0";
+  all.completes_sync = true;
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, all));
+  // Three pages of four deletions each: 12 of 20 is more than half.
+  for (int page = 0; page < 3; ++page) {
+    model::PageCommit p;
+    for (int i = 0; i < 4; ++i) p.deletions.push_back("R" + std::to_string(page * 4 + i));
+    p.next_cursor = "s" + std::to_string(page + 1);
+    p.completes_sync = page == 2;
+    p.max_delete_share = 0.5;
+    auto out = s->commit_page("a@x.com", FolderKind::contacts, p);
+    ASSERT_TRUE(out);
+    EXPECT_EQ(out->deleted, 0);
+    EXPECT_EQ(out->deletions_held, page == 2 ? 12 : 0);
+    if (page == 2) EXPECT_EQ(out->burst_base, 20);
+  }
+  EXPECT_EQ(names(*s).size(), 20u) << "the CRM still sees every held item";
+  EXPECT_EQ((*s->status("a@x.com"))[0].deletions_held, 12);
+  EXPECT_TRUE(s->changes("a@x.com", 20, 100)->empty()) << "nothing entered the feed";
+  // Later passes keep them held: the burst is measured against the 20, not the 20 still held.
+  model::PageCommit next;
+  next.deletions = {"R12"};
+  next.next_cursor = "s4";
+  next.completes_sync = true;
+  next.max_delete_share = 0.5;
+  EXPECT_EQ(s->commit_page("a@x.com", FolderKind::contacts, next)->deletions_held, 13);
+  ASSERT_TRUE(*s->confirm_deletions("a@x.com", FolderKind::contacts));
+  model::PageCommit quiet;
+  quiet.next_cursor = "s5";
+  quiet.completes_sync = true;
+  quiet.max_delete_share = 0.5;
+  auto applied = s->commit_page("a@x.com", FolderKind::contacts, quiet);
+  ASSERT_TRUE(applied);
+  EXPECT_EQ(applied->deleted, 13);
+  EXPECT_EQ(applied->deletions_held, 0);
+  EXPECT_EQ(names(*s).size(), 7u);
+  EXPECT_EQ(s->changes("a@x.com", 20, 100)->size(), 13u);
+  EXPECT_FALSE(*s->confirm_deletions("a@x.com", FolderKind::contacts)) << "nothing is held any more";
+}
+
+// A resync after the mailbox's sync state was lost must keep what the CRM created and the
+// mailbox does not have yet, pending or parked, with its outbox entry.
+TEST_F(SqliteStoreTest, AResyncKeepsTheCrmsNewItemsAndTheirOutboxEntries) {
+  auto s = open();
+  model::PageCommit page;
+  page.upserts = {contact("A", "1", "Ann")};
+  page.next_cursor = "s1";
+  page.completes_sync = true;
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  model::Contact c;
+  c.display_name = "New in the CRM";
+  const auto created = *s->local_create("a@x.com", FolderKind::contacts, c);
+  c.display_name = "Parked in the CRM";
+  const auto parked = *s->local_create("a@x.com", FolderKind::contacts, c);
+  auto writes = *s->pending_writes("a@x.com", FolderKind::contacts);
+  ASSERT_EQ(writes.size(), 2u);
+  ASSERT_TRUE(s->fail_write(writes[1], "invalid_item: refused", true));
+
+  ASSERT_TRUE(s->begin_resync("a@x.com", FolderKind::contacts));
+  model::PageCommit again;
+  again.unchanged = {"A"};
+  again.next_cursor = "r1";
+  again.completes_sync = true;
+  auto out = s->commit_page("a@x.com", FolderKind::contacts, again);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->deleted, 0);
+  EXPECT_EQ(s->items("a@x.com", FolderKind::contacts)->size(), 3u);
+  writes = *s->pending_writes("a@x.com", FolderKind::contacts);
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(writes[0].local_id, created.local_id);
+  const auto outbox = *s->outbox("a@x.com");
+  ASSERT_EQ(outbox.size(), 2u);
+  EXPECT_EQ(outbox[1].local_id, parked.local_id);
+  EXPECT_EQ(outbox[1].state, "parked");
+}
+
+// An outbox entry whose item is gone (a store written by an older exsyncd, a hand edit) is
+// parked with the reason; the other entries are still read and written.
+TEST_F(SqliteStoreTest, AnOutboxEntryWhoseItemIsGoneIsParkedNotFatal) {
+  auto s = open();
+  model::Contact c;
+  c.display_name = "Orphan";
+  const auto orphan = *s->local_create("a@x.com", FolderKind::contacts, c);
+  c.display_name = "Fine";
+  const auto fine = *s->local_create("a@x.com", FolderKind::contacts, c);
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "exsync.db").c_str(), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    const std::string sql = "DELETE FROM items WHERE id = '" + orphan.local_id + "'";
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto writes = s->pending_writes("a@x.com", FolderKind::contacts);
+  ASSERT_TRUE(writes) << writes.error().message;
+  ASSERT_EQ(writes->size(), 1u);
+  EXPECT_EQ((*writes)[0].local_id, fine.local_id);
+  const auto outbox = *s->outbox("a@x.com");
+  ASSERT_EQ(outbox.size(), 2u);
+  EXPECT_EQ(outbox[0].state, "parked");
+  EXPECT_NE(outbox[0].last_error.find("no longer in the store"), std::string::npos) << outbox[0].last_error;
+}
+
+// The engine read an update, the CRM deleted the item, then the engine learns the mailbox
+// deleted it too: the stale restore changes nothing, and the CRM's delete is what remains.
+TEST_F(SqliteStoreTest, TransitionsOnAStaleOutboxEntryChangeNothing) {
+  auto s = open();
+  model::PageCommit page;
+  page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
+  page.next_cursor = "s1";
+  page.completes_sync = true;
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  const auto items = *s->items("a@x.com", FolderKind::contacts);
+  for (const auto& item : items) {
+    auto c = *model::contact_from_json(item.payload_json);
+    c.job_title = "Edited";
+    ASSERT_TRUE(*s->local_update("a@x.com", FolderKind::contacts, item.local_id, c));
+  }
+  const auto read = *s->pending_writes("a@x.com", FolderKind::contacts);
+  ASSERT_EQ(read.size(), 2u);
+  ASSERT_TRUE(*s->local_delete("a@x.com", FolderKind::contacts, read[0].local_id));
+  auto c = *model::contact_from_json(items[1].payload_json);
+  c.job_title = "Edited again";
+  ASSERT_TRUE(*s->local_update("a@x.com", FolderKind::contacts, read[1].local_id, c));
+
+  EXPECT_FALSE(*s->restore_as_create(read[0]));
+  EXPECT_FALSE(*s->resolve_conflict("a@x.com", FolderKind::contacts, read[1], contact(read[1].ref.id, "9", "Theirs"), false));
+  ASSERT_TRUE(s->fail_write(read[1], "invalid_item: refused", true));
+  EXPECT_TRUE(s->conflicts("a@x.com")->empty());
+
+  const auto now = *s->pending_writes("a@x.com", FolderKind::contacts);
+  ASSERT_EQ(now.size(), 2u) << "the stale failure parked nothing";
+  EXPECT_EQ(now[0].op, model::WriteOp::remove);
+  EXPECT_EQ(now[0].ref.id, read[0].ref.id);
+  EXPECT_EQ(now[1].op, model::WriteOp::update);
+  EXPECT_EQ(std::get<model::Contact>(now[1].item).job_title, "Edited again");
+  // Acting on the entry as it is now works.
+  EXPECT_TRUE(*s->restore_as_create(now[1]));
 }
 
 }  // namespace

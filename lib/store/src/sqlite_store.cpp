@@ -123,6 +123,14 @@ ALTER TABLE folder_state ADD COLUMN initial_total INTEGER;
     R"sql(
 CREATE INDEX items_by_remote_id ON items (remote_id);
 )sql",
+    // 8 -> 9: deletions marked until the pass that brings them completes (the mass-deletion
+    // guard judges a burst whole, against the folder's size before it); outbox entries carry a
+    // version, so that the engine acts only on the entry it read.
+    R"sql(
+ALTER TABLE items ADD COLUMN doomed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE folder_state ADD COLUMN burst_base INTEGER;
+ALTER TABLE outbox ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 
@@ -200,7 +208,6 @@ struct SqliteStore::Impl {
     return Unit{};
   }
 
-  // The mailbox's row id; 0 when it has none and `create` is false.
   // The address of another mailbox than `mailbox_id` that holds `remote_id`, or "" (`owner` is
   // the prepared lookup).
   Result<std::string, StoreError> owner_elsewhere(Statement& owner, const std::string& remote_id,
@@ -214,6 +221,18 @@ struct SqliteStore::Impl {
     return std::string();
   }
 
+  // Whether the outbox entry is still the version `w` was read at (the CRM has not changed it).
+  Result<bool, StoreError> entry_unchanged(const model::PendingWrite& w) {
+    auto st = cached("SELECT version FROM outbox WHERE seq = ?1");
+    st.bind(1, w.seq);
+    if (!st.valid()) return Fail{sqlite_error(db, st.prepare_rc(), "check outbox entry")};
+    const int rc = st.step();
+    if (rc == SQLITE_DONE) return false;
+    if (rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "check outbox entry")};
+    return st.integer(0) == w.version;
+  }
+
+  // The mailbox's row id; 0 when it has none and `create` is false.
   Result<std::int64_t, StoreError> mailbox_id(const std::string& address, bool create) {
     auto find = cached("SELECT id FROM mailboxes WHERE address = ?1");
     if (!find.valid()) return Fail{sqlite_error(db, find.prepare_rc(), "look up mailbox")};
@@ -329,7 +348,7 @@ Result<Unit, StoreError> SqliteStore::begin_resync(const std::string& mailbox, m
     auto mid = impl_->mailbox_id(mailbox, true);
     if (!mid) return Fail{mid.error()};
     const auto fname = model::folder_name(folder);
-    auto mark = impl_->cached("UPDATE items SET seen = 0 WHERE mailbox_id = ?1 AND folder = ?2");
+    auto mark = impl_->cached("UPDATE items SET seen = 0 WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id NOT LIKE 'local:%'");
     mark.bind(1, *mid).bind(2, fname);
     if (auto r = impl_->run(mark, "begin resync"); !r) return r;
     auto state = impl_->cached("INSERT INTO folder_state(mailbox_id, folder, cursor, resyncing) VALUES (?1, ?2, '', 1) "
@@ -384,7 +403,7 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       return impl_->run(feed, "record change");
     };
 
-    auto update = impl_->cached("UPDATE items SET change_key = ?4, data = ?5, seen = 1, "
+    auto update = impl_->cached("UPDATE items SET change_key = ?4, data = ?5, seen = 1, doomed = 0, "
                      "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') "
                      "WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3 RETURNING id");
     auto insert = impl_->cached("INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) "
@@ -402,7 +421,23 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "check outbox")};
       return std::string();
     };
-    auto mark_seen = impl_->cached("UPDATE items SET seen = 1 WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
+    // The folder's size before a burst of deletions begins is what the guard measures it by.
+    const bool resync_completes = page.completes_sync && [&] {
+      auto st = impl_->cached("SELECT resyncing FROM folder_state WHERE mailbox_id = ?1 AND folder = ?2");
+      st.bind(1, *mid).bind(2, fname);
+      return st.valid() && st.step() == SQLITE_ROW && st.integer(0) != 0;
+    }();
+    if (!page.deletions.empty() || resync_completes) {
+      auto row = impl_->cached("INSERT OR IGNORE INTO folder_state(mailbox_id, folder) VALUES (?1, ?2)");
+      row.bind(1, *mid).bind(2, fname);
+      if (auto r = impl_->run(row, "begin deletion burst"); !r) return Fail{r.error()};
+      auto base = impl_->cached("UPDATE folder_state SET burst_base = (SELECT count(*) FROM items "
+                                "WHERE mailbox_id = ?1 AND folder = ?2) "
+                                "WHERE mailbox_id = ?1 AND folder = ?2 AND burst_base IS NULL");
+      base.bind(1, *mid).bind(2, fname);
+      if (auto r = impl_->run(base, "begin deletion burst"); !r) return Fail{r.error()};
+    }
+    auto mark_seen = impl_->cached("UPDATE items SET seen = 1, doomed = 0 WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
     auto owner = impl_->cached("SELECT m.address FROM items i JOIN mailboxes m ON m.id = i.mailbox_id "
                                "WHERE i.remote_id = ?1 AND i.mailbox_id <> ?2 LIMIT 1");
     for (const auto& item : page.upserts) {
@@ -447,73 +482,125 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       ++outcome.created;
     }
 
-    auto seen = impl_->cached("UPDATE items SET seen = 1 WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
+    auto seen = impl_->cached("UPDATE items SET seen = 1, doomed = 0 WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
     for (const auto& id : page.unchanged) {
       seen.reset();
       seen.bind(1, *mid).bind(2, fname).bind(3, id);
       if (auto r = impl_->run(seen, "mark item seen"); !r) return Fail{r.error()};
     }
 
-    // Deletions, including a finished resync's purge, return the rows they removed.
-    auto delete_rows = [&](Statement& del, std::string_view what) -> Result<Unit, StoreError> {
-      if (!del.valid()) return Fail{sqlite_error(db, del.prepare_rc(), what)};
-      std::vector<std::pair<std::string, std::string>> removed;
-      int rc;
-      while ((rc = del.step()) == SQLITE_ROW) removed.emplace_back(del.text(0), del.text(1));
-      if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, what)};
-      for (const auto& [id, remote] : removed) {
-        if (auto r = record(id, remote, "deleted"); !r) return r;
-        ++outcome.deleted;
-      }
-      return Unit{};
+    // Deleted in the mailbox, modified in the CRM: the modification wins, and the item will be
+    // created again. Otherwise the row is marked, and removed when the pass completes (below).
+    auto restore = impl_->cached("UPDATE outbox SET op = 'create', base = NULL, attempts = 0, last_error = NULL, "
+                                 "version = version + 1 WHERE item_id = ?1 AND op = 'update'");
+    auto unlink = impl_->cached("UPDATE items SET remote_id = 'local:' || id, change_key = '', doomed = 0 WHERE id = ?1");
+    auto restore_item = [&](const std::string& item_id) -> Result<bool, StoreError> {
+      restore.reset();
+      restore.bind(1, item_id);
+      if (auto r = impl_->run(restore, "restore item"); !r) return Fail{r.error()};
+      if (sqlite3_changes(db) == 0) return false;
+      unlink.reset();
+      unlink.bind(1, item_id);
+      if (auto r = impl_->run(unlink, "restore item"); !r) return Fail{r.error()};
+      ++outcome.restored;
+      return true;
     };
-    auto del = impl_->cached("DELETE FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3 RETURNING id, remote_id");
-    auto restore = impl_->cached("UPDATE outbox SET op = 'create', base = NULL, attempts = 0, last_error = NULL "
-                      "WHERE item_id = (SELECT id FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3)");
-    auto unlink = impl_->cached("UPDATE items SET remote_id = 'local:' || id, change_key = '' "
-                     "WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
-    for (const auto& id : page.deletions) {
-      auto op = pending_op(id);
-      if (!op) return Fail{op.error()};
-      if (*op == "update") {
-        // Deleted in the mailbox, modified in the CRM: the modification wins.
-        restore.reset();
-        restore.bind(1, *mid).bind(2, fname).bind(3, id);
-        if (auto r = impl_->run(restore, "restore item"); !r) return Fail{r.error()};
-        unlink.reset();
-        unlink.bind(1, *mid).bind(2, fname).bind(3, id);
-        if (auto r = impl_->run(unlink, "restore item"); !r) return Fail{r.error()};
-        ++outcome.restored;
-        continue;
+    auto by_remote = impl_->cached("SELECT id FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
+    auto doom = impl_->cached("UPDATE items SET doomed = 1 WHERE id = ?1");
+    for (const auto& remote_id : page.deletions) {
+      by_remote.reset();
+      by_remote.bind(1, *mid).bind(2, fname).bind(3, remote_id);
+      if (!by_remote.valid()) return Fail{sqlite_error(db, by_remote.prepare_rc(), "delete item")};
+      int rc = by_remote.step();
+      if (rc == SQLITE_DONE) continue;  // never held here, or already removed
+      if (rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "delete item")};
+      const auto item_id = by_remote.text(0);
+      auto restored = restore_item(item_id);
+      if (!restored) return Fail{restored.error()};
+      if (*restored) continue;
+      doom.reset();
+      doom.bind(1, item_id);
+      if (auto r = impl_->run(doom, "delete item"); !r) return Fail{r.error()};
+    }
+    // A resync that reached the end: rows the server did not report again are gone there, and
+    // are marked like explicit deletions. The CRM's own new items (placeholders) are not.
+    if (resync_completes) {
+      auto unseen = impl_->cached("SELECT id FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND seen = 0 "
+                                  "AND remote_id NOT LIKE 'local:%'");
+      unseen.bind(1, *mid).bind(2, fname);
+      if (!unseen.valid()) return Fail{sqlite_error(db, unseen.prepare_rc(), "finish resync")};
+      std::vector<std::string> gone;
+      int rc;
+      while ((rc = unseen.step()) == SQLITE_ROW) gone.push_back(unseen.text(0));
+      if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "finish resync")};
+      for (const auto& item_id : gone) {
+        auto restored = restore_item(item_id);
+        if (!restored) return Fail{restored.error()};
+        if (*restored) continue;
+        doom.reset();
+        doom.bind(1, item_id);
+        if (auto r = impl_->run(doom, "finish resync"); !r) return Fail{r.error()};
       }
-      del.reset();
-      del.bind(1, *mid).bind(2, fname).bind(3, id);
-      if (auto r = delete_rows(del, "delete item"); !r) return Fail{r.error()};
+      auto done = impl_->cached("UPDATE folder_state SET resyncing = 0 WHERE mailbox_id = ?1 AND folder = ?2");
+      done.bind(1, *mid).bind(2, fname);
+      if (auto r = impl_->run(done, "finish resync"); !r) return Fail{r.error()};
     }
 
     auto state = impl_->cached("INSERT INTO folder_state(mailbox_id, folder, cursor, last_synced_at) "
                     "VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%SZ','now')) "
                     "ON CONFLICT(mailbox_id, folder) DO UPDATE SET cursor = excluded.cursor, "
                     "last_synced_at = excluded.last_synced_at, last_error = NULL, last_error_at = NULL, "
-                    "deletions_held = 0, deletions_confirmed = CASE WHEN ?4 THEN 0 ELSE deletions_confirmed END, "
-                    "initial_total = CASE WHEN ?5 THEN NULL ELSE initial_total END");
-    state.bind(1, *mid).bind(2, fname).bind(3, page.next_cursor).bind(4, std::int64_t{page.deletions.empty() ? 0 : 1});
-    state.bind(5, std::int64_t{page.completes_sync ? 1 : 0});
+                    "initial_total = CASE WHEN ?4 THEN NULL ELSE initial_total END");
+    state.bind(1, *mid).bind(2, fname).bind(3, page.next_cursor).bind(4, std::int64_t{page.completes_sync ? 1 : 0});
     if (auto r = impl_->run(state, "store cursor"); !r) return Fail{r.error()};
 
     if (page.completes_sync) {
-      // A resync that reached the end: rows the server did not report again are gone there.
-      auto resyncing = impl_->cached("SELECT resyncing FROM folder_state WHERE mailbox_id = ?1 AND folder = ?2");
-      resyncing.bind(1, *mid).bind(2, fname);
-      if (!resyncing.valid()) return Fail{sqlite_error(db, resyncing.prepare_rc(), "finish resync")};
-      if (resyncing.step() == SQLITE_ROW && resyncing.integer(0) != 0) {
-        auto purge = impl_->cached("DELETE FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND seen = 0 RETURNING id, remote_id");
+      // The pass is complete: its burst of deletions is judged whole.
+      auto burst = impl_->cached("SELECT (SELECT count(*) FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND doomed = 1), "
+                                 "coalesce(burst_base, 0), deletions_confirmed FROM folder_state "
+                                 "WHERE mailbox_id = ?1 AND folder = ?2");
+      burst.bind(1, *mid).bind(2, fname);
+      if (!burst.valid()) return Fail{sqlite_error(db, burst.prepare_rc(), "judge deletions")};
+      if (int rc = burst.step(); rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "judge deletions")};
+      const auto doomed = burst.integer(0), base = burst.integer(1);
+      const bool confirmed = burst.integer(2) != 0;
+      burst.reset();
+      const bool allowed = doomed == 0 || confirmed || base < 10 ||
+                           static_cast<double>(doomed) <= page.max_delete_share * static_cast<double>(base);
+      if (allowed) {
+        // The CRM edited some since they were marked: those edits win, and the items will be
+        // created again.
+        auto edited = impl_->cached("SELECT i.id FROM items i JOIN outbox o ON o.item_id = i.id "
+                                    "WHERE i.mailbox_id = ?1 AND i.folder = ?2 AND i.doomed = 1 AND o.op = 'update'");
+        edited.bind(1, *mid).bind(2, fname);
+        if (!edited.valid()) return Fail{sqlite_error(db, edited.prepare_rc(), "delete items")};
+        std::vector<std::string> kept;
+        int erc;
+        while ((erc = edited.step()) == SQLITE_ROW) kept.push_back(edited.text(0));
+        if (erc != SQLITE_DONE) return Fail{sqlite_error(db, erc, "delete items")};
+        for (const auto& item_id : kept)
+          if (auto r = restore_item(item_id); !r) return Fail{r.error()};
+        auto purge = impl_->cached("DELETE FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND doomed = 1 RETURNING id, remote_id");
         purge.bind(1, *mid).bind(2, fname);
-        if (auto r = delete_rows(purge, "finish resync"); !r) return Fail{r.error()};
-        auto done = impl_->cached("UPDATE folder_state SET resyncing = 0 WHERE mailbox_id = ?1 AND folder = ?2");
-        done.bind(1, *mid).bind(2, fname);
-        if (auto r = impl_->run(done, "finish resync"); !r) return Fail{r.error()};
+        if (!purge.valid()) return Fail{sqlite_error(db, purge.prepare_rc(), "delete items")};
+        std::vector<std::pair<std::string, std::string>> removed;
+        int rc;
+        while ((rc = purge.step()) == SQLITE_ROW) removed.emplace_back(purge.text(0), purge.text(1));
+        if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "delete items")};
+        for (const auto& [id, remote] : removed) {
+          if (auto r = record(id, remote, "deleted"); !r) return Fail{r.error()};
+          ++outcome.deleted;
+        }
+      } else {
+        outcome.deletions_held = static_cast<int>(doomed);
+        outcome.burst_base = base;
       }
+      auto settle = impl_->cached("UPDATE folder_state SET deletions_held = ?3, "
+                                  "burst_base = CASE WHEN ?3 = 0 THEN NULL ELSE burst_base END, "
+                                  "deletions_confirmed = CASE WHEN ?3 = 0 THEN 0 ELSE deletions_confirmed END "
+                                  "WHERE mailbox_id = ?1 AND folder = ?2");
+      settle.bind(1, *mid).bind(2, fname).bind(3, std::int64_t{outcome.deletions_held});
+      if (auto r = impl_->run(settle, "judge deletions"); !r) return Fail{r.error()};
     }
     return outcome;
   };
@@ -649,12 +736,14 @@ Result<std::vector<model::PendingWrite>, StoreError> SqliteStore::pending_writes
   std::lock_guard lock(impl_->mu);
   auto st = impl_->cached("SELECT o.seq, o.op, o.item_id, coalesce(o.base, ''), coalesce(o.remote_id, ''), "
                "coalesce(o.change_key, ''), o.attempts, coalesce(i.remote_id, ''), coalesce(i.change_key, ''), "
-               "coalesce(i.data, ''), o.notify FROM outbox o JOIN mailboxes m ON m.id = o.mailbox_id "
+               "i.data, o.notify, o.version FROM outbox o JOIN mailboxes m ON m.id = o.mailbox_id "
                "LEFT JOIN items i ON i.id = o.item_id "
                "WHERE m.address = ?1 AND o.folder = ?2 AND o.state = 'pending' ORDER BY o.seq");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read outbox")};
   st.bind(1, mailbox).bind(2, model::folder_name(folder));
   std::vector<model::PendingWrite> out;
+  // Entries that cannot be written: parked with the reason, so that the rest still go out.
+  std::vector<std::pair<std::int64_t, std::string>> unwritable;
   int rc;
   while ((rc = st.step()) == SQLITE_ROW) {
     model::PendingWrite w;
@@ -664,22 +753,40 @@ Result<std::vector<model::PendingWrite>, StoreError> SqliteStore::pending_writes
     w.local_id = st.text(2);
     w.attempts = static_cast<int>(st.integer(6));
     w.notify = st.integer(10) != 0;
+    w.version = st.integer(11);
     if (w.op == model::WriteOp::remove) {
       w.ref = {st.text(4), st.text(5)};
     } else {
+      if (st.is_null(9)) {
+        unwritable.emplace_back(w.seq, "the item is no longer in the store");
+        continue;
+      }
       w.ref = {st.text(7), st.text(8)};
       auto item = parse_payload(folder, st.text(9), "read outbox");
-      if (!item) return Fail{item.error()};
+      if (!item) {
+        unwritable.emplace_back(w.seq, item.error().message);
+        continue;
+      }
       w.item = std::move(*item);
       if (w.op == model::WriteOp::update) {
         auto base = parse_payload(folder, st.text(3), "read outbox");
-        if (!base) return Fail{base.error()};
+        if (!base) {
+          unwritable.emplace_back(w.seq, base.error().message);
+          continue;
+        }
         w.base = std::move(*base);
       }
     }
     out.push_back(std::move(w));
   }
   if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read outbox")};
+  st.reset();
+  for (const auto& [seq, reason] : unwritable) {
+    auto park = impl_->cached("UPDATE outbox SET state = 'parked', last_error = ?2, "
+                              "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE seq = ?1");
+    park.bind(1, seq).bind(2, "unwritable: " + reason);
+    if (auto r = impl_->run(park, "park unwritable write"); !r) return Fail{r.error()};
+  }
   return out;
 }
 
@@ -737,25 +844,29 @@ Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& 
     const auto pushed = payload_json(w.item);
     if (data_now.empty() || data_now == pushed) return impl_->run(drop, "complete write");
     // Edited again meanwhile: what was written becomes the base of the remaining update.
-    auto rebase = impl_->cached("UPDATE outbox SET op = 'update', base = ?2, attempts = 0, last_error = NULL WHERE seq = ?1");
+    auto rebase = impl_->cached("UPDATE outbox SET op = 'update', base = ?2, attempts = 0, last_error = NULL, "
+                                "version = version + 1 WHERE seq = ?1");
     rebase.bind(1, w.seq).bind(2, pushed);
     return impl_->run(rebase, "complete write");
   });
 }
 
-Result<Unit, StoreError> SqliteStore::fail_write(std::int64_t seq, const std::string& reason, bool park) {
+Result<Unit, StoreError> SqliteStore::fail_write(const model::PendingWrite& w, const std::string& reason, bool park) {
   std::lock_guard lock(impl_->mu);
-  auto st = impl_->cached("UPDATE outbox SET last_error = ?2, state = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE seq = ?1");
-  st.bind(1, seq).bind(2, reason).bind(3, park ? "parked" : "pending");
+  auto st = impl_->cached("UPDATE outbox SET last_error = ?3, state = ?4, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') "
+                          "WHERE seq = ?1 AND version = ?2");
+  st.bind(1, w.seq).bind(2, w.version).bind(3, reason).bind(4, park ? "parked" : "pending");
   return impl_->run(st, "record write failure");
 }
 
-Result<Unit, StoreError> SqliteStore::resolve_conflict(const std::string& mailbox, model::FolderKind folder,
+Result<bool, StoreError> SqliteStore::resolve_conflict(const std::string& mailbox, model::FolderKind folder,
                                                        const model::PendingWrite& w, const model::RemoteItem& remote,
                                                        bool local_wins) {
   std::lock_guard lock(impl_->mu);
   sqlite3* db = impl_->db;
-  return impl_->transaction<Unit>("resolve conflict", [&]() -> Result<Unit, StoreError> {
+  return impl_->transaction<bool>("resolve conflict", [&]() -> Result<bool, StoreError> {
+    if (auto same = impl_->entry_unchanged(w); !same) return Fail{same.error()};
+    else if (!*same) return false;
     auto mid = impl_->mailbox_id(mailbox, true);
     if (!mid) return Fail{mid.error()};
     const auto fname = model::folder_name(folder);
@@ -768,38 +879,44 @@ Result<Unit, StoreError> SqliteStore::resolve_conflict(const std::string& mailbo
     auto keep = impl_->cached("INSERT INTO conflicts(mailbox_id, folder, item_id, remote_id, winner, losing) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     keep.bind(1, *mid).bind(2, fname).bind(3, w.local_id).bind(4, remote.ref.id).bind(5, local_wins ? "local" : "remote")
         .bind(6, local_wins ? remote_json : local_json);
-    if (auto r = impl_->run(keep, "resolve conflict"); !r) return r;
+    if (auto r = impl_->run(keep, "resolve conflict"); !r) return Fail{r.error()};
     auto feed = impl_->cached("INSERT INTO changes(mailbox_id, folder, item_id, remote_id, kind) VALUES (?1, ?2, ?3, ?4, 'conflict')");
     feed.bind(1, *mid).bind(2, fname).bind(3, w.local_id).bind(4, remote.ref.id);
-    if (auto r = impl_->run(feed, "resolve conflict"); !r) return r;
+    if (auto r = impl_->run(feed, "resolve conflict"); !r) return Fail{r.error()};
 
     if (local_wins) {
       auto ref = impl_->cached("UPDATE items SET remote_id = ?2, change_key = ?3 WHERE id = ?1");
       ref.bind(1, w.local_id).bind(2, remote.ref.id).bind(3, remote.ref.change_key);
-      if (auto r = impl_->run(ref, "resolve conflict"); !r) return r;
+      if (auto r = impl_->run(ref, "resolve conflict"); !r) return Fail{r.error()};
       auto rebase = impl_->cached("UPDATE outbox SET base = ?2 WHERE seq = ?1");
       rebase.bind(1, w.seq).bind(2, remote_json);
-      return impl_->run(rebase, "resolve conflict");
+      if (auto r = impl_->run(rebase, "resolve conflict"); !r) return Fail{r.error()};
+      return true;
     }
     auto take = impl_->cached("UPDATE items SET remote_id = ?2, change_key = ?3, data = ?4, "
                        "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
     take.bind(1, w.local_id).bind(2, remote.ref.id).bind(3, remote.ref.change_key).bind(4, remote_json);
-    if (auto r = impl_->run(take, "resolve conflict"); !r) return r;
+    if (auto r = impl_->run(take, "resolve conflict"); !r) return Fail{r.error()};
     auto drop = impl_->cached("DELETE FROM outbox WHERE seq = ?1");
     drop.bind(1, w.seq);
-    return impl_->run(drop, "resolve conflict");
+    if (auto r = impl_->run(drop, "resolve conflict"); !r) return Fail{r.error()};
+    return true;
   });
 }
 
-Result<Unit, StoreError> SqliteStore::restore_as_create(std::int64_t seq) {
+Result<bool, StoreError> SqliteStore::restore_as_create(const model::PendingWrite& w) {
   std::lock_guard lock(impl_->mu);
-  return impl_->transaction<Unit>("restore item", [&]() -> Result<Unit, StoreError> {
-    auto item = impl_->cached("UPDATE items SET remote_id = 'local:' || id, change_key = '' WHERE id = (SELECT item_id FROM outbox WHERE seq = ?1)");
-    item.bind(1, seq);
-    if (auto r = impl_->run(item, "restore item"); !r) return r;
-    auto op = impl_->cached("UPDATE outbox SET op = 'create', base = NULL, attempts = 0, last_error = NULL WHERE seq = ?1");
-    op.bind(1, seq);
-    return impl_->run(op, "restore item");
+  return impl_->transaction<bool>("restore item", [&]() -> Result<bool, StoreError> {
+    if (auto same = impl_->entry_unchanged(w); !same) return Fail{same.error()};
+    else if (!*same) return false;
+    auto item = impl_->cached("UPDATE items SET remote_id = 'local:' || id, change_key = '', doomed = 0 WHERE id = ?1");
+    item.bind(1, w.local_id);
+    if (auto r = impl_->run(item, "restore item"); !r) return Fail{r.error()};
+    auto op = impl_->cached("UPDATE outbox SET op = 'create', base = NULL, attempts = 0, last_error = NULL, "
+                            "version = version + 1 WHERE seq = ?1");
+    op.bind(1, w.seq);
+    if (auto r = impl_->run(op, "restore item"); !r) return Fail{r.error()};
+    return true;
   });
 }
 
@@ -854,7 +971,7 @@ Result<std::optional<StoredItem>, StoreError> SqliteStore::local_update(const st
     // stays what the mailbox has.
     auto queue = impl_->cached("INSERT INTO outbox(mailbox_id, folder, item_id, op, base, notify) VALUES (?1, ?2, ?3, 'update', ?4, ?5) "
                     "ON CONFLICT(item_id) DO UPDATE SET state = 'pending', last_error = NULL, "
-                    "notify = max(notify, excluded.notify), "
+                    "notify = max(notify, excluded.notify), version = version + 1, "
                     // A create keeps its attempts: one may have reached the mailbox already.
                     "attempts = CASE WHEN op = 'create' THEN attempts ELSE 0 END");
     queue.bind(1, mid).bind(2, model::folder_name(folder)).bind(3, local_id).bind(4, old_data).bind(5, std::int64_t{notify});
@@ -895,7 +1012,7 @@ Result<bool, StoreError> SqliteStore::local_delete(const std::string& mailbox, m
                     "VALUES (?1, ?2, ?3, 'delete', ?4, ?5, ?6) "
                     "ON CONFLICT(item_id) DO UPDATE SET op = 'delete', base = NULL, remote_id = excluded.remote_id, "
                     "change_key = excluded.change_key, state = 'pending', attempts = 0, last_error = NULL, "
-                    "notify = excluded.notify");
+                    "notify = excluded.notify, version = version + 1");
     queue.bind(1, mid).bind(2, model::folder_name(folder)).bind(3, local_id).bind(4, uncertain ? "" : remote_id)
         .bind(5, uncertain ? "" : change_key).bind(6, std::int64_t{notify});
     if (auto r = impl_->run(queue, "delete item"); !r) return Fail{r.error()};
@@ -1011,14 +1128,6 @@ Result<Unit, StoreError> SqliteStore::finish_send(const std::string& local_id, b
                "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
   st.bind(1, local_id).bind(2, sent ? "sent" : final ? "failed" : "queued").bind(3, reason);
   return impl_->run(st, "finish send");
-}
-
-Result<Unit, StoreError> SqliteStore::hold_deletions(const std::string& mailbox, model::FolderKind folder, int count) {
-  std::lock_guard lock(impl_->mu);
-  auto st = impl_->cached("UPDATE folder_state SET deletions_held = ?3 WHERE folder = ?2 AND "
-               "mailbox_id = (SELECT id FROM mailboxes WHERE address = ?1)");
-  st.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, std::int64_t{count});
-  return impl_->run(st, "hold deletions");
 }
 
 Result<bool, StoreError> SqliteStore::confirm_deletions(const std::string& mailbox, model::FolderKind folder) {

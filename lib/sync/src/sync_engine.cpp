@@ -119,78 +119,79 @@ std::string_view op_name(model::WriteOp op) {
 
 }  // namespace
 
-Task<Result<model::RemoteRef, model::RemoteError>> SyncEngine::write_one(const std::string& mailbox, FolderKind folder,
-                                                                         model::PendingWrite& w, FolderSyncReport& report,
-                                                                         bool& settled) {
-  settled = false;
+Task<Result<SyncEngine::WriteAttempt, model::StoreError>> SyncEngine::write_one(const std::string& mailbox,
+                                                                              FolderKind folder, model::PendingWrite& w,
+                                                                              FolderSyncReport& report) {
+  using Attempt = WriteAttempt;
+  auto answer = [](Result<model::RemoteRef, model::RemoteError> r) { return Attempt{std::move(r), false}; };
+  auto failed = [](model::RemoteError e) { return Attempt{Fail{std::move(e)}, false}; };
   switch (w.op) {
     case model::WriteOp::create: {
       // An earlier attempt may have created the item before the daemon could record it.
       if (w.attempts > 0) {
         auto found = co_await remote_.find_created(mailbox, folder, w.local_id);
-        if (!found) co_return Fail{std::move(found).error()};
+        if (!found) co_return failed(std::move(found).error());
         if (*found) {
           // Adopt it, then bring it to the CRM's current version: the earlier attempt may have
           // carried an older one.
           log::info("sync.write.adopted", {{"mailbox", mailbox}, {"id", w.local_id}});
           const std::vector<std::string> ids{(*found)->id};
           auto current = co_await remote_.fetch(mailbox, folder, ids);
-          if (!current) co_return Fail{std::move(current).error()};
-          if (current->empty()) co_return **found;
-          co_return co_await remote_.update(mailbox, current->front().ref, current->front().payload, w.item, false,
-                                            w.notify);
+          if (!current) co_return failed(std::move(current).error());
+          if (current->empty()) co_return answer(**found);
+          co_return answer(co_await remote_.update(mailbox, current->front().ref, current->front().payload, w.item,
+                                                   false, w.notify));
         }
       }
-      co_return co_await remote_.create(mailbox, folder, w.item, w.local_id, w.notify);
+      co_return answer(co_await remote_.create(mailbox, folder, w.item, w.local_id, w.notify));
     }
     case model::WriteOp::remove: {
       model::RemoteRef target = w.ref;
       if (target.id.empty()) {  // a create of uncertain outcome, deleted by the CRM since
         auto found = co_await remote_.find_created(mailbox, folder, w.local_id);
-        if (!found) co_return Fail{std::move(found).error()};
-        if (!*found) co_return target;
+        if (!found) co_return failed(std::move(found).error());
+        if (!*found) co_return answer(target);
         target = **found;
       }
       auto removed = co_await remote_.remove(mailbox, target, w.notify);
       if (!removed && removed.error().kind != model::RemoteErrorKind::item_not_found)
-        co_return Fail{std::move(removed).error()};
-      co_return target;
+        co_return failed(std::move(removed).error());
+      co_return answer(target);
     }
     case model::WriteOp::update: {
       auto updated = co_await remote_.update(mailbox, w.ref, w.base, w.item, false, w.notify);
       if (updated || (updated.error().kind != model::RemoteErrorKind::conflict &&
                       updated.error().kind != model::RemoteErrorKind::item_not_found))
-        co_return updated;
+        co_return answer(std::move(updated));
       // Both sides changed it, or the mailbox deleted what the CRM modified.
       const std::vector<std::string> ids{w.ref.id};
       auto current = co_await remote_.fetch(mailbox, folder, ids);
-      if (!current) co_return Fail{std::move(current).error()};
+      if (!current) co_return failed(std::move(current).error());
       if (current->empty()) {
-        auto restored = co_await run_blocking(blocking_, [&] { return store_.restore_as_create(w.seq); });
-        if (!restored) throw std::runtime_error(restored.error().message);
-        const std::string_view why = "deleted in the mailbox, modified in the CRM: the modification wins";
-        log::warn("sync.write.restored", {{"mailbox", mailbox}, {"id", w.local_id}, {"reason", why}});
-        settled = true;
-        co_return w.ref;
+        auto restored = co_await run_blocking(blocking_, [&] { return store_.restore_as_create(w); });
+        if (!restored) co_return Fail{std::move(restored).error()};
+        if (*restored) {
+          const std::string_view why = "deleted in the mailbox, modified in the CRM: the modification wins";
+          log::warn("sync.write.restored", {{"mailbox", mailbox}, {"id", w.local_id}, {"reason", why}});
+        }
+        co_return Attempt{w.ref, true};
       }
       const bool local_wins = options_.conflict == ConflictPolicy::local_wins;
       const auto& remote = current->front();
       auto resolved = co_await run_blocking(blocking_, [&] {
         return store_.resolve_conflict(mailbox, folder, w, remote, local_wins);
       });
-      if (!resolved) throw std::runtime_error(resolved.error().message);
+      if (!resolved) co_return Fail{std::move(resolved).error()};
+      if (!*resolved) co_return Attempt{w.ref, true};  // the CRM changed it meanwhile: next pass
       ++report.conflicts;
       const std::string_view winner = local_wins ? "local" : "remote";
       log::warn("sync.conflict", {{"mailbox", mailbox}, {"folder", model::folder_name(folder)}, {"id", w.local_id},
                                   {"ews_id", remote.ref.id}, {"winner", winner}});
-      if (!local_wins) {
-        settled = true;
-        co_return remote.ref;
-      }
-      co_return co_await remote_.update(mailbox, remote.ref, remote.payload, w.item, false, w.notify);
+      if (!local_wins) co_return Attempt{remote.ref, true};
+      co_return answer(co_await remote_.update(mailbox, remote.ref, remote.payload, w.item, false, w.notify));
     }
   }
-  co_return Fail{model::RemoteError{model::RemoteErrorKind::protocol, "unknown write", "", {}}};
+  co_return failed(model::RemoteError{model::RemoteErrorKind::protocol, "unknown write", "", {}});
 }
 
 Task<Result<Unit, SyncError>> SyncEngine::push_writes(const std::string& mailbox, FolderKind folder,
@@ -201,20 +202,16 @@ Task<Result<Unit, SyncError>> SyncEngine::push_writes(const std::string& mailbox
     if (stop_) break;
     auto begun = co_await run_blocking(blocking_, [&] { return store_.begin_write(w.seq); });
     if (!begun) co_return store_failure(std::move(begun).error());
-    bool settled = false;
-    Result<model::RemoteRef, model::RemoteError> written = model::RemoteRef{};
-    try {
-      written = co_await write_one(mailbox, folder, w, report, settled);
-    } catch (const std::runtime_error& e) {
-      co_return store_failure(model::StoreError{model::StoreErrorKind::io, e.what()});
-    }
-    if (settled) continue;
+    auto attempt = co_await write_one(mailbox, folder, w, report);
+    if (!attempt) co_return store_failure(std::move(attempt).error());
+    if (attempt->settled) continue;
+    auto& written = attempt->written;
     if (!written) {
       const auto& e = written.error();
       if (blocks_mailbox(e)) co_return remote_failure(std::move(written).error());
       const bool park = w.attempts + 1 >= options_.max_write_attempts;
       const std::string reason = failure_reason(e);
-      auto failed = co_await run_blocking(blocking_, [&] { return store_.fail_write(w.seq, reason, park); });
+      auto failed = co_await run_blocking(blocking_, [&] { return store_.fail_write(w, reason, park); });
       if (!failed) co_return store_failure(std::move(failed).error());
       ++report.write_failures;
       log::warn("sync.write.failed", {{"mailbox", mailbox}, {"folder", model::folder_name(folder)},
@@ -319,7 +316,6 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const st
   auto cursor = co_await run_blocking(blocking_, [&] { return store_.cursor(mailbox, folder); });
   if (!cursor) co_return store_failure(std::move(cursor).error());
   std::string state = cursor->cursor;
-  std::optional<std::int64_t> items_at_start;  // counted when the first deletion arrives
   if (state.empty()) {
     if (auto noted = co_await note_initial_size(mailbox, folder, report); !noted) co_return Fail{std::move(noted).error()};
   }
@@ -384,34 +380,20 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const st
       for (auto& item : *items) commit.upserts.push_back(std::move(item));
     }
 
-    // Explicit deletions only, and not too many at once: a mass deletion waits for an operator.
-    // Folders of fewer than ten items are too small for a share to mean anything.
-    const auto deleting = report.deleted + static_cast<int>(commit.deletions.size());
-    std::int64_t items = 0;
-    if (!commit.deletions.empty() && !cursor->deletions_confirmed) {
-      if (!items_at_start) {
-        auto counted = co_await run_blocking(blocking_, [&] { return store_.count_items(mailbox, folder); });
-        if (!counted) co_return store_failure(std::move(counted).error());
-        items_at_start = *counted + report.deleted;  // as the pass found it
-      }
-      items = *items_at_start;
-    }
-    if (items >= 10 && deleting > options_.max_delete_share * static_cast<double>(items)) {
-      auto held = co_await run_blocking(blocking_, [&] { return store_.hold_deletions(mailbox, folder, deleting); });
-      if (!held) co_return store_failure(std::move(held).error());
-      log::warn("sync.deletions.held", {{"mailbox", mailbox},
-                                        {"folder", model::folder_name(folder)},
-                                        {"deletions", deleting},
-                                        {"items", items},
-                                        {"max_share", options_.max_delete_share}});
-      report.deletions_held = deleting;
-      co_return report;
-    }
+    // Not too many deletions at once: the store holds a mass deletion for an operator.
+    commit.max_delete_share = options_.max_delete_share;
     auto outcome = co_await run_blocking(blocking_, [&] { return store_.commit_page(mailbox, folder, commit); });
     if (!outcome) co_return store_failure(std::move(outcome).error());
     report.created += outcome->created;
     report.updated += outcome->updated;
     report.deleted += outcome->deleted;
+    report.deletions_held = outcome->deletions_held;
+    if (outcome->deletions_held > 0)
+      log::warn("sync.deletions.held", {{"mailbox", mailbox},
+                                        {"folder", model::folder_name(folder)},
+                                        {"deletions", outcome->deletions_held},
+                                        {"items", outcome->burst_base},
+                                        {"max_share", options_.max_delete_share}});
     ++report.pages;
     state = page->next_cursor;
     if (page->last_page) co_return report;

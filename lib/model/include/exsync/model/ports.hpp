@@ -102,6 +102,13 @@ struct PageCommit {
   std::vector<std::string> deletions;    // remote ids
   std::string next_cursor;
   bool completes_sync = false;  // the last page of this pass
+  // The mass-deletion guard. Deletions (explicit ones, and the rows a completed resync did not
+  // find again) are only marked on their pages; the page that completes the pass removes them
+  // all, unless together they are more than this share of what the folder held before the first
+  // of them (a burst spans pages and passes until it is removed). Then they stay, visibly held,
+  // until an operator confirms. Folders of fewer than ten items are too small to judge; 1.0
+  // turns the guard off.
+  double max_delete_share = 1.0;
 };
 
 struct PageOutcome {
@@ -110,6 +117,8 @@ struct PageOutcome {
   int deleted = 0;
   int held = 0;      // remote changes not applied because the CRM's own change is pending
   int restored = 0;  // remote deletions of items the CRM modified: the item is created again
+  int deletions_held = 0;  // marked deletions waiting for an operator (on a completing page)
+  std::int64_t burst_base = 0;  // then: the folder's size before the burst began
 };
 
 // A change the CRM made that is waiting to be written to the mailbox.
@@ -124,6 +133,9 @@ struct PendingWrite {
   ItemPayload base;   // update: the version the CRM edited from (what the mailbox had)
   int attempts = 0;   // earlier attempts; > 0 after a crash or failure mid-write
   bool notify = false;  // the CRM asked to send invitations or cancellations to attendees
+  // The entry's version as read: every change the CRM makes to it moves it on, and each of the
+  // engine's transitions below acts only on the version it read (compare-and-set).
+  std::int64_t version = 0;
 };
 
 // A message waiting to be sent.
@@ -145,7 +157,9 @@ class LocalStore {
   virtual Result<FolderCursor, StoreError> cursor(const std::string& mailbox, FolderKind folder) = 0;
 
   // Forgets the folder's cursor and marks every stored row of it as not yet seen, so that a sync
-  // from scratch re-matches rows by remote id and, when it completes, removes what was not seen.
+  // from scratch re-matches rows by remote id and, when it completes, removes what was not seen
+  // (through the mass-deletion guard). Items the CRM created that the mailbox does not have yet
+  // are not the mailbox's to remove: they stay, with their outbox entries.
   virtual Result<Unit, StoreError> begin_resync(const std::string& mailbox, FolderKind folder) = 0;
 
   // How many items the folder holds (for the mass-deletion guard; only asked when a page deletes).
@@ -170,7 +184,9 @@ class LocalStore {
   virtual Result<Unit, StoreError> record_failure(const std::string& mailbox, FolderKind folder,
                                                   const std::string& reason) = 0;
 
-  // The CRM's changes waiting for the mailbox, oldest first (parked ones excluded).
+  // The CRM's changes waiting for the mailbox, oldest first (parked ones excluded). An entry
+  // that cannot be written (its item is gone, or unreadable) is parked with the reason instead
+  // of failing the read.
   virtual Result<std::vector<PendingWrite>, StoreError> pending_writes(const std::string& mailbox,
                                                                        FolderKind folder) = 0;
 
@@ -183,12 +199,15 @@ class LocalStore {
   virtual Result<Unit, StoreError> complete_write(const PendingWrite& write, const RemoteRef& written) = 0;
 
   // The mailbox refused the write; `park` sets it aside for an operator after repeated failure.
-  virtual Result<Unit, StoreError> fail_write(std::int64_t seq, const std::string& reason, bool park) = 0;
+  // Nothing happens when the CRM changed the entry since it was read (the next pass tries the
+  // new version).
+  virtual Result<Unit, StoreError> fail_write(const PendingWrite& write, const std::string& reason, bool park) = 0;
 
   // Both sides changed the item. The winner's content becomes the item's, the loser's version is
   // kept in the conflicts table and the feed reports a conflict. With the local side winning,
-  // the pending update is rebased on `remote` so that its retry overwrites it.
-  virtual Result<Unit, StoreError> resolve_conflict(const std::string& mailbox, FolderKind folder,
+  // the pending update is rebased on `remote` so that its retry overwrites it. False, and nothing
+  // changed, when the CRM changed the entry since it was read.
+  virtual Result<bool, StoreError> resolve_conflict(const std::string& mailbox, FolderKind folder,
                                                     const PendingWrite& write, const RemoteItem& remote,
                                                     bool local_wins) = 0;
 
@@ -203,13 +222,10 @@ class LocalStore {
   virtual Result<Unit, StoreError> finish_send(const std::string& local_id, bool sent, const std::string& reason,
                                                bool final) = 0;
 
-  // Records that a pass held back `count` deletions (more than the allowed share of the folder)
-  // until an operator confirms them.
-  virtual Result<Unit, StoreError> hold_deletions(const std::string& mailbox, FolderKind folder, int count) = 0;
-
   // The mailbox deleted an item the CRM modified: the modification wins and the item will be
-  // created again.
-  virtual Result<Unit, StoreError> restore_as_create(std::int64_t seq) = 0;
+  // created again. False, and nothing changed, when the CRM changed the entry since it was read
+  // (deleted the item, say).
+  virtual Result<bool, StoreError> restore_as_create(const PendingWrite& write) = 0;
 };
 
 }  // namespace exsync::model

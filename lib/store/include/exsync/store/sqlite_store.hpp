@@ -126,12 +126,12 @@ class SqliteStore final : public model::LocalStore {
                                                                              model::FolderKind folder) override;
   Result<Unit, model::StoreError> begin_write(std::int64_t seq) override;
   Result<Unit, model::StoreError> complete_write(const model::PendingWrite& write, const model::RemoteRef& written) override;
-  Result<Unit, model::StoreError> fail_write(std::int64_t seq, const std::string& reason, bool park) override;
-  Result<Unit, model::StoreError> resolve_conflict(const std::string& mailbox, model::FolderKind folder,
+  Result<Unit, model::StoreError> fail_write(const model::PendingWrite& write, const std::string& reason,
+                                             bool park) override;
+  Result<bool, model::StoreError> resolve_conflict(const std::string& mailbox, model::FolderKind folder,
                                                    const model::PendingWrite& write, const model::RemoteItem& remote,
                                                    bool local_wins) override;
-  Result<Unit, model::StoreError> restore_as_create(std::int64_t seq) override;
-  Result<Unit, model::StoreError> hold_deletions(const std::string& mailbox, model::FolderKind folder, int count) override;
+  Result<bool, model::StoreError> restore_as_create(const model::PendingWrite& write) override;
 
   // An operator confirms held deletions: the next pass applies them. False when none are held.
   Result<bool, model::StoreError> confirm_deletions(const std::string& mailbox, model::FolderKind folder);
@@ -181,7 +181,7 @@ class SqliteStore final : public model::LocalStore {
   Result<std::vector<std::string>, model::StoreError> mailboxes_with_pending_work();
 
   // The schema version this build writes; stored in PRAGMA user_version.
-  static constexpr int kSchemaVersion = 8;
+  static constexpr int kSchemaVersion = 9;
 
  private:
   struct Impl;

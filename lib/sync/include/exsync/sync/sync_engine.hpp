@@ -95,9 +95,16 @@ class SyncEngine {
   // Writes the CRM's pending changes; fails only on trouble that stops the whole mailbox.
   Task<Result<Unit, SyncError>> push_writes(const std::string& mailbox, model::FolderKind folder,
                                             FolderSyncReport& report);
-  Task<Result<model::RemoteRef, model::RemoteError>> write_one(const std::string& mailbox, model::FolderKind folder,
-                                                               model::PendingWrite& write, FolderSyncReport& report,
-                                                               bool& settled);
+  // One write's outcome: the mailbox's answer, or `settled` when the store has already taken
+  // care of it (a conflict the mailbox won, a restored deletion, an entry the CRM changed
+  // meanwhile, left for the next pass).
+  struct WriteAttempt {
+    Result<model::RemoteRef, model::RemoteError> written = model::RemoteRef{};
+    bool settled = false;
+  };
+  // Fails only when the store does.
+  Task<Result<WriteAttempt, model::StoreError>> write_one(const std::string& mailbox, model::FolderKind folder,
+                                                          model::PendingWrite& write, FolderSyncReport& report);
 
   // Calls `request()` again after the server's back-off while it answers `throttled`.
   template <typename Request>
