@@ -467,7 +467,8 @@ int print_items(Runtime& rt, const CommandLine& cl) {
       log::error("store.item.unreadable", {{"id", item.local_id}, {"message", payload.error()}});
       return kExitIoError;
     }
-    out += model::payload_to_json(*payload, model::ItemIdentity{item.local_id, item.remote});
+    // As the CRM's API shows it.
+    out += model::payload_to_json(*payload, model::ItemIdentity{item.local_id, item.remote, store::item_etag(item)});
     out += '\n';
   }
   std::fwrite(out.data(), 1, out.size(), stdout);

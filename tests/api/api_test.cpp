@@ -18,6 +18,7 @@ namespace json = boost::json;
 struct HttpResult {
   int status = 0;
   std::string body;
+  std::string headers;  // the response's header block, when asked for
   json::value json() const { return json::parse(body); }
 };
 
@@ -80,9 +81,23 @@ class ApiTest : public ::testing::Test {
     return false;
   }
 
+  // With request headers ("If-Match: ..."), and the response's headers kept.
+  HttpResult send_with(const std::string& method, const std::string& path, const std::string& body,
+                       const std::vector<std::string>& headers) {
+    const auto file = logs_ / ("body-" + std::to_string(++bodies_) + ".json");
+    const auto head = logs_ / ("head-" + std::to_string(bodies_) + ".txt");
+    test::write_file(file, body);
+    std::vector<std::string> extra = {"-D", head.string()};
+    for (const auto& h : headers) extra.insert(extra.end(), {"-H", h});
+    auto r = call(method, path, "use-default", body.empty() ? "" : file.string(), extra);
+    r.headers = test::read_file(head);
+    return r;
+  }
+
   HttpResult call(const std::string& method, const std::string& path, const std::string& token = "use-default",
-                  const std::string& body_file = "") {
+                  const std::string& body_file = "", const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-X", method, "-w", "\n%{http_code}", base_ + path};
+    argv.insert(argv.begin() + 1, extra.begin(), extra.end());
     if (token == "use-default") argv.insert(argv.begin() + 1, {"-H", "Authorization: Bearer " + token_});
     else if (!token.empty()) argv.insert(argv.begin() + 1, {"-H", "Authorization: Bearer " + token});
     if (!body_file.empty()) argv.insert(argv.begin() + 1, {"--data-binary", "@" + body_file});
@@ -330,6 +345,66 @@ TEST_F(ApiTest, InvalidWritesAreRefusedAndStoreNothing) {
   })) << "the markup contact arrives in Exchange verbatim";
 }
 
+// Optimistic concurrency as CRM developers know it: every item carries an ETag; a PATCH or
+// DELETE with If-Match is refused with 412 and the item as it is now once it has changed.
+TEST_F(ApiTest, IfMatchRefusesAWriteOverAChangeTheCrmHasNotSeen) {
+  const auto contacts = "/v1/mailboxes/" + test::url_segment(agent1) + "/contacts";
+  auto created = send("POST", contacts, R"({"display_name":"Nora Lind"})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id(created.json().at("id").as_string());
+  const std::string first(created.json().at("etag").as_string());
+  auto read = send_with("GET", contacts + "/" + id, "", {});
+  ASSERT_EQ(read.status, 200);
+  EXPECT_NE(read.headers.find("ETag: " + first), std::string::npos) << read.headers;
+
+  // Someone else changes it (here, another PATCH); the first writer's tag is now stale.
+  auto other = send("PATCH", contacts + "/" + id, R"({"job_title":"Seller"})");
+  ASSERT_EQ(other.status, 200) << other.body;
+  const std::string second(other.json().at("etag").as_string());
+  EXPECT_NE(second, first);
+
+  auto stale = send_with("PATCH", contacts + "/" + id, R"({"job_title":"Buyer"})", {"If-Match: " + first});
+  EXPECT_EQ(stale.status, 412) << stale.body;
+  EXPECT_EQ(stale.json().at("error"), "precondition_failed");
+  EXPECT_EQ(stale.json().at("current").at("job_title"), "Seller");
+  EXPECT_EQ(stale.json().at("current").at("etag").as_string(), second);
+  EXPECT_EQ(send_with("DELETE", contacts + "/" + id, "", {"If-Match: " + first}).status, 412);
+  EXPECT_EQ(call("GET", contacts + "/" + id).json().at("job_title"), "Seller") << "nothing was written";
+
+  auto fresh = send_with("PATCH", contacts + "/" + id, R"({"job_title":"Buyer"})", {"If-Match: \"0\", " + second});
+  ASSERT_EQ(fresh.status, 200) << fresh.body;
+  EXPECT_EQ(fresh.json().at("job_title"), "Buyer");
+  EXPECT_EQ(send_with("DELETE", contacts + "/" + id, "", {"If-Match: *"}).status, 204);
+  EXPECT_EQ(call("GET", contacts + "/" + id).status, 404);
+}
+
+// A member the API does not know is refused with 422 naming it, instead of being dropped: a
+// message with "body" instead of "text" would otherwise go out empty.
+TEST_F(ApiTest, UnknownFieldsAreRefusedByName) {
+  const auto mailbox = "/v1/mailboxes/" + test::url_segment(agent1);
+  const auto before = test::stored_items(sim_.config(), agent1).size();
+  auto message = send("POST", mailbox + "/messages", R"({"to":["buyer@example.com"],"subject":"Offer","body":{"text":"Hi"}})");
+  EXPECT_EQ(message.status, 422) << message.body;
+  EXPECT_EQ(message.json().at("error"), "unknown_field");
+  EXPECT_NE(message.json().at("message").as_string().find("\"body\""), std::string::npos) << message.body;
+  auto nested = send("POST", mailbox + "/contacts", R"({"display_name":"X","emails":[{"key":"EmailAddress1","adress":"x@example.com"}]})");
+  EXPECT_EQ(nested.status, 422) << nested.body;
+  EXPECT_NE(nested.json().at("message").as_string().find("emails[0].adress"), std::string::npos) << nested.body;
+  auto event = send("POST", mailbox + "/events",
+                    R"({"subject":"Viewing","start":"2026-12-10T10:00:00Z","end":"2026-12-10T11:00:00Z","colour":"red"})");
+  EXPECT_EQ(event.status, 422) << event.body;
+  EXPECT_NE(event.json().at("message").as_string().find("colour"), std::string::npos) << event.body;
+  EXPECT_EQ(test::stored_items(sim_.config(), agent1).size(), before);
+
+  // What the API itself returned may be sent back whole, identities and ETag included.
+  auto created = send("POST", mailbox + "/contacts", R"({"display_name":"Round Trip"})");
+  ASSERT_EQ(created.status, 201);
+  const std::string id(created.json().at("id").as_string());
+  auto typo = send("PATCH", mailbox + "/contacts/" + id, R"({"job_tilte":"Buyer"})");
+  EXPECT_EQ(typo.status, 422) << typo.body;
+  auto back = send("PATCH", mailbox + "/contacts/" + id, created.body);
+  EXPECT_EQ(back.status, 200) << back.body;
+}
 
 // Mail sent through the API goes out from the agent's mailbox and lands in its Sent Items once.
 TEST_F(ApiTest, AMessageSentThroughTheApiIsInSentItemsOnce) {

@@ -286,7 +286,7 @@ std::string without_local_id(const std::string& line) {
   const auto parsed = boost::json::parse(line);
   boost::json::object out;
   for (const auto& member : parsed.as_object()) {
-    if (member.key() != "id") out[member.key()] = member.value();
+    if (member.key() != "id" && member.key() != "etag") out[member.key()] = member.value();
   }
   return boost::json::serialize(out);
 }
@@ -294,6 +294,7 @@ std::string without_local_id(const std::string& line) {
 boost::json::object comparable_contact(const std::string& json_line) {
   auto v = boost::json::parse(json_line).as_object();
   v.erase("id");
+  v.erase("etag");
   v.erase("last_modified");
   return v;
 }

@@ -150,9 +150,10 @@ std::string url_segment(const std::string& s);
 // `exsyncd items` output parsed into JSON lines keyed by ews_id; fails the test on duplicates.
 std::map<std::string, std::string> stored_items(const fs::path& config, const std::string& mailbox);
 
-// Removes "id" (the local id) from a contact JSON line so it compares with the simulator's.
+// Removes the store's own members, "id" (the local id) and "etag", from a contact JSON line so
+// that it compares with the simulator's.
 std::string without_local_id(const std::string& json_line);
-// A contact JSON line as both sides keep it: without the store's local id, and without
+// A contact JSON line as both sides keep it: without the store's own members (local id, ETag), and without
 // Exchange's modification time, which the store does not keep for a contact the CRM created.
 // (Compare the objects: they compare member by member, whatever the order.)
 boost::json::object comparable_contact(const std::string& json_line);

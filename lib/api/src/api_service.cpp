@@ -51,11 +51,46 @@ http::Response store_failure(const model::StoreError& e) {
                "the local store could not be read; see the daemon's log");
 }
 
-// The item as the CRM sees it: its fields plus its identities.
+// The item as the CRM sees it: its fields plus its identities and its ETag.
 std::optional<std::string> item_json(const store::StoredItem& item, model::FolderKind folder = model::FolderKind::contacts) {
   auto payload = model::payload_from_json(folder, item.payload_json);
   if (!payload) return std::nullopt;
-  return model::payload_to_json(*payload, model::ItemIdentity{item.local_id, item.remote});
+  return model::payload_to_json(*payload, model::ItemIdentity{item.local_id, item.remote, store::item_etag(item)});
+}
+
+// One item, with its ETag header.
+http::Response item_response(int status, const store::StoredItem& item, model::FolderKind folder) {
+  auto r = json_response(status, item_json(item, folder).value_or("null"));
+  r.headers.push_back({"ETag", store::item_etag(item)});
+  return r;
+}
+
+// If-Match (RFC 9110 13.1.1): "*" or a list of strong tags, one of which must be the item's.
+bool if_match_holds(std::string_view header, const std::string& etag) {
+  while (!header.empty()) {
+    const auto comma = header.find(',');
+    auto tag = header.substr(0, comma);
+    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+    if (tag == "*" || tag == etag) return true;
+    if (comma == std::string_view::npos) break;
+    header.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// 412 with the item as it is now, so that the CRM can show or merge it without another read.
+http::Response precondition_failed(const store::StoredItem& now, model::FolderKind folder) {
+  json::object o{{"error", "precondition_failed"},
+                 {"message", "the item changed since the ETag given in If-Match was read; \"current\" is the item now"},
+                 {"current", json::parse(item_json(now, folder).value_or("null"))}};
+  auto r = json_response(412, json::serialize(o));
+  r.headers.push_back({"ETag", store::item_etag(now)});
+  return r;
+}
+
+http::Response unknown_field_error(const std::string& field) {
+  return error(422, "unknown_field", "\"" + field + "\" is not a field of this resource; nothing was written");
 }
 
 // Reads a positive integer query parameter within [1, max]; `fallback` when absent.
@@ -264,6 +299,7 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
       if (req.method != "POST") co_return error(405, "method_not_allowed", "POST only");
       auto body = parse_body(req.body);
       if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
+      if (auto unknown = model::message_unknown_field(req.body)) co_return unknown_field_error(*unknown);
       auto message = model::message_from_json(req.body);
       if (!message) co_return error(422, "invalid_field", message.error());
       auto id = co_await run_blocking(blocking_, [&] { return store_.queue_message(mailbox, *message); });
@@ -334,6 +370,7 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
   if (seg.size() == 4 && req.method == "POST") {
     auto body = parse_body(req.body);
     if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
+    if (auto unknown = model::unknown_field(folder, req.body)) co_return unknown_field_error(*unknown);
     auto parsed = payload_from_body(folder, std::get<json::value>(body));
     if (auto* r = std::get_if<http::Response>(&parsed)) co_return std::move(*r);
     const model::ItemPayload payload = std::get<model::ItemPayload>(parsed);
@@ -342,7 +379,7 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
     auto created = co_await run_blocking(blocking_, [&] { return store_.local_create(mailbox, folder, payload, notify); });
     if (!created) co_return store_failure(created.error());
     wrote();
-    auto resp = json_response(201, item_json(*created, folder).value_or("null"));
+    auto resp = item_response(201, *created, folder);
     resp.headers.push_back({"Location", "/v1/mailboxes/" + mailbox + "/" + seg[3] + "/" + created->local_id});
     co_return resp;
   }
@@ -367,35 +404,57 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
   }
   if (seg.size() == 5) {
     const std::string& id = seg[4];
-    if (req.method == "DELETE") {
-      auto deleted = co_await run_blocking(blocking_, [&] { return store_.local_delete(mailbox, folder, id, notify); });
-      if (!deleted) co_return store_failure(deleted.error());
-      if (!*deleted) co_return error(404, "unknown_item", "no item with id \"" + id + "\" in " + mailbox);
-      wrote();
-      co_return http::Response{204, {}, ""};
+    if (!get && req.method != "PATCH" && req.method != "DELETE")
+      co_return error(405, "method_not_allowed", "GET, PATCH or DELETE");
+    const std::string_view if_match = req.header("If-Match");
+    std::optional<json::object> patch;
+    if (req.method == "PATCH") {
+      auto body = parse_body(req.body);
+      if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
+      if (auto unknown = model::unknown_field(folder, req.body)) co_return unknown_field_error(*unknown);
+      patch = std::get<json::value>(body).as_object();
     }
-    auto item = co_await run_blocking(blocking_, [&] { return store_.item(mailbox, folder, id); });
-    if (!item) co_return store_failure(item.error());
-    if (!*item) co_return error(404, "unknown_item", "no item with id \"" + id + "\" in " + mailbox);
-    if (get) co_return json_response(200, item_json(**item, folder).value_or("null"));
-    if (req.method != "PATCH") co_return error(405, "method_not_allowed", "GET, PATCH or DELETE");
+    auto unknown_item = [&] { return error(404, "unknown_item", "no item with id \"" + id + "\" in " + mailbox); };
+    // Read, then write on the condition that the item is still what was read: a page synced in
+    // between is never reverted. A write that loses the race reads again.
+    constexpr int kAttempts = 5;
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+      auto item = co_await run_blocking(blocking_, [&] { return store_.item(mailbox, folder, id); });
+      if (!item) co_return store_failure(item.error());
+      if (!*item) co_return unknown_item();
+      const store::StoredItem& current = **item;
+      if (get) co_return item_response(200, current, folder);
+      if (!if_match.empty() && !if_match_holds(if_match, store::item_etag(current)))
+        co_return precondition_failed(current, folder);
 
-    auto body = parse_body(req.body);
-    if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
-    auto current = json::parse((*item)->payload_json).as_object();
-    auto merged = merge_patch(std::move(current), std::get<json::value>(body).as_object());
-    auto parsed = payload_from_body(folder, merged);
-    if (auto* r = std::get_if<http::Response>(&parsed)) co_return std::move(*r);
-    const model::ItemPayload payload = std::get<model::ItemPayload>(parsed);
-    auto current_payload = model::payload_from_json(folder, (*item)->payload_json);
-    if (current_payload) {
-      if (auto change = series_change(*current_payload, payload)) co_return error(422, "invalid_field", *change);
+      Result<store::CrmWrite, model::StoreError> written = store::CrmWrite{};
+      if (req.method == "DELETE") {
+        written = co_await run_blocking(blocking_, [&] {
+          return store_.local_delete_if(mailbox, folder, id, current.payload_json, notify);
+        });
+      } else {
+        auto merged = merge_patch(json::parse(current.payload_json).as_object(), *patch);
+        auto parsed = payload_from_body(folder, merged);
+        if (auto* r = std::get_if<http::Response>(&parsed)) co_return std::move(*r);
+        const model::ItemPayload payload = std::get<model::ItemPayload>(parsed);
+        if (auto current_payload = model::payload_from_json(folder, current.payload_json)) {
+          if (auto change = series_change(*current_payload, payload)) co_return error(422, "invalid_field", *change);
+        }
+        written = co_await run_blocking(blocking_, [&] {
+          return store_.local_update_if(mailbox, folder, id, payload, current.payload_json, notify);
+        });
+      }
+      if (!written) co_return store_failure(written.error());
+      switch (written->outcome) {
+        case store::CrmWrite::Outcome::missing: co_return unknown_item();
+        case store::CrmWrite::Outcome::changed: continue;
+        case store::CrmWrite::Outcome::done: break;
+      }
+      wrote();
+      if (req.method == "DELETE") co_return http::Response{204, {}, ""};
+      co_return item_response(200, *written->item, folder);
     }
-    auto updated = co_await run_blocking(blocking_, [&] { return store_.local_update(mailbox, folder, id, payload, notify); });
-    if (!updated) co_return store_failure(updated.error());
-    if (!*updated) co_return error(404, "unknown_item", "no contact with id \"" + id + "\" in " + mailbox);
-    wrote();
-    co_return json_response(200, item_json(**updated, folder).value_or("null"));
+    co_return error(503, "busy", "the item kept changing while it was written; try again");
   }
   co_return error(404, "not_found", "no such route");
 }

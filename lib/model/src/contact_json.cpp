@@ -91,4 +91,20 @@ Result<Contact, std::string> contact_from_json(std::string_view text) {
   return c;
 }
 
+namespace {
+constexpr Member kEmailMembers[] = {{"key"}, {"address"}, {"name"}};
+constexpr Member kPhoneMembers[] = {{"key"}, {"number"}};
+constexpr Member kAddressMembers[] = {{"key"}, {"street"}, {"city"}, {"state"}, {"postal_code"}, {"country"}};
+constexpr Member kContactMembers[] = {
+    {"display_name"}, {"given_name"}, {"middle_name"}, {"surname"}, {"nickname"}, {"file_as"}, {"company"},
+    {"job_title"},    {"emails", kEmailMembers}, {"phones", kPhoneMembers}, {"addresses", kAddressMembers},
+    {"birthday"},     {"notes"}, {"categories"}};
+}  // namespace
+
+std::optional<std::string> contact_unknown_field(std::string_view text) {
+  auto v = parse_object(text);
+  if (!v) return std::nullopt;  // the parser says what is wrong
+  return unknown_member(v->as_object(), kContactMembers);
+}
+
 }  // namespace exsync::model

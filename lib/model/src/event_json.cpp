@@ -119,4 +119,26 @@ Result<Event, std::string> event_from_json(std::string_view text) {
   return e;
 }
 
+namespace {
+constexpr Member kPersonMembers[] = {{"name"}, {"address"}};
+constexpr Member kAttendeeMembers[] = {{"name"}, {"address"}, {"type"}, {"response"}};
+constexpr Member kRecurrenceMembers[] = {{"pattern"},    {"interval"},   {"days_of_week"}, {"first_day_of_week"},
+                                         {"day_of_month"}, {"day_of_week_index"}, {"month"}, {"range"},
+                                         {"start_date"}, {"end_date"},   {"count"}};
+constexpr Member kOccurrenceMembers[] = {{"ews_id"}, {"original_start"}, {"start"}, {"end"}};
+constexpr Member kEventMembers[] = {
+    {"uid"},        {"subject"},   {"location"},          {"body"},
+    {"start"},      {"end"},       {"time_zone"},         {"all_day"},
+    {"organizer", kPersonMembers}, {"attendees", kAttendeeMembers}, {"categories"},
+    {"reminder_minutes"},          {"free_busy"},         {"sensitivity"},
+    {"is_cancelled"},              {"recurrence", kRecurrenceMembers},
+    {"modified_occurrences", kOccurrenceMembers},          {"deleted_occurrences"}};
+}  // namespace
+
+std::optional<std::string> event_unknown_field(std::string_view text) {
+  auto v = parse_object(text);
+  if (!v) return std::nullopt;  // the parser says what is wrong
+  return unknown_member(v->as_object(), kEventMembers);
+}
+
 }  // namespace exsync::model

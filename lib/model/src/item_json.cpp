@@ -22,4 +22,8 @@ Result<ItemPayload, std::string> payload_from_json(FolderKind folder, std::strin
   return ItemPayload(std::move(*c));
 }
 
+std::optional<std::string> unknown_field(FolderKind folder, std::string_view json) {
+  return folder == FolderKind::calendar ? event_unknown_field(json) : contact_unknown_field(json);
+}
+
 }  // namespace exsync::model

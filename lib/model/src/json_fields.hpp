@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,7 @@ inline void put_identity(json::object& o, const std::optional<ItemIdentity>& ide
   put(o, "id", identity->local_id);
   put(o, "ews_id", identity->remote.id);
   put(o, "change_key", identity->remote.change_key);
+  put(o, "etag", identity->etag);
 }
 
 inline json::array strings(const std::vector<std::string>& v) {
@@ -125,5 +127,42 @@ struct Reader {
     return Reader{v->as_object(), err};
   }
 };
+
+// The members a shape accepts: each name, with the members of its object (or of its array's
+// objects) when it has any. For refusing what a writer misspelt or invented, which would
+// otherwise be dropped without a word.
+struct Member {
+  std::string_view name;
+  std::span<const Member> members = {};
+};
+
+// Every item's identity members, which a CRM may send back as it read them.
+inline constexpr Member kIdentityMembers[] = {{"id"}, {"ews_id"}, {"change_key"}, {"etag"}, {"last_modified"}};
+
+// The first member of `o` that `known` (or, at the top, the identity members) does not list,
+// by its path ("emails[1].adress").
+inline std::optional<std::string> unknown_member(const json::object& o, std::span<const Member> known,
+                                                 bool top = true, const std::string& path = "") {
+  for (const auto& kv : o) {
+    const Member* m = nullptr;
+    for (const auto& k : known)
+      if (k.name == kv.key()) m = &k;
+    if (!m && top)
+      for (const auto& k : kIdentityMembers)
+        if (k.name == kv.key()) m = &k;
+    const std::string here = path + std::string(kv.key());
+    if (!m) return here;
+    if (m->members.empty()) continue;
+    if (kv.value().is_object()) {
+      if (auto u = unknown_member(kv.value().as_object(), m->members, false, here + ".")) return u;
+    } else if (kv.value().is_array()) {
+      const auto& a = kv.value().as_array();
+      for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i].is_object())
+          if (auto u = unknown_member(a[i].as_object(), m->members, false, here + "[" + std::to_string(i) + "].")) return u;
+    }
+  }
+  return std::nullopt;
+}
 
 }  // namespace exsync::model

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "exsync/core/mailbox_address.hpp"
+#include "json_fields.hpp"
 
 namespace exsync::model {
 namespace json = boost::json;
@@ -108,6 +109,22 @@ Result<OutgoingMessage, std::string> message_from_json(std::string_view text) {
     }
   }
   return m;
+}
+
+namespace {
+constexpr Member kRecipientMembers[] = {{"name"}, {"address"}};
+constexpr Member kAttachmentMembers[] = {{"name"}, {"content_type"}, {"content_base64"}};
+constexpr Member kMessageMembers[] = {{"to", kRecipientMembers}, {"cc", kRecipientMembers}, {"bcc", kRecipientMembers},
+                                      {"subject"},  {"text"}, {"html"}, {"attachments", kAttachmentMembers}};
+}  // namespace
+
+std::optional<std::string> message_unknown_field(std::string_view text) {
+  auto v = parse_object(text);
+  if (!v) return std::nullopt;  // message_from_json says what is wrong
+  for (const auto& kv : v->as_object())
+    for (const auto& k : kIdentityMembers)
+      if (k.name == kv.key()) return std::string(kv.key());  // a message has no identity to send back
+  return unknown_member(v->as_object(), kMessageMembers, false);
 }
 
 std::string message_to_json(const OutgoingMessage& m) {

@@ -270,6 +270,19 @@ struct SqliteStore::Impl {
 };
 
 SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+std::string item_etag(const StoredItem& item) {
+  // FNV-1a, 64 bits: a tag needs to change with the content, not to resist forgery.
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : item.payload_json) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string tag = "\"";
+  for (int shift = 60; shift >= 0; shift -= 4) tag += kHex[(h >> shift) & 0xf];
+  return tag + "\"";
+}
 SqliteStore::~SqliteStore() = default;
 
 namespace {
@@ -951,18 +964,34 @@ Result<std::optional<StoredItem>, StoreError> SqliteStore::local_update(const st
                                                                         model::FolderKind folder,
                                                                         const std::string& local_id,
                                                                         const model::ItemPayload& item, bool notify) {
+  auto written = update_item(mailbox, folder, local_id, item, nullptr, notify);
+  if (!written) return Fail{written.error()};
+  return std::move(written->item);
+}
+
+Result<CrmWrite, StoreError> SqliteStore::local_update_if(const std::string& mailbox, model::FolderKind folder,
+                                                          const std::string& local_id, const model::ItemPayload& item,
+                                                          const std::string& expected, bool notify) {
+  return update_item(mailbox, folder, local_id, item, &expected, notify);
+}
+
+Result<CrmWrite, StoreError> SqliteStore::update_item(const std::string& mailbox, model::FolderKind folder,
+                                                      const std::string& local_id, const model::ItemPayload& item,
+                                                      const std::string* expected, bool notify) {
   std::lock_guard lock(impl_->mu);
   sqlite3* db = impl_->db;
-  return impl_->transaction<std::optional<StoredItem>>("update item", [&]() -> Result<std::optional<StoredItem>, StoreError> {
+  return impl_->transaction<CrmWrite>("update item", [&]() -> Result<CrmWrite, StoreError> {
     auto cur = impl_->cached("SELECT i.remote_id, i.change_key, i.data, i.mailbox_id FROM items i JOIN mailboxes m ON m.id = i.mailbox_id "
                   "WHERE m.address = ?1 AND i.folder = ?2 AND i.id = ?3");
     cur.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, local_id);
     if (!cur.valid()) return Fail{sqlite_error(db, cur.prepare_rc(), "update item")};
     int rc = cur.step();
-    if (rc == SQLITE_DONE) return std::optional<StoredItem>();
+    if (rc == SQLITE_DONE) return CrmWrite{CrmWrite::Outcome::missing, std::nullopt};
     if (rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "update item")};
-    StoredItem out{local_id, {cur.text(0), cur.text(1)}, payload_json(item)};
+    StoredItem out{local_id, visible_ref(cur.text(0), cur.text(1)), payload_json(item)};
     const auto old_data = cur.text(2);
+    if (expected && *expected != old_data)
+      return CrmWrite{CrmWrite::Outcome::changed, StoredItem{local_id, out.remote, old_data}};
     const auto mid = cur.integer(3);
     auto set = impl_->cached("UPDATE items SET data = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
     set.bind(1, local_id).bind(2, out.payload_json);
@@ -976,24 +1005,41 @@ Result<std::optional<StoredItem>, StoreError> SqliteStore::local_update(const st
                     "attempts = CASE WHEN op = 'create' THEN attempts ELSE 0 END");
     queue.bind(1, mid).bind(2, model::folder_name(folder)).bind(3, local_id).bind(4, old_data).bind(5, std::int64_t{notify});
     if (auto r = impl_->run(queue, "update item"); !r) return Fail{r.error()};
-    return std::optional<StoredItem>(std::move(out));
+    return CrmWrite{CrmWrite::Outcome::done, std::move(out)};
   });
 }
 
 Result<bool, StoreError> SqliteStore::local_delete(const std::string& mailbox, model::FolderKind folder,
                                                    const std::string& local_id, bool notify) {
+  auto written = delete_item(mailbox, folder, local_id, nullptr, notify);
+  if (!written) return Fail{written.error()};
+  return written->outcome == CrmWrite::Outcome::done;
+}
+
+Result<CrmWrite, StoreError> SqliteStore::local_delete_if(const std::string& mailbox, model::FolderKind folder,
+                                                          const std::string& local_id, const std::string& expected,
+                                                          bool notify) {
+  return delete_item(mailbox, folder, local_id, &expected, notify);
+}
+
+Result<CrmWrite, StoreError> SqliteStore::delete_item(const std::string& mailbox, model::FolderKind folder,
+                                                      const std::string& local_id, const std::string* expected,
+                                                      bool notify) {
   std::lock_guard lock(impl_->mu);
   sqlite3* db = impl_->db;
-  return impl_->transaction<bool>("delete item", [&]() -> Result<bool, StoreError> {
-    auto cur = impl_->cached("SELECT i.remote_id, i.change_key, i.mailbox_id, o.op, coalesce(o.attempts, 0) FROM items i "
+  return impl_->transaction<CrmWrite>("delete item", [&]() -> Result<CrmWrite, StoreError> {
+    const CrmWrite done{CrmWrite::Outcome::done, std::nullopt};
+    auto cur = impl_->cached("SELECT i.remote_id, i.change_key, i.mailbox_id, o.op, coalesce(o.attempts, 0), i.data FROM items i "
                   "JOIN mailboxes m ON m.id = i.mailbox_id LEFT JOIN outbox o ON o.item_id = i.id "
                   "WHERE m.address = ?1 AND i.folder = ?2 AND i.id = ?3");
     cur.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, local_id);
     if (!cur.valid()) return Fail{sqlite_error(db, cur.prepare_rc(), "delete item")};
     int rc = cur.step();
-    if (rc == SQLITE_DONE) return false;
+    if (rc == SQLITE_DONE) return CrmWrite{CrmWrite::Outcome::missing, std::nullopt};
     if (rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "delete item")};
     const auto remote_id = cur.text(0), change_key = cur.text(1), pending_op = cur.text(3);
+    if (expected && *expected != cur.text(5))
+      return CrmWrite{CrmWrite::Outcome::changed, StoredItem{local_id, visible_ref(remote_id, change_key), cur.text(5)}};
     const auto mid = cur.integer(2);
     const auto attempts = cur.integer(4);
     auto del = impl_->cached("DELETE FROM items WHERE id = ?1");
@@ -1004,7 +1050,7 @@ Result<bool, StoreError> SqliteStore::local_delete(const std::string& mailbox, m
       auto drop = impl_->cached("DELETE FROM outbox WHERE item_id = ?1");
       drop.bind(1, local_id);
       if (auto r = impl_->run(drop, "delete item"); !r) return Fail{r.error()};
-      return true;
+      return done;
     }
     // A create that may have reached the mailbox is found by its tag and deleted (empty ref).
     const bool uncertain = pending_op == "create";
@@ -1016,7 +1062,7 @@ Result<bool, StoreError> SqliteStore::local_delete(const std::string& mailbox, m
     queue.bind(1, mid).bind(2, model::folder_name(folder)).bind(3, local_id).bind(4, uncertain ? "" : remote_id)
         .bind(5, uncertain ? "" : change_key).bind(6, std::int64_t{notify});
     if (auto r = impl_->run(queue, "delete item"); !r) return Fail{r.error()};
-    return true;
+    return done;
   });
 }
 

@@ -16,4 +16,8 @@ namespace exsync::model {
 std::string payload_to_json(const ItemPayload& payload, const std::optional<ItemIdentity>& identity = {});
 Result<ItemPayload, std::string> payload_from_json(FolderKind folder, std::string_view json);
 
+// The first member of the folder's item JSON that is not one of its fields (see
+// contact_unknown_field, event_unknown_field).
+std::optional<std::string> unknown_field(FolderKind folder, std::string_view json);
+
 }  // namespace exsync::model

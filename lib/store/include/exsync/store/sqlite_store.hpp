@@ -26,6 +26,21 @@ struct StoredItem {
   std::string payload_json;  // the item's fields (contact JSON without identity)
 };
 
+// The item's entity tag for HTTP's conditional requests: it changes whenever the item's fields
+// change, whichever side changed them (a quoted strong tag).
+std::string item_etag(const StoredItem& item);
+
+// The outcome of a CRM write made on a condition.
+struct CrmWrite {
+  enum class Outcome {
+    done,     // written; `item` is the item now (absent after a delete)
+    missing,  // there is no such item
+    changed,  // the item's fields are no longer the expected ones: nothing written, `item` is it now
+  };
+  Outcome outcome = Outcome::done;
+  std::optional<StoredItem> item;
+};
+
 // A folder's sync status, for operators and the CRM.
 struct FolderStatus {
   std::string folder;
@@ -147,6 +162,15 @@ class SqliteStore final : public model::LocalStore {
   // false when the item does not exist.
   Result<bool, model::StoreError> local_delete(const std::string& mailbox, model::FolderKind folder,
                                                const std::string& local_id, bool notify = false);
+  // Compare-and-set forms: the write happens only if the item's fields (payload JSON) are still
+  // `expected`, as the caller read them, in the same transaction. A read-merge-write (PATCH) that
+  // lost the race to a synced page therefore never reverts that page.
+  Result<CrmWrite, model::StoreError> local_update_if(const std::string& mailbox, model::FolderKind folder,
+                                                      const std::string& local_id, const model::ItemPayload& item,
+                                                      const std::string& expected, bool notify = false);
+  Result<CrmWrite, model::StoreError> local_delete_if(const std::string& mailbox, model::FolderKind folder,
+                                                      const std::string& local_id, const std::string& expected,
+                                                      bool notify = false);
 
   Result<std::vector<model::QueuedMessage>, model::StoreError> queued_messages(
       const std::string& mailbox) override;
@@ -186,6 +210,13 @@ class SqliteStore final : public model::LocalStore {
  private:
   struct Impl;
   explicit SqliteStore(std::unique_ptr<Impl> impl);
+  // The CRM's update and delete; `expected` (may be null) is the condition of the _if forms.
+  Result<CrmWrite, model::StoreError> update_item(const std::string& mailbox, model::FolderKind folder,
+                                                  const std::string& local_id, const model::ItemPayload& item,
+                                                  const std::string* expected, bool notify);
+  Result<CrmWrite, model::StoreError> delete_item(const std::string& mailbox, model::FolderKind folder,
+                                                  const std::string& local_id, const std::string* expected,
+                                                  bool notify);
   std::unique_ptr<Impl> impl_;
 };
 
