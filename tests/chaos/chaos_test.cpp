@@ -34,39 +34,13 @@ class ChaosTest : public ::testing::Test {
     auto text = test::read_file(sim_.config());
     text.replace(text.find("interval_seconds = 10"), 21, "interval_seconds = 1");
     test::write_file(sim_.config(), text);
-    token_ = test::read_file(sim_.dir() / "api.token");
-    token_.pop_back();
-    const auto listen = text.substr(text.find("listen = \"") + 10);
-    base_ = "http://" + listen.substr(0, listen.find('"'));
   }
-  void start() {
-    daemon_ = std::make_unique<test::Process>(
-        std::vector<std::string>{test::exsyncd_path().string(), "run", "--config", sim_.config().string()}, logs_.path(),
-        "exsyncd-" + std::to_string(starts_++));
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (daemon_->stderr_text().find("event=api.listening") == std::string::npos) {
-      if (auto done = daemon_->wait(0ms)) FAIL() << "exsyncd exited: " << done->err;
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << daemon_->stderr_text();
-      std::this_thread::sleep_for(10ms);
-    }
-  }
-  void kill() {
-    daemon_->signal(SIGKILL);
-    ASSERT_TRUE(daemon_->wait(10s));
-  }
-  // One API request through curl; the status, or 0 when the daemon was not there to answer.
+  void start() { daemon_.start(); }
+  void kill() { daemon_.kill(); }
+  // One API request; the status, or 0 when the daemon was not there to answer.
   std::pair<int, std::string> api(const std::string& method, const std::string& path, const std::string& body = "") {
-    std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-m", "10", "-X", method, "-w", "\n%{http_code}",
-                                     "-H", "Authorization: Bearer " + token_, base_ + path};
-    if (!body.empty()) {
-      const auto file = logs_ / ("body-" + std::to_string(++bodies_) + ".json");
-      test::write_file(file, body);
-      argv.insert(argv.begin() + 1, {"-H", "Content-Type: application/json", "--data-binary", "@" + file.string()});
-    }
-    auto r = test::run_process(argv, 30s);
-    const auto nl = r.out.rfind('\n');
-    if (nl == std::string::npos) return {0, ""};
-    return {std::atoi(r.out.c_str() + nl + 1), r.out.substr(0, nl)};
+    auto a = api_.call(method, path, body);
+    return {a.status, a.body};
   }
   std::vector<std::string> sim_names(const std::string& mailbox) {
     std::vector<std::string> out;
@@ -77,9 +51,8 @@ class ChaosTest : public ::testing::Test {
 
   test::Simulator sim_{test::SimOptions{.mailboxes = 2, .contacts = 30, .events = 3}};
   test::TempDir logs_;
-  std::unique_ptr<test::Process> daemon_;
-  std::string token_, base_;
-  int starts_ = 0, bodies_ = 0;
+  test::CrmApi api_{sim_};
+  test::Daemon daemon_{sim_.config(), logs_.path()};
 };
 
 TEST_F(ChaosTest, RandomKillsLoseAndDuplicateNothing) {
@@ -154,7 +127,7 @@ TEST_F(ChaosTest, RandomKillsLoseAndDuplicateNothing) {
     return true;
   };
   while (!agreed()) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no convergence: " << why << "\n" << daemon_->stderr_text().substr(0, 3000);
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no convergence: " << why << "\n" << daemon_.log().substr(0, 3000);
     std::this_thread::sleep_for(200ms);
   }
   for (const auto& mb : mailboxes) {
@@ -183,8 +156,8 @@ TEST_F(ChaosTest, RandomKillsLoseAndDuplicateNothing) {
     }
     EXPECT_EQ(n, 1u) << subject;
   }
-  daemon_->signal(SIGTERM);
-  auto r = daemon_->wait(15s);
+  daemon_.signal(SIGTERM);
+  auto r = daemon_.wait(15s);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->exit_code, 0);
   sim_.expect_schema_valid_requests();

@@ -275,6 +275,21 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
         if (!sc) return problem(404, "no contact " + p[4]);
         return json_response(200, ref_json(*sc));
       }
+      if (p.size() == 5 && m == "PATCH") {
+        // A merge patch of some fields, applied at once: an Outlook user changing one field while
+        // a client writes others (PUT would overwrite what it wrote in between).
+        auto it = mb->contacts.find(p[4]);
+        if (it == mb->contacts.end() || it->second.deleted) return problem(404, "no contact " + p[4]);
+        if (!body.is_object()) return problem(400, "needs an object of contact fields");
+        auto merged = json::parse(model::contact_to_json(it->second.contact)).as_object();
+        for (const auto& member : body.as_object()) {
+          if (member.value().is_null()) merged.erase(member.key());
+          else merged[member.key()] = member.value();
+        }
+        auto c = model::contact_from_json(json::serialize(merged));
+        if (!c) return problem(400, "contact " + c.error());
+        return json_response(200, ref_json(*tenant_.update_contact(*mb, p[4], std::move(*c))));
+      }
       if (p.size() == 5 && m == "DELETE") {
         if (!tenant_.delete_contact(*mb, p[4])) return problem(404, "no contact " + p[4]);
         return {204, {}, ""};

@@ -9,6 +9,7 @@
 //   GET    /sim/mailboxes/{addr}/contacts                 JSON lines (contact JSON with ews_id)
 //   POST   /sim/mailboxes/{addr}/contacts   contact JSON -> {"ews_id","change_key"}
 //   PUT    /sim/mailboxes/{addr}/contacts/{id} contact JSON (replaces the contact)
+//   PATCH  /sim/mailboxes/{addr}/contacts/{id} some contact fields, merged (null removes one)
 //   DELETE /sim/mailboxes/{addr}/contacts/{id}
 //   GET    /sim/mailboxes/{addr}/events                   JSON lines (event JSON with ews_id)
 //   PUT    /sim/mailboxes/{addr}/events/{id} {"subject", "location"} (an edit in Outlook)

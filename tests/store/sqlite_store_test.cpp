@@ -596,5 +596,44 @@ TEST_F(SqliteStoreTest, TransitionsOnAStaleOutboxEntryChangeNothing) {
   EXPECT_TRUE(*s->restore_as_create(now[1]));
 }
 
+
+// The CRM deleted an item and Exchange refused the delete until it was parked; Exchange still
+// has the item and sends it again (an edit, a resync). It stays deleted for the CRM, its delete
+// stays visibly parked, and it never comes back as a new item under a new local id.
+TEST_F(SqliteStoreTest, AnItemTheCrmDeletedDoesNotComeBackWhileTheDeleteWaits) {
+  auto s = open();
+  model::PageCommit page;
+  page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
+  page.next_cursor = "s1";
+  page.completes_sync = true;
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  const auto ann = (*s->items("a@x.com", FolderKind::contacts))[0].remote.id == "A"
+                       ? (*s->items("a@x.com", FolderKind::contacts))[0]
+                       : (*s->items("a@x.com", FolderKind::contacts))[1];
+  ASSERT_TRUE(*s->local_delete("a@x.com", FolderKind::contacts, ann.local_id));
+  auto writes = *s->pending_writes("a@x.com", FolderKind::contacts);
+  ASSERT_EQ(writes.size(), 1u);
+  ASSERT_TRUE(s->fail_write(writes[0], "protocol: not a SOAP envelope", true));
+
+  model::PageCommit edited;  // Ann edited in Outlook
+  edited.upserts = {contact("A", "2", "Ann in Outlook")};
+  edited.next_cursor = "s2";
+  edited.completes_sync = true;
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, edited));
+  ASSERT_TRUE(s->begin_resync("a@x.com", FolderKind::contacts));
+  model::PageCommit again;  // and everything again
+  again.upserts = {contact("A", "3", "Ann in Outlook")};
+  again.unchanged = {"B"};
+  again.next_cursor = "r1";
+  again.completes_sync = true;
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, again));
+
+  EXPECT_EQ(names(*s), (std::map<std::string, std::string>{{"B", "Bob"}}));
+  const auto outbox = *s->outbox("a@x.com");
+  ASSERT_EQ(outbox.size(), 1u);
+  EXPECT_EQ(outbox[0].local_id, ann.local_id);
+  EXPECT_EQ(outbox[0].state, "parked");
+}
+
 }  // namespace
 }  // namespace exsync::store

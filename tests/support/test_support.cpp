@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -127,7 +128,12 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
   return *r;
 }
 
-fs::path exsyncd_path() { return EXSYNC_TEST_EXSYNCD; }
+fs::path exsyncd_path() {
+  // EXSYNC_TEST_DAEMON runs the black-box drivers (the contract and chaos tests) against another
+  // build of the daemon, an older commit's say, with this tree's simulator and checks.
+  if (const char* other = std::getenv("EXSYNC_TEST_DAEMON"); other && *other) return other;
+  return EXSYNC_TEST_EXSYNCD;
+}
 fs::path sim_path() { return EXSYNC_TEST_SIM; }
 fs::path source_dir() { return EXSYNC_TEST_SOURCE_DIR; }
 
@@ -146,11 +152,15 @@ Simulator::Simulator(SimOptions o) {
                                    "--token-lifetime", std::to_string(o.token_lifetime)};
   if (o.client_certificate) argv.push_back("--client-certificate");
   if (o.validate_schema) {
-    if (auto shared = shared_dir(); shared && fs::exists(*shared / "ews-schema" / "soap-envelope.xsd")) {
-      argv.push_back("--schema");
-      argv.push_back((*shared / "ews-schema").string());
-      validating_ = true;
-    }
+    // Reference data, never optional: without it "every request passed the schema" would hold
+    // without anything having been checked.
+    auto shared = shared_dir();
+    if (!shared || !fs::exists(*shared / "ews-schema" / "soap-envelope.xsd"))
+      throw std::runtime_error("../shared/ews-schema is missing: Microsoft's EWS schema must sit beside the clone "
+                               "(the simulator validates every request against it)");
+    argv.push_back("--schema");
+    argv.push_back((*shared / "ews-schema").string());
+    validating_ = true;
   }
   process_ = std::make_unique<Process>(argv, dir_.path(), "sim");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -305,6 +315,50 @@ void damage_database(const fs::path& db) {
   f.seekp(static_cast<std::streamoff>(size / 2 / 4096 * 4096 + 8));
   const std::string junk(3000, '\x5a');
   f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+}
+
+CrmApi::CrmApi(const Simulator& sim) {
+  const auto text = read_file(sim.config());
+  const auto listen = text.substr(text.find("listen = \"") + 10);
+  base_ = "http://" + listen.substr(0, listen.find('"'));
+  token_ = read_file(sim.dir() / "api.token");
+  while (!token_.empty() && token_.back() == '\n') token_.pop_back();
+}
+
+CrmApi::Answer CrmApi::call(const std::string& method, const std::string& path, const std::string& body,
+                            const std::vector<std::string>& headers) {
+  std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-m", "10", "-X", method, "-w", "\n%{http_code}",
+                                   "-H", "Authorization: Bearer " + token_};
+  for (const auto& h : headers) argv.insert(argv.end(), {"-H", h});
+  if (!body.empty()) {
+    const auto file = bodies_ / ("body-" + std::to_string(++count_ % 64) + ".json");
+    write_file(file, body);
+    argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary", "@" + file.string()});
+  }
+  argv.push_back(base_ + path);
+  auto r = run_process(argv, std::chrono::seconds(30));
+  const auto nl = r.out.rfind('\n');
+  if (nl == std::string::npos) return {};
+  return {std::atoi(r.out.c_str() + nl + 1), r.out.substr(0, nl)};
+}
+
+void Daemon::start() {
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{exsyncd_path().string(), "run", "--config", config_.string()}, log_dir_,
+      "exsyncd-" + std::to_string(starts_++));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (process_->stderr_text().find("event=api.listening") == std::string::npos) {
+    if (auto done = process_->wait(std::chrono::milliseconds(0))) FAIL() << "exsyncd exited: " << done->err;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << process_->stderr_text();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+void Daemon::kill() {
+  if (!process_) return;
+  process_->signal(SIGKILL);
+  EXPECT_TRUE(process_->wait(std::chrono::seconds(10)));
+  process_.reset();
 }
 
 }  // namespace exsync::test

@@ -91,7 +91,7 @@ class Process {
 // Runs a program to completion (killing it after `timeout`).
 ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
-// Paths baked in by CMake.
+// Paths baked in by CMake (the daemon's may be replaced with $EXSYNC_TEST_DAEMON).
 fs::path exsyncd_path();
 fs::path sim_path();
 fs::path source_dir();
@@ -104,7 +104,7 @@ struct SimOptions {
   int events = 5;
   int seed = 1;
   int token_lifetime = 3600;
-  bool validate_schema = true;  // with ../shared/ews-schema when present
+  bool validate_schema = true;  // with ../shared/ews-schema, which must then be present
   bool client_certificate = false;  // --client-certificate: client.crt and client.key for app-only sign-in
 };
 
@@ -142,6 +142,44 @@ class Simulator {
   std::unique_ptr<Process> process_;
   unsigned short port_ = 0;
   bool validating_ = false;
+};
+
+// The daemon's CRM API, spoken through curl (a client independent of exsync's own HTTP code), at
+// the address and with the token of the simulator's configuration.
+class CrmApi {
+ public:
+  explicit CrmApi(const Simulator& sim);
+  struct Answer {
+    int status = 0;  // 0: no answer (the daemon was not there, or did not answer in 10 s)
+    std::string body;
+  };
+  Answer call(const std::string& method, const std::string& path, const std::string& body = "",
+              const std::vector<std::string>& headers = {});
+
+ private:
+  std::string base_, token_;
+  TempDir bodies_;
+  int count_ = 0;
+};
+
+// `exsyncd run` on a configuration, started, killed and started again at will; each run logs to
+// its own files under `log_dir`.
+class Daemon {
+ public:
+  Daemon(fs::path config, fs::path log_dir) : config_(std::move(config)), log_dir_(std::move(log_dir)) {}
+  // Starts a run and returns once its API listens (fails the test if it exits or takes 30 s).
+  void start();
+  void kill();  // SIGKILL, and reaped
+  void signal(int signo) { process_->signal(signo); }
+  std::optional<ProcessResult> wait(std::chrono::milliseconds timeout) { return process_->wait(timeout); }
+  bool running() const { return process_ != nullptr; }
+  std::string log() const { return process_ ? process_->stderr_text() : std::string(); }
+  int starts() const { return starts_; }
+
+ private:
+  fs::path config_, log_dir_;
+  std::unique_ptr<Process> process_;
+  int starts_ = 0;
 };
 
 // Percent-encodes a path segment.

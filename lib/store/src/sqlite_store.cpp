@@ -422,9 +422,12 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
     auto insert = impl_->cached("INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) "
                      "VALUES (lower(hex(randomblob(16))), ?1, ?2, ?3, ?4, ?5) RETURNING id");
     // The CRM's pending change to an item wins over the mailbox's until it is written; a
-    // conflict, if any, is resolved when the write is attempted.
-    auto pending = impl_->cached("SELECT o.seq, o.op FROM outbox o JOIN items i ON i.id = o.item_id "
-                      "WHERE i.mailbox_id = ?1 AND i.folder = ?2 AND i.remote_id = ?3");
+    // conflict, if any, is resolved when the write is attempted. A CRM delete has no item row
+    // left, only its outbox entry naming the remote id: the item must not come back as a new
+    // one (with a new local id) while that delete waits or is parked.
+    auto pending = impl_->cached("SELECT o.seq, o.op FROM outbox o LEFT JOIN items i ON i.id = o.item_id "
+                      "WHERE o.mailbox_id = ?1 AND o.folder = ?2 "
+                      "AND (i.remote_id = ?3 OR (o.op = 'delete' AND i.id IS NULL AND o.remote_id = ?3))");
     auto pending_op = [&](const std::string& remote_id) -> Result<std::string, StoreError> {
       pending.reset();
       pending.bind(1, *mid).bind(2, fname).bind(3, remote_id);
