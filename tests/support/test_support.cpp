@@ -134,7 +134,10 @@ fs::path exsyncd_path() {
   if (const char* other = std::getenv("EXSYNC_TEST_DAEMON"); other && *other) return other;
   return EXSYNC_TEST_EXSYNCD;
 }
-fs::path sim_path() { return EXSYNC_TEST_SIM; }
+fs::path sim_path() {
+  if (const char* other = std::getenv("EXSYNC_TEST_SIM"); other && *other) return other;  // a copy, for a long soak
+  return EXSYNC_TEST_SIM;
+}
 fs::path source_dir() { return EXSYNC_TEST_SOURCE_DIR; }
 
 std::optional<fs::path> shared_dir() {

@@ -91,7 +91,7 @@ class Process {
 // Runs a program to completion (killing it after `timeout`).
 ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
-// Paths baked in by CMake (the daemon's may be replaced with $EXSYNC_TEST_DAEMON).
+// Paths baked in by CMake (replaced with $EXSYNC_TEST_DAEMON and $EXSYNC_TEST_SIM when set).
 fs::path exsyncd_path();
 fs::path sim_path();
 fs::path source_dir();
