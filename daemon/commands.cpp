@@ -482,7 +482,7 @@ int print_status(Runtime& rt, const CommandLine& cl, const std::vector<std::stri
     std::string mailbox, state, last_success, last_error;
     std::map<std::string, std::int64_t> items;
     std::map<std::string, std::int64_t> initial_total;  // folders in their initial sync
-    std::int64_t pending = 0, parked = 0, deletions_held = 0;
+    std::int64_t pending = 0, parked = 0, deletions_held = 0, quarantined = 0;
     // Items stored and expected over the folders in their initial sync.
     std::pair<std::int64_t, std::int64_t> progress() const {
       std::pair<std::int64_t, std::int64_t> p{0, 0};
@@ -507,6 +507,7 @@ int print_status(Runtime& rt, const CommandLine& cl, const std::vector<std::stri
       row.items[f.folder] = f.items;
       if (f.initial_total) row.initial_total[f.folder] = *f.initial_total;
       row.deletions_held += f.deletions_held;
+      row.quarantined += f.quarantined;
       if (!f.last_success.empty() && (row.last_success.empty() || f.last_success < row.last_success))
         row.last_success = f.last_success;  // the folder that is furthest behind
       if (!f.last_error.empty()) {
@@ -518,6 +519,7 @@ int print_status(Runtime& rt, const CommandLine& cl, const std::vector<std::stri
     if (!folders->empty())
       row.state = failing                       ? "failing"
                   : row.deletions_held > 0      ? "held"
+                  : row.quarantined > 0         ? "quarantine"
                   : !row.initial_total.empty()  ? "initial sync"
                                                 : "ok";
     rows.push_back(std::move(row));
@@ -538,7 +540,8 @@ int print_status(Runtime& rt, const CommandLine& cl, const std::vector<std::stri
           {"items", std::move(items)},
           {"initial_sync_total", std::move(initial)},
           {"outbox", boost::json::object{{"pending", r.pending}, {"parked", r.parked}}},
-          {"deletions_held", r.deletions_held}});
+          {"deletions_held", r.deletions_held},
+          {"quarantined", r.quarantined}});
     }
     out = boost::json::serialize(boost::json::object{{"mailboxes", std::move(list)}}) + "\n";
   } else {
@@ -562,7 +565,10 @@ int print_status(Runtime& rt, const CommandLine& cl, const std::vector<std::stri
                     count("contacts").c_str(), count("calendar").c_str(),
                     (std::to_string(r.pending) + (r.parked ? "+" + std::to_string(r.parked) + "!" : "")).c_str());
       out += line;
-      std::string last = r.last_error.empty() ? "-" : r.last_error;
+      std::string last = !r.last_error.empty() ? r.last_error
+                         : r.quarantined > 0 ? std::to_string(r.quarantined) + " item" + (r.quarantined == 1 ? "" : "s") +
+                                                   " Exchange will not hand over (GET .../quarantine)"
+                                             : "-";
       if (const auto [done, total] = r.progress(); total > 0 && progress_bars) {
         // On a terminal, a bar for the initial sync before the last error, if any.
         constexpr int kBar = 20;

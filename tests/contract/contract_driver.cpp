@@ -124,6 +124,7 @@ class Driver {
         {"crm.delete", 4, &Driver::crm_delete},    {"crm.send", 4, &Driver::crm_send},
         {"ex.create", 7, &Driver::ex_create},      {"ex.update", 12, &Driver::ex_update},
         {"ex.delete", 4, &Driver::ex_delete},      {"ex.mass_delete", 1, &Driver::ex_mass_delete},
+        {"ex.poison", 2, &Driver::ex_poison},
         {"resync", 3, &Driver::resync},            {"fault.throttle", 3, &Driver::fault_throttle},
         {"fault.network", 3, &Driver::fault_network}, {"fault.timeout", 1, &Driver::fault_timeout},
         {"fault.refusal", 2, &Driver::fault_refusal}, {"daemon.kill", 3, &Driver::daemon_kill},
@@ -387,6 +388,23 @@ class Driver {
     }
   }
 
+  // An item Exchange will no longer hand over (GetItem answers it with an error of its own),
+  // edited so that the daemon asks for it: it must be quarantined and its folder go on. It is
+  // healed after the next quiescence point.
+  void ex_poison() {
+    Tracked* t = pick([](const Tracked&) { return true; });
+    if (!t) return;
+    auto id = exchange_id(*t);
+    if (!id) return;
+    static const char* codes[] = {"ErrorCorruptData", "ErrorItemCorrupt", "ErrorInvalidPropertyRequest"};
+    json::object body{{"code", codes[rng_() % 3]}};
+    if (exch("PUT", "/sim/mailboxes/" + test::url_segment(t->mailbox) + "/poison/" + test::url_segment(*id),
+             json::serialize(body)).status != 204)
+      return violation("simulator refused to poison " + *id);
+    poisoned_.push_back({t->mailbox, *id});
+    ex_edit(*t);
+  }
+
   Tracked* find(const std::string& mb, const std::string& key) {
     for (auto& t : tracked_)
       if (t.mailbox == mb && t.key == key) return &t;
@@ -509,7 +527,7 @@ class Driver {
       tracked_.push_back(std::move(t));
     }
 
-    std::map<std::string, std::set<std::string>> parked;
+    std::map<std::string, std::set<std::string>> parked, quarantined;
     std::map<std::pair<std::string, Folder>, Observed> seen;
     held_since_.clear();
     const auto deadline = Clock::now() + 120s;
@@ -520,6 +538,10 @@ class Driver {
       for (const auto& mb : mailboxes_) {
         auto [p, pending] = outbox(mb);
         parked[mb] = p;
+        quarantined[mb].clear();
+        auto q = api_json("/v1/mailboxes/" + test::url_segment(mb) + "/quarantine");
+        if (auto* list = q.if_contains("quarantine"))
+          for (const auto& e : list->as_array()) quarantined[mb].insert(str(e.as_object(), "ews_id"));
         if (pending) why = mb + ": " + std::to_string(pending) + " outbox entries pending";
         auto status = api_json("/v1/mailboxes");
         for (const Folder f : {Folder::contacts, Folder::calendar}) {
@@ -527,7 +549,7 @@ class Driver {
           o.exchange = exchange_items(mb, f);
           o.store = store_items(mb, f);
           if (!why.empty()) continue;
-          why = differences(mb, f, o, p, held(status, mb, fields(f).items_arg));
+          why = differences(mb, f, o, p, quarantined[mb], held(status, mb, fields(f).items_arg));
         }
       }
       for (const auto& m : messages_) {
@@ -553,9 +575,17 @@ class Driver {
     }
     must_hold_.clear();
     held_seen_.clear();
-    check_items(seen, parked);
+    check_items(seen, parked, quarantined);
     check_feed(seen);
     check_messages();
+    // Every item poisoned since the last point was quarantined (or it could not have converged);
+    // now it is healed, and edited so that it comes in.
+    for (const auto& [mb, id] : poisoned_) {
+      exch("DELETE", "/sim/mailboxes/" + test::url_segment(mb) + "/poison/" + test::url_segment(id));
+      for (auto& t : tracked_)
+        if (t.mailbox == mb && !t.gone && exchange_id(t) == id) ex_edit(t);
+    }
+    poisoned_.clear();
   }
 
   static std::int64_t held(const json::object& status, const std::string& mb, const char* folder) {
@@ -572,7 +602,7 @@ class Driver {
   // "" when the store and Exchange agree on a folder, "confirmed" after confirming the held
   // deletions that were its only difference, else what differs.
   std::string differences(const std::string& mb, Folder f, const Observed& o, const std::set<std::string>& parked,
-                          std::int64_t held) {
+                          const std::set<std::string>& quarantined, std::int64_t held) {
     std::set<std::string> stored_ids;
     std::size_t extra = 0;
     std::string why;
@@ -584,12 +614,13 @@ class Driver {
         continue;
       }
       stored_ids.insert(id);
+      if (quarantined.contains(id)) continue;  // visibly quarantined: the stored version stays
       auto it = o.exchange.find(id);
       if (it == o.exchange.end()) ++extra;
       else if (!same_item(f, s, it->second)) why = mb + ": stored " + json::serialize(s) + ", Exchange has " + json::serialize(it->second);
     }
     for (const auto& [id, e] : o.exchange) {
-      if (stored_ids.contains(id)) continue;
+      if (stored_ids.contains(id) || quarantined.contains(id)) continue;
       const auto key = key_of(str(e, fields(f).title));
       const Tracked* t = key.empty() ? nullptr : find(mb, key);
       if (t && parked.contains(t->local_id)) continue;  // its parked delete
@@ -622,7 +653,8 @@ class Driver {
   }
 
   void check_items(const std::map<std::pair<std::string, Folder>, Observed>& seen,
-                   const std::map<std::string, std::set<std::string>>& parked) {
+                   const std::map<std::string, std::set<std::string>>& parked,
+                   const std::map<std::string, std::set<std::string>>& quarantined) {
     // Conflicts recorded since the last point, by local id.
     std::map<std::string, std::vector<json::object>> conflicts;
     for (const auto& mb : mailboxes_) {
@@ -664,6 +696,11 @@ class Driver {
         ++by_kind("parked");
         reset(t, s);
         continue;  // visibly parked
+      }
+      if (quarantined.at(t.mailbox).contains(str(s, "ews_id"))) {
+        ++by_kind("quarantined");
+        reset(t, s);
+        continue;  // visibly quarantined
       }
       if (!t.may_present)
         violation(t.key + " (" + local_id + ") exists again after it was deleted: " + json::serialize(s));
@@ -803,6 +840,7 @@ class Driver {
   std::map<std::string, std::string> last_kind_;
   std::set<std::string> reported_;
   std::set<std::string> must_hold_, held_seen_;
+  std::vector<std::pair<std::string, std::string>> poisoned_;  // (mailbox, ews id) since the last point
   std::map<std::pair<std::string, Folder>, std::optional<Clock::time_point>> held_since_;  // mailboxes with a mass deletion since the last point
   int counter_ = 0;
   std::string journal_;  // what the driver did, one line per request

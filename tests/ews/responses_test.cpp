@@ -35,8 +35,14 @@ std::vector<std::string> ids_answered(std::string_view xml) {
   return ids;
 }
 
-// A GetItem answer parsed for the ids it names, as if those were asked.
-auto parse_answer(std::string_view xml) { return parse_get_item(xml, ids_answered(xml)); }
+// The items of a GetItem answer parsed for the ids it names, as if those were asked; refusals
+// fail it.
+Result<std::vector<model::RemoteItem>, model::RemoteError> parse_answer(std::string_view xml) {
+  auto got = parse_get_item(xml, ids_answered(xml));
+  if (!got) return Fail{std::move(got).error()};
+  if (!got->refused.empty()) return Fail{model::RemoteError{model::RemoteErrorKind::server, got->refused[0].message, got->refused[0].code}};
+  return std::move(got->items);
+}
 
 // Responses recorded from Exchange Online, Exchange Server and documented by Microsoft, read
 // from ../shared/ews-captures (never copied into the repository).
@@ -242,6 +248,46 @@ TEST_F(CapturedResponseTest, GetItemErrors) {
   auto gone = parse_answer(capture("getitem_error_itemnotfound_ex2010sp2_templated.xml"));
   ASSERT_TRUE(gone) << gone.error().message;
   EXPECT_TRUE(gone->empty());
+}
+
+// One item the server will not hand over does not sink the answer: the others stand, the
+// refused one is named with the server's code, and items the server stopped before are to be
+// asked again. Errors that are not an item's own (throttling, access) still fail it whole.
+TEST(ResponsesTest, APoisonItemIsRefusedAloneAndTheRestOfTheAnswerStands) {
+  auto message = [](const std::string& body) { return "<m:GetItemResponseMessage " + body + "</m:GetItemResponseMessage>"; };
+  auto error = [&](const std::string& code, const std::string& extra = "") {
+    return message(R"(ResponseClass="Error"><m:MessageText>no</m:MessageText><m:ResponseCode>)" + code +
+                   "</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>" + extra + "<m:Items/>");
+  };
+  auto answer = [](const std::string& messages) {
+    return std::string(R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:GetItemResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><m:ResponseMessages>)") +
+           messages + "</m:ResponseMessages></m:GetItemResponse></s:Body></s:Envelope>";
+  };
+  const auto ann = message(R"(ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:Contact><t:ItemId Id="A" ChangeKey="1"/><t:DisplayName>Ann</t:DisplayName></t:Contact></m:Items>)");
+  auto got = parse_get_item(answer(ann + error("ErrorCorruptData") + error("ErrorBatchProcessingStopped") +
+                                   error("ErrorItemNotFound") + error("ErrorInvalidPropertyRequest")),
+                            {"A", "B", "C", "D", "E"});
+  ASSERT_TRUE(got) << got.error().message;
+  ASSERT_EQ(got->items.size(), 1u);
+  EXPECT_EQ(got->items[0].ref.id, "A");
+  ASSERT_EQ(got->refused.size(), 2u);
+  EXPECT_EQ(got->refused[0].id, "B");
+  EXPECT_EQ(got->refused[0].code, "ErrorCorruptData");
+  EXPECT_EQ(got->refused[1].id, "E");
+  EXPECT_EQ(got->unanswered, std::vector<std::string>{"C"});
+
+  for (const auto& [code, kind] : {std::pair{"ErrorServerBusy", RemoteErrorKind::throttled},
+                                   std::pair{"ErrorAccessDenied", RemoteErrorKind::access_denied},
+                                   std::pair{"ErrorImpersonateUserDenied", RemoteErrorKind::impersonation_denied},
+                                   std::pair{"ErrorNonExistentMailbox", RemoteErrorKind::mailbox_not_found}}) {
+    auto whole = parse_get_item(answer(ann + error(code)), {"A", "B"});
+    ASSERT_FALSE(whole) << code;
+    EXPECT_EQ(whole.error().kind, kind) << code;
+  }
+  // An internal error that carries a back-off is the server's load, not the item.
+  const auto backoff = R"(<m:MessageXml><t:Value Name="BackOffMilliseconds">3000</t:Value></m:MessageXml>)";
+  auto loaded = parse_get_item(answer(ann + error("ErrorInternalServerError", backoff)), {"A", "B"});
+  ASSERT_FALSE(loaded);
 }
 
 TEST(ResponsesTest, HttpStatusesWithoutSoapBodies) {

@@ -209,6 +209,17 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
       tenant_.remove_mailbox(addr);
       return {204, {}, ""};
     }
+    if (p.size() == 5 && p[3] == "poison") {
+      // PUT {"code": "ErrorCorruptData"}: GetItem answers the item with that error; DELETE heals it.
+      if (m == "DELETE") {
+        mb->poisoned.erase(p[4]);
+        return {204, {}, ""};
+      }
+      if (m != "PUT" || !body.is_object() || !body.as_object().contains("code") || !body.at("code").is_string())
+        return problem(400, "needs {\"code\": an EWS ResponseCode}");
+      mb->poisoned[p[4]] = std::string(body.at("code").as_string());
+      return {204, {}, ""};
+    }
     if (p.size() == 4 && p[3] == "invalidate-sync-states" && m == "POST") {
       ++mb->epoch;
       return {204, {}, ""};

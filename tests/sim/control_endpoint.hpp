@@ -16,6 +16,7 @@
 //   DELETE /sim/mailboxes/{addr}/events/{id}
 //   GET    /sim/mailboxes/{addr}/sent                     JSON lines: the mailbox's Sent Items
 //   POST   /sim/mailboxes/{addr}/invalidate-sync-states
+//   PUT|DELETE /sim/mailboxes/{addr}/poison/{id} {"code"}  GetItem answers the item with that error
 //   PUT    /sim/impersonation            {"allowed": bool}
 //   PUT|DELETE /sim/impersonation/denied/{addr}
 //   PUT    /sim/password                 {"password"}   (revokes every token)

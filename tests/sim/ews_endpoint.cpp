@@ -602,6 +602,11 @@ http::Response EwsEndpoint::answer(const http::Request& req, BudgetTicket& ticke
       if (!is_element(id, kTypesNs, "ItemId")) continue;
       const SimContact* sc = tenant_.find_contact(*mb, id.attribute("Id").value());
       const SimEvent* ev = sc ? nullptr : tenant_.find_event(*mb, id.attribute("Id").value());
+      if (auto poison = mb->poisoned.find(id.attribute("Id").value()); poison != mb->poisoned.end() && (sc || ev)) {
+        msgs += error_message(name, poison->second, "The item cannot be read: its data in the store is damaged.",
+                              "<m:Items/>");
+        continue;
+      }
       if (!sc && !ev) {
         msgs += error_message(name, "ErrorItemNotFound",
                               "The specified object was not found in the store., The process failed to get the "

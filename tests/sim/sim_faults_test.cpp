@@ -452,8 +452,8 @@ TEST_F(PerEntryFieldsTest, TheDaemonsGetItemReadsEveryEntryFromBothKindsOfServer
     const auto body = fetch(ews::get_item_request(kAgent1, model::FolderKind::contacts, {id_}));
     auto items = ews::parse_get_item(body, {id_});
     ASSERT_TRUE(items) << items.error().message << "\n" << body;
-    ASSERT_EQ(items->size(), 1u);
-    const auto& c = std::get<model::Contact>(items->front().payload);
+    ASSERT_EQ(items->items.size(), 1u);
+    const auto& c = std::get<model::Contact>(items->items.front().payload);
     EXPECT_EQ(c.display_name, "Dana Cruz");
     auto sorted = [](auto v) {
       std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.key < b.key; });

@@ -100,6 +100,8 @@ struct Mailbox {
   std::map<std::string, SimContact> contacts;   // by id, tombstones included
   std::map<std::uint64_t, std::string> by_seq;  // last_seq -> id
   std::vector<SimMessage> sent_items;
+  // Poison items: GetItem answers each with this ResponseCode instead of the item.
+  std::map<std::string, std::string> poisoned;
   struct Calendar {
     std::uint64_t seq = 0;
     std::uint64_t next_item = 1;

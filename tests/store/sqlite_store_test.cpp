@@ -635,5 +635,74 @@ TEST_F(SqliteStoreTest, AnItemTheCrmDeletedDoesNotComeBackWhileTheDeleteWaits) {
   EXPECT_EQ(outbox[0].state, "parked");
 }
 
+
+// A create whose answer was lost reached Exchange, and a pass brought the new item in as an item
+// of its own before the write was found again by its tag: one item remains, the CRM's (with its
+// local id), and the copy is reported deleted. (It used to fail every pass after with a UNIQUE
+// constraint, stopping the folder.)
+TEST_F(SqliteStoreTest, ACreateFoundAgainAfterAPassBroughtItInLeavesOneItem) {
+  auto s = open();
+  model::Contact c;
+  c.display_name = "New in the CRM";
+  const auto created = *s->local_create("a@x.com", FolderKind::contacts, c);
+  auto writes = *s->pending_writes("a@x.com", FolderKind::contacts);
+  ASSERT_EQ(writes.size(), 1u);
+  ASSERT_TRUE(s->begin_write(writes[0]));
+  model::PageCommit page;
+  page.upserts = {contact("X", "1", "New in the CRM")};
+  page.next_cursor = "s1";
+  page.completes_sync = true;
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  ASSERT_EQ(s->items("a@x.com", FolderKind::contacts)->size(), 2u);
+
+  auto done = s->complete_write(writes[0], {"X", "1"});
+  ASSERT_TRUE(done) << done.error().message;
+  const auto items = *s->items("a@x.com", FolderKind::contacts);
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].local_id, created.local_id);
+  EXPECT_EQ(items[0].remote.id, "X");
+  EXPECT_TRUE(s->outbox("a@x.com")->empty());
+  const auto feed = *s->changes("a@x.com", 0, 10);
+  ASSERT_EQ(feed.size(), 2u);
+  EXPECT_EQ(feed[0].kind, "created");
+  EXPECT_EQ(feed[1].kind, "deleted");
+  EXPECT_EQ(feed[1].local_id, feed[0].local_id);
+  EXPECT_NE(feed[1].local_id, created.local_id);
+}
+
+
+// A resync meets an item Exchange will not hand over, which the CRM has an edit waiting for:
+// the item is quarantined, not taken for gone (which would turn the edit into a second copy).
+TEST_F(SqliteStoreTest, AQuarantinedItemIsNotGoneForAResync) {
+  auto s = open();
+  model::PageCommit page;
+  page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
+  page.next_cursor = "s1";
+  page.completes_sync = true;
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  const auto items = *s->items("a@x.com", FolderKind::contacts);
+  const auto& ann = items[0].remote.id == "A" ? items[0] : items[1];
+  auto edited = *model::contact_from_json(ann.payload_json);
+  edited.job_title = "Buyer";
+  ASSERT_TRUE(*s->local_update("a@x.com", FolderKind::contacts, ann.local_id, edited));
+
+  ASSERT_TRUE(s->begin_resync("a@x.com", FolderKind::contacts));
+  model::PageCommit again;
+  again.unchanged = {"B"};
+  again.quarantined = {{"A", "ErrorCorruptData", "damaged"}};
+  again.next_cursor = "r1";
+  again.completes_sync = true;
+  auto out = s->commit_page("a@x.com", FolderKind::contacts, again);
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(out->restored, 0);
+  EXPECT_EQ(out->quarantined, 1);
+  const auto writes = *s->pending_writes("a@x.com", FolderKind::contacts);
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(writes[0].op, model::WriteOp::update);
+  EXPECT_EQ(writes[0].ref.id, "A");
+  EXPECT_EQ(s->quarantine("a@x.com")->size(), 1u);
+  EXPECT_EQ(s->items("a@x.com", FolderKind::contacts)->size(), 2u);
+}
+
 }  // namespace
 }  // namespace exsync::store

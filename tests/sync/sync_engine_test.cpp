@@ -250,3 +250,68 @@ TEST_F(SyncEngineTest, AStopRequestEndsTheSyncBetweenPagesWithWhatWasCommitted) 
 
 }  // namespace
 }  // namespace exsync::sync
+
+namespace exsync::sync {
+namespace {
+
+// A contact Exchange will not hand over (GetItem answers it ErrorCorruptData) is quarantined
+// with the server's reason; the rest of its page commits and the folder keeps syncing. It is
+// asked again when due, stays quarantined while still refused, and comes in once readable; one
+// deleted meanwhile leaves quarantine.
+TEST_F(SyncEngineTest, APoisonItemIsQuarantinedAndTheFolderKeepsSyncing) {
+  SyncOptions options;
+  options.quarantine_retry = std::chrono::seconds(0);  // due at every pass
+  build(options);
+  const auto seg = test::url_segment(agent1);
+  auto ids = sim_.contacts(agent1);
+  const auto poison = ids.begin()->first, doomed = std::next(ids.begin())->first;
+  for (const auto& id : {poison, doomed})
+    ASSERT_EQ(sim_.control("PUT", "/sim/mailboxes/" + seg + "/poison/" + test::url_segment(id), R"({"code":"ErrorCorruptData"})").status, 204);
+
+  auto r = sync(agent1);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->created, 28);
+  EXPECT_EQ(r->quarantined, 2);
+  auto q = *store_->quarantine(agent1);
+  ASSERT_EQ(q.size(), 2u);
+  EXPECT_EQ(q[0].code, "ErrorCorruptData");
+  EXPECT_NE(q[0].reason.find("damaged"), std::string::npos) << q[0].reason;
+  EXPECT_EQ((*store_->status(agent1))[0].quarantined, 2);
+
+  // Still refused: asked again, still quarantined; a new contact arrives regardless.
+  ASSERT_EQ(sim_.control("POST", "/sim/mailboxes/" + seg + "/contacts", R"({"display_name":"After the poison"})").status, 201);
+  r = sync(agent1);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->created, 1);
+  EXPECT_EQ(r->quarantined, 2);
+  q = *store_->quarantine(agent1);
+  ASSERT_EQ(q.size(), 2u);
+  EXPECT_EQ(q[0].attempts, 2);
+
+  // One healed, one deleted in Exchange (its poison stays): both leave quarantine.
+  ASSERT_EQ(sim_.control("DELETE", "/sim/mailboxes/" + seg + "/poison/" + test::url_segment(poison)).status, 204);
+  ASSERT_EQ(sim_.control("DELETE", "/sim/mailboxes/" + seg + "/contacts/" + test::url_segment(doomed)).status, 204);
+  r = sync(agent1);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->quarantined, 0);
+  EXPECT_TRUE(store_->quarantine(agent1)->empty());
+  expect_converged(agent1);
+}
+
+// A quarantined item waits before it is asked again, twice as long after each refusal.
+TEST_F(SyncEngineTest, AQuarantinedItemIsNotAskedAgainBeforeItIsDue) {
+  const auto seg = test::url_segment(agent1);
+  const auto poison = sim_.contacts(agent1).begin()->first;
+  ASSERT_EQ(sim_.control("PUT", "/sim/mailboxes/" + seg + "/poison/" + test::url_segment(poison), R"({"code":"ErrorItemCorrupt"})").status, 204);
+  ASSERT_TRUE(sync(agent1));
+  const int before = sim_.operation_count("GetItem");
+  auto r = sync(agent1);  // default: 15 minutes until the first retry
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(sim_.operation_count("GetItem"), before) << "asked again at once";
+  EXPECT_EQ(store_->quarantine(agent1)->size(), 1u);
+  EXPECT_TRUE(store_->quarantine_due(agent1, FolderKind::contacts, std::chrono::seconds(0))->size() == 1);
+  EXPECT_TRUE(store_->quarantine_due(agent1, FolderKind::contacts, std::chrono::seconds(60))->empty());
+}
+
+}  // namespace
+}  // namespace exsync::sync

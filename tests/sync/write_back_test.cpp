@@ -146,7 +146,7 @@ TEST_F(WriteBackTest, ACreateOfUncertainOutcomeIsNotDuplicated) {
   auto created = *store_->local_create(mb_, FolderKind::contacts, contact(R"({"display_name":"Only Once"})"));
   auto pending = *store_->pending_writes(mb_, FolderKind::contacts);
   ASSERT_EQ(pending.size(), 1u);
-  ASSERT_TRUE(store_->begin_write(pending[0].seq));
+  ASSERT_TRUE(store_->begin_write(pending[0]));
   auto sent = test::run(io_, remote_->ews->create(mb_, FolderKind::contacts, pending[0].item, created.local_id, false));
   ASSERT_TRUE(sent) << sent.error().message;
   // ... crash. The next pass:
@@ -162,7 +162,7 @@ TEST_F(WriteBackTest, AnEditDuringAnUncertainCreateNeitherDuplicatesNorLosesIt) 
   sync();
   auto created = *store_->local_create(mb_, FolderKind::contacts, contact(R"({"display_name":"In Flight"})"));
   auto pending = *store_->pending_writes(mb_, FolderKind::contacts);
-  ASSERT_TRUE(store_->begin_write(pending[0].seq));
+  ASSERT_TRUE(store_->begin_write(pending[0]));
   ASSERT_TRUE(test::run(io_, remote_->ews->create(mb_, FolderKind::contacts, pending[0].item, created.local_id, false)));
   ASSERT_TRUE(store_->local_update(mb_, FolderKind::contacts, created.local_id,
                                    contact(R"({"display_name":"In Flight","job_title":"Seller"})")));
@@ -173,6 +173,30 @@ TEST_F(WriteBackTest, AnEditDuringAnUncertainCreateNeitherDuplicatesNorLosesIt) 
   auto remote = in_exchange(stored(created.local_id).remote.id);
   ASSERT_TRUE(remote);
   EXPECT_EQ(remote->job_title, "Seller");
+}
+
+// An uncertain create that Exchange carried out, the item then edited in Outlook before the
+// daemon finds it again by its tag: bringing it to the CRM's version writes only what the CRM
+// changed since that attempt, and Outlook's edit stays. (It used to be reverted.)
+TEST_F(WriteBackTest, AFoundAgainCreateKeepsWhatOutlookChangedSince) {
+  sync();
+  auto created = *store_->local_create(mb_, FolderKind::contacts, contact(R"({"display_name":"Found Again"})"));
+  auto pending = *store_->pending_writes(mb_, FolderKind::contacts);
+  ASSERT_TRUE(store_->begin_write(pending[0]));
+  auto sent = test::run(io_, remote_->ews->create(mb_, FolderKind::contacts, pending[0].item, created.local_id, false));
+  ASSERT_TRUE(sent) << sent.error().message;
+  ASSERT_EQ(sim_.control("PATCH", sim_path(sent->id), R"({"company":"Outlook Realty"})").status, 200);
+  ASSERT_TRUE(store_->local_update(mb_, FolderKind::contacts, created.local_id,
+                                   contact(R"({"display_name":"Found Again","job_title":"Buyer"})")));
+  // ... the daemon died before recording the create. The next passes:
+  sync();
+  sync();
+  EXPECT_EQ(count_named("Found Again"), 1);
+  auto remote = in_exchange(sent->id);
+  ASSERT_TRUE(remote);
+  EXPECT_EQ(remote->job_title, "Buyer");
+  EXPECT_EQ(remote->company, "Outlook Realty");
+  EXPECT_EQ(contact(stored(created.local_id).payload_json).company, "Outlook Realty");
 }
 
 TEST_F(WriteBackTest, ConflictRemoteWinsKeepsTheLosingCrmVersion) {

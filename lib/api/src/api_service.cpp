@@ -176,7 +176,10 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
             "# HELP exsync_messages Messages the CRM queued: waiting to be sent, or failed for good.\n"
             "# TYPE exsync_messages gauge\n"
             "exsync_messages{state=\"queued\"} " + std::to_string(backlog->queued_messages) + "\n"
-            "exsync_messages{state=\"failed\"} " + std::to_string(backlog->failed_messages) + "\n";
+            "exsync_messages{state=\"failed\"} " + std::to_string(backlog->failed_messages) + "\n"
+            "# HELP exsync_items_quarantined Items Exchange refuses to hand over, set aside and retried later.\n"
+            "# TYPE exsync_items_quarantined gauge\n"
+            "exsync_items_quarantined " + std::to_string(backlog->quarantined_items) + "\n";
     co_return http::Response{200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}}, std::move(text)};
   }
   if (seg.empty() || seg[0] != "v1") co_return error(404, "not_found", "no such route");
@@ -202,7 +205,8 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
             {"last_success", f.last_success.empty() ? json::value(nullptr) : json::value(f.last_success)},
             {"last_error", f.last_error.empty() ? json::value(nullptr) : json::value(f.last_error)},
             {"last_error_at", f.last_error_at.empty() ? json::value(nullptr) : json::value(f.last_error_at)},
-            {"deletions_held", f.deletions_held}};
+            {"deletions_held", f.deletions_held},
+            {"quarantined", f.quarantined}};
       }
       auto outbox = co_await run_blocking(blocking_, [&] { return store_.outbox(mailbox); });
       if (!outbox) co_return store_failure(outbox.error());
@@ -279,6 +283,20 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
     }
     body += "]}";
     co_return json_response(200, std::move(body));
+  }
+
+  if (seg[3] == "quarantine" && seg.size() == 4) {
+    if (!get) co_return error(405, "method_not_allowed", "GET only");
+    auto entries = co_await run_blocking(blocking_, [&] { return store_.quarantine(mailbox); });
+    if (!entries) co_return store_failure(entries.error());
+    json::array list;
+    for (const auto& e : *entries) {
+      list.push_back(json::object{{"folder", e.folder}, {"ews_id", e.remote_id},
+                                  {"id", e.local_id.empty() ? json::value(nullptr) : json::value(e.local_id)},
+                                  {"code", e.code}, {"reason", e.reason}, {"attempts", e.attempts},
+                                  {"since", e.first_at}, {"last_attempt", e.last_at}});
+    }
+    co_return json_response(200, json::serialize(json::object{{"quarantine", std::move(list)}}));
   }
 
   if (seg[3] == "outbox" && seg.size() == 4) {

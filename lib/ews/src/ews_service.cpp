@@ -152,24 +152,26 @@ Task<Result<std::int64_t, RemoteError>> EwsService::count(const std::string& mai
                                             inline_parse([](const std::string& xml) { return parse_folder_total(xml); }));
 }
 
-Task<Result<std::vector<model::RemoteItem>, RemoteError>> EwsService::fetch(const std::string& mailbox,
+Task<Result<model::FetchedItems, RemoteError>> EwsService::fetch(const std::string& mailbox,
                                                                             model::FolderKind folder,
                                                                             const std::vector<std::string>& ids) {
-  std::vector<model::RemoteItem> out;
-  out.reserve(ids.size());
+  model::FetchedItems out;
+  out.items.reserve(ids.size());
   const auto batch = fetch_limit();
   for (std::size_t i = 0; i < ids.size(); i += batch) {
     std::vector<std::string> slice(ids.begin() + i, ids.begin() + std::min(ids.size(), i + batch));
     ++stats_.get_item_requests;
-    using Items = std::vector<model::RemoteItem>;
+    using Items = model::FetchedItems;
     auto parse = [this, &slice](const std::string& xml) -> Task<Result<Items, RemoteError>> {
       if (!parser_) co_return parse_get_item(xml, slice);
       co_return co_await run_blocking(*parser_, [&xml, &slice] { return parse_get_item(xml, slice); });
     };
-    auto items = co_await exchange<Items>(mailbox, "GetItem", get_item_request(target(mailbox), folder, slice), parse);
-    if (!items) co_return Fail{std::move(items).error()};
-    note_absent_properties(mailbox, folder, *items);
-    for (auto& item : *items) out.push_back(std::move(item));
+    auto got = co_await exchange<Items>(mailbox, "GetItem", get_item_request(target(mailbox), folder, slice), parse);
+    if (!got) co_return Fail{std::move(got).error()};
+    note_absent_properties(mailbox, folder, got->items);
+    for (auto& item : got->items) out.items.push_back(std::move(item));
+    for (auto& r : got->refused) out.refused.push_back(std::move(r));
+    for (auto& id : got->unanswered) out.unanswered.push_back(std::move(id));
   }
   co_return out;
 }

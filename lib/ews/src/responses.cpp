@@ -209,13 +209,31 @@ Result<model::ChangePage, RemoteError> parse_sync_folder_items(std::string_view 
   return std::move(*page);
 }
 
-Result<std::vector<model::RemoteItem>, RemoteError> parse_get_item(std::string_view xml,
-                                                                   const std::vector<std::string>& asked) {
+namespace {
+
+// Whether a per-item error of GetItem is the item's own: the rest of the answer stands without
+// it. Throttling, access, impersonation, a missing mailbox and a refused token are not an item's.
+bool item_refused(const RemoteError& e) {
+  if (e.retry_after.count() > 0) return false;  // ErrorInternalServerError carrying a back-off: throttling
+  switch (e.kind) {
+    case RemoteErrorKind::invalid_item:
+    case RemoteErrorKind::server:
+    case RemoteErrorKind::protocol:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+Result<model::FetchedItems, RemoteError> parse_get_item(std::string_view xml, const std::vector<std::string>& asked) {
   pugi::xml_document doc;
   auto op = response_element(doc, xml, "GetItem");
   if (!op) return Fail{std::move(op).error()};
   if (auto wrong = check_message_count(*op, "GetItem", asked.size())) return Fail{std::move(*wrong)};
-  std::vector<model::RemoteItem> items;
+  model::FetchedItems fetched;
+  auto& items = fetched.items;
   std::optional<RemoteError> failure;
   std::size_t index = 0;
   for_each_message(*op, [&](const pugi::xml_node& msg) {
@@ -223,7 +241,10 @@ Result<std::vector<model::RemoteItem>, RemoteError> parse_get_item(std::string_v
     if (failure) return;
     auto status = message_status(msg);
     if (!status.ok) {
-      if (status.error.code != "ErrorItemNotFound") failure = std::move(status.error);
+      if (status.error.code == "ErrorItemNotFound") return;
+      if (status.error.code == "ErrorBatchProcessingStopped") fetched.unanswered.push_back(wanted);
+      else if (item_refused(status.error)) fetched.refused.push_back({wanted, status.error.code, status.error.message});
+      else failure = std::move(status.error);
       return;
     }
     auto list = child(msg, kMessagesNs, "Items");
@@ -241,7 +262,7 @@ Result<std::vector<model::RemoteItem>, RemoteError> parse_get_item(std::string_v
     }
   });
   if (failure) return Fail{std::move(*failure)};
-  return items;
+  return fetched;
 }
 
 Result<model::RemoteRef, RemoteError> parse_written_item(std::string_view xml, std::string_view operation,

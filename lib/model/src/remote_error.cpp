@@ -18,6 +18,7 @@ std::string_view remote_error_kind_name(RemoteErrorKind kind) {
     case RemoteErrorKind::server: return "server";
     case RemoteErrorKind::protocol: return "protocol";
     case RemoteErrorKind::mismatched_answer: return "mismatched_answer";
+    case RemoteErrorKind::item_refused: return "item_refused";
   }
   return "unknown";
 }

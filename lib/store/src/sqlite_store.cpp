@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <mutex>
+#include <tuple>
 
 #include "exsync/model/item_json.hpp"
 #include "exsync/model/message_json.hpp"
@@ -130,6 +131,20 @@ CREATE INDEX items_by_remote_id ON items (remote_id);
 ALTER TABLE items ADD COLUMN doomed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE folder_state ADD COLUMN burst_base INTEGER;
 ALTER TABLE outbox ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 9 -> 10: items the mailbox refused to hand over (poison items), asked again later.
+    R"sql(
+CREATE TABLE quarantine (
+  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+  folder     TEXT NOT NULL,
+  remote_id  TEXT NOT NULL,
+  code       TEXT NOT NULL,
+  reason     TEXT NOT NULL,
+  attempts   INTEGER NOT NULL DEFAULT 1,
+  first_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+  last_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+  PRIMARY KEY (mailbox_id, folder, remote_id)
+);
 )sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
@@ -401,7 +416,8 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
   sqlite3* db = impl_->db;
   // A page that brings nothing only moves the cursor on (and records the time): losing that to
   // a power failure costs one repeated request, so it is not flushed to disk at once.
-  const bool nothing = page.upserts.empty() && page.unchanged.empty() && page.deletions.empty();
+  const bool nothing = page.upserts.empty() && page.unchanged.empty() && page.deletions.empty() &&
+                       page.quarantined.empty() && page.released.empty();
   auto body = [&]() -> Result<model::PageOutcome, StoreError> {
     model::PageOutcome outcome;
     auto mid = impl_->mailbox_id(mailbox, true);
@@ -504,6 +520,36 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       seen.bind(1, *mid).bind(2, fname).bind(3, id);
       if (auto r = impl_->run(seen, "mark item seen"); !r) return Fail{r.error()};
     }
+    // Poison items: recorded with the server's reason; a stored version stays (seen before the
+    // resync's unseen rows are judged below, so that it is not taken for gone). An item read
+    // again, or gone, leaves quarantine.
+    auto hold = impl_->cached("INSERT INTO quarantine(mailbox_id, folder, remote_id, code, reason) VALUES (?1, ?2, ?3, ?4, ?5) "
+                              "ON CONFLICT(mailbox_id, folder, remote_id) DO UPDATE SET code = excluded.code, "
+                              "reason = excluded.reason, attempts = attempts + 1, last_at = excluded.last_at");
+    for (const auto& r : page.quarantined) {
+      hold.reset();
+      hold.bind(1, *mid).bind(2, fname).bind(3, r.id).bind(4, r.code).bind(5, r.message);
+      if (auto q = impl_->run(hold, "quarantine item"); !q) return Fail{q.error()};
+      mark_seen.reset();
+      mark_seen.bind(1, *mid).bind(2, fname).bind(3, r.id);
+      if (auto q = impl_->run(mark_seen, "quarantine item"); !q) return Fail{q.error()};
+      ++outcome.quarantined;
+    }
+    auto release = impl_->cached("DELETE FROM quarantine WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
+    auto release_all = [&](const auto& ids, auto id_of) -> Result<Unit, StoreError> {
+      for (const auto& x : ids) {
+        release.reset();
+        release.bind(1, *mid).bind(2, fname).bind(3, id_of(x));
+        if (auto q = impl_->run(release, "release item"); !q) return Fail{q.error()};
+      }
+      return Unit{};
+    };
+    const auto same = [](const std::string& id) -> const std::string& { return id; };
+    if (auto q = release_all(page.upserts, [](const model::RemoteItem& i) -> const std::string& { return i.ref.id; }); !q)
+      return Fail{q.error()};
+    if (auto q = release_all(page.deletions, same); !q) return Fail{q.error()};
+    if (auto q = release_all(page.released, same); !q) return Fail{q.error()};
+
 
     // Deleted in the mailbox, modified in the CRM: the modification wins, and the item will be
     // created again. Otherwise the row is marked, and removed when the pass completes (below).
@@ -703,14 +749,15 @@ Result<std::vector<FolderStatus>, StoreError> SqliteStore::status(const std::str
   auto st = impl_->cached("SELECT f.folder, coalesce(f.last_synced_at, ''), coalesce(f.last_error, ''), "
                "coalesce(f.last_error_at, ''), "
                "(SELECT count(*) FROM items i WHERE i.mailbox_id = f.mailbox_id AND i.folder = f.folder), "
-               "f.deletions_held, f.initial_total "
+               "f.deletions_held, f.initial_total, "
+               "(SELECT count(*) FROM quarantine q WHERE q.mailbox_id = f.mailbox_id AND q.folder = f.folder) "
                "FROM folder_state f JOIN mailboxes m ON m.id = f.mailbox_id WHERE m.address = ?1 ORDER BY f.folder");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read status")};
   st.bind(1, mailbox);
   std::vector<FolderStatus> out;
   int rc;
   while ((rc = st.step()) == SQLITE_ROW) {
-    out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.integer(4), st.integer(5), std::nullopt});
+    out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.integer(4), st.integer(5), st.integer(7), std::nullopt});
     if (!st.is_null(6)) out.back().initial_total = st.integer(6);
   }
   if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read status")};
@@ -784,6 +831,14 @@ Result<std::vector<model::PendingWrite>, StoreError> SqliteStore::pending_writes
         continue;
       }
       w.item = std::move(*item);
+      if (w.op == model::WriteOp::create && !st.text(3).empty()) {
+        auto attempted = parse_payload(folder, st.text(3), "read outbox");
+        if (!attempted) {
+          unwritable.emplace_back(w.seq, attempted.error().message);
+          continue;
+        }
+        w.attempted = std::move(*attempted);
+      }
       if (w.op == model::WriteOp::update) {
         auto base = parse_payload(folder, st.text(3), "read outbox");
         if (!base) {
@@ -806,10 +861,12 @@ Result<std::vector<model::PendingWrite>, StoreError> SqliteStore::pending_writes
   return out;
 }
 
-Result<Unit, StoreError> SqliteStore::begin_write(std::int64_t seq) {
+Result<Unit, StoreError> SqliteStore::begin_write(const model::PendingWrite& w) {
   std::lock_guard lock(impl_->mu);
-  auto st = impl_->cached("UPDATE outbox SET attempts = attempts + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE seq = ?1");
-  st.bind(1, seq);
+  // A create's base is unused otherwise: it keeps the version the first attempt carried.
+  auto st = impl_->cached("UPDATE outbox SET attempts = attempts + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now'), "
+                          "base = CASE WHEN op = 'create' AND base IS NULL THEN ?2 ELSE base END WHERE seq = ?1");
+  st.bind(1, w.seq).bind(2, w.op == model::WriteOp::create ? payload_json(w.item) : std::string());
   return impl_->run(st, "begin write");
 }
 
@@ -846,6 +903,24 @@ Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& 
                                  owner.text(0) + ": refused"}};
     } else if (rc != SQLITE_DONE) {
       return Fail{sqlite_error(db, rc, "complete write")};
+    }
+    // A pass between an attempt and this record may have brought the new item in already, as an
+    // item of its own (an attempt whose answer was lost, found again by its tag): the CRM's row
+    // is that item, and the copy goes, reported deleted to the CRM that saw it arrive.
+    auto twin = impl_->cached("DELETE FROM items WHERE remote_id = ?2 AND id <> ?1 AND "
+                              "mailbox_id = (SELECT mailbox_id FROM items WHERE id = ?1) RETURNING id, mailbox_id, folder");
+    twin.bind(1, w.local_id).bind(2, written.id);
+    if (!twin.valid()) return Fail{sqlite_error(db, twin.prepare_rc(), "complete write")};
+    std::vector<std::tuple<std::string, std::int64_t, std::string>> twins;
+    while ((rc = twin.step()) == SQLITE_ROW) twins.emplace_back(twin.text(0), twin.integer(1), twin.text(2));
+    if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "complete write")};
+    for (const auto& [id, mailbox_id, folder] : twins) {
+      auto unqueue = impl_->cached("DELETE FROM outbox WHERE item_id = ?1");
+      unqueue.bind(1, id);
+      if (auto r = impl_->run(unqueue, "complete write"); !r) return Fail{r.error()};
+      auto gone = impl_->cached("INSERT INTO changes(mailbox_id, folder, item_id, remote_id, kind) VALUES (?1, ?2, ?3, ?4, 'deleted')");
+      gone.bind(1, mailbox_id).bind(2, folder).bind(3, id).bind(4, written.id);
+      if (auto r = impl_->run(gone, "complete write"); !r) return Fail{r.error()};
     }
     auto link = impl_->cached("UPDATE items SET remote_id = ?2, change_key = ?3 WHERE id = ?1 RETURNING data");
     link.bind(1, w.local_id).bind(2, written.id).bind(3, written.change_key);
@@ -1088,10 +1163,44 @@ Result<SqliteStore::Backlog, StoreError> SqliteStore::backlog() {
   auto st = impl_->cached("SELECT (SELECT count(*) FROM outbox WHERE state = 'pending'), "
                           "(SELECT count(*) FROM outbox WHERE state = 'parked'), "
                           "(SELECT count(*) FROM messages WHERE state IN ('queued', 'sending')), "
-                          "(SELECT count(*) FROM messages WHERE state = 'failed')");
+                          "(SELECT count(*) FROM messages WHERE state = 'failed'), "
+                          "(SELECT count(*) FROM quarantine)");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read backlog")};
   if (int rc = st.step(); rc != SQLITE_ROW) return Fail{sqlite_error(impl_->db, rc, "read backlog")};
-  return Backlog{st.integer(0), st.integer(1), st.integer(2), st.integer(3)};
+  return Backlog{st.integer(0), st.integer(1), st.integer(2), st.integer(3), st.integer(4)};
+}
+
+Result<std::vector<std::string>, StoreError> SqliteStore::quarantine_due(const std::string& mailbox,
+                                                                         model::FolderKind folder,
+                                                                         std::chrono::seconds first_retry) {
+  std::lock_guard lock(impl_->mu);
+  auto st = impl_->cached("SELECT q.remote_id FROM quarantine q JOIN mailboxes m ON m.id = q.mailbox_id "
+                          "WHERE m.address = ?1 AND q.folder = ?2 AND "
+                          "unixepoch('now') - unixepoch(q.last_at) >= min(?3 * (1 << min(q.attempts - 1, 20)), 86400) "
+                          "ORDER BY q.remote_id");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read quarantine")};
+  st.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, static_cast<std::int64_t>(first_retry.count()));
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back(st.text(0));
+  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read quarantine")};
+  return out;
+}
+
+Result<std::vector<SqliteStore::QuarantineEntry>, StoreError> SqliteStore::quarantine(const std::string& mailbox) {
+  std::lock_guard lock(impl_->mu);
+  auto st = impl_->cached("SELECT q.folder, q.remote_id, coalesce(i.id, ''), q.code, q.reason, q.first_at, q.last_at, "
+                          "q.attempts FROM quarantine q JOIN mailboxes m ON m.id = q.mailbox_id "
+                          "LEFT JOIN items i ON i.mailbox_id = q.mailbox_id AND i.folder = q.folder AND i.remote_id = q.remote_id "
+                          "WHERE m.address = ?1 ORDER BY q.first_at, q.remote_id");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read quarantine")};
+  st.bind(1, mailbox);
+  std::vector<QuarantineEntry> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW)
+    out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6), st.integer(7)});
+  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read quarantine")};
+  return out;
 }
 
 Result<std::vector<std::string>, StoreError> SqliteStore::mailboxes_with_pending_work() {

@@ -76,7 +76,7 @@ Task<Result<std::int64_t, RemoteError>> GovernedRemote::count(const std::string&
   co_return co_await governed([&] { return inner_.count(mailbox, folder); });
 }
 
-Task<Result<std::vector<model::RemoteItem>, RemoteError>> GovernedRemote::fetch(const std::string& mailbox,
+Task<Result<model::FetchedItems, RemoteError>> GovernedRemote::fetch(const std::string& mailbox,
                                                                                 model::FolderKind folder,
                                                                                 const std::vector<std::string>& ids) {
   co_return co_await governed([&] { return inner_.fetch(mailbox, folder, ids); });

@@ -52,6 +52,7 @@ Task<MailboxOutcome> sync_mailbox(SyncEngine& engine, const std::string& mailbox
                                    {"write_failures", r->write_failures},
                                    {"conflicts", r->conflicts},
                                    {"deletions_held", r->deletions_held},
+                                   {"quarantined", r->quarantined},
                                    {"throttled", r->throttled},
                                    {"interrupted", r->interrupted},
                                    {"duration_ms", ms.count()}});

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
 
 #include "exsync/log/log.hpp"
 
@@ -133,14 +134,18 @@ Task<Result<SyncEngine::WriteAttempt, model::StoreError>> SyncEngine::write_one(
         if (!found) co_return failed(std::move(found).error());
         if (*found) {
           // Adopt it, then bring it to the CRM's current version: the earlier attempt may have
-          // carried an older one.
+          // carried an older one. Only what the CRM changed since that attempt is written, so
+          // that what the mailbox changed in the meantime stays.
           log::info("sync.write.adopted", {{"mailbox", mailbox}, {"id", w.local_id}});
-          const std::vector<std::string> ids{(*found)->id};
-          auto current = co_await remote_.fetch(mailbox, folder, ids);
+          auto current = co_await fetch_one(mailbox, folder, (*found)->id);
           if (!current) co_return failed(std::move(current).error());
-          if (current->empty()) co_return answer(**found);
-          co_return answer(co_await remote_.update(mailbox, current->front().ref, current->front().payload, w.item,
-                                                   false, w.notify));
+          if (!*current) co_return answer(**found);
+          const auto& from = w.attempted ? *w.attempted : (*current)->payload;
+          auto updated = co_await remote_.update(mailbox, (*current)->ref, from, w.item, false, w.notify);
+          if (!updated) co_return answer(std::move(updated));
+          // Recorded at the change key it had before, so that the pull which follows reads it
+          // whole: the mailbox's changes and the CRM's together.
+          co_return answer((*current)->ref);
         }
       }
       co_return answer(co_await remote_.create(mailbox, folder, w.item, w.local_id, w.notify));
@@ -164,10 +169,9 @@ Task<Result<SyncEngine::WriteAttempt, model::StoreError>> SyncEngine::write_one(
                       updated.error().kind != model::RemoteErrorKind::item_not_found))
         co_return answer(std::move(updated));
       // Both sides changed it, or the mailbox deleted what the CRM modified.
-      const std::vector<std::string> ids{w.ref.id};
-      auto current = co_await remote_.fetch(mailbox, folder, ids);
+      auto current = co_await fetch_one(mailbox, folder, w.ref.id);
       if (!current) co_return failed(std::move(current).error());
-      if (current->empty()) {
+      if (!*current) {
         auto restored = co_await run_blocking(blocking_, [&] { return store_.restore_as_create(w); });
         if (!restored) co_return Fail{std::move(restored).error()};
         if (*restored) {
@@ -177,7 +181,7 @@ Task<Result<SyncEngine::WriteAttempt, model::StoreError>> SyncEngine::write_one(
         co_return Attempt{w.ref, true};
       }
       const bool local_wins = options_.conflict == ConflictPolicy::local_wins;
-      const auto& remote = current->front();
+      const auto& remote = **current;
       auto resolved = co_await run_blocking(blocking_, [&] {
         return store_.resolve_conflict(mailbox, folder, w, remote, local_wins);
       });
@@ -200,7 +204,7 @@ Task<Result<Unit, SyncError>> SyncEngine::push_writes(const std::string& mailbox
   if (!writes) co_return store_failure(std::move(writes).error());
   for (auto& w : *writes) {
     if (stop_) break;
-    auto begun = co_await run_blocking(blocking_, [&] { return store_.begin_write(w.seq); });
+    auto begun = co_await run_blocking(blocking_, [&] { return store_.begin_write(w); });
     if (!begun) co_return store_failure(std::move(begun).error());
     auto attempt = co_await write_one(mailbox, folder, w, report);
     if (!attempt) co_return store_failure(std::move(attempt).error());
@@ -310,11 +314,64 @@ Task<Result<Unit, SyncError>> SyncEngine::note_initial_size(const std::string& m
   co_return Unit{};
 }
 
+Task<Result<std::optional<model::RemoteItem>, model::RemoteError>> SyncEngine::fetch_one(const std::string& mailbox,
+                                                                                         FolderKind folder,
+                                                                                         const std::string& id) {
+  const std::vector<std::string> ids{id};
+  auto got = co_await remote_.fetch(mailbox, folder, ids);
+  if (!got) co_return Fail{std::move(got).error()};
+  if (!got->refused.empty()) {
+    const auto& r = got->refused.front();
+    co_return Fail{model::RemoteError{model::RemoteErrorKind::item_refused,
+                                      "the mailbox would not hand the item over: " + r.message, r.code, {}, false, true}};
+  }
+  if (!got->unanswered.empty())
+    co_return Fail{model::RemoteError{model::RemoteErrorKind::server, "the mailbox stopped before the item",
+                                      "ErrorBatchProcessingStopped", {}, false, true}};
+  if (got->items.empty()) co_return std::optional<model::RemoteItem>{};
+  co_return std::optional<model::RemoteItem>{std::move(got->items.front())};
+}
+
+Task<Result<Unit, SyncError>> SyncEngine::fetch_into(const std::string& mailbox, FolderKind folder,
+                                                     std::vector<std::string> ids, model::PageCommit& commit,
+                                                     FolderSyncReport& report) {
+  // One request at a time, each retried on its own: under a tight rate budget a page's
+  // requests rarely all pass in a row, and retrying the page whole would never end. Items the
+  // server stopped before (ErrorBatchProcessingStopped) are asked again, three rounds at most.
+  const std::size_t limit = std::max<std::size_t>(1, remote_.fetch_limit());
+  constexpr int kRounds = 3;
+  for (int round = 1; !ids.empty(); ++round) {
+    std::vector<std::string> again;
+    for (std::size_t at = 0; at < ids.size(); at += limit) {
+      const std::vector<std::string> slice(ids.begin() + static_cast<std::ptrdiff_t>(at),
+                                           ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), at + limit)));
+      auto got = co_await with_backoff(mailbox, "fetch", report, [&] { return remote_.fetch(mailbox, folder, slice); });
+      if (!got) co_return remote_failure(std::move(got).error());
+      report.fetched += static_cast<int>(got->items.size());
+      for (auto& item : got->items) commit.upserts.push_back(std::move(item));
+      for (auto& refused : got->refused) commit.quarantined.push_back(std::move(refused));
+      for (auto& id : got->unanswered) again.push_back(std::move(id));
+    }
+    if (round == kRounds) {
+      for (auto& id : again)
+        commit.quarantined.push_back({std::move(id), "ErrorBatchProcessingStopped",
+                                      "the server stopped before this item " + std::to_string(kRounds) + " times"});
+      break;
+    }
+    ids = std::move(again);
+  }
+  co_return Unit{};
+}
+
 Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const std::string& mailbox, FolderKind folder) {
   FolderSyncReport report;
   if (auto pushed = co_await push_writes(mailbox, folder, report); !pushed) co_return Fail{std::move(pushed).error()};
   auto cursor = co_await run_blocking(blocking_, [&] { return store_.cursor(mailbox, folder); });
   if (!cursor) co_return store_failure(std::move(cursor).error());
+  // Quarantined items due for another try go with the first page.
+  auto due = co_await run_blocking(blocking_, [&] { return store_.quarantine_due(mailbox, folder, options_.quarantine_retry); });
+  if (!due) co_return store_failure(std::move(due).error());
+  std::vector<std::string> retry = std::move(*due);
   std::string state = cursor->cursor;
   if (state.empty()) {
     if (auto noted = co_await note_initial_size(mailbox, folder, report); !noted) co_return Fail{std::move(noted).error()};
@@ -368,17 +425,21 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const st
         else to_fetch.push_back(ref.id);
       }
     }
-    // One request at a time, each retried on its own: under a tight rate budget a page's
-    // requests rarely all pass in a row, and retrying the page whole would never end.
-    const std::size_t limit = std::max<std::size_t>(1, remote_.fetch_limit());
-    for (std::size_t at = 0; at < to_fetch.size(); at += limit) {
-      const std::vector<std::string> slice(to_fetch.begin() + static_cast<std::ptrdiff_t>(at),
-                                           to_fetch.begin() + static_cast<std::ptrdiff_t>(std::min(to_fetch.size(), at + limit)));
-      auto items = co_await with_backoff(mailbox, "fetch", report, [&] { return remote_.fetch(mailbox, folder, slice); });
-      if (!items) co_return remote_failure(std::move(items).error());
-      report.fetched += static_cast<int>(items->size());
-      for (auto& item : *items) commit.upserts.push_back(std::move(item));
+    std::set<std::string> retried;
+    for (auto& id : retry) {
+      if (std::find(to_fetch.begin(), to_fetch.end(), id) == to_fetch.end() &&
+          std::find(commit.deletions.begin(), commit.deletions.end(), id) == commit.deletions.end()) {
+        to_fetch.push_back(id);
+        retried.insert(std::move(id));
+      }
     }
+    retry.clear();
+    if (auto fetched = co_await fetch_into(mailbox, folder, std::move(to_fetch), commit, report); !fetched)
+      co_return Fail{std::move(fetched).error()};
+    // A quarantined item asked again that is neither back nor refused is gone.
+    for (const auto& item : commit.upserts) retried.erase(item.ref.id);
+    for (const auto& refused : commit.quarantined) retried.erase(refused.id);
+    commit.released.assign(retried.begin(), retried.end());
 
     // Not too many deletions at once: the store holds a mass deletion for an operator.
     commit.max_delete_share = options_.max_delete_share;
@@ -388,6 +449,13 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const st
     report.updated += outcome->updated;
     report.deleted += outcome->deleted;
     report.deletions_held = outcome->deletions_held;
+    report.quarantined += outcome->quarantined;
+    for (const auto& refused : commit.quarantined)
+      log::warn("sync.item.quarantined", {{"mailbox", mailbox},
+                                          {"folder", model::folder_name(folder)},
+                                          {"ews_id", refused.id},
+                                          {"code", refused.code},
+                                          {"reason", refused.message}});
     if (outcome->deletions_held > 0)
       log::warn("sync.deletions.held", {{"mailbox", mailbox},
                                         {"folder", model::folder_name(folder)},

@@ -34,10 +34,13 @@ model::RemoteError error_for_http_response(int status, std::string_view body, st
 Result<model::ChangePage, model::RemoteError> parse_sync_folder_items(std::string_view xml);
 
 // A GetItem response of contacts or calendar items, for the item ids `asked` in request order.
-// Items answered with ErrorItemNotFound are left out (deleted since the sync); any other per-item
-// error fails the whole response.
-Result<std::vector<model::RemoteItem>, model::RemoteError> parse_get_item(std::string_view xml,
-                                                                          const std::vector<std::string>& asked);
+// Items answered with ErrorItemNotFound are left out (deleted since the sync), those answered
+// ErrorBatchProcessingStopped are `unanswered`, and those the server refuses on their own
+// (ErrorCorruptData, ErrorInvalidPropertyRequest, ErrorInternalServerError, ...) are `refused`.
+// A per-item error that is not the item's fails the whole response: throttling, access or
+// impersonation refused, a mailbox that does not exist.
+Result<model::FetchedItems, model::RemoteError> parse_get_item(std::string_view xml,
+                                                               const std::vector<std::string>& asked);
 
 // A CreateItem or UpdateItem (`operation`) response of one item: the written item's ItemId and
 // new ChangeKey; for an update, `updated_id` is the item's id, which the answer must name.

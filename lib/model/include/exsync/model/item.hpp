@@ -26,6 +26,21 @@ struct RemoteItem {
   ItemPayload payload;
 };
 
+// An item the mailbox would not hand over: it answered that one item with an error of its own
+// (corrupt, a property it cannot convert, ...) rather than with the item or "not found".
+struct ItemRefusal {
+  std::string id;       // remote id
+  std::string code;     // the server's code for it (EWS ResponseCode)
+  std::string message;  // and its text
+};
+
+// What one fetch() brought.
+struct FetchedItems {
+  std::vector<RemoteItem> items;     // in the order asked; items that no longer exist are left out
+  std::vector<ItemRefusal> refused;  // poison items: the rest of their page goes on without them
+  std::vector<std::string> unanswered;  // the server stopped before these (ask again)
+};
+
 enum class ChangeKind { created, updated, deleted };
 
 struct RemoteChange {

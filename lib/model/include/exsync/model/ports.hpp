@@ -5,6 +5,7 @@
 // SQLite. Neither adapter knows the other.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -36,12 +37,12 @@ class RemoteMailboxService {
   virtual Task<Result<std::int64_t, RemoteError>> count(const std::string& mailbox, FolderKind folder) = 0;
 
   // The current content of the items `ids`. An item that no longer exists is left out of the
-  // result (its deletion will arrive through changes()); any other error fails the whole call.
-  // A call of at most fetch_limit() ids is one request, so that a caller which retries after a
-  // throttled call loses only that request's work.
-  virtual Task<Result<std::vector<RemoteItem>, RemoteError>> fetch(const std::string& mailbox,
-                                                                   FolderKind folder,
-                                                                   const std::vector<std::string>& ids) = 0;
+  // result (its deletion will arrive through changes()); one the server refuses on its own is in
+  // `refused`, one it did not get to in `unanswered`. An error that is not the item's (throttled,
+  // access, the connection) fails the whole call. A call of at most fetch_limit() ids is one
+  // request, so that a caller which retries after a throttled call loses only that request's work.
+  virtual Task<Result<FetchedItems, RemoteError>> fetch(const std::string& mailbox, FolderKind folder,
+                                                        const std::vector<std::string>& ids) = 0;
   virtual std::size_t fetch_limit() const = 0;
 
   // Creates `item` in the folder, tagged with `local_id` so that find_created() can find it after
@@ -109,6 +110,11 @@ struct PageCommit {
   // until an operator confirms. Folders of fewer than ten items are too small to judge; 1.0
   // turns the guard off.
   double max_delete_share = 1.0;
+  // Items the mailbox refused to hand over: quarantined (their stored version, if any, stays as
+  // it is, and a resync does not remove it), to be asked again later.
+  std::vector<ItemRefusal> quarantined;
+  // Quarantined items asked again that no longer exist: out of quarantine.
+  std::vector<std::string> released;
 };
 
 struct PageOutcome {
@@ -119,6 +125,7 @@ struct PageOutcome {
   int restored = 0;  // remote deletions of items the CRM modified: the item is created again
   int deletions_held = 0;  // marked deletions waiting for an operator (on a completing page)
   std::int64_t burst_base = 0;  // then: the folder's size before the burst began
+  int quarantined = 0;  // items of this page in quarantine
 };
 
 // A change the CRM made that is waiting to be written to the mailbox.
@@ -131,6 +138,10 @@ struct PendingWrite {
   RemoteRef ref;      // update, remove: the item as the store last saw it in the mailbox
   ItemPayload item;   // create, update: the CRM's version
   ItemPayload base;   // update: the version the CRM edited from (what the mailbox had)
+  // create: the version the first attempt carried, once one was made. Should an attempt have
+  // created the item without the daemon learning so, the item found again is brought from this
+  // version to the CRM's current one, leaving alone what the mailbox changed since.
+  std::optional<ItemPayload> attempted;
   int attempts = 0;   // earlier attempts; > 0 after a crash or failure mid-write
   bool notify = false;  // the CRM asked to send invitations or cancellations to attendees
   // The entry's version as read: every change the CRM makes to it moves it on, and each of the
@@ -179,6 +190,11 @@ class LocalStore {
   virtual Result<PageOutcome, StoreError> commit_page(const std::string& mailbox, FolderKind folder,
                                                       const PageCommit& page) = 0;
 
+  // Quarantined items of the folder due to be asked again: an item's n-th retry waits
+  // `first_retry` * 2^(n-1) after its last refusal, at most a day.
+  virtual Result<std::vector<std::string>, StoreError> quarantine_due(const std::string& mailbox, FolderKind folder,
+                                                                      std::chrono::seconds first_retry) = 0;
+
   // Records why the folder's last sync failed (shown to operators and the CRM); the next
   // committed page clears it. `reason` must hold no secret.
   virtual Result<Unit, StoreError> record_failure(const std::string& mailbox, FolderKind folder,
@@ -191,8 +207,9 @@ class LocalStore {
                                                                        FolderKind folder) = 0;
 
   // Counts an attempt before it is sent, so that after a crash the next attempt knows the
-  // outcome of this one is uncertain.
-  virtual Result<Unit, StoreError> begin_write(std::int64_t seq) = 0;
+  // outcome of this one is uncertain; a create's first attempt also records the version it
+  // carries (PendingWrite::attempted).
+  virtual Result<Unit, StoreError> begin_write(const PendingWrite& write) = 0;
 
   // The write succeeded and the mailbox now holds `written` (unused for remove). If the CRM
   // changed the item again meanwhile, what remains is kept as a pending update.

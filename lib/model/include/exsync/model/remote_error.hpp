@@ -25,6 +25,9 @@ enum class RemoteErrorKind {
   // messages, items that were not asked for, another request's client-request-id. The server
   // or something on the path is out of step; whether the request was carried out is unknown.
   mismatched_answer,
+  // The server will not hand over one item (corrupt, unconvertible): the item's trouble, not
+  // the mailbox's. A sync quarantines it; a write that needs to read it is refused.
+  item_refused,
 };
 
 struct RemoteError {

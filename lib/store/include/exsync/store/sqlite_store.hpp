@@ -49,6 +49,7 @@ struct FolderStatus {
   std::string last_error_at;
   std::int64_t items = 0;
   std::int64_t deletions_held = 0;  // deletions waiting for an operator's confirmation
+  std::int64_t quarantined = 0;     // items the mailbox refused to hand over (see quarantine())
   // While the initial sync (or a resync) is under way: how many items Exchange held when it began.
   std::optional<std::int64_t> initial_total;
 };
@@ -124,6 +125,9 @@ class SqliteStore final : public model::LocalStore {
                                                      std::int64_t total) override;
   Result<Unit, model::StoreError> record_failure(const std::string& mailbox, model::FolderKind folder,
                                                  const std::string& reason) override;
+  Result<std::vector<std::string>, model::StoreError> quarantine_due(const std::string& mailbox,
+                                                                     model::FolderKind folder,
+                                                                     std::chrono::seconds first_retry) override;
 
   // The folder's items, ordered by local id.
   Result<std::vector<StoredItem>, model::StoreError> items(const std::string& mailbox, model::FolderKind folder);
@@ -139,7 +143,7 @@ class SqliteStore final : public model::LocalStore {
 
   Result<std::vector<model::PendingWrite>, model::StoreError> pending_writes(const std::string& mailbox,
                                                                              model::FolderKind folder) override;
-  Result<Unit, model::StoreError> begin_write(std::int64_t seq) override;
+  Result<Unit, model::StoreError> begin_write(const model::PendingWrite& write) override;
   Result<Unit, model::StoreError> complete_write(const model::PendingWrite& write, const model::RemoteRef& written) override;
   Result<Unit, model::StoreError> fail_write(const model::PendingWrite& write, const std::string& reason,
                                              bool park) override;
@@ -190,6 +194,14 @@ class SqliteStore final : public model::LocalStore {
   };
   Result<std::vector<ConflictEntry>, model::StoreError> conflicts(const std::string& mailbox);
 
+  // An item the mailbox refused to hand over, with the server's reason; its stored version
+  // (local_id, if the store has one) stays as it was until the item is read again.
+  struct QuarantineEntry {
+    std::string folder, remote_id, local_id, code, reason, first_at, last_at;
+    std::int64_t attempts = 0;
+  };
+  Result<std::vector<QuarantineEntry>, model::StoreError> quarantine(const std::string& mailbox);
+
   struct OutboxEntry {
     std::int64_t seq;
     std::string folder, op, local_id, state, last_error;
@@ -199,13 +211,14 @@ class SqliteStore final : public model::LocalStore {
   // Writes and messages waiting for Exchange, over all mailboxes, for monitoring.
   struct Backlog {
     std::int64_t pending_writes = 0, parked_writes = 0, queued_messages = 0, failed_messages = 0;
+    std::int64_t quarantined_items = 0;
   };
   Result<Backlog, model::StoreError> backlog();
   // The mailboxes with work for the remote side: pending (not parked) writes or queued messages.
   Result<std::vector<std::string>, model::StoreError> mailboxes_with_pending_work();
 
   // The schema version this build writes; stored in PRAGMA user_version.
-  static constexpr int kSchemaVersion = 9;
+  static constexpr int kSchemaVersion = 10;
 
  private:
   struct Impl;

@@ -23,7 +23,7 @@ class GovernedRemote final : public model::RemoteMailboxService {
   Task<Result<model::ChangePage, model::RemoteError>> changes(const std::string& mailbox, model::FolderKind folder,
                                                               const std::string& cursor, int max_changes) override;
   Task<Result<std::int64_t, model::RemoteError>> count(const std::string& mailbox, model::FolderKind folder) override;
-  Task<Result<std::vector<model::RemoteItem>, model::RemoteError>> fetch(const std::string& mailbox,
+  Task<Result<model::FetchedItems, model::RemoteError>> fetch(const std::string& mailbox,
                                                                          model::FolderKind folder,
                                                                          const std::vector<std::string>& ids) override;
   std::size_t fetch_limit() const override { return inner_.fetch_limit(); }

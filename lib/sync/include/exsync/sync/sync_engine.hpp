@@ -42,6 +42,10 @@ struct SyncOptions {
   // mailbox with the server's figure, and the scheduler brings it back when it has passed.
   std::chrono::milliseconds max_inline_backoff{std::chrono::seconds(30)};
   int max_throttle_retries = 50;
+  // An item the mailbox refuses to hand over (a poison item) is quarantined and the rest of its
+  // page commits; it is asked again this long after the refusal, then after twice as long each
+  // time, at most a day apart (and at once whenever the mailbox reports it changed).
+  std::chrono::seconds quarantine_retry{std::chrono::minutes(15)};
 };
 
 struct FolderSyncReport {
@@ -57,6 +61,7 @@ struct FolderSyncReport {
   int conflicts = 0;
   int deletions_held = 0;    // deletions not applied, waiting for an operator's confirmation
   int throttled = 0;         // requests the server refused for load, waited for and retried
+  int quarantined = 0;       // items the mailbox refused to hand over, set aside (sync.item.quarantined)
 };
 
 struct SyncError {
@@ -105,6 +110,16 @@ class SyncEngine {
   // Fails only when the store does.
   Task<Result<WriteAttempt, model::StoreError>> write_one(const std::string& mailbox, model::FolderKind folder,
                                                           model::PendingWrite& write, FolderSyncReport& report);
+
+  // The current content of one item a write needs: nullopt when it is gone. The mailbox
+  // refusing to hand it over fails the write.
+  Task<Result<std::optional<model::RemoteItem>, model::RemoteError>> fetch_one(const std::string& mailbox,
+                                                                               model::FolderKind folder,
+                                                                               const std::string& id);
+  // Downloads `ids` into `commit`: items as upserts, refused ones as quarantined.
+  Task<Result<Unit, SyncError>> fetch_into(const std::string& mailbox, model::FolderKind folder,
+                                           std::vector<std::string> ids, model::PageCommit& commit,
+                                           FolderSyncReport& report);
 
   // Calls `request()` again after the server's back-off while it answers `throttled`.
   template <typename Request>
