@@ -704,5 +704,52 @@ TEST_F(SqliteStoreTest, AQuarantinedItemIsNotGoneForAResync) {
   EXPECT_EQ(s->items("a@x.com", FolderKind::contacts)->size(), 2u);
 }
 
+
+// The CRM deletes an item while its create is in flight; the create lands, and a pass reports
+// the new item before the delete is written: it is not taken in as a new item.
+TEST_F(SqliteStoreTest, AnItemDeletedWhileItsCreateWasInFlightIsNotTakenIn) {
+  auto s = open();
+  model::Contact c;
+  c.display_name = "Short-lived";
+  const auto created = *s->local_create("a@x.com", FolderKind::contacts, c);
+  auto writes = *s->pending_writes("a@x.com", FolderKind::contacts);
+  ASSERT_TRUE(s->begin_write(writes[0]));
+  ASSERT_TRUE(*s->local_delete("a@x.com", FolderKind::contacts, created.local_id));
+  ASSERT_TRUE(s->complete_write(writes[0], {"X", "1"}));
+  model::PageCommit page;
+  page.upserts = {contact("X", "1", "Short-lived")};
+  page.next_cursor = "s1";
+  page.completes_sync = true;
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  EXPECT_TRUE(s->items("a@x.com", FolderKind::contacts)->empty());
+  const auto now = *s->pending_writes("a@x.com", FolderKind::contacts);
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now[0].op, model::WriteOp::remove);
+  EXPECT_EQ(now[0].ref.id, "X");
+}
+
+
+// The engine read a create, then the CRM deleted the item before the attempt began: nothing is
+// sent (it would bring the deleted item back as a new one when the next pass reads it).
+TEST_F(SqliteStoreTest, AnAttemptOnAnEntryTheCrmChangedSinceItWasReadDoesNotBegin) {
+  auto s = open();
+  model::Contact c;
+  c.display_name = "Gone Before Sent";
+  const auto created = *s->local_create("a@x.com", FolderKind::contacts, c);
+  c.display_name = "Edited Before Sent";
+  const auto other = *s->local_create("a@x.com", FolderKind::contacts, c);
+  const auto read = *s->pending_writes("a@x.com", FolderKind::contacts);
+  ASSERT_EQ(read.size(), 2u);
+  ASSERT_TRUE(*s->local_delete("a@x.com", FolderKind::contacts, created.local_id));
+  c.job_title = "Buyer";
+  ASSERT_TRUE(*s->local_update("a@x.com", FolderKind::contacts, other.local_id, c));
+  EXPECT_FALSE(*s->begin_write(read[0]));
+  EXPECT_FALSE(*s->begin_write(read[1]));
+  const auto now = *s->pending_writes("a@x.com", FolderKind::contacts);
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now[0].attempts, 0);
+  EXPECT_TRUE(*s->begin_write(now[0]));
+}
+
 }  // namespace
 }  // namespace exsync::store

@@ -861,13 +861,15 @@ Result<std::vector<model::PendingWrite>, StoreError> SqliteStore::pending_writes
   return out;
 }
 
-Result<Unit, StoreError> SqliteStore::begin_write(const model::PendingWrite& w) {
+Result<bool, StoreError> SqliteStore::begin_write(const model::PendingWrite& w) {
   std::lock_guard lock(impl_->mu);
   // A create's base is unused otherwise: it keeps the version the first attempt carried.
   auto st = impl_->cached("UPDATE outbox SET attempts = attempts + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now'), "
-                          "base = CASE WHEN op = 'create' AND base IS NULL THEN ?2 ELSE base END WHERE seq = ?1");
-  st.bind(1, w.seq).bind(2, w.op == model::WriteOp::create ? payload_json(w.item) : std::string());
-  return impl_->run(st, "begin write");
+                          "base = CASE WHEN op = 'create' AND base IS NULL THEN ?2 ELSE base END "
+                          "WHERE seq = ?1 AND version = ?3 AND state = 'pending'");
+  st.bind(1, w.seq).bind(2, w.op == model::WriteOp::create ? payload_json(w.item) : std::string()).bind(3, w.version);
+  if (auto r = impl_->run(st, "begin write"); !r) return Fail{r.error()};
+  return sqlite3_changes(impl_->db) > 0;
 }
 
 Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& w, const model::RemoteRef& written) {

@@ -206,6 +206,7 @@ Task<Result<Unit, SyncError>> SyncEngine::push_writes(const std::string& mailbox
     if (stop_) break;
     auto begun = co_await run_blocking(blocking_, [&] { return store_.begin_write(w); });
     if (!begun) co_return store_failure(std::move(begun).error());
+    if (!*begun) continue;  // the CRM changed or removed it since it was read: the next pass
     auto attempt = co_await write_one(mailbox, folder, w, report);
     if (!attempt) co_return store_failure(std::move(attempt).error());
     if (attempt->settled) continue;

@@ -208,8 +208,9 @@ class LocalStore {
 
   // Counts an attempt before it is sent, so that after a crash the next attempt knows the
   // outcome of this one is uncertain; a create's first attempt also records the version it
-  // carries (PendingWrite::attempted).
-  virtual Result<Unit, StoreError> begin_write(const PendingWrite& write) = 0;
+  // carries (PendingWrite::attempted). False, and nothing to send, when the CRM changed or
+  // removed the entry since it was read: the next pass writes it as it is then.
+  virtual Result<bool, StoreError> begin_write(const PendingWrite& write) = 0;
 
   // The write succeeded and the mailbox now holds `written` (unused for remove). If the CRM
   // changed the item again meanwhile, what remains is kept as a pending update.
