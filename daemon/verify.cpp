@@ -101,6 +101,15 @@ std::string remote_advice(const model::RemoteError& e, const std::string& mailbo
     case K::network:
       return "The EWS endpoint could not be reached. Check [ews] url, the network path and proxy to it, and, "
              "for a private CA, [tls] ca_file.";
+    case K::unreachable:
+      return "The EWS endpoint's host name does not resolve. Check [ews] url and this machine's DNS.";
+    case K::tls:
+      return "The TLS handshake with the EWS endpoint failed: its certificate is not trusted or not for that "
+             "host. For a private CA, set [tls] ca_file; check that [ews] url names the server's own host.";
+    case K::too_large:
+      return "Exchange's answer was larger than [ews] max_response_mb; raise it, or lower [ews] get_item_batch_size.";
+    case K::setup:
+      return "The HTTPS client could not be set up: check [ews] url and [tls] ca_file.";
     case K::unauthorized:
       return "Exchange refused the access token. Grant admin consent for the delegated permission "
              "EWS.AccessAsUser.All (Office 365 Exchange Online) in the app registration.";

@@ -83,6 +83,39 @@ TEST_F(GovernedRemoteTest, ServerBusyHoldsOnlyItsMailbox) {
   EXPECT_EQ(governor_.stats().successes, 1u);
 }
 
+// Only signs of load move the governor: a lost connection lowers the concurrency, while a
+// certificate the client refuses or an answer over the size cap fail with their own kinds and
+// leave every other mailbox's concurrency alone.
+TEST_F(GovernedRemoteTest, OnlyOverloadMovesTheGovernor) {
+  auto through = [&](http::ClientOptions options) {
+    // Tokens come through a client that trusts the simulator; EWS through `options`.
+    auto ews_client = std::move(*http::Client::create(io_.get_executor(), options));
+    ews::EwsService ews(*ews_client, *stack_.tokens, ews::EwsSettings{sim_.base_url() + "/EWS/Exchange.asmx", 16});
+    LoadGovernor governor(clock_, {.max_concurrent = 10, .initial = 10});
+    GovernedRemote remote(ews, governor, clock_, waiter_);
+    auto r = test::run(io_, remote.changes(agent1, FolderKind::contacts, "", 512));
+    EXPECT_FALSE(r);
+    return std::pair{r ? model::RemoteErrorKind::network : r.error().kind, governor.limit()};
+  };
+  auto untrusted = sim_.client_options();
+  untrusted.ca_file.clear();
+  untrusted.use_system_trust = true;  // the simulator's private CA is not among them
+  auto [tls, after_tls] = through(untrusted);
+  EXPECT_EQ(tls, model::RemoteErrorKind::tls);
+  EXPECT_EQ(after_tls, 10);
+
+  auto capped = sim_.client_options();
+  capped.max_response_bytes = 200;
+  auto [big, after_big] = through(capped);
+  EXPECT_EQ(big, model::RemoteErrorKind::too_large);
+  EXPECT_EQ(after_big, 10);
+
+  ASSERT_EQ(sim_.control("PUT", "/sim/faults/ews", R"({"kind":"reset_before","count":1})").status, 204);
+  auto [lost, after_lost] = through(sim_.client_options());
+  EXPECT_EQ(lost, model::RemoteErrorKind::network);
+  EXPECT_LT(after_lost, 10);
+}
+
 // Runs the scheduler until `done()` holds (checked every 20 ms) or `limit` passes.
 void run_scheduler(boost::asio::io_context& io, SyncEngine& engine, Scheduler& scheduler,
                    const std::function<bool()>& done, std::chrono::milliseconds limit) {

@@ -18,6 +18,25 @@ EwsService::EwsService(http::Client& client, auth::TokenSource& tokens, EwsSetti
 
 namespace {
 
+// Each transport failure as its own kind: only lost or refused connections and timeouts are
+// signs of load (the governor eases off for them); a certificate refused, a name that does not
+// resolve or an answer over the size cap are not, and must not slow every mailbox down.
+RemoteErrorKind remote_kind(http::HttpErrorKind kind) {
+  switch (kind) {
+    case http::HttpErrorKind::connect:
+    case http::HttpErrorKind::timeout:
+    case http::HttpErrorKind::io: return RemoteErrorKind::network;
+    case http::HttpErrorKind::resolve: return RemoteErrorKind::unreachable;
+    case http::HttpErrorKind::tls: return RemoteErrorKind::tls;
+    case http::HttpErrorKind::too_large: return RemoteErrorKind::too_large;
+    case http::HttpErrorKind::protocol: return RemoteErrorKind::protocol;
+    case http::HttpErrorKind::mismatched: return RemoteErrorKind::mismatched_answer;
+    case http::HttpErrorKind::bad_url:
+    case http::HttpErrorKind::config: return RemoteErrorKind::setup;
+  }
+  return RemoteErrorKind::network;
+}
+
 // Reads may be sent again after a lost connection or an answer that was not theirs; a write must
 // not (it may have been carried out), and the engine finds out instead.
 bool retry_safe(std::string_view operation) {
@@ -53,9 +72,7 @@ Task<Result<http::Response, RemoteError>> EwsService::call(const std::string& ma
     auto resp = co_await client_.send(std::move(req));
     if (!resp) {
       const auto& e = resp.error();
-      RemoteError out{e.kind == http::HttpErrorKind::mismatched ? RemoteErrorKind::mismatched_answer
-                                                                : RemoteErrorKind::network,
-                      e.message, std::string(http::http_error_kind_name(e.kind)), {}};
+      RemoteError out{remote_kind(e.kind), e.message, std::string(http::http_error_kind_name(e.kind)), {}};
       out.request_id = e.request_id;
       if (out.kind == RemoteErrorKind::mismatched_answer) {
         ++stats_.refused_answers;

@@ -5,6 +5,10 @@ namespace exsync::model {
 std::string_view remote_error_kind_name(RemoteErrorKind kind) {
   switch (kind) {
     case RemoteErrorKind::network: return "network";
+    case RemoteErrorKind::unreachable: return "unreachable";
+    case RemoteErrorKind::tls: return "tls";
+    case RemoteErrorKind::too_large: return "too_large";
+    case RemoteErrorKind::setup: return "setup";
     case RemoteErrorKind::auth: return "auth";
     case RemoteErrorKind::unauthorized: return "unauthorized";
     case RemoteErrorKind::throttled: return "throttled";

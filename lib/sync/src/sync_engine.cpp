@@ -96,6 +96,10 @@ std::string failure_reason(const model::RemoteError& e) {
 bool blocks_mailbox(const model::RemoteError& e) {
   switch (e.kind) {
     case model::RemoteErrorKind::network:
+    case model::RemoteErrorKind::unreachable:
+    case model::RemoteErrorKind::tls:
+    case model::RemoteErrorKind::too_large:
+    case model::RemoteErrorKind::setup:
     case model::RemoteErrorKind::mismatched_answer:
     case model::RemoteErrorKind::throttled:
     case model::RemoteErrorKind::server:

@@ -8,7 +8,13 @@
 namespace exsync::model {
 
 enum class RemoteErrorKind {
-  network,             // connect, TLS, reset, timeout: try again later
+  network,             // refused, reset or timed-out connections: try again later (and ease off:
+                       // lost connections are how an overloaded server shows)
+  unreachable,         // the server's name does not resolve
+  tls,                 // the TLS handshake failed: an untrusted or wrong certificate, a protocol
+                       // the two sides do not share (no overload: a setup problem)
+  too_large,           // the answer was over [ews] max_response_mb and was not read
+  setup,               // the client could not be set up for the request (CA file, URL)
   auth,                // no access token could be obtained (see the auth module's log line)
   unauthorized,        // the server refused the token (HTTP 401) even after a fresh one
   throttled,           // the server asks us to back off for `retry_after`
