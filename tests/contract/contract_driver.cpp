@@ -687,6 +687,10 @@ class Driver {
       report_.checks += 4;
       if (in_exchange > 1) violation(t.key + " is in Exchange " + std::to_string(in_exchange) + " times");
       if (in_store.size() > 1) violation(t.key + " is stored " + std::to_string(in_store.size()) + " times");
+      if (in_store.empty() && exchange_version && quarantined.at(t.mailbox).contains(str(*exchange_version, "ews_id"))) {
+        ++by_kind("quarantined");  // never stored: visibly quarantined, and in Exchange
+        continue;
+      }
       if (in_store.empty()) {
         if (!t.may_absent) violation(t.key + " (" + t.local_id + ", " + t.mailbox + ") is lost: nobody deleted it");
         t.gone = true;
