@@ -106,6 +106,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   net::ssl::context ctx{net::ssl::context::tls_client};
   std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
   std::set<Connection*> active;
+  std::set<tcp::resolver*> resolving;  // name lookups under way, cancelled by shutdown()
   ClientStats stats;
   bool stopped = false;
 
@@ -148,11 +149,27 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   Task<Result<std::unique_ptr<Connection>, HttpError>> connect(const Target& t) {
     if (injected("resolve")) co_return Fail{HttpError{HttpErrorKind::resolve, "cannot resolve " + t.host + ": injected"}};
+    // Every step of a new connection can be cut short by shutdown(): the lookup, the TCP
+    // connect and the TLS handshake (a server that accepts and never answers holds it).
+    struct Track {
+      Impl& impl;
+      tcp::resolver* resolver = nullptr;
+      Connection* conn = nullptr;
+      ~Track() {
+        if (resolver) impl.resolving.erase(resolver);
+        if (conn) impl.active.erase(conn);
+      }
+    } track{*this};
     tcp::resolver resolver(ex);
+    resolving.insert(track.resolver = &resolver);
     auto [rec, endpoints] = co_await resolver.async_resolve(t.host, t.port, kTuple);
+    resolving.erase(&resolver);
+    track.resolver = nullptr;
+    if (stopped) co_return Fail{HttpError{HttpErrorKind::io, "the HTTP client is shut down"}};
     if (rec) co_return Fail{HttpError{HttpErrorKind::resolve, "cannot resolve " + t.host + ": " + rec.message()}};
 
     auto conn = std::make_unique<Connection>(ex, ctx);
+    active.insert(track.conn = conn.get());
     SSL* ssl = conn->stream.native_handle();
     // Verify the peer's name the way browsers do: SAN DNS names for hosts, SAN IPs for addresses.
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
@@ -186,6 +203,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       }
       co_return Fail{classify_stream_error(hec, what, HttpErrorKind::tls)};
     }
+    if (stopped) co_return Fail{HttpError{HttpErrorKind::io, "the HTTP client is shut down"}};
     ++stats.connections_opened;
     co_return std::move(conn);
   }
@@ -221,6 +239,7 @@ void Client::shutdown() {
     boost::system::error_code ignored;
     beast::get_lowest_layer(conn->stream).socket().close(ignored);
   }
+  for (auto* resolver : impl_->resolving) resolver->cancel();
 }
 
 ClientStats Client::stats() const { return impl_->stats; }
