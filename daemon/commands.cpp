@@ -121,7 +121,7 @@ int build_runtime(Runtime& rt) {
   }
   rt.client = std::move(*client);
 
-  rt.tokens = std::make_unique<auth::EntraTokenSource>(rt.io.get_executor(), *rt.client, SystemClock::instance(),
+  rt.tokens = std::make_unique<auth::EntraTokenSource>(rt.io.get_executor(), *rt.client, MonotonicClock::instance(),
                                                        entra_settings(rt.cfg));
   if (rt.cfg.tenant.basic_auth)
     rt.basic = std::make_unique<auth::BasicCredentials>(rt.cfg.service_account.username,
@@ -130,8 +130,8 @@ int build_runtime(Runtime& rt) {
                                              rt.basic ? static_cast<auth::TokenSource&>(*rt.basic) : *rt.tokens,
                                              ews_settings(rt.cfg), &rt.parser);
   rt.governor = std::make_unique<sync::LoadGovernor>(
-      SystemClock::instance(), sync::GovernorSettings{.max_concurrent = rt.cfg.max_concurrent_requests()});
-  rt.remote = std::make_unique<sync::GovernedRemote>(*rt.ews, *rt.governor, SystemClock::instance());
+      MonotonicClock::instance(), sync::GovernorSettings{.max_concurrent = rt.cfg.max_concurrent_requests()});
+  rt.remote = std::make_unique<sync::GovernedRemote>(*rt.ews, *rt.governor, MonotonicClock::instance());
   sync::SyncOptions sync_options;
   sync_options.max_delete_share = rt.cfg.sync.max_delete_share;
   sync_options.conflict = rt.cfg.sync.local_wins ? sync::ConflictPolicy::local_wins : sync::ConflictPolicy::remote_wins;
@@ -355,13 +355,13 @@ void reload(Runtime& rt, sync::Scheduler& scheduler, bool fixed_mailboxes) {
 int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailboxes, bool fixed_mailboxes) {
   if (forever && rt.cfg.api.enabled && !start_api(rt)) return kExitUnavailable;
   rt.schedule = std::make_unique<sync::Schedule>(
-      SystemClock::instance(),
+      MonotonicClock::instance(),
       sync::ScheduleSettings{.interval = rt.cfg.sync.interval,
                              .jitter = 0.1,
                              .backoff_cap = std::chrono::hours(1),
                              .seed = static_cast<std::uint32_t>(std::random_device{}())});
   rt.schedule->set_mailboxes(mailboxes);
-  sync::Scheduler scheduler(*rt.engine, *rt.schedule, *rt.governor, SystemClock::instance(), folders_of(rt.cfg),
+  sync::Scheduler scheduler(*rt.engine, *rt.schedule, *rt.governor, MonotonicClock::instance(), folders_of(rt.cfg),
                             sync::SchedulerOptions{.one_round = !forever});
   rt.metrics = [&] { return metrics_text(rt, scheduler); };
   // A write through the API puts its mailbox first in line.

@@ -191,7 +191,7 @@ struct Verifier {
       co_await check_ews(cfg, basic, mailbox, ews_reach, impersonate, contacts, calendar, write);
       co_return;
     }
-    auth::EntraTokenSource tokens(io.get_executor(), *client_, SystemClock::instance(), entra_settings(cfg));
+    auth::EntraTokenSource tokens(io.get_executor(), *client_, MonotonicClock::instance(), entra_settings(cfg));
     auto t = co_await tokens.access_token();
     if (!t) {
       const auto& e = t.error();

@@ -184,9 +184,11 @@ MailboxStatus Schedule::status_of(const std::string& mailbox, const Entry& e) co
   s.mailbox = mailbox;
   s.prioritized = e.prioritized;
   s.failures = backoff_.failures(mailbox);
-  s.next_sync = e.key.due;
-  s.last_started = e.last_started;
-  s.last_success = e.last_success;
+  // Shown to people: on the wall clock (the schedule itself runs on a monotonic one).
+  auto shown = [&](Clock::time_point t) { return t == Clock::time_point{} ? t : clock_.wall(t); };
+  s.next_sync = shown(e.key.due);
+  s.last_started = shown(e.last_started);
+  s.last_success = shown(e.last_success);
   s.last_error = e.last_error;
   s.state = state_of(e, s.failures, clock_.now());
   return s;

@@ -16,6 +16,8 @@ class Clock {
   using duration = time_point::duration;
   virtual ~Clock() = default;
   virtual time_point now() const = 0;
+  // `t` on the wall clock, for people to read. The same instant for the wall clock itself.
+  virtual time_point wall(time_point t) const { return t; }
 };
 
 class SystemClock final : public Clock {
@@ -23,6 +25,26 @@ class SystemClock final : public Clock {
   time_point now() const override;
   // A process-wide instance, for wiring in main().
   static SystemClock& instance();
+};
+
+// For scheduling: the wall-clock time when the process started plus the monotonic time since,
+// so that a step of the system clock (NTP, an operator) neither stalls nor hurries due times,
+// back-offs, pauses or token expiry. wall() converts to the wall clock for display.
+class MonotonicClock final : public Clock {
+ public:
+  using WallSource = std::chrono::system_clock::time_point (*)();
+  using SteadySource = std::chrono::steady_clock::time_point (*)();
+  explicit MonotonicClock(WallSource wall = &std::chrono::system_clock::now,
+                          SteadySource steady = &std::chrono::steady_clock::now);
+  time_point now() const override;
+  time_point wall(time_point t) const override;
+  static MonotonicClock& instance();
+
+ private:
+  WallSource wall_;
+  SteadySource steady_;
+  time_point wall_at_start_;
+  std::chrono::steady_clock::time_point steady_at_start_;
 };
 
 class ManualClock final : public Clock {
