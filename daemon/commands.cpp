@@ -398,6 +398,27 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
     pulse();
   }
 
+  // Retention: what only history needs goes at start and then hourly, on the store's thread.
+  net::steady_timer pruning(rt.io);
+  const store::SqliteStore::Retention retention{std::chrono::hours(24 * rt.cfg.retention.changes_days),
+                                                std::chrono::hours(24 * rt.cfg.retention.conflicts_days),
+                                                std::chrono::hours(24 * rt.cfg.retention.messages_days)};
+  std::function<void()> prune = [&] {
+    net::post(rt.blocking, [&rt, retention] {
+      auto r = rt.store->prune(retention);
+      if (!r) {
+        log::warn("store.prune.failed", {{"message", r.error().message}});
+      } else if (r->changes + r->conflicts + r->messages > 0) {
+        log::info("store.pruned", {{"changes", r->changes}, {"conflicts", r->conflicts}, {"messages", r->messages}});
+      }
+    });
+    pruning.expires_after(std::chrono::hours(1));
+    pruning.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) prune();
+    });
+  };
+  if (forever) prune();
+
   // SIGHUP (systemctl reload): the configuration again, applied live.
   net::signal_set hangup(rt.io, SIGHUP);
   std::function<void()> on_hangup = [&] {
@@ -437,6 +458,7 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
         signals.cancel();
         grace.cancel();
         heartbeat.cancel();
+        pruning.cancel();
         hangup.cancel();
         if (rt.api_server) rt.api_server->stop();
       },

@@ -751,5 +751,55 @@ TEST_F(SqliteStoreTest, AnAttemptOnAnEntryTheCrmChangedSinceItWasReadDoesNotBegi
   EXPECT_TRUE(*s->begin_write(now[0]));
 }
 
+
+// Retention removes old history only: feed entries (moving the feed's horizon), conflicts and
+// sent messages past their time; never items, outbox entries or messages still to be sent.
+TEST_F(SqliteStoreTest, PruningRemovesOldHistoryAndNothingElse) {
+  auto s = open();
+  model::PageCommit page;
+  page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
+  page.next_cursor = "s1";
+  page.completes_sync = true;
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  model::OutgoingMessage m;
+  m.to = {{"", "ann@example.com"}};
+  m.subject = "Sent long ago";
+  const auto sent = *s->queue_message("a@x.com", m);
+  ASSERT_TRUE(s->begin_send(sent));
+  ASSERT_TRUE(s->finish_send(sent, true, "", true));
+  m.subject = "Still to send";
+  const auto waiting = *s->queue_message("a@x.com", m);
+  model::Contact c;
+  c.display_name = "Pending";
+  ASSERT_TRUE(s->local_create("a@x.com", FolderKind::contacts, c));
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "exsync.db").c_str(), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    EXPECT_EQ(sqlite3_exec(db, "UPDATE changes SET at = '2020-01-01T00:00:00Z'; "
+                               "UPDATE messages SET sent_at = '2020-01-01T00:00:00Z', updated_at = '2020-01-01T00:00:00Z'",
+                           nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  EXPECT_EQ(*s->feed_horizon(), 0);
+  model::PageCommit later;
+  later.upserts = {contact("C", "1", "Cy")};
+  later.next_cursor = "s2";
+  later.completes_sync = true;
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, later));
+
+  auto pruned = s->prune({});
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  EXPECT_EQ(pruned->changes, 2);
+  EXPECT_EQ(pruned->messages, 1);
+  const auto feed = *s->changes("a@x.com", 0, 10);
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(*s->feed_horizon(), feed[0].seq - 1);
+  EXPECT_FALSE(*s->message_status("a@x.com", sent));
+  EXPECT_TRUE(*s->message_status("a@x.com", waiting));
+  EXPECT_EQ(s->items("a@x.com", FolderKind::contacts)->size(), 4u);
+  EXPECT_EQ(s->outbox("a@x.com")->size(), 1u);
+}
+
 }  // namespace
 }  // namespace exsync::store

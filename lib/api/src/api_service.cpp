@@ -232,6 +232,18 @@ Task<http::Response> ApiService::route(const http::Request& req, const http::Req
     auto cursor = int_param(t.query, "cursor", 0, 0, INT64_MAX);
     auto limit = int_param(t.query, "limit", 500, 1, 5000);
     if (!cursor || !limit) co_return error(400, "malformed", "cursor must be >= 0 and limit between 1 and 5000");
+    // Changes before the feed's horizon were pruned ([store] keep_changes_days): the CRM must
+    // read the items again, then follow the feed from the horizon.
+    auto horizon = co_await run_blocking(blocking_, [&] { return store_.feed_horizon(); });
+    if (!horizon) co_return store_failure(horizon.error());
+    if (*cursor < *horizon) {
+      json::object o{{"error", "cursor_expired"},
+                     {"message", "the changes feed no longer holds the changes after cursor " + std::to_string(*cursor) +
+                                     " (kept: [store] keep_changes_days); read the items again (GET .../contacts, "
+                                     ".../events) and follow the feed from oldest_cursor"},
+                     {"oldest_cursor", *horizon}};
+      co_return json_response(410, json::serialize(o));
+    }
     auto changes = co_await run_blocking(blocking_, [&] { return store_.changes(mailbox, *cursor, static_cast<int>(*limit)); });
     if (!changes) co_return store_failure(changes.error());
     std::string body = "{\"changes\":[";

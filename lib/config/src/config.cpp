@@ -23,7 +23,7 @@ const std::map<std::string, std::set<std::string>, std::less<>> kSchema = {
     {"service_account", {"username", "password_file", "key_file"}},
     {"ews", {"url", "request_timeout_seconds", "get_item_batch_size", "max_response_mb"}},
     {"tls", {"ca_file"}},
-    {"store", {"path"}},
+    {"store", {"path", "keep_changes_days", "keep_conflicts_days", "keep_messages_days"}},
     {"mailboxes", {"list", "file"}},
     {"sync", {"folders", "interval_seconds", "max_concurrent_mailboxes", "conflict", "max_delete_share"}},
     {"log", {"format", "level"}},
@@ -348,6 +348,13 @@ Result<Config, ConfigError> parse_config(std::string_view text, const fs::path& 
   std::string store;
   EXSYNC_TRY(r.str("store", "path", store, true));
   cfg.store_path = r.resolve(store);
+  for (auto [key, days] : {std::pair{"keep_changes_days", &cfg.retention.changes_days},
+                           std::pair{"keep_conflicts_days", &cfg.retention.conflicts_days},
+                           std::pair{"keep_messages_days", &cfg.retention.messages_days}}) {
+    std::int64_t v = *days;
+    EXSYNC_TRY(r.integer("store", key, 1, 3650, v));
+    *days = static_cast<int>(v);
+  }
 
   std::set<std::string> seen;
   auto add_mailbox = [&](const std::string& raw, const std::string& where) -> Result<Unit, ConfigError> {

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <mutex>
 #include <tuple>
 
@@ -145,6 +146,10 @@ CREATE TABLE quarantine (
   last_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
   PRIMARY KEY (mailbox_id, folder, remote_id)
 );
+)sql",
+    // 10 -> 11: how far the changes feed was pruned (the oldest cursor it still answers).
+    R"sql(
+CREATE TABLE store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 )sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
@@ -1380,6 +1385,57 @@ Result<BackupReport, StoreError> backup_store(const std::filesystem::path& store
   }
   report.bytes = static_cast<std::int64_t>(fs::file_size(to, ec));
   return report;
+}
+
+Result<SqliteStore::PruneReport, StoreError> SqliteStore::prune(const Retention& retention) {
+  std::lock_guard lock(impl_->mu);
+  sqlite3* db = impl_->db;
+  auto cutoff = [](std::chrono::hours h) { return "-" + std::to_string(h.count()) + " hours"; };
+  auto out = impl_->transaction<PruneReport>("prune store", [&]() -> Result<PruneReport, StoreError> {
+    PruneReport report;
+    auto feed = impl_->cached("DELETE FROM changes WHERE at < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1) RETURNING seq");
+    feed.bind(1, cutoff(retention.changes));
+    if (!feed.valid()) return Fail{sqlite_error(db, feed.prepare_rc(), "prune changes")};
+    std::int64_t through = 0;
+    int rc;
+    while ((rc = feed.step()) == SQLITE_ROW) {
+      through = std::max(through, feed.integer(0));
+      ++report.changes;
+    }
+    if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "prune changes")};
+    if (through > 0) {
+      auto mark = impl_->cached("INSERT INTO store_meta(key, value) VALUES ('changes_pruned_through', ?1) "
+                                "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)");
+      mark.bind(1, through);
+      if (auto r = impl_->run(mark, "prune changes"); !r) return Fail{r.error()};
+    }
+    auto conflicts = impl_->cached("DELETE FROM conflicts WHERE at < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1)");
+    conflicts.bind(1, cutoff(retention.conflicts));
+    if (auto r = impl_->run(conflicts, "prune conflicts"); !r) return Fail{r.error()};
+    report.conflicts = sqlite3_changes(db);
+    auto messages = impl_->cached("DELETE FROM messages WHERE state IN ('sent', 'failed') AND "
+                                  "coalesce(sent_at, updated_at) < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1)");
+    messages.bind(1, cutoff(retention.messages));
+    if (auto r = impl_->run(messages, "prune messages"); !r) return Fail{r.error()};
+    report.messages = sqlite3_changes(db);
+    return report;
+  });
+  if (!out) return out;
+  // Give the space of a long-running WAL back (readers in progress keep theirs).
+  if (int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+      rc != SQLITE_OK && rc != SQLITE_BUSY)
+    return Fail{sqlite_error(db, rc, "checkpoint the WAL")};
+  return out;
+}
+
+Result<std::int64_t, StoreError> SqliteStore::feed_horizon() {
+  std::lock_guard lock(impl_->mu);
+  auto st = impl_->cached("SELECT value FROM store_meta WHERE key = 'changes_pruned_through'");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read feed horizon")};
+  int rc = st.step();
+  if (rc == SQLITE_ROW) return st.integer(0);
+  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read feed horizon")};
+  return std::int64_t{0};
 }
 
 }  // namespace exsync::store

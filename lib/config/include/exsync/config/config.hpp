@@ -100,6 +100,13 @@ struct EwsConfig {
   std::size_t max_response_bytes = 64u << 20;
 };
 
+// How long the store keeps what only history needs ([store] keys, in days).
+struct RetentionConfig {
+  int changes_days = 30;    // the CRM's changes feed (a cursor older than that answers 410)
+  int conflicts_days = 90;  // conflicts' losing versions
+  int messages_days = 30;   // sent and failed messages, with their attachments
+};
+
 struct SyncConfig {
   std::vector<std::string> folders{"contacts"};
   std::chrono::seconds interval{300};
@@ -125,6 +132,7 @@ struct Config {
   EwsConfig ews;
   std::filesystem::path tls_ca_file;  // empty: system trust store only
   std::filesystem::path store_path;
+  RetentionConfig retention;
   std::vector<std::string> mailboxes;  // normalised, de-duplicated, in order of appearance
   std::filesystem::path mailboxes_file;
   SyncConfig sync;

@@ -9,6 +9,7 @@
 // file while the daemon writes it; writers wait up to the busy timeout.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -217,8 +218,22 @@ class SqliteStore final : public model::LocalStore {
   // The mailboxes with work for the remote side: pending (not parked) writes or queued messages.
   Result<std::vector<std::string>, model::StoreError> mailboxes_with_pending_work();
 
+  // Removes what only history needs: feed entries, conflicts' losing versions, and sent or
+  // failed messages (with their attachments) older than their retention, then checkpoints and
+  // truncates the WAL. Never touches items, outbox entries or messages still to be sent.
+  struct Retention {
+    std::chrono::hours changes{24 * 30}, conflicts{24 * 90}, messages{24 * 30};
+  };
+  struct PruneReport {
+    std::int64_t changes = 0, conflicts = 0, messages = 0;
+  };
+  Result<PruneReport, model::StoreError> prune(const Retention& retention);
+  // The oldest cursor the changes feed still answers: every change after it is kept. 0 until
+  // something was pruned; a cursor before it must read the items again.
+  Result<std::int64_t, model::StoreError> feed_horizon();
+
   // The schema version this build writes; stored in PRAGMA user_version.
-  static constexpr int kSchemaVersion = 10;
+  static constexpr int kSchemaVersion = 11;
 
  private:
   struct Impl;
