@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 #include <algorithm>
+#include <stdexcept>
 #include <random>
 #include <set>
 #include <sstream>
@@ -130,11 +131,20 @@ class Driver {
         {"fault.refusal", 2, &Driver::fault_refusal}, {"daemon.kill", 3, &Driver::daemon_kill},
         {"daemon.reload", 1, &Driver::daemon_reload}, {"pause", 6, &Driver::pause},
     };
+    auto weight = [&](const Op& op) {
+      auto it = options_.weights.find(op.name);
+      return it == options_.weights.end() ? op.weight : it->second;
+    };
+    for (const auto& [name, w] : options_.weights) {
+      if (std::none_of(std::begin(kOps), std::end(kOps), [&](const Op& op) { return op.name == name; }) || w < 0)
+        throw std::invalid_argument("EXSYNC_CONTRACT_WEIGHTS: no operation \"" + name + "\" (or a negative weight)");
+    }
     int total = 0;
-    for (const auto& op : kOps) total += op.weight;
+    for (const auto& op : kOps) total += weight(op);
+    if (total <= 0) throw std::invalid_argument("EXSYNC_CONTRACT_WEIGHTS: every operation weighs 0");
     int pick = static_cast<int>(rng_() % static_cast<unsigned>(total));
     for (const auto& op : kOps) {
-      if ((pick -= op.weight) < 0) {
+      if ((pick -= weight(op)) < 0) {
         ++report_.by_kind[op.name];
         note(op.name);
         (this->*op.apply)();

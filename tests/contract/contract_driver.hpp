@@ -37,6 +37,8 @@ struct RunOptions {
   int mailboxes = 2;
   int contacts = 12;  // seeded per mailbox
   int events = 2;
+  // Operation weights replacing the defaults, by name ("resync" -> 0 leaves resyncs out).
+  std::map<std::string, int> weights;
 };
 
 struct RunReport {

@@ -2,7 +2,8 @@
 //
 // In the suite: a fixed budget of seeds, EXSYNC_CONTRACT_SEEDS of them (default 3) from 1 up,
 // EXSYNC_CONTRACT_OPS operations each (default 150). EXSYNC_CONTRACT_SEED=S runs that one seed;
-// EXSYNC_CONTRACT_MINUTES=M runs new random seeds until M minutes are up (scripts/soak).
+// EXSYNC_CONTRACT_MINUTES=M runs new random seeds until M minutes are up (scripts/soak), and
+// EXSYNC_CONTRACT_WEIGHTS="name=w,..." changes operation weights (to aim a run at one area).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -24,6 +25,19 @@ long env_long(const char* name, long fallback) {
 TEST(SyncContractTest, RandomOperationSequencesKeepTheContract) {
   RunOptions base;
   base.operations = static_cast<int>(env_long("EXSYNC_CONTRACT_OPS", 150));
+  // EXSYNC_CONTRACT_WEIGHTS="resync=0,crm.patch=30": other weights for some operations.
+  if (const char* w = std::getenv("EXSYNC_CONTRACT_WEIGHTS"); w && *w) {
+    std::string list = w;
+    for (std::size_t at = 0; at < list.size();) {
+      auto comma = list.find(',', at);
+      if (comma == std::string::npos) comma = list.size();
+      const auto item = list.substr(at, comma - at);
+      const auto eq = item.find('=');
+      ASSERT_NE(eq, std::string::npos) << "EXSYNC_CONTRACT_WEIGHTS: \"" << item << "\" is not name=weight";
+      base.weights[item.substr(0, eq)] = std::atoi(item.c_str() + eq + 1);
+      at = comma + 1;
+    }
+  }
   std::vector<std::uint32_t> seeds;
   const long minutes = env_long("EXSYNC_CONTRACT_MINUTES", 0);
   if (const long one = env_long("EXSYNC_CONTRACT_SEED", 0); one > 0) {
