@@ -801,5 +801,37 @@ TEST_F(SqliteStoreTest, PruningRemovesOldHistoryAndNothingElse) {
   EXPECT_EQ(s->outbox("a@x.com")->size(), 1u);
 }
 
+
+// A sent message keeps its attachments' names and types, not their content (Exchange keeps
+// the message in Sent Items); one not yet sent keeps everything.
+TEST_F(SqliteStoreTest, ASentMessageDropsItsAttachmentsContent) {
+  auto s = open();
+  model::OutgoingMessage m;
+  m.to = {{"", "ann@example.com"}};
+  m.subject = "Flyer";
+  m.attachments = {{"flyer.pdf", "application/pdf", std::string(4096, 'Q')}};
+  const auto sent = *s->queue_message("a@x.com", m);
+  const auto waiting = *s->queue_message("a@x.com", m);
+  ASSERT_TRUE(s->begin_send(sent));
+  ASSERT_TRUE(s->finish_send(sent, true, "", true));
+  auto stored = [&](const std::string& id) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open((dir_ / "exsync.db").c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "SELECT request FROM messages WHERE id = ?1", -1, &st, nullptr);
+    sqlite3_bind_text(st, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    std::string out = sqlite3_step(st) == SQLITE_ROW ? reinterpret_cast<const char*>(sqlite3_column_text(st, 0)) : "";
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  };
+  EXPECT_EQ(stored(sent).find("QQQQ"), std::string::npos);
+  EXPECT_NE(stored(sent).find("\"flyer.pdf\""), std::string::npos);
+  EXPECT_NE(stored(waiting).find("QQQQ"), std::string::npos);
+  const auto queued = *s->queued_messages("a@x.com");
+  ASSERT_EQ(queued.size(), 1u);
+  EXPECT_EQ(queued[0].message.attachments[0].content_base64.size(), 4096u);
+}
+
 }  // namespace
 }  // namespace exsync::store

@@ -459,11 +459,16 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       return std::string();
     };
     // The folder's size before a burst of deletions begins is what the guard measures it by.
-    const bool resync_completes = page.completes_sync && [&] {
+    bool resync_completes = false;
+    if (page.completes_sync) {
       auto st = impl_->cached("SELECT resyncing FROM folder_state WHERE mailbox_id = ?1 AND folder = ?2");
       st.bind(1, *mid).bind(2, fname);
-      return st.valid() && st.step() == SQLITE_ROW && st.integer(0) != 0;
-    }();
+      if (!st.valid()) return Fail{sqlite_error(db, st.prepare_rc(), "read resync state")};
+      const int rc = st.step();
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "read resync state")};
+      resync_completes = rc == SQLITE_ROW && st.integer(0) != 0;
+      st.reset();
+    }
     if (!page.deletions.empty() || resync_completes) {
       auto row = impl_->cached("INSERT OR IGNORE INTO folder_state(mailbox_id, folder) VALUES (?1, ?2)");
       row.bind(1, *mid).bind(2, fname);
@@ -1288,8 +1293,13 @@ Result<Unit, StoreError> SqliteStore::begin_send(const std::string& local_id) {
 Result<Unit, StoreError> SqliteStore::finish_send(const std::string& local_id, bool sent, const std::string& reason,
                                                   bool final) {
   std::lock_guard lock(impl_->mu);
+  // Once sent, the attachments' content is Exchange's to keep (Sent Items): the store keeps
+  // their names and types only, which makes a month of messages a fraction of the size.
   auto st = impl_->cached("UPDATE messages SET state = ?2, last_error = nullif(?3, ''), "
                "sent_at = CASE WHEN ?2 = 'sent' THEN strftime('%Y-%m-%dT%H:%M:%SZ','now') END, "
+               "request = CASE WHEN ?2 = 'sent' AND json_valid(request) AND json_type(request, '$.attachments') = 'array' "
+               "THEN json_set(request, '$.attachments', (SELECT json_group_array(json_remove(value, '$.content_base64')) "
+               "FROM json_each(request, '$.attachments'))) ELSE request END, "
                "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
   st.bind(1, local_id).bind(2, sent ? "sent" : final ? "failed" : "queued").bind(3, reason);
   return impl_->run(st, "finish send");
