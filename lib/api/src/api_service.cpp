@@ -150,7 +150,7 @@ json::object merge_patch(json::object target, const json::object& patch) {
 
 }  // namespace
 
-ApiService::ApiService(store::SqliteStore& store, net::thread_pool& blocking, ApiSettings settings)
+ApiService::ApiService(store::CrmStore& store, net::thread_pool& blocking, ApiSettings settings)
     : store_(store), blocking_(blocking), settings_(std::move(settings)) {}
 
 Task<http::Response> ApiService::handle(http::Request request) {

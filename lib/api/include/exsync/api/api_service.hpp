@@ -17,7 +17,7 @@
 
 #include "exsync/core/async.hpp"
 #include "exsync/http/message.hpp"
-#include "exsync/store/sqlite_store.hpp"
+#include "exsync/store/crm_store.hpp"
 #include "exsync/sync/schedule.hpp"
 
 namespace exsync::api {
@@ -38,7 +38,7 @@ struct ApiSettings {
 
 class ApiService {
  public:
-  ApiService(store::SqliteStore& store, net::thread_pool& blocking, ApiSettings settings);
+  ApiService(store::CrmStore& store, net::thread_pool& blocking, ApiSettings settings);
 
   Task<http::Response> handle(http::Request request);
   // The configured mailboxes changed (SIGHUP); normalised. Network thread only.
@@ -50,7 +50,7 @@ class ApiService {
  private:
   Task<http::Response> route(const http::Request& request, const http::RequestTarget& target);
 
-  store::SqliteStore& store_;
+  store::CrmStore& store_;
   net::thread_pool& blocking_;
   ApiSettings settings_;
 };

@@ -1,4 +1,5 @@
-// SqliteStore: the local store, one SQLite file holding every mailbox's items and sync cursors.
+// SqliteStore: the local store, one SQLite file holding every mailbox's items and sync cursors. It
+// implements the engine's port (model::LocalStore) and the CRM's side (CrmStore, for the API).
 //
 // Crash safety: each page of remote changes and the cursor after it are written in one
 // transaction (WAL journal, synchronous=FULL), so a crash or SIGKILL at any point resumes from
@@ -17,64 +18,9 @@
 #include <vector>
 
 #include "exsync/model/ports.hpp"
+#include "exsync/store/crm_store.hpp"
 
 namespace exsync::store {
-
-// One stored item as the CRM sees it.
-struct StoredItem {
-  std::string local_id;  // stable for the item's life in the store
-  model::RemoteRef remote;
-  std::string payload_json;  // the item's fields (contact JSON without identity)
-};
-
-// The item's entity tag for HTTP's conditional requests: it changes whenever the item's fields
-// change, whichever side changed them (a quoted strong tag).
-std::string item_etag(const StoredItem& item);
-
-// The outcome of a CRM write made on a condition.
-struct CrmWrite {
-  enum class Outcome {
-    done,     // written; `item` is the item now (absent after a delete)
-    missing,  // there is no such item
-    changed,  // the item's fields are no longer the expected ones: nothing written, `item` is it now
-  };
-  Outcome outcome = Outcome::done;
-  std::optional<StoredItem> item;
-};
-
-// A folder's sync status, for operators and the CRM.
-struct FolderStatus {
-  std::string folder;
-  std::string last_success;   // RFC 3339 UTC of the last completed page; empty if never
-  std::string last_error;     // empty when the last attempt succeeded
-  std::string last_error_at;
-  std::int64_t items = 0;
-  std::int64_t deletions_held = 0;  // deletions waiting for an operator's confirmation
-  std::int64_t quarantined = 0;     // items the mailbox refused to hand over (see quarantine())
-  // While the initial sync (or a resync) is under way: how many items Exchange held when it began.
-  std::optional<std::int64_t> initial_total;
-};
-
-// One entry of the changes feed: what happened to an item, in commit order.
-struct ChangeRecord {
-  std::int64_t seq = 0;  // strictly increasing across the store: the CRM's cursor
-  std::string folder;
-  std::string kind;  // created, updated, deleted
-  std::string local_id;
-  std::string remote_id;
-  std::string at;
-  std::optional<StoredItem> current;  // the item as it is now; absent once deleted
-};
-
-// A message the CRM sent, as the CRM sees it: queued, sent, or failed with the reason.
-struct MessageStatus {
-  std::string local_id;
-  std::string state;
-  int attempts = 0;
-  std::string last_error;
-  std::string created_at;
-  std::string sent_at;
-};
 
 struct BackupReport {
   std::int64_t pages = 0;
@@ -90,8 +36,12 @@ struct BackupReport {
 Result<BackupReport, model::StoreError> backup_store(const std::filesystem::path& store,
                                                      const std::filesystem::path& to);
 
-class SqliteStore final : public model::LocalStore {
+class SqliteStore final : public model::LocalStore, public CrmStore {
  public:
+  using ConflictEntry = store::ConflictEntry;
+  using QuarantineEntry = store::QuarantineEntry;
+  using OutboxEntry = store::OutboxEntry;
+  using Backlog = store::Backlog;
   struct OpenOptions {
     // PRAGMA integrity_check before anything else: the daemon's start-up does it, so that a
     // damaged file stops it with a clear error instead of failing somewhere later. It reads the
@@ -131,16 +81,16 @@ class SqliteStore final : public model::LocalStore {
                                                                      std::chrono::seconds first_retry) override;
 
   // The folder's items, ordered by local id.
-  Result<std::vector<StoredItem>, model::StoreError> items(const std::string& mailbox, model::FolderKind folder);
+  Result<std::vector<StoredItem>, model::StoreError> items(const std::string& mailbox, model::FolderKind folder) override;
   // At most `limit` items with local ids after `after` (empty: from the start), in id order.
   Result<std::vector<StoredItem>, model::StoreError> items_page(const std::string& mailbox, model::FolderKind folder,
-                                                                const std::string& after, int limit);
+                                                                const std::string& after, int limit) override;
   Result<std::optional<StoredItem>, model::StoreError> item(const std::string& mailbox, model::FolderKind folder,
-                                                            const std::string& local_id);
+                                                            const std::string& local_id) override;
   // Status of each folder the mailbox has synced or tried to.
-  Result<std::vector<FolderStatus>, model::StoreError> status(const std::string& mailbox);
+  Result<std::vector<FolderStatus>, model::StoreError> status(const std::string& mailbox) override;
   // At most `limit` changes of the mailbox with seq > `after`.
-  Result<std::vector<ChangeRecord>, model::StoreError> changes(const std::string& mailbox, std::int64_t after, int limit);
+  Result<std::vector<ChangeRecord>, model::StoreError> changes(const std::string& mailbox, std::int64_t after, int limit) override;
 
   Result<std::vector<model::PendingWrite>, model::StoreError> pending_writes(const std::string& mailbox,
                                                                              model::FolderKind folder) override;
@@ -154,12 +104,12 @@ class SqliteStore final : public model::LocalStore {
   Result<bool, model::StoreError> restore_as_create(const model::PendingWrite& write) override;
 
   // An operator confirms held deletions: the next pass applies them. False when none are held.
-  Result<bool, model::StoreError> confirm_deletions(const std::string& mailbox, model::FolderKind folder);
+  Result<bool, model::StoreError> confirm_deletions(const std::string& mailbox, model::FolderKind folder) override;
 
   // The CRM's writes. Each changes the item and queues it for the mailbox in one transaction.
   // `notify`: send invitations or cancellations to a meeting's attendees.
   Result<StoredItem, model::StoreError> local_create(const std::string& mailbox, model::FolderKind folder,
-                                                     const model::ItemPayload& item, bool notify = false);
+                                                     const model::ItemPayload& item, bool notify = false) override;
   // nullopt when the item does not exist.
   Result<std::optional<StoredItem>, model::StoreError> local_update(const std::string& mailbox, model::FolderKind folder,
                                                                     const std::string& local_id,
@@ -172,10 +122,10 @@ class SqliteStore final : public model::LocalStore {
   // lost the race to a synced page therefore never reverts that page.
   Result<CrmWrite, model::StoreError> local_update_if(const std::string& mailbox, model::FolderKind folder,
                                                       const std::string& local_id, const model::ItemPayload& item,
-                                                      const std::string& expected, bool notify = false);
+                                                      const std::string& expected, bool notify = false) override;
   Result<CrmWrite, model::StoreError> local_delete_if(const std::string& mailbox, model::FolderKind folder,
                                                       const std::string& local_id, const std::string& expected,
-                                                      bool notify = false);
+                                                      bool notify = false) override;
 
   Result<std::vector<model::QueuedMessage>, model::StoreError> queued_messages(
       const std::string& mailbox) override;
@@ -184,37 +134,16 @@ class SqliteStore final : public model::LocalStore {
                                               bool final) override;
 
   // Queues a message for sending; returns its local id.
-  Result<std::string, model::StoreError> queue_message(const std::string& mailbox, const model::OutgoingMessage& message);
+  Result<std::string, model::StoreError> queue_message(const std::string& mailbox, const model::OutgoingMessage& message) override;
   Result<std::optional<MessageStatus>, model::StoreError> message_status(const std::string& mailbox,
-                                                                         const std::string& local_id);
+                                                                         const std::string& local_id) override;
 
-  // A conflict's losing version, kept for the CRM to show or restore.
-  struct ConflictEntry {
-    std::int64_t id;
-    std::string folder, local_id, remote_id, winner, losing_json, at;
-  };
-  Result<std::vector<ConflictEntry>, model::StoreError> conflicts(const std::string& mailbox);
+  Result<std::vector<ConflictEntry>, model::StoreError> conflicts(const std::string& mailbox) override;
 
-  // An item the mailbox refused to hand over, with the server's reason; its stored version
-  // (local_id, if the store has one) stays as it was until the item is read again.
-  struct QuarantineEntry {
-    std::string folder, remote_id, local_id, code, reason, first_at, last_at;
-    std::int64_t attempts = 0;
-  };
-  Result<std::vector<QuarantineEntry>, model::StoreError> quarantine(const std::string& mailbox);
+  Result<std::vector<QuarantineEntry>, model::StoreError> quarantine(const std::string& mailbox) override;
 
-  struct OutboxEntry {
-    std::int64_t seq;
-    std::string folder, op, local_id, state, last_error;
-    int attempts;
-  };
-  Result<std::vector<OutboxEntry>, model::StoreError> outbox(const std::string& mailbox);
-  // Writes and messages waiting for Exchange, over all mailboxes, for monitoring.
-  struct Backlog {
-    std::int64_t pending_writes = 0, parked_writes = 0, queued_messages = 0, failed_messages = 0;
-    std::int64_t quarantined_items = 0;
-  };
-  Result<Backlog, model::StoreError> backlog();
+  Result<std::vector<OutboxEntry>, model::StoreError> outbox(const std::string& mailbox) override;
+  Result<Backlog, model::StoreError> backlog() override;
   // The mailboxes with work for the remote side: pending (not parked) writes or queued messages.
   Result<std::vector<std::string>, model::StoreError> mailboxes_with_pending_work();
 
@@ -230,7 +159,7 @@ class SqliteStore final : public model::LocalStore {
   Result<PruneReport, model::StoreError> prune(const Retention& retention);
   // The oldest cursor the changes feed still answers: every change after it is kept. 0 until
   // something was pruned; a cursor before it must read the items again.
-  Result<std::int64_t, model::StoreError> feed_horizon();
+  Result<std::int64_t, model::StoreError> feed_horizon() override;
 
   // The schema version this build writes; stored in PRAGMA user_version.
   static constexpr int kSchemaVersion = 11;
