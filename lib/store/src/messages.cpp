@@ -1,0 +1,84 @@
+// Messages the CRM sends: queued, attempted, sent or failed.
+#include "store_impl.hpp"
+
+#include "exsync/model/message_json.hpp"
+
+namespace exsync::store {
+
+Result<std::string, StoreError> SqliteStore::queue_message(const std::string& mailbox,
+                                                          const model::OutgoingMessage& message) {
+  std::lock_guard lock(impl_->mu);
+  sqlite3* db = impl_->db;
+  return impl_->transaction<std::string>("queue message", [&]() -> Result<std::string, StoreError> {
+    auto mid = impl_->mailbox_id(mailbox, true);
+    if (!mid) return Fail{mid.error()};
+    auto ins = impl_->cached("INSERT INTO messages(id, mailbox_id, request) VALUES (lower(hex(randomblob(16))), ?1, ?2) RETURNING id");
+    ins.bind(1, *mid).bind(2, model::message_to_json(message));
+    if (!ins.valid()) return Fail{sqlite_error(db, ins.prepare_rc(), "queue message")};
+    int rc = ins.step();
+    if (rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "queue message")};
+    std::string id = ins.text(0);
+    if (rc = ins.step(); rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "queue message")};
+    return id;
+  });
+}
+
+Result<std::optional<MessageStatus>, StoreError> SqliteStore::message_status(const std::string& mailbox,
+                                                                             const std::string& local_id) {
+  std::lock_guard lock(impl_->mu);
+  auto st = impl_->cached("SELECT g.id, g.state, g.attempts, coalesce(g.last_error, ''), g.created_at, coalesce(g.sent_at, '') "
+               "FROM messages g JOIN mailboxes m ON m.id = g.mailbox_id WHERE m.address = ?1 AND g.id = ?2");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read message")};
+  st.bind(1, mailbox).bind(2, local_id);
+  int rc = st.step();
+  if (rc == SQLITE_DONE) return std::optional<MessageStatus>();
+  if (rc != SQLITE_ROW) return Fail{sqlite_error(impl_->db, rc, "read message")};
+  // "sending" is the daemon's own bookkeeping; to the CRM it is still queued.
+  std::string state = st.text(1) == "sending" ? "queued" : st.text(1);
+  return std::optional<MessageStatus>(
+      MessageStatus{st.text(0), state, static_cast<int>(st.integer(2)), st.text(3), st.text(4), st.text(5)});
+}
+
+Result<std::vector<model::QueuedMessage>, StoreError> SqliteStore::queued_messages(
+    const std::string& mailbox) {
+  std::lock_guard lock(impl_->mu);
+  auto st = impl_->cached("SELECT g.id, g.request, g.attempts, g.state = 'sending' FROM messages g JOIN mailboxes m ON m.id = g.mailbox_id "
+               "WHERE m.address = ?1 AND g.state IN ('queued', 'sending') ORDER BY g.created_at, g.rowid");
+  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read messages")};
+  st.bind(1, mailbox);
+  std::vector<model::QueuedMessage> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    auto m = model::message_from_json(st.text(1));
+    if (!m) return Fail{StoreError{model::StoreErrorKind::corrupt, "stored message " + st.text(0) + " " + m.error()}};
+    m->local_id = st.text(0);
+    out.push_back({std::move(*m), static_cast<int>(st.integer(2)), st.integer(3) != 0});
+  }
+  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read messages")};
+  return out;
+}
+
+Result<Unit, StoreError> SqliteStore::begin_send(const std::string& local_id) {
+  std::lock_guard lock(impl_->mu);
+  auto st = impl_->cached("UPDATE messages SET state = 'sending', attempts = attempts + 1, "
+               "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
+  st.bind(1, local_id);
+  return impl_->run(st, "begin send");
+}
+
+Result<Unit, StoreError> SqliteStore::finish_send(const std::string& local_id, bool sent, const std::string& reason,
+                                                  bool final) {
+  std::lock_guard lock(impl_->mu);
+  // Once sent, the attachments' content is Exchange's to keep (Sent Items): the store keeps
+  // their names and types only, which makes a month of messages a fraction of the size.
+  auto st = impl_->cached("UPDATE messages SET state = ?2, last_error = nullif(?3, ''), "
+               "sent_at = CASE WHEN ?2 = 'sent' THEN strftime('%Y-%m-%dT%H:%M:%SZ','now') END, "
+               "request = CASE WHEN ?2 = 'sent' AND json_valid(request) AND json_type(request, '$.attachments') = 'array' "
+               "THEN json_set(request, '$.attachments', (SELECT json_group_array(json_remove(value, '$.content_base64')) "
+               "FROM json_each(request, '$.attachments'))) ELSE request END, "
+               "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
+  st.bind(1, local_id).bind(2, sent ? "sent" : final ? "failed" : "queued").bind(3, reason);
+  return impl_->run(st, "finish send");
+}
+
+}  // namespace exsync::store

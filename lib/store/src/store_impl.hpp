@@ -1,0 +1,144 @@
+// The store's internals, shared by its source files (one per concept: schema, sync state, reads
+// and the feed, the outbox, the CRM's writes, messages, retention, backup). Not installed.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <mutex>
+#include <string>
+
+#include "exsync/model/item_json.hpp"
+#include "exsync/store/sqlite_store.hpp"
+#include "statement.hpp"
+
+namespace exsync::store {
+
+using model::StoreError;
+
+// An item the CRM created that the mailbox does not have yet carries a 'local:' placeholder
+// instead of a remote id; outside the store it has no remote identity.
+inline model::RemoteRef visible_ref(std::string remote_id, std::string change_key) {
+  if (remote_id.rfind("local:", 0) == 0) return {};
+  return {std::move(remote_id), std::move(change_key)};
+}
+
+inline std::string payload_json(const model::ItemPayload& payload) { return model::payload_to_json(payload); }
+
+// PRAGMA integrity_check's verdict: empty when "ok", else its first findings.
+Result<std::string, StoreError> integrity_problems(sqlite3* db, const std::string& what);
+
+// A stored payload read back; a row that no longer parses is `corrupt`, naming `what`.
+inline Result<model::ItemPayload, StoreError> parse_payload(model::FolderKind folder, const std::string& json,
+                                                            std::string_view what) {
+  auto p = model::payload_from_json(folder, json);
+  if (!p) return Fail{StoreError{model::StoreErrorKind::corrupt, std::string(what) + ": stored item " + p.error()}};
+  return std::move(*p);
+}
+
+struct SqliteStore::Impl {
+  sqlite3* db = nullptr;
+  std::mutex mu;
+  std::unique_ptr<StatementCache> statements;
+
+  ~Impl() {
+    statements.reset();  // finalize before closing
+    sqlite3_close_v2(db);
+  }
+
+  StatementRef cached(std::string_view sql) { return statements->get(sql); }
+
+  Result<Unit, StoreError> exec(std::string_view sql, std::string_view what) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db, std::string(sql).c_str(), nullptr, nullptr, &err);
+    sqlite3_free(err);
+    if (rc != SQLITE_OK) return Fail{sqlite_error(db, rc, what)};
+    return Unit{};
+  }
+
+  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when it fails. The statements are
+  // prepared once, like every other.
+  template <typename T, typename F>
+  Result<T, StoreError> transaction(std::string_view what, F&& body) {
+    auto begin = cached("BEGIN IMMEDIATE");
+    if (auto r = run(begin, what); !r) return Fail{r.error()};
+    Result<T, StoreError> out = body();
+    auto rollback = [&] {
+      auto st = cached("ROLLBACK");
+      (void)run(st, what);
+    };
+    if (!out) {
+      rollback();
+      return out;
+    }
+    auto commit = cached("COMMIT");
+    if (auto r = run(commit, what); !r) {
+      rollback();
+      return Fail{r.error()};
+    }
+    return out;
+  }
+
+  // Like transaction(), but the commit is not flushed to disk at once (WAL with synchronous
+  // NORMAL): for writes that may be lost in a power failure without harm, because they only
+  // repeat what the next write will say again. The next durable commit flushes them too.
+  template <typename T, typename F>
+  Result<T, StoreError> lazy_transaction(std::string_view what, F&& body) {
+    auto normal = cached("PRAGMA synchronous = NORMAL");
+    if (auto r = run(normal, what); !r) return Fail{r.error()};
+    auto out = transaction<T>(what, std::forward<F>(body));
+    auto full = cached("PRAGMA synchronous = FULL");
+    if (auto r = run(full, what); !r) return Fail{r.error()};
+    return out;
+  }
+
+  Result<Unit, StoreError> run(Statement& st, std::string_view what) {
+    if (!st.valid()) return Fail{sqlite_error(db, st.prepare_rc(), what)};
+    int rc = st.step();
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, what)};
+    return Unit{};
+  }
+
+  // The address of another mailbox than `mailbox_id` that holds `remote_id`, or "" (`owner` is
+  // the prepared lookup).
+  Result<std::string, StoreError> owner_elsewhere(Statement& owner, const std::string& remote_id,
+                                                  std::int64_t mailbox_id) {
+    owner.reset();
+    owner.bind(1, remote_id).bind(2, mailbox_id);
+    if (!owner.valid()) return Fail{sqlite_error(db, owner.prepare_rc(), "check item owner")};
+    const int rc = owner.step();
+    if (rc == SQLITE_ROW) return owner.text(0);
+    if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "check item owner")};
+    return std::string();
+  }
+
+  // Whether the outbox entry is still the version `w` was read at (the CRM has not changed it).
+  Result<bool, StoreError> entry_unchanged(const model::PendingWrite& w) {
+    auto st = cached("SELECT version FROM outbox WHERE seq = ?1");
+    st.bind(1, w.seq);
+    if (!st.valid()) return Fail{sqlite_error(db, st.prepare_rc(), "check outbox entry")};
+    const int rc = st.step();
+    if (rc == SQLITE_DONE) return false;
+    if (rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "check outbox entry")};
+    return st.integer(0) == w.version;
+  }
+
+  // The mailbox's row id; 0 when it has none and `create` is false.
+  Result<std::int64_t, StoreError> mailbox_id(const std::string& address, bool create) {
+    auto find = cached("SELECT id FROM mailboxes WHERE address = ?1");
+    if (!find.valid()) return Fail{sqlite_error(db, find.prepare_rc(), "look up mailbox")};
+    find.bind(1, address);
+    int rc = find.step();
+    if (rc == SQLITE_ROW) return find.integer(0);
+    if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "look up mailbox")};
+    if (!create) return std::int64_t{0};
+    auto ins = cached("INSERT INTO mailboxes(address) VALUES (?1)");
+    ins.bind(1, address);
+    if (auto r = run(ins, "add mailbox"); !r) return Fail{r.error()};
+    return sqlite3_last_insert_rowid(db);
+  }
+
+  // Brings the schema up to `target` (at most kSchemaVersion), one migration at a time.
+  Result<Unit, StoreError> migrate(int target);
+};
+
+}  // namespace exsync::store
