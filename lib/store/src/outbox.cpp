@@ -230,14 +230,10 @@ Result<std::vector<SqliteStore::OutboxEntry>, StoreError> SqliteStore::outbox(co
   std::lock_guard lock(impl_->mu);
   auto st = impl_->cached("SELECT o.seq, o.folder, o.op, o.item_id, o.state, coalesce(o.last_error, ''), o.attempts FROM outbox o "
                "JOIN mailboxes m ON m.id = o.mailbox_id WHERE m.address = ?1 ORDER BY o.seq");
-  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read outbox")};
   st.bind(1, mailbox);
-  std::vector<OutboxEntry> out;
-  int rc;
-  while ((rc = st.step()) == SQLITE_ROW)
-    out.push_back({st.integer(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), static_cast<int>(st.integer(6))});
-  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read outbox")};
-  return out;
+  return impl_->all(st, "read outbox", [](auto& st) {
+    return OutboxEntry{st.integer(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), static_cast<int>(st.integer(6))};
+  });
 }
 
 Result<SqliteStore::Backlog, StoreError> SqliteStore::backlog() {

@@ -40,13 +40,10 @@ Result<std::vector<StoredItem>, StoreError> SqliteStore::items_page(const std::s
   auto st = impl_->cached("SELECT i.id, i.remote_id, i.change_key, i.data FROM items i "
                "JOIN mailboxes m ON m.id = i.mailbox_id WHERE m.address = ?1 AND i.folder = ?2 AND i.id > ?3 "
                "ORDER BY i.id LIMIT ?4");
-  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "list items")};
   st.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, after).bind(4, std::int64_t{limit});
-  std::vector<StoredItem> out;
-  int rc;
-  while ((rc = st.step()) == SQLITE_ROW) out.push_back(StoredItem{st.text(0), visible_ref(st.text(1), st.text(2)), st.text(3)});
-  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "list items")};
-  return out;
+  return impl_->all(st, "list items", [](auto& st) {
+    return StoredItem{st.text(0), visible_ref(st.text(1), st.text(2)), st.text(3)};
+  });
 }
 
 Result<std::optional<StoredItem>, StoreError> SqliteStore::item(const std::string& mailbox, model::FolderKind folder,
@@ -85,14 +82,10 @@ Result<std::vector<SqliteStore::ConflictEntry>, StoreError> SqliteStore::conflic
   std::lock_guard lock(impl_->mu);
   auto st = impl_->cached("SELECT c.id, c.folder, c.item_id, c.remote_id, c.winner, c.losing, c.at FROM conflicts c "
                "JOIN mailboxes m ON m.id = c.mailbox_id WHERE m.address = ?1 ORDER BY c.id");
-  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read conflicts")};
   st.bind(1, mailbox);
-  std::vector<ConflictEntry> out;
-  int rc;
-  while ((rc = st.step()) == SQLITE_ROW)
-    out.push_back({st.integer(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6)});
-  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read conflicts")};
-  return out;
+  return impl_->all(st, "read conflicts", [](auto& st) {
+    return ConflictEntry{st.integer(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6)};
+  });
 }
 
 Result<std::int64_t, StoreError> SqliteStore::feed_horizon() {

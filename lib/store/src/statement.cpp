@@ -14,7 +14,8 @@ model::StoreError sqlite_error(sqlite3* db, int rc, std::string_view what) {
   }
   std::string msg(what);
   msg += ": ";
-  msg += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  // The connection's message when it is about this error (a bind's failure leaves it unset).
+  msg += db && (sqlite3_errcode(db) & 0xff) == (rc & 0xff) ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   return {kind, msg};
 }
 
@@ -25,20 +26,31 @@ Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
 Statement::~Statement() { sqlite3_finalize(stmt_); }
 
 Statement& Statement::bind(int index, std::string_view text) {
-  sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  if (!stmt_) return *this;
+  const int rc = sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
   return *this;
 }
 
 Statement& Statement::bind(int index, std::int64_t value) {
-  sqlite3_bind_int64(stmt_, index, value);
+  if (!stmt_) return *this;
+  const int rc = sqlite3_bind_int64(stmt_, index, value);
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
   return *this;
 }
 
-int Statement::step() { return sqlite3_step(stmt_); }
+// A bind that failed (an index out of range, no memory) fails the step: never a query run with
+// a parameter missing.
+int Statement::step() {
+  if (!stmt_) return prepare_rc_ == SQLITE_OK ? SQLITE_MISUSE : prepare_rc_;
+  if (bind_rc_ != SQLITE_OK) return bind_rc_;
+  return sqlite3_step(stmt_);
+}
 
 void Statement::reset() {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);
+  bind_rc_ = SQLITE_OK;
 }
 
 std::string Statement::text(int column) const {

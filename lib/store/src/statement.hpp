@@ -27,7 +27,7 @@ class Statement {
 
   Statement& bind(int index, std::string_view text);
   Statement& bind(int index, std::int64_t value);
-  // SQLITE_ROW, SQLITE_DONE or an error code.
+  // SQLITE_ROW, SQLITE_DONE or an error code (a failed prepare's or bind's, without stepping).
   int step();
   void reset();
   std::string text(int column) const;
@@ -38,6 +38,7 @@ class Statement {
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
   int prepare_rc_ = SQLITE_OK;
+  int bind_rc_ = SQLITE_OK;  // the first failed bind since the last reset
 };
 
 // A prepared statement borrowed from a StatementCache: bindings cleared before use, reset when the

@@ -6,6 +6,7 @@
 
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "exsync/model/item_json.hpp"
 #include "exsync/store/sqlite_store.hpp"
@@ -135,6 +136,24 @@ struct SqliteStore::Impl {
     ins.bind(1, address);
     if (auto r = run(ins, "add mailbox"); !r) return Fail{r.error()};
     return sqlite3_last_insert_rowid(db);
+  }
+
+  // Query plumbing: prepare, step and check in one place, each error naming `what`.
+  // Steps `st` to its end, calling `row(st)` for each row.
+  template <typename S, typename F>
+  Result<Unit, StoreError> rows(S& st, std::string_view what, F&& row) {
+    if (!st.valid()) return Fail{sqlite_error(db, st.prepare_rc(), what)};
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) row(st);
+    if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, what)};
+    return Unit{};
+  }
+  // Every row of `st`, each made by `make(st)`.
+  template <typename S, typename F>
+  auto all(S& st, std::string_view what, F&& make) -> Result<std::vector<decltype(make(st))>, StoreError> {
+    std::vector<decltype(make(st))> out;
+    if (auto r = rows(st, what, [&](S& s) { out.push_back(make(s)); }); !r) return Fail{r.error()};
+    return out;
   }
 
   // Brings the schema up to `target` (at most kSchemaVersion), one migration at a time.

@@ -392,13 +392,10 @@ Result<std::vector<std::string>, StoreError> SqliteStore::quarantine_due(const s
                           "WHERE m.address = ?1 AND q.folder = ?2 AND "
                           "unixepoch('now') - unixepoch(q.last_at) >= min(?3 * (1 << min(q.attempts - 1, 20)), 86400) "
                           "ORDER BY q.remote_id");
-  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read quarantine")};
   st.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, static_cast<std::int64_t>(first_retry.count()));
-  std::vector<std::string> out;
-  int rc;
-  while ((rc = st.step()) == SQLITE_ROW) out.push_back(st.text(0));
-  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read quarantine")};
-  return out;
+  return impl_->all(st, "read quarantine", [](auto& st) {
+    return st.text(0);
+  });
 }
 
 Result<std::vector<SqliteStore::QuarantineEntry>, StoreError> SqliteStore::quarantine(const std::string& mailbox) {
@@ -407,14 +404,10 @@ Result<std::vector<SqliteStore::QuarantineEntry>, StoreError> SqliteStore::quara
                           "q.attempts FROM quarantine q JOIN mailboxes m ON m.id = q.mailbox_id "
                           "LEFT JOIN items i ON i.mailbox_id = q.mailbox_id AND i.folder = q.folder AND i.remote_id = q.remote_id "
                           "WHERE m.address = ?1 ORDER BY q.first_at, q.remote_id");
-  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read quarantine")};
   st.bind(1, mailbox);
-  std::vector<QuarantineEntry> out;
-  int rc;
-  while ((rc = st.step()) == SQLITE_ROW)
-    out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6), st.integer(7)});
-  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read quarantine")};
-  return out;
+  return impl_->all(st, "read quarantine", [](auto& st) {
+    return QuarantineEntry{st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6), st.integer(7)};
+  });
 }
 
 Result<bool, StoreError> SqliteStore::confirm_deletions(const std::string& mailbox, model::FolderKind folder) {
