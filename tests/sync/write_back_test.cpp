@@ -199,6 +199,26 @@ TEST_F(WriteBackTest, AFoundAgainCreateKeepsWhatOutlookChangedSince) {
   EXPECT_EQ(contact(stored(created.local_id).payload_json).company, "Outlook Realty");
 }
 
+// The same with nothing changed in the CRM since the attempt: there is nothing to write, and
+// the store still takes what Outlook changed (found by the soak: the store kept its own version
+// at Exchange's change key, so no pull ever read the edit).
+TEST_F(WriteBackTest, AFoundAgainCreateTheCrmLeftAloneTakesOutlooksChange) {
+  sync();
+  auto created = *store_->local_create(mb_, FolderKind::contacts, contact(R"({"display_name":"Found Unchanged"})"));
+  auto pending = *store_->pending_writes(mb_, FolderKind::contacts);
+  ASSERT_TRUE(store_->begin_write(pending[0]));
+  auto sent = test::run(io_, remote_->ews->create(mb_, FolderKind::contacts, pending[0].item, created.local_id, false));
+  ASSERT_TRUE(sent) << sent.error().message;
+  ASSERT_EQ(sim_.control("PATCH", sim_path(sent->id), R"({"company":"Outlook Realty"})").status, 200);
+  sync();
+  sync();
+  EXPECT_EQ(count_named("Found Unchanged"), 1);
+  EXPECT_EQ(contact(stored(created.local_id).payload_json).company, "Outlook Realty");
+  const auto line = sim_.contacts(mb_).at(sent->id);
+  EXPECT_NE(line.find(stored(created.local_id).remote.change_key), std::string::npos)
+      << "stored at Exchange's change key: " << line;
+}
+
 TEST_F(WriteBackTest, ConflictRemoteWinsKeepsTheLosingCrmVersion) {
   sync();
   const auto target = store_->items(mb_, FolderKind::contacts)->front();

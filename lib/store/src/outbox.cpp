@@ -85,7 +85,8 @@ Result<bool, StoreError> SqliteStore::begin_write(const model::PendingWrite& w) 
   return sqlite3_changes(impl_->db) > 0;
 }
 
-Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& w, const model::RemoteRef& written) {
+Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& w, const model::RemoteRef& written,
+                                                     const model::ItemPayload* mailbox_version) {
   std::lock_guard lock(impl_->mu);
   sqlite3* db = impl_->db;
   // Not flushed at once: the attempt was recorded durably by begin_write(), so should this record
@@ -148,6 +149,12 @@ Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& 
     }
     if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "complete write")};
     const auto pushed = payload_json(w.item);
+    if (!data_now.empty() && data_now == pushed && mailbox_version) {
+      // The mailbox holds more than the CRM wrote (its own changes since): the store takes that.
+      auto take = impl_->cached("UPDATE items SET data = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
+      take.bind(1, w.local_id).bind(2, payload_json(*mailbox_version));
+      if (auto r = impl_->run(take, "complete write"); !r) return Fail{r.error()};
+    }
     if (data_now.empty() || data_now == pushed) return impl_->run(drop, "complete write");
     // Edited again meanwhile: what was written becomes the base of the remaining update.
     auto rebase = impl_->cached("UPDATE outbox SET op = 'update', base = ?2, attempts = 0, last_error = NULL, "

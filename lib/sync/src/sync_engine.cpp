@@ -147,9 +147,11 @@ Task<Result<SyncEngine::WriteAttempt, model::StoreError>> SyncEngine::write_one(
           const auto& from = w.attempted ? *w.attempted : (*current)->payload;
           auto updated = co_await remote_.update(mailbox, (*current)->ref, from, w.item, false, w.notify);
           if (!updated) co_return answer(std::move(updated));
-          // Recorded at the change key it had before, so that the pull which follows reads it
-          // whole: the mailbox's changes and the CRM's together.
-          co_return answer((*current)->ref);
+          // The mailbox now holds its own changes and the CRM's together: the store takes that
+          // version, read back (else it would keep the CRM's alone at the mailbox's change key).
+          auto merged = co_await fetch_one(mailbox, folder, updated->id);
+          if (!merged || !*merged) co_return answer((*current)->ref);  // read again by the next pull
+          co_return Attempt{(*merged)->ref, false, std::move((*merged)->payload)};
         }
       }
       co_return answer(co_await remote_.create(mailbox, folder, w.item, w.local_id, w.notify));
@@ -228,7 +230,9 @@ Task<Result<Unit, SyncError>> SyncEngine::push_writes(const std::string& mailbox
                                       {"request_id", e.request_id}, {"reason", reason}});
       continue;
     }
-    auto done = co_await run_blocking(blocking_, [&] { return store_.complete_write(w, *written); });
+    auto done = co_await run_blocking(blocking_, [&] {
+      return store_.complete_write(w, *written, attempt->mailbox_version ? &*attempt->mailbox_version : nullptr);
+    });
     if (!done) co_return store_failure(std::move(done).error());
     ++report.written;
   }

@@ -214,7 +214,11 @@ class LocalStore {
 
   // The write succeeded and the mailbox now holds `written` (unused for remove). If the CRM
   // changed the item again meanwhile, what remains is kept as a pending update.
-  virtual Result<Unit, StoreError> complete_write(const PendingWrite& write, const RemoteRef& written) = 0;
+  // `mailbox_version`, when given, is the item as the mailbox holds it after the write (a create
+  // found again and merged into what the mailbox changed since): the store takes it, unless the
+  // CRM changed the item meanwhile.
+  virtual Result<Unit, StoreError> complete_write(const PendingWrite& write, const RemoteRef& written,
+                                                  const ItemPayload* mailbox_version = nullptr) = 0;
 
   // The mailbox refused the write; `park` sets it aside for an operator after repeated failure.
   // Nothing happens when the CRM changed the entry since it was read (the next pass tries the

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -106,6 +107,7 @@ class SyncEngine {
   struct WriteAttempt {
     Result<model::RemoteRef, model::RemoteError> written = model::RemoteRef{};
     bool settled = false;
+    std::optional<model::ItemPayload> mailbox_version;  // see LocalStore::complete_write
   };
   // Fails only when the store does.
   Task<Result<WriteAttempt, model::StoreError>> write_one(const std::string& mailbox, model::FolderKind folder,
