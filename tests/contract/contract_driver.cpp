@@ -690,9 +690,9 @@ class Driver {
         continue;
       }
       stored_ids.insert(id);
-      if (quarantined.contains(id)) continue;  // visibly quarantined: the stored version stays
       auto it = o.exchange.find(id);
-      if (it == o.exchange.end()) ++extra;
+      if (it == o.exchange.end()) ++extra;  // quarantined or not: a deletion like any other
+      else if (quarantined.contains(id)) continue;  // visibly quarantined: the stored version stays
       else if (!same_item(f, s, it->second)) why = mb + ": stored " + json::serialize(s) + ", Exchange has " + json::serialize(it->second);
     }
     for (const auto& [id, e] : o.exchange) {
