@@ -26,11 +26,10 @@ class ApiTest : public ::testing::Test {
  protected:
   virtual int interval_seconds() const { return 1; }
   void SetUp() override {
-    auto text = test::read_file(sim_.config());
-    text.replace(text.find("interval_seconds = 10"), 21, "interval_seconds = " + std::to_string(interval_seconds()));
-    test::write_file(sim_.config(), text);
+    test::edit_config(sim_.config(), "interval_seconds = 10", "interval_seconds = " + std::to_string(interval_seconds()));
     token_ = test::read_file(sim_.dir() / "api.token");
     token_.pop_back();
+    const auto text = test::read_file(sim_.config());
     const auto listen = text.substr(text.find("listen = \"") + 10);
     base_ = "http://" + listen.substr(0, listen.find('"'));
     daemon_ = std::make_unique<test::Process>(

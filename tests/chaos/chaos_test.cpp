@@ -31,9 +31,7 @@ int env_int(const char* name, int fallback) {
 class ChaosTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto text = test::read_file(sim_.config());
-    text.replace(text.find("interval_seconds = 10"), 21, "interval_seconds = 1");
-    test::write_file(sim_.config(), text);
+    test::poll_every_second(sim_.config());
   }
   void start() { daemon_.start(); }
   void kill() { daemon_.kill(); }

@@ -92,14 +92,7 @@ class DaemonSyncTest : public ::testing::Test {
     }
     return daemon;
   }
-  // Appends to the simulator's daemon configuration (a key of a section not yet in it).
-  void set_config(const std::string& from, const std::string& to) {
-    auto text = test::read_file(sim_.config());
-    auto pos = text.find(from);
-    ASSERT_NE(pos, std::string::npos) << from;
-    text.replace(pos, from.size(), to);
-    test::write_file(sim_.config(), text);
-  }
+  void set_config(const std::string& from, const std::string& to) { test::edit_config(sim_.config(), from, to); }
   test::Simulator sim_{test::SimOptions{.mailboxes = 3, .contacts = 40}};
 };
 

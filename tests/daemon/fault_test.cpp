@@ -35,10 +35,8 @@ std::ostream& operator<<(std::ostream& os, const FaultCase& c) { return os << c.
 class DaemonFaultTest : public ::testing::TestWithParam<FaultCase> {
  protected:
   void SetUp() override {
-    auto text = test::read_file(sim_.config());
-    text.replace(text.find("request_timeout_seconds = 30"), 28, "request_timeout_seconds = 1");
-    text.replace(text.find("interval_seconds = 10"), 21, "interval_seconds = 1");
-    test::write_file(sim_.config(), text);
+    test::edit_config(sim_.config(), "request_timeout_seconds = 30", "request_timeout_seconds = 1");
+    test::poll_every_second(sim_.config());
   }
   void TearDown() override {
     if (daemon_) {
@@ -111,7 +109,9 @@ TEST_P(DaemonFaultTest, TheDaemonRidesOutTheFaultAndConverges) {
   ASSERT_TRUE(eventually([&] { return log().find("event=sync.round.done") != std::string::npos; }, 30s, "the first round"));
 
   // The fault, then changes on every mailbox while it lasts.
-  if (!c.tenant.empty()) ASSERT_EQ(sim_.control("PUT", "/sim/tenant", c.tenant).status, 204);
+  if (!c.tenant.empty()) {
+    ASSERT_EQ(sim_.control("PUT", "/sim/tenant", c.tenant).status, 204);
+  }
   if (!c.ews_fault.empty()) {
     ASSERT_EQ(sim_.control("PUT", "/sim/faults/ews", c.ews_fault).status, 204);
   } else if (c.name == "tls_handshake_refused") {

@@ -72,13 +72,7 @@ class LogCatalogueTest : public ::testing::Test {
       for (const auto& secret : secrets) EXPECT_EQ(line.find(secret), std::string::npos) << "a secret in: " << line;
     }
   }
-  void set_config(const std::string& from, const std::string& to) {
-    auto text = test::read_file(sim_.config());
-    const auto pos = text.find(from);
-    ASSERT_NE(pos, std::string::npos) << from;
-    text.replace(pos, from.size(), to);
-    test::write_file(sim_.config(), text);
-  }
+  void set_config(const std::string& from, const std::string& to) { test::edit_config(sim_.config(), from, to); }
   test::Simulator sim_{test::SimOptions{.mailboxes = 3, .contacts = 30}};
   std::set<std::string> seen;
 };

@@ -15,9 +15,7 @@ namespace json = boost::json;
 
 TEST(QuarantineTest, APoisonItemIsShownInTheApiStatusAndMetricsAndTheFolderKeepsSyncing) {
   test::Simulator sim(test::SimOptions{.mailboxes = 1, .contacts = 5, .events = 1});
-  auto text = test::read_file(sim.config());
-  text.replace(text.find("interval_seconds = 10"), 21, "interval_seconds = 1");
-  test::write_file(sim.config(), text);
+  test::poll_every_second(sim.config());
   const auto mb = sim.mailboxes()[0];
   const auto seg = test::url_segment(mb);
   const auto poison = sim.contacts(mb).begin()->first;
@@ -27,12 +25,8 @@ TEST(QuarantineTest, APoisonItemIsShownInTheApiStatusAndMetricsAndTheFolderKeeps
   test::Daemon daemon(sim.config(), logs.path());
   daemon.start();
   test::CrmApi api(sim);
-  auto until = [&](auto done, const char* what) {
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (!done()) {
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << what << "\n" << daemon.log();
-      std::this_thread::sleep_for(100ms);
-    }
+  auto until = [&](std::function<bool()> done, const char* what) {
+    ASSERT_TRUE(test::eventually(done, what, [&] { return daemon.log(); }));
   };
   auto folder = [&] {
     auto a = api.call("GET", "/v1/mailboxes");

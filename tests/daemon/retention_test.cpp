@@ -26,21 +26,15 @@ void sql(const std::filesystem::path& db, const std::string& statement) {
 
 TEST(RetentionTest, OldHistoryGoesAndAStaleCursorIsAnswered410) {
   test::Simulator sim(test::SimOptions{.mailboxes = 1, .contacts = 4, .events = 1});
-  auto text = test::read_file(sim.config());
-  text.replace(text.find("interval_seconds = 10"), 21, "interval_seconds = 1");
-  text.replace(text.find("path = \"exsync.db\""), 18, "path = \"exsync.db\"\nkeep_changes_days = 7\nkeep_messages_days = 7");
-  test::write_file(sim.config(), text);
+  test::poll_every_second(sim.config());
+  test::edit_config(sim.config(), "path = \"exsync.db\"", "path = \"exsync.db\"\nkeep_changes_days = 7\nkeep_messages_days = 7");
   const auto mb = sim.mailboxes()[0];
   const auto seg = test::url_segment(mb);
   test::TempDir logs;
   test::Daemon daemon(sim.config(), logs.path());
   test::CrmApi api(sim);
-  auto until = [&](auto done, const char* what) {
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (!done()) {
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << what << "\n" << daemon.log();
-      std::this_thread::sleep_for(100ms);
-    }
+  auto until = [&](std::function<bool()> done, const char* what) {
+    ASSERT_TRUE(test::eventually(done, what, [&] { return daemon.log(); }));
   };
   daemon.start();
   auto feed = [&](int cursor) { return api.call("GET", "/v1/mailboxes/" + seg + "/changes?cursor=" + std::to_string(cursor)); };

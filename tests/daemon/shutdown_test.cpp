@@ -19,9 +19,7 @@ using Clock = std::chrono::steady_clock;
 class ShutdownTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto text = test::read_file(sim_.config());
-    text.replace(text.find("interval_seconds = 10"), 21, "interval_seconds = 1");
-    test::write_file(sim_.config(), text);
+    test::poll_every_second(sim_.config());
   }
   void wait_for(const std::string& needle) {
     const auto deadline = Clock::now() + 30s;

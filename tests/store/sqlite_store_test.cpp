@@ -17,6 +17,15 @@ model::RemoteItem contact(const std::string& id, const std::string& ck, const st
   return {{id, ck}, c};
 }
 
+// A page of `upserts` that moves the folder to `cursor` (and, `completes`, ends the pass).
+model::PageCommit page_of(std::vector<model::RemoteItem> upserts, std::string cursor, bool completes = false) {
+  model::PageCommit page;
+  page.upserts = std::move(upserts);
+  page.next_cursor = std::move(cursor);
+  page.completes_sync = completes;
+  return page;
+}
+
 class SqliteStoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<SqliteStore> open() {
@@ -36,10 +45,7 @@ class SqliteStoreTest : public ::testing::Test {
 TEST_F(SqliteStoreTest, PageAndCursorCommitTogetherAndSurviveReopen) {
   {
     auto s = open();
-    model::PageCommit page;
-    page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
-    page.next_cursor = "state-1";
-    page.completes_sync = true;
+    auto page = page_of({contact("A", "1", "Ann"), contact("B", "1", "Bob")}, "state-1", true);
     auto out = s->commit_page("a@x.com", FolderKind::contacts, page);
     ASSERT_TRUE(out);
     EXPECT_EQ(out->created, 2);
@@ -54,9 +60,7 @@ TEST_F(SqliteStoreTest, PageAndCursorCommitTogetherAndSurviveReopen) {
 // (a server or proxy out of step), names items the first mailbox holds. None of it is stored.
 TEST_F(SqliteStoreTest, AnItemAnotherMailboxHoldsIsNeverStoredForThisOne) {
   auto s = open();
-  model::PageCommit mine;
-  mine.upserts = {contact("A1", "1", "Ann of agent1")};
-  mine.next_cursor = "agent1-state-1";
+  auto mine = page_of({contact("A1", "1", "Ann of agent1")}, "agent1-state-1");
   ASSERT_TRUE(s->commit_page("agent1@x.com", FolderKind::contacts, mine));
 
   model::PageCommit stray;  // agent1's next page, taken as agent2's
@@ -70,9 +74,7 @@ TEST_F(SqliteStoreTest, AnItemAnotherMailboxHoldsIsNeverStoredForThisOne) {
   EXPECT_EQ(s->cursor("agent2@x.com", FolderKind::contacts)->cursor, "") << "nor its sync state";
   EXPECT_EQ(names(*s, "agent1@x.com"), (std::map<std::string, std::string>{{"A1", "Ann of agent1"}}));
   // The same item in another folder of the same mailbox is no foreign item (a move).
-  model::PageCommit own;
-  own.upserts = {contact("A1", "2", "Ann of agent1")};
-  own.next_cursor = "agent1-calendar";
+  auto own = page_of({contact("A1", "2", "Ann of agent1")}, "agent1-calendar");
   EXPECT_TRUE(s->commit_page("agent1@x.com", FolderKind::calendar, own));
 }
 
@@ -82,9 +84,7 @@ TEST_F(SqliteStoreTest, InitialSyncProgressLastsUntilAPageCompletesTheSync) {
   {
     auto s = open();
     ASSERT_TRUE(s->begin_initial_sync("a@x.com", FolderKind::contacts, 3));
-    model::PageCommit first;
-    first.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
-    first.next_cursor = "s1";
+    auto first = page_of({contact("A", "1", "Ann"), contact("B", "1", "Bob")}, "s1");
     ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, first));
   }
   auto s = open();
@@ -92,10 +92,7 @@ TEST_F(SqliteStoreTest, InitialSyncProgressLastsUntilAPageCompletesTheSync) {
   ASSERT_EQ(during->size(), 1u);
   EXPECT_EQ(during->front().items, 2);
   EXPECT_EQ(during->front().initial_total, 3);
-  model::PageCommit last;
-  last.upserts = {contact("C", "1", "Cy")};
-  last.next_cursor = "s2";
-  last.completes_sync = true;
+  auto last = page_of({contact("C", "1", "Cy")}, "s2", true);
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, last));
   EXPECT_EQ(s->status("a@x.com")->front().items, 3);
   EXPECT_FALSE(s->status("a@x.com")->front().initial_total) << "synced: no progress to show";
@@ -130,9 +127,7 @@ TEST_F(SqliteStoreTest, ADamagedFileFailsTheIntegrityCheckAtOpen) {
 // overwritten, and a failed copy leaves nothing behind.
 TEST_F(SqliteStoreTest, ABackupIsACompleteCheckedCopyUnderANewName) {
   auto s = open();
-  model::PageCommit page;
-  page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
-  page.next_cursor = "s1";
+  auto page = page_of({contact("A", "1", "Ann"), contact("B", "1", "Bob")}, "s1");
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   // The store stays open (as under a running daemon), its last page still in the WAL.
   auto report = backup_store(dir_ / "exsync.db", dir_ / "copy.db");
@@ -156,9 +151,7 @@ TEST_F(SqliteStoreTest, ABackupIsACompleteCheckedCopyUnderANewName) {
 
 TEST_F(SqliteStoreTest, UpdatesKeepTheLocalIdAndDeletesRemoveRows) {
   auto s = open();
-  model::PageCommit first;
-  first.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
-  first.next_cursor = "s1";
+  auto first = page_of({contact("A", "1", "Ann"), contact("B", "1", "Bob")}, "s1");
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, first));
   std::string local_id;
   for (const auto& item : *s->items("a@x.com", FolderKind::contacts))
@@ -181,9 +174,7 @@ TEST_F(SqliteStoreTest, UpdatesKeepTheLocalIdAndDeletesRemoveRows) {
 
 TEST_F(SqliteStoreTest, MailboxesAreIsolated) {
   auto s = open();
-  model::PageCommit page;
-  page.upserts = {contact("A", "1", "Ann")};
-  page.next_cursor = "s1";
+  auto page = page_of({contact("A", "1", "Ann")}, "s1");
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   page.upserts = {contact("B", "1", "Bob")};
   ASSERT_TRUE(s->commit_page("b@x.com", FolderKind::contacts, page));
@@ -197,10 +188,7 @@ TEST_F(SqliteStoreTest, MailboxesAreIsolated) {
 
 TEST_F(SqliteStoreTest, ResyncMatchesByRemoteIdAndRemovesWhatWasNotSeen) {
   auto s = open();
-  model::PageCommit page;
-  page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob"), contact("C", "1", "Cy")};
-  page.next_cursor = "s1";
-  page.completes_sync = true;
+  auto page = page_of({contact("A", "1", "Ann"), contact("B", "1", "Bob"), contact("C", "1", "Cy")}, "s1", true);
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   const auto before = *s->items("a@x.com", FolderKind::contacts);
 
@@ -214,10 +202,7 @@ TEST_F(SqliteStoreTest, ResyncMatchesByRemoteIdAndRemovesWhatWasNotSeen) {
   p1.next_cursor = "r1";
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, p1));
   EXPECT_EQ(names(*s).size(), 3u) << "nothing is removed before the resync completes";
-  model::PageCommit p2;
-  p2.upserts = {contact("B", "2", "Bobby")};
-  p2.next_cursor = "r2";
-  p2.completes_sync = true;
+  auto p2 = page_of({contact("B", "2", "Bobby")}, "r2", true);
   auto out = s->commit_page("a@x.com", FolderKind::contacts, p2);
   ASSERT_TRUE(out);
   EXPECT_EQ(out->created, 0);
@@ -232,9 +217,7 @@ TEST_F(SqliteStoreTest, ResyncMatchesByRemoteIdAndRemovesWhatWasNotSeen) {
 
 TEST_F(SqliteStoreTest, UnchangedReportsOnlyMatchingChangeKeys) {
   auto s = open();
-  model::PageCommit page;
-  page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
-  page.next_cursor = "s1";
+  auto page = page_of({contact("A", "1", "Ann"), contact("B", "1", "Bob")}, "s1");
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   auto same = s->unchanged("a@x.com", FolderKind::contacts, {{"A", "1"}, {"B", "2"}, {"Z", "1"}});
   ASSERT_TRUE(same);
@@ -280,17 +263,13 @@ TEST_F(SqliteStoreTest, AFileThatIsNotADatabaseIsRefused) {
 
 TEST_F(SqliteStoreTest, AFailedCommitLeavesTheStoreAsItWas) {
   auto s = open();
-  model::PageCommit page;
-  page.upserts = {contact("A", "1", "Ann")};
-  page.next_cursor = "s1";
+  auto page = page_of({contact("A", "1", "Ann")}, "s1");
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   // Another connection holds the write lock past the busy timeout: the commit fails whole.
   sqlite3* other = nullptr;
   ASSERT_EQ(sqlite3_open((dir_ / "exsync.db").c_str(), &other), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
-  model::PageCommit next;
-  next.upserts = {contact("B", "1", "Bob")};
-  next.next_cursor = "s2";
+  auto next = page_of({contact("B", "1", "Bob")}, "s2");
   auto failed = s->commit_page("a@x.com", FolderKind::contacts, next);
   sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
   sqlite3_close(other);
@@ -302,9 +281,7 @@ TEST_F(SqliteStoreTest, AFailedCommitLeavesTheStoreAsItWas) {
 
 TEST_F(SqliteStoreTest, EveryAppliedChangeEntersTheFeedInOrder) {
   auto s = open();
-  model::PageCommit p1;
-  p1.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
-  p1.next_cursor = "s1";
+  auto p1 = page_of({contact("A", "1", "Ann"), contact("B", "1", "Bob")}, "s1");
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, p1));
   model::PageCommit p2;
   p2.upserts = {contact("A", "2", "Ann Lee")};
@@ -336,9 +313,7 @@ TEST_F(SqliteStoreTest, AFailureIsRecordedUntilTheNextCommittedPage) {
   ASSERT_EQ(st->size(), 1u);
   EXPECT_EQ((*st)[0].last_error, "mailbox_not_found: no such mailbox");
   EXPECT_TRUE((*st)[0].last_success.empty());
-  model::PageCommit page;
-  page.upserts = {contact("A", "1", "Ann")};
-  page.next_cursor = "s1";
+  auto page = page_of({contact("A", "1", "Ann")}, "s1");
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   st = s->status("a@x.com");
   EXPECT_TRUE((*st)[0].last_error.empty());
@@ -403,10 +378,7 @@ TEST_F(SqliteStoreTest, MigratesFromEveryEarlierSchemaVersion) {
     EXPECT_EQ((*s)->cursor("a@x.com", FolderKind::contacts)->cursor, "old-state");
     EXPECT_EQ(names(**s), (std::map<std::string, std::string>{{"A", "Ann"}}));
     // Every later feature works on the migrated file: the feed, CRM writes, the outbox.
-    model::PageCommit page;
-    page.upserts = {contact("B", "1", "Bob")};
-    page.next_cursor = "new-state";
-    page.completes_sync = true;
+    auto page = page_of({contact("B", "1", "Bob")}, "new-state", true);
     ASSERT_TRUE((*s)->commit_page("a@x.com", FolderKind::contacts, page));
     EXPECT_EQ((*s)->changes("a@x.com", 0, 10)->size(), 1u);
     ASSERT_TRUE((*s)->local_create("a@x.com", FolderKind::contacts, *model::contact_from_json(R"({"display_name":"Cy"})")));
@@ -470,7 +442,9 @@ TEST_F(SqliteStoreTest, DeletionsWaitForThePassAndABurstBeyondTheShareIsHeldWhol
     ASSERT_TRUE(out);
     EXPECT_EQ(out->deleted, 0);
     EXPECT_EQ(out->deletions_held, page == 2 ? 12 : 0);
-    if (page == 2) EXPECT_EQ(out->burst_base, 20);
+    if (page == 2) {
+      EXPECT_EQ(out->burst_base, 20);
+    }
   }
   EXPECT_EQ(names(*s).size(), 20u) << "the CRM still sees every held item";
   EXPECT_EQ((*s->status("a@x.com"))[0].deletions_held, 12);
@@ -500,10 +474,7 @@ TEST_F(SqliteStoreTest, DeletionsWaitForThePassAndABurstBeyondTheShareIsHeldWhol
 // mailbox does not have yet, pending or parked, with its outbox entry.
 TEST_F(SqliteStoreTest, AResyncKeepsTheCrmsNewItemsAndTheirOutboxEntries) {
   auto s = open();
-  model::PageCommit page;
-  page.upserts = {contact("A", "1", "Ann")};
-  page.next_cursor = "s1";
-  page.completes_sync = true;
+  auto page = page_of({contact("A", "1", "Ann")}, "s1", true);
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   model::Contact c;
   c.display_name = "New in the CRM";
@@ -563,10 +534,7 @@ TEST_F(SqliteStoreTest, AnOutboxEntryWhoseItemIsGoneIsParkedNotFatal) {
 // deleted it too: the stale restore changes nothing, and the CRM's delete is what remains.
 TEST_F(SqliteStoreTest, TransitionsOnAStaleOutboxEntryChangeNothing) {
   auto s = open();
-  model::PageCommit page;
-  page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
-  page.next_cursor = "s1";
-  page.completes_sync = true;
+  auto page = page_of({contact("A", "1", "Ann"), contact("B", "1", "Bob")}, "s1", true);
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   const auto items = *s->items("a@x.com", FolderKind::contacts);
   for (const auto& item : items) {
@@ -602,10 +570,7 @@ TEST_F(SqliteStoreTest, TransitionsOnAStaleOutboxEntryChangeNothing) {
 // stays visibly parked, and it never comes back as a new item under a new local id.
 TEST_F(SqliteStoreTest, AnItemTheCrmDeletedDoesNotComeBackWhileTheDeleteWaits) {
   auto s = open();
-  model::PageCommit page;
-  page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
-  page.next_cursor = "s1";
-  page.completes_sync = true;
+  auto page = page_of({contact("A", "1", "Ann"), contact("B", "1", "Bob")}, "s1", true);
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   const auto ann = (*s->items("a@x.com", FolderKind::contacts))[0].remote.id == "A"
                        ? (*s->items("a@x.com", FolderKind::contacts))[0]
@@ -648,10 +613,7 @@ TEST_F(SqliteStoreTest, ACreateFoundAgainAfterAPassBroughtItInLeavesOneItem) {
   auto writes = *s->pending_writes("a@x.com", FolderKind::contacts);
   ASSERT_EQ(writes.size(), 1u);
   ASSERT_TRUE(s->begin_write(writes[0]));
-  model::PageCommit page;
-  page.upserts = {contact("X", "1", "New in the CRM")};
-  page.next_cursor = "s1";
-  page.completes_sync = true;
+  auto page = page_of({contact("X", "1", "New in the CRM")}, "s1", true);
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   ASSERT_EQ(s->items("a@x.com", FolderKind::contacts)->size(), 2u);
 
@@ -675,10 +637,7 @@ TEST_F(SqliteStoreTest, ACreateFoundAgainAfterAPassBroughtItInLeavesOneItem) {
 // the item is quarantined, not taken for gone (which would turn the edit into a second copy).
 TEST_F(SqliteStoreTest, AQuarantinedItemIsNotGoneForAResync) {
   auto s = open();
-  model::PageCommit page;
-  page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
-  page.next_cursor = "s1";
-  page.completes_sync = true;
+  auto page = page_of({contact("A", "1", "Ann"), contact("B", "1", "Bob")}, "s1", true);
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   const auto items = *s->items("a@x.com", FolderKind::contacts);
   const auto& ann = items[0].remote.id == "A" ? items[0] : items[1];
@@ -716,10 +675,7 @@ TEST_F(SqliteStoreTest, AnItemDeletedWhileItsCreateWasInFlightIsNotTakenIn) {
   ASSERT_TRUE(s->begin_write(writes[0]));
   ASSERT_TRUE(*s->local_delete("a@x.com", FolderKind::contacts, created.local_id));
   ASSERT_TRUE(s->complete_write(writes[0], {"X", "1"}));
-  model::PageCommit page;
-  page.upserts = {contact("X", "1", "Short-lived")};
-  page.next_cursor = "s1";
-  page.completes_sync = true;
+  auto page = page_of({contact("X", "1", "Short-lived")}, "s1", true);
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   EXPECT_TRUE(s->items("a@x.com", FolderKind::contacts)->empty());
   const auto now = *s->pending_writes("a@x.com", FolderKind::contacts);
@@ -756,10 +712,7 @@ TEST_F(SqliteStoreTest, AnAttemptOnAnEntryTheCrmChangedSinceItWasReadDoesNotBegi
 // sent messages past their time; never items, outbox entries or messages still to be sent.
 TEST_F(SqliteStoreTest, PruningRemovesOldHistoryAndNothingElse) {
   auto s = open();
-  model::PageCommit page;
-  page.upserts = {contact("A", "1", "Ann"), contact("B", "1", "Bob")};
-  page.next_cursor = "s1";
-  page.completes_sync = true;
+  auto page = page_of({contact("A", "1", "Ann"), contact("B", "1", "Bob")}, "s1", true);
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
   model::OutgoingMessage m;
   m.to = {{"", "ann@example.com"}};
@@ -782,10 +735,7 @@ TEST_F(SqliteStoreTest, PruningRemovesOldHistoryAndNothingElse) {
     sqlite3_close(db);
   }
   EXPECT_EQ(*s->feed_horizon(), 0);
-  model::PageCommit later;
-  later.upserts = {contact("C", "1", "Cy")};
-  later.next_cursor = "s2";
-  later.completes_sync = true;
+  auto later = page_of({contact("C", "1", "Cy")}, "s2", true);
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, later));
 
   auto pruned = s->prune({});

@@ -38,6 +38,27 @@ void write_secret_file(const fs::path& p, const std::string& content) {
   fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
 }
 
+void edit_config(const fs::path& config, const std::string& from, const std::string& to) {
+  auto text = read_file(config);
+  const auto pos = text.find(from);
+  ASSERT_NE(pos, std::string::npos) << "no \"" << from << "\" in " << config;
+  text.replace(pos, from.size(), to);
+  write_file(config, text);
+}
+
+::testing::AssertionResult eventually(const std::function<bool()>& done, const std::string& what,
+                                      const std::function<std::string()>& context,
+                                      std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return ::testing::AssertionFailure() << "not within " << timeout.count() << " ms: " << what << "\n"
+                                           << (context ? context() : std::string());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return ::testing::AssertionSuccess();
+}
+
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::ostringstream ss;

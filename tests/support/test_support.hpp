@@ -7,10 +7,13 @@
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "exsync/core/async.hpp"
 #include "exsync/auth/entra_token_source.hpp"
@@ -33,6 +36,14 @@ class TempDir {
 };
 
 void write_file(const fs::path& p, const std::string& content);
+// Replaces the first `from` in the configuration file with `to`; fails the test when `from` is
+// not there (the simulator's configuration changed under the test).
+void edit_config(const fs::path& config, const std::string& from, const std::string& to);
+// The simulator's configuration with the daemon polling every second, as tests of a running
+// daemon want.
+inline void poll_every_second(const fs::path& config) {
+  edit_config(config, "interval_seconds = 10", "interval_seconds = 1");
+}
 // Writes a file only its owner may read, as exsyncd requires of secrets.
 void write_secret_file(const fs::path& p, const std::string& content);
 std::string read_file(const fs::path& p);
@@ -181,6 +192,12 @@ class Daemon {
   std::unique_ptr<Process> process_;
   int starts_ = 0;
 };
+
+// Polls `done` every 100 ms until it holds or `timeout` passes. On a timeout the failure names
+// `what` and appends `context()` (a daemon's log, say): ASSERT_TRUE(test::eventually(...)).
+::testing::AssertionResult eventually(const std::function<bool()>& done, const std::string& what,
+                                      const std::function<std::string()>& context = {},
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Percent-encodes a path segment.
 std::string url_segment(const std::string& s);

@@ -51,6 +51,21 @@ class WriteBackTest : public ::testing::Test {
     for (const auto& [id, line] : sim_.contacts(mb_)) n += contact(line).display_name == name;
     return n;
   }
+  // A CRM create that Exchange carried out before the daemon died, so that the store never
+  // learnt its id: the local id and what Exchange created.
+  struct LostCreate {
+    std::string local_id;
+    model::RemoteRef remote;
+  };
+  LostCreate create_then_crash(const std::string& json_text) {
+    auto created = *store_->local_create(mb_, FolderKind::contacts, contact(json_text));
+    auto pending = *store_->pending_writes(mb_, FolderKind::contacts);
+    EXPECT_EQ(pending.size(), 1u);
+    EXPECT_TRUE(store_->begin_write(pending.at(0)));
+    auto sent = test::run(io_, remote_->ews->create(mb_, FolderKind::contacts, pending.at(0).item, created.local_id, false));
+    EXPECT_TRUE(sent) << sent.error().message;
+    return {created.local_id, sent ? *sent : model::RemoteRef{}};
+  }
   std::string sim_path(const std::string& ews_id) {
     return "/sim/mailboxes/" + test::url_segment(mb_) + "/contacts/" + test::url_segment(ews_id);
   }
@@ -143,27 +158,19 @@ TEST_F(WriteBackTest, ADeleteInTheCrmDeletesInExchange) {
 // next attempt finds the tagged item instead of creating a second one.
 TEST_F(WriteBackTest, ACreateOfUncertainOutcomeIsNotDuplicated) {
   sync();
-  auto created = *store_->local_create(mb_, FolderKind::contacts, contact(R"({"display_name":"Only Once"})"));
-  auto pending = *store_->pending_writes(mb_, FolderKind::contacts);
-  ASSERT_EQ(pending.size(), 1u);
-  ASSERT_TRUE(store_->begin_write(pending[0]));
-  auto sent = test::run(io_, remote_->ews->create(mb_, FolderKind::contacts, pending[0].item, created.local_id, false));
-  ASSERT_TRUE(sent) << sent.error().message;
+  const auto created = create_then_crash(R"({"display_name":"Only Once"})");
   // ... crash. The next pass:
   auto report = sync();
   EXPECT_EQ(report.written, 1);
   EXPECT_EQ(count_named("Only Once"), 1);
-  EXPECT_EQ(stored(created.local_id).remote.id, sent->id);
+  EXPECT_EQ(stored(created.local_id).remote.id, created.remote.id);
 }
 
 // The CRM edits an item whose create is in flight when the daemon dies: still one item in the
 // mailbox, with the edit.
 TEST_F(WriteBackTest, AnEditDuringAnUncertainCreateNeitherDuplicatesNorLosesIt) {
   sync();
-  auto created = *store_->local_create(mb_, FolderKind::contacts, contact(R"({"display_name":"In Flight"})"));
-  auto pending = *store_->pending_writes(mb_, FolderKind::contacts);
-  ASSERT_TRUE(store_->begin_write(pending[0]));
-  ASSERT_TRUE(test::run(io_, remote_->ews->create(mb_, FolderKind::contacts, pending[0].item, created.local_id, false)));
+  const auto created = create_then_crash(R"({"display_name":"In Flight"})");
   ASSERT_TRUE(store_->local_update(mb_, FolderKind::contacts, created.local_id,
                                    contact(R"({"display_name":"In Flight","job_title":"Seller"})")));
   // ... the daemon died before recording the create. The next passes:
@@ -180,19 +187,15 @@ TEST_F(WriteBackTest, AnEditDuringAnUncertainCreateNeitherDuplicatesNorLosesIt) 
 // changed since that attempt, and Outlook's edit stays. (It used to be reverted.)
 TEST_F(WriteBackTest, AFoundAgainCreateKeepsWhatOutlookChangedSince) {
   sync();
-  auto created = *store_->local_create(mb_, FolderKind::contacts, contact(R"({"display_name":"Found Again"})"));
-  auto pending = *store_->pending_writes(mb_, FolderKind::contacts);
-  ASSERT_TRUE(store_->begin_write(pending[0]));
-  auto sent = test::run(io_, remote_->ews->create(mb_, FolderKind::contacts, pending[0].item, created.local_id, false));
-  ASSERT_TRUE(sent) << sent.error().message;
-  ASSERT_EQ(sim_.control("PATCH", sim_path(sent->id), R"({"company":"Outlook Realty"})").status, 200);
+  const auto created = create_then_crash(R"({"display_name":"Found Again"})");
+  ASSERT_EQ(sim_.control("PATCH", sim_path(created.remote.id), R"({"company":"Outlook Realty"})").status, 200);
   ASSERT_TRUE(store_->local_update(mb_, FolderKind::contacts, created.local_id,
                                    contact(R"({"display_name":"Found Again","job_title":"Buyer"})")));
   // ... the daemon died before recording the create. The next passes:
   sync();
   sync();
   EXPECT_EQ(count_named("Found Again"), 1);
-  auto remote = in_exchange(sent->id);
+  auto remote = in_exchange(created.remote.id);
   ASSERT_TRUE(remote);
   EXPECT_EQ(remote->job_title, "Buyer");
   EXPECT_EQ(remote->company, "Outlook Realty");
@@ -204,17 +207,13 @@ TEST_F(WriteBackTest, AFoundAgainCreateKeepsWhatOutlookChangedSince) {
 // at Exchange's change key, so no pull ever read the edit).
 TEST_F(WriteBackTest, AFoundAgainCreateTheCrmLeftAloneTakesOutlooksChange) {
   sync();
-  auto created = *store_->local_create(mb_, FolderKind::contacts, contact(R"({"display_name":"Found Unchanged"})"));
-  auto pending = *store_->pending_writes(mb_, FolderKind::contacts);
-  ASSERT_TRUE(store_->begin_write(pending[0]));
-  auto sent = test::run(io_, remote_->ews->create(mb_, FolderKind::contacts, pending[0].item, created.local_id, false));
-  ASSERT_TRUE(sent) << sent.error().message;
-  ASSERT_EQ(sim_.control("PATCH", sim_path(sent->id), R"({"company":"Outlook Realty"})").status, 200);
+  const auto created = create_then_crash(R"({"display_name":"Found Unchanged"})");
+  ASSERT_EQ(sim_.control("PATCH", sim_path(created.remote.id), R"({"company":"Outlook Realty"})").status, 200);
   sync();
   sync();
   EXPECT_EQ(count_named("Found Unchanged"), 1);
   EXPECT_EQ(contact(stored(created.local_id).payload_json).company, "Outlook Realty");
-  const auto line = sim_.contacts(mb_).at(sent->id);
+  const auto line = sim_.contacts(mb_).at(created.remote.id);
   EXPECT_NE(line.find(stored(created.local_id).remote.change_key), std::string::npos)
       << "stored at Exchange's change key: " << line;
 }

@@ -44,17 +44,20 @@ Result<std::vector<model::QueuedMessage>, StoreError> SqliteStore::queued_messag
   std::lock_guard lock(impl_->mu);
   auto st = impl_->cached("SELECT g.id, g.request, g.attempts, g.state = 'sending' FROM messages g JOIN mailboxes m ON m.id = g.mailbox_id "
                "WHERE m.address = ?1 AND g.state IN ('queued', 'sending') ORDER BY g.created_at, g.rowid");
-  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read messages")};
   st.bind(1, mailbox);
   std::vector<model::QueuedMessage> out;
-  int rc;
-  while ((rc = st.step()) == SQLITE_ROW) {
+  std::optional<StoreError> unreadable;
+  auto read = impl_->rows(st, "read messages", [&](auto& st) {
     auto m = model::message_from_json(st.text(1));
-    if (!m) return Fail{StoreError{model::StoreErrorKind::corrupt, "stored message " + st.text(0) + " " + m.error()}};
+    if (!m) {
+      if (!unreadable) unreadable = StoreError{model::StoreErrorKind::corrupt, "stored message " + st.text(0) + " " + m.error()};
+      return;
+    }
     m->local_id = st.text(0);
     out.push_back({std::move(*m), static_cast<int>(st.integer(2)), st.integer(3) != 0});
-  }
-  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read messages")};
+  });
+  if (!read) return Fail{read.error()};
+  if (unreadable) return Fail{*unreadable};
   return out;
 }
 

@@ -250,9 +250,11 @@ Result<SqliteStore::Backlog, StoreError> SqliteStore::backlog() {
                           "(SELECT count(*) FROM messages WHERE state IN ('queued', 'sending')), "
                           "(SELECT count(*) FROM messages WHERE state = 'failed'), "
                           "(SELECT count(*) FROM quarantine)");
-  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read backlog")};
-  if (int rc = st.step(); rc != SQLITE_ROW) return Fail{sqlite_error(impl_->db, rc, "read backlog")};
-  return Backlog{st.integer(0), st.integer(1), st.integer(2), st.integer(3), st.integer(4)};
+  auto counts = impl_->first(st, "read backlog", [](auto& st) {
+    return Backlog{st.integer(0), st.integer(1), st.integer(2), st.integer(3), st.integer(4)};
+  });
+  if (!counts) return Fail{counts.error()};
+  return counts->value_or(Backlog{});
 }
 
 Result<std::vector<std::string>, StoreError> SqliteStore::mailboxes_with_pending_work() {
@@ -261,12 +263,7 @@ Result<std::vector<std::string>, StoreError> SqliteStore::mailboxes_with_pending
                           "EXISTS (SELECT 1 FROM outbox o WHERE o.mailbox_id = m.id AND o.state = 'pending') OR "
                           "EXISTS (SELECT 1 FROM messages g WHERE g.mailbox_id = m.id AND g.state IN ('queued', 'sending')) "
                           "ORDER BY m.address");
-  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read pending work")};
-  std::vector<std::string> out;
-  int rc;
-  while ((rc = st.step()) == SQLITE_ROW) out.push_back(st.text(0));
-  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read pending work")};
-  return out;
+  return impl_->all(st, "read pending work", [](auto& st) { return st.text(0); });
 }
 
 }  // namespace exsync::store

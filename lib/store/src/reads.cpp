@@ -22,15 +22,10 @@ Result<std::vector<StoredItem>, StoreError> SqliteStore::items(const std::string
   auto st = impl_->cached("SELECT i.id, i.remote_id, i.change_key, i.data FROM items i "
                "JOIN mailboxes m ON m.id = i.mailbox_id WHERE m.address = ?1 AND i.folder = ?2 "
                "ORDER BY i.id");
-  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "list items")};
   st.bind(1, mailbox).bind(2, model::folder_name(folder));
-  std::vector<StoredItem> out;
-  int rc;
-  while ((rc = st.step()) == SQLITE_ROW) {
-    out.push_back(StoredItem{st.text(0), visible_ref(st.text(1), st.text(2)), st.text(3)});
-  }
-  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "list items")};
-  return out;
+  return impl_->all(st, "list items", [](auto& st) {
+    return StoredItem{st.text(0), visible_ref(st.text(1), st.text(2)), st.text(3)};
+  });
 }
 
 Result<std::vector<StoredItem>, StoreError> SqliteStore::items_page(const std::string& mailbox,
@@ -51,12 +46,10 @@ Result<std::optional<StoredItem>, StoreError> SqliteStore::item(const std::strin
   std::lock_guard lock(impl_->mu);
   auto st = impl_->cached("SELECT i.id, i.remote_id, i.change_key, i.data FROM items i "
                "JOIN mailboxes m ON m.id = i.mailbox_id WHERE m.address = ?1 AND i.folder = ?2 AND i.id = ?3");
-  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read item")};
   st.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, local_id);
-  int rc = st.step();
-  if (rc == SQLITE_ROW) return std::optional<StoredItem>(StoredItem{st.text(0), visible_ref(st.text(1), st.text(2)), st.text(3)});
-  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read item")};
-  return std::optional<StoredItem>();
+  return impl_->first(st, "read item", [](auto& st) {
+    return StoredItem{st.text(0), visible_ref(st.text(1), st.text(2)), st.text(3)};
+  });
 }
 
 Result<std::vector<ChangeRecord>, StoreError> SqliteStore::changes(const std::string& mailbox, std::int64_t after,
@@ -65,17 +58,12 @@ Result<std::vector<ChangeRecord>, StoreError> SqliteStore::changes(const std::st
   auto st = impl_->cached("SELECT c.seq, c.folder, c.kind, c.item_id, c.remote_id, c.at, i.id, i.remote_id, i.change_key, i.data "
                "FROM changes c JOIN mailboxes m ON m.id = c.mailbox_id LEFT JOIN items i ON i.id = c.item_id "
                "WHERE m.address = ?1 AND c.seq > ?2 ORDER BY c.seq LIMIT ?3");
-  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read changes")};
   st.bind(1, mailbox).bind(2, after).bind(3, std::int64_t{limit});
-  std::vector<ChangeRecord> out;
-  int rc;
-  while ((rc = st.step()) == SQLITE_ROW) {
+  return impl_->all(st, "read changes", [](auto& st) {
     ChangeRecord c{st.integer(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), std::nullopt};
     if (!st.text(6).empty()) c.current = StoredItem{st.text(6), visible_ref(st.text(7), st.text(8)), st.text(9)};
-    out.push_back(std::move(c));
-  }
-  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read changes")};
-  return out;
+    return c;
+  });
 }
 
 Result<std::vector<SqliteStore::ConflictEntry>, StoreError> SqliteStore::conflicts(const std::string& mailbox) {
@@ -91,11 +79,9 @@ Result<std::vector<SqliteStore::ConflictEntry>, StoreError> SqliteStore::conflic
 Result<std::int64_t, StoreError> SqliteStore::feed_horizon() {
   std::lock_guard lock(impl_->mu);
   auto st = impl_->cached("SELECT value FROM store_meta WHERE key = 'changes_pruned_through'");
-  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read feed horizon")};
-  int rc = st.step();
-  if (rc == SQLITE_ROW) return st.integer(0);
-  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read feed horizon")};
-  return std::int64_t{0};
+  auto horizon = impl_->first(st, "read feed horizon", [](auto& st) { return st.integer(0); });
+  if (!horizon) return Fail{horizon.error()};
+  return horizon->value_or(0);
 }
 
 }  // namespace exsync::store

@@ -156,6 +156,16 @@ struct SqliteStore::Impl {
     return out;
   }
 
+  // The first row of `st` made by `make(st)`, or nullopt when there is none.
+  template <typename S, typename F>
+  auto first(S& st, std::string_view what, F&& make) -> Result<std::optional<decltype(make(st))>, StoreError> {
+    if (!st.valid()) return Fail{sqlite_error(db, st.prepare_rc(), what)};
+    const int rc = st.step();
+    if (rc == SQLITE_ROW) return std::optional<decltype(make(st))>(make(st));
+    if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, what)};
+    return std::optional<decltype(make(st))>();
+  }
+
   // Brings the schema up to `target` (at most kSchemaVersion), one migration at a time.
   Result<Unit, StoreError> migrate(int target);
 };

@@ -12,23 +12,22 @@ Result<model::FolderCursor, StoreError> SqliteStore::cursor(const std::string& m
   std::lock_guard lock(impl_->mu);
   auto st = impl_->cached("SELECT f.cursor, f.resyncing, f.deletions_confirmed "
                "FROM folder_state f JOIN mailboxes m ON m.id = f.mailbox_id WHERE m.address = ?1 AND f.folder = ?2");
-  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read cursor")};
   st.bind(1, mailbox).bind(2, model::folder_name(folder));
-  int rc = st.step();
-  if (rc == SQLITE_ROW) return model::FolderCursor{st.text(0), st.integer(1) != 0, st.integer(2) != 0};
-  if (rc != SQLITE_DONE) return Fail{sqlite_error(impl_->db, rc, "read cursor")};
-  return model::FolderCursor{};
+  auto found = impl_->first(st, "read cursor", [](auto& st) {
+    return model::FolderCursor{st.text(0), st.integer(1) != 0, st.integer(2) != 0};
+  });
+  if (!found) return Fail{found.error()};
+  return found->value_or(model::FolderCursor{});
 }
 
 Result<std::int64_t, StoreError> SqliteStore::count_items(const std::string& mailbox, model::FolderKind folder) {
   std::lock_guard lock(impl_->mu);
   auto st = impl_->cached(
       "SELECT count(*) FROM items i JOIN mailboxes m ON m.id = i.mailbox_id WHERE m.address = ?1 AND i.folder = ?2");
-  if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "count items")};
   st.bind(1, mailbox).bind(2, model::folder_name(folder));
-  int rc = st.step();
-  if (rc != SQLITE_ROW) return Fail{sqlite_error(impl_->db, rc, "count items")};
-  return st.integer(0);
+  auto n = impl_->first(st, "count items", [](auto& st) { return st.integer(0); });
+  if (!n) return Fail{n.error()};
+  return n->value_or(0);
 }
 
 Result<Unit, StoreError> SqliteStore::begin_resync(const std::string& mailbox, model::FolderKind folder) {
