@@ -1,12 +1,16 @@
-// The exsyncd commands: wiring the modules together from the configuration.
+// The exsyncd commands. Each lives in a file of its own: run.cpp (run, once), inspect.cpp (items,
+// status), verify.cpp, secret.cpp; commands.cpp loads the configuration and dispatches. What
+// they are built of is in runtime.hpp, the tenant's protocol in backend.hpp.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "command_line.hpp"
-#include "exsync/auth/entra_token_source.hpp"
-#include "exsync/config/config.hpp"
-#include "exsync/ews/ews_service.hpp"
 
 namespace exsync::daemon {
+
+struct Runtime;
 
 // sysexits.h values, as systemd and init scripts expect them.
 inline constexpr int kExitMailboxFailed = 1;
@@ -15,15 +19,15 @@ inline constexpr int kExitUnavailable = 69;
 inline constexpr int kExitIoError = 74;
 inline constexpr int kExitConfig = 78;
 
+// Loads the configuration and runs a command that needs it (run, once, items, status, backup).
 int run_command(const CommandLine& cl);
 
-// The EWS adapter's settings for a configuration: endpoint, batch size, and how mailboxes are
-// addressed ([tenant] access).
-ews::EwsSettings ews_settings(const config::Config& cfg);
-// The HTTPS client's options: [tls] ca_file, the request timeout and the answer size cap.
-http::ClientOptions client_options(const config::Config& cfg);
-// Entra ID sign-in: ROPC for the service account, or app-only with the client secret or
-// certificate ([tenant] access = "app").
-auth::RopcSettings entra_settings(const config::Config& cfg);
+// `run`: every mailbox synced about once per interval, CRM writes pushed promptly, until SIGTERM.
+// `once`: one round over `mailboxes`; the exit status says whether any failed.
+int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailboxes, bool fixed_mailboxes);
+// `items`: the folder's items as the CRM's API shows them, one JSON line each.
+int print_items(Runtime& rt, const CommandLine& cl);
+// `status`: one row per configured mailbox from the store (the daemon may be running).
+int print_status(Runtime& rt, const CommandLine& cl, const std::vector<std::string>& mailboxes);
 
 }  // namespace exsync::daemon

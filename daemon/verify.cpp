@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <random>
 
+#include "backend.hpp"
 #include "commands.hpp"
 #include "exsync/auth/basic_credentials.hpp"
 #include "exsync/auth/entra_token_source.hpp"

@@ -1,0 +1,35 @@
+#include "backend.hpp"
+
+namespace exsync::daemon {
+
+ews::EwsSettings ews_settings(const config::Config& cfg) {
+  ews::EwsSettings s{cfg.ews.url, cfg.ews.get_item_batch_size};
+  if (cfg.tenant.access == config::TenantConfig::Access::delegate) s.addressing = ews::Addressing::delegate;
+  return s;
+}
+
+http::ClientOptions client_options(const config::Config& cfg) {
+  http::ClientOptions opts;
+  opts.ca_file = cfg.tls_ca_file;
+  opts.timeout = cfg.ews.request_timeout;
+  opts.max_response_bytes = cfg.ews.max_response_bytes;
+  opts.user_agent = std::string("exsync/") + EXSYNC_VERSION;
+  return opts;
+}
+
+auth::RopcSettings entra_settings(const config::Config& cfg) {
+  auth::RopcSettings s{cfg.tenant.token_url(), cfg.tenant.client_id, cfg.tenant.scope, cfg.service_account.username,
+                       cfg.service_account.password.reveal()};
+  if (cfg.tenant.access == config::TenantConfig::Access::app) {
+    s.client_secret = cfg.tenant.client_secret.reveal();
+    s.client_certificate = cfg.tenant.client_certificate;
+  }
+  return s;
+}
+
+std::unique_ptr<model::RemoteMailboxService> make_backend(const config::Config& cfg, http::Client& client,
+                                                          auth::TokenSource& tokens, net::thread_pool& parser) {
+  return std::make_unique<ews::EwsService>(client, tokens, ews_settings(cfg), &parser);
+}
+
+}  // namespace exsync::daemon

@@ -1,0 +1,77 @@
+#include "metrics.hpp"
+
+#include <cstdio>
+
+namespace exsync::daemon {
+
+std::string metrics_text(const Runtime& rt, const sync::Scheduler& scheduler) {
+  std::string out;
+  auto metric = [&](std::string_view name, std::string_view type, std::string_view help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+  };
+  auto sample = [&](std::string_view name, std::string_view labels, double value) {
+    out += name;
+    if (!labels.empty()) {
+      out += '{';
+      out += labels;
+      out += '}';
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, " %.15g\n", value);
+    out += buf;
+  };
+  const auto census = rt.schedule->census();
+  metric("exsync_mailboxes", "gauge", "Configured mailboxes by scheduling state.");
+  sample("exsync_mailboxes", "state=\"backing_off\"", static_cast<double>(census.backing_off));
+  sample("exsync_mailboxes", "state=\"due\"", static_cast<double>(census.due));
+  sample("exsync_mailboxes", "state=\"syncing\"", static_cast<double>(census.syncing));
+  sample("exsync_mailboxes", "state=\"waiting\"", static_cast<double>(census.waiting));
+  const auto statuses = rt.schedule->statuses();  // per mailbox, below
+
+  const auto& t = scheduler.totals();
+  metric("exsync_mailbox_syncs_total", "counter", "Mailbox syncs since start, by result.");
+  sample("exsync_mailbox_syncs_total", "result=\"success\"", static_cast<double>(t.succeeded));
+  sample("exsync_mailbox_syncs_total", "result=\"failure\"", static_cast<double>(t.failed));
+  metric("exsync_items_synced_total", "counter", "Items changed in the store from Exchange since start.");
+  sample("exsync_items_synced_total", "change=\"created\"", static_cast<double>(t.created));
+  sample("exsync_items_synced_total", "change=\"updated\"", static_cast<double>(t.updated));
+  sample("exsync_items_synced_total", "change=\"deleted\"", static_cast<double>(t.deleted));
+  metric("exsync_writes_total", "counter", "CRM changes written to Exchange since start.");
+  sample("exsync_writes_total", "", static_cast<double>(t.written));
+
+  const auto& g = rt.governor->stats();
+  metric("exsync_requests_total", "counter", "Requests to Exchange since start, by outcome.");
+  sample("exsync_requests_total", "outcome=\"success\"", static_cast<double>(g.successes));
+  sample("exsync_requests_total", "outcome=\"throttled\"", static_cast<double>(g.throttled));
+  sample("exsync_requests_total", "outcome=\"connection_lost\"", static_cast<double>(g.connection_lost));
+  sample("exsync_requests_total", "outcome=\"error\"", static_cast<double>(g.other_errors));
+  metric("exsync_request_limit", "gauge", "Requests allowed in flight at once; below the maximum while Exchange throttles.");
+  sample("exsync_request_limit", "", rt.governor->limit());
+  metric("exsync_endpoint_pauses_total", "counter", "Times Exchange asked every request to wait (HTTP 503/429).");
+  sample("exsync_endpoint_pauses_total", "", static_cast<double>(g.pauses));
+  metric("exsync_token_requests_total", "counter", "Requests to the Entra token endpoint since start.");
+  sample("exsync_token_requests_total", "", rt.tokens->token_requests());
+
+  metric("exsync_mailbox_last_success_timestamp_seconds", "gauge",
+         "When each mailbox last synced without error (mailboxes that have since start).");
+  for (const auto& s : statuses) {
+    if (s.last_success == Clock::time_point{}) continue;
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(s.last_success.time_since_epoch()).count();
+    sample("exsync_mailbox_last_success_timestamp_seconds", "mailbox=\"" + s.mailbox + "\"", static_cast<double>(secs));
+  }
+  metric("exsync_mailbox_consecutive_failures", "gauge", "Failed syncs in a row, for mailboxes failing now.");
+  for (const auto& s : statuses) {
+    if (s.failures > 0) sample("exsync_mailbox_consecutive_failures", "mailbox=\"" + s.mailbox + "\"", s.failures);
+  }
+  return out;
+}
+
+}  // namespace exsync::daemon
