@@ -218,6 +218,11 @@ TEST_F(ApiTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(limit.json().at("error"), "malformed");
   EXPECT_EQ(call("GET", "/v2/anything").status, 404);
   EXPECT_EQ(call("PUT", "/v1/mailboxes").status, 405);
+  // A route with other methods says which, in Allow as RFC 9110 asks.
+  auto wrong = send_with("PUT", "/v1/mailboxes/" + test::url_segment(agent1) + "/contacts", "{}", {});
+  EXPECT_EQ(wrong.status, 405);
+  EXPECT_NE(wrong.headers.find("Allow: GET, POST"), std::string::npos) << wrong.headers;
+  EXPECT_EQ(call("GET", "/v1/mailboxes//contacts").json().at("error"), "unknown_mailbox");
   test::write_file(logs_ / "big.json", std::string(9u << 20, 'x'));
   EXPECT_EQ(call("POST", "/v1/mailboxes/" + test::url_segment(agent1) + "/contacts", "use-default", (logs_ / "big.json").string()).status, 413);
 }

@@ -148,6 +148,404 @@ json::object merge_patch(json::object target, const json::object& patch) {
   return target;
 }
 
+// One request, matched to its route: what a handler needs.
+struct Call {
+  store::CrmStore& store;
+  net::thread_pool& blocking;
+  const ApiSettings& settings;
+  const http::Request& req;
+  const http::RequestTarget& target;
+  std::string mailbox;  // routes under /v1/mailboxes/{mailbox}: normalised and configured
+  std::string param;    // the route's last {placeholder} after the mailbox (folder, message or item id)
+  model::FolderKind folder = model::FolderKind::contacts;  // item routes: contacts or events
+
+  template <typename F>
+  auto blocking_call(F fn) const {
+    return run_blocking(blocking, std::move(fn));
+  }
+  void wrote() const {
+    if (settings.on_write) settings.on_write(mailbox);
+  }
+  const std::string* query(const std::string& name) const {
+    auto it = target.query.find(name);
+    return it == target.query.end() ? nullptr : &it->second;
+  }
+  // Invitations and cancellations go to a meeting's attendees only when the CRM asks.
+  bool notify() const {
+    const auto* v = query("send_invitations");
+    return v && *v == "true";
+  }
+  std::string collection() const { return folder == model::FolderKind::calendar ? "events" : "contacts"; }
+};
+
+using Handler = Task<http::Response> (*)(const Call&);
+
+Task<http::Response> get_metrics(const Call& c) {
+  auto backlog = co_await c.blocking_call([&] { return c.store.backlog(); });
+  if (!backlog) co_return store_failure(backlog.error());
+  std::string text = c.settings.metrics ? c.settings.metrics() : std::string();
+  text += "# HELP exsync_outbox_writes CRM changes waiting for Exchange: pending, or parked after repeated refusals.\n"
+          "# TYPE exsync_outbox_writes gauge\n"
+          "exsync_outbox_writes{state=\"pending\"} " + std::to_string(backlog->pending_writes) + "\n"
+          "exsync_outbox_writes{state=\"parked\"} " + std::to_string(backlog->parked_writes) + "\n"
+          "# HELP exsync_messages Messages the CRM queued: waiting to be sent, or failed for good.\n"
+          "# TYPE exsync_messages gauge\n"
+          "exsync_messages{state=\"queued\"} " + std::to_string(backlog->queued_messages) + "\n"
+          "exsync_messages{state=\"failed\"} " + std::to_string(backlog->failed_messages) + "\n"
+          "# HELP exsync_items_quarantined Items Exchange refuses to hand over, set aside and retried later.\n"
+          "# TYPE exsync_items_quarantined gauge\n"
+          "exsync_items_quarantined " + std::to_string(backlog->quarantined_items) + "\n";
+  co_return http::Response{200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}}, std::move(text)};
+}
+
+Task<http::Response> get_health(const Call& c) {
+  json::object o{{"status", "ok"}, {"version", c.settings.version}, {"mailboxes", c.settings.mailboxes.size()}};
+  co_return json_response(200, json::serialize(o));
+}
+
+Task<http::Response> list_mailboxes(const Call& c) {
+  json::array list;
+  for (const auto& mailbox : c.settings.mailboxes) {
+    auto st = co_await c.blocking_call([&] { return c.store.status(mailbox); });
+    if (!st) co_return store_failure(st.error());
+    json::object folders;
+    for (const auto& f : *st) {
+      folders[f.folder] = json::object{
+          {"items", f.items},
+          {"last_success", f.last_success.empty() ? json::value(nullptr) : json::value(f.last_success)},
+          {"last_error", f.last_error.empty() ? json::value(nullptr) : json::value(f.last_error)},
+          {"last_error_at", f.last_error_at.empty() ? json::value(nullptr) : json::value(f.last_error_at)},
+          {"deletions_held", f.deletions_held},
+          {"quarantined", f.quarantined}};
+    }
+    auto outbox = co_await c.blocking_call([&] { return c.store.outbox(mailbox); });
+    if (!outbox) co_return store_failure(outbox.error());
+    std::int64_t pending = 0, parked = 0;
+    for (const auto& e : *outbox) (e.state == "parked" ? parked : pending) += 1;
+    json::object entry{{"address", mailbox}, {"folders", std::move(folders)},
+                       {"outbox", json::object{{"pending", pending}, {"parked", parked}}}};
+    if (c.settings.schedule_status) {
+      if (auto s = c.settings.schedule_status(mailbox)) entry["sync"] = schedule_json(*s);
+    }
+    list.push_back(std::move(entry));
+  }
+  co_return json_response(200, json::serialize(json::object{{"mailboxes", std::move(list)}}));
+}
+
+Task<http::Response> get_changes(const Call& c) {
+  auto cursor = int_param(c.target.query, "cursor", 0, 0, INT64_MAX);
+  auto limit = int_param(c.target.query, "limit", 500, 1, 5000);
+  if (!cursor || !limit) co_return error(400, "malformed", "cursor must be >= 0 and limit between 1 and 5000");
+  // Changes before the feed's horizon were pruned ([store] keep_changes_days): the CRM must
+  // read the items again, then follow the feed from the horizon.
+  auto horizon = co_await c.blocking_call([&] { return c.store.feed_horizon(); });
+  if (!horizon) co_return store_failure(horizon.error());
+  if (*cursor < *horizon) {
+    json::object o{{"error", "cursor_expired"},
+                   {"message", "the changes feed no longer holds the changes after cursor " + std::to_string(*cursor) +
+                                   " (kept: [store] keep_changes_days); read the items again (GET .../contacts, "
+                                   ".../events) and follow the feed from oldest_cursor"},
+                   {"oldest_cursor", *horizon}};
+    co_return json_response(410, json::serialize(o));
+  }
+  auto changes = co_await c.blocking_call([&] { return c.store.changes(c.mailbox, *cursor, static_cast<int>(*limit)); });
+  if (!changes) co_return store_failure(changes.error());
+  std::string body = "{\"changes\":[";
+  std::int64_t last = *cursor;
+  for (std::size_t i = 0; i < changes->size(); ++i) {
+    const auto& ch = (*changes)[i];
+    json::object head{{"seq", ch.seq}, {"kind", ch.kind}, {"folder", ch.folder}, {"id", ch.local_id},
+                      {"ews_id", ch.remote_id}, {"at", ch.at}};
+    std::string entry = json::serialize(head);
+    if (ch.current && ch.kind != "deleted") {
+      if (auto item = item_json(*ch.current, model::parse_folder(ch.folder).value_or(model::FolderKind::contacts))) {
+        entry.pop_back();
+        entry += ",\"item\":" + *item + "}";
+      }
+    }
+    if (i) body += ',';
+    body += entry;
+    last = ch.seq;
+  }
+  body += "],\"cursor\":" + std::to_string(last) + "}";
+  co_return json_response(200, std::move(body));
+}
+
+Task<http::Response> confirm_deletions(const Call& c) {
+  auto folder = model::parse_folder(c.param);
+  if (!folder) co_return error(404, "unknown_folder", "\"" + c.param + "\" is not a folder exsync syncs");
+  auto confirmed = co_await c.blocking_call([&] { return c.store.confirm_deletions(c.mailbox, *folder); });
+  if (!confirmed) co_return store_failure(confirmed.error());
+  if (!*confirmed) co_return error(409, "nothing_held", "no deletions are held for " + c.param + " of " + c.mailbox);
+  log::warn("sync.deletions.confirmed", {{"mailbox", c.mailbox}, {"folder", c.param}});
+  c.wrote();
+  co_return json_response(200, json::serialize(json::object{{"confirmed", true}}));
+}
+
+Task<http::Response> get_conflicts(const Call& c) {
+  auto entries = co_await c.blocking_call([&] { return c.store.conflicts(c.mailbox); });
+  if (!entries) co_return store_failure(entries.error());
+  std::string body = "{\"conflicts\":[";
+  for (std::size_t i = 0; i < entries->size(); ++i) {
+    const auto& e = (*entries)[i];
+    json::object head{{"conflict", e.id}, {"folder", e.folder}, {"id", e.local_id}, {"ews_id", e.remote_id},
+                      {"winner", e.winner}, {"at", e.at}};
+    std::string entry = json::serialize(head);
+    entry.pop_back();
+    entry += ",\"losing\":" + (e.losing_json.empty() ? std::string("null") : e.losing_json) + "}";
+    body += (i ? "," : "") + entry;
+  }
+  body += "]}";
+  co_return json_response(200, std::move(body));
+}
+
+Task<http::Response> get_quarantine(const Call& c) {
+  auto entries = co_await c.blocking_call([&] { return c.store.quarantine(c.mailbox); });
+  if (!entries) co_return store_failure(entries.error());
+  json::array list;
+  for (const auto& e : *entries) {
+    list.push_back(json::object{{"folder", e.folder}, {"ews_id", e.remote_id},
+                                {"id", e.local_id.empty() ? json::value(nullptr) : json::value(e.local_id)},
+                                {"code", e.code}, {"reason", e.reason}, {"attempts", e.attempts},
+                                {"since", e.first_at}, {"last_attempt", e.last_at}});
+  }
+  co_return json_response(200, json::serialize(json::object{{"quarantine", std::move(list)}}));
+}
+
+Task<http::Response> get_outbox(const Call& c) {
+  auto entries = co_await c.blocking_call([&] { return c.store.outbox(c.mailbox); });
+  if (!entries) co_return store_failure(entries.error());
+  json::array list;
+  for (const auto& e : *entries) {
+    list.push_back(json::object{{"seq", e.seq}, {"folder", e.folder}, {"op", e.op}, {"id", e.local_id},
+                                {"state", e.state}, {"attempts", e.attempts},
+                                {"last_error", e.last_error.empty() ? json::value(nullptr) : json::value(e.last_error)}});
+  }
+  co_return json_response(200, json::serialize(json::object{{"outbox", std::move(list)}}));
+}
+
+Task<http::Response> send_message(const Call& c) {
+  auto body = parse_body(c.req.body);
+  if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
+  if (auto unknown = model::message_unknown_field(c.req.body)) co_return unknown_field_error(*unknown);
+  auto message = model::message_from_json(c.req.body);
+  if (!message) co_return error(422, "invalid_field", message.error());
+  auto id = co_await c.blocking_call([&] { return c.store.queue_message(c.mailbox, *message); });
+  if (!id) co_return store_failure(id.error());
+  c.wrote();
+  auto resp = json_response(202, json::serialize(json::object{{"id", *id}, {"state", "queued"}}));
+  resp.headers.push_back({"Location", "/v1/mailboxes/" + c.mailbox + "/messages/" + *id});
+  co_return resp;
+}
+
+Task<http::Response> get_message(const Call& c) {
+  auto st = co_await c.blocking_call([&] { return c.store.message_status(c.mailbox, c.param); });
+  if (!st) co_return store_failure(st.error());
+  if (!*st) co_return error(404, "unknown_message", "no message with id \"" + c.param + "\" from " + c.mailbox);
+  const auto& m = **st;
+  json::object o{{"id", m.local_id}, {"state", m.state}, {"attempts", m.attempts},
+                 {"last_error", m.last_error.empty() ? json::value(nullptr) : json::value(m.last_error)},
+                 {"created_at", m.created_at},
+                 {"sent_at", m.sent_at.empty() ? json::value(nullptr) : json::value(m.sent_at)}};
+  co_return json_response(200, json::serialize(o));
+}
+
+// What is on the calendar between start and end: series expanded in their own zones.
+Task<http::Response> get_occurrences(const Call& c) {
+  const auto* start = c.query("start");
+  const auto* end = c.query("end");
+  const auto from = parse_xs_datetime(start ? *start : "");
+  const auto to = parse_xs_datetime(end ? *end : "");
+  if (!from || !to || *from >= *to || *to - *from > std::chrono::days(366))
+    co_return error(400, "malformed", "start and end must be RFC 3339 instants, start before end, at most 366 days apart");
+  auto items = co_await c.blocking_call([&] { return c.store.items(c.mailbox, c.folder); });
+  if (!items) co_return store_failure(items.error());
+  struct Row {
+    SysSeconds at;
+    std::string json;
+  };
+  std::vector<Row> rows;
+  for (const auto& item : *items) {
+    auto event = model::event_from_json(item.payload_json);
+    if (!event) continue;
+    for (const auto& o : model::expand(*event, *from, *to)) {
+      json::object row{{"id", item.local_id},
+                       {"ews_id", o.ews_id.empty() ? item.remote.id : o.ews_id},
+                       {"subject", event->subject},
+                       {"location", event->location},
+                       {"all_day", event->all_day},
+                       {"time_zone", event->time_zone},
+                       {"start", o.start},
+                       {"end", o.end},
+                       {"original_start", o.original_start},
+                       {"modified", o.modified}};
+      rows.push_back({parse_xs_datetime(o.start).value_or(SysSeconds{}), json::serialize(row)});
+    }
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.at < b.at; });
+  std::string body = "{\"occurrences\":[";
+  for (std::size_t i = 0; i < rows.size(); ++i) body += (i ? "," : "") + rows[i].json;
+  body += "]}";
+  co_return json_response(200, std::move(body));
+}
+
+Task<http::Response> list_items(const Call& c) {
+  if (c.folder == model::FolderKind::calendar && (c.query("start") || c.query("end"))) co_return co_await get_occurrences(c);
+  auto limit = int_param(c.target.query, "limit", ApiService::kDefaultPageSize, 1, ApiService::kMaxPageSize);
+  if (!limit) co_return error(400, "malformed", "limit must be between 1 and " + std::to_string(ApiService::kMaxPageSize));
+  const auto* after_param = c.query("after");
+  const std::string after = after_param ? *after_param : "";
+  auto items = co_await c.blocking_call([&] { return c.store.items_page(c.mailbox, c.folder, after, static_cast<int>(*limit)); });
+  if (!items) co_return store_failure(items.error());
+  std::string body = "{\"items\":[";
+  for (std::size_t i = 0; i < items->size(); ++i) {
+    if (i) body += ',';
+    body += item_json((*items)[i], c.folder).value_or("null");
+  }
+  body += "],\"next\":";
+  body += static_cast<std::int64_t>(items->size()) == *limit ? json::serialize(json::value(items->back().local_id)) : "null";
+  body += '}';
+  co_return json_response(200, std::move(body));
+}
+
+Task<http::Response> create_item(const Call& c) {
+  auto body = parse_body(c.req.body);
+  if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
+  if (auto unknown = model::unknown_field(c.folder, c.req.body)) co_return unknown_field_error(*unknown);
+  auto parsed = payload_from_body(c.folder, std::get<json::value>(body));
+  if (auto* r = std::get_if<http::Response>(&parsed)) co_return std::move(*r);
+  const model::ItemPayload payload = std::get<model::ItemPayload>(parsed);
+  if (const auto* event = std::get_if<model::Event>(&payload); event && event->recurrence)
+    co_return error(422, "invalid_field", "creating a recurring series is not supported yet");
+  const bool notify = c.notify();
+  auto created = co_await c.blocking_call([&] { return c.store.local_create(c.mailbox, c.folder, payload, notify); });
+  if (!created) co_return store_failure(created.error());
+  c.wrote();
+  auto resp = item_response(201, *created, c.folder);
+  resp.headers.push_back({"Location", "/v1/mailboxes/" + c.mailbox + "/" + c.collection() + "/" + created->local_id});
+  co_return resp;
+}
+
+http::Response unknown_item(const Call& c) {
+  return error(404, "unknown_item", "no item with id \"" + c.param + "\" in " + c.mailbox);
+}
+
+Task<http::Response> get_item(const Call& c) {
+  auto item = co_await c.blocking_call([&] { return c.store.item(c.mailbox, c.folder, c.param); });
+  if (!item) co_return store_failure(item.error());
+  if (!*item) co_return unknown_item(c);
+  co_return item_response(200, **item, c.folder);
+}
+
+// PATCH (`patch` given) or DELETE. Read, then write on the condition that the item is still
+// what was read: a page synced in between is never reverted. A write that loses the race reads
+// again.
+Task<http::Response> write_item(const Call& c, const json::object* patch) {
+  const std::string_view if_match = c.req.header("If-Match");
+  const bool notify = c.notify();
+  constexpr int kAttempts = 5;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    auto item = co_await c.blocking_call([&] { return c.store.item(c.mailbox, c.folder, c.param); });
+    if (!item) co_return store_failure(item.error());
+    if (!*item) co_return unknown_item(c);
+    const store::StoredItem& current = **item;
+    if (!if_match.empty() && !if_match_holds(if_match, store::item_etag(current)))
+      co_return precondition_failed(current, c.folder);
+
+    Result<store::CrmWrite, model::StoreError> written = store::CrmWrite{};
+    if (!patch) {
+      written = co_await c.blocking_call([&] {
+        return c.store.local_delete_if(c.mailbox, c.folder, c.param, current.payload_json, notify);
+      });
+    } else {
+      auto merged = merge_patch(json::parse(current.payload_json).as_object(), *patch);
+      auto parsed = payload_from_body(c.folder, merged);
+      if (auto* r = std::get_if<http::Response>(&parsed)) co_return std::move(*r);
+      const model::ItemPayload payload = std::get<model::ItemPayload>(parsed);
+      if (auto current_payload = model::payload_from_json(c.folder, current.payload_json)) {
+        if (auto change = series_change(*current_payload, payload)) co_return error(422, "invalid_field", *change);
+      }
+      written = co_await c.blocking_call([&] {
+        return c.store.local_update_if(c.mailbox, c.folder, c.param, payload, current.payload_json, notify);
+      });
+    }
+    if (!written) co_return store_failure(written.error());
+    switch (written->outcome) {
+      case store::CrmWrite::Outcome::missing: co_return unknown_item(c);
+      case store::CrmWrite::Outcome::changed: continue;
+      case store::CrmWrite::Outcome::done: break;
+    }
+    c.wrote();
+    if (!patch) co_return http::Response{204, {}, ""};
+    co_return item_response(200, *written->item, c.folder);
+  }
+  co_return error(503, "busy", "the item kept changing while it was written; try again");
+}
+
+Task<http::Response> patch_item(const Call& c) {
+  auto body = parse_body(c.req.body);
+  if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
+  if (auto unknown = model::unknown_field(c.folder, c.req.body)) co_return unknown_field_error(*unknown);
+  const auto patch = std::get<json::value>(body).as_object();
+  co_return co_await write_item(c, &patch);
+}
+
+Task<http::Response> delete_item(const Call& c) { co_return co_await write_item(c, nullptr); }
+
+// The API's routes. A pattern's segments are literals or placeholders: {mailbox} (a configured
+// mailbox, else 404 unknown_mailbox) and {param} (any one segment). A path that matches with
+// another method is answered 405 with the methods it has.
+struct Route {
+  std::string_view method;
+  std::string_view pattern;
+  Handler handler;
+  model::FolderKind folder = model::FolderKind::contacts;
+};
+
+constexpr auto kCalendar = model::FolderKind::calendar;
+
+const Route kRoutes[] = {
+    {"GET", "/metrics", get_metrics},
+    {"GET", "/v1/health", get_health},
+    {"GET", "/v1/mailboxes", list_mailboxes},
+    {"GET", "/v1/mailboxes/{mailbox}/changes", get_changes},
+    {"POST", "/v1/mailboxes/{mailbox}/folders/{param}/confirm-deletions", confirm_deletions},
+    {"GET", "/v1/mailboxes/{mailbox}/conflicts", get_conflicts},
+    {"GET", "/v1/mailboxes/{mailbox}/quarantine", get_quarantine},
+    {"GET", "/v1/mailboxes/{mailbox}/outbox", get_outbox},
+    {"POST", "/v1/mailboxes/{mailbox}/messages", send_message},
+    {"GET", "/v1/mailboxes/{mailbox}/messages/{param}", get_message},
+    {"GET", "/v1/mailboxes/{mailbox}/contacts", list_items},
+    {"POST", "/v1/mailboxes/{mailbox}/contacts", create_item},
+    {"GET", "/v1/mailboxes/{mailbox}/contacts/{param}", get_item},
+    {"PATCH", "/v1/mailboxes/{mailbox}/contacts/{param}", patch_item},
+    {"DELETE", "/v1/mailboxes/{mailbox}/contacts/{param}", delete_item},
+    {"GET", "/v1/mailboxes/{mailbox}/events", list_items, kCalendar},
+    {"POST", "/v1/mailboxes/{mailbox}/events", create_item, kCalendar},
+    {"GET", "/v1/mailboxes/{mailbox}/events/{param}", get_item, kCalendar},
+    {"PATCH", "/v1/mailboxes/{mailbox}/events/{param}", patch_item, kCalendar},
+    {"DELETE", "/v1/mailboxes/{mailbox}/events/{param}", delete_item, kCalendar},
+};
+
+// Whether `segments` has the pattern's shape; fills the placeholders.
+bool matches(std::string_view pattern, const std::vector<std::string>& segments, std::string& mailbox,
+             std::string& param) {
+  std::size_t i = 0;
+  pattern.remove_prefix(1);
+  while (!pattern.empty()) {
+    const auto slash = pattern.find('/');
+    const auto part = pattern.substr(0, slash);
+    if (i >= segments.size()) return false;
+    if (part == "{mailbox}") mailbox = segments[i];
+    else if (part == "{param}") param = segments[i];
+    else if (part != segments[i]) return false;
+    ++i;
+    if (slash == std::string_view::npos) break;
+    pattern.remove_prefix(slash + 1);
+  }
+  return i == segments.size();
+}
+
 }  // namespace
 
 ApiService::ApiService(store::CrmStore& store, net::thread_pool& blocking, ApiSettings settings)
@@ -163,328 +561,26 @@ Task<http::Response> ApiService::handle(http::Request request) {
 }
 
 Task<http::Response> ApiService::route(const http::Request& req, const http::RequestTarget& t) {
-  const auto& seg = t.segments;
-  if (seg.size() == 1 && seg[0] == "metrics") {
-    if (req.method != "GET") co_return error(405, "method_not_allowed", "GET only");
-    auto backlog = co_await run_blocking(blocking_, [&] { return store_.backlog(); });
-    if (!backlog) co_return store_failure(backlog.error());
-    std::string text = settings_.metrics ? settings_.metrics() : std::string();
-    text += "# HELP exsync_outbox_writes CRM changes waiting for Exchange: pending, or parked after repeated refusals.\n"
-            "# TYPE exsync_outbox_writes gauge\n"
-            "exsync_outbox_writes{state=\"pending\"} " + std::to_string(backlog->pending_writes) + "\n"
-            "exsync_outbox_writes{state=\"parked\"} " + std::to_string(backlog->parked_writes) + "\n"
-            "# HELP exsync_messages Messages the CRM queued: waiting to be sent, or failed for good.\n"
-            "# TYPE exsync_messages gauge\n"
-            "exsync_messages{state=\"queued\"} " + std::to_string(backlog->queued_messages) + "\n"
-            "exsync_messages{state=\"failed\"} " + std::to_string(backlog->failed_messages) + "\n"
-            "# HELP exsync_items_quarantined Items Exchange refuses to hand over, set aside and retried later.\n"
-            "# TYPE exsync_items_quarantined gauge\n"
-            "exsync_items_quarantined " + std::to_string(backlog->quarantined_items) + "\n";
-    co_return http::Response{200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}}, std::move(text)};
-  }
-  if (seg.empty() || seg[0] != "v1") co_return error(404, "not_found", "no such route");
-  const bool get = req.method == "GET";
-
-  if (seg.size() == 2 && seg[1] == "health") {
-    if (!get) co_return error(405, "method_not_allowed", "GET only");
-    json::object o{{"status", "ok"}, {"version", settings_.version}, {"mailboxes", settings_.mailboxes.size()}};
-    co_return json_response(200, json::serialize(o));
-  }
-  if (seg.size() < 2 || seg[1] != "mailboxes") co_return error(404, "not_found", "no such route");
-
-  if (seg.size() == 2) {
-    if (!get) co_return error(405, "method_not_allowed", "GET only");
-    json::array list;
-    for (const auto& mailbox : settings_.mailboxes) {
-      auto st = co_await run_blocking(blocking_, [&] { return store_.status(mailbox); });
-      if (!st) co_return store_failure(st.error());
-      json::object folders;
-      for (const auto& f : *st) {
-        folders[f.folder] = json::object{
-            {"items", f.items},
-            {"last_success", f.last_success.empty() ? json::value(nullptr) : json::value(f.last_success)},
-            {"last_error", f.last_error.empty() ? json::value(nullptr) : json::value(f.last_error)},
-            {"last_error_at", f.last_error_at.empty() ? json::value(nullptr) : json::value(f.last_error_at)},
-            {"deletions_held", f.deletions_held},
-            {"quarantined", f.quarantined}};
-      }
-      auto outbox = co_await run_blocking(blocking_, [&] { return store_.outbox(mailbox); });
-      if (!outbox) co_return store_failure(outbox.error());
-      std::int64_t pending = 0, parked = 0;
-      for (const auto& e : *outbox) (e.state == "parked" ? parked : pending) += 1;
-      json::object entry{{"address", mailbox}, {"folders", std::move(folders)},
-                         {"outbox", json::object{{"pending", pending}, {"parked", parked}}}};
-      if (settings_.schedule_status) {
-        if (auto s = settings_.schedule_status(mailbox)) entry["sync"] = schedule_json(*s);
-      }
-      list.push_back(std::move(entry));
+  std::string allowed;  // methods of the routes whose path matched
+  for (const auto& r : kRoutes) {
+    std::string mailbox, param;
+    if (!matches(r.pattern, t.segments, mailbox, param)) continue;
+    if (r.method != req.method) {
+      if (allowed.find(r.method) == std::string::npos) allowed += (allowed.empty() ? "" : ", ") + std::string(r.method);
+      continue;
     }
-    co_return json_response(200, json::serialize(json::object{{"mailboxes", std::move(list)}}));
+    Call call{store_, blocking_, settings_, req, t, {}, std::move(param), r.folder};
+    if (r.pattern.find("{mailbox}") != std::string_view::npos) {
+      call.mailbox = normalize_mailbox_address(mailbox);
+      if (std::find(settings_.mailboxes.begin(), settings_.mailboxes.end(), call.mailbox) == settings_.mailboxes.end())
+        co_return error(404, "unknown_mailbox", "\"" + mailbox + "\" is not a configured mailbox");
+    }
+    co_return co_await r.handler(call);
   }
-
-  const std::string mailbox = normalize_mailbox_address(seg[2]);
-  if (std::find(settings_.mailboxes.begin(), settings_.mailboxes.end(), mailbox) == settings_.mailboxes.end())
-    co_return error(404, "unknown_mailbox", "\"" + seg[2] + "\" is not a configured mailbox");
-  if (seg.size() < 4) co_return error(404, "not_found", "no such route");
-
-  if (seg[3] == "changes" && seg.size() == 4) {
-    if (!get) co_return error(405, "method_not_allowed", "GET only");
-    auto cursor = int_param(t.query, "cursor", 0, 0, INT64_MAX);
-    auto limit = int_param(t.query, "limit", 500, 1, 5000);
-    if (!cursor || !limit) co_return error(400, "malformed", "cursor must be >= 0 and limit between 1 and 5000");
-    // Changes before the feed's horizon were pruned ([store] keep_changes_days): the CRM must
-    // read the items again, then follow the feed from the horizon.
-    auto horizon = co_await run_blocking(blocking_, [&] { return store_.feed_horizon(); });
-    if (!horizon) co_return store_failure(horizon.error());
-    if (*cursor < *horizon) {
-      json::object o{{"error", "cursor_expired"},
-                     {"message", "the changes feed no longer holds the changes after cursor " + std::to_string(*cursor) +
-                                     " (kept: [store] keep_changes_days); read the items again (GET .../contacts, "
-                                     ".../events) and follow the feed from oldest_cursor"},
-                     {"oldest_cursor", *horizon}};
-      co_return json_response(410, json::serialize(o));
-    }
-    auto changes = co_await run_blocking(blocking_, [&] { return store_.changes(mailbox, *cursor, static_cast<int>(*limit)); });
-    if (!changes) co_return store_failure(changes.error());
-    std::string body = "{\"changes\":[";
-    std::int64_t last = *cursor;
-    for (std::size_t i = 0; i < changes->size(); ++i) {
-      const auto& c = (*changes)[i];
-      json::object head{{"seq", c.seq}, {"kind", c.kind}, {"folder", c.folder}, {"id", c.local_id},
-                        {"ews_id", c.remote_id}, {"at", c.at}};
-      std::string entry = json::serialize(head);
-      if (c.current && c.kind != "deleted") {
-        if (auto item = item_json(*c.current, model::parse_folder(c.folder).value_or(model::FolderKind::contacts))) {
-          entry.pop_back();
-          entry += ",\"item\":" + *item + "}";
-        }
-      }
-      if (i) body += ',';
-      body += entry;
-      last = c.seq;
-    }
-    body += "],\"cursor\":" + std::to_string(last) + "}";
-    co_return json_response(200, std::move(body));
-  }
-
-  if (seg[3] == "folders" && seg.size() == 6 && seg[5] == "confirm-deletions") {
-    if (req.method != "POST") co_return error(405, "method_not_allowed", "POST only");
-    auto folder = model::parse_folder(seg[4]);
-    if (!folder) co_return error(404, "unknown_folder", "\"" + seg[4] + "\" is not a folder exsync syncs");
-    auto confirmed = co_await run_blocking(blocking_, [&] { return store_.confirm_deletions(mailbox, *folder); });
-    if (!confirmed) co_return store_failure(confirmed.error());
-    if (!*confirmed) co_return error(409, "nothing_held", "no deletions are held for " + seg[4] + " of " + mailbox);
-    log::warn("sync.deletions.confirmed", {{"mailbox", mailbox}, {"folder", seg[4]}});
-    if (settings_.on_write) settings_.on_write(mailbox);
-    co_return json_response(200, json::serialize(json::object{{"confirmed", true}}));
-  }
-
-  if (seg[3] == "conflicts" && seg.size() == 4) {
-    if (!get) co_return error(405, "method_not_allowed", "GET only");
-    auto entries = co_await run_blocking(blocking_, [&] { return store_.conflicts(mailbox); });
-    if (!entries) co_return store_failure(entries.error());
-    std::string body = "{\"conflicts\":[";
-    for (std::size_t i = 0; i < entries->size(); ++i) {
-      const auto& c = (*entries)[i];
-      json::object head{{"conflict", c.id}, {"folder", c.folder}, {"id", c.local_id}, {"ews_id", c.remote_id},
-                        {"winner", c.winner}, {"at", c.at}};
-      std::string entry = json::serialize(head);
-      entry.pop_back();
-      entry += ",\"losing\":" + (c.losing_json.empty() ? std::string("null") : c.losing_json) + "}";
-      body += (i ? "," : "") + entry;
-    }
-    body += "]}";
-    co_return json_response(200, std::move(body));
-  }
-
-  if (seg[3] == "quarantine" && seg.size() == 4) {
-    if (!get) co_return error(405, "method_not_allowed", "GET only");
-    auto entries = co_await run_blocking(blocking_, [&] { return store_.quarantine(mailbox); });
-    if (!entries) co_return store_failure(entries.error());
-    json::array list;
-    for (const auto& e : *entries) {
-      list.push_back(json::object{{"folder", e.folder}, {"ews_id", e.remote_id},
-                                  {"id", e.local_id.empty() ? json::value(nullptr) : json::value(e.local_id)},
-                                  {"code", e.code}, {"reason", e.reason}, {"attempts", e.attempts},
-                                  {"since", e.first_at}, {"last_attempt", e.last_at}});
-    }
-    co_return json_response(200, json::serialize(json::object{{"quarantine", std::move(list)}}));
-  }
-
-  if (seg[3] == "outbox" && seg.size() == 4) {
-    if (!get) co_return error(405, "method_not_allowed", "GET only");
-    auto entries = co_await run_blocking(blocking_, [&] { return store_.outbox(mailbox); });
-    if (!entries) co_return store_failure(entries.error());
-    json::array list;
-    for (const auto& e : *entries) {
-      list.push_back(json::object{{"seq", e.seq}, {"folder", e.folder}, {"op", e.op}, {"id", e.local_id},
-                                  {"state", e.state}, {"attempts", e.attempts},
-                                  {"last_error", e.last_error.empty() ? json::value(nullptr) : json::value(e.last_error)}});
-    }
-    co_return json_response(200, json::serialize(json::object{{"outbox", std::move(list)}}));
-  }
-
-  if (seg[3] == "messages") {
-    if (seg.size() == 4) {
-      if (req.method != "POST") co_return error(405, "method_not_allowed", "POST only");
-      auto body = parse_body(req.body);
-      if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
-      if (auto unknown = model::message_unknown_field(req.body)) co_return unknown_field_error(*unknown);
-      auto message = model::message_from_json(req.body);
-      if (!message) co_return error(422, "invalid_field", message.error());
-      auto id = co_await run_blocking(blocking_, [&] { return store_.queue_message(mailbox, *message); });
-      if (!id) co_return store_failure(id.error());
-      if (settings_.on_write) settings_.on_write(mailbox);
-      auto resp = json_response(202, json::serialize(json::object{{"id", *id}, {"state", "queued"}}));
-      resp.headers.push_back({"Location", "/v1/mailboxes/" + mailbox + "/messages/" + *id});
-      co_return resp;
-    }
-    if (seg.size() == 5) {
-      if (!get) co_return error(405, "method_not_allowed", "GET only");
-      auto st = co_await run_blocking(blocking_, [&] { return store_.message_status(mailbox, seg[4]); });
-      if (!st) co_return store_failure(st.error());
-      if (!*st) co_return error(404, "unknown_message", "no message with id \"" + seg[4] + "\" from " + mailbox);
-      const auto& m = **st;
-      json::object o{{"id", m.local_id}, {"state", m.state}, {"attempts", m.attempts},
-                     {"last_error", m.last_error.empty() ? json::value(nullptr) : json::value(m.last_error)},
-                     {"created_at", m.created_at},
-                     {"sent_at", m.sent_at.empty() ? json::value(nullptr) : json::value(m.sent_at)}};
-      co_return json_response(200, json::serialize(o));
-    }
-    co_return error(404, "not_found", "no such route");
-  }
-
-  if (seg[3] != "contacts" && seg[3] != "events") co_return error(404, "not_found", "no such route");
-  const auto folder = seg[3] == "events" ? model::FolderKind::calendar : model::FolderKind::contacts;
-  // Invitations and cancellations go to a meeting's attendees only when the CRM asks.
-  const bool notify = t.query.contains("send_invitations") && t.query.at("send_invitations") == "true";
-  auto wrote = [&] {
-    if (settings_.on_write) settings_.on_write(mailbox);
-  };
-  if (folder == model::FolderKind::calendar && seg.size() == 4 && (t.query.contains("start") || t.query.contains("end"))) {
-    // What is on the calendar between start and end: series expanded in their own zones.
-    const auto from = parse_xs_datetime(t.query.contains("start") ? t.query.at("start") : "");
-    const auto to = parse_xs_datetime(t.query.contains("end") ? t.query.at("end") : "");
-    if (!from || !to || *from >= *to || *to - *from > std::chrono::days(366))
-      co_return error(400, "malformed", "start and end must be RFC 3339 instants, start before end, at most 366 days apart");
-    auto items = co_await run_blocking(blocking_, [&] { return store_.items(mailbox, folder); });
-    if (!items) co_return store_failure(items.error());
-    struct Row {
-      SysSeconds at;
-      std::string json;
-    };
-    std::vector<Row> rows;
-    for (const auto& item : *items) {
-      auto event = model::event_from_json(item.payload_json);
-      if (!event) continue;
-      for (const auto& o : model::expand(*event, *from, *to)) {
-        json::object row{{"id", item.local_id},
-                         {"ews_id", o.ews_id.empty() ? item.remote.id : o.ews_id},
-                         {"subject", event->subject},
-                         {"location", event->location},
-                         {"all_day", event->all_day},
-                         {"time_zone", event->time_zone},
-                         {"start", o.start},
-                         {"end", o.end},
-                         {"original_start", o.original_start},
-                         {"modified", o.modified}};
-        rows.push_back({parse_xs_datetime(o.start).value_or(SysSeconds{}), json::serialize(row)});
-      }
-    }
-    std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.at < b.at; });
-    std::string body = "{\"occurrences\":[";
-    for (std::size_t i = 0; i < rows.size(); ++i) body += (i ? "," : "") + rows[i].json;
-    body += "]}";
-    co_return json_response(200, std::move(body));
-  }
-  if (seg.size() == 4 && req.method == "POST") {
-    auto body = parse_body(req.body);
-    if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
-    if (auto unknown = model::unknown_field(folder, req.body)) co_return unknown_field_error(*unknown);
-    auto parsed = payload_from_body(folder, std::get<json::value>(body));
-    if (auto* r = std::get_if<http::Response>(&parsed)) co_return std::move(*r);
-    const model::ItemPayload payload = std::get<model::ItemPayload>(parsed);
-    if (const auto* event = std::get_if<model::Event>(&payload); event && event->recurrence)
-      co_return error(422, "invalid_field", "creating a recurring series is not supported yet");
-    auto created = co_await run_blocking(blocking_, [&] { return store_.local_create(mailbox, folder, payload, notify); });
-    if (!created) co_return store_failure(created.error());
-    wrote();
-    auto resp = item_response(201, *created, folder);
-    resp.headers.push_back({"Location", "/v1/mailboxes/" + mailbox + "/" + seg[3] + "/" + created->local_id});
-    co_return resp;
-  }
-  if (seg.size() == 4) {
-    if (!get) co_return error(405, "method_not_allowed", "GET or POST");
-    auto limit = int_param(t.query, "limit", kDefaultPageSize, 1, kMaxPageSize);
-    if (!limit) co_return error(400, "malformed", "limit must be between 1 and " + std::to_string(kMaxPageSize));
-    const std::string after = t.query.contains("after") ? t.query.at("after") : "";
-    auto items = co_await run_blocking(blocking_, [&] {
-      return store_.items_page(mailbox, folder, after, static_cast<int>(*limit));
-    });
-    if (!items) co_return store_failure(items.error());
-    std::string body = "{\"items\":[";
-    for (std::size_t i = 0; i < items->size(); ++i) {
-      if (i) body += ',';
-      body += item_json((*items)[i], folder).value_or("null");
-    }
-    body += "],\"next\":";
-    body += static_cast<std::int64_t>(items->size()) == *limit ? json::serialize(json::value(items->back().local_id)) : "null";
-    body += '}';
-    co_return json_response(200, std::move(body));
-  }
-  if (seg.size() == 5) {
-    const std::string& id = seg[4];
-    if (!get && req.method != "PATCH" && req.method != "DELETE")
-      co_return error(405, "method_not_allowed", "GET, PATCH or DELETE");
-    const std::string_view if_match = req.header("If-Match");
-    std::optional<json::object> patch;
-    if (req.method == "PATCH") {
-      auto body = parse_body(req.body);
-      if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
-      if (auto unknown = model::unknown_field(folder, req.body)) co_return unknown_field_error(*unknown);
-      patch = std::get<json::value>(body).as_object();
-    }
-    auto unknown_item = [&] { return error(404, "unknown_item", "no item with id \"" + id + "\" in " + mailbox); };
-    // Read, then write on the condition that the item is still what was read: a page synced in
-    // between is never reverted. A write that loses the race reads again.
-    constexpr int kAttempts = 5;
-    for (int attempt = 0; attempt < kAttempts; ++attempt) {
-      auto item = co_await run_blocking(blocking_, [&] { return store_.item(mailbox, folder, id); });
-      if (!item) co_return store_failure(item.error());
-      if (!*item) co_return unknown_item();
-      const store::StoredItem& current = **item;
-      if (get) co_return item_response(200, current, folder);
-      if (!if_match.empty() && !if_match_holds(if_match, store::item_etag(current)))
-        co_return precondition_failed(current, folder);
-
-      Result<store::CrmWrite, model::StoreError> written = store::CrmWrite{};
-      if (req.method == "DELETE") {
-        written = co_await run_blocking(blocking_, [&] {
-          return store_.local_delete_if(mailbox, folder, id, current.payload_json, notify);
-        });
-      } else {
-        auto merged = merge_patch(json::parse(current.payload_json).as_object(), *patch);
-        auto parsed = payload_from_body(folder, merged);
-        if (auto* r = std::get_if<http::Response>(&parsed)) co_return std::move(*r);
-        const model::ItemPayload payload = std::get<model::ItemPayload>(parsed);
-        if (auto current_payload = model::payload_from_json(folder, current.payload_json)) {
-          if (auto change = series_change(*current_payload, payload)) co_return error(422, "invalid_field", *change);
-        }
-        written = co_await run_blocking(blocking_, [&] {
-          return store_.local_update_if(mailbox, folder, id, payload, current.payload_json, notify);
-        });
-      }
-      if (!written) co_return store_failure(written.error());
-      switch (written->outcome) {
-        case store::CrmWrite::Outcome::missing: co_return unknown_item();
-        case store::CrmWrite::Outcome::changed: continue;
-        case store::CrmWrite::Outcome::done: break;
-      }
-      wrote();
-      if (req.method == "DELETE") co_return http::Response{204, {}, ""};
-      co_return item_response(200, *written->item, folder);
-    }
-    co_return error(503, "busy", "the item kept changing while it was written; try again");
+  if (!allowed.empty()) {
+    auto r = error(405, "method_not_allowed", "this route takes " + allowed);
+    r.headers.push_back({"Allow", allowed});
+    co_return r;
   }
   co_return error(404, "not_found", "no such route");
 }
