@@ -1,11 +1,9 @@
 #include "ews_endpoint.hpp"
 
-#include <cstdlib>
-#include <set>
+#include <variant>
 
 #include "codec.hpp"
-#include "contact_codec.hpp"
-#include "event_codec.hpp"
+#include "ews_operations.hpp"
 #include "exsync/core/mailbox_address.hpp"
 #include "exsync/ews/namespaces.hpp"
 #include "exsync/ews/requests.hpp"
@@ -22,276 +20,6 @@ using ews::kSoapNs;
 using ews::kTypesNs;
 using ews::local_name;
 using ews::xml_escape;
-
-// Exchange Online's envelope, as recorded in ews-captures/ews/*_exo.xml.
-constexpr std::string_view kEnvelopeStart =
-    R"(<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">)"
-    R"(<s:Header><h:ServerVersionInfo MajorVersion="15" MinorVersion="20" MajorBuildNumber="3370" )"
-    R"(MinorBuildNumber="16" Version="V2018_01_08" xmlns:h="http://schemas.microsoft.com/exchange/services/2006/types" )"
-    R"(xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"/>)"
-    R"(</s:Header><s:Body>)";
-
-http::Response xml_response(int status, std::string body) {
-  return {status, {{"Content-Type", "text/xml; charset=utf-8"}, {"X-FEServer", "EXSIM01"}}, std::move(body)};
-}
-
-http::Response operation_response(std::string_view op, const std::string& messages) {
-  std::string out(kEnvelopeStart);
-  out += "<m:" + std::string(op) + "Response xmlns:m=\"" + std::string(kMessagesNs) +
-         "\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
-         "xmlns:t=\"" + std::string(kTypesNs) + "\"><m:ResponseMessages>";
-  out += messages;
-  out += "</m:ResponseMessages></m:" + std::string(op) + "Response></s:Body></s:Envelope>";
-  auto resp = xml_response(200, std::move(out));
-  resp.headers.push_back({"x-EwsHandler", std::string(op)});
-  return resp;
-}
-
-// Exchange puts MessageText before ResponseCode, then DescriptiveLinkKey.
-std::string error_message(std::string_view op, std::string_view code, std::string_view text,
-                          const std::string& tail = "") {
-  return "<m:" + std::string(op) + "ResponseMessage ResponseClass=\"Error\"><m:MessageText>" + xml_escape(text) +
-         "</m:MessageText><m:ResponseCode>" + std::string(code) +
-         "</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>" + tail + "</m:" + std::string(op) +
-         "ResponseMessage>";
-}
-
-std::string success_open(std::string_view op) {
-  return "<m:" + std::string(op) + "ResponseMessage ResponseClass=\"Success\"><m:ResponseCode>NoError</m:ResponseCode>";
-}
-
-// HTTP 500 SOAP fault, the shape of ews-captures/ews/fault_*.xml (no SOAP header).
-http::Response fault(std::string_view code, std::string_view text, const std::string& message_xml = "") {
-  std::string out =
-      R"(<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>)";
-  out += R"(<faultcode xmlns:a="http://schemas.microsoft.com/exchange/services/2006/types">a:)" + std::string(code) +
-         "</faultcode>";
-  out += R"(<faultstring xml:lang="en-US">)" + xml_escape(text) + "</faultstring><detail>";
-  out += R"(<e:ResponseCode xmlns:e="http://schemas.microsoft.com/exchange/services/2006/errors">)" +
-         std::string(code) + "</e:ResponseCode>";
-  out += R"(<e:Message xmlns:e="http://schemas.microsoft.com/exchange/services/2006/errors">)" + xml_escape(text) +
-         "</e:Message>";
-  if (!message_xml.empty())
-    out += R"(<t:MessageXml xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">)" + message_xml +
-           "</t:MessageXml>";
-  out += "</detail></s:Fault></s:Body></s:Envelope>";
-  return xml_response(500, std::move(out));
-}
-
-std::string contacts_folder_id(const Mailbox& mb) {
-  return "AAMkAD" + base64_encode("exsim:" + mb.guid_tag + ":folder:contacts");
-}
-
-std::string root_folder_id(const Mailbox& mb) { return "AAMkAD" + base64_encode("exsim:" + mb.guid_tag + ":folder:root"); }
-
-std::string element(std::string_view name, std::string_view value) {
-  if (value.empty()) return {};
-  return "<t:" + std::string(name) + ">" + xml_escape(value) + "</t:" + std::string(name) + ">";
-}
-
-// The entries of a contact's collections that a GetItem asks for one by one
-// (<t:IndexedFieldURI FieldURI="contacts:PhoneNumber" FieldIndex="MobilePhone"/>).
-struct AskedEntries {
-  std::set<std::string> emails;  // EmailAddress1..3
-  std::set<std::string> phones;  // PhoneNumberKeyType
-  std::map<std::string, std::set<std::string>> addresses;  // Home/Business/Other -> Street, City, ...
-};
-
-AskedEntries asked_entries(const pugi::xml_node& shape) {
-  AskedEntries asked;
-  for (auto p = child(shape, kTypesNs, "AdditionalProperties").first_child(); p; p = p.next_sibling()) {
-    if (!is_element(p, kTypesNs, "IndexedFieldURI")) continue;
-    const std::string_view uri = p.attribute("FieldURI").value();
-    const std::string index = p.attribute("FieldIndex").value();
-    constexpr std::string_view kAddress = "contacts:PhysicalAddress:";
-    if (uri == "contacts:EmailAddress") asked.emails.insert(index);
-    else if (uri == "contacts:PhoneNumber") asked.phones.insert(index);
-    else if (uri.starts_with(kAddress)) asked.addresses[index].insert(std::string(uri.substr(kAddress.size())));
-  }
-  return asked;
-}
-
-// A t:Contact in schema order (ItemType's elements, then ContactItemType's). With `only`, the
-// collections hold just the entries (and address fields) it names, and are left out when none.
-std::string contact_xml(const SimContact& sc, const Mailbox& mb, bool full, const AskedEntries* only = nullptr) {
-  std::string x = "<t:Contact><t:ItemId Id=\"" + sc.id + "\" ChangeKey=\"" + sc.change_key() + "\"/>";
-  if (!full) return x + "</t:Contact>";
-  const auto& c = sc.contact;
-  x += "<t:ParentFolderId Id=\"" + contacts_folder_id(mb) + "\" ChangeKey=\"AQAAAA==\"/>";
-  x += "<t:ItemClass>IPM.Contact</t:ItemClass>";
-  x += element("Subject", c.display_name);
-  x += "<t:Sensitivity>Normal</t:Sensitivity>";
-  x += c.notes.empty() ? "<t:Body BodyType=\"Text\"/>" : "<t:Body BodyType=\"Text\">" + xml_escape(c.notes) + "</t:Body>";
-  if (!c.categories.empty()) {
-    x += "<t:Categories>";
-    for (const auto& cat : c.categories) x += "<t:String>" + xml_escape(cat) + "</t:String>";
-    x += "</t:Categories>";
-  }
-  x += "<t:DateTimeCreated>" + format_rfc3339_utc(sc.created) + "</t:DateTimeCreated>";
-  x += "<t:LastModifiedName>Exchange Simulator</t:LastModifiedName>";
-  x += "<t:LastModifiedTime>" + format_rfc3339_utc(sc.last_modified) + "</t:LastModifiedTime>";
-  x += c.file_as.empty() ? "<t:FileAs/>" : element("FileAs", c.file_as);
-  x += "<t:FileAsMapping>None</t:FileAsMapping>";
-  x += element("DisplayName", c.display_name);
-  x += element("GivenName", c.given_name);
-  x += element("MiddleName", c.middle_name);
-  x += element("Nickname", c.nickname);
-  x += "<t:CompleteName>" + element("FirstName", c.given_name) + element("MiddleName", c.middle_name) +
-       element("LastName", c.surname) + element("Nickname", c.nickname) + element("FullName", c.display_name) +
-       "</t:CompleteName>";
-  x += element("CompanyName", c.company);
-  std::string entries;
-  for (const auto& e : c.emails)
-    if (!only || only->emails.contains(e.key))
-      entries += "<t:Entry Key=\"" + xml_escape(e.key) + "\" Name=\"" + xml_escape(e.name) +
-                 "\" RoutingType=\"SMTP\" MailboxType=\"Contact\">" + xml_escape(e.address) + "</t:Entry>";
-  if (!entries.empty()) x += "<t:EmailAddresses>" + entries + "</t:EmailAddresses>";
-  entries.clear();
-  for (const auto& a : c.addresses) {
-    const std::set<std::string>* fields = nullptr;
-    if (only) {
-      auto it = only->addresses.find(a.key);
-      if (it == only->addresses.end()) continue;
-      fields = &it->second;
-    }
-    auto field = [&](const char* name, const std::string& value) {
-      return !fields || fields->contains(name) ? element(name, value) : std::string();
-    };
-    entries += "<t:Entry Key=\"" + xml_escape(a.key) + "\">" + field("Street", a.street) + field("City", a.city) +
-               field("State", a.state) + field("CountryOrRegion", a.country) + field("PostalCode", a.postal_code) +
-               "</t:Entry>";
-  }
-  if (!entries.empty()) x += "<t:PhysicalAddresses>" + entries + "</t:PhysicalAddresses>";
-  entries.clear();
-  for (const auto& p : c.phones)
-    if (!only || only->phones.contains(p.key))
-      entries += "<t:Entry Key=\"" + xml_escape(p.key) + "\">" + xml_escape(p.number) + "</t:Entry>";
-  if (!entries.empty()) x += "<t:PhoneNumbers>" + entries + "</t:PhoneNumbers>";
-  if (c.birthday) x += "<t:Birthday>" + format_rfc3339_utc(sc.birthday_instant) + "</t:Birthday>";
-  x += element("JobTitle", c.job_title);
-  x += element("Surname", c.surname);
-  x += "</t:Contact>";
-  return x;
-}
-
-std::string calendar_folder_id(const Mailbox& mb) {
-  return "AAMkAD" + base64_encode("exsim:" + mb.guid_tag + ":folder:calendar");
-}
-
-std::string mailbox_xml(const model::Person& p) {
-  return "<t:Mailbox>" + element("Name", p.name) + "<t:EmailAddress>" + xml_escape(p.address) +
-         "</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType></t:Mailbox>";
-}
-
-std::string_view pattern_element(const std::string& pattern) {
-  if (pattern == "daily") return "DailyRecurrence";
-  if (pattern == "weekly") return "WeeklyRecurrence";
-  if (pattern == "absolute_monthly") return "AbsoluteMonthlyRecurrence";
-  if (pattern == "relative_monthly") return "RelativeMonthlyRecurrence";
-  if (pattern == "absolute_yearly") return "AbsoluteYearlyRecurrence";
-  return "RelativeYearlyRecurrence";
-}
-
-// A t:CalendarItem in schema order (ItemType's elements, then CalendarItemType's).
-std::string event_xml(const SimEvent& e, const Mailbox& mb, bool full) {
-  std::string x = "<t:CalendarItem><t:ItemId Id=\"" + e.id + "\" ChangeKey=\"" + e.change_key() + "\"/>";
-  if (!full) return x + "</t:CalendarItem>";
-  x += "<t:ParentFolderId Id=\"" + calendar_folder_id(mb) + "\" ChangeKey=\"AQAAAA==\"/>";
-  x += "<t:ItemClass>IPM.Appointment</t:ItemClass>";
-  x += element("Subject", e.subject);
-  x += "<t:Sensitivity>" + e.sensitivity + "</t:Sensitivity>";
-  x += e.body.empty() ? "<t:Body BodyType=\"Text\"/>" : "<t:Body BodyType=\"Text\">" + xml_escape(e.body) + "</t:Body>";
-  if (!e.categories.empty()) {
-    x += "<t:Categories>";
-    for (const auto& c : e.categories) x += "<t:String>" + xml_escape(c) + "</t:String>";
-    x += "</t:Categories>";
-  }
-  x += "<t:DateTimeCreated>" + format_rfc3339_utc(e.created) + "</t:DateTimeCreated>";
-  x += std::string("<t:ReminderIsSet>") + (e.reminder_minutes ? "true" : "false") + "</t:ReminderIsSet>";
-  x += "<t:ReminderMinutesBeforeStart>" + std::to_string(e.reminder_minutes.value_or(15)) + "</t:ReminderMinutesBeforeStart>";
-  x += "<t:LastModifiedTime>" + format_rfc3339_utc(e.last_modified) + "</t:LastModifiedTime>";
-  x += element("UID", e.uid);
-  x += "<t:Start>" + format_rfc3339_utc(e.start) + "</t:Start><t:End>" + format_rfc3339_utc(e.end) + "</t:End>";
-  x += std::string("<t:IsAllDayEvent>") + (e.all_day ? "true" : "false") + "</t:IsAllDayEvent>";
-  x += "<t:LegacyFreeBusyStatus>" + e.free_busy + "</t:LegacyFreeBusyStatus>";
-  x += element("Location", e.location);
-  x += std::string("<t:IsCancelled>") + (e.cancelled ? "true" : "false") + "</t:IsCancelled>";
-  // A RecurringMaster reports IsRecurring false, as Exchange does.
-  x += "<t:IsRecurring>false</t:IsRecurring>";
-  x += std::string("<t:CalendarItemType>") + (e.recurrence ? "RecurringMaster" : "Single") + "</t:CalendarItemType>";
-  x += "<t:Organizer>" + mailbox_xml(e.organizer) + "</t:Organizer>";
-  for (const auto& [element_name, type] : {std::pair{"RequiredAttendees", "required"}, std::pair{"OptionalAttendees", "optional"},
-                                           std::pair{"Resources", "resource"}}) {
-    std::string list;
-    for (const auto& a : e.attendees)
-      if (a.type == type)
-        list += "<t:Attendee>" + mailbox_xml({a.name, a.address}) + "<t:ResponseType>" + a.response + "</t:ResponseType></t:Attendee>";
-    if (!list.empty()) x += "<t:" + std::string(element_name) + ">" + list + "</t:" + std::string(element_name) + ">";
-  }
-  if (e.recurrence) {
-    const auto& r = *e.recurrence;
-    const std::string p(pattern_element(r.pattern));
-    x += "<t:Recurrence><t:" + p + ">";
-    if (r.pattern.find("relative") != std::string::npos) {
-      x += "<t:DaysOfWeek>" + (r.days_of_week.empty() ? std::string("Day") : r.days_of_week.front()) + "</t:DaysOfWeek>";
-      x += "<t:DayOfWeekIndex>" + r.day_of_week_index + "</t:DayOfWeekIndex>";
-      if (r.pattern == "relative_yearly") x += "<t:Month>" + r.month + "</t:Month>";
-      else x += "<t:Interval>" + std::to_string(r.interval) + "</t:Interval>";
-    } else if (r.pattern == "absolute_yearly") {
-      x += "<t:DayOfMonth>" + std::to_string(r.day_of_month) + "</t:DayOfMonth><t:Month>" + r.month + "</t:Month>";
-    } else {
-      x += "<t:Interval>" + std::to_string(r.interval) + "</t:Interval>";
-      if (r.pattern == "weekly") {
-        std::string days;
-        for (const auto& d : r.days_of_week) days += (days.empty() ? "" : " ") + d;
-        x += "<t:DaysOfWeek>" + days + "</t:DaysOfWeek><t:FirstDayOfWeek>" + r.first_day_of_week + "</t:FirstDayOfWeek>";
-      }
-      if (r.pattern == "absolute_monthly") x += "<t:DayOfMonth>" + std::to_string(r.day_of_month) + "</t:DayOfMonth>";
-    }
-    x += "</t:" + p + ">";
-    // Exchange writes the range's dates with a zone suffix ("2025-07-02Z", "2026-03-03-08:00").
-    const std::string start_date = r.start_date + "Z";
-    if (r.range == "numbered")
-      x += "<t:NumberedRecurrence><t:StartDate>" + start_date + "</t:StartDate><t:NumberOfOccurrences>" +
-           std::to_string(r.count) + "</t:NumberOfOccurrences></t:NumberedRecurrence>";
-    else if (r.range == "end_date")
-      x += "<t:EndDateRecurrence><t:StartDate>" + start_date + "</t:StartDate><t:EndDate>" + r.end_date +
-           "Z</t:EndDate></t:EndDateRecurrence>";
-    else
-      x += "<t:NoEndRecurrence><t:StartDate>" + start_date + "</t:StartDate></t:NoEndRecurrence>";
-    x += "</t:Recurrence>";
-  }
-  if (!e.modified.empty()) {
-    x += "<t:ModifiedOccurrences>";
-    for (const auto& m : e.modified)
-      x += "<t:Occurrence><t:ItemId Id=\"" + m.id + "\" ChangeKey=\"" + e.change_key() + "\"/><t:Start>" +
-           format_rfc3339_utc(m.start) + "</t:Start><t:End>" + format_rfc3339_utc(m.end) + "</t:End><t:OriginalStart>" +
-           format_rfc3339_utc(m.original_start) + "</t:OriginalStart></t:Occurrence>";
-    x += "</t:ModifiedOccurrences>";
-  }
-  if (!e.deleted_occurrences.empty()) {
-    x += "<t:DeletedOccurrences>";
-    for (const auto& d : e.deleted_occurrences)
-      x += "<t:DeletedOccurrence><t:Start>" + format_rfc3339_utc(d) + "</t:Start></t:DeletedOccurrence>";
-    x += "</t:DeletedOccurrences>";
-  }
-  x += element("StartTimeZoneId", e.windows_zone);
-  x += "</t:CalendarItem>";
-  return x;
-}
-
-bool is_contacts_folder(const pugi::xml_node& folder_ids_parent, const Mailbox& mb) {
-  for (auto f = folder_ids_parent.first_child(); f; f = f.next_sibling()) {
-    if (is_element(f, kTypesNs, "DistinguishedFolderId")) return std::string_view(f.attribute("Id").value()) == "contacts";
-    if (is_element(f, kTypesNs, "FolderId")) return f.attribute("Id").value() == contacts_folder_id(mb);
-  }
-  return false;
-}
-
-bool is_distinguished(const pugi::xml_node& folder_ids_parent, std::string_view id) {
-  auto f = child(folder_ids_parent, kTypesNs, "DistinguishedFolderId");
-  return f && std::string_view(f.attribute("Id").value()) == id;
-}
 
 // The mailbox a request without impersonation names: a DistinguishedFolderId's Mailbox, or the
 // mailbox inside its item ids; empty when it names none (the caller's own).
@@ -316,78 +44,6 @@ std::string named_mailbox(const pugi::xml_node& op, Tenant& tenant) {
   return found;
 }
 
-// Whether the request asks for more than ids (exchangelib asks SyncFolderItems for full items).
-bool wants_full_items(const pugi::xml_node& shape) {
-  return child_text(shape, kTypesNs, "BaseShape") != "IdOnly" || child(shape, kTypesNs, "AdditionalProperties");
-}
-
-// FindItem with the restriction exsync uses (IsEqualTo on an extended property), or none.
-template <typename Items, typename Tags, typename Render>
-http::Response find_items(const pugi::xml_node& op, const Items& items, Tags&& tags_of, Render&& render) {
-  const std::string name = "FindItem";
-  auto equal = child(child(op, kMessagesNs, "Restriction"), kTypesNs, "IsEqualTo");
-  std::string key, value;
-  if (equal) {
-    key = extended_key(child(equal, kTypesNs, "ExtendedFieldURI"));
-    value = child(child(equal, kTypesNs, "FieldURIOrConstant"), kTypesNs, "Constant").attribute("Value").value();
-  }
-  const bool full = wants_full_items(child(op, kMessagesNs, "ItemShape"));
-  std::string xml;
-  int n = 0;
-  for (const auto& item : items) {
-    const auto* tags = tags_of(item);
-    if (!tags) continue;  // deleted
-    if (equal) {
-      auto it = tags->find(key);
-      if (it == tags->end() || it->second != value) continue;
-    }
-    xml += render(item, full);
-    ++n;
-  }
-  return operation_response(name, success_open(name) + "<m:RootFolder TotalItemsInView=\"" + std::to_string(n) +
-                                      "\" IncludesLastItemInRange=\"true\"><t:Items>" + xml +
-                                      "</t:Items></m:RootFolder></m:FindItemResponseMessage>");
-}
-
-// SyncFolderItems on one folder: the sync state, paging and net changes as Exchange answers them.
-template <typename ChangesFn, typename RenderFn>
-http::Response sync_folder_items(const pugi::xml_node& op, const Tenant& tenant, const Mailbox& mb,
-                                 std::string_view folder, ChangesFn&& changes_since, RenderFn&& render) {
-  const std::string name = "SyncFolderItems";
-  const std::string state = child_text(op, kMessagesNs, "SyncState");
-  std::uint64_t since = 0;
-  if (!state.empty()) {
-    auto parsed = tenant.parse_sync_state(mb, folder, state);
-    if (!parsed)
-      return operation_response(
-          name, error_message(name, "ErrorInvalidSyncStateData", "Synchronization state data is corrupt or otherwise invalid.",
-                              "<m:SyncState/><m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>"));
-    since = *parsed;
-  }
-  const int max = std::atoi(child_text(op, kMessagesNs, "MaxChangesReturned").c_str());
-  if (max < 1 || max > 512)
-    return operation_response(name, error_message(name, "ErrorInvalidArgument", "MaxChangesReturned must be between 1 and 512."));
-  const bool full = wants_full_items(child(op, kMessagesNs, "ItemShape"));
-  std::uint64_t next = 0;
-  bool last = true;
-  const auto changes = changes_since(since, max, next, last);
-  std::string msg = success_open(name);
-  msg += "<m:SyncState>" + tenant.sync_state(mb, folder, next) + "</m:SyncState>";
-  msg += std::string("<m:IncludesLastItemInRange>") + (last ? "true" : "false") + "</m:IncludesLastItemInRange>";
-  msg += changes.empty() ? "<m:Changes/>" : "<m:Changes>";
-  for (const auto& ch : changes) {
-    switch (ch.type) {
-      case ChangeType::create: msg += "<t:Create>" + render(*ch.item, full) + "</t:Create>"; break;
-      case ChangeType::update: msg += "<t:Update>" + render(*ch.item, full) + "</t:Update>"; break;
-      case ChangeType::remove:
-        msg += "<t:Delete><t:ItemId Id=\"" + ch.item->id + "\" ChangeKey=\"" + ch.item->change_key() + "\"/></t:Delete>";
-        break;
-    }
-  }
-  if (!changes.empty()) msg += "</m:Changes>";
-  msg += "</m:SyncFolderItemsResponseMessage>";
-  return operation_response(name, msg);
-}
 
 // What gromox writes after some answers, as a second answer to the same CreateItem: one
 // NoError message and no items.
@@ -395,13 +51,16 @@ http::Response stale_create_item_response() {
   return operation_response("CreateItem", success_open("CreateItem") + "<m:Items/></m:CreateItemResponseMessage>");
 }
 
+
 // Whether a request sends mail and saves its copy (the requests send_refused_saved refuses).
 bool sends_and_saves(const pugi::xml_node& op) {
   return local_name(op) == "CreateItem" && std::string_view(op.attribute("MessageDisposition").value()) == "SendAndSaveCopy" &&
          child(child(op, kMessagesNs, "Items"), kTypesNs, "Message");
 }
 
+
 }  // namespace
+
 
 http::Response EwsEndpoint::unauthorized(bool bearer) {
   ++stats_.unauthorized;
@@ -452,6 +111,55 @@ http::Answer EwsEndpoint::handle(const http::Request& req, BudgetTicket& ticket)
   return out;
 }
 
+namespace {
+
+// Who the request reaches: the mailbox, and whether as a delegate (no impersonation header).
+struct Addressed {
+  Mailbox* mb = nullptr;
+  std::string target;
+  bool delegate = false;
+};
+
+// Addressing, as Exchange decides it: by ExchangeImpersonation, or as a delegate naming the
+// mailbox in the request; the refusals each way.
+std::variant<Addressed, http::Response> address(Tenant& tenant, const pugi::xml_node& header, const pugi::xml_node& op,
+                                                bool bearer, const std::string& token) {
+  Addressed a;
+  auto sid = child(child(header, kTypesNs, "ExchangeImpersonation"), kTypesNs, "ConnectingSID");
+  if (sid) {
+    a.target = child_text(sid, kTypesNs, "PrimarySmtpAddress");
+    if (a.target.empty()) a.target = child_text(sid, kTypesNs, "SmtpAddress");
+    a.target = normalize_mailbox_address(a.target);
+    if (!tenant.impersonation_allowed)
+      return fault("ErrorImpersonateUserDenied", "The account does not have permission to impersonate the requested user.");
+  } else {
+    // Without impersonation the caller acts as itself: an app-only token cannot, and the service
+    // account reaches another mailbox as a delegate, naming it in the request.
+    if (bearer && tenant.access_token_is_app(token))
+      return fault("ErrorInvalidExchangeImpersonationHeaderData",
+                   "ExchangeImpersonation SOAP header must be present for this type of OAuth token.");
+    a.target = named_mailbox(op, tenant);
+    if (a.target.empty()) {
+      // The service account's own mailbox, which the simulated tenant does not have.
+      return fault("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.",
+                   "<t:Value Name=\"SmtpAddress\">" + xml_escape(tenant.service_account()) + "</t:Value>");
+    }
+    a.delegate = true;
+  }
+  a.mb = tenant.mailbox(a.target);
+  if (!a.mb)
+    return fault("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.",
+                 "<t:Value Name=\"SmtpAddress\">" + xml_escape(a.target) + "</t:Value>");
+  if (!a.delegate && tenant.impersonation_denied.contains(a.target))
+    return fault("ErrorImpersonateUserDenied", "The account does not have permission to impersonate the requested user.");
+  return a;
+}
+
+}  // namespace
+
+// The gate every request passes, in Exchange's order: method, authentication, the schema, the
+// SOAP shape, addressing, the delegate's access, injected faults and the budget. Then the
+// operation's handler (ews_operations.cpp) answers.
 http::Response EwsEndpoint::answer(const http::Request& req, BudgetTicket& ticket) {
   if (req.method != "POST") return {405, {{"Allow", "POST"}}, ""};
   if (tenant_.ews_blocked) return {403, {{"Content-Type", "text/plain"}}, "Forbidden\n"};
@@ -477,95 +185,26 @@ http::Response EwsEndpoint::answer(const http::Request& req, BudgetTicket& ticke
     return fault("ErrorSchemaValidation", "The request failed schema validation: " + problem);
   auto env = doc.document_element();
   auto header = child(env, kSoapNs, "Header");
-  auto body = child(env, kSoapNs, "Body");
-  auto op = body.find_child([](const pugi::xml_node& n) { return n.type() == pugi::node_element; });
+  auto op = child(env, kSoapNs, "Body").find_child([](const pugi::xml_node& n) { return n.type() == pugi::node_element; });
   if (!is_element(env, kSoapNs, "Envelope") || !op)
     return fault("ErrorSchemaValidation", "The request failed schema validation: not a SOAP request.");
 
-  auto sid = child(child(header, kTypesNs, "ExchangeImpersonation"), kTypesNs, "ConnectingSID");
-  const std::string token(bearer ? auth.substr(7) : std::string_view());
-  std::string target;
-  bool delegate = false;
-  if (sid) {
-    target = child_text(sid, kTypesNs, "PrimarySmtpAddress");
-    if (target.empty()) target = child_text(sid, kTypesNs, "SmtpAddress");
-    target = normalize_mailbox_address(target);
-    if (!tenant_.impersonation_allowed)
-      return fault("ErrorImpersonateUserDenied", "The account does not have permission to impersonate the requested user.");
-  } else {
-    // Without impersonation the caller acts as itself: an app-only token cannot, and the service
-    // account reaches another mailbox as a delegate, naming it in the request.
-    if (bearer && tenant_.access_token_is_app(token))
-      return fault("ErrorInvalidExchangeImpersonationHeaderData",
-                   "ExchangeImpersonation SOAP header must be present for this type of OAuth token.");
-    target = named_mailbox(op, tenant_);
-    if (target.empty()) {
-      // The service account's own mailbox, which the simulated tenant does not have.
-      return fault("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.",
-                   "<t:Value Name=\"SmtpAddress\">" + xml_escape(tenant_.service_account()) + "</t:Value>");
-    }
-    delegate = true;
-  }
-  Mailbox* mb = tenant_.mailbox(target);
-  if (!mb)
-    return fault("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.",
-                 "<t:Value Name=\"SmtpAddress\">" + xml_escape(target) + "</t:Value>");
-  if (!delegate && tenant_.impersonation_denied.contains(target))
-    return fault("ErrorImpersonateUserDenied", "The account does not have permission to impersonate the requested user.");
+  auto addressed = address(tenant_, header, op, bearer, std::string(bearer ? auth.substr(7) : std::string_view()));
+  if (auto* refusal = std::get_if<http::Response>(&addressed)) return std::move(*refusal);
+  const auto& [mb, target, delegate] = std::get<Addressed>(addressed);
   ++(delegate ? stats_.delegated : stats_.impersonated);
-  if (delegate && (!tenant_.full_access || tenant_.full_access_denied.contains(target))) {
-    const std::string op_name(local_name(op));
-    ++stats_.operations[op_name];
-    return operation_response(op_name, error_message(op_name, "ErrorAccessDenied",
-                                                     "Access is denied. Check credentials and try again., Can't "
-                                                     "look up the requested Entry ID."));
-  }
-
   const std::string name(local_name(op));
   ++stats_.operations[name];
+  if (delegate && (!tenant_.full_access || tenant_.full_access_denied.contains(target)))
+    return operation_response(name, error_message(name, "ErrorAccessDenied",
+                                                  "Access is denied. Check credentials and try again., Can't "
+                                                  "look up the requested Entry ID."));
 
-  const auto applies = [&](const Tenant::EwsFault& f) {
-    if (f.kind == "early_answer") return false;  // met by the head alone, before the body is read
-    if (f.kind == "send_refused_saved") return sends_and_saves(op);
-    return true;
-  };
-  if (auto fault_copy = tenant_.take_ews_fault(target, name, applies)) {
-    const auto& kind = fault_copy->kind;
-    ++stats_.faults[kind];
-    if (kind == "http500")
-      return {500, {{"Content-Type", "text/html"}}, "<html><body><h1>500 - Internal server error.</h1></body></html>"};
-    if (kind == "http502")
-      return {502, {{"Content-Type", "text/html"}}, "<html><head><title>502 Bad Gateway</title></head></html>"};
-    if (kind == "token_revoked") {
-      tenant_.revoke_tokens();
-      return unauthorized(bearer);
-    }
-    if (kind == "invalid_sync_state")
-      return operation_response(name, error_message(name, "ErrorInvalidSyncStateData",
-                                                    "Synchronization state data is corrupt or otherwise invalid."));
-    if (kind == "foreign_xml")
-      return {200, {{"Content-Type", "text/xml; charset=utf-8"}},
-              "<?xml version=\"1.0\"?><html><head><title>Sign in to your account</title></head><body/></html>"};
-    if (kind != "server_busy" && kind != "http503" && kind != "http429") {
-      // reset_before, reset_mid, truncated, slow, answer_twice, late, send_refused_saved: the
-      // real answer (the request carried out), spoiled.
-      mangle_ = fault_copy;
-      mangle_->operation = name;
-    } else {
-      ++stats_.throttled;
-      const auto& f = *fault_copy;
-      if (kind == "http503" || kind == "http429") {
-        const int seconds = std::max(1, (f.backoff_ms + 999) / 1000);
-        return {kind == "http503" ? 503 : 429, {{"Retry-After", std::to_string(seconds)}}, ""};
-      }
-      // Exchange Online's answer to a budget overrun, as a fault with the suggested back-off.
-      return fault("ErrorServerBusy", "The server cannot service this request right now. Try again later.",
-                   "<t:Value Name=\"BackOffMilliseconds\">" + std::to_string(f.backoff_ms) + "</t:Value>");
-    }
-  }
+  if (auto injected = inject_fault(target, name, op, bearer)) return std::move(*injected);
   // Impersonation charges the impersonated mailbox's budget; a delegate's requests all charge
   // the service account's own.
-  if (auto refused = budget_.admit(delegate ? tenant_.service_account() : target, tenant_.service_account(), name.rfind("Sync", 0) == 0, ticket)) {
+  if (auto refused = budget_.admit(delegate ? tenant_.service_account() : target, tenant_.service_account(),
+                                   name.rfind("Sync", 0) == 0, ticket)) {
     ++stats_.throttled;
     return fault(refused->code, refused->text,
                  refused->backoff_ms > 0 ? "<t:Value Name=\"BackOffMilliseconds\">" + std::to_string(refused->backoff_ms) +
@@ -573,294 +212,58 @@ http::Response EwsEndpoint::answer(const http::Request& req, BudgetTicket& ticke
                                          : std::string());
   }
 
-  if (name == "SyncFolderItems") {
-    auto folder_id = child(op, kMessagesNs, "SyncFolderId");
-    if (is_distinguished(folder_id, "calendar")) {
-      return sync_folder_items(op, tenant_, *mb, "calendar",
-                               [&](std::uint64_t since, int max, std::uint64_t& next, bool& last) {
-                                 return tenant_.event_changes_since(*mb, since, max, next, last);
-                               },
-                               [&](const SimEvent& e, bool full) { return event_xml(e, *mb, full); });
-    }
-    if (is_contacts_folder(folder_id, *mb)) {
-      return sync_folder_items(op, tenant_, *mb, "contacts",
-                               [&](std::uint64_t since, int max, std::uint64_t& next, bool& last) {
-                                 return tenant_.changes_since(*mb, since, max, next, last);
-                               },
-                               [&](const SimContact& c, bool full) { return contact_xml(c, *mb, full); });
-    }
-    return operation_response(name, error_message(name, "ErrorFolderNotFound",
-                                                  "The specified folder could not be found in the store."));
-  }
+  const auto* operation = ews_operation(name, op);
+  if (!operation)
+    return fault("ErrorInvalidRequest", "The request is valid but does not specify the correct server version, or "
+                                        "the operation " + name + " is not supported by this simulator.");
+  EwsCall call{tenant_, stats_, op, name, *mb, delegate, mangle_ && mangle_->kind == "send_refused_saved"};
+  auto resp = (*operation)(call);
+  refused_send_ = call.refused_send;
+  return resp;
+}
 
-  if (name == "GetItem") {
-    std::optional<AskedEntries> asked;
-    if (tenant_.per_entry_fields_only) asked = asked_entries(child(op, kMessagesNs, "ItemShape"));
-    std::string msgs;
-    auto ids = child(op, kMessagesNs, "ItemIds");
-    for (auto id = ids.first_child(); id; id = id.next_sibling()) {
-      if (!is_element(id, kTypesNs, "ItemId")) continue;
-      const SimContact* sc = tenant_.find_contact(*mb, id.attribute("Id").value());
-      const SimEvent* ev = sc ? nullptr : tenant_.find_event(*mb, id.attribute("Id").value());
-      if (auto poison = mb->poisoned.find(id.attribute("Id").value()); poison != mb->poisoned.end() && (sc || ev)) {
-        msgs += error_message(name, poison->second, "The item cannot be read: its data in the store is damaged.",
-                              "<m:Items/>");
-        continue;
-      }
-      if (!sc && !ev) {
-        msgs += error_message(name, "ErrorItemNotFound",
-                              "The specified object was not found in the store., The process failed to get the "
-                              "correct properties.",
-                              "<m:Items/>");
-        continue;
-      }
-      msgs += success_open(name) + "<m:Items>" +
-              (sc ? contact_xml(*sc, *mb, true, asked ? &*asked : nullptr) : event_xml(*ev, *mb, true)) +
-              "</m:Items></m:GetItemResponseMessage>";
-    }
-    return operation_response(name, msgs);
+// A fault injected for this request (PUT /sim/faults/ews): its own answer, or none, the real
+// answer then spoiled afterwards (mangle_) for the kinds that need the request carried out.
+std::optional<http::Response> EwsEndpoint::inject_fault(const std::string& target, const std::string& name,
+                                                        const pugi::xml_node& op, bool bearer) {
+  const auto applies = [&](const Tenant::EwsFault& f) {
+    if (f.kind == "early_answer") return false;  // met by the head alone, before the body is read
+    if (f.kind == "send_refused_saved") return sends_and_saves(op);
+    return true;
+  };
+  auto fault_copy = tenant_.take_ews_fault(target, name, applies);
+  if (!fault_copy) return std::nullopt;
+  const auto& kind = fault_copy->kind;
+  ++stats_.faults[kind];
+  if (kind == "http500")
+    return http::Response{500, {{"Content-Type", "text/html"}}, "<html><body><h1>500 - Internal server error.</h1></body></html>"};
+  if (kind == "http502")
+    return http::Response{502, {{"Content-Type", "text/html"}}, "<html><head><title>502 Bad Gateway</title></head></html>"};
+  if (kind == "token_revoked") {
+    tenant_.revoke_tokens();
+    return unauthorized(bearer);
   }
-
-  if (name == "GetFolder") {
-    std::string msgs;
-    auto ids = child(op, kMessagesNs, "FolderIds");
-    for (auto f = ids.first_child(); f; f = f.next_sibling()) {
-      if (f.type() != pugi::node_element) continue;
-      std::string_view id = f.attribute("Id").value();
-      const bool contacts = (is_element(f, kTypesNs, "DistinguishedFolderId") && id == "contacts") ||
-                            id == contacts_folder_id(*mb);
-      const bool root = (is_element(f, kTypesNs, "DistinguishedFolderId") && (id == "root" || id == "msgfolderroot")) ||
-                        id == root_folder_id(*mb);
-      if (contacts) {
-        int total = 0;
-        for (const auto& [_, sc] : mb->contacts) total += sc.deleted ? 0 : 1;
-        msgs += success_open(name) + "<m:Folders><t:ContactsFolder><t:FolderId Id=\"" + contacts_folder_id(*mb) +
-                "\" ChangeKey=\"AQAAAA==\"/><t:ParentFolderId Id=\"" + root_folder_id(*mb) +
-                "\" ChangeKey=\"AQAAAA==\"/><t:FolderClass>IPF.Contact</t:FolderClass><t:DisplayName>Contacts</t:DisplayName>"
-                "<t:TotalCount>" + std::to_string(total) + "</t:TotalCount><t:ChildFolderCount>0</t:ChildFolderCount>"
-                "</t:ContactsFolder></m:Folders></m:GetFolderResponseMessage>";
-      } else if ((is_element(f, kTypesNs, "DistinguishedFolderId") && id == "calendar") || id == calendar_folder_id(*mb)) {
-        int total = 0;
-        for (const auto& [_, ev] : mb->calendar.events) total += ev.deleted ? 0 : 1;
-        msgs += success_open(name) + "<m:Folders><t:CalendarFolder><t:FolderId Id=\"" + calendar_folder_id(*mb) +
-                "\" ChangeKey=\"AgAAAA==\"/><t:FolderClass>IPF.Appointment</t:FolderClass><t:DisplayName>Calendar</t:DisplayName>"
-                "<t:TotalCount>" + std::to_string(total) + "</t:TotalCount><t:ChildFolderCount>0</t:ChildFolderCount>"
-                "</t:CalendarFolder></m:Folders></m:GetFolderResponseMessage>";
-      } else if (is_element(f, kTypesNs, "DistinguishedFolderId") && id == "sentitems") {
-        msgs += success_open(name) + "<m:Folders><t:Folder><t:FolderId Id=\"AAMkAD" +
-                base64_encode("exsim:" + mb->guid_tag + ":folder:sentitems") +
-                "\" ChangeKey=\"AQAAAA==\"/><t:FolderClass>IPF.Note</t:FolderClass><t:DisplayName>Sent Items</t:DisplayName>"
-                "<t:TotalCount>" + std::to_string(mb->sent_items.size()) + "</t:TotalCount><t:ChildFolderCount>0</t:ChildFolderCount>"
-                "<t:UnreadCount>0</t:UnreadCount></t:Folder></m:Folders></m:GetFolderResponseMessage>";
-      } else if (root) {
-        msgs += success_open(name) + "<m:Folders><t:Folder><t:FolderId Id=\"" + root_folder_id(*mb) +
-                "\" ChangeKey=\"AQAAAA==\"/><t:DisplayName>Top of Information Store</t:DisplayName>"
-                "<t:TotalCount>0</t:TotalCount><t:ChildFolderCount>1</t:ChildFolderCount><t:UnreadCount>0</t:UnreadCount>"
-                "</t:Folder></m:Folders></m:GetFolderResponseMessage>";
-      } else {
-        msgs += error_message(name, "ErrorFolderNotFound", "The specified folder could not be found in the store.",
-                              "<m:Folders/>");
-      }
+  if (kind == "invalid_sync_state")
+    return operation_response(name, error_message(name, "ErrorInvalidSyncStateData",
+                                                  "Synchronization state data is corrupt or otherwise invalid."));
+  if (kind == "foreign_xml")
+    return http::Response{200, {{"Content-Type", "text/xml; charset=utf-8"}},
+                          "<?xml version=\"1.0\"?><html><head><title>Sign in to your account</title></head><body/></html>"};
+  if (kind == "server_busy" || kind == "http503" || kind == "http429") {
+    ++stats_.throttled;
+    if (kind != "server_busy") {
+      const int seconds = std::max(1, (fault_copy->backoff_ms + 999) / 1000);
+      return http::Response{kind == "http503" ? 503 : 429, {{"Retry-After", std::to_string(seconds)}}, ""};
     }
-    return operation_response(name, msgs);
+    // Exchange Online's answer to a budget overrun, as a fault with the suggested back-off.
+    return fault("ErrorServerBusy", "The server cannot service this request right now. Try again later.",
+                 "<t:Value Name=\"BackOffMilliseconds\">" + std::to_string(fault_copy->backoff_ms) + "</t:Value>");
   }
-
-  if (name == "CreateItem" && child(child(op, kMessagesNs, "Items"), kTypesNs, "Message")) {
-    // Sending: the message is delivered (not simulated further) and its copy saved in Sent Items.
-    const std::string_view disposition = op.attribute("MessageDisposition").value();
-    if (disposition != "SendAndSaveCopy" && disposition != "SendOnly")
-      return operation_response(name, error_message(name, "ErrorInvalidRequest",
-                                                    "The simulator only sends messages (SendAndSaveCopy, SendOnly).",
-                                                    "<m:Items/>"));
-    // send_refused_saved: gromox refuses the send yet has saved the copy already.
-    const bool refuse = mangle_ && mangle_->kind == "send_refused_saved";
-    std::string msgs;
-    auto items = child(op, kMessagesNs, "Items");
-    for (auto item = items.first_child(); item; item = item.next_sibling()) {
-      if (!is_element(item, kTypesNs, "Message")) continue;
-      SimMessage m;
-      m.id = "AAMkAD" + base64_encode("exsim:" + mb->guid_tag + ":sent:" + std::to_string(mb->sent_items.size() + 1));
-      m.subject = child_text(item, kTypesNs, "Subject");
-      auto body = child(item, kTypesNs, "Body");
-      m.body = body.text().get();
-      m.html = std::string_view(body.attribute("BodyType").value()) == "HTML";
-      auto addresses = [&](const char* element, std::vector<std::string>& out) {
-        for (auto mbx = child(item, kTypesNs, element).first_child(); mbx; mbx = mbx.next_sibling())
-          out.push_back(child_text(mbx, kTypesNs, "EmailAddress"));
-      };
-      addresses("ToRecipients", m.to);
-      addresses("CcRecipients", m.cc);
-      addresses("BccRecipients", m.bcc);
-      for (auto a = child(item, kTypesNs, "Attachments").first_child(); a; a = a.next_sibling())
-        m.attachment_names.push_back(child_text(a, kTypesNs, "Name"));
-      for (auto p = item.first_child(); p; p = p.next_sibling())
-        if (is_element(p, kTypesNs, "ExtendedProperty"))
-          m.extended[extended_key(child(p, kTypesNs, "ExtendedFieldURI"))] = child_text(p, kTypesNs, "Value");
-      m.sent = tenant_.now();
-      if (delegate) {
-        // A delegate sends as the owner (From) only with Send As; without From it would send as
-        // itself, which has no mailbox here.
-        const auto from = normalize_mailbox_address(child_text(child(child(item, kTypesNs, "From"), kTypesNs, "Mailbox"),
-                                                               kTypesNs, "EmailAddress"));
-        if (from != mb->address || !tenant_.send_as) {
-          msgs += error_message(name, "ErrorSendAsDenied",
-                                "The user account which was used to submit this request does not have the right to "
-                                "send mail on behalf of the specified sending account., Cannot submit message.",
-                                "<m:Items/>");
-          continue;
-        }
-      }
-      if (m.to.empty() && m.cc.empty() && m.bcc.empty()) {
-        msgs += error_message(name, "ErrorInvalidRecipients", "At least one recipient isn't valid.", "<m:Items/>");
-        continue;
-      }
-      if (refuse) {
-        m.delivered = false;
-        ++stats_.refused_sends;
-        refused_send_ = true;
-      }
-      if (disposition == "SendAndSaveCopy") mb->sent_items.push_back(std::move(m));
-      msgs += success_open(name) + "<m:Items/></m:CreateItemResponseMessage>";
-    }
-    if (refused_send_) return fault("ErrorInternalServerError", "The message could not be sent.");
-    return operation_response(name, msgs);
-  }
-
-  if (name == "CreateItem" && child(child(op, kMessagesNs, "Items"), kTypesNs, "CalendarItem")) {
-    const std::string_view invitations = op.attribute("SendMeetingInvitations").value();
-    if (invitations.empty())
-      return fault("ErrorSchemaValidation", "SendMeetingInvitations is required when creating calendar items.");
-    std::string msgs;
-    for (auto item = child(op, kMessagesNs, "Items").first_child(); item; item = item.next_sibling()) {
-      if (!is_element(item, kTypesNs, "CalendarItem")) continue;
-      const auto& created = tenant_.add_event(*mb, read_written_event(item));
-      if (invitations != "SendToNone") stats_.invitations_sent += static_cast<int>(created.attendees.size());
-      msgs += success_open(name) + "<m:Items>" + event_xml(created, *mb, false) + "</m:Items></m:CreateItemResponseMessage>";
-    }
-    return operation_response(name, msgs);
-  }
-
-  if (name == "CreateItem") {
-    auto saved = child(op, kMessagesNs, "SavedItemFolderId");
-    if (saved && !is_contacts_folder(saved, *mb))
-      return operation_response(name, error_message(name, "ErrorFolderNotFound",
-                                                    "The specified folder could not be found in the store.", "<m:Items/>"));
-    std::string msgs;
-    auto items = child(op, kMessagesNs, "Items");
-    for (auto item = items.first_child(); item; item = item.next_sibling()) {
-      if (!is_element(item, kTypesNs, "Contact")) continue;
-      auto written = read_written_contact(item);
-      const auto& created = tenant_.create_contact(*mb, written.contact);
-      auto& stored = mb->contacts.at(created.id);
-      stored.extended = written.extended;
-      if (written.birthday_instant) stored.birthday_instant = *written.birthday_instant;
-      msgs += success_open(name) + "<m:Items>" + contact_xml(stored, *mb, false) + "</m:Items></m:CreateItemResponseMessage>";
-    }
-    return operation_response(name, msgs);
-  }
-
-  if (name == "UpdateItem") {
-    const std::string_view resolution = op.attribute("ConflictResolution").value();
-    std::string msgs;
-    auto changes = child(op, kMessagesNs, "ItemChanges");
-    for (auto change = changes.first_child(); change; change = change.next_sibling()) {
-      if (!is_element(change, kTypesNs, "ItemChange")) continue;
-      auto id = child(change, kTypesNs, "ItemId");
-      if (const SimEvent* ev = tenant_.find_event(*mb, id.attribute("Id").value())) {
-        const std::string change_key = id.attribute("ChangeKey").value();
-        if (op.attribute("SendMeetingInvitationsOrCancellations").empty()) {
-          msgs += error_message(name, "ErrorSchemaValidation",
-                                "SendMeetingInvitationsOrCancellations is required when updating calendar items.", "<m:Items/>");
-          continue;
-        }
-        if (resolution != "AlwaysOverwrite" && change_key != ev->change_key()) {
-          msgs += error_message(name, change_key.empty() ? "ErrorChangeKeyRequiredForWriteOperations" : "ErrorIrresolvableConflict",
-                                "The send or update operation could not be performed because the change key passed in "
-                                "the request does not match the current change key for the item.",
-                                "<m:Items/>");
-          continue;
-        }
-        SimEvent changed = *ev;
-        if (auto problem = apply_event_updates(child(change, kTypesNs, "Updates"), changed)) {
-          msgs += error_message(name, "ErrorInvalidPropertyRequest", *problem, "<m:Items/>");
-          continue;
-        }
-        const SimEvent* updated = tenant_.write_event(*mb, ev->id, changed);
-        msgs += success_open(name) + "<m:Items>" + event_xml(*updated, *mb, false) +
-                "</m:Items><m:ConflictResults><m:Count>0</m:Count></m:ConflictResults></m:UpdateItemResponseMessage>";
-        continue;
-      }
-      const SimContact* sc = tenant_.find_contact(*mb, id.attribute("Id").value());
-      if (!sc) {
-        msgs += error_message(name, "ErrorItemNotFound", "The specified object was not found in the store.", "<m:Items/>");
-        continue;
-      }
-      const std::string change_key = id.attribute("ChangeKey").value();
-      // Exchange's rules: without AlwaysOverwrite a ChangeKey is required, and a stale one is a
-      // conflict the client must resolve.
-      if (resolution != "AlwaysOverwrite" && change_key.empty()) {
-        msgs += error_message(name, "ErrorChangeKeyRequiredForWriteOperations",
-                              "When making a write operation on an item, you must supply a change key.", "<m:Items/>");
-        continue;
-      }
-      if (resolution != "AlwaysOverwrite" && change_key != sc->change_key()) {
-        msgs += error_message(name, "ErrorIrresolvableConflict",
-                              "The send or update operation could not be performed because the change key passed in "
-                              "the request does not match the current change key for the item.",
-                              "<m:Items/>");
-        continue;
-      }
-      WrittenContact w{sc->contact, sc->contact.birthday ? std::optional<SysSeconds>(sc->birthday_instant) : std::nullopt, sc->extended};
-      if (auto problem = apply_updates(child(change, kTypesNs, "Updates"), w)) {
-        msgs += error_message(name, "ErrorInvalidPropertyRequest", *problem, "<m:Items/>");
-        continue;
-      }
-      const SimContact* updated = tenant_.write_contact(*mb, sc->id, w.contact, w.birthday_instant);
-      msgs += success_open(name) + "<m:Items>" + contact_xml(*updated, *mb, false) +
-              "</m:Items><m:ConflictResults><m:Count>0</m:Count></m:ConflictResults></m:UpdateItemResponseMessage>";
-    }
-    return operation_response(name, msgs);
-  }
-
-  if (name == "DeleteItem") {
-    std::string msgs;
-    auto ids = child(op, kMessagesNs, "ItemIds");
-    for (auto id = ids.first_child(); id; id = id.next_sibling()) {
-      if (!is_element(id, kTypesNs, "ItemId")) continue;
-      if (tenant_.delete_contact(*mb, id.attribute("Id").value()) || tenant_.delete_event(*mb, id.attribute("Id").value()))
-        msgs += success_open(name) + "</m:DeleteItemResponseMessage>";
-      else
-        msgs += error_message(name, "ErrorItemNotFound", "The specified object was not found in the store.");
-    }
-    return operation_response(name, msgs);
-  }
-
-  if (name == "FindItem") {
-    auto parent = child(op, kMessagesNs, "ParentFolderIds");
-    if (is_distinguished(parent, "sentitems")) {
-      return find_items(op, mb->sent_items, [](const SimMessage& m) { return &m.extended; },
-                        [](const SimMessage& m, bool) {
-                          return "<t:Message><t:ItemId Id=\"" + m.id + "\" ChangeKey=\"CQAAABYAAAA" +
-                                 base64_encode(m.id.substr(m.id.size() - 6)) + "\"/>" + element("Subject", m.subject) +
-                                 "<t:DateTimeSent>" + format_rfc3339_utc(m.sent) + "</t:DateTimeSent></t:Message>";
-                        });
-    }
-    if (is_distinguished(parent, "calendar")) {
-      return find_items(op, mb->calendar.events,
-                        [](const auto& entry) { return entry.second.deleted ? nullptr : &entry.second.extended; },
-                        [&](const auto& entry, bool full) { return event_xml(entry.second, *mb, full); });
-    }
-    if (is_contacts_folder(parent, *mb)) {
-      return find_items(op, mb->contacts,
-                        [](const auto& entry) { return entry.second.deleted ? nullptr : &entry.second.extended; },
-                        [&](const auto& entry, bool full) { return contact_xml(entry.second, *mb, full); });
-    }
-    return operation_response(name, error_message(name, "ErrorFolderNotFound",
-                                                  "The specified folder could not be found in the store."));
-  }
-
-  return fault("ErrorInvalidRequest", "The request is valid but does not specify the correct server version, or "
-                                      "the operation " + name + " is not supported by this simulator.");
+  // reset_before, reset_mid, truncated, slow, answer_twice, late, send_refused_saved: the real
+  // answer (the request carried out), spoiled.
+  mangle_ = fault_copy;
+  mangle_->operation = name;
+  return std::nullopt;
 }
 
 }  // namespace exsync::sim

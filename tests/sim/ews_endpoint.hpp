@@ -1,12 +1,15 @@
 // EwsEndpoint: the simulator's Exchange Web Services endpoint (POST /EWS/Exchange.asmx).
 //
-// Answers GetFolder, SyncFolderItems and GetItem for contacts folders the way Exchange Online
-// does: same envelope, namespaces, ResponseClass/ResponseCode messages, HTTP 500 SOAP faults for
-// impersonation and schema errors, and HTTP 401 with Exchange Online's Bearer challenge for a
-// missing or expired token. Requests are validated against the EWS schema when one is loaded.
+// Answers the operations exsync and exchangelib use on contacts, the calendar and Sent Items
+// the way Exchange Online does: same envelope, namespaces, ResponseClass/ResponseCode messages,
+// HTTP 500 SOAP faults for impersonation and schema errors, and HTTP 401 with Exchange Online's
+// Bearer challenge for a missing or expired token. Requests are validated against the EWS schema
+// when one is loaded. This file is the gate (authentication, schema, addressing, faults, budget);
+// ews_operations.cpp holds one handler per operation, ews_soap.cpp the envelope.
 #pragma once
 
 #include <map>
+#include <pugixml.hpp>
 #include <optional>
 #include <string>
 
@@ -54,6 +57,8 @@ class EwsEndpoint {
  private:
   http::Response answer(const http::Request& request, BudgetTicket& ticket);
   http::Response unauthorized(bool bearer);
+  std::optional<http::Response> inject_fault(const std::string& target, const std::string& name,
+                                             const pugi::xml_node& op, bool bearer);
 
   std::optional<Tenant::EwsFault> mangle_;  // a fault applied to the answer once it is made
   bool refused_send_ = false;  // send_refused_saved met a message and refused it
