@@ -1,5 +1,7 @@
 #include "backend.hpp"
 
+#include "exsync/graph/graph_service.hpp"
+
 namespace exsync::daemon {
 
 ews::EwsSettings ews_settings(const config::Config& cfg) {
@@ -29,6 +31,8 @@ auth::RopcSettings entra_settings(const config::Config& cfg) {
 
 std::unique_ptr<model::RemoteMailboxService> make_backend(const config::Config& cfg, http::Client& client,
                                                           auth::TokenSource& tokens, net::thread_pool& parser) {
+  if (cfg.tenant.protocol == config::TenantConfig::Protocol::graph)
+    return std::make_unique<graph::GraphService>(client, tokens, graph::GraphSettings{cfg.graph.url});
   return std::make_unique<ews::EwsService>(client, tokens, ews_settings(cfg), &parser);
 }
 

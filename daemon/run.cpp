@@ -49,7 +49,8 @@ bool start_api(Runtime& rt) {
                          if (!rt.schedule) return std::nullopt;
                          return rt.schedule->status(mailbox);
                        },
-                       [&rt]() { return rt.metrics ? rt.metrics() : std::string(); }});
+                       [&rt]() { return rt.metrics ? rt.metrics() : std::string(); },
+                       rt.backend->capabilities()});
   http::ServerOptions opts;
   opts.max_request_bytes = 8u << 20;
   rt.api_server = std::make_unique<http::Server>(rt.io.get_executor(), opts,
@@ -260,6 +261,7 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
                                {"mailboxes", mailboxes.size()},
                                {"max_concurrent", rt.cfg.sync.max_concurrent_mailboxes},
                                {"max_requests", rt.cfg.max_concurrent_requests()},
+                               {"protocol", config::protocol_name(rt.cfg.tenant.protocol)},
                                {"access", config::access_name(rt.cfg.tenant.access)},
                                {"store", rt.cfg.store_path.string()}});
   net::co_spawn(

@@ -118,6 +118,22 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
       tenant_.echo_request_id = v->as_bool();
     if (auto* v = body.as_object().if_contains("per_entry_fields_only"); v && v->is_bool())
       tenant_.per_entry_fields_only = v->as_bool();
+    // Microsoft Graph: {"graph_rbac_scope": [addresses] or null} (RBAC for Applications' scope of
+    // the app), {"graph_app_roles": [permissions]} (the application permissions consented).
+    if (auto* v = body.as_object().if_contains("graph_rbac_scope")) {
+      if (v->is_null()) {
+        tenant_.graph_rbac_scope.reset();
+      } else if (v->is_array()) {
+        tenant_.graph_rbac_scope.emplace();
+        for (const auto& a : v->as_array())
+          if (a.is_string()) tenant_.graph_rbac_scope->insert(normalize_mailbox_address(a.as_string()));
+      }
+    }
+    if (auto* v = body.as_object().if_contains("graph_app_roles"); v && v->is_array()) {
+      tenant_.graph_app_roles.clear();
+      for (const auto& r : v->as_array())
+        if (r.is_string()) tenant_.graph_app_roles.insert(std::string(r.as_string()));
+    }
     return {204, {}, ""};
   }
   if (p.size() == 2 && p[1] == "password" && m == "PUT") {

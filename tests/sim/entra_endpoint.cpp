@@ -1,5 +1,7 @@
 #include "entra_endpoint.hpp"
 
+#include <sstream>
+
 #include <boost/json.hpp>
 #include <map>
 #include <memory>
@@ -196,12 +198,15 @@ http::Response EntraEndpoint::handle(const http::Request& req, const std::string
     } else if (form["client_secret"] != tenant_.client_secret()) {
       return error_response(7000215);
     }
-    if (form["scope"] != "https://outlook.office365.com/.default") return error_response(1002012);
+    const auto& scope = form["scope"];
+    if (scope != "https://outlook.office365.com/.default" && scope != "https://graph.microsoft.com/.default")
+      return error_response(1002012);
     boost::json::object o;
     o["token_type"] = "Bearer";
     o["expires_in"] = tenant_.token_lifetime.count();
     o["ext_expires_in"] = tenant_.token_lifetime.count();
-    o["access_token"] = tenant_.issue_access_token(true);
+    o["access_token"] = tenant_.issue_access_token(
+        true, scope.find("graph.microsoft.com") != std::string::npos ? Tenant::Audience::graph : Tenant::Audience::ews);
     return json_response(200, o);
   }
   // A public client (ROPC) sends no secret.
@@ -218,12 +223,20 @@ http::Response EntraEndpoint::handle(const http::Request& req, const std::string
     o["error_codes"] = boost::json::array{70003};
     return json_response(400, o);
   }
+  // The resource is the scope's: Graph's delegated permissions, or EWS's.
+  const bool graph = form["scope"].find("graph.microsoft.com") != std::string::npos;
+  std::string granted = "https://outlook.office365.com/EWS.AccessAsUser.All";
+  if (graph) {
+    granted.clear();
+    std::istringstream scopes(tenant_.graph_delegated_scope);
+    for (std::string s; scopes >> s;) granted += (granted.empty() ? "" : " ") + ("https://graph.microsoft.com/" + s);
+  }
   boost::json::object o;
   o["token_type"] = "Bearer";
-  o["scope"] = "https://outlook.office365.com/EWS.AccessAsUser.All";
+  o["scope"] = granted;
   o["expires_in"] = tenant_.token_lifetime.count();
   o["ext_expires_in"] = tenant_.token_lifetime.count();
-  o["access_token"] = tenant_.issue_access_token();
+  o["access_token"] = tenant_.issue_access_token(false, graph ? Tenant::Audience::graph : Tenant::Audience::ews);
   if (form["scope"].find("offline_access") != std::string::npos) o["refresh_token"] = tenant_.issue_refresh_token();
   return json_response(200, o);
 }

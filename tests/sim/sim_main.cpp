@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "control_endpoint.hpp"
+#include "graph_endpoint.hpp"
 #include "request_ids.hpp"
 #include "exsync/crypto/certificates.hpp"
 #include "exsync/crypto/client_assertion.hpp"
@@ -27,8 +28,9 @@ namespace {
 
 constexpr const char* kUsage = R"(Usage: exsync-sim --dir DIR [options]
 
-A simulated Microsoft 365 tenant for exsync: Entra ID's token endpoint and an Exchange Web
-Services endpoint over HTTPS, with its own CA. Writes DIR/ca.pem, DIR/exsync.toml (a daemon
+A simulated Microsoft 365 tenant for exsync: Entra ID's token endpoint, an Exchange Web
+Services endpoint and Microsoft Graph (/graph/v1.0) on the same mailboxes, over HTTPS, with its
+own CA. Writes DIR/ca.pem, DIR/exsync.toml (a daemon
 configuration pointing at the simulator, with an [api] section), DIR/service-account.password,
 DIR/client.secret (for app-only access),
 DIR/api.token and DIR/mailboxes.txt, then serves until SIGTERM or SIGINT.
@@ -158,6 +160,7 @@ int main(int argc, char** argv) {
   sim::EntraEndpoint entra(tenant);
   sim::ControlEndpoint control(tenant, ews, entra);
 
+  std::unique_ptr<sim::GraphEndpoint> graph;  // made once the port is known (its links name it)
   boost::asio::io_context io;
   http::ServerOptions server_options{pki->server.certificate, pki->server.private_key};
   server_options.disruption_header = sim::EwsEndpoint::kDisruptHeader;
@@ -215,6 +218,12 @@ int main(int argc, char** argv) {
                           ews.budget().release(ticket);
                           co_return answer;
                         }
+                        if (t.rfind("/graph/", 0) == 0 && graph) {
+                          // Graph answers with the same correlation headers as Exchange Online.
+                          http::Answer answer{graph->handle(req), {}, false};
+                          add_request_ids(req, sim::kExchangeRequestIdHeader, answer);
+                          co_return answer;
+                        }
                         // /{tenant}/oauth2/v2.0/token
                         const auto slash = t.find('/', 1);
                         if (slash != std::string::npos && t.substr(slash) == "/oauth2/v2.0/token") {
@@ -230,6 +239,7 @@ int main(int argc, char** argv) {
     return 69;
   }
   const std::string base = "https://127.0.0.1:" + std::to_string(*bound);
+  graph = std::make_unique<sim::GraphEndpoint>(tenant, base);
   if (api_port == 0) {
     // A port free now, for the daemon's API; the daemon binds it when it starts.
     boost::asio::ip::tcp::acceptor probe(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
@@ -254,6 +264,8 @@ int main(int argc, char** argv) {
                              "[ews]\n"
                              "url = \"" + base + "/EWS/Exchange.asmx\"\n"
                              "request_timeout_seconds = 30\n\n"
+                             "[graph]\n"
+                             "url = \"" + base + std::string(sim::GraphEndpoint::kRoot) + "\"\n\n"
                              "[tls]\n"
                              "ca_file = \"ca.pem\"\n\n"
                              "[store]\n"

@@ -253,7 +253,7 @@ std::vector<SimChangeOf<SimEvent>> Tenant::event_changes_since(const Mailbox& mb
   return net_changes(mb.calendar.events, mb.calendar.by_seq, mb.calendar.seq, since, max, next, last);
 }
 
-std::string Tenant::issue_access_token(bool app) {
+std::string Tenant::issue_access_token(bool app, Audience audience) {
   // Shaped like Entra's: a JWT whose claims say who and what for; the signature is random.
   auto b64url = [](std::string text) {
     auto b = base64_encode(text);
@@ -261,12 +261,22 @@ std::string Tenant::issue_access_token(bool app) {
     while (!b.empty() && b.back() == '=') b.pop_back();
     return b;
   };
-  const std::string claims = "{\"aud\":\"https://outlook.office365.com\",\"tid\":\"" + tenant_id() +
-                             (app ? "\",\"roles\":[\"" + app_role + "\"],\"appid\":\"" + client_id()
-                                  : "\",\"upn\":\"" + service_account() + "\",\"scp\":\"" + token_scope) +
+  const bool graph = audience == Audience::graph;
+  std::string roles;
+  if (graph) {
+    for (const auto& r : graph_app_roles) roles += (roles.empty() ? "\"" : ",\"") + r + "\"";
+  } else {
+    roles = "\"" + app_role + "\"";
+  }
+  const std::string claims = std::string("{\"aud\":\"") +
+                             (graph ? "https://graph.microsoft.com" : "https://outlook.office365.com") +
+                             "\",\"tid\":\"" + tenant_id() +
+                             (app ? "\",\"roles\":[" + roles + "],\"appid\":\"" + client_id()
+                                  : "\",\"upn\":\"" + service_account() + "\",\"scp\":\"" +
+                                        (graph ? graph_delegated_scope : token_scope)) +
                              "\",\"jti\":\"" + random_token(16) + "\"}";
   auto t = b64url("{\"typ\":\"JWT\",\"alg\":\"RS256\"}") + "." + b64url(claims) + "." + random_token(48);
-  access_tokens_[t] = {now() + token_lifetime, app};
+  access_tokens_[t] = {now() + token_lifetime, app, audience};
   return t;
 }
 
@@ -276,9 +286,9 @@ std::string Tenant::issue_refresh_token() {
   return t;
 }
 
-bool Tenant::access_token_valid(const std::string& token) const {
+bool Tenant::access_token_valid(const std::string& token, Audience audience) const {
   auto it = access_tokens_.find(token);
-  return it != access_tokens_.end() && now() < it->second.expires;
+  return it != access_tokens_.end() && now() < it->second.expires && it->second.audience == audience;
 }
 
 bool Tenant::access_token_is_app(const std::string& token) const {

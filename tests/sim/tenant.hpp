@@ -165,16 +165,18 @@ class Tenant {
   std::vector<SimChangeOf<SimEvent>> event_changes_since(const Mailbox& mb, std::uint64_t since, int max,
                                                          std::uint64_t& next, bool& last) const;
 
-  // Tokens.
-  // `app`: an app-only token (roles full_access_as_app) instead of a delegated one.
-  std::string issue_access_token(bool app = false);
+  // Tokens, for one resource each (their `aud`): EWS (https://outlook.office365.com) or Microsoft
+  // Graph (https://graph.microsoft.com); each endpoint takes only its own.
+  enum class Audience { ews, graph };
+  // `app`: an app-only token (application roles) instead of the service account's delegated one.
+  std::string issue_access_token(bool app = false, Audience audience = Audience::ews);
   const std::string& client_secret() const { return client_secret_; }
   // The public certificate (PEM) uploaded to the app registration for client assertions; empty
   // when none is; `certificate_registered` false as if it were removed.
   std::string client_certificate;
   bool certificate_registered = true;
   std::string issue_refresh_token();
-  bool access_token_valid(const std::string& token) const;
+  bool access_token_valid(const std::string& token, Audience audience = Audience::ews) const;
   // Whether a valid token is app-only (client credentials) rather than the service account's.
   bool access_token_is_app(const std::string& token) const;
   bool refresh_token_valid(const std::string& token) const;
@@ -187,6 +189,13 @@ class Tenant {
   std::string token_scope = "EWS.AccessAsUser.All";
   // The application permission app-only tokens carry (their `roles` claim).
   std::string app_role = "full_access_as_app";
+  // Microsoft Graph: the application permissions consented for app-only tokens, the delegated
+  // scopes of the service account's, and the mailboxes RBAC for Applications scopes the app to
+  // (none: every mailbox, as an unscoped Entra grant reaches).
+  std::set<std::string> graph_app_roles{"Contacts.ReadWrite", "Calendars.ReadWrite", "Mail.Send", "Mail.ReadWrite"};
+  std::string graph_delegated_scope =
+      "Contacts.ReadWrite.Shared Calendars.ReadWrite.Shared Mail.Send.Shared";
+  std::optional<std::set<std::string>> graph_rbac_scope;
   // Exchange Online blocking EWS for the organisation, or for an app not on its EWS allow list:
   // every EWS request is answered HTTP 403.
   bool ews_blocked = false;
@@ -275,6 +284,7 @@ class Tenant {
   struct IssuedToken {
     SysSeconds expires{};
     bool app = false;
+    Audience audience = Audience::ews;
   };
   std::map<std::string, IssuedToken> access_tokens_;
   std::set<std::string> refresh_tokens_;

@@ -231,6 +231,14 @@ auth::RopcSettings Simulator::ropc_settings() const {
           password()};
 }
 
+auth::RopcSettings Simulator::graph_app_settings() const {
+  auto s = ropc_settings();
+  s.scope = "https://graph.microsoft.com/.default";
+  s.client_secret = read_file(dir_.path() / "client.secret");
+  while (!s.client_secret.empty() && s.client_secret.back() == '\n') s.client_secret.pop_back();
+  return s;
+}
+
 http::Response Simulator::control(const std::string& method, const std::string& path, const std::string& body) {
   boost::asio::io_context io;
   auto client = http::Client::create(io.get_executor(), client_options());

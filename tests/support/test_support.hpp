@@ -137,6 +137,9 @@ class Simulator {
   // sign-in settings for its token endpoint.
   http::ClientOptions client_options() const;
   auth::RopcSettings ropc_settings() const;
+  // App-only sign-in (client credentials with the app's secret) for Microsoft Graph.
+  auth::RopcSettings graph_app_settings() const;
+  std::string graph_url() const { return base_url() + "/graph/v1.0"; }
 
   // The control API (tests/sim/control_endpoint.hpp), synchronously.
   http::Response control(const std::string& method, const std::string& path, const std::string& body = "");

@@ -324,7 +324,20 @@ Task<http::Response> get_outbox(const Call& c) {
   co_return json_response(200, json::serialize(json::object{{"outbox", std::move(list)}}));
 }
 
+// 422 for what the tenant's backend cannot carry, before anything is stored.
+std::optional<http::Response> unsupported(const Call& c, bool messages) {
+  const auto& can = c.settings.capabilities;
+  if (messages && !can.send_mail)
+    return error(422, "not_supported", "this tenant's backend cannot send mail yet ([tenant] protocol); nothing was queued");
+  if (!messages && c.folder == model::FolderKind::calendar && !can.calendar)
+    return error(422, "not_supported", "this tenant's backend does not carry the calendar yet ([tenant] protocol); nothing was written");
+  if (!messages && c.folder == model::FolderKind::contacts && !can.contacts)
+    return error(422, "not_supported", "this tenant's backend does not carry contacts ([tenant] protocol); nothing was written");
+  return std::nullopt;
+}
+
 Task<http::Response> send_message(const Call& c) {
+  if (auto refused = unsupported(c, true)) co_return std::move(*refused);
   auto body = parse_body(c.req.body);
   if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
   if (auto unknown = model::message_unknown_field(c.req.body)) co_return unknown_field_error(*unknown);
@@ -409,6 +422,7 @@ Task<http::Response> list_items(const Call& c) {
 }
 
 Task<http::Response> create_item(const Call& c) {
+  if (auto refused = unsupported(c, false)) co_return std::move(*refused);
   auto body = parse_body(c.req.body);
   if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
   if (auto unknown = model::unknown_field(c.folder, c.req.body)) co_return unknown_field_error(*unknown);
@@ -441,6 +455,7 @@ Task<http::Response> get_item(const Call& c) {
 // what was read: a page synced in between is never reverted. A write that loses the race reads
 // again.
 Task<http::Response> write_item(const Call& c, const json::object* patch) {
+  if (auto refused = unsupported(c, false)) co_return std::move(*refused);
   const std::string_view if_match = c.req.header("If-Match");
   const bool notify = c.notify();
   constexpr int kAttempts = 5;

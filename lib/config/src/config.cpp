@@ -19,9 +19,10 @@ namespace fs = std::filesystem;
 // Which keys each section accepts; anything else is a typo the admin should hear about.
 const std::map<std::string, std::set<std::string>, std::less<>> kSchema = {
     {"tenant", {"tenant_id", "client_id", "authority", "scope", "access", "client_secret_file", "certificate_file",
-                "private_key_file", "key_file", "auth"}},
+                "private_key_file", "key_file", "auth", "protocol"}},
     {"service_account", {"username", "password_file", "key_file"}},
     {"ews", {"url", "request_timeout_seconds", "get_item_batch_size", "max_response_mb"}},
+    {"graph", {"url"}},
     {"tls", {"ca_file"}},
     {"store", {"path", "keep_changes_days", "keep_conflicts_days", "keep_messages_days"}},
     {"mailboxes", {"list", "file"}},
@@ -149,6 +150,10 @@ Result<std::string, std::string> read_secret_line(const fs::path& p) {
 
 }  // namespace
 
+std::string_view protocol_name(TenantConfig::Protocol protocol) {
+  return protocol == TenantConfig::Protocol::graph ? "graph" : "ews";
+}
+
 std::string_view access_name(TenantConfig::Access access) {
   switch (access) {
     case TenantConfig::Access::app: return "app";
@@ -240,6 +245,25 @@ Result<Config, ConfigError> parse_config(std::string_view text, const fs::path& 
   }
   const bool app = cfg.tenant.access == TenantConfig::Access::app;
 
+  std::string protocol = "ews";
+  EXSYNC_TRY(r.str("tenant", "protocol", protocol, false));
+  if (protocol == "graph") {
+    cfg.tenant.protocol = TenantConfig::Protocol::graph;
+    if (cfg.tenant.basic_auth) return r.fail("tenant.protocol", "\"graph\" needs Entra ID: it does not go with auth = \"basic\"");
+    if (cfg.tenant.access == TenantConfig::Access::impersonation)
+      return r.fail("tenant.access", "protocol = \"graph\" has no impersonation: use access = \"app\" (application "
+                                     "permissions scoped by RBAC for Applications) or \"delegate\" (the service "
+                                     "account's .Shared permissions)");
+    // Graph's scopes instead of EWS's, unless the admin named them.
+    if (cfg.tenant.scope == TenantConfig{}.scope)
+      cfg.tenant.scope = app ? "https://graph.microsoft.com/.default"
+                             : "https://graph.microsoft.com/Contacts.ReadWrite.Shared "
+                               "https://graph.microsoft.com/Calendars.ReadWrite.Shared "
+                               "https://graph.microsoft.com/Mail.Send.Shared offline_access";
+  } else if (protocol != "ews") {
+    return r.fail("tenant.protocol", "\"" + protocol + "\" is not one of \"ews\", \"graph\"");
+  }
+
   // A secret file (owner-only), opened with the section's key_file when sealed with `exsyncd
   // secret seal`, without its trailing line break.
   auto open_secret = [&](const std::string& setting, const fs::path& file,
@@ -323,6 +347,8 @@ Result<Config, ConfigError> parse_config(std::string_view text, const fs::path& 
     cfg.service_account.password = Secret(std::move(*pw));
   }
 
+  EXSYNC_TRY(r.str("graph", "url", cfg.graph.url, false));
+  if (!is_https_url(cfg.graph.url)) return r.fail("graph.url", "must be an https:// URL");
   EXSYNC_TRY(r.str("ews", "url", cfg.ews.url, false));
   if (!is_https_url(cfg.ews.url)) return r.fail("ews.url", "must be an https:// URL");
   std::int64_t timeout = cfg.ews.request_timeout.count();
@@ -395,6 +421,9 @@ Result<Config, ConfigError> parse_config(std::string_view text, const fs::path& 
   for (const auto& f : cfg.sync.folders) {
     if (!is_supported_folder(f))
       return r.fail("sync.folders", "\"" + f + "\" is not a folder this version syncs (supported: \"contacts\", \"calendar\")");
+    if (f == "calendar" && cfg.tenant.protocol == TenantConfig::Protocol::graph)
+      return r.fail("sync.folders", "the calendar is not carried over Microsoft Graph yet: with protocol = \"graph\" "
+                                    "sync \"contacts\" only (README, \"Choosing EWS or Graph\")");
   }
   std::int64_t interval = cfg.sync.interval.count();
   EXSYNC_TRY(r.integer("sync", "interval_seconds", 1, 86400, interval));

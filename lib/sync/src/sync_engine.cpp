@@ -1,6 +1,7 @@
 #include "exsync/sync/sync_engine.hpp"
 
 #include <algorithm>
+#include <map>
 #include <random>
 #include <set>
 
@@ -259,6 +260,9 @@ bool blocks_sending(const model::RemoteError& e) {
 }  // namespace
 
 Task<Result<int, SyncError>> SyncEngine::send_messages(const std::string& mailbox) {
+  // A backend that cannot send leaves the queue as it is (the API accepts no new messages for
+  // it): nothing queued is lost, and it goes out once the tenant's backend can send.
+  if (!remote_.capabilities().send_mail) co_return 0;
   auto queued = co_await run_blocking(blocking_, [&] { return store_.queued_messages(mailbox); });
   if (!queued) co_return store_failure(std::move(queued).error());
   int sent = 0;
@@ -417,21 +421,36 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const st
     model::PageCommit commit;
     commit.next_cursor = page->next_cursor;
     commit.completes_sync = page->last_page;
+    // A feed may name an item more than once in a page (Graph's delta replays changes): its
+    // last mention is its state.
     std::vector<model::RemoteRef> candidates;
-    for (const auto& change : page->changes) {
-      if (change.kind == model::ChangeKind::deleted) commit.deletions.push_back(change.ref.id);
-      else candidates.push_back(change.ref);
+    std::map<std::string, model::RemoteChange*> latest;
+    for (auto& change : page->changes) {
+      if (change.kind == model::ChangeKind::deleted) {
+        commit.deletions.push_back(change.ref.id);
+        continue;
+      }
+      auto [it, first] = latest.try_emplace(change.ref.id, &change);
+      if (first) candidates.push_back(change.ref);
+      else it->second = &change;
     }
+    for (auto& ref : candidates) ref = latest.at(ref.id)->ref;
 
     // Items we already hold at the reported change key need no download (a resync, or an
-    // update we have seen on an earlier, uncommitted attempt).
+    // update we have seen on an earlier, uncommitted attempt); those the feed carried need none
+    // either.
     std::vector<std::string> to_fetch;
     if (!candidates.empty()) {
       auto same = co_await run_blocking(blocking_, [&] { return store_.unchanged(mailbox, folder, candidates); });
       if (!same) co_return store_failure(std::move(same).error());
       for (const auto& ref : candidates) {
-        if (same->contains(ref.id)) commit.unchanged.push_back(ref.id);
-        else to_fetch.push_back(ref.id);
+        if (same->contains(ref.id)) {
+          commit.unchanged.push_back(ref.id);
+        } else if (auto& content = latest.at(ref.id)->content) {
+          commit.upserts.push_back({ref, std::move(*content)});
+        } else {
+          to_fetch.push_back(ref.id);
+        }
       }
     }
     std::set<std::string> retried;

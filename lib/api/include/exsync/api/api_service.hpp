@@ -17,6 +17,7 @@
 
 #include "exsync/core/async.hpp"
 #include "exsync/http/message.hpp"
+#include "exsync/model/ports.hpp"
 #include "exsync/store/crm_store.hpp"
 #include "exsync/sync/schedule.hpp"
 
@@ -34,6 +35,9 @@ struct ApiSettings {
   // The daemon's own metrics in Prometheus text format, for GET /metrics; the API adds the
   // store's backlog.
   std::function<std::string()> metrics;
+  // What the tenant's backend can carry: a write it cannot is refused with 422 not_supported
+  // before anything is stored.
+  model::RemoteCapabilities capabilities;
 };
 
 class ApiService {

@@ -54,6 +54,11 @@ class Secret {
 };
 
 struct TenantConfig {
+  // The protocol exsync speaks with the mailboxes: Exchange Web Services, or Microsoft Graph
+  // (Exchange Online, where EWS is retired). Graph reaches mailboxes with access = "app" (RBAC
+  // for Applications scopes it) or "delegate" (the service account's .Shared permissions).
+  enum class Protocol { ews, graph };
+  Protocol protocol = Protocol::ews;
   std::string tenant_id;
   std::string client_id;
   std::string authority = "https://login.microsoftonline.com";
@@ -81,6 +86,8 @@ struct TenantConfig {
   std::string token_url() const;
 };
 
+// "ews", "graph".
+std::string_view protocol_name(TenantConfig::Protocol protocol);
 // "impersonation", "app", "delegate": the configuration's spelling.
 std::string_view access_name(TenantConfig::Access access);
 
@@ -89,6 +96,10 @@ struct ServiceAccountConfig {
   std::filesystem::path password_file;  // plain, or sealed with `exsyncd secret seal`
   std::filesystem::path key_file;       // the key a sealed password_file opens with
   Secret password;  // the password, trailing newline removed
+};
+
+struct GraphConfig {
+  std::string url = "https://graph.microsoft.com/v1.0";  // national clouds and the simulator differ
 };
 
 struct EwsConfig {
@@ -130,6 +141,7 @@ struct Config {
   TenantConfig tenant;
   ServiceAccountConfig service_account;
   EwsConfig ews;
+  GraphConfig graph;
   std::filesystem::path tls_ca_file;  // empty: system trust store only
   std::filesystem::path store_path;
   RetentionConfig retention;

@@ -21,12 +21,13 @@
 #include "exsync/model/folder.hpp"
 #include "exsync/model/item.hpp"
 #include "exsync/model/message.hpp"
+#include "exsync/model/tag.hpp"
 
 namespace exsync::ews {
 
-// exsync's MAPI named-property set and the name of the local-id tag.
-inline constexpr std::string_view kTagPropertySetId = "8a3f1c52-6e7d-4b0f-9d2a-3c5e7b1f4a60";
-inline constexpr std::string_view kTagPropertyName = "exsync-local-id";
+// exsync's MAPI named-property set and the name of the local-id tag (model/tag.hpp).
+using model::kTagPropertyName;
+using model::kTagPropertySetId;
 
 std::string create_item_request(const Target& target, model::FolderKind folder, const model::Contact& contact,
                                 std::string_view local_id);

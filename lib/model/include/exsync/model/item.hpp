@@ -1,6 +1,7 @@
 // Items as they travel between the remote mailbox, the sync engine and the local store.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -46,6 +47,10 @@ enum class ChangeKind { created, updated, deleted };
 struct RemoteChange {
   ChangeKind kind;
   RemoteRef ref;  // change_key is empty for deletions
+  // The item's content, when the change feed carries it (Graph's delta does): the engine then
+  // stores it as it is, without fetching it. Absent for a deletion, and where the feed gives
+  // ids only (EWS SyncFolderItems with IdOnly).
+  std::optional<ItemPayload> content = std::nullopt;
 };
 
 // One page of a folder's change feed: the changes since the cursor it was asked with, and the

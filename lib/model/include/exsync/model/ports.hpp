@@ -21,12 +21,22 @@
 
 namespace exsync::model {
 
+// What a backend can do for the CRM. The API refuses (422 not_supported) what the tenant's
+// backend cannot, rather than storing what would never reach the mailbox.
+struct RemoteCapabilities {
+  bool contacts = true;
+  bool calendar = true;
+  bool send_mail = true;
+};
+
 // The remote side, for every mailbox the service account may reach.
 // Thread-safety: call from the network thread only (the one running its executor). Calls for
 // different mailboxes may be in flight at the same time.
 class RemoteMailboxService {
  public:
   virtual ~RemoteMailboxService() = default;
+
+  virtual RemoteCapabilities capabilities() const { return {}; }
 
   // The changes in `folder` since `cursor` (empty: from the beginning), at most `max_changes`.
   // Errors: invalid_sync_state when the cursor is no longer accepted; see RemoteErrorKind.

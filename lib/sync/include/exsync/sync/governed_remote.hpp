@@ -27,6 +27,7 @@ class GovernedRemote final : public model::RemoteMailboxService {
                                                                          model::FolderKind folder,
                                                                          const std::vector<std::string>& ids) override;
   std::size_t fetch_limit() const override { return inner_.fetch_limit(); }
+  model::RemoteCapabilities capabilities() const override { return inner_.capabilities(); }
   Task<Result<model::RemoteRef, model::RemoteError>> create(const std::string& mailbox, model::FolderKind folder,
                                                             const model::ItemPayload& item, const std::string& local_id,
                                                             bool notify) override;

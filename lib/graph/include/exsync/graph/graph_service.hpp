@@ -1,0 +1,97 @@
+// GraphService: the remote mailbox port over Microsoft Graph (v1.0), beside the EWS backend.
+//
+// Contacts: the default contacts folder (the well-known name `contacts`) through delta query.
+// A round pages by @odata.nextLink until the @odata.deltaLink; each link is the cursor, stored
+// whole with its page and replayed verbatim. A link is followed only to the configured Graph
+// root (scheme, host, port and path), so that the token never goes elsewhere; one stored for
+// another root (the setting changed) starts the folder over, reconciling with what is stored.
+// The delta carries the contacts' content, so a sync needs no second read. Every request asks
+// for immutable ids (Prefer: IdType="ImmutableId"). Creates carry the tag (model/tag.hpp) and
+// are found again by a $filter on it; updates send only the fields that changed, with If-Match
+// on the stored change key (412 is a conflict); deletes are deletes.
+//
+// Answers are checked against their requests before anything of them is used: an item read
+// must be the one asked for, and a delta page's links must name the same user as the request
+// that got them. An answer that fails the check closes its connection.
+//
+// Calendar and mail are not yet carried over Graph: capabilities() says so, and the API refuses
+// them for such a tenant (README, "Choosing EWS or Graph").
+//
+// Thread-safety: use from the network thread only. Lifetime: `client` and `tokens` must
+// outlive it.
+#pragma once
+
+#include <cstdint>
+
+#include "exsync/auth/token_source.hpp"
+#include "exsync/http/client.hpp"
+#include "exsync/model/ports.hpp"
+
+namespace exsync::graph {
+
+struct GraphSettings {
+  std::string url = "https://graph.microsoft.com/v1.0";  // the root; national clouds differ
+};
+
+struct GraphStats {
+  std::uint64_t delta_requests = 0;
+  std::uint64_t item_requests = 0;
+  std::uint64_t refused_answers = 0;  // answers that were not their request's
+};
+
+class GraphService final : public model::RemoteMailboxService {
+ public:
+  GraphService(http::Client& client, auth::TokenSource& tokens, GraphSettings settings);
+
+  model::RemoteCapabilities capabilities() const override { return {.contacts = true, .calendar = false, .send_mail = false}; }
+
+  Task<Result<model::ChangePage, model::RemoteError>> changes(const std::string& mailbox, model::FolderKind folder,
+                                                              const std::string& cursor, int max_changes) override;
+  Task<Result<std::int64_t, model::RemoteError>> count(const std::string& mailbox, model::FolderKind folder) override;
+  Task<Result<model::FetchedItems, model::RemoteError>> fetch(const std::string& mailbox, model::FolderKind folder,
+                                                              const std::vector<std::string>& ids) override;
+  // One item per request (Graph reads items one by one outside $batch).
+  std::size_t fetch_limit() const override { return 1; }
+  Task<Result<model::RemoteRef, model::RemoteError>> create(const std::string& mailbox, model::FolderKind folder,
+                                                            const model::ItemPayload& item, const std::string& local_id,
+                                                            bool notify) override;
+  Task<Result<std::optional<model::RemoteRef>, model::RemoteError>> find_created(const std::string& mailbox,
+                                                                                 model::FolderKind folder,
+                                                                                 const std::string& local_id) override;
+  Task<Result<model::RemoteRef, model::RemoteError>> update(const std::string& mailbox, const model::RemoteRef& ref,
+                                                            const model::ItemPayload& before,
+                                                            const model::ItemPayload& after, bool overwrite,
+                                                            bool notify) override;
+  Task<Result<Unit, model::RemoteError>> remove(const std::string& mailbox, const model::RemoteRef& ref,
+                                                bool notify) override;
+  Task<Result<Unit, model::RemoteError>> send(const std::string& mailbox, const model::OutgoingMessage& message) override;
+  Task<Result<bool, model::RemoteError>> find_sent(const std::string& mailbox, const std::string& local_id) override;
+
+  const GraphStats& stats() const { return stats_; }
+
+ private:
+  struct Call {
+    std::string method = "GET";
+    std::string url;
+    std::string body;  // JSON, or empty
+    std::vector<http::Header> headers;
+    bool retry_safe = true;
+  };
+  // Sends `call` with a token (once more with a fresh one after a 401) and returns a 2xx answer
+  // with its connection still leased, or the error any other answer means.
+  Task<Result<http::Response, model::RemoteError>> send_call(const std::string& mailbox, std::string_view operation,
+                                                             Call call);
+  // The answer did not belong to its request: its connection is closed, and it is said.
+  model::RemoteError refuse(http::Response& resp, const std::string& mailbox, std::string_view operation,
+                            std::string why);
+  std::string user_url(const std::string& mailbox) const;
+  // Whether `link` is under the configured root (so that the token may go to it).
+  bool under_root(std::string_view link) const;
+
+  http::Client& client_;
+  auth::TokenSource& tokens_;
+  GraphSettings settings_;
+  GraphStats stats_;
+};
+
+}  // namespace exsync::graph

@@ -1,0 +1,361 @@
+#include "exsync/graph/graph_service.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url.hpp>
+#include <algorithm>
+#include <cctype>
+
+#include "exsync/graph/graph_json.hpp"
+#include "exsync/log/log.hpp"
+#include "exsync/model/tag.hpp"
+
+namespace exsync::graph {
+
+namespace json = boost::json;
+namespace urls = boost::urls;
+using model::RemoteError;
+using model::RemoteErrorKind;
+
+namespace {
+
+RemoteErrorKind remote_kind(http::HttpErrorKind kind) {
+  switch (kind) {
+    case http::HttpErrorKind::connect:
+    case http::HttpErrorKind::timeout:
+    case http::HttpErrorKind::io: return RemoteErrorKind::network;
+    case http::HttpErrorKind::resolve: return RemoteErrorKind::unreachable;
+    case http::HttpErrorKind::tls: return RemoteErrorKind::tls;
+    case http::HttpErrorKind::too_large: return RemoteErrorKind::too_large;
+    case http::HttpErrorKind::protocol: return RemoteErrorKind::protocol;
+    case http::HttpErrorKind::mismatched: return RemoteErrorKind::mismatched_answer;
+    case http::HttpErrorKind::bad_url:
+    case http::HttpErrorKind::config: return RemoteErrorKind::setup;
+  }
+  return RemoteErrorKind::network;
+}
+
+// Percent-encodes all but RFC 3986's unreserved characters (and '@', which a path may hold).
+std::string encode(std::string_view s, bool keep_at) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || (keep_at && c == '@')) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// The user a Graph URL addresses: the decoded segment after "users", lower-cased; empty if none.
+std::string user_of(std::string_view url) {
+  auto u = urls::parse_uri(url);
+  if (!u) return {};
+  auto segs = u->segments();
+  for (auto it = segs.begin(); it != segs.end(); ++it) {
+    if (*it == "users" && std::next(it) != segs.end()) return lower(std::string(*std::next(it)));
+  }
+  return {};
+}
+
+Result<json::object, std::string> parse_object(std::string_view body) {
+  json::error_code ec;
+  auto v = json::parse(body, ec);
+  if (ec) return Fail{"the answer is not JSON: " + ec.message()};
+  if (!v.is_object()) return Fail{std::string("the answer is not a JSON object")};
+  return std::move(v.as_object());
+}
+
+RemoteError not_carried(std::string_view what) {
+  RemoteError e{RemoteErrorKind::invalid_item,
+                std::string(what) + " is not carried over Microsoft Graph yet; this tenant needs [tenant] protocol = \"ews\" for it",
+                "NotSupported", {}};
+  e.answered = true;
+  return e;
+}
+
+std::string etag_of(const model::RemoteRef& ref) { return "W/\"" + ref.change_key + "\""; }
+
+}  // namespace
+
+GraphService::GraphService(http::Client& client, auth::TokenSource& tokens, GraphSettings settings)
+    : client_(client), tokens_(tokens), settings_(std::move(settings)) {
+  while (!settings_.url.empty() && settings_.url.back() == '/') settings_.url.pop_back();
+}
+
+std::string GraphService::user_url(const std::string& mailbox) const {
+  return settings_.url + "/users/" + encode(mailbox, true);
+}
+
+bool GraphService::under_root(std::string_view link) const {
+  auto root = urls::parse_uri(settings_.url);
+  auto u = urls::parse_uri(link);
+  if (!root || !u) return false;
+  if (u->scheme_id() != urls::scheme::https || root->scheme_id() != urls::scheme::https) return false;
+  if (lower(std::string(u->encoded_host())) != lower(std::string(root->encoded_host()))) return false;
+  if (u->port_number() != root->port_number()) return false;
+  const auto prefix = std::string(root->encoded_path());
+  const auto path = std::string(u->encoded_path());
+  return path.rfind(prefix + "/", 0) == 0;
+}
+
+Task<Result<http::Response, RemoteError>> GraphService::send_call(const std::string& mailbox,
+                                                                  std::string_view operation, Call call) {
+  std::string last_request_id;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto token = co_await tokens_.access_token();
+    if (!token) {
+      co_return Fail{RemoteError{RemoteErrorKind::auth,
+                                 std::string(auth::auth_error_kind_name(token.error().kind)) + ": " +
+                                     token.error().description,
+                                 "", {}}};
+    }
+    http::Request req;
+    req.method = call.method;
+    req.url = call.url;
+    req.retry_safe = call.retry_safe;
+    req.headers = {{"Authorization", "Bearer " + *token}, {"Prefer", "IdType=\"ImmutableId\""}};
+    if (!call.body.empty()) req.headers.push_back({"Content-Type", "application/json"});
+    for (const auto& h : call.headers) req.headers.push_back(h);
+    req.body = call.body;
+    auto resp = co_await client_.send(std::move(req));
+    if (!resp) {
+      const auto& e = resp.error();
+      RemoteError out{remote_kind(e.kind), e.message, std::string(http::http_error_kind_name(e.kind)), {}};
+      out.request_id = e.request_id;
+      if (out.kind == RemoteErrorKind::mismatched_answer) {
+        ++stats_.refused_answers;
+        log::warn("graph.answer.refused", {{"mailbox", mailbox}, {"operation", operation},
+                                           {"request_id", out.request_id}, {"message", out.message}});
+      }
+      co_return Fail{std::move(out)};
+    }
+    last_request_id = resp->request_id;
+    if (resp->status >= 200 && resp->status < 300) co_return std::move(*resp);
+    if (resp->status == 401 && attempt == 0) {
+      log::info("graph.token.rejected", {{"mailbox", mailbox}, {"operation", operation}, {"request_id", resp->request_id}});
+      tokens_.reject(*token);
+      continue;
+    }
+    auto error = error_for_graph_response(resp->status, resp->body, resp->header("Retry-After"));
+    error.request_id = resp->request_id;
+    co_return Fail{std::move(error)};
+  }
+  RemoteError refused{RemoteErrorKind::unauthorized, "Graph refused a fresh access token", "", {}};
+  refused.request_id = last_request_id;
+  co_return Fail{std::move(refused)};
+}
+
+RemoteError GraphService::refuse(http::Response& resp, const std::string& mailbox, std::string_view operation,
+                                 std::string why) {
+  resp.connection.close();
+  ++stats_.refused_answers;
+  RemoteError e{RemoteErrorKind::mismatched_answer, std::move(why), "", {}};
+  e.request_id = resp.request_id;
+  log::warn("graph.answer.refused", {{"mailbox", mailbox}, {"operation", operation},
+                                     {"request_id", e.request_id}, {"message", e.message}});
+  return e;
+}
+
+Task<Result<model::ChangePage, RemoteError>> GraphService::changes(const std::string& mailbox, model::FolderKind folder,
+                                                                   const std::string& cursor, int max_changes) {
+  if (folder != model::FolderKind::contacts) co_return Fail{not_carried("the calendar")};
+  Call call;
+  if (cursor.empty()) {
+    call.url = user_url(mailbox) + "/contactFolders/contacts/contacts/delta";
+  } else {
+    // A link from another root (the setting changed): start over, reconciling with the store.
+    if (!under_root(cursor))
+      co_return Fail{RemoteError{RemoteErrorKind::invalid_sync_state,
+                                 "the stored delta link is not under [graph] url: the folder starts over", "", {}}};
+    call.url = cursor;
+  }
+  const std::string asked_user = user_of(call.url);
+  call.headers.push_back({"Prefer", "odata.maxpagesize=" + std::to_string(std::max(1, max_changes))});
+  ++stats_.delta_requests;
+  auto resp = co_await send_call(mailbox, "delta", std::move(call));
+  if (!resp) co_return Fail{std::move(resp).error()};
+  auto body = parse_object(resp->body);
+  if (!body) co_return Fail{refuse(*resp, mailbox, "delta", body.error())};
+  model::ChangePage page;
+  const auto* next = body->if_contains("@odata.nextLink");
+  const auto* delta = body->if_contains("@odata.deltaLink");
+  if ((next != nullptr) == (delta != nullptr) || !(next ? next : delta)->is_string())
+    co_return Fail{refuse(*resp, mailbox, "delta", "a delta page without exactly one of @odata.nextLink and @odata.deltaLink")};
+  page.next_cursor = std::string((next ? next : delta)->as_string());
+  page.last_page = delta != nullptr;
+  if (!under_root(page.next_cursor))
+    co_return Fail{refuse(*resp, mailbox, "delta", "a delta link outside [graph] url: " + page.next_cursor)};
+  // The link must go on with the user the request asked for (the first request names the user
+  // by address; Graph may name it by its object id from then on).
+  const std::string linked_user = user_of(page.next_cursor);
+  if (linked_user != asked_user && (linked_user.find('@') != std::string::npos || !cursor.empty()))
+    co_return Fail{refuse(*resp, mailbox, "delta", "the delta link names user " + linked_user + ", not " + asked_user)};
+  const auto* value = body->if_contains("value");
+  if (!value || !value->is_array()) co_return Fail{refuse(*resp, mailbox, "delta", "a delta page without value")};
+  for (const auto& entry : value->as_array()) {
+    if (!entry.is_object()) co_return Fail{refuse(*resp, mailbox, "delta", "a delta entry that is no object")};
+    const auto& o = entry.as_object();
+    if (o.contains("@removed")) {
+      const auto* id = o.if_contains("id");
+      if (!id || !id->is_string()) co_return Fail{refuse(*resp, mailbox, "delta", "a removal without an id")};
+      page.changes.push_back({model::ChangeKind::deleted, {std::string(id->as_string()), ""}});
+      continue;
+    }
+    auto item = contact_from_graph(o);
+    if (!item) co_return Fail{refuse(*resp, mailbox, "delta", item.error())};
+    page.changes.push_back({model::ChangeKind::updated, item->ref, std::move(item->payload)});
+  }
+  resp->connection.reuse();
+  co_return page;
+}
+
+Task<Result<std::int64_t, RemoteError>> GraphService::count(const std::string& mailbox, model::FolderKind folder) {
+  if (folder != model::FolderKind::contacts) co_return Fail{not_carried("the calendar")};
+  Call call;
+  call.url = user_url(mailbox) + "/contactFolders/contacts/contacts?$count=true&$top=1&$select=id";
+  auto resp = co_await send_call(mailbox, "count", std::move(call));
+  if (!resp) co_return Fail{std::move(resp).error()};
+  auto body = parse_object(resp->body);
+  if (!body) co_return Fail{refuse(*resp, mailbox, "count", body.error())};
+  const auto* n = body->if_contains("@odata.count");
+  if (!n || !n->is_int64()) co_return Fail{refuse(*resp, mailbox, "count", "a count without @odata.count")};
+  resp->connection.reuse();
+  co_return n->as_int64();
+}
+
+Task<Result<model::FetchedItems, RemoteError>> GraphService::fetch(const std::string& mailbox,
+                                                                   model::FolderKind folder,
+                                                                   const std::vector<std::string>& ids) {
+  if (folder != model::FolderKind::contacts) co_return Fail{not_carried("the calendar")};
+  model::FetchedItems out;
+  for (const auto& id : ids) {
+    Call call;
+    call.url = user_url(mailbox) + "/contacts/" + encode(id, false);
+    ++stats_.item_requests;
+    auto resp = co_await send_call(mailbox, "get", std::move(call));
+    if (!resp) {
+      if (resp.error().kind == RemoteErrorKind::item_not_found) continue;  // its deletion arrives by delta
+      co_return Fail{std::move(resp).error()};
+    }
+    auto body = parse_object(resp->body);
+    if (!body) co_return Fail{refuse(*resp, mailbox, "get", body.error())};
+    auto item = contact_from_graph(*body);
+    if (item && item->ref.id != id)
+      co_return Fail{refuse(*resp, mailbox, "get", "asked for contact " + id + ", got " + item->ref.id)};
+    resp->connection.reuse();
+    if (!item) {
+      out.refused.push_back({id, "InvalidContact", item.error()});
+      continue;
+    }
+    out.items.push_back(std::move(*item));
+  }
+  co_return out;
+}
+
+Task<Result<model::RemoteRef, RemoteError>> GraphService::create(const std::string& mailbox, model::FolderKind folder,
+                                                                  const model::ItemPayload& item,
+                                                                  const std::string& local_id, bool) {
+  const auto* contact = std::get_if<model::Contact>(&item);
+  if (folder != model::FolderKind::contacts || !contact) co_return Fail{not_carried("the calendar")};
+  Call call;
+  call.method = "POST";
+  call.url = user_url(mailbox) + "/contactFolders/contacts/contacts";
+  call.body = json::serialize(contact_create_body(*contact, local_id));
+  call.retry_safe = false;
+  auto resp = co_await send_call(mailbox, "create", std::move(call));
+  if (!resp) co_return Fail{std::move(resp).error()};
+  auto body = parse_object(resp->body);
+  if (!body) co_return Fail{refuse(*resp, mailbox, "create", body.error())};
+  auto created = contact_from_graph(*body);
+  if (!created) co_return Fail{refuse(*resp, mailbox, "create", created.error())};
+  resp->connection.reuse();
+  co_return created->ref;
+}
+
+Task<Result<std::optional<model::RemoteRef>, RemoteError>> GraphService::find_created(const std::string& mailbox,
+                                                                                      model::FolderKind folder,
+                                                                                      const std::string& local_id) {
+  if (folder != model::FolderKind::contacts) co_return Fail{not_carried("the calendar")};
+  // Single quotes in an OData string literal are doubled; the local id is exsync's own (a UUID).
+  const std::string filter = "singleValueExtendedProperties/Any(ep: ep/id eq '" + model::graph_tag_property_id() +
+                             "' and ep/value eq '" + local_id + "')";
+  Call call;
+  call.url = user_url(mailbox) + "/contactFolders/contacts/contacts?$filter=" + encode(filter, false) +
+             "&$select=id,changeKey";
+  auto resp = co_await send_call(mailbox, "find", std::move(call));
+  if (!resp) co_return Fail{std::move(resp).error()};
+  auto body = parse_object(resp->body);
+  if (!body) co_return Fail{refuse(*resp, mailbox, "find", body.error())};
+  const auto* value = body->if_contains("value");
+  if (!value || !value->is_array()) co_return Fail{refuse(*resp, mailbox, "find", "a list without value")};
+  std::optional<model::RemoteRef> found;
+  for (const auto& v : value->as_array()) {
+    if (!v.is_object()) continue;
+    const auto& o = v.as_object();
+    const auto* id = o.if_contains("id");
+    const auto* ck = o.if_contains("changeKey");
+    if (id && id->is_string() && ck && ck->is_string() && !found)
+      found = model::RemoteRef{std::string(id->as_string()), std::string(ck->as_string())};
+  }
+  resp->connection.reuse();
+  co_return found;
+}
+
+Task<Result<model::RemoteRef, RemoteError>> GraphService::update(const std::string& mailbox,
+                                                                  const model::RemoteRef& ref,
+                                                                  const model::ItemPayload& before,
+                                                                  const model::ItemPayload& after, bool overwrite,
+                                                                  bool) {
+  const auto* b = std::get_if<model::Contact>(&before);
+  const auto* a = std::get_if<model::Contact>(&after);
+  if (!a || !b) co_return Fail{not_carried("the calendar")};
+  auto patch = contact_patch_body(*b, *a);
+  if (patch.empty()) co_return ref;
+  Call call;
+  call.method = "PATCH";
+  call.url = user_url(mailbox) + "/contacts/" + encode(ref.id, false);
+  call.body = json::serialize(patch);
+  call.retry_safe = false;
+  if (!overwrite) call.headers.push_back({"If-Match", etag_of(ref)});
+  auto resp = co_await send_call(mailbox, "update", std::move(call));
+  if (!resp) co_return Fail{std::move(resp).error()};
+  auto body = parse_object(resp->body);
+  if (!body) co_return Fail{refuse(*resp, mailbox, "update", body.error())};
+  auto updated = contact_from_graph(*body);
+  if (!updated) co_return Fail{refuse(*resp, mailbox, "update", updated.error())};
+  if (updated->ref.id != ref.id)
+    co_return Fail{refuse(*resp, mailbox, "update", "updated contact " + ref.id + ", the answer is " + updated->ref.id)};
+  resp->connection.reuse();
+  co_return updated->ref;
+}
+
+Task<Result<Unit, RemoteError>> GraphService::remove(const std::string& mailbox, const model::RemoteRef& ref, bool) {
+  Call call;
+  call.method = "DELETE";
+  call.url = user_url(mailbox) + "/contacts/" + encode(ref.id, false);
+  call.retry_safe = false;
+  auto resp = co_await send_call(mailbox, "delete", std::move(call));
+  if (!resp) co_return Fail{std::move(resp).error()};
+  if (resp->status != 204) co_return Fail{refuse(*resp, mailbox, "delete", "a delete answered " + std::to_string(resp->status))};
+  resp->connection.reuse();
+  co_return Unit{};
+}
+
+Task<Result<Unit, RemoteError>> GraphService::send(const std::string&, const model::OutgoingMessage&) {
+  co_return Fail{not_carried("sending mail")};
+}
+
+Task<Result<bool, RemoteError>> GraphService::find_sent(const std::string&, const std::string&) {
+  co_return Fail{not_carried("sending mail")};
+}
+
+}  // namespace exsync::graph

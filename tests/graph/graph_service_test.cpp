@@ -1,0 +1,175 @@
+// The Graph backend against the simulator's Graph endpoint over real HTTPS: delta paging,
+// changes made in Outlook (through the simulator's control API, as EWS shows them too), expired
+// tokens, tagged creates found again, conflicting updates and deletes.
+#include "exsync/graph/graph_service.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "../sync/ews_stack.hpp"
+#include "exsync/auth/entra_token_source.hpp"
+#include "test_support.hpp"
+
+namespace exsync::graph {
+namespace {
+
+using model::FolderKind;
+using model::RemoteErrorKind;
+
+class GraphServiceTest : public ::testing::Test {
+ protected:
+  GraphServiceTest()
+      : client_(std::move(*http::Client::create(io_.get_executor(), sim_.client_options()))),
+        tokens_(io_.get_executor(), *client_, SystemClock::instance(), sim_.graph_app_settings()),
+        graph_(*client_, tokens_, GraphSettings{sim_.graph_url()}) {}
+
+  // Every page of a round from `cursor`; the cursor that ends it.
+  std::vector<model::RemoteChange> round(std::string& cursor, int page_size, int* pages = nullptr) {
+    std::vector<model::RemoteChange> all;
+    for (int n = 0; n < 100; ++n) {
+      auto page = test::run(io_, graph_.changes(mb_, FolderKind::contacts, cursor, page_size));
+      EXPECT_TRUE(page) << page.error().message;
+      if (!page) break;
+      for (auto& c : page->changes) all.push_back(std::move(c));
+      cursor = page->next_cursor;
+      if (pages) ++*pages;
+      if (page->last_page) break;
+    }
+    return all;
+  }
+  std::string sim_contact_path(const std::string& ews_id) {
+    return "/sim/mailboxes/" + test::url_segment(mb_) + "/contacts/" + test::url_segment(ews_id);
+  }
+
+  const std::string mb_ = "agent1@contoso.onmicrosoft.com";
+  test::Simulator sim_{test::SimOptions{.mailboxes = 2, .contacts = 25, .events = 1}};
+  boost::asio::io_context io_;
+  std::unique_ptr<http::Client> client_;
+  auth::EntraTokenSource tokens_;
+  GraphService graph_;
+};
+
+TEST_F(GraphServiceTest, ADeltaRoundPagesToItsDeltaLinkWithEveryContactsContent) {
+  std::string cursor;
+  int pages = 0;
+  auto changes = round(cursor, 10, &pages);
+  EXPECT_EQ(pages, 3) << "25 contacts, 10 a page";
+  ASSERT_EQ(changes.size(), 25u);
+  const auto in_exchange = sim_.contacts(mb_);
+  std::set<std::string> names;
+  for (const auto& c : changes) {
+    ASSERT_TRUE(c.content) << "delta carries the content: no second read";
+    names.insert(std::get<model::Contact>(*c.content).display_name);
+    EXPECT_FALSE(c.ref.change_key.empty());
+    EXPECT_EQ(in_exchange.count(c.ref.id), 0u) << "Graph's ids are not EWS's";
+  }
+  for (const auto& [id, line] : in_exchange)
+    EXPECT_TRUE(names.contains(std::string(boost::json::parse(line).at("display_name").as_string()))) << line;
+  EXPECT_NE(cursor.find("$deltatoken="), std::string::npos) << cursor;
+  // Nothing changed: one request, no changes, a fresh deltaLink.
+  auto again = test::run(io_, graph_.changes(mb_, FolderKind::contacts, cursor, 10));
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->changes.empty());
+  EXPECT_TRUE(again->last_page);
+}
+
+TEST_F(GraphServiceTest, OutlooksEditsAndDeletionsArriveInTheNextRound) {
+  std::string cursor;
+  round(cursor, 50);
+  const auto first = sim_.contacts(mb_).begin()->first;
+  const auto second = std::next(sim_.contacts(mb_).begin())->first;
+  ASSERT_EQ(sim_.control("PATCH", sim_contact_path(first), R"({"company":"Outlook Realty"})").status, 200);
+  ASSERT_EQ(sim_.control("DELETE", sim_contact_path(second)).status, 204);
+  auto changes = round(cursor, 50);
+  ASSERT_EQ(changes.size(), 2u);
+  int edited = 0, removed = 0;
+  for (const auto& c : changes) {
+    if (c.kind == model::ChangeKind::deleted) {
+      ++removed;
+      EXPECT_FALSE(c.content);
+    } else {
+      ++edited;
+      EXPECT_EQ(std::get<model::Contact>(*c.content).company, "Outlook Realty");
+    }
+  }
+  EXPECT_EQ(edited, 1);
+  EXPECT_EQ(removed, 1);
+}
+
+TEST_F(GraphServiceTest, AnExpiredDeltaTokenIsAnInvalidSyncStateAndALinkElsewhereIsNeverFollowed) {
+  std::string cursor;
+  round(cursor, 50);
+  ASSERT_EQ(sim_.control("POST", "/sim/mailboxes/" + test::url_segment(mb_) + "/invalidate-sync-states").status, 204);
+  auto expired = test::run(io_, graph_.changes(mb_, FolderKind::contacts, cursor, 50));
+  ASSERT_FALSE(expired);
+  EXPECT_EQ(expired.error().kind, RemoteErrorKind::invalid_sync_state);
+  EXPECT_EQ(expired.error().code, "SyncStateNotFound");
+  // A stored link for another host (the setting changed, or a store tampered with): the folder
+  // starts over, and no request goes there with the token.
+  const auto before = client_->stats().requests;
+  auto elsewhere = test::run(io_, graph_.changes(mb_, FolderKind::contacts,
+                                                 "https://graph.example.net/v1.0/users/x/contactFolders/contacts/contacts/delta?$deltatoken=a", 50));
+  ASSERT_FALSE(elsewhere);
+  EXPECT_EQ(elsewhere.error().kind, RemoteErrorKind::invalid_sync_state);
+  EXPECT_EQ(client_->stats().requests, before);
+}
+
+TEST_F(GraphServiceTest, ATaggedCreateIsFoundAgainAndAStaleUpdateIsAConflict) {
+  model::Contact c;
+  c.display_name = "Graph Lead";
+  c.emails = {{"EmailAddress1", "lead@example.com", "Lead"}};
+  auto created = test::run(io_, graph_.create(mb_, FolderKind::contacts, c, "7d0c1f0e-local", false));
+  ASSERT_TRUE(created) << created.error().message;
+  auto found = test::run(io_, graph_.find_created(mb_, FolderKind::contacts, "7d0c1f0e-local"));
+  ASSERT_TRUE(found) << found.error().message;
+  ASSERT_TRUE(*found);
+  EXPECT_EQ((*found)->id, created->id);
+  auto none = test::run(io_, graph_.find_created(mb_, FolderKind::contacts, "someone-else"));
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+  // The tag is the EWS backend's property: EWS finds what Graph created, by the same tag.
+  test::EwsStack ews(sim_, io_);
+  auto by_ews = test::run(io_, ews.ews->find_created(mb_, FolderKind::contacts, "7d0c1f0e-local"));
+  ASSERT_TRUE(by_ews) << by_ews.error().message;
+  ASSERT_TRUE(*by_ews);
+  EXPECT_NE(sim_.contacts(mb_).at((*by_ews)->id).find("Graph Lead"), std::string::npos);
+  EXPECT_EQ((*by_ews)->change_key, created->change_key) << "one item, one change key, either protocol";
+
+  auto after = c;
+  after.job_title = "Buyer";
+  auto updated = test::run(io_, graph_.update(mb_, *created, c, after, false, false));
+  ASSERT_TRUE(updated) << updated.error().message;
+  EXPECT_NE(updated->change_key, created->change_key);
+  // The old change key no longer matches: 412, a conflict for the engine to resolve.
+  auto stale = test::run(io_, graph_.update(mb_, *created, after, c, false, false));
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().kind, RemoteErrorKind::conflict);
+  auto fetched = test::run(io_, graph_.fetch(mb_, FolderKind::contacts, {created->id}));
+  ASSERT_TRUE(fetched);
+  ASSERT_EQ(fetched->items.size(), 1u);
+  EXPECT_EQ(std::get<model::Contact>(fetched->items[0].payload).job_title, "Buyer");
+
+  ASSERT_TRUE(test::run(io_, graph_.remove(mb_, *updated, false)));
+  auto gone = test::run(io_, graph_.remove(mb_, *updated, false));
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().kind, RemoteErrorKind::item_not_found);
+  auto missing = test::run(io_, graph_.fetch(mb_, FolderKind::contacts, {created->id}));
+  ASSERT_TRUE(missing);
+  EXPECT_TRUE(missing->items.empty());
+}
+
+TEST_F(GraphServiceTest, TheFolderSizeAndTheRbacScopeAreGraphs) {
+  auto n = test::run(io_, graph_.count(mb_, FolderKind::contacts));
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n, 25);
+  // RBAC for Applications scoped to agent2 only: agent1 is out of reach.
+  ASSERT_EQ(sim_.control("PUT", "/sim/tenant", R"({"graph_rbac_scope":["agent2@contoso.onmicrosoft.com"]})").status, 204);
+  auto denied = test::run(io_, graph_.count(mb_, FolderKind::contacts));
+  ASSERT_FALSE(denied);
+  EXPECT_EQ(denied.error().kind, RemoteErrorKind::access_denied);
+  EXPECT_TRUE(test::run(io_, graph_.count("agent2@contoso.onmicrosoft.com", FolderKind::contacts)));
+}
+
+}  // namespace
+}  // namespace exsync::graph
