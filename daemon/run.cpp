@@ -261,8 +261,8 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
                                {"mailboxes", mailboxes.size()},
                                {"max_concurrent", rt.cfg.sync.max_concurrent_mailboxes},
                                {"max_requests", rt.cfg.max_concurrent_requests()},
-                               {"protocol", config::protocol_name(rt.cfg.tenant.protocol)},
                                {"access", config::access_name(rt.cfg.tenant.access)},
+                               {"protocol", config::protocol_name(rt.cfg.tenant.protocol)},
                                {"store", rt.cfg.store_path.string()}});
   net::co_spawn(
       rt.io,

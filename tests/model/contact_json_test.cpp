@@ -36,7 +36,8 @@ TEST(ContactJsonTest, IdentityComesFirstAndEmptyFieldsAreOmitted) {
   Contact c;
   c.display_name = "Only Name";
   const auto json = contact_to_json(c, ItemIdentity{"L1", {"AAMk", "CK"}});
-  EXPECT_EQ(json, R"({"id":"L1","ews_id":"AAMk","change_key":"CK","display_name":"Only Name"})");
+  EXPECT_EQ(json, R"({"id":"L1","remote_id":"AAMk","ews_id":"AAMk","change_key":"CK","display_name":"Only Name"})")
+      << "remote_id is the id in the mailbox whatever the protocol; ews_id its older name";
 }
 
 TEST(ContactJsonTest, BadInputGetsAClearError) {

@@ -337,6 +337,7 @@ boost::json::object comparable_contact(const std::string& json_line) {
   auto v = boost::json::parse(json_line).as_object();
   v.erase("id");
   v.erase("etag");
+  v.erase("remote_id");
   v.erase("last_modified");
   return v;
 }

@@ -141,7 +141,7 @@ std::variant<json::value, http::Response> parse_body(const std::string& body) {
 // identity members are the store's, not the CRM's to change.
 json::object merge_patch(json::object target, const json::object& patch) {
   for (const auto& m : patch) {
-    if (m.key() == "id" || m.key() == "ews_id" || m.key() == "change_key" || m.key() == "last_modified") continue;
+    if (m.key() == "id" || m.key() == "remote_id" || m.key() == "ews_id" || m.key() == "change_key" || m.key() == "last_modified") continue;
     if (m.value().is_null()) target.erase(m.key());
     else target[m.key()] = m.value();
   }
@@ -255,7 +255,7 @@ Task<http::Response> get_changes(const Call& c) {
   for (std::size_t i = 0; i < changes->size(); ++i) {
     const auto& ch = (*changes)[i];
     json::object head{{"seq", ch.seq}, {"kind", ch.kind}, {"folder", ch.folder}, {"id", ch.local_id},
-                      {"ews_id", ch.remote_id}, {"at", ch.at}};
+                      {"remote_id", ch.remote_id}, {"ews_id", ch.remote_id}, {"at", ch.at}};
     std::string entry = json::serialize(head);
     if (ch.current && ch.kind != "deleted") {
       if (auto item = item_json(*ch.current, model::parse_folder(ch.folder).value_or(model::FolderKind::contacts))) {
@@ -288,7 +288,7 @@ Task<http::Response> get_conflicts(const Call& c) {
   std::string body = "{\"conflicts\":[";
   for (std::size_t i = 0; i < entries->size(); ++i) {
     const auto& e = (*entries)[i];
-    json::object head{{"conflict", e.id}, {"folder", e.folder}, {"id", e.local_id}, {"ews_id", e.remote_id},
+    json::object head{{"conflict", e.id}, {"folder", e.folder}, {"id", e.local_id}, {"remote_id", e.remote_id}, {"ews_id", e.remote_id},
                       {"winner", e.winner}, {"at", e.at}};
     std::string entry = json::serialize(head);
     entry.pop_back();
@@ -304,7 +304,7 @@ Task<http::Response> get_quarantine(const Call& c) {
   if (!entries) co_return store_failure(entries.error());
   json::array list;
   for (const auto& e : *entries) {
-    list.push_back(json::object{{"folder", e.folder}, {"ews_id", e.remote_id},
+    list.push_back(json::object{{"folder", e.folder}, {"remote_id", e.remote_id}, {"ews_id", e.remote_id},
                                 {"id", e.local_id.empty() ? json::value(nullptr) : json::value(e.local_id)},
                                 {"code", e.code}, {"reason", e.reason}, {"attempts", e.attempts},
                                 {"since", e.first_at}, {"last_attempt", e.last_at}});
@@ -383,6 +383,7 @@ Task<http::Response> get_occurrences(const Call& c) {
     if (!event) continue;
     for (const auto& o : model::expand(*event, *from, *to)) {
       json::object row{{"id", item.local_id},
+                       {"remote_id", o.ews_id.empty() ? item.remote.id : o.ews_id},
                        {"ews_id", o.ews_id.empty() ? item.remote.id : o.ews_id},
                        {"subject", event->subject},
                        {"location", event->location},

@@ -26,6 +26,9 @@ inline void put(json::object& o, std::string_view key, const std::string& v) {
 inline void put_identity(json::object& o, const std::optional<ItemIdentity>& identity) {
   if (!identity) return;
   put(o, "id", identity->local_id);
+  // remote_id: the item's id in the mailbox, whatever the protocol; ews_id is its older name,
+  // kept for one release (README, "Item JSON").
+  put(o, "remote_id", identity->remote.id);
   put(o, "ews_id", identity->remote.id);
   put(o, "change_key", identity->remote.change_key);
   put(o, "etag", identity->etag);
@@ -137,7 +140,7 @@ struct Member {
 };
 
 // Every item's identity members, which a CRM may send back as it read them.
-inline constexpr Member kIdentityMembers[] = {{"id"}, {"ews_id"}, {"change_key"}, {"etag"}, {"last_modified"}};
+inline constexpr Member kIdentityMembers[] = {{"id"}, {"remote_id"}, {"ews_id"}, {"change_key"}, {"etag"}, {"last_modified"}};
 
 // The first member of `o` that `known` (or, at the top, the identity members) does not list,
 // by its path ("emails[1].adress").
