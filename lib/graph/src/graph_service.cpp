@@ -34,22 +34,6 @@ RemoteErrorKind remote_kind(http::HttpErrorKind kind) {
   return RemoteErrorKind::network;
 }
 
-// Percent-encodes all but RFC 3986's unreserved characters (and '@', which a path may hold).
-std::string encode(std::string_view s, bool keep_at) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || (keep_at && c == '@')) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
@@ -92,7 +76,7 @@ GraphService::GraphService(http::Client& client, auth::TokenSource& tokens, Grap
 }
 
 std::string GraphService::user_url(const std::string& mailbox) const {
-  return settings_.url + "/users/" + encode(mailbox, true);
+  return settings_.url + "/users/" + http::form_encode(mailbox);
 }
 
 bool GraphService::under_root(std::string_view link) const {
@@ -239,7 +223,7 @@ Task<Result<model::FetchedItems, RemoteError>> GraphService::fetch(const std::st
   model::FetchedItems out;
   for (const auto& id : ids) {
     Call call;
-    call.url = user_url(mailbox) + "/contacts/" + encode(id, false);
+    call.url = user_url(mailbox) + "/contacts/" + http::form_encode(id);
     ++stats_.item_requests;
     auto resp = co_await send_call(mailbox, "get", std::move(call));
     if (!resp) {
@@ -289,7 +273,7 @@ Task<Result<std::optional<model::RemoteRef>, RemoteError>> GraphService::find_cr
   const std::string filter = "singleValueExtendedProperties/Any(ep: ep/id eq '" + model::graph_tag_property_id() +
                              "' and ep/value eq '" + local_id + "')";
   Call call;
-  call.url = user_url(mailbox) + "/contactFolders/contacts/contacts?$filter=" + encode(filter, false) +
+  call.url = user_url(mailbox) + "/contactFolders/contacts/contacts?$filter=" + http::form_encode(filter) +
              "&$select=id,changeKey";
   auto resp = co_await send_call(mailbox, "find", std::move(call));
   if (!resp) co_return Fail{std::move(resp).error()};
@@ -322,7 +306,7 @@ Task<Result<model::RemoteRef, RemoteError>> GraphService::update(const std::stri
   if (patch.empty()) co_return ref;
   Call call;
   call.method = "PATCH";
-  call.url = user_url(mailbox) + "/contacts/" + encode(ref.id, false);
+  call.url = user_url(mailbox) + "/contacts/" + http::form_encode(ref.id);
   call.body = json::serialize(patch);
   call.retry_safe = false;
   if (!overwrite) call.headers.push_back({"If-Match", etag_of(ref)});
@@ -341,7 +325,7 @@ Task<Result<model::RemoteRef, RemoteError>> GraphService::update(const std::stri
 Task<Result<Unit, RemoteError>> GraphService::remove(const std::string& mailbox, const model::RemoteRef& ref, bool) {
   Call call;
   call.method = "DELETE";
-  call.url = user_url(mailbox) + "/contacts/" + encode(ref.id, false);
+  call.url = user_url(mailbox) + "/contacts/" + http::form_encode(ref.id);
   call.retry_safe = false;
   auto resp = co_await send_call(mailbox, "delete", std::move(call));
   if (!resp) co_return Fail{std::move(resp).error()};
