@@ -285,7 +285,11 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
         std::string out;
         for (const auto& [id, sc] : mb->contacts) {
           if (sc.deleted) continue;
-          out += model::contact_to_json(sc.contact, model::ItemIdentity{"", {sc.id, sc.change_key()}});
+          // In the order every reader puts a contact's keyed collections (by key), whatever
+          // order the protocols list them in.
+          auto contact = sc.contact;
+          model::sort_by_key(contact);
+          out += model::contact_to_json(contact, model::ItemIdentity{"", {sc.id, sc.change_key()}});
           out += '\n';
         }
         return {200, {{"Content-Type", "application/x-ndjson"}}, out};

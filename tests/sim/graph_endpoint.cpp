@@ -261,6 +261,38 @@ http::Response GraphEndpoint::handle(const http::Request& req) {
   const std::vector<std::string> rest(seg.begin() + 4, seg.end());
   const bool folder = rest.size() >= 3 && rest[0] == "contactFolders" && rest[1] == "contacts" && rest[2] == "contacts";
 
+  // POST .../translateExchangeIds: EWS ids to immutable REST ids (the only direction the
+  // simulator knows), each id answered with its targetId or, for one not of this mailbox, with
+  // errorDetails. App-only callers need User.Read.All, as on Graph.
+  if (rest.size() == 1 && rest[0] == "translateExchangeIds" && req.method == "POST") {
+    ++stats_.operations["translate"];
+    if (app && !tenant_.graph_app_roles.contains("User.Read.All"))
+      return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+    json::error_code ec;
+    auto body = json::parse(req.body, ec);
+    const auto* o = ec ? nullptr : body.if_object();
+    const auto* input = o ? o->if_contains("inputIds") : nullptr;
+    if (!input || !input->is_array() || str(*o, "sourceIdType") != "ewsId" ||
+        str(*o, "targetIdType") != "restImmutableEntryId")
+      return graph_error(400, "ErrorInvalidRequest", "The request is invalid.");
+    if (input->as_array().size() > 1000)
+      return graph_error(400, "ErrorInvalidRequest", "The number of input ids exceeds the limit of 1000.");
+    json::array value;
+    for (const auto& id : input->as_array()) {
+      if (!id.is_string()) return graph_error(400, "ErrorInvalidRequest", "The request is invalid.");
+      const std::string ews(id.as_string());
+      if (tenant_.find_contact(*mb, ews) || tenant_.find_event(*mb, ews))
+        value.push_back(json::object{{"sourceId", ews}, {"targetId", graph_id(ews)}});
+      else
+        value.push_back(json::object{
+            {"sourceId", ews},
+            {"errorDetails", json::object{{"code", "ErrorItemNotFound"}, {"message", "The specified object was not found in the store."}}}});
+    }
+    return json_response(200, json::object{{"@odata.context", base_ + std::string(kRoot) +
+                                                                   "/$metadata#Collection(microsoft.graph.convertIdResult)"},
+                                            {"value", std::move(value)}});
+  }
+
   // GET .../contactFolders/contacts/contacts/delta
   if (folder && rest.size() == 4 && rest[3] == "delta" && req.method == "GET") {
     ++stats_.operations["delta"];

@@ -5,7 +5,7 @@
 // Contacts of the default folder (well-known name `contacts`): delta query with nextLink and
 // deltaLink (tokens that expire when the mailbox's sync states are invalidated: 410
 // SyncStateNotFound), list with $count and with $filter on the tag's extended property, get,
-// create (POST, with singleValueExtendedProperties), PATCH (If-Match: 412
+// create (POST, with singleValueExtendedProperties), translateExchangeIds (EWS ids to these), PATCH (If-Match: 412
 // ErrorIrresolvableConflict) and DELETE. Item ids are immutable-id shaped and differ from the
 // EWS ids of the same items, as they do on Exchange Online (graph_id()/ews_id()); change keys
 // are the same. Tokens must be Graph's (aud https://graph.microsoft.com); app-only tokens reach

@@ -192,7 +192,8 @@ class Tenant {
   // Microsoft Graph: the application permissions consented for app-only tokens, the delegated
   // scopes of the service account's, and the mailboxes RBAC for Applications scopes the app to
   // (none: every mailbox, as an unscoped Entra grant reaches).
-  std::set<std::string> graph_app_roles{"Contacts.ReadWrite", "Calendars.ReadWrite", "Mail.Send", "Mail.ReadWrite"};
+  std::set<std::string> graph_app_roles{"Contacts.ReadWrite", "Calendars.ReadWrite", "Mail.Send", "Mail.ReadWrite",
+                                           "User.Read.All"};
   std::string graph_delegated_scope =
       "Contacts.ReadWrite.Shared Calendars.ReadWrite.Shared Mail.Send.Shared";
   std::optional<std::set<std::string>> graph_rbac_scope;

@@ -785,3 +785,76 @@ TEST_F(SqliteStoreTest, ASentMessageDropsItsAttachmentsContent) {
 
 }  // namespace
 }  // namespace exsync::store
+
+namespace exsync::store {
+namespace {
+
+// A tenant switched backends: the mailbox's ids, wherever the store names them, take the new
+// backend's names in one step; the CRM's placeholders and other mailboxes are left alone, and
+// every folder starts a pass that re-matches rows by the new ids.
+TEST_F(SqliteStoreTest, AdoptingAnIdSpaceRenamesEveryStoredIdAndResyncsEveryFolder) {
+  auto s = open();
+  EXPECT_EQ(*s->id_space("a@x.com"), "") << "a mailbox with no ids yet";
+  ASSERT_TRUE(s->adopt_id_space("a@x.com", "ews", {}));
+  EXPECT_EQ(*s->id_space("a@x.com"), "ews");
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts,
+                             page_of({contact("A", "1", "Ann"), contact("B", "1", "Bob"), contact("C", "1", "Cy")}, "s1", true)));
+  ASSERT_TRUE(s->commit_page("other@x.com", FolderKind::contacts, page_of({contact("Z", "1", "Zed")}, "o1", true)));
+  const auto items = *s->items("a@x.com", FolderKind::contacts);
+  auto local_of = [&](const std::string& remote) {
+    for (const auto& i : items)
+      if (i.remote.id == remote) return i.local_id;
+    return std::string();
+  };
+  auto edited = *model::contact_from_json(items[0].payload_json);
+  edited.job_title = "Buyer";
+  const auto edited_remote = items[0].remote.id;
+  ASSERT_TRUE(*s->local_update("a@x.com", FolderKind::contacts, items[0].local_id, edited));
+  model::Contact lead;
+  lead.display_name = "New lead";
+  ASSERT_TRUE(s->local_create("a@x.com", FolderKind::contacts, lead));
+  model::PageCommit refused;
+  refused.quarantined = {{"C", "ErrorCorruptData", "damaged"}};
+  refused.next_cursor = "s2";
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, refused));
+
+  auto ids = *s->remote_ids("a@x.com");
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::string>{"A", "B", "C"})) << "no placeholder of the CRM's create";
+
+  ASSERT_TRUE(s->adopt_id_space("a@x.com", "graph", {{"A", "gA"}, {"B", "gB"}, {"C", "gC"}}));
+  EXPECT_EQ(*s->id_space("a@x.com"), "graph");
+  EXPECT_EQ(*s->id_space("other@x.com"), "");
+  auto renamed = names(*s);
+  ASSERT_EQ(renamed.erase(""), 1u)
+      << "the CRM's create has no remote id yet";
+  EXPECT_EQ(renamed, (std::map<std::string, std::string>{{"gA", "Ann"}, {"gB", "Bob"}, {"gC", "Cy"}}));
+  EXPECT_EQ(names(*s, "other@x.com"), (std::map<std::string, std::string>{{"Z", "Zed"}}));
+  EXPECT_EQ(s->items("a@x.com", FolderKind::contacts)->size(), 4u);
+  for (const auto& i : *s->items("a@x.com", FolderKind::contacts))
+    if (i.remote.id == "g" + edited_remote) EXPECT_EQ(i.local_id, local_of(edited_remote)) << "local ids stay";
+  const auto writes = *s->pending_writes("a@x.com", FolderKind::contacts);
+  ASSERT_EQ(writes.size(), 2u);
+  for (const auto& w : writes)
+    if (w.op == model::WriteOp::update) EXPECT_EQ(w.ref.id, "g" + edited_remote) << "the waiting write goes to the new id";
+  ASSERT_EQ(s->quarantine("a@x.com")->size(), 1u);
+  EXPECT_EQ(s->quarantine("a@x.com")->front().remote_id, "gC");
+  const auto cursor = *s->cursor("a@x.com", FolderKind::contacts);
+  EXPECT_EQ(cursor.cursor, "") << "the old backend's cursor means nothing to the new one";
+  EXPECT_TRUE(cursor.resyncing);
+  EXPECT_EQ(s->cursor("other@x.com", FolderKind::contacts)->cursor, "o1");
+
+  // The resync finds the items again under their new ids: nothing is created or deleted.
+  model::PageCommit again;
+  again.unchanged = {"gA", "gB"};
+  again.quarantined = {{"gC", "ErrorCorruptData", "damaged"}};
+  again.next_cursor = "g1";
+  again.completes_sync = true;
+  auto out = s->commit_page("a@x.com", FolderKind::contacts, again);
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(out->created + out->deleted, 0);
+  EXPECT_EQ(s->items("a@x.com", FolderKind::contacts)->size(), 4u);
+}
+
+}  // namespace
+}  // namespace exsync::store

@@ -65,6 +65,7 @@ model::Contact contact_from_xml(const pugi::xml_node& x) {
   }
   if (auto b = parse_xs_datetime(text("Birthday"))) c.birthday = birthday_date(*b);
   if (auto lm = parse_xs_datetime(text("LastModifiedTime"))) c.last_modified = *lm;
+  model::sort_by_key(c);
   return c;
 }
 

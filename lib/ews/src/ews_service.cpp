@@ -248,6 +248,15 @@ Task<Result<Unit, RemoteError>> EwsService::send(const std::string& mailbox, con
                                     inline_parse([](const std::string& xml) { return parse_no_content(xml, "CreateItem"); }));
 }
 
+Task<Result<std::map<std::string, std::string>, RemoteError>> EwsService::translate_ids(
+    const std::string&, const std::string& from, const std::vector<std::string>&) {
+  co_return Fail{RemoteError{RemoteErrorKind::setup,
+                             "the store holds ids of the \"" + from +
+                                 "\" backend, which EWS cannot translate: a tenant cannot go back from Graph to EWS "
+                                 "on the same store (README, \"Choosing EWS or Graph\")",
+                             "", {}}};
+}
+
 Task<Result<bool, RemoteError>> EwsService::find_sent(const std::string& mailbox, const std::string& local_id) {
   auto refs = co_await exchange<std::vector<model::RemoteRef>>(
       mailbox, "FindItem", find_item_by_tag_request(target(mailbox), "sentitems", local_id),

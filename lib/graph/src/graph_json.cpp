@@ -177,6 +177,7 @@ Result<model::RemoteItem, std::string> contact_from_graph(const json::object& o)
       if (cat.is_string()) c.categories.emplace_back(cat.as_string());
   }
   if (auto modified = str(o, "lastModifiedDateTime"); !modified.empty()) c.last_modified = parse_xs_datetime(modified);
+  model::sort_by_key(c);
   item.payload = std::move(c);
   return item;
 }

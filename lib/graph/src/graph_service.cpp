@@ -4,6 +4,7 @@
 #include <boost/url.hpp>
 #include <algorithm>
 #include <cctype>
+#include <set>
 
 #include "exsync/graph/graph_json.hpp"
 #include "exsync/log/log.hpp"
@@ -332,6 +333,49 @@ Task<Result<Unit, RemoteError>> GraphService::remove(const std::string& mailbox,
   if (resp->status != 204) co_return Fail{refuse(*resp, mailbox, "delete", "a delete answered " + std::to_string(resp->status))};
   resp->connection.reuse();
   co_return Unit{};
+}
+
+Task<Result<std::map<std::string, std::string>, RemoteError>> GraphService::translate_ids(
+    const std::string& mailbox, const std::string& from, const std::vector<std::string>& ids) {
+  if (from != "ews")
+    co_return Fail{RemoteError{RemoteErrorKind::setup,
+                               "the store holds ids of the \"" + from + "\" backend, which Graph cannot translate", "", {}}};
+  constexpr std::size_t kPerRequest = 1000;  // translateExchangeIds' limit
+  std::map<std::string, std::string> out;
+  for (std::size_t at = 0; at < ids.size(); at += kPerRequest) {
+    const auto end = std::min(ids.size(), at + kPerRequest);
+    json::array input;
+    std::set<std::string> asked;
+    for (auto i = at; i < end; ++i) {
+      input.emplace_back(ids[i]);
+      asked.insert(ids[i]);
+    }
+    Call call;
+    call.method = "POST";
+    call.url = user_url(mailbox) + "/translateExchangeIds";
+    call.body = json::serialize(json::object{
+        {"inputIds", std::move(input)}, {"sourceIdType", "ewsId"}, {"targetIdType", "restImmutableEntryId"}});
+    auto resp = co_await send_call(mailbox, "translate", std::move(call));
+    if (!resp) co_return Fail{std::move(resp).error()};
+    auto body = parse_object(resp->body);
+    if (!body) co_return Fail{refuse(*resp, mailbox, "translate", body.error())};
+    const auto* value = body->if_contains("value");
+    if (!value || !value->is_array()) co_return Fail{refuse(*resp, mailbox, "translate", "an answer without value")};
+    std::map<std::string, std::string> got;
+    for (const auto& v : value->as_array()) {
+      const auto* o = v.if_object();
+      const auto* source = o ? o->if_contains("sourceId") : nullptr;
+      if (!source || !source->is_string() || !asked.contains(std::string(source->as_string())))
+        co_return Fail{refuse(*resp, mailbox, "translate", "a translation of an id that was not asked")};
+      const auto* target = o->if_contains("targetId");
+      // An id Graph could not translate carries errorDetails instead: left out.
+      if (target && target->is_string() && !target->as_string().empty())
+        got.emplace(std::string(source->as_string()), std::string(target->as_string()));
+    }
+    resp->connection.reuse();
+    out.merge(got);
+  }
+  co_return out;
 }
 
 Task<Result<Unit, RemoteError>> GraphService::send(const std::string&, const model::OutgoingMessage&) {

@@ -88,6 +88,7 @@ Result<Contact, std::string> contact_from_json(std::string_view text) {
     if (!c.last_modified) r.fail("last_modified must be an RFC 3339 timestamp");
   }
   if (!err.empty()) return Fail{err};
+  sort_by_key(c);
   return c;
 }
 

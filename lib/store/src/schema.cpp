@@ -144,6 +144,12 @@ CREATE TABLE quarantine (
     R"sql(
 CREATE TABLE store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 )sql",
+    // 11 -> 12: which backend's ids each mailbox's rows hold (every store before this one was
+    // EWS's); NULL for a mailbox with no remote id yet.
+    R"sql(
+ALTER TABLE mailboxes ADD COLUMN id_space TEXT;
+UPDATE mailboxes SET id_space = 'ews';
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 

@@ -116,4 +116,9 @@ Task<Result<bool, RemoteError>> GovernedRemote::find_sent(const std::string& mai
   co_return co_await governed([&] { return inner_.find_sent(mailbox, local_id); });
 }
 
+Task<Result<std::map<std::string, std::string>, RemoteError>> GovernedRemote::translate_ids(
+    const std::string& mailbox, const std::string& from, const std::vector<std::string>& ids) {
+  co_return co_await governed([&] { return inner_.translate_ids(mailbox, from, ids); });
+}
+
 }  // namespace exsync::sync

@@ -259,7 +259,47 @@ bool blocks_sending(const model::RemoteError& e) {
 
 }  // namespace
 
+Task<Result<Unit, SyncError>> SyncEngine::settle_id_space(const std::string& mailbox) {
+  {
+    std::lock_guard lock(settled_mu_);
+    if (settled_.contains(mailbox)) co_return Unit{};
+  }
+  const auto space = remote_.id_space();
+  auto held = co_await run_blocking(blocking_, [&] { return store_.id_space(mailbox); });
+  if (!held) co_return store_failure(std::move(held).error());
+  if (*held != space) {
+    // The tenant changed backends: the stored ids are the old backend's names for the items.
+    std::map<std::string, std::string> renamed;
+    std::size_t asked = 0;
+    if (!held->empty()) {
+      auto ids = co_await run_blocking(blocking_, [&] { return store_.remote_ids(mailbox); });
+      if (!ids) co_return store_failure(std::move(ids).error());
+      asked = ids->size();
+      if (!ids->empty()) {
+        FolderSyncReport ignored;
+        auto translated = co_await with_backoff(mailbox, "translate_ids", ignored,
+                                                [&] { return remote_.translate_ids(mailbox, *held, *ids); });
+        if (!translated) co_return remote_failure(std::move(translated).error());
+        renamed = std::move(*translated);
+      }
+    }
+    auto adopted = co_await run_blocking(blocking_, [&] { return store_.adopt_id_space(mailbox, space, renamed); });
+    if (!adopted) co_return store_failure(std::move(adopted).error());
+    if (!held->empty())
+      log::info("sync.ids.translated", {{"mailbox", mailbox},
+                                        {"from", *held},
+                                        {"to", space},
+                                        {"ids", static_cast<std::int64_t>(asked)},
+                                        {"translated", static_cast<std::int64_t>(renamed.size())},
+                                        {"untranslated", static_cast<std::int64_t>(asked - renamed.size())}});
+  }
+  std::lock_guard lock(settled_mu_);
+  settled_.insert(mailbox);
+  co_return Unit{};
+}
+
 Task<Result<int, SyncError>> SyncEngine::send_messages(const std::string& mailbox) {
+  if (auto settled = co_await settle_id_space(mailbox); !settled) co_return Fail{std::move(settled).error()};
   // A backend that cannot send leaves the queue as it is (the API accepts no new messages for
   // it): nothing queued is lost, and it goes out once the tenant's backend can send.
   if (!remote_.capabilities().send_mail) co_return 0;
@@ -378,6 +418,7 @@ Task<Result<Unit, SyncError>> SyncEngine::fetch_into(const std::string& mailbox,
 
 Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const std::string& mailbox, FolderKind folder) {
   FolderSyncReport report;
+  if (auto settled = co_await settle_id_space(mailbox); !settled) co_return Fail{std::move(settled).error()};
   if (auto pushed = co_await push_writes(mailbox, folder, report); !pushed) co_return Fail{std::move(pushed).error()};
   auto cursor = co_await run_blocking(blocking_, [&] { return store_.cursor(mailbox, folder); });
   if (!cursor) co_return store_failure(std::move(cursor).error());

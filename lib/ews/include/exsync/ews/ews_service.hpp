@@ -49,6 +49,11 @@ class EwsService final : public model::RemoteMailboxService {
       const std::string& mailbox, model::FolderKind folder, const std::vector<std::string>& ids) override;
   // One GetItem request's ids: the get_item_batch_size setting.
   std::size_t fetch_limit() const override;
+  std::string id_space() const override { return "ews"; }
+  // EWS has no operation that takes another protocol's ids: a store of Graph ids cannot go back
+  // to EWS (README, "Choosing EWS or Graph").
+  Task<Result<std::map<std::string, std::string>, model::RemoteError>> translate_ids(
+      const std::string& mailbox, const std::string& from, const std::vector<std::string>& ids) override;
 
   Task<Result<model::RemoteRef, model::RemoteError>> create(const std::string& mailbox, model::FolderKind folder,
                                                             const model::ItemPayload& item,

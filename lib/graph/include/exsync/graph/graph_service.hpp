@@ -44,6 +44,11 @@ class GraphService final : public model::RemoteMailboxService {
   GraphService(http::Client& client, auth::TokenSource& tokens, GraphSettings settings);
 
   model::RemoteCapabilities capabilities() const override { return {.contacts = true, .calendar = false, .send_mail = false}; }
+  std::string id_space() const override { return "graph"; }
+  // From "ews" through translateExchangeIds (ewsId to restImmutableEntryId, 1,000 ids a request;
+  // the application needs User.Read.All). Each answer must name exactly the ids it was asked.
+  Task<Result<std::map<std::string, std::string>, model::RemoteError>> translate_ids(
+      const std::string& mailbox, const std::string& from, const std::vector<std::string>& ids) override;
 
   Task<Result<model::ChangePage, model::RemoteError>> changes(const std::string& mailbox, model::FolderKind folder,
                                                               const std::string& cursor, int max_changes) override;

@@ -57,4 +57,10 @@ struct Contact {
   bool operator==(const Contact&) const = default;
 };
 
+// Puts the keyed collections (emails, phones, addresses) in the order of their keys, which is
+// the order of Exchange's schema. Each protocol lists them in its own order (EWS as the server
+// stored them, Graph by its own fields), and the CRM in whatever order it sent: every reader
+// puts them in this one order, so that one contact reads the same whichever way it came.
+void sort_by_key(Contact& c);
+
 }  // namespace exsync::model

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -37,6 +38,17 @@ class RemoteMailboxService {
   virtual ~RemoteMailboxService() = default;
 
   virtual RemoteCapabilities capabilities() const { return {}; }
+
+  // The name of the ids this backend gives items ("ews", "graph"): the store keeps it beside a
+  // mailbox's ids, and ids another backend gave must go through translate_ids() before this one
+  // can use them.
+  virtual std::string id_space() const = 0;
+
+  // This backend's ids for `ids`, which the backend whose id_space() is `from` gave, for items
+  // of `mailbox`. An id it could not translate (the item is gone, say) is left out.
+  // Errors: `setup` when this backend cannot translate from `from` at all.
+  virtual Task<Result<std::map<std::string, std::string>, RemoteError>> translate_ids(
+      const std::string& mailbox, const std::string& from, const std::vector<std::string>& ids) = 0;
 
   // The changes in `folder` since `cursor` (empty: from the beginning), at most `max_changes`.
   // Errors: invalid_sync_state when the cursor is no longer accepted; see RemoteErrorKind.
@@ -176,6 +188,22 @@ class LocalStore {
   virtual ~LocalStore() = default;
 
   virtual Result<FolderCursor, StoreError> cursor(const std::string& mailbox, FolderKind folder) = 0;
+
+  // The id space (RemoteMailboxService::id_space()) of the remote ids stored for the mailbox;
+  // empty for a mailbox the store has no remote id of yet.
+  virtual Result<std::string, StoreError> id_space(const std::string& mailbox) = 0;
+
+  // Every remote id stored for the mailbox (items, outbox, quarantine), other than the
+  // placeholders of items the CRM created that the mailbox does not have yet.
+  virtual Result<std::vector<std::string>, StoreError> remote_ids(const std::string& mailbox) = 0;
+
+  // Moves the mailbox's stored ids to `space`, in one transaction: every stored remote id in
+  // `renamed` takes its new name (items, outbox, quarantine, the feed, conflicts), and every
+  // folder begins a resync (as begin_resync()), since a cursor of the old backend means nothing
+  // to the new one. Ids not in `renamed` keep their old name: the resync removes them unless the
+  // mailbox reports them again (through the mass-deletion guard).
+  virtual Result<Unit, StoreError> adopt_id_space(const std::string& mailbox, const std::string& space,
+                                                  const std::map<std::string, std::string>& renamed) = 0;
 
   // Forgets the folder's cursor and marks every stored row of it as not yet seen, so that a sync
   // from scratch re-matches rows by remote id and, when it completes, removes what was not seen

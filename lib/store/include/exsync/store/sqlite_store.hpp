@@ -65,6 +65,10 @@ class SqliteStore final : public model::LocalStore, public CrmStore {
   Result<model::FolderCursor, model::StoreError> cursor(const std::string& mailbox,
                                                         model::FolderKind folder) override;
   Result<Unit, model::StoreError> begin_resync(const std::string& mailbox, model::FolderKind folder) override;
+  Result<std::string, model::StoreError> id_space(const std::string& mailbox) override;
+  Result<std::vector<std::string>, model::StoreError> remote_ids(const std::string& mailbox) override;
+  Result<Unit, model::StoreError> adopt_id_space(const std::string& mailbox, const std::string& space,
+                                                 const std::map<std::string, std::string>& renamed) override;
   Result<std::int64_t, model::StoreError> count_items(const std::string& mailbox, model::FolderKind folder) override;
   Result<std::set<std::string>, model::StoreError> unchanged(
       const std::string& mailbox, model::FolderKind folder, const std::vector<model::RemoteRef>& refs) override;
@@ -163,7 +167,7 @@ class SqliteStore final : public model::LocalStore, public CrmStore {
   Result<std::int64_t, model::StoreError> feed_horizon() override;
 
   // The schema version this build writes; stored in PRAGMA user_version.
-  static constexpr int kSchemaVersion = 11;
+  static constexpr int kSchemaVersion = 12;
 
  private:
   struct Impl;

@@ -28,6 +28,9 @@ class GovernedRemote final : public model::RemoteMailboxService {
                                                                          const std::vector<std::string>& ids) override;
   std::size_t fetch_limit() const override { return inner_.fetch_limit(); }
   model::RemoteCapabilities capabilities() const override { return inner_.capabilities(); }
+  std::string id_space() const override { return inner_.id_space(); }
+  Task<Result<std::map<std::string, std::string>, model::RemoteError>> translate_ids(
+      const std::string& mailbox, const std::string& from, const std::vector<std::string>& ids) override;
   Task<Result<model::RemoteRef, model::RemoteError>> create(const std::string& mailbox, model::FolderKind folder,
                                                             const model::ItemPayload& item, const std::string& local_id,
                                                             bool notify) override;

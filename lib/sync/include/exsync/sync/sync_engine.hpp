@@ -16,6 +16,8 @@
 #pragma once
 
 #include <atomic>
+#include <mutex>
+#include <set>
 #include <optional>
 #include <random>
 #include <string>
@@ -95,6 +97,9 @@ class SyncEngine {
   bool stop_requested() const { return stop_; }
 
  private:
+  // Before anything else for a mailbox: the store's ids of it are this backend's. After a switch
+  // of backends they are translated (and every folder resynced) once; then nothing is asked.
+  Task<Result<Unit, SyncError>> settle_id_space(const std::string& mailbox);
   Task<Result<FolderSyncReport, SyncError>> sync_folder_pages(const std::string& mailbox, model::FolderKind folder);
   Task<Result<Unit, SyncError>> note_initial_size(const std::string& mailbox, model::FolderKind folder,
                                                   FolderSyncReport& report);
@@ -135,6 +140,8 @@ class SyncEngine {
   Waiter& waiter_;
   std::minstd_rand jitter_rng_;
   std::atomic<bool> stop_{false};
+  std::mutex settled_mu_;
+  std::set<std::string> settled_;  // mailboxes whose stored ids are known to be this backend's
 };
 
 }  // namespace exsync::sync
