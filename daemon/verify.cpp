@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <deque>
@@ -17,6 +18,7 @@
 #include "exsync/core/mailbox_address.hpp"
 #include "exsync/crypto/base64.hpp"
 #include "exsync/ews/ews_service.hpp"
+#include "exsync/graph/graph_service.hpp"
 #include "exsync/http/client.hpp"
 #include "exsync/log/log.hpp"
 #include "exsync/store/sqlite_store.hpp"
@@ -141,16 +143,63 @@ std::string remote_advice(const model::RemoteError& e, const std::string& mailbo
   }
 }
 
+// What fixes a Graph refusal, in the setup's words.
+std::string graph_advice(const model::RemoteError& e, const std::string& mailbox, bool app) {
+  using K = model::RemoteErrorKind;
+  switch (e.kind) {
+    case K::network:
+      return "Microsoft Graph could not be reached. Check [graph] url, the network path and proxy to it.";
+    case K::unreachable:
+      return "The Graph host name does not resolve. Check [graph] url and this machine's DNS.";
+    case K::tls:
+      return "The TLS handshake with Graph failed; a proxy that inspects TLS needs its CA in [tls] ca_file.";
+    case K::unauthorized:
+      return app ? "Graph refused the access token. Add the Microsoft Graph application permissions "
+                   "Contacts.ReadWrite, Mail.ReadWrite and Mail.Send to the app registration and grant admin consent."
+                 : "Graph refused the access token. Add the delegated Microsoft Graph permissions "
+                   "Contacts.ReadWrite.Shared and Mail.Send.Shared and grant admin consent; check [tenant] scope.";
+    case K::access_denied:
+      return app ? "The application may not reach " + mailbox +
+                       ": RBAC for Applications scopes it to other mailboxes (or an application access policy "
+                       "leaves this one out). Add the mailbox to the app's management scope "
+                       "(New-ManagementScope -RecipientRestrictionFilter ..., then New-ManagementRoleAssignment -App "
+                       "<client id> -Role \"Application Contacts.ReadWrite\" -CustomResourceScope <scope>), and "
+                       "check Get-ApplicationAccessPolicy."
+                 : "The service account may not open " + mailbox +
+                       "'s folders over Graph: the agent must share the contacts folder with it (delegated Graph "
+                       "access reaches only shared folders); app-only access ([tenant] access = \"app\") needs no sharing.";
+    case K::mailbox_not_found:
+      return "There is no mailbox " + mailbox + ". Check the test mailbox's primary SMTP address, and that it "
+             "has an Exchange Online licence.";
+    case K::throttled:
+      return "Graph is throttling the application; try again in a few minutes.";
+    case K::auth:
+      return "No access token could be obtained; see the token step.";
+    default:
+      return "Graph answered with an error; the detail says which.";
+  }
+}
+
 struct Verifier {
   const CommandLine& cl;
   Checklist list;
   bool delegate = false;  // [tenant] access = "delegate"
+  bool graph = false;     // [tenant] protocol = "graph"
 
   // Every step, in order, so that a checklist cut short shows what was not tried.
   void declare(const std::string& mailbox) {
     list.add("configuration_readable", "configuration readable");
     list.add("token_endpoint_reachable", "token endpoint reachable");
     list.add("token_acquired", "token acquired");
+    if (graph) {
+      list.add("token_scope", "token carries the Microsoft Graph permissions");
+      list.add("graph_reachable", "Microsoft Graph reachable");
+      list.add("mailbox_allowed", delegate ? mailbox + "'s folders shared with the service account"
+                                           : mailbox + " within the application's scope (RBAC for Applications)");
+      list.add("contacts_readable", "contacts readable");
+      if (cl.write_test) list.add("write_test", "create and delete a tagged contact");
+      return;
+    }
     list.add("token_scope", "token carries the EWS permission");
     list.add("ews_reachable", "EWS reachable");
     if (delegate)
@@ -215,6 +264,10 @@ struct Verifier {
     }
     list.pass(reach, cfg.tenant.token_url());
     list.pass(token, app ? "app-only, for client " + cfg.tenant.client_id : "for " + cfg.service_account.username);
+    if (graph) {
+      co_await check_graph(cfg, tokens, *t, mailbox, app);
+      co_return;
+    }
 
     if (auto claims = jwt_claims(*t)) {
       const auto text = [&](const char* key) {
@@ -242,6 +295,120 @@ struct Verifier {
   }
 
   std::unique_ptr<http::Client> client_;
+
+  // The Graph checklist after the token: its permissions, the mailbox within reach, a read of
+  // the contacts into a scratch store, the optional write test.
+  Task<void> check_graph(config::Config& cfg, auth::TokenSource& tokens, const std::string& token,
+                         const std::string& mailbox, bool app) {
+    auto& scope = *list.find("token_scope");
+    auto& reach = *list.find("graph_reachable");
+    auto& allowed = *list.find("mailbox_allowed");
+    auto& contacts = *list.find("contacts_readable");
+    Step* write = list.find("write_test");
+    auto claims = jwt_claims(token);
+    if (!claims) {
+      list.fail(scope, "the access token is not a JWT", "Check [tenant] authority: it must be Entra ID's.");
+      co_return;
+    }
+    // App-only tokens carry application permissions (roles); delegated ones scopes (scp).
+    std::vector<std::string> granted;
+    if (auto* roles = claims->if_contains("roles"); roles && roles->is_array())
+      for (const auto& r : roles->as_array())
+        if (r.is_string()) granted.emplace_back(r.as_string());
+    if (auto* scp = claims->if_contains("scp"); scp && scp->is_string()) {
+      std::string words(scp->as_string());
+      for (std::size_t at = 0; at < words.size();) {
+        auto end = words.find(' ', at);
+        if (end == std::string::npos) end = words.size();
+        if (end > at) granted.push_back(words.substr(at, end - at));
+        at = end + 1;
+      }
+    }
+    const auto has = [&](const std::string& p) { return std::find(granted.begin(), granted.end(), p) != granted.end(); };
+    const std::vector<std::string> needed = app ? std::vector<std::string>{"Contacts.ReadWrite", "Mail.ReadWrite", "Mail.Send"}
+                                                : std::vector<std::string>{"Contacts.ReadWrite.Shared", "Mail.Send.Shared"};
+    std::string missing;
+    for (const auto& p : needed)
+      if (!has(p)) missing += (missing.empty() ? "" : ", ") + p;
+    if (!missing.empty()) {
+      list.fail(scope, "the token lacks " + missing,
+                app ? "Add the Microsoft Graph application permissions " + missing +
+                          " to the app registration and grant admin consent."
+                    : "Add the delegated Microsoft Graph permissions " + missing +
+                          " to the app registration, grant admin consent, and check [tenant] scope.");
+      co_return;
+    }
+    std::string detail = app ? "roles" : "scopes";
+    for (const auto& p : needed) detail += " " + p;
+    if (app && !has("User.Read.All"))
+      detail += "; without User.Read.All, a store synced over EWS cannot switch to Graph (translateExchangeIds)";
+    list.pass(scope, detail);
+
+    graph::GraphService service(*client_, tokens, graph::GraphSettings{cfg.graph.url});
+    auto probe = co_await service.count(mailbox, model::FolderKind::contacts);
+    if (!probe) {
+      const auto& e = probe.error();
+      using K = model::RemoteErrorKind;
+      const std::string what = e.message + (e.code.empty() ? "" : " (" + e.code + ")");
+      if (e.kind == K::network || e.kind == K::unreachable || e.kind == K::tls || e.kind == K::unauthorized ||
+          e.kind == K::protocol || e.kind == K::server || e.kind == K::setup) {
+        list.fail(reach, cfg.graph.url + ": " + what, graph_advice(e, mailbox, app));
+        co_return;
+      }
+      list.pass(reach, cfg.graph.url);
+      list.fail(allowed, what, graph_advice(e, mailbox, app));
+      co_return;
+    }
+    list.pass(reach, cfg.graph.url);
+    list.pass(allowed, std::to_string(*probe) + " contacts in the folder");
+
+    std::random_device rd;
+    const auto scratch = fs::temp_directory_path() / ("exsync-verify-" + std::to_string(rd()));
+    fs::create_directories(scratch);
+    {
+      auto store = store::SqliteStore::open(scratch / "verify.db");
+      if (!store) {
+        list.fail(contacts, store.error().message, "The scratch store could not be created in " +
+                                                       fs::temp_directory_path().string() + ".");
+      } else {
+        net::thread_pool pool(1);
+        sync::SyncEngine engine(service, **store, pool);
+        auto r = co_await engine.sync_folder(mailbox, model::FolderKind::contacts);
+        if (r)
+          list.pass(contacts, std::to_string(r->created) + " items read");
+        else
+          list.fail(contacts, std::string(r.error().reason()) + ": " + r.error().message(),
+                    r.error().kind == sync::SyncError::Kind::remote ? graph_advice(r.error().remote, mailbox, app)
+                                                                    : "The scratch store failed.");
+        pool.join();
+      }
+    }
+    std::error_code ec;
+    fs::remove_all(scratch, ec);
+    if (write) co_await write_test(service, mailbox, *write, [&](const model::RemoteError& e) {
+      return graph_advice(e, mailbox, app);
+    });
+  }
+
+  // Creates one tagged contact and deletes it again.
+  template <typename Advice>
+  Task<void> write_test(model::RemoteMailboxService& remote, const std::string& mailbox, Step& write, Advice advice) {
+    model::Contact c;
+    c.display_name = "exsync verify (safe to delete)";
+    std::random_device rd;
+    const std::string tag = "verify-" + std::to_string(rd());
+    auto created = co_await remote.create(mailbox, model::FolderKind::contacts, c, tag, false);
+    if (!created) {
+      list.fail(write, created.error().message, advice(created.error()));
+      co_return;
+    }
+    auto removed = co_await remote.remove(mailbox, *created, false);
+    if (!removed)
+      list.fail(write, "created, but not deleted: " + removed.error().message,
+                "Delete the contact \"exsync verify (safe to delete)\" from " + mailbox + " by hand.");
+    else
+      list.pass(write, "created and deleted");
+  }
 
   // When the configured mode is refused the mailbox, whether the other mode for the same
   // service account gets in: then the advice is to switch ([tenant] access). App-only tokens
@@ -325,22 +492,8 @@ struct Verifier {
     std::error_code ec;
     fs::remove_all(scratch, ec);
 
-    if (write) {
-      model::Contact c;
-      c.display_name = "exsync verify (safe to delete)";
-      const std::string tag = "verify-" + std::to_string(rd());
-      auto created = co_await ews.create(mailbox, model::FolderKind::contacts, c, tag, false);
-      if (!created) {
-        list.fail(*write, created.error().message, remote_advice(created.error(), mailbox));
-        co_return;
-      }
-      auto removed = co_await ews.remove(mailbox, *created, false);
-      if (!removed)
-        list.fail(*write, "created, but not deleted: " + removed.error().message,
-                  "Delete the contact \"exsync verify (safe to delete)\" from " + mailbox + " by hand.");
-      else
-        list.pass(*write, "created and deleted");
-    }
+    if (write)
+      co_await write_test(ews, mailbox, *write, [&](const model::RemoteError& e) { return remote_advice(e, mailbox); });
   }
 };
 
@@ -385,10 +538,13 @@ int run_verify(const CommandLine& cl) {
   Verifier v{cl, {}};
   auto cfg = config::load_config(cl.config);
   v.delegate = cfg && cfg->tenant.access == config::TenantConfig::Access::delegate;
+  v.graph = cfg && cfg->tenant.protocol == config::TenantConfig::Protocol::graph;
   // The mode under test, as the checklist's heading says it: "impersonation", "app", "delegate",
   // with ", basic" for HTTP Basic.
   std::string access;
-  if (cfg) access = std::string(config::access_name(cfg->tenant.access)) + (cfg->tenant.basic_auth ? ", basic" : "");
+  if (cfg)
+    access = std::string(config::access_name(cfg->tenant.access)) + (cfg->tenant.basic_auth ? ", basic" : "") +
+             (v.graph ? ", Microsoft Graph" : "");
   v.declare(mailbox);
   auto& readable = *v.list.find("configuration_readable");
   if (!cfg) {

@@ -9,7 +9,7 @@ EXSYNC_PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libpugixml-dev libsqlite3-dev libspdlog-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libxml2-dev libxml2-utils libhowardhinnant-date-dev tzdata
-  libsystemd-dev python3-exchangelib curl ca-certificates time bc
+  libsystemd-dev python3-exchangelib curl ca-certificates time bc nodejs
 )
 
 # Installs the packages that are missing; silent when all are present.
@@ -27,6 +27,25 @@ exsync_install_packages() {
   $sudo apt-get update -qq || { echo "apt-get update failed" >&2; return 1; }
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
     { echo "apt-get install failed for: ${missing[*]}" >&2; return 1; }
+}
+
+# Microsoft's Graph and Entra clients the suite runs against the simulator (tests/interop/graph),
+# exactly as its package-lock.json pins them; again only when the lockfile changed.
+exsync_install_npm_peers() {
+  local dir="$EXSYNC_ROOT/tests/interop/graph"
+  local stamp="$dir/node_modules/.exsync-lock"
+  if [ -f "$stamp" ] && cmp -s "$stamp" "$dir/package-lock.json"; then return 0; fi
+  echo "Installing the npm test peers (tests/interop/graph/package-lock.json)"
+  if ! command -v npm >/dev/null; then
+    # Debian's nodejs comes without npm (NodeSource's carries its own).
+    local saved=("${EXSYNC_PACKAGES[@]}")
+    EXSYNC_PACKAGES=(npm)
+    exsync_install_packages || return 1
+    EXSYNC_PACKAGES=("${saved[@]}")
+  fi
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+    { echo "npm ci failed in $dir" >&2; return 1; }
+  cp "$dir/package-lock.json" "$stamp"
 }
 
 # exsync_build DIR BUILD_TYPE [extra cmake args...]

@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include "exsync/crypto/base64.hpp"
 #include "graph_endpoint.hpp"
 #include "test_support.hpp"
 
@@ -74,7 +75,7 @@ TEST_F(GraphDaemonTest, OnceStoresEveryContactOverGraphAndNotOneEwsRequestIsMade
   EXPECT_EQ(sim_.operation_count("GetItem"), 0);
 }
 
-TEST_F(GraphDaemonTest, CrmWritesAndOutlookEditsGoBothWaysAndWhatGraphDoesNotCarryIsRefused) {
+TEST_F(GraphDaemonTest, CrmWritesAndOutlookEditsGoBothWaysAndEventsAreRefusedUntilGraphCarriesThem) {
   test::TempDir logs;
   test::Daemon daemon(sim_.config(), logs.path());
   daemon.start();
@@ -121,14 +122,94 @@ TEST_F(GraphDaemonTest, CrmWritesAndOutlookEditsGoBothWaysAndWhatGraphDoesNotCar
   auto event = api.call("POST", base + "/events", R"({"subject":"Showing","start":"2027-01-05T15:00:00Z","end":"2027-01-05T16:00:00Z"})");
   EXPECT_EQ(event.status, 422) << event.body;
   EXPECT_NE(event.body.find("not_supported"), std::string::npos) << event.body;
-  auto message = api.call("POST", base + "/messages", R"({"to":["ann@example.com"],"subject":"Hi","text":"x"})");
-  EXPECT_EQ(message.status, 422) << message.body;
   EXPECT_EQ(api.call("GET", base + "/outbox").body.find("\"pending\""), std::string::npos);
 
   daemon.signal(SIGTERM);
   auto r = daemon.wait(20s);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->exit_code, 0);
+}
+
+// Mail over Graph: a tagged draft, its large attachment through an upload session, then the
+// send; the message is in Sent Items once, with every attachment, and no draft is left.
+TEST_F(GraphDaemonTest, MailGoesOutOnceIntoSentItemsWithALargeAttachmentUploadedInChunks) {
+  test::TempDir logs;
+  test::Daemon daemon(sim_.config(), logs.path());
+  daemon.start();
+  test::CrmApi api(sim_);
+  const auto mb = sim_.mailboxes()[1];
+  const auto seg = test::url_segment(mb);
+  // 4.5 MB: past the 3 MB Graph takes inline, so it goes in chunks of 3.2 MB.
+  std::string big(4'500'000, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 7919) & 0xff);
+  const json::object request{
+      {"to", json::array{"ann@example.com"}},
+      {"cc", json::array{json::object{{"name", "Bo"}, {"address", "bo@example.com"}}}},
+      {"subject", "Disclosures for 12 Elm St"},
+      {"html", "<p>Attached.</p>"},
+      {"attachments", json::array{json::object{{"name", "small.txt"}, {"content_type", "text/plain"},
+                                               {"content_base64", crypto::base64_encode("hello")}},
+                                  json::object{{"name", "disclosures.pdf"}, {"content_type", "application/pdf"},
+                                               {"content_base64", crypto::base64_encode(big)}}}}};
+  auto queued = api.call("POST", "/v1/mailboxes/" + seg + "/messages", json::serialize(request));
+  ASSERT_EQ(queued.status, 202) << queued.body;
+  const std::string id(json::parse(queued.body).at("id").as_string());
+  ASSERT_TRUE(test::eventually([&] {
+    return api.call("GET", "/v1/mailboxes/" + seg + "/messages/" + id).body.find("\"sent\"") != std::string::npos;
+  }, "the message sent", [&] { return daemon.log(); }));
+  const auto sent = sim_.control("GET", "/sim/mailboxes/" + seg + "/sent").body;
+  std::vector<json::object> copies;
+  for (std::size_t at = 0, nl; (nl = sent.find('\n', at)) != std::string::npos; at = nl + 1)
+    copies.push_back(json::parse(sent.substr(at, nl - at)).as_object());
+  ASSERT_EQ(copies.size(), 1u) << sent;
+  EXPECT_EQ(copies[0].at("subject"), "Disclosures for 12 Elm St");
+  EXPECT_EQ(copies[0].at("html"), true);
+  EXPECT_EQ(copies[0].at("to"), (json::array{"ann@example.com"}));
+  EXPECT_EQ(copies[0].at("cc"), (json::array{"bo@example.com"}));
+  EXPECT_EQ(copies[0].at("attachments"), (json::array{"small.txt", "disclosures.pdf"}));
+  ASSERT_EQ(copies[0].at("extended").as_object().size(), 1u) << "the tag";
+  EXPECT_EQ(copies[0].at("extended").as_object().begin()->value(), id.c_str());
+  EXPECT_EQ(sim_.graph_operation_count("upload_chunk"), 2) << "4.5 MB in chunks of 3.2 MB";
+  EXPECT_EQ(sim_.graph_operation_count("send"), 1);
+  EXPECT_EQ(sim_.operation_count("CreateItem"), 0) << "nothing over EWS";
+  daemon.signal(SIGTERM);
+  ASSERT_TRUE(daemon.wait(20s));
+}
+
+// Graph throttles: a burst of MailboxConcurrency refusals without Retry-After, then a tight
+// budget per mailbox. The daemon waits as told (a second when Graph names no figure), never
+// takes a refusal for a failure of the writes, and gets everything across.
+TEST_F(GraphDaemonTest, ThrottledByGraphTheDaemonWaitsAndGetsEveryWriteAcrossOnce) {
+  ASSERT_EQ(sim_.control("PUT", "/sim/faults/graph", R"({"throttle":4,"retry_after":0,"budget":6,"window_ms":1000})").status,
+            204);
+  test::TempDir logs;
+  test::Daemon daemon(sim_.config(), logs.path());
+  daemon.start();
+  test::CrmApi api(sim_);
+  const auto mb = sim_.mailboxes()[0];
+  const auto base = "/v1/mailboxes/" + test::url_segment(mb);
+  for (int i = 0; i < 12; ++i)
+    ASSERT_EQ(api.call("POST", base + "/contacts", R"({"display_name":"Lead )" + std::to_string(i) + R"("})").status, 201);
+  const auto log = [&] { return daemon.log(); };
+  ASSERT_TRUE(test::eventually([&] {
+    int leads = 0;
+    for (const auto& [id, line] : sim_.contacts(mb))
+      leads += json::parse(line).at("display_name").as_string().starts_with("Lead ");
+    auto outbox = api.call("GET", base + "/outbox");
+    return leads == 12 && outbox.status == 200 && json::parse(outbox.body).at("outbox").as_array().empty();
+  }, "every lead in Exchange", log, 60s));
+  std::map<std::string, int> names;
+  for (const auto& [id, line] : sim_.contacts(mb)) ++names[std::string(json::parse(line).at("display_name").as_string())];
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(names["Lead " + std::to_string(i)], 1) << i;
+  EXPECT_NE(daemon.log().find("event=sync.throttled"), std::string::npos) << daemon.log();
+  EXPECT_EQ(daemon.log().find("reason=throttled", daemon.log().find("event=sync.write.failed")), std::string::npos)
+      << "a throttled write is not counted against it";
+  const auto stats = json::parse(sim_.control("GET", "/sim/stats").body).as_object();
+  EXPECT_GE(stats.at("graph_throttled").as_int64(), 4);
+  // Waiting as told, the daemon is refused far less often than it is answered.
+  EXPECT_LT(stats.at("graph_throttled").as_int64() * 2, stats.at("graph_requests").as_int64()) << json::serialize(stats);
+  daemon.signal(SIGTERM);
+  ASSERT_TRUE(daemon.wait(20s));
 }
 
 }  // namespace

@@ -223,6 +223,48 @@ TEST_F(AppVerifyTest, AWrongClientSecretOrAMissingRole) {
   expect_failure_at(verify(), "token_scope", "full_access_as_app");
 }
 
+// Microsoft Graph with app-only access: the application permissions in the token, the RBAC for
+// Applications scope covering the test mailbox, then the same reads and write test.
+class GraphVerifyTest : public VerifyTest {
+ protected:
+  void SetUp() override {
+    test::edit_config(sim_.config(), "[tenant]\n",
+                      "[tenant]\nprotocol = \"graph\"\naccess = \"app\"\nclient_secret_file = \"client.secret\"\n");
+    test::edit_config(sim_.config(), "folders = [\"contacts\", \"calendar\"]", "folders = [\"contacts\"]");
+  }
+};
+
+TEST_F(GraphVerifyTest, AHealthyTenantPassesEveryStepOverGraph) {
+  auto v = verify("agent1@contoso.onmicrosoft.com", {"--write-test"});
+  EXPECT_EQ(v.exit_code, 0) << v.text;
+  EXPECT_EQ(v.first_failure(), "");
+  for (const char* step : {"token_scope", "graph_reachable", "mailbox_allowed", "contacts_readable", "write_test"})
+    EXPECT_EQ(v.result(step), "pass") << step << "\n" << v.text;
+  EXPECT_EQ(v.result("ews_reachable"), "absent") << "no EWS step for a Graph tenant";
+  EXPECT_EQ(sim_.operation_count("SyncFolderItems"), 0);
+  EXPECT_EQ(sim_.contacts("agent1@contoso.onmicrosoft.com").size(), 7u) << "the write test leaves nothing behind";
+}
+
+TEST_F(GraphVerifyTest, AMailboxOutsideTheApplicationsRbacScopeNamesTheScope) {
+  ASSERT_EQ(sim_.control("PUT", "/sim/tenant", R"({"graph_rbac_scope":["agent2@contoso.onmicrosoft.com"]})").status, 204);
+  auto v = verify();
+  EXPECT_EQ(v.exit_code, 1) << v.text;
+  EXPECT_EQ(v.first_failure(), "mailbox_allowed") << v.text;
+  EXPECT_NE(v.advice("mailbox_allowed").find("New-ManagementRoleAssignment"), std::string::npos) << v.text;
+  EXPECT_EQ(v.result("contacts_readable"), "skipped");
+  EXPECT_EQ(verify("agent2@contoso.onmicrosoft.com").exit_code, 0) << "the mailbox in scope passes";
+}
+
+TEST_F(GraphVerifyTest, AMissingApplicationPermissionIsNamed) {
+  ASSERT_EQ(sim_.control("PUT", "/sim/tenant", R"({"graph_app_roles":["Contacts.ReadWrite","Mail.ReadWrite"]})").status,
+            204);
+  auto v = verify();
+  EXPECT_EQ(v.exit_code, 1) << v.text;
+  EXPECT_EQ(v.first_failure(), "token_scope") << v.text;
+  EXPECT_NE(v.advice("token_scope").find("Mail.Send"), std::string::npos) << v.text;
+  EXPECT_EQ(v.result("graph_reachable"), "skipped");
+}
+
 // App-only access with a certificate instead of a client secret: a client assertion signed with
 // the private key, checked by the simulator against the certificate registered on the app.
 TEST(CertificateVerifyTest, AppOnlyAccessWithACertificate) {

@@ -53,7 +53,13 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
     for (const auto& [k, v] : ews_.stats().faults) faults[k] = v;
     json::object refused;
     for (const auto& [k, v] : ews_.budget().stats().refused) refused[k] = v;
+    json::object graph_ops;
+    if (graph_)
+      for (const auto& [k, v] : graph_->stats().operations) graph_ops[k] = v;
     return json_response(200, json::object{{"operations", ops},
+                                           {"graph_operations", graph_ops},
+                                           {"graph_throttled", graph_ ? graph_->stats().throttled : 0},
+                                           {"graph_requests", graph_ ? static_cast<std::int64_t>(graph_->stats().requests) : 0},
                                            {"token_requests", entra_.requests()},
                                            {"unauthorized", ews_.stats().unauthorized},
                                            {"invitations_sent", ews_.stats().invitations_sent},
@@ -73,6 +79,7 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
   if (p.size() == 3 && p[1] == "stats" && p[2] == "reset" && m == "POST") {
     ews_.stats() = {};
     ews_.budget().stats() = {};
+    if (graph_) graph_->stats() = {};
     return {204, {}, ""};
   }
   if (p.size() == 2 && p[1] == "budget") {
@@ -140,6 +147,24 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
     if (!body.is_object() || !body.as_object().contains("password")) return problem(400, "needs {\"password\"}");
     tenant_.set_password(std::string(body.at("password").as_string()));
     tenant_.revoke_tokens();
+    return {204, {}, ""};
+  }
+  if (p.size() == 3 && p[1] == "faults" && p[2] == "graph") {
+    // PUT {"throttle": N, "retry_after": seconds (0: no header)}: the next N Graph requests are
+    // refused 429 (MailboxConcurrency); {"budget": R, "window_ms": W}: R requests per mailbox in
+    // any W (0: none). DELETE lifts both.
+    auto& t = tenant_.graph_throttle;
+    if (m == "DELETE") {
+      t = Tenant::GraphThrottle{};
+      return {204, {}, ""};
+    }
+    if (m != "PUT" || !body.is_object())
+      return problem(400, "PUT {\"throttle\": N, \"retry_after\": S, \"budget\": R, \"window_ms\": W}");
+    const auto& o = body.as_object();
+    if (auto* v = o.if_contains("throttle")) t.next = static_cast<int>(v->to_number<std::int64_t>());
+    if (auto* v = o.if_contains("retry_after")) t.retry_after_s = static_cast<int>(v->to_number<std::int64_t>());
+    if (auto* v = o.if_contains("budget")) t.budget = static_cast<int>(v->to_number<std::int64_t>());
+    if (auto* v = o.if_contains("window_ms")) t.window = std::chrono::milliseconds(v->to_number<std::int64_t>());
     return {204, {}, ""};
   }
   if (p.size() == 3 && p[1] == "faults" && p[2] == "ews") {

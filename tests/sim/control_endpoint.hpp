@@ -28,6 +28,7 @@
 
 #include "entra_endpoint.hpp"
 #include "ews_endpoint.hpp"
+#include "graph_endpoint.hpp"
 
 namespace exsync::sim {
 
@@ -35,11 +36,14 @@ class ControlEndpoint {
  public:
   ControlEndpoint(Tenant& tenant, EwsEndpoint& ews, EntraEndpoint& entra) : tenant_(tenant), ews_(ews), entra_(entra) {}
   http::Response handle(const http::Request& request);
+  // The Graph endpoint, once it exists (its links need the port): its counts join /sim/stats.
+  void attach(GraphEndpoint& graph) { graph_ = &graph; }
 
  private:
   Tenant& tenant_;
   EwsEndpoint& ews_;
   EntraEndpoint& entra_;
+  GraphEndpoint* graph_ = nullptr;
 };
 
 }  // namespace exsync::sim

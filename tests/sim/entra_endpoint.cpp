@@ -174,6 +174,34 @@ int EntraEndpoint::check_client_assertion(const std::string& jwt, const std::str
   return 0;
 }
 
+http::Response EntraEndpoint::openid_configuration(const std::string& tenant_segment, const std::string& base) {
+  ++requests_;
+  if (tenant_segment != tenant_.tenant_id() && tenant_segment != "organizations" && tenant_segment != "common")
+    return error_response(90002);
+  const std::string root = base + "/" + tenant_.tenant_id();
+  boost::json::object doc{
+      {"token_endpoint", root + "/oauth2/v2.0/token"},
+      {"token_endpoint_auth_methods_supported", boost::json::array{"client_secret_post", "private_key_jwt", "client_secret_basic"}},
+      {"jwks_uri", root + "/discovery/v2.0/keys"},
+      {"response_modes_supported", boost::json::array{"query", "fragment", "form_post"}},
+      {"subject_types_supported", boost::json::array{"pairwise"}},
+      {"id_token_signing_alg_values_supported", boost::json::array{"RS256"}},
+      {"response_types_supported", boost::json::array{"code", "id_token", "code id_token", "id_token token"}},
+      {"scopes_supported", boost::json::array{"openid", "profile", "email", "offline_access"}},
+      {"issuer", root + "/v2.0"},
+      {"request_uri_parameter_supported", false},
+      {"authorization_endpoint", root + "/oauth2/v2.0/authorize"},
+      {"device_authorization_endpoint", root + "/oauth2/v2.0/devicecode"},
+      {"http_logout_supported", true},
+      {"frontchannel_logout_supported", true},
+      {"end_session_endpoint", root + "/oauth2/v2.0/logout"},
+      {"tenant_region_scope", "NA"},
+      {"cloud_instance_name", "microsoftonline.com"},
+      {"cloud_graph_host_name", "graph.windows.net"},
+      {"msgraph_host", "graph.microsoft.com"}};
+  return {200, {{"Content-Type", "application/json; charset=utf-8"}}, boost::json::serialize(doc)};
+}
+
 http::Response EntraEndpoint::handle(const http::Request& req, const std::string& tenant_segment) {
   ++requests_;
   if (req.method != "POST") return {405, {{"Allow", "POST"}}, ""};
@@ -238,6 +266,31 @@ http::Response EntraEndpoint::handle(const http::Request& req, const std::string
   o["ext_expires_in"] = tenant_.token_lifetime.count();
   o["access_token"] = tenant_.issue_access_token(false, graph ? Tenant::Audience::graph : Tenant::Audience::ews);
   if (form["scope"].find("offline_access") != std::string::npos) o["refresh_token"] = tenant_.issue_refresh_token();
+  // With the openid scope, the service account's ID token (OpenID Connect), and with
+  // client_info=1 its identifiers, which Microsoft's libraries key their account cache by.
+  // Not signed with a key anyone could check: the simulator publishes no signing keys.
+  const std::string oid = "5e0a6a8c-3c4b-4d7e-9a51-2f0d7c3b9e11", tid = "8f3a2b6c-1d4e-4f5a-9b7c-0e1d2c3b4a59";
+  if (form["scope"].find("openid") != std::string::npos) {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(tenant_.now().time_since_epoch()).count();
+    const std::string issuer = "https://" + std::string(req.header("Host")) + "/" + tenant_.tenant_id() + "/v2.0";
+    const boost::json::object header{{"typ", "JWT"}, {"alg", "RS256"}, {"kid", "exsync-sim"}};
+    const boost::json::object claims{{"aud", tenant_.client_id()},
+                                     {"iss", issuer},
+                                     {"iat", now},
+                                     {"nbf", now},
+                                     {"exp", now + tenant_.token_lifetime.count()},
+                                     {"name", "exsync service account"},
+                                     {"oid", oid},
+                                     {"preferred_username", tenant_.service_account()},
+                                     {"sub", crypto::base64url_encode("sub:" + oid)},
+                                     {"tid", tid},
+                                     {"ver", "2.0"}};
+    o["id_token"] = crypto::base64url_encode(boost::json::serialize(header)) + "." +
+                    crypto::base64url_encode(boost::json::serialize(claims)) + "." +
+                    crypto::base64url_encode("exsync-sim-unsigned");
+  }
+  if (form["client_info"] == "1")
+    o["client_info"] = crypto::base64url_encode(boost::json::serialize(boost::json::object{{"uid", oid}, {"utid", tid}}));
   return json_response(200, o);
 }
 

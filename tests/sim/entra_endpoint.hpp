@@ -15,6 +15,10 @@ class EntraEndpoint {
   // `tenant_segment` is the path segment naming the tenant.
   http::Response handle(const http::Request& request, const std::string& tenant_segment);
   int requests() const { return requests_; }
+  // GET /{tenant}/v2.0/.well-known/openid-configuration: the tenant's discovery document, as
+  // Entra serves it (Microsoft's auth libraries read it before their first token request), with
+  // the endpoints under `base`. An unknown tenant is AADSTS90002.
+  http::Response openid_configuration(const std::string& tenant_segment, const std::string& base);
 
   // An Entra error response for `aadsts` (the codes exsync classifies); for tests and faults.
   http::Response error_response(int aadsts) const;

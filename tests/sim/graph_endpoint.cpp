@@ -1,5 +1,7 @@
 #include "graph_endpoint.hpp"
 
+#include "graph_wire.hpp"
+
 #include <boost/json.hpp>
 #include <algorithm>
 #include <cctype>
@@ -11,13 +13,6 @@
 namespace exsync::sim {
 
 namespace json = boost::json;
-
-namespace {
-
-constexpr std::string_view kEwsPrefix = "AAMkAD";
-constexpr std::string_view kGraphPrefix = "AAkALgAA";
-constexpr int kDefaultPageSize = 10;  // Graph's default for contacts delta
-constexpr int kMaxPageSize = 1000;
 
 std::string b64url(std::string_view raw) {
   auto b = base64_encode(raw);
@@ -59,6 +54,28 @@ std::optional<std::string> extended_key_of(std::string_view id) {
   std::transform(guid.begin(), guid.end(), guid.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return guid + "/" + std::string(id.substr(close + 7));
 }
+
+// The tag filter exsync sends, as (extended key, value):
+// singleValueExtendedProperties/Any(ep: ep/id eq '<id>' and ep/value eq '<value>').
+std::optional<std::pair<std::string, std::string>> tag_filter(const std::string& filter) {
+  constexpr std::string_view kHead = "singleValueExtendedProperties/Any(ep: ep/id eq '";
+  constexpr std::string_view kMid = "' and ep/value eq '";
+  if (filter.rfind(kHead, 0) != 0 || filter.size() < kHead.size() + 2 || filter.substr(filter.size() - 2) != "')")
+    return std::nullopt;
+  const auto mid = filter.find(kMid, kHead.size());
+  if (mid == std::string::npos) return std::nullopt;
+  auto key = extended_key_of(filter.substr(kHead.size(), mid - kHead.size()));
+  if (!key) return std::nullopt;
+  return std::make_pair(*key, filter.substr(mid + kMid.size(), filter.size() - 2 - mid - kMid.size()));
+}
+
+
+namespace {
+
+constexpr std::string_view kEwsPrefix = "AAMkAD";
+constexpr std::string_view kGraphPrefix = "AAkALgAA";
+constexpr int kDefaultPageSize = 10;  // Graph's default for contacts delta
+constexpr int kMaxPageSize = 1000;
 
 const char* kPhoneKeys[2][2] = {{"BusinessPhone", "BusinessPhone2"}, {"HomePhone", "HomePhone2"}};
 const char* kPhoneLists[2] = {"businessPhones", "homePhones"};
@@ -203,20 +220,6 @@ std::optional<std::string> apply_contact(const json::object& body, model::Contac
   return std::nullopt;
 }
 
-// The contact the tag filter exsync sends names:
-// singleValueExtendedProperties/Any(ep: ep/id eq '<id>' and ep/value eq '<value>').
-std::optional<std::pair<std::string, std::string>> tag_filter(const std::string& filter) {
-  constexpr std::string_view kHead = "singleValueExtendedProperties/Any(ep: ep/id eq '";
-  constexpr std::string_view kMid = "' and ep/value eq '";
-  if (filter.rfind(kHead, 0) != 0 || filter.size() < kHead.size() + 2 || filter.substr(filter.size() - 2) != "')")
-    return std::nullopt;
-  const auto mid = filter.find(kMid, kHead.size());
-  if (mid == std::string::npos) return std::nullopt;
-  auto key = extended_key_of(filter.substr(kHead.size(), mid - kHead.size()));
-  if (!key) return std::nullopt;
-  return std::make_pair(*key, filter.substr(mid + kMid.size(), filter.size() - 2 - mid - kMid.size()));
-}
-
 }  // namespace
 
 std::string graph_id(const std::string& ews) {
@@ -232,11 +235,60 @@ std::optional<std::string> ews_id(const std::string& graph) {
   return std::string(kEwsPrefix) + base64_encode(*raw);
 }
 
+std::optional<http::Response> GraphEndpoint::throttle(const std::string& mailbox) {
+  auto& t = tenant_.graph_throttle;
+  auto refuse = [&](int retry_after_s, std::string_view message) {
+    ++stats_.throttled;
+    auto r = graph_error(429, "ApplicationThrottled", message);
+    if (retry_after_s > 0) r.headers.push_back({"Retry-After", std::to_string(retry_after_s)});
+    return r;
+  };
+  if (t.next > 0) {
+    --t.next;
+    return refuse(t.retry_after_s, "Application is over its MailboxConcurrency limit.");
+  }
+  if (t.budget <= 0) return std::nullopt;
+  const auto now = std::chrono::steady_clock::now();
+  auto& recent = recent_[mailbox];
+  while (!recent.empty() && now - recent.front() >= t.window) recent.pop_front();
+  if (static_cast<int>(recent.size()) >= t.budget) {
+    const auto wait = std::chrono::ceil<std::chrono::seconds>(t.window - (now - recent.front()));
+    return refuse(static_cast<int>(std::max<std::int64_t>(1, wait.count())), "Application is over its request limit for this mailbox.");
+  }
+  recent.push_back(now);
+  return std::nullopt;
+}
+
+namespace {
+
+// The request target with the bytes RFC 3986 leaves out of a query ({, }, |, ...) percent-encoded:
+// clients send them as WHATWG URLs leave them (Graph's JavaScript SDK puts an extended
+// property's "{guid}" into $filter as it is), and Graph takes them.
+std::string lenient_target(std::string_view target) {
+  static constexpr std::string_view kAllowed = "-._~:/?#[]@!$&'()*+,;=%";
+  std::string out;
+  for (unsigned char c : target) {
+    if (std::isalnum(c) || kAllowed.find(static_cast<char>(c)) != std::string_view::npos) {
+      out += static_cast<char>(c);
+    } else {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 http::Response GraphEndpoint::handle(const http::Request& req) {
   ++stats_.requests;
-  auto target = http::parse_request_target(req.url);
+  auto target = http::parse_request_target(lenient_target(req.url));
   if (!target) return graph_error(400, "BadRequest", "Invalid request.");
   auto& seg = target->segments;
+  // An upload session's URL: authorised by the URL itself.
+  if (seg.size() == 4 && seg[0] == "graph" && seg[1] == "v1.0" && seg[2] == "uploads") return upload(req, seg[3]);
   // /graph/v1.0/users/{user}/...
   if (seg.size() < 4 || seg[0] != "graph" || seg[1] != "v1.0" || seg[2] != "users")
     return graph_error(400, "BadRequest", "Resource not found for the segment '" + (seg.size() > 2 ? seg[2] : "") + "'.");
@@ -256,6 +308,8 @@ http::Response GraphEndpoint::handle(const http::Request& req) {
     return graph_error(403, "ErrorAccessDenied", "Access to OData is disabled.");
   if (!app && (!tenant_.full_access || tenant_.full_access_denied.contains(user)))
     return graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.");
+
+  if (auto refused = throttle(user)) return std::move(*refused);
 
   const std::string user_base = base_ + std::string(kRoot) + "/users/" + seg[3];
   const std::vector<std::string> rest(seg.begin() + 4, seg.end());
@@ -330,6 +384,8 @@ http::Response GraphEndpoint::handle(const http::Request& req) {
     body["value"] = std::move(value);
     return json_response(200, body);
   }
+
+  if (!rest.empty() && rest[0] == "messages") return mail(*mb, req, *target, rest);
 
   // GET (list, $count, $filter) and POST (create) .../contactFolders/contacts/contacts
   if (folder && rest.size() == 3) {

@@ -9,12 +9,17 @@
 // ErrorIrresolvableConflict) and DELETE. Item ids are immutable-id shaped and differ from the
 // EWS ids of the same items, as they do on Exchange Online (graph_id()/ews_id()); change keys
 // are the same. Tokens must be Graph's (aud https://graph.microsoft.com); app-only tokens reach
-// the mailboxes Tenant::graph_rbac_scope allows, and the error bodies are Graph's.
+// the mailboxes Tenant::graph_rbac_scope allows, and the error bodies are Graph's. Mail: drafts
+// tagged like the daemon's EWS messages, upload sessions, send into Sent Items.
 #pragma once
 
+#include <chrono>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
+
+#include <vector>
 
 #include "exsync/http/message.hpp"
 #include "tenant.hpp"
@@ -24,6 +29,7 @@ namespace exsync::sim {
 struct GraphStats {
   std::map<std::string, int> operations;  // "delta", "list", "get", "create", "update", "delete"
   int unauthorized = 0;
+  int throttled = 0;  // answered 429
   std::uint64_t requests = 0;
 };
 
@@ -41,9 +47,28 @@ class GraphEndpoint {
   GraphStats& stats() { return stats_; }
 
  private:
+  // Mail (graph_mail.cpp): drafts (POST .../messages, attachments inline up to Graph's 4 MB a
+  // request), upload sessions for larger attachments, send (the draft moves to Sent Items),
+  // DELETE of a draft, and the tag filter over the whole mailbox.
+  http::Response mail(Mailbox& mb, const http::Request& req, const http::RequestTarget& target,
+                      const std::vector<std::string>& rest);
+  // PUT of one chunk (Content-Range) to an upload session's URL, which carries its own
+  // authorisation: a request with an Authorization header is refused, as Graph does.
+  http::Response upload(const http::Request& req, const std::string& session);
+
+  // 429 when Tenant::graph_throttle says so for a request to `mailbox`; nullopt to go on.
+  std::optional<http::Response> throttle(const std::string& mailbox);
+
+  struct Upload {
+    std::string mailbox, message_id, name;
+    std::size_t size = 0, received = 0;
+  };
   Tenant& tenant_;
   std::string base_;
   GraphStats stats_;
+  std::map<std::string, Upload> uploads_;
+  std::map<std::string, std::deque<std::chrono::steady_clock::time_point>> recent_;  // by mailbox
+  std::uint64_t next_id_ = 1;  // messages and upload sessions
 };
 
 }  // namespace exsync::sim

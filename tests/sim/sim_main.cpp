@@ -161,6 +161,7 @@ int main(int argc, char** argv) {
   sim::ControlEndpoint control(tenant, ews, entra);
 
   std::unique_ptr<sim::GraphEndpoint> graph;  // made once the port is known (its links name it)
+  std::string base;                           // https://127.0.0.1:port, once it is known
   boost::asio::io_context io;
   http::ServerOptions server_options{pki->server.certificate, pki->server.private_key};
   server_options.disruption_header = sim::EwsEndpoint::kDisruptHeader;
@@ -224,10 +225,18 @@ int main(int argc, char** argv) {
                           add_request_ids(req, sim::kExchangeRequestIdHeader, answer);
                           co_return answer;
                         }
-                        // /{tenant}/oauth2/v2.0/token
-                        const auto slash = t.find('/', 1);
-                        if (slash != std::string::npos && t.substr(slash) == "/oauth2/v2.0/token") {
-                          http::Answer answer{entra.handle(req, t.substr(1, slash - 1)), {}, false};
+                        // /{tenant}/oauth2/v2.0/token, /{tenant}/v2.0/.well-known/openid-configuration
+                        // (Microsoft's libraries add query parameters to both.)
+                        const std::string path = t.substr(0, t.find('?'));
+                        const auto slash = path.find('/', 1);
+                        if (slash != std::string::npos && req.method == "GET" &&
+                            path.substr(slash) == "/v2.0/.well-known/openid-configuration") {
+                          http::Answer answer{entra.openid_configuration(path.substr(1, slash - 1), base), {}, false};
+                          add_request_ids(req, sim::kEntraRequestIdHeader, answer);
+                          co_return answer;
+                        }
+                        if (slash != std::string::npos && path.substr(slash) == "/oauth2/v2.0/token") {
+                          http::Answer answer{entra.handle(req, path.substr(1, slash - 1)), {}, false};
                           add_request_ids(req, sim::kEntraRequestIdHeader, answer);
                           co_return answer;
                         }
@@ -238,8 +247,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "exsync-sim: %s\n", bound.error().message.c_str());
     return 69;
   }
-  const std::string base = "https://127.0.0.1:" + std::to_string(*bound);
+  base = "https://127.0.0.1:" + std::to_string(*bound);
   graph = std::make_unique<sim::GraphEndpoint>(tenant, base);
+  control.attach(*graph);
   if (api_port == 0) {
     // A port free now, for the daemon's API; the daemon binds it when it starts.
     boost::asio::ip::tcp::acceptor probe(io, {boost::asio::ip::make_address("127.0.0.1"), 0});

@@ -86,6 +86,7 @@ struct SimMessage {
   bool html = false;
   std::vector<std::string> to, cc, bcc;
   std::vector<std::string> attachment_names;
+  std::vector<std::size_t> attachment_sizes;  // bytes, beside each name (Graph's drafts)
   std::map<std::string, std::string> extended;
   SysSeconds sent{};
   bool delivered = true;  // false: saved to Sent Items although the send was refused
@@ -100,6 +101,7 @@ struct Mailbox {
   std::map<std::string, SimContact> contacts;   // by id, tombstones included
   std::map<std::uint64_t, std::string> by_seq;  // last_seq -> id
   std::vector<SimMessage> sent_items;
+  std::vector<SimMessage> drafts;  // Graph's drafts, not yet sent
   // Poison items: GetItem answers each with this ResponseCode instead of the item.
   std::map<std::string, std::string> poisoned;
   struct Calendar {
@@ -197,6 +199,17 @@ class Tenant {
   std::string graph_delegated_scope =
       "Contacts.ReadWrite.Shared Calendars.ReadWrite.Shared Mail.Send.Shared";
   std::optional<std::set<std::string>> graph_rbac_scope;
+  // Microsoft Graph's throttling. Each mailbox may take `budget` requests in any `window` (Exchange
+  // Online: 10,000 in 10 minutes; 0: no limit); beyond it a request is answered 429
+  // ApplicationThrottled, Retry-After the seconds until one is free again. `next` answers the next
+  // requests so as MailboxConcurrency refusals, Retry-After `retry_after_s` seconds (0: none, as
+  // Graph sometimes leaves it out).
+  struct GraphThrottle {
+    int budget = 0;
+    std::chrono::milliseconds window{std::chrono::minutes(10)};
+    int next = 0;
+    int retry_after_s = 1;
+  } graph_throttle;
   // Exchange Online blocking EWS for the organisation, or for an app not on its EWS allow list:
   // every EWS request is answered HTTP 403.
   bool ews_blocked = false;

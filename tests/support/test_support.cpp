@@ -281,6 +281,12 @@ int Simulator::operation_count(const std::string& op) {
   return v ? static_cast<int>(v->as_int64()) : 0;
 }
 
+int Simulator::graph_operation_count(const std::string& op) {
+  auto s = stats(*this);
+  auto* v = s.at("graph_operations").as_object().if_contains(op);
+  return v ? static_cast<int>(v->as_int64()) : 0;
+}
+
 int Simulator::schema_violations() { return static_cast<int>(stats(*this).at("schema_violations").as_int64()); }
 
 void Simulator::expect_schema_valid_requests() {

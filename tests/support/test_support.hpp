@@ -146,6 +146,8 @@ class Simulator {
   // Contacts of a mailbox as the simulator holds them: contact JSON lines with ews_id, by ews_id.
   std::map<std::string, std::string> contacts(const std::string& mailbox);
   int operation_count(const std::string& op);
+  // Requests of one kind the Graph endpoint answered ("delta", "draft", "upload_chunk", ...).
+  int graph_operation_count(const std::string& op);
   // When validating, expects that every EWS request so far passed Microsoft's schema.
   void expect_schema_valid_requests();
   int schema_violations();

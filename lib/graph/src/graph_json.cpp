@@ -196,6 +196,35 @@ json::object contact_create_body(const model::Contact& contact, std::string_view
   return o;
 }
 
+json::object message_draft_body(const model::OutgoingMessage& m, const std::vector<std::size_t>& inline_attachments) {
+  auto recipients = [](const std::vector<model::Recipient>& list) {
+    json::array out;
+    for (const auto& r : list) {
+      json::object address{{"address", r.address}};
+      if (!r.name.empty()) address["name"] = r.name;
+      out.push_back(json::object{{"emailAddress", std::move(address)}});
+    }
+    return out;
+  };
+  json::object o{{"subject", m.subject},
+                 {"body", json::object{{"contentType", m.html ? "HTML" : "Text"}, {"content", m.body}}},
+                 {"toRecipients", recipients(m.to)},
+                 {"ccRecipients", recipients(m.cc)},
+                 {"bccRecipients", recipients(m.bcc)},
+                 {"singleValueExtendedProperties",
+                  json::array{json::object{{"id", model::graph_tag_property_id()}, {"value", m.local_id}}}}};
+  json::array attachments;
+  for (auto i : inline_attachments) {
+    const auto& a = m.attachments.at(i);
+    attachments.push_back(json::object{{"@odata.type", "#microsoft.graph.fileAttachment"},
+                                       {"name", a.name},
+                                       {"contentType", a.content_type},
+                                       {"contentBytes", a.content_base64}});
+  }
+  if (!attachments.empty()) o["attachments"] = std::move(attachments);
+  return o;
+}
+
 json::object contact_patch_body(const model::Contact& before, const model::Contact& after) {
   const auto b = all_fields(before);
   auto a = all_fields(after);

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <set>
 
+#include "exsync/crypto/base64.hpp"
 #include "exsync/graph/graph_json.hpp"
 #include "exsync/log/log.hpp"
 #include "exsync/model/tag.hpp"
@@ -378,12 +379,156 @@ Task<Result<std::map<std::string, std::string>, RemoteError>> GraphService::tran
   co_return out;
 }
 
-Task<Result<Unit, RemoteError>> GraphService::send(const std::string&, const model::OutgoingMessage&) {
-  co_return Fail{not_carried("sending mail")};
+Task<Result<std::vector<GraphService::TaggedMessage>, RemoteError>> GraphService::tagged_messages(
+    const std::string& mailbox, const std::string& local_id) {
+  // The whole mailbox: a message is a draft, in the Outbox or in Sent Items as its send goes on.
+  const std::string filter = "singleValueExtendedProperties/Any(ep: ep/id eq '" + model::graph_tag_property_id() +
+                             "' and ep/value eq '" + local_id + "')";
+  Call call;
+  call.url = user_url(mailbox) + "/messages?$filter=" + http::form_encode(filter) + "&$select=id,isDraft";
+  auto resp = co_await send_call(mailbox, "find_message", std::move(call));
+  if (!resp) co_return Fail{std::move(resp).error()};
+  auto body = parse_object(resp->body);
+  if (!body) co_return Fail{refuse(*resp, mailbox, "find_message", body.error())};
+  const auto* value = body->if_contains("value");
+  if (!value || !value->is_array()) co_return Fail{refuse(*resp, mailbox, "find_message", "a list without value")};
+  std::vector<TaggedMessage> out;
+  for (const auto& v : value->as_array()) {
+    const auto* o = v.if_object();
+    const auto* id = o ? o->if_contains("id") : nullptr;
+    const auto* draft = o ? o->if_contains("isDraft") : nullptr;
+    if (!id || !id->is_string() || !draft || !draft->is_bool())
+      co_return Fail{refuse(*resp, mailbox, "find_message", "a message without id and isDraft")};
+    out.push_back({std::string(id->as_string()), draft->as_bool()});
+  }
+  resp->connection.reuse();
+  co_return out;
 }
 
-Task<Result<bool, RemoteError>> GraphService::find_sent(const std::string&, const std::string&) {
-  co_return Fail{not_carried("sending mail")};
+Task<Result<Unit, RemoteError>> GraphService::upload_attachment(const std::string& mailbox,
+                                                                const std::string& message_id,
+                                                                const model::Attachment& attachment,
+                                                                const std::string& bytes) {
+  Call session;
+  session.method = "POST";
+  session.url = user_url(mailbox) + "/messages/" + http::form_encode(message_id) + "/attachments/createUploadSession";
+  session.body = json::serialize(json::object{
+      {"AttachmentItem", json::object{{"attachmentType", "file"},
+                                      {"name", attachment.name},
+                                      {"contentType", attachment.content_type},
+                                      {"size", static_cast<std::int64_t>(bytes.size())}}}});
+  session.retry_safe = false;
+  auto resp = co_await send_call(mailbox, "upload_session", std::move(session));
+  if (!resp) co_return Fail{std::move(resp).error()};
+  auto body = parse_object(resp->body);
+  if (!body) co_return Fail{refuse(*resp, mailbox, "upload_session", body.error())};
+  const auto* url = body->if_contains("uploadUrl");
+  auto parsed = url && url->is_string() ? urls::parse_uri(url->as_string()) : urls::parse_uri("");
+  if (!parsed || parsed->scheme_id() != urls::scheme::https)
+    co_return Fail{refuse(*resp, mailbox, "upload_session", "an upload session without an https uploadUrl")};
+  const std::string upload_url(url->as_string());
+  resp->connection.reuse();
+  // The URL carries its own authorisation: no token goes with the chunks.
+  constexpr std::size_t kChunk = 10 * 320 * 1024;  // a multiple of 320 KiB, under 4 MB
+  for (std::size_t at = 0; at < bytes.size(); at += kChunk) {
+    const auto n = std::min(kChunk, bytes.size() - at);
+    http::Request put;
+    put.method = "PUT";
+    put.url = upload_url;
+    put.retry_safe = false;
+    put.headers = {{"Content-Type", "application/octet-stream"},
+                   {"Content-Range", "bytes " + std::to_string(at) + "-" + std::to_string(at + n - 1) + "/" +
+                                         std::to_string(bytes.size())}};
+    put.body = bytes.substr(at, n);
+    auto chunk = co_await client_.send(std::move(put));
+    if (!chunk) {
+      const auto& e = chunk.error();
+      RemoteError out{remote_kind(e.kind), e.message, std::string(http::http_error_kind_name(e.kind)), {}};
+      out.request_id = e.request_id;
+      co_return Fail{std::move(out)};
+    }
+    if (chunk->status < 200 || chunk->status >= 300) {
+      auto error = error_for_graph_response(chunk->status, chunk->body, chunk->header("Retry-After"));
+      error.request_id = chunk->request_id;
+      co_return Fail{std::move(error)};
+    }
+    chunk->connection.reuse();
+  }
+  co_return Unit{};
+}
+
+Task<Result<Unit, RemoteError>> GraphService::send(const std::string& mailbox, const model::OutgoingMessage& message) {
+  // An earlier attempt may have got as far as a draft, or further. A message that is no longer
+  // a draft went out: it is not sent again. A draft left behind may lack attachments: it goes,
+  // and the message is built again.
+  auto earlier = co_await tagged_messages(mailbox, message.local_id);
+  if (!earlier) co_return Fail{std::move(earlier).error()};
+  for (const auto& m : *earlier)
+    if (!m.draft) co_return Unit{};
+  for (const auto& m : *earlier) {
+    Call del;
+    del.method = "DELETE";
+    del.url = user_url(mailbox) + "/messages/" + http::form_encode(m.id);
+    auto gone = co_await send_call(mailbox, "delete_draft", std::move(del));
+    if (!gone && gone.error().kind != RemoteErrorKind::item_not_found) co_return Fail{std::move(gone).error()};
+    if (gone) gone->connection.reuse();
+  }
+
+  // Attachments of 3 MB and more, and any that would take the draft past Graph's 4 MB a request,
+  // go through upload sessions once the draft exists.
+  constexpr std::size_t kInlineLimit = 3u << 20;
+  std::vector<std::size_t> inline_attachments;
+  std::vector<std::pair<std::size_t, std::string>> uploads;  // index, bytes
+  std::size_t inline_bytes = 0;
+  for (std::size_t i = 0; i < message.attachments.size(); ++i) {
+    const auto& a = message.attachments[i];
+    if (inline_bytes + a.content_base64.size() < kInlineLimit) {
+      inline_bytes += a.content_base64.size();
+      inline_attachments.push_back(i);
+      continue;
+    }
+    auto bytes = crypto::base64_decode(a.content_base64);
+    if (!bytes) {
+      RemoteError e{RemoteErrorKind::invalid_item, "attachment " + a.name + " is not valid Base64", "InvalidAttachment", {}};
+      e.answered = true;
+      co_return Fail{std::move(e)};
+    }
+    uploads.emplace_back(i, std::move(*bytes));
+  }
+  Call draft;
+  draft.method = "POST";
+  draft.url = user_url(mailbox) + "/messages";
+  draft.body = json::serialize(message_draft_body(message, inline_attachments));
+  draft.retry_safe = false;
+  auto made = co_await send_call(mailbox, "draft", std::move(draft));
+  if (!made) co_return Fail{std::move(made).error()};
+  auto body = parse_object(made->body);
+  if (!body) co_return Fail{refuse(*made, mailbox, "draft", body.error())};
+  const auto* id = body->if_contains("id");
+  if (!id || !id->is_string() || id->as_string().empty())
+    co_return Fail{refuse(*made, mailbox, "draft", "a draft without an id")};
+  const std::string draft_id(id->as_string());
+  made->connection.reuse();
+  for (const auto& [index, bytes] : uploads) {
+    auto up = co_await upload_attachment(mailbox, draft_id, message.attachments[index], bytes);
+    if (!up) co_return Fail{std::move(up).error()};
+  }
+  Call send;
+  send.method = "POST";
+  send.url = user_url(mailbox) + "/messages/" + http::form_encode(draft_id) + "/send";
+  send.retry_safe = false;
+  auto sent = co_await send_call(mailbox, "send", std::move(send));
+  if (!sent) co_return Fail{std::move(sent).error()};
+  if (sent->status != 202)
+    co_return Fail{refuse(*sent, mailbox, "send", "a send answered " + std::to_string(sent->status) + ", not 202")};
+  sent->connection.reuse();
+  co_return Unit{};
+}
+
+Task<Result<bool, RemoteError>> GraphService::find_sent(const std::string& mailbox, const std::string& local_id) {
+  auto found = co_await tagged_messages(mailbox, local_id);
+  if (!found) co_return Fail{std::move(found).error()};
+  co_return std::any_of(found->begin(), found->end(), [](const TaggedMessage& m) { return !m.draft; });
 }
 
 }  // namespace exsync::graph

@@ -12,10 +12,12 @@
 #include <boost/json/object.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "exsync/core/result.hpp"
 #include "exsync/model/contact.hpp"
 #include "exsync/model/item.hpp"
+#include "exsync/model/message.hpp"
 #include "exsync/model/remote_error.hpp"
 
 namespace exsync::graph {
@@ -32,6 +34,12 @@ boost::json::object contact_create_body(const model::Contact& contact, std::stri
 // The body of an update: only the Graph fields that differ between `before` and `after` (a
 // removed value is sent as null or an empty collection); empty when nothing differs.
 boost::json::object contact_patch_body(const model::Contact& before, const model::Contact& after);
+
+// The body of a draft (POST /users/{id}/messages): recipients, subject, body, the tag with the
+// message's local id, and the attachments whose indexes are in `inline_attachments` (the others
+// go through an upload session).
+boost::json::object message_draft_body(const model::OutgoingMessage& message,
+                                       const std::vector<std::size_t>& inline_attachments);
 
 // A Graph error answer (https://learn.microsoft.com/graph/errors): its status, its
 // {"error":{"code","message"}} body and Retry-After, as the engine's error kinds. 410 and the

@@ -14,8 +14,8 @@
 // must be the one asked for, and a delta page's links must name the same user as the request
 // that got them. An answer that fails the check closes its connection.
 //
-// Calendar and mail are not yet carried over Graph: capabilities() says so, and the API refuses
-// them for such a tenant (README, "Choosing EWS or Graph").
+// Mail goes in two phases (send()). The calendar is not yet carried over Graph: capabilities()
+// says so, and the API refuses events for such a tenant (README, "Choosing EWS or Graph").
 //
 // Thread-safety: use from the network thread only. Lifetime: `client` and `tokens` must
 // outlive it.
@@ -43,7 +43,7 @@ class GraphService final : public model::RemoteMailboxService {
  public:
   GraphService(http::Client& client, auth::TokenSource& tokens, GraphSettings settings);
 
-  model::RemoteCapabilities capabilities() const override { return {.contacts = true, .calendar = false, .send_mail = false}; }
+  model::RemoteCapabilities capabilities() const override { return {.contacts = true, .calendar = false, .send_mail = true}; }
   std::string id_space() const override { return "graph"; }
   // From "ews" through translateExchangeIds (ewsId to restImmutableEntryId, 1,000 ids a request;
   // the application needs User.Read.All). Each answer must name exactly the ids it was asked.
@@ -69,7 +69,12 @@ class GraphService final : public model::RemoteMailboxService {
                                                             bool notify) override;
   Task<Result<Unit, model::RemoteError>> remove(const std::string& mailbox, const model::RemoteRef& ref,
                                                 bool notify) override;
+  // In two phases, since sendMail answers 202 with no id: a draft tagged with the message's
+  // local id (attachments of 3 MB and more through upload sessions), then its send. A message
+  // carrying the tag that is no longer a draft went out already and is not sent again; a draft
+  // an interrupted attempt left behind is deleted and the message built again.
   Task<Result<Unit, model::RemoteError>> send(const std::string& mailbox, const model::OutgoingMessage& message) override;
+  // Whether a message with the tag, anywhere in the mailbox, is no longer a draft.
   Task<Result<bool, model::RemoteError>> find_sent(const std::string& mailbox, const std::string& local_id) override;
 
   const GraphStats& stats() const { return stats_; }
@@ -89,6 +94,16 @@ class GraphService final : public model::RemoteMailboxService {
   // The answer did not belong to its request: its connection is closed, and it is said.
   model::RemoteError refuse(http::Response& resp, const std::string& mailbox, std::string_view operation,
                             std::string why);
+  struct TaggedMessage {
+    std::string id;
+    bool draft = true;
+  };
+  // The mailbox's messages tagged `local_id`, in any folder.
+  Task<Result<std::vector<TaggedMessage>, model::RemoteError>> tagged_messages(const std::string& mailbox,
+                                                                               const std::string& local_id);
+  Task<Result<Unit, model::RemoteError>> upload_attachment(const std::string& mailbox, const std::string& message_id,
+                                                           const model::Attachment& attachment,
+                                                           const std::string& bytes);
   std::string user_url(const std::string& mailbox) const;
   // Whether `link` is under the configured root (so that the token may go to it).
   bool under_root(std::string_view link) const;
