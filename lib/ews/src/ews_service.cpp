@@ -1,5 +1,7 @@
 #include "exsync/ews/ews_service.hpp"
 
+#include "exsync/remote/authorized_send.hpp"
+
 #include <algorithm>
 
 #include "exsync/ews/requests.hpp"
@@ -18,25 +20,6 @@ EwsService::EwsService(http::Client& client, auth::TokenSource& tokens, EwsSetti
 
 namespace {
 
-// Each transport failure as its own kind: only lost or refused connections and timeouts are
-// signs of load (the governor eases off for them); a certificate refused, a name that does not
-// resolve or an answer over the size cap are not, and must not slow every mailbox down.
-RemoteErrorKind remote_kind(http::HttpErrorKind kind) {
-  switch (kind) {
-    case http::HttpErrorKind::connect:
-    case http::HttpErrorKind::timeout:
-    case http::HttpErrorKind::io: return RemoteErrorKind::network;
-    case http::HttpErrorKind::resolve: return RemoteErrorKind::unreachable;
-    case http::HttpErrorKind::tls: return RemoteErrorKind::tls;
-    case http::HttpErrorKind::too_large: return RemoteErrorKind::too_large;
-    case http::HttpErrorKind::protocol: return RemoteErrorKind::protocol;
-    case http::HttpErrorKind::mismatched: return RemoteErrorKind::mismatched_answer;
-    case http::HttpErrorKind::bad_url:
-    case http::HttpErrorKind::config: return RemoteErrorKind::setup;
-  }
-  return RemoteErrorKind::network;
-}
-
 // Reads may be sent again after a lost connection or an answer that was not theirs; a write must
 // not (it may have been carried out), and the engine finds out instead.
 bool retry_safe(std::string_view operation) {
@@ -53,51 +36,30 @@ RemoteError with_request_id(RemoteError e, const std::string& request_id) {
 
 Task<Result<http::Response, RemoteError>> EwsService::call(const std::string& mailbox, std::string_view operation,
                                                            const std::string& envelope) {
-  std::string last_request_id;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    auto token = co_await tokens_.access_token();
-    if (!token) {
-      co_return Fail{RemoteError{RemoteErrorKind::auth,
-                                 std::string(auth::auth_error_kind_name(token.error().kind)) + ": " +
-                                     token.error().description,
-                                 "", {}}};
+  http::Request req;
+  req.url = settings_.url;
+  req.retry_safe = retry_safe(operation);
+  req.headers = {{"Content-Type", "text/xml; charset=utf-8"}, {"X-AnchorMailbox", mailbox}};
+  req.body = envelope;
+  auto resp = co_await remote::send_authorized(client_, tokens_, std::move(req), [&](const http::Response& r) {
+    log::info("ews.token.rejected", {{"mailbox", mailbox}, {"operation", operation}, {"request_id", r.request_id}});
+  });
+  if (!resp) {
+    const auto& e = resp.error();
+    if (e.kind == RemoteErrorKind::mismatched_answer) {
+      ++stats_.refused_answers;
+      log::warn("ews.answer.refused", {{"mailbox", mailbox},
+                                       {"operation", operation},
+                                       {"kind", model::remote_error_kind_name(e.kind)},
+                                       {"request_id", e.request_id},
+                                       {"retried", false},
+                                       {"message", e.message}});
     }
-    http::Request req;
-    req.url = settings_.url;
-    req.retry_safe = retry_safe(operation);
-    req.headers = {{"Content-Type", "text/xml; charset=utf-8"},
-                   {"Authorization", std::string(tokens_.scheme()) + " " + *token},
-                   {"X-AnchorMailbox", mailbox}};
-    req.body = envelope;
-    auto resp = co_await client_.send(std::move(req));
-    if (!resp) {
-      const auto& e = resp.error();
-      RemoteError out{remote_kind(e.kind), e.message, std::string(http::http_error_kind_name(e.kind)), {}};
-      out.request_id = e.request_id;
-      if (out.kind == RemoteErrorKind::mismatched_answer) {
-        ++stats_.refused_answers;
-        log::warn("ews.answer.refused", {{"mailbox", mailbox},
-                                         {"operation", operation},
-                                         {"kind", model::remote_error_kind_name(out.kind)},
-                                         {"request_id", out.request_id},
-                                         {"retried", false},
-                                         {"message", out.message}});
-      }
-      co_return Fail{std::move(out)};
-    }
-    last_request_id = resp->request_id;
-    if (resp->status == 200) co_return std::move(*resp);
-    if (resp->status == 401 && attempt == 0) {
-      log::info("ews.token.rejected", {{"mailbox", mailbox}, {"operation", operation}, {"request_id", resp->request_id}});
-      tokens_.reject(*token);
-      continue;
-    }
-    co_return Fail{with_request_id(error_for_http_response(resp->status, resp->body, resp->header("Retry-After")),
-                                   resp->request_id)};
+    co_return Fail{std::move(resp).error()};
   }
-  RemoteError refused{RemoteErrorKind::unauthorized, "the server refused a fresh access token", "", {}};
-  refused.request_id = last_request_id;
-  co_return Fail{std::move(refused)};
+  if (resp->status == 200) co_return std::move(*resp);
+  co_return Fail{with_request_id(error_for_http_response(resp->status, resp->body, resp->header("Retry-After")),
+                                 resp->request_id)};
 }
 
 template <typename T, typename Parse>

@@ -9,6 +9,7 @@
 #include "exsync/crypto/base64.hpp"
 #include "exsync/graph/graph_json.hpp"
 #include "exsync/log/log.hpp"
+#include "exsync/remote/authorized_send.hpp"
 #include "exsync/model/tag.hpp"
 
 namespace exsync::graph {
@@ -19,22 +20,6 @@ using model::RemoteError;
 using model::RemoteErrorKind;
 
 namespace {
-
-RemoteErrorKind remote_kind(http::HttpErrorKind kind) {
-  switch (kind) {
-    case http::HttpErrorKind::connect:
-    case http::HttpErrorKind::timeout:
-    case http::HttpErrorKind::io: return RemoteErrorKind::network;
-    case http::HttpErrorKind::resolve: return RemoteErrorKind::unreachable;
-    case http::HttpErrorKind::tls: return RemoteErrorKind::tls;
-    case http::HttpErrorKind::too_large: return RemoteErrorKind::too_large;
-    case http::HttpErrorKind::protocol: return RemoteErrorKind::protocol;
-    case http::HttpErrorKind::mismatched: return RemoteErrorKind::mismatched_answer;
-    case http::HttpErrorKind::bad_url:
-    case http::HttpErrorKind::config: return RemoteErrorKind::setup;
-  }
-  return RemoteErrorKind::network;
-}
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -95,49 +80,33 @@ bool GraphService::under_root(std::string_view link) const {
 
 Task<Result<http::Response, RemoteError>> GraphService::send_call(const std::string& mailbox,
                                                                   std::string_view operation, Call call) {
-  std::string last_request_id;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    auto token = co_await tokens_.access_token();
-    if (!token) {
-      co_return Fail{RemoteError{RemoteErrorKind::auth,
-                                 std::string(auth::auth_error_kind_name(token.error().kind)) + ": " +
-                                     token.error().description,
-                                 "", {}}};
+  http::Request req;
+  req.method = call.method;
+  req.url = call.url;
+  req.retry_safe = call.retry_safe;
+  req.headers = {{"Prefer", "IdType=\"ImmutableId\""}};
+  if (!call.body.empty()) req.headers.push_back({"Content-Type", "application/json"});
+  for (const auto& h : call.headers) req.headers.push_back(h);
+  req.body = std::move(call.body);
+  auto resp = co_await remote::send_authorized(client_, tokens_, std::move(req), [&](const http::Response& r) {
+    log::info("graph.token.rejected", {{"mailbox", mailbox}, {"operation", operation}, {"request_id", r.request_id}});
+  });
+  if (!resp) {
+    const auto& e = resp.error();
+    if (e.kind == RemoteErrorKind::mismatched_answer) {
+      ++stats_.refused_answers;
+      log::warn("graph.answer.refused", {{"mailbox", mailbox}, {"operation", operation},
+                                         {"request_id", e.request_id}, {"message", e.message}});
     }
-    http::Request req;
-    req.method = call.method;
-    req.url = call.url;
-    req.retry_safe = call.retry_safe;
-    req.headers = {{"Authorization", "Bearer " + *token}, {"Prefer", "IdType=\"ImmutableId\""}};
-    if (!call.body.empty()) req.headers.push_back({"Content-Type", "application/json"});
-    for (const auto& h : call.headers) req.headers.push_back(h);
-    req.body = call.body;
-    auto resp = co_await client_.send(std::move(req));
-    if (!resp) {
-      const auto& e = resp.error();
-      RemoteError out{remote_kind(e.kind), e.message, std::string(http::http_error_kind_name(e.kind)), {}};
-      out.request_id = e.request_id;
-      if (out.kind == RemoteErrorKind::mismatched_answer) {
-        ++stats_.refused_answers;
-        log::warn("graph.answer.refused", {{"mailbox", mailbox}, {"operation", operation},
-                                           {"request_id", out.request_id}, {"message", out.message}});
-      }
-      co_return Fail{std::move(out)};
-    }
-    last_request_id = resp->request_id;
-    if (resp->status >= 200 && resp->status < 300) co_return std::move(*resp);
-    if (resp->status == 401 && attempt == 0) {
-      log::info("graph.token.rejected", {{"mailbox", mailbox}, {"operation", operation}, {"request_id", resp->request_id}});
-      tokens_.reject(*token);
-      continue;
-    }
-    auto error = error_for_graph_response(resp->status, resp->body, resp->header("Retry-After"));
-    error.request_id = resp->request_id;
-    co_return Fail{std::move(error)};
+    co_return Fail{std::move(resp).error()};
   }
-  RemoteError refused{RemoteErrorKind::unauthorized, "Graph refused a fresh access token", "", {}};
-  refused.request_id = last_request_id;
-  co_return Fail{std::move(refused)};
+  if (resp->status >= 200 && resp->status < 300) co_return std::move(*resp);
+  // A second 401, with a fresh token, is Graph refusing the application, never an expired token.
+  auto error = resp->status == 401
+                   ? RemoteError{RemoteErrorKind::unauthorized, "Graph refused a fresh access token", "", {}}
+                   : error_for_graph_response(resp->status, resp->body, resp->header("Retry-After"));
+  error.request_id = resp->request_id;
+  co_return Fail{std::move(error)};
 }
 
 RemoteError GraphService::refuse(http::Response& resp, const std::string& mailbox, std::string_view operation,
@@ -441,12 +410,7 @@ Task<Result<Unit, RemoteError>> GraphService::upload_attachment(const std::strin
                                          std::to_string(bytes.size())}};
     put.body = bytes.substr(at, n);
     auto chunk = co_await client_.send(std::move(put));
-    if (!chunk) {
-      const auto& e = chunk.error();
-      RemoteError out{remote_kind(e.kind), e.message, std::string(http::http_error_kind_name(e.kind)), {}};
-      out.request_id = e.request_id;
-      co_return Fail{std::move(out)};
-    }
+    if (!chunk) co_return Fail{remote::from_http_error(chunk.error())};
     if (chunk->status < 200 || chunk->status >= 300) {
       auto error = error_for_graph_response(chunk->status, chunk->body, chunk->header("Retry-After"));
       error.request_id = chunk->request_id;
