@@ -265,6 +265,20 @@ TEST_F(GraphVerifyTest, AMissingApplicationPermissionIsNamed) {
   EXPECT_EQ(v.result("graph_reachable"), "skipped");
 }
 
+// Delegated Graph access: the service account's token with the .Shared scopes reaches the
+// folders the agents shared with it, and the checklist says so when one did not.
+TEST_F(VerifyTest, DelegatedAccessOverGraphReachesSharedFoldersAndNamesTheSharingWhenMissing) {
+  test::edit_config(sim_.config(), "[tenant]\n", "[tenant]\nprotocol = \"graph\"\naccess = \"delegate\"\n");
+  test::edit_config(sim_.config(), "folders = [\"contacts\", \"calendar\"]", "folders = [\"contacts\"]");
+  auto v = verify("agent1@contoso.onmicrosoft.com", {"--write-test"});
+  EXPECT_EQ(v.exit_code, 0) << v.text;
+  EXPECT_EQ(v.checklist.at("access"), "delegate, Microsoft Graph");
+  ASSERT_EQ(sim_.control("PUT", "/sim/tenant", R"({"full_access":false})").status, 204);
+  auto refused = verify();
+  EXPECT_EQ(refused.first_failure(), "mailbox_allowed") << refused.text;
+  EXPECT_NE(refused.advice("mailbox_allowed").find("share the contacts folder"), std::string::npos) << refused.text;
+}
+
 // App-only access with a certificate instead of a client secret: a client assertion signed with
 // the private key, checked by the simulator against the certificate registered on the app.
 TEST(CertificateVerifyTest, AppOnlyAccessWithACertificate) {
