@@ -159,6 +159,31 @@ TEST_F(GraphServiceTest, ATaggedCreateIsFoundAgainAndAStaleUpdateIsAConflict) {
   EXPECT_TRUE(missing->items.empty());
 }
 
+// Twenty reads in one $batch, its answers matched to the ids asked whatever their order; a
+// contact gone meanwhile is left out; a throttled sub-request fails the read with its wait.
+TEST_F(GraphServiceTest, ReadsGoTwentyToABatchAndASubRequestsThrottlingIsHonoured) {
+  std::string cursor;
+  auto changes = round(cursor, 50);
+  std::vector<std::string> ids;
+  for (const auto& c : changes) ids.push_back(c.ref.id);
+  ids.resize(19);
+  ids.push_back("AAkALgAAZXhzaW06bm8tc3VjaC1jb250YWN0");  // no such contact
+  ASSERT_EQ(graph_.fetch_limit(), 20u);
+  ASSERT_EQ(sim_.control("POST", "/sim/stats/reset").status, 204);
+  auto fetched = test::run(io_, graph_.fetch(mb_, FolderKind::contacts, ids));
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  EXPECT_EQ(sim_.graph_operation_count("batch"), 1) << "one request";
+  ASSERT_EQ(fetched->items.size(), 19u);
+  for (std::size_t i = 0; i < 19; ++i) EXPECT_EQ(fetched->items[i].ref.id, ids[i]) << "in the order asked";
+
+  ASSERT_EQ(sim_.control("PUT", "/sim/faults/graph", R"({"throttle":1,"retry_after":3})").status, 204);
+  auto throttled = test::run(io_, graph_.fetch(mb_, FolderKind::contacts, ids));
+  ASSERT_FALSE(throttled);
+  EXPECT_EQ(throttled.error().kind, RemoteErrorKind::throttled);
+  EXPECT_EQ(throttled.error().retry_after, std::chrono::seconds(3));
+  EXPECT_TRUE(test::run(io_, graph_.fetch(mb_, FolderKind::contacts, ids))) << "then it answers";
+}
+
 TEST_F(GraphServiceTest, TheFolderSizeAndTheRbacScopeAreGraphs) {
   auto n = test::run(io_, graph_.count(mb_, FolderKind::contacts));
   ASSERT_TRUE(n) << n.error().message;

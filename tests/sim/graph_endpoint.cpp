@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <algorithm>
 #include <cctype>
+#include <set>
 
 #include "codec.hpp"
 #include "exsync/core/mailbox_address.hpp"
@@ -235,6 +236,47 @@ std::optional<std::string> ews_id(const std::string& graph) {
   return std::string(kEwsPrefix) + base64_encode(*raw);
 }
 
+http::Response GraphEndpoint::batch(const http::Request& req) {
+  ++stats_.operations["batch"];
+  if (req.method != "POST") return graph_error(405, "Request_BadRequest", "The method is not allowed.");
+  json::error_code ec;
+  auto body = json::parse(req.body, ec);
+  const auto* requests = !ec && body.is_object() ? body.as_object().if_contains("requests") : nullptr;
+  if (!requests || !requests->is_array() || requests->as_array().empty())
+    return graph_error(400, "BadRequest", "Invalid batch payload format.");
+  if (requests->as_array().size() > 20)
+    return graph_error(400, "BadRequest", "Invalid batch payload format: the number of requests exceeds the limit of 20.");
+  json::array responses;
+  std::set<std::string> ids;
+  for (const auto& r : requests->as_array()) {
+    const auto* o = r.if_object();
+    const std::string id = o ? str(*o, "id") : "";
+    const std::string url = o ? str(*o, "url") : "";
+    if (id.empty() || url.empty() || url.front() != '/' || !ids.insert(id).second)
+      return graph_error(400, "BadRequest", "Each request needs a unique id and a url relative to the version.");
+    // Each request as if sent on its own, with the batch's token; each meets the throttle alone.
+    http::Request sub;
+    sub.method = str(*o, "method").empty() ? "GET" : str(*o, "method");
+    sub.url = std::string(kRoot) + url;
+    sub.headers = {{"Authorization", std::string(req.header("Authorization"))}};
+    if (const auto* h = o->if_contains("headers"); h && h->is_object())
+      for (const auto& [k, v] : h->as_object())
+        if (v.is_string()) sub.headers.push_back({std::string(k), std::string(v.as_string())});
+    if (const auto* b = o->if_contains("body")) sub.body = json::serialize(*b);
+    --stats_.requests;  // counted as part of the batch
+    auto answer = handle(sub);
+    json::object headers;
+    for (const auto& [k, v] : answer.headers) headers[k] = v;
+    json::value answer_body = answer.body.empty() ? json::value(nullptr) : json::parse(answer.body, ec);
+    if (ec) answer_body = json::value(answer.body);
+    responses.push_back(json::object{{"id", id}, {"status", answer.status}, {"headers", std::move(headers)},
+                                     {"body", std::move(answer_body)}});
+  }
+  // Graph answers a batch's requests in any order.
+  std::reverse(responses.begin(), responses.end());
+  return json_response(200, json::object{{"responses", std::move(responses)}});
+}
+
 std::optional<http::Response> GraphEndpoint::throttle(const std::string& mailbox) {
   auto& t = tenant_.graph_throttle;
   auto refuse = [&](int retry_after_s, std::string_view message) {
@@ -287,6 +329,7 @@ http::Response GraphEndpoint::handle(const http::Request& req) {
   auto target = http::parse_request_target(lenient_target(req.url));
   if (!target) return graph_error(400, "BadRequest", "Invalid request.");
   auto& seg = target->segments;
+  if (seg.size() == 3 && seg[0] == "graph" && seg[1] == "v1.0" && seg[2] == "$batch") return batch(req);
   // An upload session's URL: authorised by the URL itself.
   if (seg.size() == 4 && seg[0] == "graph" && seg[1] == "v1.0" && seg[2] == "uploads") return upload(req, seg[3]);
   // /graph/v1.0/users/{user}/...

@@ -56,6 +56,9 @@ class GraphEndpoint {
   // authorisation: a request with an Authorization header is refused, as Graph does.
   http::Response upload(const http::Request& req, const std::string& session);
 
+  // POST /$batch: up to 20 requests answered as if each came alone (each meets the throttle),
+  // their answers in another order than asked, as Graph's may be.
+  http::Response batch(const http::Request& req);
   // 429 when Tenant::graph_throttle says so for a request to `mailbox`; nullopt to go on.
   std::optional<http::Response> throttle(const std::string& mailbox);
 

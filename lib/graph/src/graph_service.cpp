@@ -192,27 +192,77 @@ Task<Result<model::FetchedItems, RemoteError>> GraphService::fetch(const std::st
                                                                    const std::vector<std::string>& ids) {
   if (folder != model::FolderKind::contacts) co_return Fail{not_carried("the calendar")};
   model::FetchedItems out;
-  for (const auto& id : ids) {
-    Call call;
-    call.url = user_url(mailbox) + "/contacts/" + http::form_encode(id);
-    ++stats_.item_requests;
-    auto resp = co_await send_call(mailbox, "get", std::move(call));
-    if (!resp) {
-      if (resp.error().kind == RemoteErrorKind::item_not_found) continue;  // its deletion arrives by delta
-      co_return Fail{std::move(resp).error()};
+  if (ids.empty()) co_return out;
+  if (ids.size() > kBatchLimit) co_return Fail{RemoteError{RemoteErrorKind::setup, "more ids than one $batch takes", "", {}}};
+  // One $batch of GETs, each sub-request numbered by its position: an answer is matched to the
+  // id asked by its number, and must be that contact.
+  json::array requests;
+  const std::string user_path = "/users/" + http::form_encode(mailbox);
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    requests.push_back(json::object{{"id", std::to_string(i)},
+                                    {"method", "GET"},
+                                    {"url", user_path + "/contacts/" + http::form_encode(ids[i])},
+                                    {"headers", json::object{{"Prefer", "IdType=\"ImmutableId\""}}}});
+  Call call;
+  call.method = "POST";
+  call.url = settings_.url + "/$batch";
+  call.body = json::serialize(json::object{{"requests", std::move(requests)}});
+  ++stats_.item_requests;
+  auto resp = co_await send_call(mailbox, "batch_get", std::move(call));
+  if (!resp) co_return Fail{std::move(resp).error()};
+  auto body = parse_object(resp->body);
+  if (!body) co_return Fail{refuse(*resp, mailbox, "batch_get", body.error())};
+  const auto* responses = body->if_contains("responses");
+  if (!responses || !responses->is_array() || responses->as_array().size() != ids.size())
+    co_return Fail{refuse(*resp, mailbox, "batch_get", "a $batch answer without one response per request")};
+  std::vector<const json::object*> by_position(ids.size(), nullptr);
+  for (const auto& r : responses->as_array()) {
+    const auto* o = r.if_object();
+    const auto* id = o ? o->if_contains("id") : nullptr;
+    std::size_t at = ids.size();
+    if (id && id->is_string()) {
+      const std::string_view text = id->as_string();
+      at = 0;
+      for (char c : text) at = (c >= '0' && c <= '9' && at < ids.size()) ? at * 10 + static_cast<std::size_t>(c - '0') : ids.size();
+      if (text.empty()) at = ids.size();
     }
-    auto body = parse_object(resp->body);
-    if (!body) co_return Fail{refuse(*resp, mailbox, "get", body.error())};
-    auto item = contact_from_graph(*body);
-    if (item && item->ref.id != id)
-      co_return Fail{refuse(*resp, mailbox, "get", "asked for contact " + id + ", got " + item->ref.id)};
-    resp->connection.reuse();
-    if (!item) {
-      out.refused.push_back({id, "InvalidContact", item.error()});
+    if (at >= ids.size() || by_position[at])
+      co_return Fail{refuse(*resp, mailbox, "batch_get", "a $batch response for a request that was not sent")};
+    by_position[at] = o;
+  }
+  // A throttled sub-request fails the call, with the longest wait any asked for: the engine waits
+  // and asks again for the whole slice, as for a single request.
+  std::optional<RemoteError> throttled;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto& r = *by_position[i];
+    const auto* status = r.if_contains("status");
+    const int code = status && status->is_int64() ? static_cast<int>(status->as_int64()) : 0;
+    const json::value* sub = r.if_contains("body");
+    if (code == 200 && sub && sub->is_object()) {
+      auto item = contact_from_graph(sub->as_object());
+      if (item && item->ref.id != ids[i])
+        co_return Fail{refuse(*resp, mailbox, "batch_get", "asked for contact " + ids[i] + ", got " + item->ref.id)};
+      if (item)
+        out.items.push_back(std::move(*item));
+      else
+        out.refused.push_back({ids[i], "InvalidContact", item.error()});
       continue;
     }
-    out.items.push_back(std::move(*item));
+    std::string retry_after;
+    if (const auto* h = r.if_contains("headers"); h && h->is_object())
+      for (const auto& [k, v] : h->as_object())
+        if (lower(std::string(k)) == "retry-after" && v.is_string()) retry_after = std::string(v.as_string());
+    auto error = error_for_graph_response(code, sub ? json::serialize(*sub) : "", retry_after);
+    error.request_id = resp->request_id;
+    if (error.kind == RemoteErrorKind::item_not_found) continue;  // its deletion arrives by delta
+    if (error.kind == RemoteErrorKind::throttled) {
+      if (!throttled || throttled->retry_after < error.retry_after) throttled = std::move(error);
+      continue;
+    }
+    co_return Fail{std::move(error)};
   }
+  resp->connection.reuse();
+  if (throttled) co_return Fail{std::move(*throttled)};
   co_return out;
 }
 

@@ -5,7 +5,8 @@
 // whole with its page and replayed verbatim. A link is followed only to the configured Graph
 // root (scheme, host, port and path), so that the token never goes elsewhere; one stored for
 // another root (the setting changed) starts the folder over, reconciling with what is stored.
-// The delta carries the contacts' content, so a sync needs no second read. Every request asks
+// The delta carries the contacts' content, so a sync needs no second read; the reads there are
+// (an item quarantined, a write's conflict) go twenty to a $batch, each answer matched to its id. Every request asks
 // for immutable ids (Prefer: IdType="ImmutableId"). Creates carry the tag (model/tag.hpp) and
 // are found again by a $filter on it; updates send only the fields that changed, with If-Match
 // on the stored change key (412 is a conflict); deletes are deletes.
@@ -55,8 +56,9 @@ class GraphService final : public model::RemoteMailboxService {
   Task<Result<std::int64_t, model::RemoteError>> count(const std::string& mailbox, model::FolderKind folder) override;
   Task<Result<model::FetchedItems, model::RemoteError>> fetch(const std::string& mailbox, model::FolderKind folder,
                                                               const std::vector<std::string>& ids) override;
-  // One item per request (Graph reads items one by one outside $batch).
-  std::size_t fetch_limit() const override { return 1; }
+  // Up to 20 items a request, through one $batch of GETs (Graph's limit).
+  std::size_t fetch_limit() const override { return kBatchLimit; }
+  static constexpr std::size_t kBatchLimit = 20;
   Task<Result<model::RemoteRef, model::RemoteError>> create(const std::string& mailbox, model::FolderKind folder,
                                                             const model::ItemPayload& item, const std::string& local_id,
                                                             bool notify) override;
