@@ -4,6 +4,7 @@
 #include <boost/url.hpp>
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <set>
 
 #include "exsync/crypto/base64.hpp"
@@ -222,9 +223,8 @@ Task<Result<model::FetchedItems, RemoteError>> GraphService::fetch(const std::st
     std::size_t at = ids.size();
     if (id && id->is_string()) {
       const std::string_view text = id->as_string();
-      at = 0;
-      for (char c : text) at = (c >= '0' && c <= '9' && at < ids.size()) ? at * 10 + static_cast<std::size_t>(c - '0') : ids.size();
-      if (text.empty()) at = ids.size();
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), at);
+      if (ec != std::errc{} || end != text.data() + text.size()) at = ids.size();
     }
     if (at >= ids.size() || by_position[at])
       co_return Fail{refuse(*resp, mailbox, "batch_get", "a $batch response for a request that was not sent")};
