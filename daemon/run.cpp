@@ -115,7 +115,8 @@ void reload(Runtime& rt, sync::Scheduler& scheduler, bool fixed_mailboxes) {
 
   std::vector<std::string> restart;  // changed, but only a restart applies them
   if (cfg.tenant.token_url() != rt.cfg.tenant.token_url() || cfg.tenant.client_id != rt.cfg.tenant.client_id ||
-      cfg.tenant.scope != rt.cfg.tenant.scope)
+      cfg.tenant.scope != rt.cfg.tenant.scope || cfg.tenant.protocol != rt.cfg.tenant.protocol ||
+      cfg.tenant.access != rt.cfg.tenant.access)
     restart.push_back("tenant");
   if (cfg.service_account.username != rt.cfg.service_account.username) restart.push_back("service_account");
   const bool rotated = cfg.service_account.password.reveal() != rt.cfg.service_account.password.reveal();
@@ -128,6 +129,7 @@ void reload(Runtime& rt, sync::Scheduler& scheduler, bool fixed_mailboxes) {
   if (cfg.ews.url != rt.cfg.ews.url || cfg.ews.request_timeout != rt.cfg.ews.request_timeout ||
       cfg.ews.get_item_batch_size != rt.cfg.ews.get_item_batch_size)
     restart.push_back("ews");
+  if (cfg.graph.url != rt.cfg.graph.url) restart.push_back("graph");
   if (cfg.tls_ca_file != rt.cfg.tls_ca_file) restart.push_back("tls");
   if (cfg.store_path != rt.cfg.store_path) restart.push_back("store");
   if (cfg.api.enabled != rt.cfg.api.enabled || cfg.api.address != rt.cfg.api.address ||
