@@ -9,6 +9,7 @@
 
 #include "../sync/ews_stack.hpp"
 #include "exsync/auth/entra_token_source.hpp"
+#include "exsync/model/tag.hpp"
 #include "test_support.hpp"
 
 namespace exsync::graph {
@@ -182,6 +183,62 @@ TEST_F(GraphServiceTest, ReadsGoTwentyToABatchAndASubRequestsThrottlingIsHonoure
   EXPECT_EQ(throttled.error().kind, RemoteErrorKind::throttled);
   EXPECT_EQ(throttled.error().retry_after, std::chrono::seconds(3));
   EXPECT_TRUE(test::run(io_, graph_.fetch(mb_, FolderKind::contacts, ids))) << "then it answers";
+}
+
+// What an attempt killed between its draft and its send leaves behind, and the next attempt: a
+// complete draft is sent itself, an incomplete one is replaced, and a message sent is not sent
+// again.
+TEST_F(GraphServiceTest, ADraftLeftBehindIsSentWhenCompleteAndRebuiltWhenNot) {
+  auto leave_draft = [&](const std::string& local_id, const std::vector<std::string>& names) {
+    auto token = test::run(io_, tokens_.access_token());
+    ASSERT_TRUE(token);
+    boost::json::array attachments;
+    for (const auto& n : names)
+      attachments.push_back(boost::json::object{
+          {"@odata.type", "#microsoft.graph.fileAttachment"}, {"name", n}, {"contentBytes", "aGk="}});
+    http::Request r;
+    r.method = "POST";
+    r.url = sim_.graph_url() + "/users/" + mb_ + "/messages";
+    r.headers = {{"Authorization", "Bearer " + *token}, {"Content-Type", "application/json"}};
+    r.body = boost::json::serialize(boost::json::object{
+        {"subject", "Left behind"},
+        {"toRecipients", boost::json::array{boost::json::object{{"emailAddress", boost::json::object{{"address", "ann@example.com"}}}}}},
+        {"attachments", std::move(attachments)},
+        {"singleValueExtendedProperties",
+         boost::json::array{boost::json::object{{"id", model::graph_tag_property_id()}, {"value", local_id}}}}});
+    auto resp = test::run(io_, client_->send(std::move(r)));
+    ASSERT_TRUE(resp);
+    ASSERT_EQ(resp->status, 201) << resp->body;
+  };
+  auto message = [](const std::string& local_id, std::vector<std::string> names) {
+    model::OutgoingMessage m;
+    m.local_id = local_id;
+    m.to = {{"", "ann@example.com"}};
+    m.subject = "Built by exsync";
+    for (auto& n : names) m.attachments.push_back({n, "text/plain", "aGk="});
+    return m;
+  };
+  auto sent_subjects = [&] {
+    std::vector<std::string> out;
+    const auto sent = sim_.control("GET", "/sim/mailboxes/" + test::url_segment(mb_) + "/sent").body;
+    for (std::size_t at = 0, nl; (nl = sent.find('\n', at)) != std::string::npos; at = nl + 1)
+      out.emplace_back(boost::json::parse(sent.substr(at, nl - at)).at("subject").as_string());
+    return out;
+  };
+
+  leave_draft("complete", {"a.txt"});
+  ASSERT_TRUE(test::run(io_, graph_.send(mb_, message("complete", {"a.txt"}))));
+  EXPECT_EQ(sent_subjects(), (std::vector<std::string>{"Left behind"})) << "the draft left behind went, not a copy";
+  EXPECT_EQ(sim_.graph_operation_count("draft"), 1);
+
+  leave_draft("incomplete", {"a.txt"});
+  ASSERT_TRUE(test::run(io_, graph_.send(mb_, message("incomplete", {"a.txt", "b.txt"}))));
+  EXPECT_EQ(sent_subjects(), (std::vector<std::string>{"Left behind", "Built by exsync"}));
+  EXPECT_EQ(sim_.graph_operation_count("delete_message"), 1) << "the incomplete draft is gone";
+
+  ASSERT_TRUE(test::run(io_, graph_.send(mb_, message("incomplete", {"a.txt", "b.txt"}))));
+  EXPECT_EQ(sent_subjects().size(), 2u) << "a message sent is not sent again";
+  EXPECT_EQ(sim_.graph_operation_count("send"), 2);
 }
 
 TEST_F(GraphServiceTest, TheFolderSizeAndTheRbacScopeAreGraphs) {

@@ -471,15 +471,63 @@ Task<Result<Unit, RemoteError>> GraphService::upload_attachment(const std::strin
   co_return Unit{};
 }
 
+Task<Result<bool, RemoteError>> GraphService::draft_complete(const std::string& mailbox, const std::string& draft_id,
+                                                             const model::OutgoingMessage& message) {
+  Call call;
+  call.url = user_url(mailbox) + "/messages/" + http::form_encode(draft_id) + "/attachments?$select=name,size";
+  auto resp = co_await send_call(mailbox, "draft_attachments", std::move(call));
+  if (!resp) co_return Fail{std::move(resp).error()};
+  auto body = parse_object(resp->body);
+  if (!body) co_return Fail{refuse(*resp, mailbox, "draft_attachments", body.error())};
+  const auto* value = body->if_contains("value");
+  if (!value || !value->is_array()) co_return Fail{refuse(*resp, mailbox, "draft_attachments", "a list without value")};
+  std::multiset<std::string> held, wanted;
+  for (const auto& a : value->as_array())
+    if (const auto* o = a.if_object(); o && o->contains("name") && o->at("name").is_string())
+      held.insert(std::string(o->at("name").as_string()));
+  for (const auto& a : message.attachments) wanted.insert(a.name);
+  resp->connection.reuse();
+  co_return held == wanted;
+}
+
+Task<Result<Unit, RemoteError>> GraphService::send_draft(const std::string& mailbox, const std::string& draft_id) {
+  Call send;
+  send.method = "POST";
+  send.url = user_url(mailbox) + "/messages/" + http::form_encode(draft_id) + "/send";
+  send.retry_safe = false;
+  auto sent = co_await send_call(mailbox, "send", std::move(send));
+  if (!sent) co_return Fail{std::move(sent).error()};
+  if (sent->status != 202)
+    co_return Fail{refuse(*sent, mailbox, "send", "a send answered " + std::to_string(sent->status) + ", not 202")};
+  sent->connection.reuse();
+  co_return Unit{};
+}
+
 Task<Result<Unit, RemoteError>> GraphService::send(const std::string& mailbox, const model::OutgoingMessage& message) {
-  // An earlier attempt may have got as far as a draft, or further. A message that is no longer
-  // a draft went out: it is not sent again. A draft left behind may lack attachments: it goes,
-  // and the message is built again.
+  // An earlier attempt may have got as far as a draft, or further. A message that is no longer a
+  // draft went out: it is not sent again. A draft left behind with every attachment is sent
+  // itself (one item is submitted once, however often it is asked: should the earlier send still
+  // be under way, this one fails instead of sending a copy); one that lacks attachments goes, and
+  // the message is built again.
   auto earlier = co_await tagged_messages(mailbox, message.local_id);
   if (!earlier) co_return Fail{std::move(earlier).error()};
   for (const auto& m : *earlier)
     if (!m.draft) co_return Unit{};
+  bool sent = false;
   for (const auto& m : *earlier) {
+    if (!sent) {
+      auto complete = co_await draft_complete(mailbox, m.id, message);
+      if (!complete && complete.error().kind != RemoteErrorKind::item_not_found) co_return Fail{std::move(complete).error()};
+      if (complete && *complete) {
+        auto again = co_await send_draft(mailbox, m.id);
+        // Gone meanwhile: the earlier send took it on its way to Sent Items.
+        if (again || again.error().kind == RemoteErrorKind::item_not_found) {
+          sent = true;
+          continue;
+        }
+        co_return Fail{std::move(again).error()};
+      }
+    }
     Call del;
     del.method = "DELETE";
     del.url = user_url(mailbox) + "/messages/" + http::form_encode(m.id);
@@ -487,6 +535,7 @@ Task<Result<Unit, RemoteError>> GraphService::send(const std::string& mailbox, c
     if (!gone && gone.error().kind != RemoteErrorKind::item_not_found) co_return Fail{std::move(gone).error()};
     if (gone) gone->connection.reuse();
   }
+  if (sent) co_return Unit{};
 
   // Attachments of 3 MB and more, and any that would take the draft past Graph's 4 MB a request,
   // go through upload sessions once the draft exists.
@@ -527,16 +576,7 @@ Task<Result<Unit, RemoteError>> GraphService::send(const std::string& mailbox, c
     auto up = co_await upload_attachment(mailbox, draft_id, message.attachments[index], bytes);
     if (!up) co_return Fail{std::move(up).error()};
   }
-  Call send;
-  send.method = "POST";
-  send.url = user_url(mailbox) + "/messages/" + http::form_encode(draft_id) + "/send";
-  send.retry_safe = false;
-  auto sent = co_await send_call(mailbox, "send", std::move(send));
-  if (!sent) co_return Fail{std::move(sent).error()};
-  if (sent->status != 202)
-    co_return Fail{refuse(*sent, mailbox, "send", "a send answered " + std::to_string(sent->status) + ", not 202")};
-  sent->connection.reuse();
-  co_return Unit{};
+  co_return co_await send_draft(mailbox, draft_id);
 }
 
 Task<Result<bool, RemoteError>> GraphService::find_sent(const std::string& mailbox, const std::string& local_id) {

@@ -74,7 +74,8 @@ class GraphService final : public model::RemoteMailboxService {
   // In two phases, since sendMail answers 202 with no id: a draft tagged with the message's
   // local id (attachments of 3 MB and more through upload sessions), then its send. A message
   // carrying the tag that is no longer a draft went out already and is not sent again; a draft
-  // an interrupted attempt left behind is deleted and the message built again.
+  // an interrupted attempt left behind is sent itself when it holds every attachment, else
+  // deleted and the message built again.
   Task<Result<Unit, model::RemoteError>> send(const std::string& mailbox, const model::OutgoingMessage& message) override;
   // Whether a message with the tag, anywhere in the mailbox, is no longer a draft.
   Task<Result<bool, model::RemoteError>> find_sent(const std::string& mailbox, const std::string& local_id) override;
@@ -103,6 +104,10 @@ class GraphService final : public model::RemoteMailboxService {
   // The mailbox's messages tagged `local_id`, in any folder.
   Task<Result<std::vector<TaggedMessage>, model::RemoteError>> tagged_messages(const std::string& mailbox,
                                                                                const std::string& local_id);
+  // Whether the draft holds every attachment of `message` (by name).
+  Task<Result<bool, model::RemoteError>> draft_complete(const std::string& mailbox, const std::string& draft_id,
+                                                        const model::OutgoingMessage& message);
+  Task<Result<Unit, model::RemoteError>> send_draft(const std::string& mailbox, const std::string& draft_id);
   Task<Result<Unit, model::RemoteError>> upload_attachment(const std::string& mailbox, const std::string& message_id,
                                                            const model::Attachment& attachment,
                                                            const std::string& bytes);
