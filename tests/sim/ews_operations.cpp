@@ -489,6 +489,28 @@ http::Response create_contacts(EwsCall& c) {
   return operation_response(name, msgs);
 }
 
+// Exchange's change key rules for an update: without AlwaysOverwrite a ChangeKey is required,
+// and a stale one is a conflict the client must resolve. The response message refusing it, if so.
+std::optional<std::string> change_key_refusal(const std::string& name, std::string_view resolution,
+                                              const std::string& given, const std::string& current) {
+  if (resolution == "AlwaysOverwrite") return std::nullopt;
+  if (given.empty())
+    return error_message(name, "ErrorChangeKeyRequiredForWriteOperations",
+                         "When making a write operation on an item, you must supply a change key.", "<m:Items/>");
+  if (given != current)
+    return error_message(name, "ErrorIrresolvableConflict",
+                         "The send or update operation could not be performed because the change key passed in the "
+                         "request does not match the current change key for the item.",
+                         "<m:Items/>");
+  return std::nullopt;
+}
+
+// The response message of one item updated: the item as it is now (ids and change key).
+std::string updated_message(const std::string& name, const std::string& item_xml) {
+  return success_open(name) + "<m:Items>" + item_xml +
+         "</m:Items><m:ConflictResults><m:Count>0</m:Count></m:ConflictResults></m:UpdateItemResponseMessage>";
+}
+
 // UpdateItem of contacts and events, with Exchange's change key rules.
 http::Response update_item(EwsCall& c) {
   const auto& op = c.op;
@@ -500,17 +522,13 @@ http::Response update_item(EwsCall& c) {
     if (!is_element(change, kTypesNs, "ItemChange")) continue;
     auto id = child(change, kTypesNs, "ItemId");
     if (const SimEvent* ev = c.tenant.find_event(c.mb, id.attribute("Id").value())) {
-      const std::string change_key = id.attribute("ChangeKey").value();
       if (op.attribute("SendMeetingInvitationsOrCancellations").empty()) {
         msgs += error_message(name, "ErrorSchemaValidation",
                               "SendMeetingInvitationsOrCancellations is required when updating calendar items.", "<m:Items/>");
         continue;
       }
-      if (resolution != "AlwaysOverwrite" && change_key != ev->change_key()) {
-        msgs += error_message(name, change_key.empty() ? "ErrorChangeKeyRequiredForWriteOperations" : "ErrorIrresolvableConflict",
-                              "The send or update operation could not be performed because the change key passed in "
-                              "the request does not match the current change key for the item.",
-                              "<m:Items/>");
+      if (auto refused = change_key_refusal(name, resolution, id.attribute("ChangeKey").value(), ev->change_key())) {
+        msgs += *refused;
         continue;
       }
       SimEvent changed = *ev;
@@ -518,9 +536,7 @@ http::Response update_item(EwsCall& c) {
         msgs += error_message(name, "ErrorInvalidPropertyRequest", *problem, "<m:Items/>");
         continue;
       }
-      const SimEvent* updated = c.tenant.write_event(c.mb, ev->id, changed);
-      msgs += success_open(name) + "<m:Items>" + event_xml(*updated, c.mb, false) +
-              "</m:Items><m:ConflictResults><m:Count>0</m:Count></m:ConflictResults></m:UpdateItemResponseMessage>";
+      msgs += updated_message(name, event_xml(*c.tenant.write_event(c.mb, ev->id, changed), c.mb, false));
       continue;
     }
     const SimContact* sc = c.tenant.find_contact(c.mb, id.attribute("Id").value());
@@ -528,19 +544,8 @@ http::Response update_item(EwsCall& c) {
       msgs += error_message(name, "ErrorItemNotFound", "The specified object was not found in the store.", "<m:Items/>");
       continue;
     }
-    const std::string change_key = id.attribute("ChangeKey").value();
-    // Exchange's rules: without AlwaysOverwrite a ChangeKey is required, and a stale one is a
-    // conflict the client must resolve.
-    if (resolution != "AlwaysOverwrite" && change_key.empty()) {
-      msgs += error_message(name, "ErrorChangeKeyRequiredForWriteOperations",
-                            "When making a write operation on an item, you must supply a change key.", "<m:Items/>");
-      continue;
-    }
-    if (resolution != "AlwaysOverwrite" && change_key != sc->change_key()) {
-      msgs += error_message(name, "ErrorIrresolvableConflict",
-                            "The send or update operation could not be performed because the change key passed in "
-                            "the request does not match the current change key for the item.",
-                            "<m:Items/>");
+    if (auto refused = change_key_refusal(name, resolution, id.attribute("ChangeKey").value(), sc->change_key())) {
+      msgs += *refused;
       continue;
     }
     WrittenContact w{sc->contact, sc->contact.birthday ? std::optional<SysSeconds>(sc->birthday_instant) : std::nullopt, sc->extended};
@@ -548,9 +553,7 @@ http::Response update_item(EwsCall& c) {
       msgs += error_message(name, "ErrorInvalidPropertyRequest", *problem, "<m:Items/>");
       continue;
     }
-    const SimContact* updated = c.tenant.write_contact(c.mb, sc->id, w.contact, w.birthday_instant);
-    msgs += success_open(name) + "<m:Items>" + contact_xml(*updated, c.mb, false) +
-            "</m:Items><m:ConflictResults><m:Count>0</m:Count></m:ConflictResults></m:UpdateItemResponseMessage>";
+    msgs += updated_message(name, contact_xml(*c.tenant.write_contact(c.mb, sc->id, w.contact, w.birthday_instant), c.mb, false));
   }
   return operation_response(name, msgs);
 }
