@@ -216,11 +216,12 @@ struct Verifier {
     auto& reach = *list.find("token_endpoint_reachable");
     auto& token = *list.find("token_acquired");
     auto& scope = *list.find("token_scope");
-    auto& ews_reach = *list.find("ews_reachable");
-    auto& impersonate = *list.find(delegate ? "delegate_access_allowed" : "impersonation_allowed");
     auto& contacts = *list.find("contacts_readable");
-    auto& calendar = *list.find("calendar_readable");
     Step* write = list.find("write_test");
+    // The EWS checklist's own steps (absent from Graph's).
+    Step* ews_reach = list.find("ews_reachable");
+    Step* impersonate = list.find(delegate ? "delegate_access_allowed" : "impersonation_allowed");
+    Step* calendar = list.find("calendar_readable");
 
     auto opts = client_options(cfg);
     opts.timeout = std::min(cfg.ews.request_timeout, std::chrono::seconds(30));
@@ -238,7 +239,7 @@ struct Verifier {
       const std::array<Step*, 3> unused{&reach, &token, &scope};
       for (auto* step : unused) list.pass(*step, "not used: [tenant] auth = \"basic\"");
       auth::BasicCredentials basic(cfg.service_account.username, cfg.service_account.password.reveal());
-      co_await check_ews(cfg, basic, mailbox, ews_reach, impersonate, contacts, calendar, write);
+      co_await check_ews(cfg, basic, mailbox, *ews_reach, *impersonate, contacts, *calendar, write);
       co_return;
     }
     auth::EntraTokenSource tokens(io.get_executor(), *client_, MonotonicClock::instance(), entra_settings(cfg));
@@ -291,7 +292,7 @@ struct Verifier {
     }
     if (scope.outcome == Outcome::fail) co_return;
 
-    co_await check_ews(cfg, tokens, mailbox, ews_reach, impersonate, contacts, calendar, write);
+    co_await check_ews(cfg, tokens, mailbox, *ews_reach, *impersonate, contacts, *calendar, write);
   }
 
   std::unique_ptr<http::Client> client_;
