@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <set>
 
 #include "graph_endpoint.hpp"
@@ -77,6 +78,9 @@ TEST_F(ProtocolSwitchTest, EwsToGraphKeepsEveryIdCreatesNothingAndLandsEveryPend
   const std::string created_id(json::parse(created.body).at("id").as_string());
   ASSERT_EQ(api_.call("PATCH", base + "/contacts/" + edited, R"({"job_title":"Written after the switch"})").status, 200);
   ASSERT_EQ(api_.call("DELETE", base + "/contacts/" + removed).status, 204);
+  auto queued = api_.call("POST", base + "/messages", R"({"to":["ann@example.com"],"subject":"Queued before the switch","text":"x"})");
+  ASSERT_EQ(queued.status, 202) << queued.body;
+  const std::string message_id(json::parse(queued.body).at("id").as_string());
   ASSERT_EQ(sim_.control("PATCH", "/sim/mailboxes/" + test::url_segment(mb) + "/contacts/" + test::url_segment(outlook_ews),
                          R"({"company":"Edited in Outlook"})").status, 200);
   ASSERT_TRUE(test::eventually([&] { return daemon.log().find("event=sync.mailbox.failed") != std::string::npos; },
@@ -95,6 +99,13 @@ TEST_F(ProtocolSwitchTest, EwsToGraphKeepsEveryIdCreatesNothingAndLandsEveryPend
     auto c = api_.call("GET", base + "/contacts/" + outlook);
     return c.body.find("Edited in Outlook") != std::string::npos;
   }, "the Outlook edit, read over Graph", log));
+  ASSERT_TRUE(test::eventually([&] {
+    return api_.call("GET", base + "/messages/" + message_id).body.find("\"sent\"") != std::string::npos;
+  }, "the message queued before the switch, sent over Graph", log));
+  const auto sent = sim_.control("GET", "/sim/mailboxes/" + test::url_segment(mb) + "/sent").body;
+  EXPECT_EQ(std::count(sent.begin(), sent.end(), '\n'), 1) << sent;
+  EXPECT_NE(sent.find("Queued before the switch"), std::string::npos) << sent;
+  EXPECT_EQ(sim_.graph_operation_count("send"), 1);
   EXPECT_EQ(sim_.operation_count("SyncFolderItems"), ews_syncs) << "no EWS request after the switch";
   for (const auto& m : sim_.mailboxes())
     EXPECT_NE(daemon.log().find("event=sync.ids.translated mailbox=" + m), std::string::npos) << daemon.log();
