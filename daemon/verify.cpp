@@ -363,32 +363,43 @@ struct Verifier {
     list.pass(reach, cfg.graph.url);
     list.pass(allowed, std::to_string(*probe) + " contacts in the folder");
 
+    const auto advice = [&](const model::RemoteError& e) { return graph_advice(e, mailbox, app); };
+    const std::vector<std::pair<model::FolderKind, Step*>> folders{{model::FolderKind::contacts, &contacts}};
+    co_await read_into_scratch_store(service, mailbox, folders, advice);
+    if (write) co_await write_test(service, mailbox, *write, advice);
+  }
+
+  // A read-only sync of `folders` into a scratch store, as the daemon's first pass would do it,
+  // each folder's step passed or failed with `advice` for a remote refusal; the store is removed
+  // afterwards.
+  template <typename Advice>
+  Task<void> read_into_scratch_store(model::RemoteMailboxService& remote, const std::string& mailbox,
+                                     const std::vector<std::pair<model::FolderKind, Step*>>& folders, Advice advice) {
     std::random_device rd;
     const auto scratch = fs::temp_directory_path() / ("exsync-verify-" + std::to_string(rd()));
     fs::create_directories(scratch);
     {
       auto store = store::SqliteStore::open(scratch / "verify.db");
       if (!store) {
-        list.fail(contacts, store.error().message, "The scratch store could not be created in " +
-                                                       fs::temp_directory_path().string() + ".");
+        list.fail(*folders.front().second, store.error().message,
+                  "The scratch store could not be created in " + fs::temp_directory_path().string() + ".");
       } else {
         net::thread_pool pool(1);
-        sync::SyncEngine engine(service, **store, pool);
-        auto r = co_await engine.sync_folder(mailbox, model::FolderKind::contacts);
-        if (r)
-          list.pass(contacts, std::to_string(r->created) + " items read");
-        else
-          list.fail(contacts, std::string(r.error().reason()) + ": " + r.error().message(),
-                    r.error().kind == sync::SyncError::Kind::remote ? graph_advice(r.error().remote, mailbox, app)
-                                                                    : "The scratch store failed.");
+        sync::SyncEngine engine(remote, **store, pool);
+        for (const auto& [folder, step] : folders) {
+          auto r = co_await engine.sync_folder(mailbox, folder);
+          if (r)
+            list.pass(*step, std::to_string(r->created) + " items read");
+          else
+            list.fail(*step, std::string(r.error().reason()) + ": " + r.error().message(),
+                      r.error().kind == sync::SyncError::Kind::remote ? advice(r.error().remote)
+                                                                      : "The scratch store failed.");
+        }
         pool.join();
       }
     }
     std::error_code ec;
     fs::remove_all(scratch, ec);
-    if (write) co_await write_test(service, mailbox, *write, [&](const model::RemoteError& e) {
-      return graph_advice(e, mailbox, app);
-    });
   }
 
   // Creates one tagged contact and deletes it again.
@@ -464,37 +475,12 @@ struct Verifier {
     list.pass(impersonate, delegate ? "the mailbox named in each request, no impersonation"
                                     : "ExchangeImpersonation accepted");
 
-    // A read-only sync into a scratch store, as the daemon's first pass would do it.
-    std::random_device rd;
-    const auto scratch = fs::temp_directory_path() / ("exsync-verify-" + std::to_string(rd()));
-    fs::create_directories(scratch);
-    {
-      auto store = store::SqliteStore::open(scratch / "verify.db");
-      if (!store) {
-        list.fail(contacts, store.error().message, "The scratch store could not be created in " +
-                                                       fs::temp_directory_path().string() + ".");
-      } else {
-        net::thread_pool pool(1);
-        sync::SyncEngine engine(ews, **store, pool);
-        const std::array<std::pair<model::FolderKind, Step*>, 2> folders{
-            std::pair{model::FolderKind::contacts, &contacts}, std::pair{model::FolderKind::calendar, &calendar}};
-        for (const auto& [folder, step] : folders) {
-          auto r = co_await engine.sync_folder(mailbox, folder);
-          if (r)
-            list.pass(*step, std::to_string(r->created) + " items read");
-          else
-            list.fail(*step, std::string(r.error().reason()) + ": " + r.error().message(),
-                      r.error().kind == sync::SyncError::Kind::remote ? remote_advice(r.error().remote, mailbox)
-                                                                      : "The scratch store failed.");
-        }
-        pool.join();
-      }
-    }
-    std::error_code ec;
-    fs::remove_all(scratch, ec);
+    const auto advice = [&](const model::RemoteError& e) { return remote_advice(e, mailbox); };
+    const std::vector<std::pair<model::FolderKind, Step*>> folders{{model::FolderKind::contacts, &contacts},
+                                                                   {model::FolderKind::calendar, &calendar}};
+    co_await read_into_scratch_store(ews, mailbox, folders, advice);
 
-    if (write)
-      co_await write_test(ews, mailbox, *write, [&](const model::RemoteError& e) { return remote_advice(e, mailbox); });
+    if (write) co_await write_test(ews, mailbox, *write, advice);
   }
 };
 
