@@ -169,10 +169,7 @@ TEST_P(ChaosTest, RandomKillsLoseAndDuplicateNothing) {
     }
     EXPECT_EQ(n, 1u) << subject;
   }
-  daemon_.signal(SIGTERM);
-  auto r = daemon_.wait(15s);
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_TRUE(daemon_.stop(15s));
   sim_.expect_schema_valid_requests();
   std::printf("chaos: %d kills survived; %zu CRM contacts, %zu messages, all accounted for\n", kills,
               crm_created.begin()->second.size() + crm_created.rbegin()->second.size(), messages.size());

@@ -2,7 +2,6 @@
 // access): the same simulated tenant, reached over Graph instead of EWS. What the CRM sees and
 // writes is what it would over EWS; what Graph does not carry yet is refused up front.
 #include <gtest/gtest.h>
-#include <signal.h>
 
 #include <boost/json.hpp>
 
@@ -124,10 +123,7 @@ TEST_F(GraphDaemonTest, CrmWritesAndOutlookEditsGoBothWaysAndEventsAreRefusedUnt
   EXPECT_NE(event.body.find("not_supported"), std::string::npos) << event.body;
   EXPECT_EQ(api.call("GET", base + "/outbox").body.find("\"pending\""), std::string::npos);
 
-  daemon.signal(SIGTERM);
-  auto r = daemon.wait(20s);
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->exit_code, 0);
+  ASSERT_TRUE(daemon.stop());
 }
 
 // Mail over Graph: a tagged draft, its large attachment through an upload session, then the
@@ -172,8 +168,7 @@ TEST_F(GraphDaemonTest, MailGoesOutOnceIntoSentItemsWithALargeAttachmentUploaded
   EXPECT_EQ(sim_.graph_operation_count("upload_chunk"), 2) << "4.5 MB in chunks of 3.2 MB";
   EXPECT_EQ(sim_.graph_operation_count("send"), 1);
   EXPECT_EQ(sim_.operation_count("CreateItem"), 0) << "nothing over EWS";
-  daemon.signal(SIGTERM);
-  ASSERT_TRUE(daemon.wait(20s));
+  ASSERT_TRUE(daemon.stop());
 }
 
 // Graph throttles: a burst of MailboxConcurrency refusals without Retry-After, then a tight
@@ -208,8 +203,7 @@ TEST_F(GraphDaemonTest, ThrottledByGraphTheDaemonWaitsAndGetsEveryWriteAcrossOnc
   EXPECT_GE(stats.at("graph_throttled").as_int64(), 4);
   // Waiting as told, the daemon is refused far less often than it is answered.
   EXPECT_LT(stats.at("graph_throttled").as_int64() * 2, stats.at("graph_requests").as_int64()) << json::serialize(stats);
-  daemon.signal(SIGTERM);
-  ASSERT_TRUE(daemon.wait(20s));
+  ASSERT_TRUE(daemon.stop());
 }
 
 }  // namespace

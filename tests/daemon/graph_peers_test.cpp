@@ -6,7 +6,6 @@
 // daemon's next pass takes in. If the simulator answered otherwise than Graph, these clients,
 // which no one here wrote, would fail.
 #include <gtest/gtest.h>
-#include <signal.h>
 
 #include <boost/json.hpp>
 
@@ -16,7 +15,6 @@
 namespace exsync {
 namespace {
 
-using namespace std::chrono_literals;
 namespace json = boost::json;
 
 TEST(GraphPeersTest, MicrosoftsClientsSeeWhatTheDaemonWroteAndTheDaemonTakesInWhatTheyWrote) {
@@ -47,8 +45,7 @@ TEST(GraphPeersTest, MicrosoftsClientsSeeWhatTheDaemonWroteAndTheDaemonTakesInWh
     return outbox.status == 200 && json::parse(outbox.body).at("outbox").as_array().empty() &&
            api.call("GET", base + "/messages/" + message_id).body.find("\"sent\"") != std::string::npos;
   }, "the daemon's writes in Exchange", [&] { return daemon.log(); }));
-  daemon.signal(SIGTERM);
-  ASSERT_TRUE(daemon.wait(20s));
+  ASSERT_TRUE(daemon.stop());
 
   const auto app = sim.graph_app_settings();
   const json::object settings{{"base", sim.base_url()},

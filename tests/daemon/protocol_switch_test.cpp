@@ -3,7 +3,6 @@
 // local id stays, nothing is created again in Exchange or reported to the CRM as new, and the
 // writes that waited land once.
 #include <gtest/gtest.h>
-#include <signal.h>
 
 #include <boost/json.hpp>
 #include <algorithm>
@@ -15,7 +14,6 @@
 namespace exsync {
 namespace {
 
-using namespace std::chrono_literals;
 namespace json = boost::json;
 
 class ProtocolSwitchTest : public ::testing::Test {
@@ -86,8 +84,7 @@ TEST_F(ProtocolSwitchTest, EwsToGraphKeepsEveryIdCreatesNothingAndLandsEveryPend
   ASSERT_TRUE(test::eventually([&] { return daemon.log().find("event=sync.mailbox.failed") != std::string::npos; },
                                "a pass refused by the blocked EWS", log));
   EXPECT_EQ(named(mb, "Switch Buyer"), 0);
-  daemon.signal(SIGTERM);
-  ASSERT_TRUE(daemon.wait(20s));
+  ASSERT_TRUE(daemon.stop());
   const int ews_syncs = sim_.operation_count("SyncFolderItems");
 
   switch_to_graph();
@@ -142,10 +139,7 @@ TEST_F(ProtocolSwitchTest, EwsToGraphKeepsEveryIdCreatesNothingAndLandsEveryPend
   EXPECT_NE(patched.body.find("Written after the switch"), std::string::npos) << patched.body;
   EXPECT_NE(sim_.contacts(mb).at(edited_ews).find("Written after the switch"), std::string::npos);
 
-  daemon.signal(SIGTERM);
-  auto r = daemon.wait(20s);
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->exit_code, 0);
+  ASSERT_TRUE(daemon.stop());
 }
 
 }  // namespace

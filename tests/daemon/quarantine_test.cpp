@@ -63,10 +63,7 @@ TEST(QuarantineTest, APoisonItemIsShownInTheApiStatusAndMetricsAndTheFolderKeeps
   until([&] { return folder().at("items").as_int64() == 6 && folder().at("quarantined").as_int64() == 0; },
         "the healed item stored");
   EXPECT_NE(api.call("GET", "/metrics").body.find("exsync_items_quarantined 0\n"), std::string::npos);
-  daemon.signal(SIGTERM);
-  auto r = daemon.wait(20s);
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->exit_code, 0);
+  ASSERT_TRUE(daemon.stop());
 }
 
 }  // namespace

@@ -70,10 +70,7 @@ TEST(RetentionTest, OldHistoryGoesAndAStaleCursorIsAnswered410) {
   }, "the new change, from the oldest cursor");
   EXPECT_EQ(api.call("GET", "/v1/mailboxes/" + seg + "/contacts").body.find("\"New\"") != std::string::npos, true)
       << "items are never pruned";
-  daemon.signal(SIGTERM);
-  auto r = daemon.wait(20s);
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->exit_code, 0);
+  ASSERT_TRUE(daemon.stop());
 }
 
 }  // namespace

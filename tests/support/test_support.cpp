@@ -400,4 +400,14 @@ void Daemon::kill() {
   process_.reset();
 }
 
+::testing::AssertionResult Daemon::stop(std::chrono::milliseconds timeout) {
+  if (!process_) return ::testing::AssertionFailure() << "exsyncd is not running";
+  process_->signal(SIGTERM);
+  auto r = process_->wait(timeout);
+  if (!r) return ::testing::AssertionFailure() << "exsyncd did not exit on SIGTERM:\n" << process_->stderr_text();
+  if (r->exit_code != 0)
+    return ::testing::AssertionFailure() << "exsyncd exited " << r->exit_code << " on SIGTERM:\n" << r->err;
+  return ::testing::AssertionSuccess();
+}
+
 }  // namespace exsync::test

@@ -186,6 +186,8 @@ class Daemon {
   // Starts a run and returns once its API listens (fails the test if it exits or takes 30 s).
   void start();
   void kill();  // SIGKILL, and reaped
+  // SIGTERM, as systemd stops it: holds when it exits 0 within `timeout` (the log says why not).
+  ::testing::AssertionResult stop(std::chrono::milliseconds timeout = std::chrono::seconds(20));
   void signal(int signo) { process_->signal(signo); }
   std::optional<ProcessResult> wait(std::chrono::milliseconds timeout) { return process_->wait(timeout); }
   bool running() const { return process_ != nullptr; }
