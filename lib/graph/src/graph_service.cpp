@@ -110,6 +110,15 @@ Task<Result<http::Response, RemoteError>> GraphService::send_call(const std::str
   co_return Fail{std::move(error)};
 }
 
+Result<json::array, RemoteError> GraphService::answer_list(http::Response& resp, const std::string& mailbox,
+                                                          std::string_view operation) {
+  auto body = parse_object(resp.body);
+  if (!body) return Fail{refuse(resp, mailbox, operation, body.error())};
+  auto* value = body->if_contains("value");
+  if (!value || !value->is_array()) return Fail{refuse(resp, mailbox, operation, "a list without value")};
+  return std::move(value->as_array());
+}
+
 RemoteError GraphService::refuse(http::Response& resp, const std::string& mailbox, std::string_view operation,
                                  std::string why) {
   resp.connection.close();
@@ -298,12 +307,10 @@ Task<Result<std::optional<model::RemoteRef>, RemoteError>> GraphService::find_cr
              "&$select=id,changeKey";
   auto resp = co_await send_call(mailbox, "find", std::move(call));
   if (!resp) co_return Fail{std::move(resp).error()};
-  auto body = parse_object(resp->body);
-  if (!body) co_return Fail{refuse(*resp, mailbox, "find", body.error())};
-  const auto* value = body->if_contains("value");
-  if (!value || !value->is_array()) co_return Fail{refuse(*resp, mailbox, "find", "a list without value")};
+  auto value = answer_list(*resp, mailbox, "find");
+  if (!value) co_return Fail{std::move(value).error()};
   std::optional<model::RemoteRef> found;
-  for (const auto& v : value->as_array()) {
+  for (const auto& v : *value) {
     if (!v.is_object()) continue;
     const auto& o = v.as_object();
     const auto* id = o.if_contains("id");
@@ -377,12 +384,10 @@ Task<Result<std::map<std::string, std::string>, RemoteError>> GraphService::tran
         {"inputIds", std::move(input)}, {"sourceIdType", "ewsId"}, {"targetIdType", "restImmutableEntryId"}});
     auto resp = co_await send_call(mailbox, "translate", std::move(call));
     if (!resp) co_return Fail{std::move(resp).error()};
-    auto body = parse_object(resp->body);
-    if (!body) co_return Fail{refuse(*resp, mailbox, "translate", body.error())};
-    const auto* value = body->if_contains("value");
-    if (!value || !value->is_array()) co_return Fail{refuse(*resp, mailbox, "translate", "an answer without value")};
+    auto value = answer_list(*resp, mailbox, "translate");
+    if (!value) co_return Fail{std::move(value).error()};
     std::map<std::string, std::string> got;
-    for (const auto& v : value->as_array()) {
+    for (const auto& v : *value) {
       const auto* o = v.if_object();
       const auto* source = o ? o->if_contains("sourceId") : nullptr;
       if (!source || !source->is_string() || !asked.contains(std::string(source->as_string())))
@@ -407,12 +412,10 @@ Task<Result<std::vector<GraphService::TaggedMessage>, RemoteError>> GraphService
   call.url = user_url(mailbox) + "/messages?$filter=" + http::form_encode(filter) + "&$select=id,isDraft";
   auto resp = co_await send_call(mailbox, "find_message", std::move(call));
   if (!resp) co_return Fail{std::move(resp).error()};
-  auto body = parse_object(resp->body);
-  if (!body) co_return Fail{refuse(*resp, mailbox, "find_message", body.error())};
-  const auto* value = body->if_contains("value");
-  if (!value || !value->is_array()) co_return Fail{refuse(*resp, mailbox, "find_message", "a list without value")};
+  auto value = answer_list(*resp, mailbox, "find_message");
+  if (!value) co_return Fail{std::move(value).error()};
   std::vector<TaggedMessage> out;
-  for (const auto& v : value->as_array()) {
+  for (const auto& v : *value) {
     const auto* o = v.if_object();
     const auto* id = o ? o->if_contains("id") : nullptr;
     const auto* draft = o ? o->if_contains("isDraft") : nullptr;
@@ -477,12 +480,10 @@ Task<Result<bool, RemoteError>> GraphService::draft_complete(const std::string& 
   call.url = user_url(mailbox) + "/messages/" + http::form_encode(draft_id) + "/attachments?$select=name,size";
   auto resp = co_await send_call(mailbox, "draft_attachments", std::move(call));
   if (!resp) co_return Fail{std::move(resp).error()};
-  auto body = parse_object(resp->body);
-  if (!body) co_return Fail{refuse(*resp, mailbox, "draft_attachments", body.error())};
-  const auto* value = body->if_contains("value");
-  if (!value || !value->is_array()) co_return Fail{refuse(*resp, mailbox, "draft_attachments", "a list without value")};
+  auto value = answer_list(*resp, mailbox, "draft_attachments");
+  if (!value) co_return Fail{std::move(value).error()};
   std::multiset<std::string> held, wanted;
-  for (const auto& a : value->as_array())
+  for (const auto& a : *value)
     if (const auto* o = a.if_object(); o && o->contains("name") && o->at("name").is_string())
       held.insert(std::string(o->at("name").as_string()));
   for (const auto& a : message.attachments) wanted.insert(a.name);

@@ -22,6 +22,7 @@
 // outlive it.
 #pragma once
 
+#include <boost/json/array.hpp>
 #include <cstdint>
 
 #include "exsync/auth/token_source.hpp"
@@ -111,6 +112,9 @@ class GraphService final : public model::RemoteMailboxService {
   Task<Result<Unit, model::RemoteError>> upload_attachment(const std::string& mailbox, const std::string& message_id,
                                                            const model::Attachment& attachment,
                                                            const std::string& bytes);
+  // The `value` list of a collection answer; a malformed one is refused (see refuse()).
+  Result<boost::json::array, model::RemoteError> answer_list(http::Response& resp, const std::string& mailbox,
+                                                             std::string_view operation);
   std::string user_url(const std::string& mailbox) const;
   // Whether `link` is under the configured root (so that the token may go to it).
   bool under_root(std::string_view link) const;
