@@ -54,6 +54,13 @@ RemoteError not_carried(std::string_view what) {
   return e;
 }
 
+// The $filter that finds what carries exsync's tag with `local_id`. (Single quotes in an OData
+// string literal would be doubled; the local id is exsync's own, a UUID, with none.)
+std::string tag_filter(const std::string& local_id) {
+  return "singleValueExtendedProperties/Any(ep: ep/id eq '" + model::graph_tag_property_id() + "' and ep/value eq '" +
+         local_id + "')";
+}
+
 std::string etag_of(const model::RemoteRef& ref) { return "W/\"" + ref.change_key + "\""; }
 
 }  // namespace
@@ -299,11 +306,8 @@ Task<Result<std::optional<model::RemoteRef>, RemoteError>> GraphService::find_cr
                                                                                       model::FolderKind folder,
                                                                                       const std::string& local_id) {
   if (folder != model::FolderKind::contacts) co_return Fail{not_carried("the calendar")};
-  // Single quotes in an OData string literal are doubled; the local id is exsync's own (a UUID).
-  const std::string filter = "singleValueExtendedProperties/Any(ep: ep/id eq '" + model::graph_tag_property_id() +
-                             "' and ep/value eq '" + local_id + "')";
   Call call;
-  call.url = user_url(mailbox) + "/contactFolders/contacts/contacts?$filter=" + http::form_encode(filter) +
+  call.url = user_url(mailbox) + "/contactFolders/contacts/contacts?$filter=" + http::form_encode(tag_filter(local_id)) +
              "&$select=id,changeKey";
   auto resp = co_await send_call(mailbox, "find", std::move(call));
   if (!resp) co_return Fail{std::move(resp).error()};
@@ -406,10 +410,8 @@ Task<Result<std::map<std::string, std::string>, RemoteError>> GraphService::tran
 Task<Result<std::vector<GraphService::TaggedMessage>, RemoteError>> GraphService::tagged_messages(
     const std::string& mailbox, const std::string& local_id) {
   // The whole mailbox: a message is a draft, in the Outbox or in Sent Items as its send goes on.
-  const std::string filter = "singleValueExtendedProperties/Any(ep: ep/id eq '" + model::graph_tag_property_id() +
-                             "' and ep/value eq '" + local_id + "')";
   Call call;
-  call.url = user_url(mailbox) + "/messages?$filter=" + http::form_encode(filter) + "&$select=id,isDraft";
+  call.url = user_url(mailbox) + "/messages?$filter=" + http::form_encode(tag_filter(local_id)) + "&$select=id,isDraft";
   auto resp = co_await send_call(mailbox, "find_message", std::move(call));
   if (!resp) co_return Fail{std::move(resp).error()};
   auto value = answer_list(*resp, mailbox, "find_message");
