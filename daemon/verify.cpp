@@ -414,7 +414,7 @@ struct Verifier {
       list.fail(write, created.error().message, advice(created.error()));
       co_return;
     }
-    auto removed = co_await remote.remove(mailbox, *created, false);
+    auto removed = co_await remote.remove(mailbox, model::FolderKind::contacts, *created, false);
     if (!removed)
       list.fail(write, "created, but not deleted: " + removed.error().message,
                 "Delete the contact \"exsync verify (safe to delete)\" from " + mailbox + " by hand.");

@@ -150,9 +150,9 @@ TEST_P(RemotePortTest, ADeleteRemovesTheItemAndASecondFindsNothing) {
   std::string cursor;
   const auto items = round(cursor, 50);
   const auto ref = items.begin()->second.ref;
-  ASSERT_TRUE(run(remote_->remove(mb_, ref, false)));
+  ASSERT_TRUE(run(remote_->remove(mb_, model::FolderKind::contacts, ref, false)));
   EXPECT_FALSE(sim_.contacts(mb_).contains(ews_id_of(ref.id)));
-  auto again = run(remote_->remove(mb_, ref, false));
+  auto again = run(remote_->remove(mb_, model::FolderKind::contacts, ref, false));
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().kind, RemoteErrorKind::item_not_found) << again.error().message;
   auto next = round(cursor, 50);

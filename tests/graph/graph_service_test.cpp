@@ -151,8 +151,8 @@ TEST_F(GraphServiceTest, ATaggedCreateIsFoundAgainAndAStaleUpdateIsAConflict) {
   ASSERT_EQ(fetched->items.size(), 1u);
   EXPECT_EQ(std::get<model::Contact>(fetched->items[0].payload).job_title, "Buyer");
 
-  ASSERT_TRUE(test::run(io_, graph_.remove(mb_, *updated, false)));
-  auto gone = test::run(io_, graph_.remove(mb_, *updated, false));
+  ASSERT_TRUE(test::run(io_, graph_.remove(mb_, model::FolderKind::contacts, *updated, false)));
+  auto gone = test::run(io_, graph_.remove(mb_, model::FolderKind::contacts, *updated, false));
   ASSERT_FALSE(gone);
   EXPECT_EQ(gone.error().kind, RemoteErrorKind::item_not_found);
   auto missing = test::run(io_, graph_.fetch(mb_, FolderKind::contacts, {created->id}));

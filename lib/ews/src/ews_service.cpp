@@ -198,7 +198,7 @@ Task<Result<model::RemoteRef, RemoteError>> EwsService::update(const std::string
       inline_parse([&ref](const std::string& xml) { return parse_written_item(xml, "UpdateItem", ref.id); }));
 }
 
-Task<Result<Unit, RemoteError>> EwsService::remove(const std::string& mailbox, const model::RemoteRef& ref,
+Task<Result<Unit, RemoteError>> EwsService::remove(const std::string& mailbox, model::FolderKind, const model::RemoteRef& ref,
                                                    bool notify) {
   co_return co_await exchange<Unit>(mailbox, "DeleteItem", delete_item_request(target(mailbox), ref, notify),
                                     inline_parse([](const std::string& xml) { return parse_no_content(xml, "DeleteItem"); }));

@@ -9,6 +9,7 @@
 
 #include "exsync/crypto/base64.hpp"
 #include "exsync/graph/graph_json.hpp"
+#include "graph_common.hpp"
 #include "exsync/log/log.hpp"
 #include "exsync/remote/authorized_send.hpp"
 #include "exsync/model/tag.hpp"
@@ -17,53 +18,10 @@ namespace exsync::graph {
 
 namespace json = boost::json;
 namespace urls = boost::urls;
+using namespace detail;
 using model::RemoteError;
 using model::RemoteErrorKind;
 
-namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-// The user a Graph URL addresses: the decoded segment after "users", lower-cased; empty if none.
-std::string user_of(std::string_view url) {
-  auto u = urls::parse_uri(url);
-  if (!u) return {};
-  auto segs = u->segments();
-  for (auto it = segs.begin(); it != segs.end(); ++it) {
-    if (*it == "users" && std::next(it) != segs.end()) return lower(std::string(*std::next(it)));
-  }
-  return {};
-}
-
-Result<json::object, std::string> parse_object(std::string_view body) {
-  json::error_code ec;
-  auto v = json::parse(body, ec);
-  if (ec) return Fail{"the answer is not JSON: " + ec.message()};
-  if (!v.is_object()) return Fail{std::string("the answer is not a JSON object")};
-  return std::move(v.as_object());
-}
-
-RemoteError not_carried(std::string_view what) {
-  RemoteError e{RemoteErrorKind::invalid_item,
-                std::string(what) + " is not carried over Microsoft Graph yet; this tenant needs [tenant] protocol = \"ews\" for it",
-                "NotSupported", {}};
-  e.answered = true;
-  return e;
-}
-
-// The $filter that finds what carries exsync's tag with `local_id`. (Single quotes in an OData
-// string literal would be doubled; the local id is exsync's own, a UUID, with none.)
-std::string tag_filter(const std::string& local_id) {
-  return "singleValueExtendedProperties/Any(ep: ep/id eq '" + model::graph_tag_property_id() + "' and ep/value eq '" +
-         local_id + "')";
-}
-
-std::string etag_of(const model::RemoteRef& ref) { return "W/\"" + ref.change_key + "\""; }
-
-}  // namespace
 
 GraphService::GraphService(http::Client& client, auth::TokenSource& tokens, GraphSettings settings)
     : client_(client), tokens_(tokens), settings_(std::move(settings)) {
@@ -137,63 +95,79 @@ RemoteError GraphService::refuse(http::Response& resp, const std::string& mailbo
   return e;
 }
 
-Task<Result<model::ChangePage, RemoteError>> GraphService::changes(const std::string& mailbox, model::FolderKind folder,
-                                                                   const std::string& cursor, int max_changes) {
-  if (folder != model::FolderKind::contacts) co_return Fail{not_carried("the calendar")};
+Task<Result<GraphService::DeltaAnswer, RemoteError>> GraphService::delta(const std::string& mailbox, std::string url,
+                                                                        bool resumed, int max_changes) {
   Call call;
-  if (cursor.empty()) {
-    call.url = user_url(mailbox) + "/contactFolders/contacts/contacts/delta";
-  } else {
-    // A link from another root (the setting changed): start over, reconciling with the store.
-    if (!under_root(cursor))
-      co_return Fail{RemoteError{RemoteErrorKind::invalid_sync_state,
-                                 "the stored delta link is not under [graph] url: the folder starts over", "", {}}};
-    call.url = cursor;
-  }
+  call.url = std::move(url);
   const std::string asked_user = user_of(call.url);
   call.headers.push_back({"Prefer", "odata.maxpagesize=" + std::to_string(std::max(1, max_changes))});
+  call.headers.push_back({"Prefer", "outlook.body-content-type=\"text\""});
   ++stats_.delta_requests;
   auto resp = co_await send_call(mailbox, "delta", std::move(call));
   if (!resp) co_return Fail{std::move(resp).error()};
   auto body = parse_object(resp->body);
   if (!body) co_return Fail{refuse(*resp, mailbox, "delta", body.error())};
-  model::ChangePage page;
+  DeltaAnswer out;
   const auto* next = body->if_contains("@odata.nextLink");
-  const auto* delta = body->if_contains("@odata.deltaLink");
-  if ((next != nullptr) == (delta != nullptr) || !(next ? next : delta)->is_string())
+  const auto* link = body->if_contains("@odata.deltaLink");
+  if ((next != nullptr) == (link != nullptr) || !(next ? next : link)->is_string())
     co_return Fail{refuse(*resp, mailbox, "delta", "a delta page without exactly one of @odata.nextLink and @odata.deltaLink")};
-  page.next_cursor = std::string((next ? next : delta)->as_string());
-  page.last_page = delta != nullptr;
-  if (!under_root(page.next_cursor))
-    co_return Fail{refuse(*resp, mailbox, "delta", "a delta link outside [graph] url: " + page.next_cursor)};
+  out.link = std::string((next ? next : link)->as_string());
+  out.last = link != nullptr;
+  if (!under_root(out.link))
+    co_return Fail{refuse(*resp, mailbox, "delta", "a delta link outside [graph] url: " + out.link)};
   // The link must go on with the user the request asked for (the first request names the user
   // by address; Graph may name it by its object id from then on).
-  const std::string linked_user = user_of(page.next_cursor);
-  if (linked_user != asked_user && (linked_user.find('@') != std::string::npos || !cursor.empty()))
+  const std::string linked_user = user_of(out.link);
+  if (linked_user != asked_user && (linked_user.find('@') != std::string::npos || resumed))
     co_return Fail{refuse(*resp, mailbox, "delta", "the delta link names user " + linked_user + ", not " + asked_user)};
-  const auto* value = body->if_contains("value");
+  auto* value = body->if_contains("value");
   if (!value || !value->is_array()) co_return Fail{refuse(*resp, mailbox, "delta", "a delta page without value")};
-  for (const auto& entry : value->as_array()) {
+  for (auto& entry : value->as_array()) {
     if (!entry.is_object()) co_return Fail{refuse(*resp, mailbox, "delta", "a delta entry that is no object")};
-    const auto& o = entry.as_object();
+    auto& o = entry.as_object();
     if (o.contains("@removed")) {
       const auto* id = o.if_contains("id");
       if (!id || !id->is_string()) co_return Fail{refuse(*resp, mailbox, "delta", "a removal without an id")};
-      page.changes.push_back({model::ChangeKind::deleted, {std::string(id->as_string()), ""}});
+      out.removed.emplace_back(id->as_string());
       continue;
     }
+    out.entries.push_back(std::move(o));
+  }
+  out.request_id = resp->request_id;
+  resp->connection.reuse();
+  co_return out;
+}
+
+Task<Result<model::ChangePage, RemoteError>> GraphService::changes(const std::string& mailbox, model::FolderKind folder,
+                                                                   const std::string& cursor, int max_changes) {
+  if (folder == model::FolderKind::calendar) co_return co_await calendar_changes(mailbox, cursor, max_changes);
+  std::string url = user_url(mailbox) + "/contactFolders/contacts/contacts/delta";
+  if (!cursor.empty()) {
+    // A link from another root (the setting changed): start over, reconciling with the store.
+    if (!under_root(cursor))
+      co_return Fail{RemoteError{RemoteErrorKind::invalid_sync_state,
+                                 "the stored delta link is not under [graph] url: the folder starts over", "", {}}};
+    url = cursor;
+  }
+  auto answer = co_await delta(mailbox, std::move(url), !cursor.empty(), max_changes);
+  if (!answer) co_return Fail{std::move(answer).error()};
+  model::ChangePage page;
+  page.next_cursor = std::move(answer->link);
+  page.last_page = answer->last;
+  for (auto& id : answer->removed) page.changes.push_back({model::ChangeKind::deleted, {std::move(id), ""}});
+  for (const auto& o : answer->entries) {
     auto item = contact_from_graph(o);
-    if (!item) co_return Fail{refuse(*resp, mailbox, "delta", item.error())};
+    if (!item) co_return Fail{refused_answer(mailbox, "delta", answer->request_id, item.error())};
     page.changes.push_back({model::ChangeKind::updated, item->ref, std::move(item->payload)});
   }
-  resp->connection.reuse();
   co_return page;
 }
 
 Task<Result<std::int64_t, RemoteError>> GraphService::count(const std::string& mailbox, model::FolderKind folder) {
-  if (folder != model::FolderKind::contacts) co_return Fail{not_carried("the calendar")};
   Call call;
-  call.url = user_url(mailbox) + "/contactFolders/contacts/contacts?$count=true&$top=1&$select=id";
+  call.url = user_url(mailbox) + (folder == model::FolderKind::calendar ? "/calendar/events" : "/contactFolders/contacts/contacts") +
+             "?$count=true&$top=1&$select=id";
   auto resp = co_await send_call(mailbox, "count", std::move(call));
   if (!resp) co_return Fail{std::move(resp).error()};
   auto body = parse_object(resp->body);
@@ -204,72 +178,98 @@ Task<Result<std::int64_t, RemoteError>> GraphService::count(const std::string& m
   co_return n->as_int64();
 }
 
-Task<Result<model::FetchedItems, RemoteError>> GraphService::fetch(const std::string& mailbox,
-                                                                   model::FolderKind folder,
-                                                                   const std::vector<std::string>& ids) {
-  if (folder != model::FolderKind::contacts) co_return Fail{not_carried("the calendar")};
-  model::FetchedItems out;
-  if (ids.empty()) co_return out;
-  if (ids.size() > kBatchLimit) co_return Fail{RemoteError{RemoteErrorKind::setup, "more ids than one $batch takes", "", {}}};
-  // One $batch of GETs, each sub-request numbered by its position: an answer is matched to the
-  // id asked by its number, and must be that contact.
+Task<Result<std::vector<GraphService::BatchAnswer>, RemoteError>> GraphService::batch_get(
+    const std::string& mailbox, std::string_view operation, const std::vector<std::string>& paths) {
+  if (paths.size() > kBatchLimit) co_return Fail{RemoteError{RemoteErrorKind::setup, "more requests than one $batch takes", "", {}}};
+  // Each sub-request is numbered by its position: an answer is matched to its request by it.
   json::array requests;
-  const std::string user_path = "/users/" + http::form_encode(mailbox);
-  for (std::size_t i = 0; i < ids.size(); ++i)
+  for (std::size_t i = 0; i < paths.size(); ++i)
     requests.push_back(json::object{{"id", std::to_string(i)},
                                     {"method", "GET"},
-                                    {"url", user_path + "/contacts/" + http::form_encode(ids[i])},
-                                    {"headers", json::object{{"Prefer", "IdType=\"ImmutableId\""}}}});
+                                    {"url", paths[i]},
+                                    {"headers", json::object{{"Prefer", "IdType=\"ImmutableId\", outlook.body-content-type=\"text\""}}}});
   Call call;
   call.method = "POST";
   call.url = settings_.url + "/$batch";
   call.body = json::serialize(json::object{{"requests", std::move(requests)}});
   ++stats_.item_requests;
-  auto resp = co_await send_call(mailbox, "batch_get", std::move(call));
+  auto resp = co_await send_call(mailbox, operation, std::move(call));
   if (!resp) co_return Fail{std::move(resp).error()};
   auto body = parse_object(resp->body);
-  if (!body) co_return Fail{refuse(*resp, mailbox, "batch_get", body.error())};
-  const auto* responses = body->if_contains("responses");
-  if (!responses || !responses->is_array() || responses->as_array().size() != ids.size())
-    co_return Fail{refuse(*resp, mailbox, "batch_get", "a $batch answer without one response per request")};
-  std::vector<const json::object*> by_position(ids.size(), nullptr);
-  for (const auto& r : responses->as_array()) {
-    const auto* o = r.if_object();
+  if (!body) co_return Fail{refuse(*resp, mailbox, operation, body.error())};
+  auto* responses = body->if_contains("responses");
+  if (!responses || !responses->is_array() || responses->as_array().size() != paths.size())
+    co_return Fail{refuse(*resp, mailbox, operation, "a $batch answer without one response per request")};
+  std::vector<BatchAnswer> out(paths.size());
+  std::vector<bool> seen(paths.size(), false);
+  for (auto& r : responses->as_array()) {
+    auto* o = r.if_object();
     const auto* id = o ? o->if_contains("id") : nullptr;
-    std::size_t at = ids.size();
+    std::size_t at = paths.size();
     if (id && id->is_string()) {
       const std::string_view text = id->as_string();
       const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), at);
-      if (ec != std::errc{} || end != text.data() + text.size()) at = ids.size();
+      if (ec != std::errc{} || end != text.data() + text.size()) at = paths.size();
     }
-    if (at >= ids.size() || by_position[at])
-      co_return Fail{refuse(*resp, mailbox, "batch_get", "a $batch response for a request that was not sent")};
-    by_position[at] = o;
+    if (at >= paths.size() || seen[at])
+      co_return Fail{refuse(*resp, mailbox, operation, "a $batch response for a request that was not sent")};
+    seen[at] = true;
+    auto& answer = out[at];
+    const auto* status = o->if_contains("status");
+    answer.status = status && status->is_int64() ? static_cast<int>(status->as_int64()) : 0;
+    if (auto* b = o->if_contains("body")) answer.body = std::move(*b);
+    if (const auto* h = o->if_contains("headers"); h && h->is_object())
+      for (const auto& [k, v] : h->as_object())
+        if (lower(std::string(k)) == "retry-after" && v.is_string()) answer.retry_after = std::string(v.as_string());
+    answer.request_id = resp->request_id;
   }
+  resp->connection.reuse();
+  co_return out;
+}
+
+RemoteError GraphService::refused_answer(const std::string& mailbox, std::string_view operation, std::string request_id,
+                                         std::string why) {
+  ++stats_.refused_answers;
+  RemoteError e{RemoteErrorKind::mismatched_answer, std::move(why), "", {}};
+  e.request_id = std::move(request_id);
+  log::warn("graph.answer.refused", {{"mailbox", mailbox}, {"operation", operation},
+                                     {"request_id", e.request_id}, {"message", e.message}});
+  return e;
+}
+
+RemoteError GraphService::sub_error(const BatchAnswer& a) {
+  auto error = error_for_graph_response(a.status, a.body.is_null() ? "" : json::serialize(a.body), a.retry_after);
+  error.request_id = a.request_id;
+  return error;
+}
+
+Task<Result<model::FetchedItems, RemoteError>> GraphService::fetch(const std::string& mailbox,
+                                                                   model::FolderKind folder,
+                                                                   const std::vector<std::string>& ids) {
+  if (folder == model::FolderKind::calendar) co_return co_await calendar_fetch(mailbox, ids);
+  model::FetchedItems out;
+  if (ids.empty()) co_return out;
+  std::vector<std::string> paths;
+  const std::string user_path = "/users/" + http::form_encode(mailbox);
+  for (const auto& id : ids) paths.push_back(user_path + "/contacts/" + http::form_encode(id));
+  auto answers = co_await batch_get(mailbox, "batch_get", paths);
+  if (!answers) co_return Fail{std::move(answers).error()};
   // A throttled sub-request fails the call, with the longest wait any asked for: the engine waits
   // and asks again for the whole slice, as for a single request.
   std::optional<RemoteError> throttled;
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    const auto& r = *by_position[i];
-    const auto* status = r.if_contains("status");
-    const int code = status && status->is_int64() ? static_cast<int>(status->as_int64()) : 0;
-    const json::value* sub = r.if_contains("body");
-    if (code == 200 && sub && sub->is_object()) {
-      auto item = contact_from_graph(sub->as_object());
+    const auto& a = (*answers)[i];
+    if (a.status == 200 && a.body.is_object()) {
+      auto item = contact_from_graph(a.body.as_object());
       if (item && item->ref.id != ids[i])
-        co_return Fail{refuse(*resp, mailbox, "batch_get", "asked for contact " + ids[i] + ", got " + item->ref.id)};
+        co_return Fail{refused_answer(mailbox, "batch_get", a.request_id, "asked for contact " + ids[i] + ", got " + item->ref.id)};
       if (item)
         out.items.push_back(std::move(*item));
       else
         out.refused.push_back({ids[i], "InvalidContact", item.error()});
       continue;
     }
-    std::string retry_after;
-    if (const auto* h = r.if_contains("headers"); h && h->is_object())
-      for (const auto& [k, v] : h->as_object())
-        if (lower(std::string(k)) == "retry-after" && v.is_string()) retry_after = std::string(v.as_string());
-    auto error = error_for_graph_response(code, sub ? json::serialize(*sub) : "", retry_after);
-    error.request_id = resp->request_id;
+    auto error = sub_error(a);
     if (error.kind == RemoteErrorKind::item_not_found) continue;  // its deletion arrives by delta
     if (error.kind == RemoteErrorKind::throttled) {
       if (!throttled || throttled->retry_after < error.retry_after) throttled = std::move(error);
@@ -277,16 +277,18 @@ Task<Result<model::FetchedItems, RemoteError>> GraphService::fetch(const std::st
     }
     co_return Fail{std::move(error)};
   }
-  resp->connection.reuse();
   if (throttled) co_return Fail{std::move(*throttled)};
   co_return out;
 }
 
 Task<Result<model::RemoteRef, RemoteError>> GraphService::create(const std::string& mailbox, model::FolderKind folder,
                                                                   const model::ItemPayload& item,
-                                                                  const std::string& local_id, bool) {
+                                                                  const std::string& local_id, bool notify) {
+  if (const auto* event = std::get_if<model::Event>(&item); event && folder == model::FolderKind::calendar)
+    co_return co_await create_event(mailbox, *event, local_id, notify);
   const auto* contact = std::get_if<model::Contact>(&item);
-  if (folder != model::FolderKind::contacts || !contact) co_return Fail{not_carried("the calendar")};
+  if (folder != model::FolderKind::contacts || !contact)
+    co_return Fail{RemoteError{RemoteErrorKind::setup, "an item that is not of its folder", "", {}}};
   Call call;
   call.method = "POST";
   call.url = user_url(mailbox) + "/contactFolders/contacts/contacts";
@@ -305,9 +307,10 @@ Task<Result<model::RemoteRef, RemoteError>> GraphService::create(const std::stri
 Task<Result<std::optional<model::RemoteRef>, RemoteError>> GraphService::find_created(const std::string& mailbox,
                                                                                       model::FolderKind folder,
                                                                                       const std::string& local_id) {
-  if (folder != model::FolderKind::contacts) co_return Fail{not_carried("the calendar")};
   Call call;
-  call.url = user_url(mailbox) + "/contactFolders/contacts/contacts?$filter=" + http::form_encode(tag_filter(local_id)) +
+  call.url = user_url(mailbox) +
+             (folder == model::FolderKind::calendar ? "/calendar/events" : "/contactFolders/contacts/contacts") +
+             "?$filter=" + http::form_encode(tag_filter(local_id)) +
              "&$select=id,changeKey";
   auto resp = co_await send_call(mailbox, "find", std::move(call));
   if (!resp) co_return Fail{std::move(resp).error()};
@@ -330,10 +333,13 @@ Task<Result<model::RemoteRef, RemoteError>> GraphService::update(const std::stri
                                                                   const model::RemoteRef& ref,
                                                                   const model::ItemPayload& before,
                                                                   const model::ItemPayload& after, bool overwrite,
-                                                                  bool) {
+                                                                  bool notify) {
+  const auto* eb = std::get_if<model::Event>(&before);
+  const auto* ea = std::get_if<model::Event>(&after);
+  if (eb && ea) co_return co_await update_event(mailbox, ref, *eb, *ea, overwrite, notify);
   const auto* b = std::get_if<model::Contact>(&before);
   const auto* a = std::get_if<model::Contact>(&after);
-  if (!a || !b) co_return Fail{not_carried("the calendar")};
+  if (!a || !b) co_return Fail{RemoteError{RemoteErrorKind::setup, "an update from one kind of item to another", "", {}}};
   auto patch = contact_patch_body(*b, *a);
   if (patch.empty()) co_return ref;
   Call call;
@@ -354,10 +360,12 @@ Task<Result<model::RemoteRef, RemoteError>> GraphService::update(const std::stri
   co_return updated->ref;
 }
 
-Task<Result<Unit, RemoteError>> GraphService::remove(const std::string& mailbox, const model::RemoteRef& ref, bool) {
+Task<Result<Unit, RemoteError>> GraphService::remove(const std::string& mailbox, model::FolderKind folder,
+                                                const model::RemoteRef& ref, bool) {
   Call call;
   call.method = "DELETE";
-  call.url = user_url(mailbox) + "/contacts/" + http::form_encode(ref.id);
+  call.url = user_url(mailbox) + (folder == model::FolderKind::calendar ? "/events/" : "/contacts/") +
+             http::form_encode(ref.id);
   call.retry_safe = false;
   auto resp = co_await send_call(mailbox, "delete", std::move(call));
   if (!resp) co_return Fail{std::move(resp).error()};

@@ -33,6 +33,16 @@ Result<std::vector<std::string>, StoreError> SqliteStore::remote_ids(const std::
   return impl_->all(st, "list remote ids", [](auto& st) { return st.text(0); });
 }
 
+Result<std::vector<std::string>, StoreError> SqliteStore::folder_ids(const std::string& mailbox,
+                                                                    model::FolderKind folder) {
+  std::lock_guard lock(impl_->mu);
+  auto st = impl_->cached(
+      "SELECT i.remote_id FROM items i JOIN mailboxes m ON m.id = i.mailbox_id "
+      "WHERE m.address = ?1 AND i.folder = ?2 AND i.remote_id NOT LIKE 'local:%'");
+  st.bind(1, mailbox).bind(2, model::folder_name(folder));
+  return impl_->all(st, "list folder ids", [](auto& st) { return st.text(0); });
+}
+
 Result<Unit, StoreError> SqliteStore::adopt_id_space(const std::string& mailbox, const std::string& space,
                                                      const std::map<std::string, std::string>& renamed) {
   std::lock_guard lock(impl_->mu);

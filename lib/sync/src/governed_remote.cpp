@@ -102,9 +102,9 @@ Task<Result<model::RemoteRef, RemoteError>> GovernedRemote::update(const std::st
   co_return co_await governed([&] { return inner_.update(mailbox, ref, before, after, overwrite, notify); });
 }
 
-Task<Result<Unit, RemoteError>> GovernedRemote::remove(const std::string& mailbox, const model::RemoteRef& ref,
+Task<Result<Unit, RemoteError>> GovernedRemote::remove(const std::string& mailbox, model::FolderKind folder, const model::RemoteRef& ref,
                                                        bool notify) {
-  co_return co_await governed([&] { return inner_.remove(mailbox, ref, notify); });
+  co_return co_await governed([&] { return inner_.remove(mailbox, folder, ref, notify); });
 }
 
 Task<Result<Unit, RemoteError>> GovernedRemote::send(const std::string& mailbox,

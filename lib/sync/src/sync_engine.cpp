@@ -165,7 +165,7 @@ Task<Result<SyncEngine::WriteAttempt, model::StoreError>> SyncEngine::write_one(
         if (!*found) co_return answer(target);
         target = **found;
       }
-      auto removed = co_await remote_.remove(mailbox, target, w.notify);
+      auto removed = co_await remote_.remove(mailbox, folder, target, w.notify);
       if (!removed && removed.error().kind != model::RemoteErrorKind::item_not_found)
         co_return failed(std::move(removed).error());
       co_return answer(target);
@@ -476,6 +476,15 @@ Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const st
       else it->second = &change;
     }
     for (auto& ref : candidates) ref = latest.at(ref.id)->ref;
+    if (page->present) {
+      auto stored = co_await run_blocking(blocking_, [&] { return store_.folder_ids(mailbox, folder); });
+      if (!stored) co_return store_failure(std::move(stored).error());
+      const std::set<std::string> present(page->present->begin(), page->present->end());
+      for (auto& id : *stored)
+        if (!present.contains(id) && !latest.contains(id) &&
+            std::find(commit.deletions.begin(), commit.deletions.end(), id) == commit.deletions.end())
+          commit.deletions.push_back(std::move(id));
+    }
 
     // Items we already hold at the reported change key need no download (a resync, or an
     // update we have seen on an earlier, uncommitted attempt); those the feed carried need none

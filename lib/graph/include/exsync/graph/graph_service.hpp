@@ -15,8 +15,18 @@
 // must be the one asked for, and a delta page's links must name the same user as the request
 // that got them. An answer that fails the check closes its connection.
 //
-// Mail goes in two phases (send()). The calendar is not yet carried over Graph: capabilities()
-// says so, and the API refuses events for such a tenant (README, "Choosing EWS or Graph").
+// The calendar (the primary one) goes by calendarView delta over a window of one year back and
+// three years ahead, moved on at each month's first round (the folder then starts over,
+// reconciled with what is stored). The delta names instances: a single event comes whole; an
+// occurrence or exception names its series, which is read whole (fetch()): the master, and its
+// instances in the window, joined into the model's one item with modified and cancelled
+// occurrences (graph_event.hpp). A page with removals lists the calendar's event ids, since a
+// removal names an instance or an event that only left the window, never the series it ended;
+// the engine deletes what the list lacks (ChangePage::present). Graph sends meeting invitations
+// and cancellations whenever a meeting is written: capabilities() says so, and a write without
+// `notify` to an event with attendees is refused rather than sent.
+//
+// Mail goes in two phases (send()).
 //
 // Thread-safety: use from the network thread only. Lifetime: `client` and `tokens` must
 // outlive it.
@@ -26,6 +36,7 @@
 #include <cstdint>
 
 #include "exsync/auth/token_source.hpp"
+#include "exsync/graph/graph_event.hpp"
 #include "exsync/http/client.hpp"
 #include "exsync/model/ports.hpp"
 
@@ -34,6 +45,13 @@ namespace exsync::graph {
 struct GraphSettings {
   std::string url = "https://graph.microsoft.com/v1.0";  // the root; national clouds differ
 };
+
+// The calendar window around `now`: from the first of the month a year back, four years long
+// (Graph refuses calendar views of 1,825 days and more).
+struct CalendarWindow {
+  SysSeconds from{}, to{};
+};
+CalendarWindow calendar_window(SysSeconds now);
 
 struct GraphStats {
   std::uint64_t delta_requests = 0;
@@ -45,7 +63,9 @@ class GraphService final : public model::RemoteMailboxService {
  public:
   GraphService(http::Client& client, auth::TokenSource& tokens, GraphSettings settings);
 
-  model::RemoteCapabilities capabilities() const override { return {.contacts = true, .calendar = false, .send_mail = true}; }
+  model::RemoteCapabilities capabilities() const override {
+    return {.contacts = true, .calendar = true, .send_mail = true, .silent_meeting_writes = false};
+  }
   std::string id_space() const override { return "graph"; }
   // From "ews" through translateExchangeIds (ewsId to restImmutableEntryId, 1,000 ids a request;
   // the application needs User.Read.All). Each answer must name exactly the ids it was asked.
@@ -70,7 +90,7 @@ class GraphService final : public model::RemoteMailboxService {
                                                             const model::ItemPayload& before,
                                                             const model::ItemPayload& after, bool overwrite,
                                                             bool notify) override;
-  Task<Result<Unit, model::RemoteError>> remove(const std::string& mailbox, const model::RemoteRef& ref,
+  Task<Result<Unit, model::RemoteError>> remove(const std::string& mailbox, model::FolderKind folder, const model::RemoteRef& ref,
                                                 bool notify) override;
   // In two phases, since sendMail answers 202 with no id: a draft tagged with the message's
   // local id (attachments of 3 MB and more through upload sessions), then its send. A message
@@ -112,6 +132,55 @@ class GraphService final : public model::RemoteMailboxService {
   Task<Result<Unit, model::RemoteError>> upload_attachment(const std::string& mailbox, const std::string& message_id,
                                                            const model::Attachment& attachment,
                                                            const std::string& bytes);
+  // One delta page: its entries, the ids it removes and the link that follows, each link checked
+  // (under the root, for the same user). `resumed`: `url` is a link Graph gave.
+  struct DeltaAnswer {
+    std::vector<boost::json::object> entries;
+    std::vector<std::string> removed;
+    std::string link;
+    bool last = false;
+    std::string request_id;
+  };
+  Task<Result<DeltaAnswer, model::RemoteError>> delta(const std::string& mailbox, std::string url, bool resumed,
+                                                      int max_changes);
+  // One $batch of GETs of `paths` (under the root): the answers in the order asked, each
+  // matched to its request by number. Errors: the batch's own.
+  struct BatchAnswer {
+    int status = 0;
+    boost::json::value body;
+    std::string retry_after;
+    std::string request_id;
+  };
+  Task<Result<std::vector<BatchAnswer>, model::RemoteError>> batch_get(const std::string& mailbox,
+                                                                       std::string_view operation,
+                                                                       const std::vector<std::string>& paths);
+  // What a sub-request's status and body mean.
+  static model::RemoteError sub_error(const BatchAnswer& answer);
+  // An answer whose content did not belong to its request, found after its connection went back
+  // to the pool: counted and said, as refuse() does.
+  model::RemoteError refused_answer(const std::string& mailbox, std::string_view operation, std::string request_id,
+                                    std::string why);
+
+  // The calendar (graph_calendar.cpp).
+  Task<Result<model::ChangePage, model::RemoteError>> calendar_changes(const std::string& mailbox,
+                                                                       const std::string& cursor, int max_changes);
+  Task<Result<model::FetchedItems, model::RemoteError>> calendar_fetch(const std::string& mailbox,
+                                                                       const std::vector<std::string>& ids);
+  // The series' instances in the window, each checked to be of that series.
+  Task<Result<std::vector<EventInstance>, model::RemoteError>> series_instances(const std::string& mailbox,
+                                                                                const std::string& master_id,
+                                                                                const BatchAnswer& first_page);
+  // Every event id of the calendar (singles and series masters, any date).
+  Task<Result<std::vector<std::string>, model::RemoteError>> calendar_ids(const std::string& mailbox);
+  Task<Result<model::RemoteRef, model::RemoteError>> create_event(const std::string& mailbox,
+                                                                  const model::Event& event,
+                                                                  const std::string& local_id, bool notify);
+  Task<Result<model::RemoteRef, model::RemoteError>> update_event(const std::string& mailbox,
+                                                                  const model::RemoteRef& ref,
+                                                                  const model::Event& before,
+                                                                  const model::Event& after, bool overwrite,
+                                                                  bool notify);
+
   // The `value` list of a collection answer; a malformed one is refused (see refuse()).
   Result<boost::json::array, model::RemoteError> answer_list(http::Response& resp, const std::string& mailbox,
                                                              std::string_view operation);

@@ -59,6 +59,10 @@ struct ChangePage {
   std::vector<RemoteChange> changes;
   std::string next_cursor;  // opaque; EWS SyncState, Graph deltaLink
   bool last_page = true;    // no more changes right now
+  // Set by a feed that cannot name every deletion (Graph's calendarView delta reports a deleted
+  // series only by its occurrences): every id the folder holds now. A stored item not among
+  // them is gone, and deleted as the feed's own deletions are.
+  std::optional<std::vector<std::string>> present;
 };
 
 }  // namespace exsync::model

@@ -28,6 +28,9 @@ struct RemoteCapabilities {
   bool contacts = true;
   bool calendar = true;
   bool send_mail = true;
+  // Meetings can be written without telling their attendees (EWS: SendMeetingInvitations
+  // SendToNone). Graph always sends invitations and cancellations.
+  bool silent_meeting_writes = true;
 };
 
 // The remote side, for every mailbox the service account may reach.
@@ -86,8 +89,10 @@ class RemoteMailboxService {
                                                       const ItemPayload& before, const ItemPayload& after,
                                                       bool overwrite, bool notify) = 0;
 
-  // Deletes the item (recoverably where the protocol allows). item_not_found when already gone.
-  virtual Task<Result<Unit, RemoteError>> remove(const std::string& mailbox, const RemoteRef& ref, bool notify) = 0;
+  // Deletes the item of `folder` (recoverably where the protocol allows). item_not_found when
+  // already gone.
+  virtual Task<Result<Unit, RemoteError>> remove(const std::string& mailbox, FolderKind folder, const RemoteRef& ref,
+                                                 bool notify) = 0;
 
   // Sends `message` from the mailbox and saves a copy, tagged with its local id, in Sent Items.
   virtual Task<Result<Unit, RemoteError>> send(const std::string& mailbox, const OutgoingMessage& message) = 0;
@@ -196,6 +201,9 @@ class LocalStore {
   // Every remote id stored for the mailbox (items, outbox, quarantine), other than the
   // placeholders of items the CRM created that the mailbox does not have yet.
   virtual Result<std::vector<std::string>, StoreError> remote_ids(const std::string& mailbox) = 0;
+
+  // The remote ids of the items stored in the folder (placeholders of the CRM's creates left out).
+  virtual Result<std::vector<std::string>, StoreError> folder_ids(const std::string& mailbox, FolderKind folder) = 0;
 
   // Moves the mailbox's stored ids to `space`, in one transaction: every stored remote id in
   // `renamed` takes its new name (items, outbox, quarantine, the feed, conflicts), and every

@@ -67,6 +67,8 @@ class SqliteStore final : public model::LocalStore, public CrmStore {
   Result<Unit, model::StoreError> begin_resync(const std::string& mailbox, model::FolderKind folder) override;
   Result<std::string, model::StoreError> id_space(const std::string& mailbox) override;
   Result<std::vector<std::string>, model::StoreError> remote_ids(const std::string& mailbox) override;
+  Result<std::vector<std::string>, model::StoreError> folder_ids(const std::string& mailbox,
+                                                                 model::FolderKind folder) override;
   Result<Unit, model::StoreError> adopt_id_space(const std::string& mailbox, const std::string& space,
                                                  const std::map<std::string, std::string>& renamed) override;
   Result<std::int64_t, model::StoreError> count_items(const std::string& mailbox, model::FolderKind folder) override;

@@ -41,7 +41,7 @@ class GovernedRemote final : public model::RemoteMailboxService {
                                                             const model::ItemPayload& before,
                                                             const model::ItemPayload& after, bool overwrite,
                                                             bool notify) override;
-  Task<Result<Unit, model::RemoteError>> remove(const std::string& mailbox, const model::RemoteRef& ref,
+  Task<Result<Unit, model::RemoteError>> remove(const std::string& mailbox, model::FolderKind folder, const model::RemoteRef& ref,
                                                 bool notify) override;
   Task<Result<Unit, model::RemoteError>> send(const std::string& mailbox, const model::OutgoingMessage& message) override;
   Task<Result<bool, model::RemoteError>> find_sent(const std::string& mailbox, const std::string& local_id) override;
