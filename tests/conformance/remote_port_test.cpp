@@ -36,6 +36,9 @@ class RemotePortTest : public ::testing::TestWithParam<std::string> {
     }
   }
   bool graph() const { return GetParam() == "graph"; }
+  void TearDown() override {
+    if (graph()) EXPECT_EQ(sim_.stat("graph_without_immutable_ids"), 0) << "every Graph request asks for immutable ids";
+  }
   template <typename T>
   T run(Task<T> task) {
     return test::run(io_, std::move(task));

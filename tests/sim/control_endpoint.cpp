@@ -60,6 +60,7 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
                                            {"graph_operations", graph_ops},
                                            {"graph_throttled", graph_ ? graph_->stats().throttled : 0},
                                            {"graph_requests", graph_ ? static_cast<std::int64_t>(graph_->stats().requests) : 0},
+                                           {"graph_without_immutable_ids", graph_ ? graph_->stats().without_immutable_ids : 0},
                                            {"token_requests", entra_.requests()},
                                            {"unauthorized", ews_.stats().unauthorized},
                                            {"invitations_sent", ews_.stats().invitations_sent},

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <set>
+#include <strings.h>
 
 #include "codec.hpp"
 #include "exsync/core/mailbox_address.hpp"
@@ -39,6 +40,16 @@ http::Response json_response(int status, const json::value& body) {
 http::Response graph_error(int status, std::string_view code, std::string_view message) {
   json::object inner{{"date", format_rfc3339_utc(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()))}};
   return json_response(status, json::object{{"error", json::object{{"code", code}, {"message", message}, {"innerError", inner}}}});
+}
+
+std::string prefer_header(const http::Request& req) {
+  std::string out;
+  for (const auto& h : req.headers) {
+    if (h.name.size() != 6 || strncasecmp(h.name.c_str(), "Prefer", 6) != 0) continue;
+    if (!out.empty()) out += ", ";
+    out += h.value;
+  }
+  return out;
 }
 
 std::string str(const json::object& o, std::string_view key) {
@@ -353,6 +364,7 @@ http::Response GraphEndpoint::handle(const http::Request& req) {
     return graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.");
 
   if (auto refused = throttle(user)) return std::move(*refused);
+  if (prefer_header(req).find("IdType=\"ImmutableId\"") == std::string::npos) ++stats_.without_immutable_ids;
 
   const std::string user_base = base_ + std::string(kRoot) + "/users/" + seg[3];
   const std::vector<std::string> rest(seg.begin() + 4, seg.end());
@@ -405,7 +417,7 @@ http::Response GraphEndpoint::handle(const http::Request& req) {
       since = *parsed;
     }
     int page = kDefaultPageSize;
-    const std::string prefer(req.header("Prefer"));
+    const std::string prefer = prefer_header(req);
     if (auto p = prefer.find("odata.maxpagesize="); p != std::string::npos)
       page = std::clamp(std::atoi(prefer.c_str() + p + 18), 1, kMaxPageSize);
     std::uint64_t next = 0;
@@ -429,6 +441,8 @@ http::Response GraphEndpoint::handle(const http::Request& req) {
   }
 
   if (!rest.empty() && rest[0] == "messages") return mail(*mb, req, *target, rest);
+  if (!rest.empty() && (rest[0] == "calendarView" || rest[0] == "calendar" || rest[0] == "events"))
+    return calendar(*mb, req, *target, rest, user_base);
 
   // GET (list, $count, $filter) and POST (create) .../contactFolders/contacts/contacts
   if (folder && rest.size() == 3) {

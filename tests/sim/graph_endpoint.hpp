@@ -30,6 +30,9 @@ struct GraphStats {
   std::map<std::string, int> operations;  // "delta", "list", "get", "create", "update", "delete"
   int unauthorized = 0;
   int throttled = 0;  // answered 429
+  // Requests for a user's items without Prefer: IdType="ImmutableId" (Graph would answer them
+  // with ids that change when an item moves).
+  int without_immutable_ids = 0;
   std::uint64_t requests = 0;
 };
 
@@ -52,6 +55,10 @@ class GraphEndpoint {
   // DELETE of a draft, and the tag filter over the whole mailbox.
   http::Response mail(Mailbox& mb, const http::Request& req, const http::RequestTarget& target,
                       const std::vector<std::string>& rest);
+  // The calendar (graph_calendar.cpp): calendarView delta, events and their instances, list with
+  // the tag's filter, create, PATCH (If-Match) and DELETE. `user_base`: the user's URL, for links.
+  http::Response calendar(Mailbox& mb, const http::Request& req, const http::RequestTarget& target,
+                          const std::vector<std::string>& rest, const std::string& user_base);
   // PUT of one chunk (Content-Range) to an upload session's URL, which carries its own
   // authorisation: a request with an Authorization header is refused, as Graph does.
   http::Response upload(const http::Request& req, const std::string& session);

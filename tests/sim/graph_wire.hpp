@@ -17,6 +17,8 @@ std::optional<std::string> from_b64url(std::string text);
 http::Response json_response(int status, const boost::json::value& body);
 // Graph's error body: {"error":{"code","message","innerError":{date}}}.
 http::Response graph_error(int status, std::string_view code, std::string_view message);
+// Every Prefer header of the request, joined as one list (clients send several).
+std::string prefer_header(const http::Request& req);
 // The string member `key` of `o`, or "".
 std::string str(const boost::json::object& o, std::string_view key);
 // "String {guid} Name name" -> the key "guid/name" the tenant keeps extended properties by.

@@ -287,6 +287,12 @@ int Simulator::graph_operation_count(const std::string& op) {
   return v ? static_cast<int>(v->as_int64()) : 0;
 }
 
+int Simulator::stat(const std::string& name) {
+  auto s = stats(*this);
+  auto* v = s.if_contains(name);
+  return v && v->is_int64() ? static_cast<int>(v->as_int64()) : -1;
+}
+
 int Simulator::schema_violations() { return static_cast<int>(stats(*this).at("schema_violations").as_int64()); }
 
 void Simulator::expect_schema_valid_requests() {

@@ -148,6 +148,8 @@ class Simulator {
   int operation_count(const std::string& op);
   // Requests of one kind the Graph endpoint answered ("delta", "draft", "upload_chunk", ...).
   int graph_operation_count(const std::string& op);
+  // A number of /sim/stats by its name ("graph_without_immutable_ids", ...); -1 when there is none.
+  int stat(const std::string& name);
   // When validating, expects that every EWS request so far passed Microsoft's schema.
   void expect_schema_valid_requests();
   int schema_violations();

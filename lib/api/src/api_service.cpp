@@ -336,6 +336,21 @@ std::optional<http::Response> unsupported(const Call& c, bool messages) {
   return std::nullopt;
 }
 
+// 422 for a meeting write the tenant's backend would announce to its attendees although the CRM
+// did not ask for it (Graph sends invitations and cancellations for every meeting write).
+std::optional<http::Response> unannounced_meeting(const Call& c, std::initializer_list<const model::ItemPayload*> payloads) {
+  if (c.folder != model::FolderKind::calendar || c.settings.capabilities.silent_meeting_writes || c.notify())
+    return std::nullopt;
+  for (const auto* p : payloads) {
+    const auto* event = p ? std::get_if<model::Event>(p) : nullptr;
+    if (event && !event->attendees.empty())
+      return error(422, "not_supported",
+                   "this tenant's backend (Microsoft Graph) tells a meeting's attendees of every change: write a "
+                   "meeting with ?send_invitations=true; nothing was written");
+  }
+  return std::nullopt;
+}
+
 Task<http::Response> send_message(const Call& c) {
   if (auto refused = unsupported(c, true)) co_return std::move(*refused);
   auto body = parse_body(c.req.body);
@@ -432,6 +447,7 @@ Task<http::Response> create_item(const Call& c) {
   const model::ItemPayload payload = std::get<model::ItemPayload>(parsed);
   if (const auto* event = std::get_if<model::Event>(&payload); event && event->recurrence)
     co_return error(422, "invalid_field", "creating a recurring series is not supported yet");
+  if (auto refused = unannounced_meeting(c, {&payload})) co_return std::move(*refused);
   const bool notify = c.notify();
   auto created = co_await c.blocking_call([&] { return c.store.local_create(c.mailbox, c.folder, payload, notify); });
   if (!created) co_return store_failure(created.error());
@@ -468,8 +484,11 @@ Task<http::Response> write_item(const Call& c, const json::object* patch) {
     if (!if_match.empty() && !if_match_holds(if_match, store::item_etag(current)))
       co_return precondition_failed(current, c.folder);
 
+    const auto current_payload = model::payload_from_json(c.folder, current.payload_json);
     Result<store::CrmWrite, model::StoreError> written = store::CrmWrite{};
     if (!patch) {
+      if (auto refused = unannounced_meeting(c, {current_payload ? &*current_payload : nullptr}))
+        co_return std::move(*refused);
       written = co_await c.blocking_call([&] {
         return c.store.local_delete_if(c.mailbox, c.folder, c.param, current.payload_json, notify);
       });
@@ -478,9 +497,11 @@ Task<http::Response> write_item(const Call& c, const json::object* patch) {
       auto parsed = payload_from_body(c.folder, merged);
       if (auto* r = std::get_if<http::Response>(&parsed)) co_return std::move(*r);
       const model::ItemPayload payload = std::get<model::ItemPayload>(parsed);
-      if (auto current_payload = model::payload_from_json(c.folder, current.payload_json)) {
+      if (current_payload) {
         if (auto change = series_change(*current_payload, payload)) co_return error(422, "invalid_field", *change);
       }
+      if (auto refused = unannounced_meeting(c, {current_payload ? &*current_payload : nullptr, &payload}))
+        co_return std::move(*refused);
       written = co_await c.blocking_call([&] {
         return c.store.local_update_if(c.mailbox, c.folder, c.param, payload, current.payload_json, notify);
       });

@@ -421,9 +421,6 @@ Result<Config, ConfigError> parse_config(std::string_view text, const fs::path& 
   for (const auto& f : cfg.sync.folders) {
     if (!is_supported_folder(f))
       return r.fail("sync.folders", "\"" + f + "\" is not a folder this version syncs (supported: \"contacts\", \"calendar\")");
-    if (f == "calendar" && cfg.tenant.protocol == TenantConfig::Protocol::graph)
-      return r.fail("sync.folders", "the calendar is not carried over Microsoft Graph yet: with protocol = \"graph\" "
-                                    "sync \"contacts\" only (README, \"Choosing EWS or Graph\")");
   }
   std::int64_t interval = cfg.sync.interval.count();
   EXSYNC_TRY(r.integer("sync", "interval_seconds", 1, 86400, interval));

@@ -222,6 +222,9 @@ Task<Result<std::vector<EventInstance>, RemoteError>> GraphService::series_insta
     for (const auto& v : value->as_array()) {
       auto instance = v.is_object() ? instance_from_graph(v.as_object()) : Result<EventInstance, std::string>(Fail{std::string("an instance that is no object")});
       if (!instance) co_return Fail{refused_answer(mailbox, "instances", request_id, instance.error())};
+      if (instance->type == "exception" && !instance->original_known)
+        co_return Fail{refused_answer(mailbox, "instances", request_id,
+                                      "exception " + instance->id + " of " + master_id + " without its originalStart")};
       if (instance->series_master_id != master_id)
         co_return Fail{refused_answer(mailbox, "instances", request_id,
                                       "asked for the instances of " + master_id + ", got one of " + instance->series_master_id)};

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <set>
 
 #include "exsync/model/occurrences.hpp"
@@ -88,9 +89,12 @@ const json::object* obj(const json::object& o, std::string_view key) {
   return v && v->is_object() ? &v->as_object() : nullptr;
 }
 
+// An integer member; Graph sometimes sends one as a string ("reminderMinutesBeforeStart": "15").
 std::int64_t integer(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
-  return v && v->is_int64() ? v->as_int64() : 0;
+  if (v && v->is_int64()) return v->as_int64();
+  if (v && v->is_string()) return std::atoll(std::string(v->as_string()).c_str());
+  return 0;
 }
 
 std::string change_key_of(const json::object& o) {
@@ -100,14 +104,22 @@ std::string change_key_of(const json::object& o) {
   return {};
 }
 
-// A dateTimeTimeZone ({"dateTime": "2024-03-05T09:00:00.0000000", "timeZone": "UTC"}), which
-// exsync reads in UTC (it sends no outlook.timezone preference).
+// A dateTimeTimeZone ({"dateTime": "2024-03-05T09:00:00.0000000", "timeZone": "UTC"}). exsync
+// asks for none, so Graph answers in UTC; a zone (a client's outlook.timezone preference, as
+// in some captures) is the wall clock there, Windows or IANA named.
 std::optional<SysSeconds> instant(const json::object& o, std::string_view key) {
   const auto* t = obj(o, key);
   if (!t) return std::nullopt;
   const auto zone = str(*t, "timeZone");
-  if (!zone.empty() && zone != "UTC" && zone != "Etc/UTC") return std::nullopt;
-  return parse_xs_datetime(str(*t, "dateTime"));
+  const auto text = str(*t, "dateTime");
+  if (zone.empty() || zone == "UTC" || zone == "Etc/UTC") return parse_xs_datetime(text);
+  const auto iana = model::iana_from_windows(zone);
+  if (!iana || !model::known_zone(*iana) || text.size() < 19 || text[10] != 'T') return std::nullopt;
+  const auto day = parse_date(text.substr(0, 10));
+  const auto midnight_utc = parse_xs_datetime(text.substr(0, 10) + "T00:00:00Z");
+  const auto utc_then = parse_xs_datetime(text.substr(0, 19) + "Z");
+  if (!day || !midnight_utc || !utc_then) return std::nullopt;
+  return model::instant_of_local(*day, *utc_then - *midnight_utc, *iana);
 }
 
 // Graph's text body, or the text of an HTML one (tags dropped, the common entities decoded).
@@ -270,11 +282,12 @@ Result<EventInstance, std::string> instance_from_graph(const json::object& o) {
   i.end = *end;
   if (i.type == "occurrence" || i.type == "exception") {
     if (i.series_master_id.empty()) return Fail{"occurrence " + i.id + " names no seriesMasterId"};
-    // Occurrence stubs in a delta carry no originalStart; their start is it.
+    // Occurrence stubs in a delta carry no originalStart; an unmodified occurrence's start is it.
     const auto original = str(o, "originalStart");
     auto at = original.empty() ? std::optional<SysSeconds>(i.start) : parse_xs_datetime(original);
     if (!at) return Fail{"occurrence " + i.id + " has a malformed originalStart"};
     i.original_start = *at;
+    i.original_known = !original.empty();
   }
   return i;
 }

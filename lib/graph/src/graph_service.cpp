@@ -50,9 +50,15 @@ Task<Result<http::Response, RemoteError>> GraphService::send_call(const std::str
   req.method = call.method;
   req.url = call.url;
   req.retry_safe = call.retry_safe;
-  req.headers = {{"Prefer", "IdType=\"ImmutableId\""}};
+  // One Prefer header holding every preference (RFC 7240 allows a list), so that no hop that
+  // keeps one field of a name drops the immutable ids.
+  std::string prefer = "IdType=\"ImmutableId\"";
+  for (const auto& h : call.headers)
+    if (lower(h.name) == "prefer") prefer += ", " + h.value;
+  req.headers = {{"Prefer", std::move(prefer)}};
   if (!call.body.empty()) req.headers.push_back({"Content-Type", "application/json"});
-  for (const auto& h : call.headers) req.headers.push_back(h);
+  for (const auto& h : call.headers)
+    if (lower(h.name) != "prefer") req.headers.push_back(h);
   req.body = std::move(call.body);
   auto resp = co_await remote::send_authorized(client_, tokens_, std::move(req), [&](const http::Response& r) {
     log::info("graph.token.rejected", {{"mailbox", mailbox}, {"operation", operation}, {"request_id", r.request_id}});

@@ -264,7 +264,8 @@ Task<Result<Response, HttpError>> Client::send(Request request) {
   req.set(bhttp::field::user_agent, self->opt.user_agent);
   req.set("client-request-id", request_id);
   req.set("return-client-request-id", "true");
-  for (const auto& h : request.headers) req.set(h.name, h.value);
+  // The caller's fields as given: a name given twice is sent twice (list-valued fields).
+  for (const auto& h : request.headers) req.insert(h.name, h.value);
   req.body() = std::move(request.body);
   const bool request_retry_safe = request.retry_safe;
   req.keep_alive(true);

@@ -28,6 +28,7 @@ struct EventInstance {
   std::string series_master_id;  // occurrence, exception
   std::string change_key;        // from changeKey or @odata.etag
   SysSeconds original_start{};   // occurrence, exception
+  bool original_known = false;   // originalStart was given (else the start stands for it)
   SysSeconds start{}, end{};
 };
 
