@@ -109,6 +109,7 @@ TEST_F(GraphServiceTest, AnExpiredDeltaTokenIsAnInvalidSyncStateAndALinkElsewher
   // A stored link for another host (the setting changed, or a store tampered with): the folder
   // starts over, and no request goes there with the token.
   const auto before = client_->stats().requests;
+  const auto sent = graph_.stats().delta_requests;
   auto elsewhere = test::run(io_, graph_.changes(mb_, FolderKind::contacts,
                                                  "https://graph.example.net/v1.0/users/x/contactFolders/contacts/contacts/delta?$deltatoken=a", 50));
   ASSERT_FALSE(elsewhere);
@@ -251,6 +252,41 @@ TEST_F(GraphServiceTest, TheFolderSizeAndTheRbacScopeAreGraphs) {
   ASSERT_FALSE(denied);
   EXPECT_EQ(denied.error().kind, RemoteErrorKind::access_denied);
   EXPECT_TRUE(test::run(io_, graph_.count("agent2@contoso.onmicrosoft.com", FolderKind::contacts)));
+}
+
+// The calendar's cursor carries its window: a round begun in an earlier month starts over with
+// the new window (the engine reconciles with what is stored), a forgotten token is said to be
+// one, and a link for another root is never followed.
+TEST_F(GraphServiceTest, ACalendarCursorOfAnEarlierWindowOrAForgottenTokenStartsTheFolderOver) {
+  std::string cursor;
+  for (int n = 0; n < 20; ++n) {
+    auto page = test::run(io_, graph_.changes(mb_, FolderKind::calendar, cursor, 50));
+    ASSERT_TRUE(page) << page.error().message;
+    cursor = page->next_cursor;
+    if (page->last_page) break;
+  }
+  ASSERT_EQ(cursor.rfind("window=", 0), 0u) << cursor;
+  auto again = test::run(io_, graph_.changes(mb_, FolderKind::calendar, cursor, 50));
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_TRUE(again->changes.empty());
+
+  auto old_window = cursor;
+  old_window.replace(7, 10, "2020-01-01");
+  auto moved = test::run(io_, graph_.changes(mb_, FolderKind::calendar, old_window, 50));
+  ASSERT_FALSE(moved);
+  EXPECT_EQ(moved.error().kind, RemoteErrorKind::invalid_sync_state);
+  EXPECT_EQ(moved.error().code, "WindowMoved");
+
+  ASSERT_EQ(sim_.control("POST", "/sim/mailboxes/" + test::url_segment(mb_) + "/invalidate-sync-states").status, 204);
+  auto forgotten = test::run(io_, graph_.changes(mb_, FolderKind::calendar, cursor, 50));
+  ASSERT_FALSE(forgotten);
+  EXPECT_EQ(forgotten.error().kind, RemoteErrorKind::invalid_sync_state) << forgotten.error().message;
+
+  const auto sent = graph_.stats().delta_requests;
+  auto elsewhere = test::run(io_, graph_.changes(mb_, FolderKind::calendar, "window=" + cursor.substr(7, 10) + " done https://attacker.example/graph/v1.0/users/x/calendar/calendarView/delta", 50));
+  ASSERT_FALSE(elsewhere);
+  EXPECT_EQ(elsewhere.error().kind, RemoteErrorKind::invalid_sync_state);
+  EXPECT_EQ(graph_.stats().delta_requests, sent) << "the token never goes to another host";
 }
 
 }  // namespace
