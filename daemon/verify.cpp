@@ -197,6 +197,7 @@ struct Verifier {
       list.add("mailbox_allowed", delegate ? mailbox + "'s folders shared with the service account"
                                            : mailbox + " within the application's scope (RBAC for Applications)");
       list.add("contacts_readable", "contacts readable");
+      list.add("calendar_readable", "calendar readable");
       if (cl.write_test) list.add("write_test", "create and delete a tagged contact");
       return;
     }
@@ -305,6 +306,7 @@ struct Verifier {
     auto& reach = *list.find("graph_reachable");
     auto& allowed = *list.find("mailbox_allowed");
     auto& contacts = *list.find("contacts_readable");
+    auto& calendar = *list.find("calendar_readable");
     Step* write = list.find("write_test");
     auto claims = jwt_claims(token);
     if (!claims) {
@@ -326,8 +328,9 @@ struct Verifier {
       }
     }
     const auto has = [&](const std::string& p) { return std::find(granted.begin(), granted.end(), p) != granted.end(); };
-    const std::vector<std::string> needed = app ? std::vector<std::string>{"Contacts.ReadWrite", "Mail.ReadWrite", "Mail.Send"}
-                                                : std::vector<std::string>{"Contacts.ReadWrite.Shared", "Mail.Send.Shared"};
+    const std::vector<std::string> needed =
+        app ? std::vector<std::string>{"Contacts.ReadWrite", "Calendars.ReadWrite", "Mail.ReadWrite", "Mail.Send"}
+            : std::vector<std::string>{"Contacts.ReadWrite.Shared", "Calendars.ReadWrite.Shared", "Mail.Send.Shared"};
     std::string missing;
     for (const auto& p : needed)
       if (!has(p)) missing += (missing.empty() ? "" : ", ") + p;
@@ -364,7 +367,8 @@ struct Verifier {
     list.pass(allowed, std::to_string(*probe) + " contacts in the folder");
 
     const auto advice = [&](const model::RemoteError& e) { return graph_advice(e, mailbox, app); };
-    const std::vector<std::pair<model::FolderKind, Step*>> folders{{model::FolderKind::contacts, &contacts}};
+    const std::vector<std::pair<model::FolderKind, Step*>> folders{{model::FolderKind::contacts, &contacts},
+                                                                   {model::FolderKind::calendar, &calendar}};
     co_await read_into_scratch_store(service, mailbox, folders, advice);
     if (write) co_await write_test(service, mailbox, *write, advice);
   }

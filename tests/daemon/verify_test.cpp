@@ -238,7 +238,7 @@ TEST_F(GraphVerifyTest, AHealthyTenantPassesEveryStepOverGraph) {
   auto v = verify("agent1@contoso.onmicrosoft.com", {"--write-test"});
   EXPECT_EQ(v.exit_code, 0) << v.text;
   EXPECT_EQ(v.first_failure(), "");
-  for (const char* step : {"token_scope", "graph_reachable", "mailbox_allowed", "contacts_readable", "write_test"})
+  for (const char* step : {"token_scope", "graph_reachable", "mailbox_allowed", "contacts_readable", "calendar_readable", "write_test"})
     EXPECT_EQ(v.result(step), "pass") << step << "\n" << v.text;
   EXPECT_EQ(v.result("ews_reachable"), "absent") << "no EWS step for a Graph tenant";
   EXPECT_EQ(sim_.operation_count("SyncFolderItems"), 0);
