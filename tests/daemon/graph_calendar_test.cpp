@@ -176,5 +176,65 @@ TEST_F(GraphCalendarTest, CrmEventsAreWrittenOverGraphAndMeetingsNeedSendInvitat
   ASSERT_TRUE(daemon.stop());
 }
 
+// Outlook renames one occurrence of a series and moves it to another room: the CRM sees the
+// occurrence's own subject and location wherever it looks (the stored item, the calendar view
+// of a window), over EWS and over Graph alike, and the rest of the series as it was.
+TEST_F(GraphCalendarTest, ARenamedOccurrenceShowsItsOwnDetailsWhereverTheCrmLooks) {
+  const auto mb = sim_.mailboxes()[0];
+  std::string series_id, series_subject;
+  for (const auto& e : sim_events(mb))
+    if (e.contains("recurrence") && series_id.empty()) {
+      series_id = std::string(e.at("ews_id").as_string());
+      series_subject = std::string(e.at("subject").as_string());
+    }
+  ASSERT_FALSE(series_id.empty());
+  // The sample series: Tuesdays at 09:00 in Los Angeles from 3 March 2026; the second one.
+  const std::string original = "2026-03-10T16:00:00Z";
+  ASSERT_EQ(sim_.control("PUT", "/sim/mailboxes/" + test::url_segment(mb) + "/events/" + test::url_segment(series_id) +
+                                    "/occurrences/" + original,
+                         R"({"subject":"Pipeline review with the lender","location":"Bank, 2nd floor"})").status, 204);
+  test::poll_every_second(graph_config());
+  test::poll_every_second(sim_.config());
+  for (const auto& config : {sim_.config(), graph_config()}) {
+    SCOPED_TRACE(config.filename().string());
+    ASSERT_EQ(once(config).exit_code, 0);
+    bool stored = false;
+    for (const auto& [uid, e] : events(config, mb)) {
+      if (!e.contains("modified_occurrences")) continue;
+      for (const auto& m : e.at("modified_occurrences").as_array())
+        if (m.at("original_start") == original.c_str()) {
+          stored = true;
+          EXPECT_EQ(m.at("subject"), "Pipeline review with the lender") << json::serialize(m);
+          EXPECT_EQ(m.at("location"), "Bank, 2nd floor");
+          EXPECT_EQ(e.at("subject"), series_subject.c_str()) << "the series keeps its own";
+        }
+    }
+    EXPECT_TRUE(stored) << "the renamed occurrence is a modified one";
+    test::TempDir logs;
+    test::Daemon daemon(config, logs.path());
+    daemon.start();
+    test::CrmApi api(sim_);
+    auto view = api.call("GET", "/v1/mailboxes/" + test::url_segment(mb) +
+                                    "/events?start=2026-03-01T00:00:00Z&end=2026-04-01T00:00:00Z");
+    ASSERT_EQ(view.status, 200) << view.body;
+    int renamed = 0, as_series = 0;
+    const auto parsed = json::parse(view.body);
+    for (const auto& o : parsed.at("occurrences").as_array()) {
+      // (The sample has two such series: the other's occurrence that Tuesday is no exception.)
+      if (o.at("original_start") == original.c_str() && o.at("modified") == true) {
+        ++renamed;
+        EXPECT_EQ(o.at("subject"), "Pipeline review with the lender");
+        EXPECT_EQ(o.at("location"), "Bank, 2nd floor");
+      } else if (o.at("subject") == series_subject.c_str()) {
+        ++as_series;
+      }
+    }
+    EXPECT_EQ(renamed, 1) << view.body;
+    EXPECT_GT(as_series, 1) << view.body;
+    ASSERT_TRUE(daemon.stop());
+  }
+  expect_same_view();
+}
+
 }  // namespace
 }  // namespace exsync

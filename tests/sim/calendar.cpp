@@ -1,5 +1,8 @@
 // The simulated calendar folders: sample events and their change log.
+#include <algorithm>
+
 #include "codec.hpp"
+#include "exsync/model/occurrences.hpp"
 #include "exsync/model/time_zone.hpp"
 #include "tenant.hpp"
 
@@ -64,7 +67,7 @@ void Tenant::populate_calendar(Mailbox& mb, int count) {
         // The third occurrence (17 March) moved to 11:00; the fifth (31 March) cancelled.
         const year_month_day third{year(2026), March, day(17)}, fifth{year(2026), March, day(31)};
         SimEvent::Exception moved;
-        moved.id = e.id + "occ3";
+        moved.id = "AAMkAD" + base64_encode("exsim:" + mb.guid_tag + ":occurrence:" + std::to_string(cal.next_item++));
         moved.original_start = model::instant_of_local(third, hours(9), "America/Los_Angeles");
         moved.start = model::instant_of_local(third, hours(11), "America/Los_Angeles");
         moved.end = moved.start + minutes(30);
@@ -141,6 +144,90 @@ bool Tenant::delete_event(Mailbox& mb, const std::string& id) {
   return true;
 }
 
+SimEvent occurrence_item(const SimEvent& master, const SimEvent::Exception& m) {
+  SimEvent e = master;
+  e.id = m.id;
+  e.exception_of = master.id;
+  if (m.subject) e.subject = *m.subject;
+  if (m.location) e.location = *m.location;
+  if (m.body) e.body = *m.body;
+  e.start = m.start;
+  e.end = m.end;
+  e.recurrence.reset();
+  e.modified.clear();
+  e.deleted_occurrences.clear();
+  e.extended.clear();
+  return e;
+}
+
+std::optional<SimEvent> Tenant::find_occurrence(const Mailbox& mb, const std::string& id) const {
+  for (const auto& [_, e] : mb.calendar.events) {
+    if (e.deleted) continue;
+    for (const auto& m : e.modified)
+      if (m.id == id) return occurrence_item(e, m);
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// The series changed: its version, modification time and place in the change log move on.
+void touch(Mailbox::Calendar& cal, SimEvent& e, SysSeconds now) {
+  ++e.version;
+  e.last_modified = std::max(now, e.last_modified + seconds(1));
+  cal.by_seq.erase(e.last_seq);
+  e.last_seq = ++cal.seq;
+  cal.by_seq[e.last_seq] = e.id;
+}
+
+}  // namespace
+
+const SimEvent* Tenant::edit_occurrence(Mailbox& mb, const std::string& id, SysSeconds original,
+                                        const SimEvent::Exception& change) {
+  auto it = mb.calendar.events.find(id);
+  if (it == mb.calendar.events.end() || it->second.deleted || !it->second.recurrence) return nullptr;
+  auto& e = it->second;
+  if (std::find(e.deleted_occurrences.begin(), e.deleted_occurrences.end(), original) != e.deleted_occurrences.end())
+    return nullptr;
+  auto m = std::find_if(e.modified.begin(), e.modified.end(), [&](const auto& x) { return x.original_start == original; });
+  if (m == e.modified.end()) {
+    // Only an occurrence the pattern has can be edited.
+    bool exists = false;
+    for (const auto& o : model::expand(event_as_model(e), original - days(1), original + days(1)))
+      exists |= parse_xs_datetime(o.original_start) == original;
+    if (!exists) return nullptr;
+    SimEvent::Exception fresh;
+    fresh.id = "AAMkAD" + base64_encode("exsim:" + mb.guid_tag + ":occurrence:" + std::to_string(mb.calendar.next_item++));
+    fresh.original_start = original;
+    fresh.start = original;
+    fresh.end = original + (e.end - e.start);
+    e.modified.push_back(fresh);
+    m = std::prev(e.modified.end());
+  }
+  if (change.subject) m->subject = change.subject;
+  if (change.location) m->location = change.location;
+  if (change.body) m->body = change.body;
+  if (change.start != SysSeconds{}) m->start = change.start;
+  if (change.end != SysSeconds{}) m->end = change.end;
+  touch(mb.calendar, e, now());
+  return &e;
+}
+
+const SimEvent* Tenant::cancel_occurrence(Mailbox& mb, const std::string& id, SysSeconds original) {
+  auto it = mb.calendar.events.find(id);
+  if (it == mb.calendar.events.end() || it->second.deleted || !it->second.recurrence) return nullptr;
+  auto& e = it->second;
+  bool exists = false;
+  for (const auto& o : model::expand(event_as_model(e), original - days(400), original + days(400)))
+    exists |= parse_xs_datetime(o.original_start) == original;
+  if (!exists) return nullptr;
+  std::erase_if(e.modified, [&](const auto& x) { return x.original_start == original; });
+  e.deleted_occurrences.push_back(original);
+  std::sort(e.deleted_occurrences.begin(), e.deleted_occurrences.end());
+  touch(mb.calendar, e, now());
+  return &e;
+}
+
 const SimEvent* Tenant::edit_event(Mailbox& mb, const std::string& id, const std::string& subject,
                                    const std::string& location) {
   auto it = mb.calendar.events.find(id);
@@ -179,10 +266,15 @@ model::Event event_as_model(const SimEvent& s) {
   e.sensitivity = s.sensitivity;
   e.is_cancelled = s.cancelled;
   e.recurrence = s.recurrence;
-  for (const auto& m : s.modified)
+  for (const auto& m : s.modified) {
+    const auto own = occurrence_item(s, m);
     e.modified_occurrences.push_back({m.id, format_rfc3339_utc(m.original_start), model::format_in_zone(m.start, zone),
-                                      model::format_in_zone(m.end, zone)});
+                                      model::format_in_zone(m.end, zone),
+                                      model::OccurrenceDetails{own.subject, own.location, own.body, zone, own.attendees,
+                                                               own.reminder_minutes, own.free_busy}});
+  }
   for (const auto& d : s.deleted_occurrences) e.deleted_occurrences.push_back(format_rfc3339_utc(d));
+  model::sort_occurrences(e);
   e.last_modified = s.last_modified;
   return e;
 }

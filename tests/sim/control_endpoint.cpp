@@ -288,6 +288,32 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
         if (!tenant_.delete_event(*mb, p[4])) return problem(404, "no event " + p[4]);
         return {204, {}, ""};
       }
+      // .../events/{id}/occurrences/{original start, RFC 3339}: Outlook's edit (PUT {"subject",
+      // "location", "body", "start", "end"}, each optional) or cancellation (DELETE) of one
+      // occurrence of a series.
+      if (p.size() == 7 && p[5] == "occurrences") {
+        auto original = parse_xs_datetime(p[6]);
+        if (!original) return problem(400, "the occurrence is named by its original start (RFC 3339)");
+        if (m == "DELETE") {
+          if (!tenant_.cancel_occurrence(*mb, p[4], *original)) return problem(404, "no such occurrence of " + p[4]);
+          return {204, {}, ""};
+        }
+        if (m != "PUT" || !body.is_object()) return problem(400, "PUT {\"subject\", \"location\", \"body\", \"start\", \"end\"}");
+        SimEvent::Exception change;
+        const auto& o = body.as_object();
+        for (auto [key, field] : {std::pair{"subject", &change.subject}, std::pair{"location", &change.location},
+                                  std::pair{"body", &change.body}})
+          if (auto* v = o.if_contains(key); v && v->is_string()) *field = std::string(v->as_string());
+        for (auto [key, field] : {std::pair{"start", &change.start}, std::pair{"end", &change.end}}) {
+          if (auto* v = o.if_contains(key); v && v->is_string()) {
+            auto t = parse_xs_datetime(v->as_string());
+            if (!t) return problem(400, std::string(key) + " must be RFC 3339");
+            *field = *t;
+          }
+        }
+        if (!tenant_.edit_occurrence(*mb, p[4], *original, change)) return problem(404, "no such occurrence of " + p[4]);
+        return {204, {}, ""};
+      }
     }
     if (p.size() == 4 && p[3] == "sent" && m == "GET") {
       std::string out;

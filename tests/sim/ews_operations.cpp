@@ -150,7 +150,8 @@ std::string event_xml(const SimEvent& e, const Mailbox& mb, bool full) {
   x += std::string("<t:IsCancelled>") + (e.cancelled ? "true" : "false") + "</t:IsCancelled>";
   // A RecurringMaster reports IsRecurring false, as Exchange does.
   x += "<t:IsRecurring>false</t:IsRecurring>";
-  x += std::string("<t:CalendarItemType>") + (e.recurrence ? "RecurringMaster" : "Single") + "</t:CalendarItemType>";
+  x += std::string("<t:CalendarItemType>") +
+       (!e.exception_of.empty() ? "Exception" : e.recurrence ? "RecurringMaster" : "Single") + "</t:CalendarItemType>";
   x += "<t:Organizer>" + mailbox_xml(e.organizer) + "</t:Organizer>";
   for (const auto& [element_name, type] : {std::pair{"RequiredAttendees", "required"}, std::pair{"OptionalAttendees", "optional"},
                                            std::pair{"Resources", "resource"}}) {
@@ -320,6 +321,9 @@ http::Response get_item(EwsCall& c) {
     if (!is_element(id, kTypesNs, "ItemId")) continue;
     const SimContact* sc = c.tenant.find_contact(c.mb, id.attribute("Id").value());
     const SimEvent* ev = sc ? nullptr : c.tenant.find_event(c.mb, id.attribute("Id").value());
+    // A modified occurrence is an item of its own (CalendarItemType Exception).
+    std::optional<SimEvent> occurrence;
+    if (!sc && !ev && (occurrence = c.tenant.find_occurrence(c.mb, id.attribute("Id").value()))) ev = &*occurrence;
     if (auto poison = c.mb.poisoned.find(id.attribute("Id").value()); poison != c.mb.poisoned.end() && (sc || ev)) {
       msgs += error_message(name, poison->second, "The item cannot be read: its data in the store is damaged.",
                             "<m:Items/>");

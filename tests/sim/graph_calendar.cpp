@@ -198,7 +198,10 @@ std::vector<Instance> instances_of(const SimEvent& e, SysSeconds from, SysSecond
 json::object instance_json(const SimEvent& master, const Instance& i, bool stub, bool text_body) {
   json::object o;
   if (!stub) {
-    o = event_json(master, text_body);
+    const SimEvent::Exception* own = nullptr;
+    for (const auto& m : master.modified)
+      if (m.original_start == i.original_start) own = &m;
+    o = event_json(own ? occurrence_item(master, *own) : master, text_body);
     o["recurrence"] = nullptr;
     o["originalStart"] = format_rfc3339_utc(i.original_start);
   }

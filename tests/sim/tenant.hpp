@@ -58,6 +58,8 @@ struct SimEvent {
   struct Exception {
     std::string id;
     SysSeconds original_start, start, end;
+    // What Outlook changed for this occurrence alone; the rest follows the series.
+    std::optional<std::string> subject, location, body;
   };
   std::vector<Exception> modified;
   std::vector<SysSeconds> deleted_occurrences;
@@ -66,8 +68,14 @@ struct SimEvent {
   std::uint64_t created_seq = 0;
   std::uint64_t last_seq = 0;
   bool deleted = false;
+  // Set on the item an exception is read as (occurrence_item()): the master's id.
+  std::string exception_of;
   std::string change_key() const;
 };
+
+// A modified occurrence as its own item: the series' fields with the occurrence's own changes,
+// its times, no recurrence (CalendarItemType Exception).
+SimEvent occurrence_item(const SimEvent& master, const SimEvent::Exception& exception);
 
 enum class ChangeType { create, update, remove };
 
@@ -155,6 +163,14 @@ class Tenant {
   const SimEvent& add_event(Mailbox& mb, SimEvent event);
   // Replaces an event's content with a client's change (ids and log bookkeeping kept).
   const SimEvent* write_event(Mailbox& mb, const std::string& id, const SimEvent& changed);
+  // The modified occurrence with EWS id `id`, as its own item; nullopt if none.
+  std::optional<SimEvent> find_occurrence(const Mailbox& mb, const std::string& id) const;
+  // Outlook's edit of one occurrence, by its original start: its own subject, location, body
+  // (those given) and times (start and end, when given). The series' change key moves on.
+  const SimEvent* edit_occurrence(Mailbox& mb, const std::string& id, SysSeconds original_start,
+                                  const SimEvent::Exception& change);
+  // Outlook's cancellation of one occurrence.
+  const SimEvent* cancel_occurrence(Mailbox& mb, const std::string& id, SysSeconds original_start);
   // Changes the series' subject and location (an edit in Outlook).
   const SimEvent* edit_event(Mailbox& mb, const std::string& id, const std::string& subject, const std::string& location);
 

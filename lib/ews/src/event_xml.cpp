@@ -118,6 +118,7 @@ model::Event event_from_xml(const pugi::xml_node& x) {
   for (auto d = child(x, kTypesNs, "DeletedOccurrences").first_child(); d; d = d.next_sibling())
     if (is_element(d, kTypesNs, "DeletedOccurrence")) e.deleted_occurrences.push_back(utc(child_text(d, kTypesNs, "Start")));
   if (auto lm = parse_xs_datetime(text("LastModifiedTime"))) e.last_modified = *lm;
+  model::sort_occurrences(e);
   return e;
 }
 

@@ -1,5 +1,7 @@
 #include "exsync/ews/ews_service.hpp"
 
+#include "exsync/core/waiter.hpp"
+
 #include "exsync/remote/authorized_send.hpp"
 
 #include <algorithm>
@@ -152,7 +154,56 @@ Task<Result<model::FetchedItems, RemoteError>> EwsService::fetch(const std::stri
     for (auto& r : got->refused) out.refused.push_back(std::move(r));
     for (auto& id : got->unanswered) out.unanswered.push_back(std::move(id));
   }
+  if (folder == model::FolderKind::calendar) {
+    if (auto read = co_await read_occurrences(mailbox, out.items); !read) co_return Fail{std::move(read).error()};
+  }
   co_return out;
+}
+
+Task<Result<Unit, RemoteError>> EwsService::read_occurrences(const std::string& mailbox,
+                                                             std::vector<model::RemoteItem>& items) {
+  // ModifiedOccurrences carries an occurrence's times only: its own subject, location and the
+  // rest are on its own item, read by its ItemId as any calendar item is.
+  std::vector<std::string> ids;
+  for (const auto& item : items)
+    if (const auto* e = std::get_if<model::Event>(&item.payload))
+      for (const auto& m : e->modified_occurrences)
+        if (!m.ews_id.empty()) ids.push_back(m.ews_id);
+  std::map<std::string, model::Event> own;
+  const auto batch = fetch_limit();
+  for (std::size_t i = 0; i < ids.size(); i += batch) {
+    std::vector<std::string> slice(ids.begin() + i, ids.begin() + std::min(ids.size(), i + batch));
+    // A throttled read is asked again here, after the server's wait, rather than failing the
+    // fetch: the series' own read succeeded, and asking for it again would cost another request
+    // under the same budget.
+    constexpr int kAttempts = 8;
+    Result<model::FetchedItems, RemoteError> got = Fail{RemoteError{RemoteErrorKind::server, "not asked", "", {}}};
+    for (int attempt = 1;; ++attempt) {
+      ++stats_.get_item_requests;
+      got = co_await exchange<model::FetchedItems>(
+          mailbox, "GetItem", get_item_request(target(mailbox), model::FolderKind::calendar, slice),
+          inline_parse([&slice](const std::string& xml) { return parse_get_item(xml, slice); }));
+      if (got || got.error().kind != RemoteErrorKind::throttled || attempt == kAttempts) break;
+      co_await AsioWaiter::instance().wait(std::max(got.error().retry_after, std::chrono::milliseconds(100)) *
+                                           attempt);
+    }
+    if (!got) co_return Fail{std::move(got).error()};
+    for (auto& item : got->items)
+      if (auto* e = std::get_if<model::Event>(&item.payload)) own.emplace(item.ref.id, std::move(*e));
+  }
+  // An occurrence the mailbox would not hand over keeps the series' details (absent).
+  for (auto& item : items) {
+    auto* e = std::get_if<model::Event>(&item.payload);
+    if (!e) continue;
+    for (auto& m : e->modified_occurrences) {
+      auto it = own.find(m.ews_id);
+      if (it == own.end()) continue;
+      const auto& o = it->second;
+      m.details = model::OccurrenceDetails{o.subject, o.location, o.body, o.time_zone, o.attendees, o.reminder_minutes,
+                                           o.free_busy};
+    }
+  }
+  co_return Unit{};
 }
 
 std::size_t EwsService::fetch_limit() const {

@@ -187,7 +187,8 @@ Task<Result<model::FetchedItems, RemoteError>> GraphService::calendar_fetch(cons
     std::vector<std::string> instance_paths;
     for (auto i : series)
       instance_paths.push_back(user_path + "/events/" + http::form_encode(ids[i]) + "/instances?" + window_query(window) +
-                               "&$select=id,type,seriesMasterId,originalStart,start,end&$top=1000");
+                               "&$select=id,type,seriesMasterId,originalStart,start,end,subject,location,body,attendees,isReminderOn,"
+                               "reminderMinutesBeforeStart,showAs,originalStartTimeZone&$top=1000");
     auto lists = co_await batch_get(mailbox, "batch_get_instances", instance_paths);
     if (!lists) co_return Fail{std::move(lists).error()};
     for (std::size_t k = 0; k < series.size(); ++k) {

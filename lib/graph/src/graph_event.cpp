@@ -142,6 +142,21 @@ std::string body_text(const json::object& o) {
   return out;
 }
 
+std::vector<model::Attendee> attendees_of(const json::object& o) {
+  std::vector<model::Attendee> out;
+  if (const auto* list = o.if_contains("attendees"); list && list->is_array()) {
+    for (const auto& v : list->as_array()) {
+      if (!v.is_object()) continue;
+      const auto& a = v.as_object();
+      const auto* addr = obj(a, "emailAddress");
+      const auto* status = obj(a, "status");
+      out.push_back({addr ? str(*addr, "name") : "", addr ? str(*addr, "address") : "", str(a, "type"),
+                     status ? from_graph(kResponses, str(*status, "response")) : ""});
+    }
+  }
+  return out;
+}
+
 // The days a pattern names, as the model (and EWS) names them: for relative patterns, the sets
 // Graph lists day by day are EWS's Weekday, WeekendDay and Day.
 std::vector<std::string> days_from_graph(const json::array& list, bool relative) {
@@ -289,6 +304,19 @@ Result<EventInstance, std::string> instance_from_graph(const json::object& o) {
     i.original_start = *at;
     i.original_known = !original.empty();
   }
+  if (i.type == "exception" && o.contains("subject")) {
+    model::OccurrenceDetails d;
+    d.subject = str(o, "subject");
+    if (const auto* loc = obj(o, "location")) d.location = str(*loc, "displayName");
+    d.body = body_text(o);
+    d.time_zone = model::iana_from_windows(str(o, "originalStartTimeZone")).value_or("Etc/UTC");
+    if (!model::known_zone(d.time_zone)) d.time_zone = "Etc/UTC";
+    d.attendees = attendees_of(o);
+    if (o.if_contains("isReminderOn") && o.at("isReminderOn") == true)
+      d.reminder_minutes = static_cast<int>(integer(o, "reminderMinutesBeforeStart"));
+    d.free_busy = from_graph(kShowAs, str(o, "showAs"));
+    i.details = std::move(d);
+  }
   return i;
 }
 
@@ -317,16 +345,7 @@ Result<model::RemoteItem, std::string> event_from_graph(const json::object& o) {
     const auto& a = *obj(*org, "emailAddress");
     e.organizer = {str(a, "name"), str(a, "address")};
   }
-  if (const auto* list = o.if_contains("attendees"); list && list->is_array()) {
-    for (const auto& v : list->as_array()) {
-      if (!v.is_object()) continue;
-      const auto& a = v.as_object();
-      const auto* addr = obj(a, "emailAddress");
-      const auto* status = obj(a, "status");
-      e.attendees.push_back({addr ? str(*addr, "name") : "", addr ? str(*addr, "address") : "", str(a, "type"),
-                             status ? from_graph(kResponses, str(*status, "response")) : ""});
-    }
-  }
+  e.attendees = attendees_of(o);
   if (const auto* cats = o.if_contains("categories"); cats && cats->is_array())
     for (const auto& c : cats->as_array())
       if (c.is_string()) e.categories.emplace_back(c.as_string());
@@ -354,15 +373,14 @@ void join(model::Event& master, const std::vector<EventInstance>& instances, Sys
     if (i.type == "exception")
       master.modified_occurrences.push_back({i.id, format_rfc3339_utc(i.original_start),
                                              model::format_in_zone(i.start, master.time_zone),
-                                             model::format_in_zone(i.end, master.time_zone)});
+                                             model::format_in_zone(i.end, master.time_zone), i.details});
   }
-  std::sort(master.modified_occurrences.begin(), master.modified_occurrences.end(),
-            [](const auto& a, const auto& b) { return a.original_start < b.original_start; });
   // The pattern's occurrences in the window that no instance stands for were cancelled.
   for (const auto& o : model::expand(master, from, to)) {
     auto at = parse_xs_datetime(o.original_start);
     if (at && !present.contains(*at)) master.deleted_occurrences.push_back(format_rfc3339_utc(*at));
   }
+  model::sort_occurrences(master);
 }
 
 json::object event_create_body(const model::Event& event, std::string_view local_id) {

@@ -4,6 +4,29 @@
 
 namespace exsync::model {
 
+namespace {
+
+json::array attendees_json(const std::vector<Attendee>& attendees) {
+  json::array a;
+  for (const auto& x : attendees) {
+    json::object at;
+    put(at, "name", x.name);
+    put(at, "address", x.address);
+    put(at, "type", x.type);
+    put(at, "response", x.response);
+    a.push_back(std::move(at));
+  }
+  return a;
+}
+
+std::vector<Attendee> attendees_of(const Reader& r) {
+  std::vector<Attendee> out;
+  r.objects("attendees", [&](const Reader& a) { out.push_back({a.str("name"), a.str("address"), a.str("type"), a.str("response")}); });
+  return out;
+}
+
+}  // namespace
+
 std::string event_to_json(const Event& e, const std::optional<ItemIdentity>& identity) {
   json::object o;
   put_identity(o, identity);
@@ -21,18 +44,7 @@ std::string event_to_json(const Event& e, const std::optional<ItemIdentity>& ide
     put(org, "address", e.organizer.address);
     o["organizer"] = std::move(org);
   }
-  if (!e.attendees.empty()) {
-    json::array a;
-    for (const auto& x : e.attendees) {
-      json::object at;
-      put(at, "name", x.name);
-      put(at, "address", x.address);
-      put(at, "type", x.type);
-      put(at, "response", x.response);
-      a.push_back(std::move(at));
-    }
-    o["attendees"] = std::move(a);
-  }
+  if (!e.attendees.empty()) o["attendees"] = attendees_json(e.attendees);
   if (!e.categories.empty()) o["categories"] = strings(e.categories);
   if (e.reminder_minutes) o["reminder_minutes"] = *e.reminder_minutes;
   put(o, "free_busy", e.free_busy);
@@ -62,6 +74,16 @@ std::string event_to_json(const Event& e, const std::optional<ItemIdentity>& ide
       put(x, "original_start", m.original_start);
       put(x, "start", m.start);
       put(x, "end", m.end);
+      if (const auto& d = m.details) {
+        // "subject" is written even when empty: its presence says the details were read.
+        x["subject"] = d->subject;
+        put(x, "location", d->location);
+        put(x, "body", d->body);
+        put(x, "time_zone", d->time_zone);
+        if (!d->attendees.empty()) x["attendees"] = attendees_json(d->attendees);
+        if (d->reminder_minutes) x["reminder_minutes"] = *d->reminder_minutes;
+        put(x, "free_busy", d->free_busy);
+      }
       a.push_back(std::move(x));
     }
     o["modified_occurrences"] = std::move(a);
@@ -86,9 +108,7 @@ Result<Event, std::string> event_from_json(std::string_view text) {
   e.time_zone = r.str("time_zone");
   e.all_day = r.boolean("all_day");
   if (auto o = r.object("organizer")) e.organizer = {o->str("name"), o->str("address")};
-  r.objects("attendees", [&](const Reader& a) {
-    e.attendees.push_back({a.str("name"), a.str("address"), a.str("type"), a.str("response")});
-  });
+  e.attendees = attendees_of(r);
   e.categories = r.list("categories");
   e.reminder_minutes = r.integer("reminder_minutes");
   e.free_busy = r.str("free_busy");
@@ -111,7 +131,11 @@ Result<Event, std::string> event_from_json(std::string_view text) {
     e.recurrence = std::move(rc);
   }
   r.objects("modified_occurrences", [&](const Reader& m) {
-    e.modified_occurrences.push_back({m.str("ews_id"), m.str("original_start"), m.str("start"), m.str("end")});
+    OccurrenceChange change{m.str("ews_id"), m.str("original_start"), m.str("start"), m.str("end"), std::nullopt};
+    if (m.o.contains("subject"))
+      change.details = OccurrenceDetails{m.str("subject"), m.str("location"), m.str("body"), m.str("time_zone"),
+                                         attendees_of(m), m.integer("reminder_minutes"), m.str("free_busy")};
+    e.modified_occurrences.push_back(std::move(change));
   });
   e.deleted_occurrences = r.list("deleted_occurrences");
   if (auto lm = r.str("last_modified"); !lm.empty()) e.last_modified = parse_xs_datetime(lm);
@@ -125,7 +149,10 @@ constexpr Member kAttendeeMembers[] = {{"name"}, {"address"}, {"type"}, {"respon
 constexpr Member kRecurrenceMembers[] = {{"pattern"},    {"interval"},   {"days_of_week"}, {"first_day_of_week"},
                                          {"day_of_month"}, {"day_of_week_index"}, {"month"}, {"range"},
                                          {"start_date"}, {"end_date"},   {"count"}};
-constexpr Member kOccurrenceMembers[] = {{"ews_id"}, {"original_start"}, {"start"}, {"end"}};
+constexpr Member kOccurrenceMembers[] = {{"ews_id"},   {"original_start"}, {"start"},
+                                         {"end"},      {"subject"},        {"location"},
+                                         {"body"},     {"time_zone"},      {"attendees", kAttendeeMembers},
+                                         {"reminder_minutes"}, {"free_busy"}};
 constexpr Member kEventMembers[] = {
     {"uid"},        {"subject"},   {"location"},          {"body"},
     {"start"},      {"end"},       {"time_zone"},         {"all_day"},

@@ -103,6 +103,14 @@ void pattern_dates(const Recurrence& r, sys_days start, Emit&& emit) {
 
 }  // namespace
 
+void sort_occurrences(Event& e) {
+  const auto instant = [](const std::string& s) { return parse_xs_datetime(s).value_or(SysSeconds{}); };
+  std::stable_sort(e.modified_occurrences.begin(), e.modified_occurrences.end(),
+                   [&](const auto& a, const auto& b) { return instant(a.original_start) < instant(b.original_start); });
+  std::stable_sort(e.deleted_occurrences.begin(), e.deleted_occurrences.end(),
+                   [&](const auto& a, const auto& b) { return instant(a) < instant(b); });
+}
+
 std::vector<Occurrence> expand(const Event& e, SysSeconds from, SysSeconds to, std::size_t limit) {
   std::vector<Occurrence> out;
   const auto start = parse_xs_datetime(e.start);
@@ -121,7 +129,7 @@ std::vector<Occurrence> expand(const Event& e, SysSeconds from, SysSeconds to, s
   for (const auto& m : e.modified_occurrences) {
     modified.insert(m.original_start);
     const auto ms = parse_xs_datetime(m.start), me = parse_xs_datetime(m.end);
-    if (ms && me && overlaps(*ms, *me)) out.push_back({m.start, m.end, m.original_start, m.ews_id, true});
+    if (ms && me && overlaps(*ms, *me)) out.push_back({m.start, m.end, m.original_start, m.ews_id, true, m.details});
   }
 
   // The series' wall-clock time of day, in its own zone.

@@ -73,6 +73,10 @@ class EwsService final : public model::RemoteMailboxService {
   const EwsStats& stats() const { return stats_; }
 
  private:
+  // Each modified occurrence's own fields, from its own item.
+  Task<Result<Unit, model::RemoteError>> read_occurrences(const std::string& mailbox,
+                                                          std::vector<model::RemoteItem>& items);
+
   Target target(const std::string& mailbox) const { return Target(mailbox, settings_.addressing); }
   // POSTs `envelope` and returns a 200 answer (its connection still leased), or the error any
   // other answer means.

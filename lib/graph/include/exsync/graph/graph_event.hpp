@@ -10,6 +10,7 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,8 @@ struct EventInstance {
   SysSeconds original_start{};   // occurrence, exception
   bool original_known = false;   // originalStart was given (else the start stands for it)
   SysSeconds start{}, end{};
+  // An exception's own fields, when the entry carries them (not a delta's stub).
+  std::optional<model::OccurrenceDetails> details;
 };
 
 // An instance entry. Errors: what is missing or malformed.

@@ -46,11 +46,28 @@ struct Recurrence {
   bool operator==(const Recurrence&) const = default;
 };
 
+// What an occurrence shows of its own, as its own item has it: Outlook lets an agent rename one
+// occurrence, move it to another room, invite someone to it alone. Fields Outlook did not change
+// for the occurrence are the series' at the time they were read.
+struct OccurrenceDetails {
+  std::string subject;
+  std::string location;
+  std::string body;
+  std::string time_zone;  // IANA
+  std::vector<Attendee> attendees;
+  std::optional<int> reminder_minutes;
+  std::string free_busy;
+  bool operator==(const OccurrenceDetails&) const = default;
+};
+
 struct OccurrenceChange {
   std::string ews_id;          // the occurrence's own item id
   std::string original_start;  // RFC 3339 UTC: identifies the occurrence within the series
   std::string start;           // where it is now
   std::string end;
+  // Its own fields; absent when they were not read (a store written before they were): the
+  // series' then stand for them.
+  std::optional<OccurrenceDetails> details;
   bool operator==(const OccurrenceChange&) const = default;
 };
 
@@ -76,5 +93,9 @@ struct Event {
   std::optional<SysSeconds> last_modified;
   bool operator==(const Event&) const = default;
 };
+
+// Puts a series' modified and cancelled occurrences in the order of their original starts: every
+// reader gives them so, whatever order the protocol listed them in.
+void sort_occurrences(Event& e);
 
 }  // namespace exsync::model

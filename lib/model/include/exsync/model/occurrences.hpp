@@ -7,6 +7,7 @@
 // moved to, whatever window its original start was in.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,8 @@ struct Occurrence {
   std::string original_start;  // RFC 3339 UTC; for a single event, its start
   std::string ews_id;          // a modified occurrence's own id; empty otherwise
   bool modified = false;
+  // A modified occurrence's own fields, when they were read (else the series' stand for them).
+  std::optional<OccurrenceDetails> details = std::nullopt;
 };
 
 // The occurrences overlapping [from, to), in start order. An event whose times cannot be read
