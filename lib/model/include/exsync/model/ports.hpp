@@ -65,7 +65,9 @@ class RemoteMailboxService {
   // result (its deletion will arrive through changes()); one the server refuses on its own is in
   // `refused`, one it did not get to in `unanswered`. An error that is not the item's (throttled,
   // access, the connection) fails the whole call. A call of at most fetch_limit() ids is one
-  // request, so that a caller which retries after a throttled call loses only that request's work.
+  // request, so that a caller which retries after a throttled call loses only that request's work;
+  // a calendar's series take one more, for their occurrences (EWS: the modified occurrences' own
+  // items, asked again in place when throttled; Graph: the series' instances).
   virtual Task<Result<FetchedItems, RemoteError>> fetch(const std::string& mailbox, FolderKind folder,
                                                         const std::vector<std::string>& ids) = 0;
   virtual std::size_t fetch_limit() const = 0;
