@@ -504,11 +504,7 @@ http::Response GraphEndpoint::calendar(Mailbox& mb, const http::Request& req, co
     }
     if (req.method == "PATCH") {
       ++stats_.operations["update_event"];
-      const std::string if_match(req.header("If-Match"));
-      if (!if_match.empty() && if_match != "*" && if_match != "W/\"" + e->change_key() + "\"")
-        return graph_error(412, "ErrorIrresolvableConflict",
-                           "The send or update operation could not be performed because the change key passed in the "
-                           "request does not match the current change key for the item.");
+      if (auto stale = stale_if_match(req, e->change_key())) return std::move(*stale);
       json::error_code ec;
       auto body = json::parse(req.body, ec);
       if (ec || !body.is_object()) return graph_error(400, "RequestBodyRead", "Invalid JSON in the request body.");

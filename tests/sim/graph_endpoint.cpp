@@ -52,6 +52,14 @@ std::string prefer_header(const http::Request& req) {
   return out;
 }
 
+std::optional<http::Response> stale_if_match(const http::Request& req, const std::string& change_key) {
+  const std::string if_match(req.header("If-Match"));
+  if (if_match.empty() || if_match == "*" || if_match == "W/\"" + change_key + "\"") return std::nullopt;
+  return graph_error(412, "ErrorIrresolvableConflict",
+                     "The send or update operation could not be performed because the change key passed in the "
+                     "request does not match the current change key for the item.");
+}
+
 std::string str(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
   return v && v->is_string() ? std::string(v->as_string()) : std::string();
@@ -505,11 +513,7 @@ http::Response GraphEndpoint::handle(const http::Request& req) {
     }
     if (req.method == "PATCH") {
       ++stats_.operations["update"];
-      const std::string if_match(req.header("If-Match"));
-      if (!if_match.empty() && if_match != "*" && if_match != "W/\"" + sc->change_key() + "\"")
-        return graph_error(412, "ErrorIrresolvableConflict",
-                           "The send or update operation could not be performed because the change key passed in the "
-                           "request does not match the current change key for the item.");
+      if (auto stale = stale_if_match(req, sc->change_key())) return std::move(*stale);
       json::error_code ec;
       auto body = json::parse(req.body, ec);
       if (ec || !body.is_object()) return graph_error(400, "RequestBodyRead", "Invalid JSON in the request body.");

@@ -19,6 +19,9 @@ http::Response json_response(int status, const boost::json::value& body);
 http::Response graph_error(int status, std::string_view code, std::string_view message);
 // Every Prefer header of the request, joined as one list (clients send several).
 std::string prefer_header(const http::Request& req);
+// 412 ErrorIrresolvableConflict when the request's If-Match names another version than
+// `change_key` (absent and "*" match any); nullopt to go on.
+std::optional<http::Response> stale_if_match(const http::Request& req, const std::string& change_key);
 // The string member `key` of `o`, or "".
 std::string str(const boost::json::object& o, std::string_view key);
 // "String {guid} Name name" -> the key "guid/name" the tenant keeps extended properties by.

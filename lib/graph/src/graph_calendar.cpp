@@ -49,6 +49,15 @@ std::string window_query(const CalendarWindow& w) {
   return "startDateTime=" + format_rfc3339_utc(w.from) + "&endDateTime=" + format_rfc3339_utc(w.to);
 }
 
+}  // namespace
+
+// Whether a list's next link may be followed with the token: under the root, for the same user.
+bool GraphService::follows(const std::string& link, const std::string& mailbox) const {
+  return under_root(link) && user_of(link) == user_of(user_url(mailbox));
+}
+
+namespace {
+
 bool has_attendees(const model::Event& e) { return !e.attendees.empty(); }
 
 RemoteError would_notify() {
@@ -136,7 +145,7 @@ Task<Result<std::vector<std::string>, RemoteError>> GraphService::calendar_ids(c
     url.clear();
     if (const auto* next = body->if_contains("@odata.nextLink"); next && next->is_string()) {
       url = std::string(next->as_string());
-      if (!under_root(url) || user_of(url) != user_of(user_url(mailbox)))
+      if (!follows(url, mailbox))
         co_return Fail{refuse(*resp, mailbox, "list_events", "a next link outside [graph] url or for another user")};
     }
     resp->connection.reuse();
@@ -234,7 +243,7 @@ Task<Result<std::vector<EventInstance>, RemoteError>> GraphService::series_insta
     const auto* next = page.if_contains("@odata.nextLink");
     if (!next || !next->is_string()) co_return out;
     const std::string link(next->as_string());
-    if (!under_root(link) || user_of(link) != user_of(user_url(mailbox)))
+    if (!follows(link, mailbox))
       co_return Fail{refused_answer(mailbox, "instances", request_id, "a next link outside [graph] url or for another user")};
     Call call;
     call.url = link;

@@ -39,6 +39,26 @@ inline Result<boost::json::object, std::string> parse_object(std::string_view bo
   return std::move(v.as_object());
 }
 
+// The string member `key` of `o`, or "".
+inline std::string str(const boost::json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+// The object member `key` of `o`, or null.
+inline const boost::json::object* obj(const boost::json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_object() ? &v->as_object() : nullptr;
+}
+
+// A resource's change key: its changeKey, else the one its etag carries (W/"<changeKey>").
+inline std::string change_key_of(const boost::json::object& o) {
+  if (auto ck = str(o, "changeKey"); !ck.empty()) return ck;
+  auto etag = str(o, "@odata.etag");
+  if (etag.size() > 4 && etag.rfind("W/\"", 0) == 0 && etag.back() == '"') return etag.substr(3, etag.size() - 4);
+  return {};
+}
+
 // The $filter that finds what carries exsync's tag with `local_id`. (Single quotes in an OData
 // string literal would be doubled; the local id is exsync's own, a UUID, with none.)
 inline std::string tag_filter(const std::string& local_id) {

@@ -9,10 +9,14 @@
 #include "exsync/model/occurrences.hpp"
 #include "exsync/model/tag.hpp"
 #include "exsync/model/time_zone.hpp"
+#include "graph_common.hpp"
 
 namespace exsync::graph {
 
 namespace json = boost::json;
+using detail::change_key_of;
+using detail::obj;
+using detail::str;
 
 namespace {
 
@@ -79,29 +83,12 @@ std::string upper_first(std::string_view s) {
   return out;
 }
 
-std::string str(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-const json::object* obj(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_object() ? &v->as_object() : nullptr;
-}
-
 // An integer member; Graph sometimes sends one as a string ("reminderMinutesBeforeStart": "15").
 std::int64_t integer(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
   if (v && v->is_int64()) return v->as_int64();
   if (v && v->is_string()) return std::atoll(std::string(v->as_string()).c_str());
   return 0;
-}
-
-std::string change_key_of(const json::object& o) {
-  if (auto ck = str(o, "changeKey"); !ck.empty()) return ck;
-  auto etag = str(o, "@odata.etag");
-  if (etag.size() > 4 && etag.rfind("W/\"", 0) == 0 && etag.back() == '"') return etag.substr(3, etag.size() - 4);
-  return {};
 }
 
 // A dateTimeTimeZone ({"dateTime": "2024-03-05T09:00:00.0000000", "timeZone": "UTC"}). exsync

@@ -7,19 +7,17 @@
 
 #include "exsync/core/time_format.hpp"
 #include "exsync/model/tag.hpp"
+#include "graph_common.hpp"
 
 namespace exsync::graph {
 
 namespace json = boost::json;
+using detail::change_key_of;
+using detail::str;
 using model::RemoteError;
 using model::RemoteErrorKind;
 
 namespace {
-
-std::string str(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
 
 const json::array* array(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
@@ -123,13 +121,8 @@ bool graph_phone_key(std::string_view key) {
 Result<model::RemoteItem, std::string> contact_from_graph(const json::object& o) {
   model::RemoteItem item;
   item.ref.id = str(o, "id");
-  item.ref.change_key = str(o, "changeKey");
+  item.ref.change_key = change_key_of(o);
   if (item.ref.id.empty()) return Fail{std::string("a contact without an id")};
-  if (item.ref.change_key.empty()) {
-    // The etag carries the change key too: W/"<changeKey>".
-    auto etag = str(o, "@odata.etag");
-    if (etag.size() > 4 && etag.rfind("W/\"", 0) == 0 && etag.back() == '"') item.ref.change_key = etag.substr(3, etag.size() - 4);
-  }
   if (item.ref.change_key.empty()) return Fail{"contact " + item.ref.id + " has no changeKey"};
   model::Contact c;
   c.display_name = str(o, "displayName");

@@ -93,12 +93,7 @@ Result<json::array, RemoteError> GraphService::answer_list(http::Response& resp,
 RemoteError GraphService::refuse(http::Response& resp, const std::string& mailbox, std::string_view operation,
                                  std::string why) {
   resp.connection.close();
-  ++stats_.refused_answers;
-  RemoteError e{RemoteErrorKind::mismatched_answer, std::move(why), "", {}};
-  e.request_id = resp.request_id;
-  log::warn("graph.answer.refused", {{"mailbox", mailbox}, {"operation", operation},
-                                     {"request_id", e.request_id}, {"message", e.message}});
-  return e;
+  return refused_answer(mailbox, operation, resp.request_id, std::move(why));
 }
 
 Task<Result<GraphService::DeltaAnswer, RemoteError>> GraphService::delta(const std::string& mailbox, std::string url,

@@ -185,6 +185,8 @@ class GraphService final : public model::RemoteMailboxService {
   Result<boost::json::array, model::RemoteError> answer_list(http::Response& resp, const std::string& mailbox,
                                                              std::string_view operation);
   std::string user_url(const std::string& mailbox) const;
+  // Whether a list's next link may be followed for `mailbox`: under the root, for that user.
+  bool follows(const std::string& link, const std::string& mailbox) const;
   // Whether `link` is under the configured root (so that the token may go to it).
   bool under_root(std::string_view link) const;
 
