@@ -121,6 +121,14 @@ const SimEvent* Tenant::write_event(Mailbox& mb, const std::string& id, const Si
   next.created_seq = e.created_seq;
   next.version = e.version + 1;
   next.last_modified = std::max(now(), e.last_modified + seconds(1));
+  // A new pattern (or a series moved as a whole) keeps only the changed and cancelled
+  // occurrences it still has.
+  if (next.recurrence && (next.recurrence != e.recurrence || next.start != e.start || next.windows_zone != e.windows_zone)) {
+    const auto pattern = event_as_model(next);
+    auto kept = [&](SysSeconds original) { return model::pattern_occurrence(pattern, format_rfc3339_utc(original)).has_value(); };
+    std::erase_if(next.modified, [&](const SimEvent::Exception& m) { return !kept(m.original_start); });
+    std::erase_if(next.deleted_occurrences, [&](SysSeconds d) { return !kept(d); });
+  }
   mb.calendar.by_seq.erase(e.last_seq);
   next.last_seq = ++mb.calendar.seq;
   mb.calendar.by_seq[next.last_seq] = next.id;
@@ -151,6 +159,8 @@ SimEvent occurrence_item(const SimEvent& master, const SimEvent::Exception& m) {
   if (m.subject) e.subject = *m.subject;
   if (m.location) e.location = *m.location;
   if (m.body) e.body = *m.body;
+  if (m.free_busy) e.free_busy = *m.free_busy;
+  if (m.reminder_minutes) e.reminder_minutes = *m.reminder_minutes;
   e.start = m.start;
   e.end = m.end;
   e.recurrence.reset();
@@ -207,10 +217,55 @@ const SimEvent* Tenant::edit_occurrence(Mailbox& mb, const std::string& id, SysS
   if (change.subject) m->subject = change.subject;
   if (change.location) m->location = change.location;
   if (change.body) m->body = change.body;
+  if (change.free_busy) m->free_busy = change.free_busy;
+  if (change.reminder_minutes) m->reminder_minutes = change.reminder_minutes;
   if (change.start != SysSeconds{}) m->start = change.start;
   if (change.end != SysSeconds{}) m->end = change.end;
   touch(mb.calendar, e, now());
   return &e;
+}
+
+const SimEvent* Tenant::write_occurrence(Mailbox& mb, const std::string& id, SysSeconds original,
+                                         const SimEvent& changed) {
+  const auto* series = find_event(mb, id);
+  if (!series) return nullptr;
+  SimEvent::Exception change;
+  auto own = [](const auto& mine, const auto& series_value) {
+    using T = std::decay_t<decltype(mine)>;
+    return mine == series_value ? std::optional<T>() : std::optional<T>(std::in_place, mine);
+  };
+  change.subject = own(changed.subject, series->subject);
+  change.location = own(changed.location, series->location);
+  change.body = own(changed.body, series->body);
+  change.free_busy = own(changed.free_busy, series->free_busy);
+  change.reminder_minutes = own(changed.reminder_minutes, series->reminder_minutes);
+  change.start = changed.start;
+  change.end = changed.end;
+  // edit_occurrence() keeps what a change leaves unset; a client's write sets every field.
+  auto& e = mb.calendar.events.at(id);
+  for (auto& m : e.modified)
+    if (m.original_start == original) m.subject = m.location = m.body = m.free_busy = std::nullopt, m.reminder_minutes.reset();
+  return edit_occurrence(mb, id, original, change);
+}
+
+std::optional<std::pair<std::string, SysSeconds>> Tenant::occurrence_of(const Mailbox& mb,
+                                                                        const std::string& occurrence_id) const {
+  for (const auto& [_, e] : mb.calendar.events) {
+    if (e.deleted) continue;
+    for (const auto& m : e.modified)
+      if (m.id == occurrence_id) return std::pair{e.id, m.original_start};
+  }
+  return std::nullopt;
+}
+
+std::optional<SysSeconds> occurrence_at_index(const SimEvent& series, int index) {
+  if (!series.recurrence || index < 1) return std::nullopt;
+  auto plain = event_as_model(series);
+  plain.modified_occurrences.clear();
+  plain.deleted_occurrences.clear();
+  const auto all = model::expand(plain, series.start - days(1), series.start + days(366 * 30), static_cast<std::size_t>(index));
+  if (all.size() < static_cast<std::size_t>(index)) return std::nullopt;
+  return parse_xs_datetime(all[static_cast<std::size_t>(index) - 1].original_start);
 }
 
 const SimEvent* Tenant::cancel_occurrence(Mailbox& mb, const std::string& id, SysSeconds original) {

@@ -1,6 +1,8 @@
 #include "event_codec.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <map>
 
 #include "contact_codec.hpp"
 #include "exsync/ews/namespaces.hpp"
@@ -24,6 +26,53 @@ std::vector<model::Attendee> attendees_of(const pugi::xml_node& list, std::strin
                    "NoResponseReceived"});
   }
   return out;
+}
+
+std::vector<std::string> words(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find(' ', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// t:Recurrence as a client writes it: one pattern element, one range element.
+std::optional<model::Recurrence> recurrence_written(const pugi::xml_node& el) {
+  static const std::map<std::string_view, std::string_view> kPatterns = {
+      {"DailyRecurrence", "daily"},
+      {"WeeklyRecurrence", "weekly"},
+      {"AbsoluteMonthlyRecurrence", "absolute_monthly"},
+      {"RelativeMonthlyRecurrence", "relative_monthly"},
+      {"AbsoluteYearlyRecurrence", "absolute_yearly"},
+      {"RelativeYearlyRecurrence", "relative_yearly"}};
+  static const std::map<std::string_view, std::string_view> kRanges = {
+      {"NoEndRecurrence", "no_end"}, {"EndDateRecurrence", "end_date"}, {"NumberedRecurrence", "numbered"}};
+  model::Recurrence r;
+  for (auto p = el.first_child(); p; p = p.next_sibling()) {
+    if (p.type() != pugi::node_element) continue;
+    const auto name = local_name(p);
+    if (auto it = kPatterns.find(name); it != kPatterns.end()) {
+      r.pattern = it->second;
+      r.interval = std::max(1, std::atoi(child_text(p, kTypesNs, "Interval").c_str()));
+      r.days_of_week = words(child_text(p, kTypesNs, "DaysOfWeek"));
+      r.first_day_of_week = child_text(p, kTypesNs, "FirstDayOfWeek");
+      r.day_of_week_index = child_text(p, kTypesNs, "DayOfWeekIndex");
+      r.day_of_month = std::atoi(child_text(p, kTypesNs, "DayOfMonth").c_str());
+      r.month = child_text(p, kTypesNs, "Month");
+    } else if (auto range = kRanges.find(name); range != kRanges.end()) {
+      r.range = range->second;
+      r.start_date = child_text(p, kTypesNs, "StartDate").substr(0, 10);
+      r.end_date = child_text(p, kTypesNs, "EndDate").substr(0, 10);
+      r.count = std::atoi(child_text(p, kTypesNs, "NumberOfOccurrences").c_str());
+    }
+  }
+  if (r.pattern.empty() || r.range.empty() || r.start_date.empty()) return std::nullopt;
+  if (r.pattern == "weekly" && r.first_day_of_week.empty()) r.first_day_of_week = "Sunday";
+  return r;
 }
 
 // Sets one field of `e` from the element `el` (an item or calendar property); false if unknown.
@@ -52,6 +101,9 @@ bool set_field(SimEvent& e, const pugi::xml_node& el) {
     const std::string type = name == "RequiredAttendees" ? "required" : name == "OptionalAttendees" ? "optional" : "resource";
     std::erase_if(e.attendees, [&](const model::Attendee& a) { return a.type == type; });
     for (auto& a : attendees_of(el, type)) e.attendees.push_back(std::move(a));
+  } else if (name == "Recurrence") {
+    e.recurrence = recurrence_written(el);
+    if (!e.recurrence) return false;
   } else if (name == "ExtendedProperty") {
     e.extended[extended_key(child(el, kTypesNs, "ExtendedFieldURI"))] = child_text(el, kTypesNs, "Value");
   } else {

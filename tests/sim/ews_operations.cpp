@@ -2,8 +2,10 @@
 // renders contacts and events (schema order, as the captures show).
 #include "ews_operations.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
+#include <variant>
 
 #include "codec.hpp"
 #include "contact_codec.hpp"
@@ -515,6 +517,47 @@ std::string updated_message(const std::string& name, const std::string& item_xml
          "</m:Items><m:ConflictResults><m:Count>0</m:Count></m:ConflictResults></m:UpdateItemResponseMessage>";
 }
 
+// An occurrence of a series a request names.
+struct Occurrence {
+  std::string series;
+  SysSeconds original;
+  std::string change_key;  // as given
+};
+
+// The occurrence `id` (a t:OccurrenceItemId, or the t:ItemId of a changed occurrence) names;
+// std::monostate when it names no occurrence; the response message refusing it, as Exchange
+// words it, when the pattern has no such occurrence.
+std::variant<std::monostate, Occurrence, std::string> occurrence_addressed(EwsCall& c, const pugi::xml_node&,
+                                                                           const pugi::xml_node& id) {
+  if (is_element(id, kTypesNs, "ItemId")) {
+    auto of = c.tenant.occurrence_of(c.mb, id.attribute("Id").value());
+    if (!of) return std::monostate{};
+    return Occurrence{of->first, of->second, id.attribute("ChangeKey").value()};
+  }
+  if (!is_element(id, kTypesNs, "OccurrenceItemId")) return std::monostate{};
+  const SimEvent* series = c.tenant.find_event(c.mb, id.attribute("RecurringMasterId").value());
+  if (!series)
+    return error_message(c.name, "ErrorItemNotFound", "The specified object was not found in the store.", "<m:Items/>");
+  if (!series->recurrence)
+    return error_message(c.name, "ErrorItemNotFound", "The recurring master item is not a recurring master.", "<m:Items/>");
+  const auto original = occurrence_at_index(*series, std::atoi(id.attribute("InstanceIndex").value()));
+  if (!original)
+    return error_message(c.name, "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange",
+                         "Occurrence index is out of recurrence range.", "<m:Items/>");
+  if (std::find(series->deleted_occurrences.begin(), series->deleted_occurrences.end(), *original) !=
+      series->deleted_occurrences.end())
+    return error_message(c.name, "ErrorCalendarOccurrenceIsDeletedFromRecurrence",
+                         "Occurrence with this index was previously deleted from the recurrence.", "<m:Items/>");
+  return Occurrence{series->id, *original, id.attribute("ChangeKey").value()};
+}
+
+std::variant<std::monostate, Occurrence, std::string> occurrence_addressed(EwsCall& c, const pugi::xml_node& change) {
+  for (auto id = change.first_child(); id; id = id.next_sibling())
+    if (is_element(id, kTypesNs, "ItemId") || is_element(id, kTypesNs, "OccurrenceItemId"))
+      return occurrence_addressed(c, change, id);
+  return std::monostate{};
+}
+
 // UpdateItem of contacts and events, with Exchange's change key rules.
 http::Response update_item(EwsCall& c) {
   const auto& op = c.op;
@@ -525,6 +568,43 @@ http::Response update_item(EwsCall& c) {
   for (auto change = changes.first_child(); change; change = change.next_sibling()) {
     if (!is_element(change, kTypesNs, "ItemChange")) continue;
     auto id = child(change, kTypesNs, "ItemId");
+    // One occurrence of a series: by its place in the pattern, or by its own id once changed.
+    auto occurrence = occurrence_addressed(c, change);
+    if (auto* refused = std::get_if<std::string>(&occurrence)) {
+      msgs += *refused;
+      continue;
+    }
+    if (const auto* at = std::get_if<Occurrence>(&occurrence)) {
+      if (op.attribute("SendMeetingInvitationsOrCancellations").empty()) {
+        msgs += error_message(name, "ErrorSchemaValidation",
+                              "SendMeetingInvitationsOrCancellations is required when updating calendar items.", "<m:Items/>");
+        continue;
+      }
+      const SimEvent* series = c.tenant.find_event(c.mb, at->series);
+      auto it = std::find_if(series->modified.begin(), series->modified.end(),
+                             [&](const auto& m) { return m.original_start == at->original; });
+      SimEvent::Exception plain;
+      plain.original_start = plain.start = at->original;
+      plain.end = at->original + (series->end - series->start);
+      SimEvent own = occurrence_item(*series, it != series->modified.end() ? *it : plain);
+      if (auto refused = change_key_refusal(name, resolution, at->change_key, it != series->modified.end() ? own.change_key() : series->change_key())) {
+        msgs += *refused;
+        continue;
+      }
+      if (auto problem = apply_event_updates(child(change, kTypesNs, "Updates"), own)) {
+        msgs += error_message(name, "ErrorInvalidPropertyRequest", *problem, "<m:Items/>");
+        continue;
+      }
+      if (own.recurrence) {
+        msgs += error_message(name, "ErrorInvalidPropertyRequest", "An occurrence has no recurrence of its own.", "<m:Items/>");
+        continue;
+      }
+      const SimEvent* after = c.tenant.write_occurrence(c.mb, at->series, at->original, own);
+      auto written = std::find_if(after->modified.begin(), after->modified.end(),
+                                  [&](const auto& m) { return m.original_start == at->original; });
+      msgs += updated_message(name, event_xml(occurrence_item(*after, *written), c.mb, false));
+      continue;
+    }
     if (const SimEvent* ev = c.tenant.find_event(c.mb, id.attribute("Id").value())) {
       if (op.attribute("SendMeetingInvitationsOrCancellations").empty()) {
         msgs += error_message(name, "ErrorSchemaValidation",
@@ -569,6 +649,17 @@ http::Response delete_item(EwsCall& c) {
   std::string msgs;
   auto ids = child(op, kMessagesNs, "ItemIds");
   for (auto id = ids.first_child(); id; id = id.next_sibling()) {
+    if (id.type() != pugi::node_element) continue;
+    auto occurrence = occurrence_addressed(c, ids, id);
+    if (auto* refused = std::get_if<std::string>(&occurrence)) {
+      msgs += *refused;
+      continue;
+    }
+    if (const auto* at = std::get_if<Occurrence>(&occurrence)) {
+      c.tenant.cancel_occurrence(c.mb, at->series, at->original);
+      msgs += success_open(name) + "</m:DeleteItemResponseMessage>";
+      continue;
+    }
     if (!is_element(id, kTypesNs, "ItemId")) continue;
     if (c.tenant.delete_contact(c.mb, id.attribute("Id").value()) || c.tenant.delete_event(c.mb, id.attribute("Id").value()))
       msgs += success_open(name) + "</m:DeleteItemResponseMessage>";

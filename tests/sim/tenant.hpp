@@ -59,7 +59,8 @@ struct SimEvent {
     std::string id;
     SysSeconds original_start, start, end;
     // What Outlook changed for this occurrence alone; the rest follows the series.
-    std::optional<std::string> subject, location, body;
+    std::optional<std::string> subject, location, body, free_busy;
+    std::optional<std::optional<int>> reminder_minutes;
   };
   std::vector<Exception> modified;
   std::vector<SysSeconds> deleted_occurrences;
@@ -76,6 +77,10 @@ struct SimEvent {
 // A modified occurrence as its own item: the series' fields with the occurrence's own changes,
 // its times, no recurrence (CalendarItemType Exception).
 SimEvent occurrence_item(const SimEvent& master, const SimEvent::Exception& exception);
+
+// The original start of the series' `index`-th occurrence, counted from 1 over its pattern and
+// range with cancelled occurrences (EWS's InstanceIndex); nullopt past its end.
+std::optional<SysSeconds> occurrence_at_index(const SimEvent& series, int index);
 
 enum class ChangeType { create, update, remove };
 
@@ -169,6 +174,11 @@ class Tenant {
   // (those given) and times (start and end, when given). The series' change key moves on.
   const SimEvent* edit_occurrence(Mailbox& mb, const std::string& id, SysSeconds original_start,
                                   const SimEvent::Exception& change);
+  // A client's change to one occurrence through EWS or Graph: `changed` is the occurrence as its
+  // own item after the change; what differs from the series becomes the occurrence's own.
+  const SimEvent* write_occurrence(Mailbox& mb, const std::string& id, SysSeconds original_start, const SimEvent& changed);
+  // The series and original start of the modified occurrence whose own id is `occurrence_id`.
+  std::optional<std::pair<std::string, SysSeconds>> occurrence_of(const Mailbox& mb, const std::string& occurrence_id) const;
   // Outlook's cancellation of one occurrence.
   const SimEvent* cancel_occurrence(Mailbox& mb, const std::string& id, SysSeconds original_start);
   // Changes the series' subject and location (an edit in Outlook).

@@ -375,8 +375,10 @@ CrmApi::Answer CrmApi::call(const std::string& method, const std::string& path, 
   std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-m", "10", "-X", method, "-w", "\n%{http_code}",
                                    "-H", "Authorization: Bearer " + token_};
   for (const auto& h : headers) argv.insert(argv.end(), {"-H", h});
+  const auto head = bodies_ / ("head-" + std::to_string(++count_ % 64) + ".txt");
+  argv.insert(argv.end(), {"-D", head.string()});
   if (!body.empty()) {
-    const auto file = bodies_ / ("body-" + std::to_string(++count_ % 64) + ".json");
+    const auto file = bodies_ / ("body-" + std::to_string(count_ % 64) + ".json");
     write_file(file, body);
     argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary", "@" + file.string()});
   }
@@ -384,7 +386,23 @@ CrmApi::Answer CrmApi::call(const std::string& method, const std::string& path, 
   auto r = run_process(argv, std::chrono::seconds(30));
   const auto nl = r.out.rfind('\n');
   if (nl == std::string::npos) return {};
-  return {std::atoi(r.out.c_str() + nl + 1), r.out.substr(0, nl)};
+  return {std::atoi(r.out.c_str() + nl + 1), r.out.substr(0, nl), read_file(head)};
+}
+
+std::string CrmApi::Answer::header(std::string_view name) const {
+  std::istringstream lines(head);
+  std::string line, value;
+  while (std::getline(lines, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos || colon != name.size()) continue;
+    if (!std::equal(name.begin(), name.end(), line.begin(),
+                    [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); }))
+      continue;
+    value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.pop_back();
+  }
+  return value;
 }
 
 void Daemon::start() {

@@ -170,6 +170,9 @@ class CrmApi {
   struct Answer {
     int status = 0;  // 0: no answer (the daemon was not there, or did not answer in 10 s)
     std::string body;
+    std::string head;  // the status line and header fields
+    // The value of the header field `name` (any case); empty when absent.
+    std::string header(std::string_view name) const;
   };
   Answer call(const std::string& method, const std::string& path, const std::string& body = "",
               const std::vector<std::string>& headers = {});

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
+#include <functional>
+#include <set>
 #include <variant>
 
 #include "exsync/core/mailbox_address.hpp"
@@ -11,6 +13,7 @@
 #include "exsync/model/contact_json.hpp"
 #include "exsync/model/item_json.hpp"
 #include "exsync/model/occurrences.hpp"
+#include "exsync/model/time_zone.hpp"
 #include "exsync/model/contact_validation.hpp"
 #include "exsync/model/message_json.hpp"
 
@@ -118,14 +121,22 @@ std::variant<model::ItemPayload, http::Response> payload_from_body(model::Folder
   return std::move(*payload);
 }
 
-// Series are read-only in this version: their pattern and exceptions come from Exchange.
-std::optional<std::string> series_change(const model::ItemPayload& before, const model::ItemPayload& after) {
+// What a PATCH of a whole series may change. Its recurrence, yes; its occurrences go through
+// .../occurrences/{original_start}, one at a time, as an agent changes them in Outlook. An
+// occurrence change the new pattern has no place for is dropped, as the mailbox drops it.
+std::optional<std::string> series_change(const model::ItemPayload& before, model::ItemPayload& after) {
   const auto* b = std::get_if<model::Event>(&before);
-  const auto* a = std::get_if<model::Event>(&after);
+  auto* a = std::get_if<model::Event>(&after);
   if (!a || !b) return std::nullopt;
-  if (b->recurrence != a->recurrence || b->modified_occurrences != a->modified_occurrences ||
-      b->deleted_occurrences != a->deleted_occurrences)
-    return "changing a series' recurrence or occurrences is not supported yet";
+  if (b->recurrence && !a->recurrence) return "a series cannot become a single event: delete the series and create one";
+  if (!b->recurrence && a->recurrence) return "a single event cannot become a series: create the series and delete the event";
+  if (b->modified_occurrences != a->modified_occurrences || b->deleted_occurrences != a->deleted_occurrences)
+    return "occurrences change one at a time: PATCH or DELETE .../events/{id}/occurrences/{original_start}";
+  if (!a->recurrence || (b->recurrence == a->recurrence && b->start == a->start && b->time_zone == a->time_zone))
+    return std::nullopt;
+  std::erase_if(a->modified_occurrences,
+                [&](const model::OccurrenceChange& m) { return !model::pattern_occurrence(*a, m.original_start); });
+  std::erase_if(a->deleted_occurrences, [&](const std::string& d) { return !model::pattern_occurrence(*a, d); });
   return std::nullopt;
 }
 
@@ -157,6 +168,7 @@ struct Call {
   const http::RequestTarget& target;
   std::string mailbox;  // routes under /v1/mailboxes/{mailbox}: normalised and configured
   std::string param;    // the route's last {placeholder} after the mailbox (folder, message or item id)
+  std::string occurrence;  // {occurrence}: a series' occurrence, by its original start
   model::FolderKind folder = model::FolderKind::contacts;  // item routes: contacts or events
 
   template <typename F>
@@ -445,8 +457,11 @@ Task<http::Response> create_item(const Call& c) {
   auto parsed = payload_from_body(c.folder, std::get<json::value>(body));
   if (auto* r = std::get_if<http::Response>(&parsed)) co_return std::move(*r);
   const model::ItemPayload payload = std::get<model::ItemPayload>(parsed);
-  if (const auto* event = std::get_if<model::Event>(&payload); event && event->recurrence)
-    co_return error(422, "invalid_field", "creating a recurring series is not supported yet");
+  if (const auto* event = std::get_if<model::Event>(&payload);
+      event && (!event->modified_occurrences.empty() || !event->deleted_occurrences.empty()))
+    co_return error(422, "invalid_field",
+                    "a new series has no changed or cancelled occurrences: create it, then change them through "
+                    ".../events/{id}/occurrences/{original_start}");
   if (auto refused = unannounced_meeting(c, {&payload})) co_return std::move(*refused);
   const bool notify = c.notify();
   auto created = co_await c.blocking_call([&] { return c.store.local_create(c.mailbox, c.folder, payload, notify); });
@@ -468,10 +483,14 @@ Task<http::Response> get_item(const Call& c) {
   co_return item_response(200, **item, c.folder);
 }
 
-// PATCH (`patch` given) or DELETE. Read, then write on the condition that the item is still
-// what was read: a page synced in between is never reverted. A write that loses the race reads
-// again.
-Task<http::Response> write_item(const Call& c, const json::object* patch) {
+// How a write changes the item read: the item to store, nothing (a deletion) or a refusal.
+using Change = std::function<std::variant<std::optional<model::ItemPayload>, http::Response>(
+    const store::StoredItem& current, const std::optional<model::ItemPayload>& current_payload)>;
+
+// Read, then write `change` on the condition that the item is still what was read: a page
+// synced in between is never reverted. A write that loses the race reads again. `answer`: the
+// status of a successful write that keeps the item (200, or 204 with the new ETag alone).
+Task<http::Response> write_item(const Call& c, const Change& change, int answer = 200) {
   if (auto refused = unsupported(c, false)) co_return std::move(*refused);
   const std::string_view if_match = c.req.header("If-Match");
   const bool notify = c.notify();
@@ -485,25 +504,21 @@ Task<http::Response> write_item(const Call& c, const json::object* patch) {
       co_return precondition_failed(current, c.folder);
 
     const auto current_payload = model::payload_from_json(c.folder, current.payload_json);
+    const std::optional<model::ItemPayload> readable =
+        current_payload ? std::optional<model::ItemPayload>(*current_payload) : std::nullopt;
+    auto changed = change(current, readable);
+    if (auto* r = std::get_if<http::Response>(&changed)) co_return std::move(*r);
+    const auto& payload = std::get<std::optional<model::ItemPayload>>(changed);
+    if (auto refused = unannounced_meeting(c, {readable ? &*readable : nullptr, payload ? &*payload : nullptr}))
+      co_return std::move(*refused);
     Result<store::CrmWrite, model::StoreError> written = store::CrmWrite{};
-    if (!patch) {
-      if (auto refused = unannounced_meeting(c, {current_payload ? &*current_payload : nullptr}))
-        co_return std::move(*refused);
+    if (!payload) {
       written = co_await c.blocking_call([&] {
         return c.store.local_delete_if(c.mailbox, c.folder, c.param, current.payload_json, notify);
       });
     } else {
-      auto merged = merge_patch(json::parse(current.payload_json).as_object(), *patch);
-      auto parsed = payload_from_body(c.folder, merged);
-      if (auto* r = std::get_if<http::Response>(&parsed)) co_return std::move(*r);
-      const model::ItemPayload payload = std::get<model::ItemPayload>(parsed);
-      if (current_payload) {
-        if (auto change = series_change(*current_payload, payload)) co_return error(422, "invalid_field", *change);
-      }
-      if (auto refused = unannounced_meeting(c, {current_payload ? &*current_payload : nullptr, &payload}))
-        co_return std::move(*refused);
       written = co_await c.blocking_call([&] {
-        return c.store.local_update_if(c.mailbox, c.folder, c.param, payload, current.payload_json, notify);
+        return c.store.local_update_if(c.mailbox, c.folder, c.param, *payload, current.payload_json, notify);
       });
     }
     if (!written) co_return store_failure(written.error());
@@ -513,7 +528,8 @@ Task<http::Response> write_item(const Call& c, const json::object* patch) {
       case store::CrmWrite::Outcome::done: break;
     }
     c.wrote();
-    if (!patch) co_return http::Response{204, {}, ""};
+    if (!payload) co_return http::Response{204, {}, ""};
+    if (answer == 204) co_return http::Response{204, {{"ETag", store::item_etag(*written->item)}}, ""};
     co_return item_response(200, *written->item, c.folder);
   }
   co_return error(503, "busy", "the item kept changing while it was written; try again");
@@ -524,13 +540,118 @@ Task<http::Response> patch_item(const Call& c) {
   if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
   if (auto unknown = model::unknown_field(c.folder, c.req.body)) co_return unknown_field_error(*unknown);
   const auto patch = std::get<json::value>(body).as_object();
-  co_return co_await write_item(c, &patch);
+  co_return co_await write_item(c, [&](const store::StoredItem& current, const std::optional<model::ItemPayload>& before)
+                                       -> std::variant<std::optional<model::ItemPayload>, http::Response> {
+    auto merged = merge_patch(json::parse(current.payload_json).as_object(), patch);
+    auto parsed = payload_from_body(c.folder, merged);
+    if (auto* r = std::get_if<http::Response>(&parsed)) return std::move(*r);
+    auto payload = std::get<model::ItemPayload>(std::move(parsed));
+    if (before) {
+      if (auto change = series_change(*before, payload)) return error(422, "invalid_field", *change);
+    }
+    return std::optional<model::ItemPayload>(std::move(payload));
+  });
 }
 
-Task<http::Response> delete_item(const Call& c) { co_return co_await write_item(c, nullptr); }
+Task<http::Response> delete_item(const Call& c) {
+  co_return co_await write_item(c, [](const store::StoredItem&, const std::optional<model::ItemPayload>&)
+                                       -> std::variant<std::optional<model::ItemPayload>, http::Response> {
+    return std::optional<model::ItemPayload>();
+  });
+}
+
+// The series an occurrence route names, and the occurrence's original start in UTC; or the
+// refusal.
+std::variant<std::pair<model::Event, std::string>, http::Response> series_occurrence(
+    const Call& c, const std::optional<model::ItemPayload>& current) {
+  const auto* series = current ? std::get_if<model::Event>(&*current) : nullptr;
+  if (!series) return error(500, "store_unavailable", "the stored event could not be read; see the daemon's log");
+  if (!series->recurrence)
+    return error(404, "unknown_occurrence", "\"" + c.param + "\" is a single event, not a series: change it through .../events/" + c.param);
+  const auto at = parse_xs_datetime(c.occurrence);
+  if (!at) return error(400, "malformed", "an occurrence is named by its original start, an RFC 3339 instant");
+  auto original = format_rfc3339_utc(*at);
+  const bool cancelled = std::find(series->deleted_occurrences.begin(), series->deleted_occurrences.end(), original) !=
+                         series->deleted_occurrences.end();
+  if (cancelled || !model::pattern_occurrence(*series, original))
+    return error(404, "unknown_occurrence",
+                 "the series has no " + std::string(cancelled ? "uncancelled " : "") + "occurrence originally at " + original);
+  return std::pair{*series, std::move(original)};
+}
+
+// PATCH .../occurrences/{original_start}: one occurrence moved, renamed or changed.
+Task<http::Response> patch_occurrence(const Call& c) {
+  auto body = parse_body(c.req.body);
+  if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
+  const auto patch = std::get<json::value>(body).as_object();
+  static const std::set<std::string_view> kFields = {"start", "end", "subject", "location", "body", "reminder_minutes", "free_busy"};
+  for (const auto& m : patch)
+    if (!kFields.contains(m.key()))
+      co_return error(422, "unknown_field", "\"" + std::string(m.key()) +
+                                                "\" is not a field of an occurrence (start, end, subject, location, body, "
+                                                "reminder_minutes, free_busy); nothing was written");
+  co_return co_await write_item(c, [&](const store::StoredItem&, const std::optional<model::ItemPayload>& current)
+                                       -> std::variant<std::optional<model::ItemPayload>, http::Response> {
+    auto found = series_occurrence(c, current);
+    if (auto* r = std::get_if<http::Response>(&found)) return std::move(*r);
+    auto& [series, original] = std::get<0>(found);
+    const auto pattern = model::pattern_occurrence(series, original);
+    auto it = std::find_if(series.modified_occurrences.begin(), series.modified_occurrences.end(),
+                           [&](const auto& m) { return m.original_start == original; });
+    model::OccurrenceChange o{"", original, pattern->start, pattern->end, std::nullopt};
+    if (it != series.modified_occurrences.end()) o = *it;
+    model::OccurrenceDetails d = o.details.value_or(model::OccurrenceDetails{
+        series.subject, series.location, series.body, series.time_zone, series.attendees, series.reminder_minutes,
+        series.free_busy});
+    auto text = [&](std::string_view key, std::string& field) -> std::optional<std::string> {
+      const auto* v = patch.if_contains(key);
+      if (!v) return std::nullopt;
+      if (!v->is_string()) return std::string(key) + " must be a string";
+      field = std::string(v->as_string());
+      return std::nullopt;
+    };
+    for (auto [key, field] : {std::pair<std::string_view, std::string*>{"subject", &d.subject}, {"location", &d.location},
+                              {"body", &d.body}, {"free_busy", &d.free_busy}, {"start", &o.start}, {"end", &o.end}})
+      if (auto problem = text(key, *field)) return error(422, "invalid_field", *problem);
+    if (const auto* v = patch.if_contains("reminder_minutes")) {
+      if (v->is_null()) d.reminder_minutes.reset();
+      else if (v->is_int64()) d.reminder_minutes = static_cast<int>(v->as_int64());
+      else return error(422, "invalid_field", "reminder_minutes must be a whole number or null");
+    }
+    const auto start = parse_xs_datetime(o.start), end = parse_xs_datetime(o.end);
+    if (!start || !end) return error(422, "invalid_field", "start and end must be RFC 3339 times with an offset");
+    if (*end < *start) return error(422, "invalid_field", "end is before start");
+    o.start = model::format_in_zone(*start, series.time_zone);
+    o.end = model::format_in_zone(*end, series.time_zone);
+    o.details = std::move(d);
+    // Its own fields are checked as an event's are.
+    if (auto problem = model::event_problem(model::occurrence_event(series, o))) return error(422, "invalid_field", *problem);
+    if (it != series.modified_occurrences.end()) *it = std::move(o);
+    else series.modified_occurrences.push_back(std::move(o));
+    model::sort_occurrences(series);
+    return std::optional<model::ItemPayload>(std::move(series));
+  });
+}
+
+// DELETE .../occurrences/{original_start}: one occurrence cancelled.
+Task<http::Response> delete_occurrence(const Call& c) {
+  co_return co_await write_item(
+      c,
+      [&](const store::StoredItem&, const std::optional<model::ItemPayload>& current)
+          -> std::variant<std::optional<model::ItemPayload>, http::Response> {
+        auto found = series_occurrence(c, current);
+        if (auto* r = std::get_if<http::Response>(&found)) return std::move(*r);
+        auto& [series, original] = std::get<0>(found);
+        std::erase_if(series.modified_occurrences, [&](const auto& m) { return m.original_start == original; });
+        series.deleted_occurrences.push_back(original);
+        model::sort_occurrences(series);
+        return std::optional<model::ItemPayload>(std::move(series));
+      },
+      204);
+}
 
 // The API's routes. A pattern's segments are literals or placeholders: {mailbox} (a configured
-// mailbox, else 404 unknown_mailbox) and {param} (any one segment). A path that matches with
+// mailbox, else 404 unknown_mailbox), {param} and {occurrence} (any one segment). A path that matches with
 // another method is answered 405 with the methods it has.
 struct Route {
   std::string_view method;
@@ -562,11 +683,13 @@ const Route kRoutes[] = {
     {"GET", "/v1/mailboxes/{mailbox}/events/{param}", get_item, kCalendar},
     {"PATCH", "/v1/mailboxes/{mailbox}/events/{param}", patch_item, kCalendar},
     {"DELETE", "/v1/mailboxes/{mailbox}/events/{param}", delete_item, kCalendar},
+    {"PATCH", "/v1/mailboxes/{mailbox}/events/{param}/occurrences/{occurrence}", patch_occurrence, kCalendar},
+    {"DELETE", "/v1/mailboxes/{mailbox}/events/{param}/occurrences/{occurrence}", delete_occurrence, kCalendar},
 };
 
 // Whether `segments` has the pattern's shape; fills the placeholders.
 bool matches(std::string_view pattern, const std::vector<std::string>& segments, std::string& mailbox,
-             std::string& param) {
+             std::string& param, std::string& occurrence) {
   std::size_t i = 0;
   pattern.remove_prefix(1);
   while (!pattern.empty()) {
@@ -575,6 +698,7 @@ bool matches(std::string_view pattern, const std::vector<std::string>& segments,
     if (i >= segments.size()) return false;
     if (part == "{mailbox}") mailbox = segments[i];
     else if (part == "{param}") param = segments[i];
+    else if (part == "{occurrence}") occurrence = segments[i];
     else if (part != segments[i]) return false;
     ++i;
     if (slash == std::string_view::npos) break;
@@ -600,13 +724,13 @@ Task<http::Response> ApiService::handle(http::Request request) {
 Task<http::Response> ApiService::route(const http::Request& req, const http::RequestTarget& t) {
   std::string allowed;  // methods of the routes whose path matched
   for (const auto& r : kRoutes) {
-    std::string mailbox, param;
-    if (!matches(r.pattern, t.segments, mailbox, param)) continue;
+    std::string mailbox, param, occurrence;
+    if (!matches(r.pattern, t.segments, mailbox, param, occurrence)) continue;
     if (r.method != req.method) {
       if (allowed.find(r.method) == std::string::npos) allowed += (allowed.empty() ? "" : ", ") + std::string(r.method);
       continue;
     }
-    Call call{store_, blocking_, settings_, req, t, {}, std::move(param), r.folder};
+    Call call{store_, blocking_, settings_, req, t, {}, std::move(param), std::move(occurrence), r.folder};
     if (r.pattern.find("{mailbox}") != std::string_view::npos) {
       call.mailbox = normalize_mailbox_address(mailbox);
       if (std::find(settings_.mailboxes.begin(), settings_.mailboxes.end(), call.mailbox) == settings_.mailboxes.end())

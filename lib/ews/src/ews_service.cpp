@@ -10,6 +10,7 @@
 #include "exsync/ews/responses.hpp"
 #include "exsync/ews/write_requests.hpp"
 #include "exsync/log/log.hpp"
+#include "exsync/model/occurrences.hpp"
 
 namespace exsync::ews {
 
@@ -238,15 +239,73 @@ Task<Result<model::RemoteRef, RemoteError>> EwsService::update(const std::string
                                                                const model::ItemPayload& before,
                                                                const model::ItemPayload& after, bool overwrite,
                                                                bool notify) {
-  auto request = std::holds_alternative<model::Event>(after)
-                     ? update_event_request(target(mailbox), ref, std::get<model::Event>(before), std::get<model::Event>(after),
-                                            overwrite, notify)
-                     : update_item_request(target(mailbox), ref, std::get<model::Contact>(before), std::get<model::Contact>(after),
-                                           overwrite);
+  if (std::holds_alternative<model::Event>(after))
+    co_return co_await update_event(mailbox, ref, std::get<model::Event>(before), std::get<model::Event>(after), overwrite,
+                                    notify);
+  auto request =
+      update_item_request(target(mailbox), ref, std::get<model::Contact>(before), std::get<model::Contact>(after), overwrite);
   if (request.empty()) co_return ref;  // nothing differs: nothing to send
   co_return co_await exchange<model::RemoteRef>(
       mailbox, "UpdateItem", std::move(request),
       inline_parse([&ref](const std::string& xml) { return parse_written_item(xml, "UpdateItem", ref.id); }));
+}
+
+// The series' (or event's) own fields first, with its change key; then each occurrence the CRM
+// changed or cancelled, addressed as EWS wants it; then the series' change key as the mailbox
+// holds it after them. Occurrences have no change key of their own: unless `overwrite`, the
+// series' is checked before the first of them when the series itself had nothing to write.
+Task<Result<model::RemoteRef, RemoteError>> EwsService::update_event(const std::string& mailbox,
+                                                                     const model::RemoteRef& ref,
+                                                                     const model::Event& before,
+                                                                     const model::Event& after, bool overwrite,
+                                                                     bool notify) {
+  auto request = update_event_request(target(mailbox), ref, before, after, overwrite, notify);
+  const auto occurrences = model::occurrence_writes(before, after);
+  model::RemoteRef now = ref;
+  if (!request.empty()) {
+    auto written = co_await exchange<model::RemoteRef>(
+        mailbox, "UpdateItem", std::move(request),
+        inline_parse([&ref](const std::string& xml) { return parse_written_item(xml, "UpdateItem", ref.id); }));
+    if (!written) co_return Fail{std::move(written).error()};
+    now = *written;
+  }
+  if (occurrences.empty()) co_return now;
+  if (request.empty() && !overwrite) {
+    auto current = co_await series_ref(mailbox, ref.id);
+    if (!current) co_return Fail{std::move(current).error()};
+    if (current->change_key != ref.change_key)
+      co_return Fail{RemoteError{RemoteErrorKind::conflict, "the series changed in the mailbox since it was read", "", {}}};
+  }
+  for (const auto& o : occurrences) {
+    const OccurrenceRef at{o.own_id, ref.id, o.instance_index};
+    if (o.cancel) {
+      auto done = co_await exchange<Unit>(
+          mailbox, "DeleteItem", delete_occurrence_request(target(mailbox), at, notify),
+          inline_parse([](const std::string& xml) { return parse_no_content(xml, "DeleteItem"); }));
+      // Cancelled already (by an earlier attempt whose answer was lost): what was wanted holds.
+      if (!done && done.error().kind != RemoteErrorKind::item_not_found) co_return Fail{std::move(done).error()};
+      continue;
+    }
+    auto change = update_occurrence_request(target(mailbox), at, o.was, o.becomes, notify);
+    if (change.empty()) continue;
+    auto done = co_await exchange<Unit>(mailbox, "UpdateItem", std::move(change), inline_parse([](const std::string& xml) {
+                                          return parse_no_content(xml, "UpdateItem");
+                                        }));
+    if (!done) co_return Fail{std::move(done).error()};
+  }
+  co_return co_await series_ref(mailbox, ref.id);
+}
+
+// The series' id and change key as the mailbox holds them now.
+Task<Result<model::RemoteRef, RemoteError>> EwsService::series_ref(const std::string& mailbox, const std::string& id) {
+  const std::vector<std::string> ids{id};
+  auto got = co_await exchange<model::FetchedItems>(
+      mailbox, "GetItem", get_item_request(target(mailbox), model::FolderKind::calendar, ids),
+      inline_parse([&ids](const std::string& xml) { return parse_get_item(xml, ids); }));
+  if (!got) co_return Fail{std::move(got).error()};
+  if (got->items.empty())
+    co_return Fail{RemoteError{RemoteErrorKind::item_not_found, "the series is no longer in the mailbox", "", {}}};
+  co_return got->items.front().ref;
 }
 
 Task<Result<Unit, RemoteError>> EwsService::remove(const std::string& mailbox, model::FolderKind, const model::RemoteRef& ref,

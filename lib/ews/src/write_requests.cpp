@@ -209,35 +209,50 @@ std::string attendee_list(std::string_view element, const std::vector<model::Att
 
 std::string_view invitations(bool notify) { return notify ? "SendToAllAndSaveCopy" : "SendToNone"; }
 
-}  // namespace
-
-std::string create_event_request(const Target& target, const model::Event& e, std::string_view local_id,
-                                 bool notify) {
-  const auto windows = model::windows_from_iana(e.time_zone);
-  if (!windows) return {};
-  std::string x = "<m:CreateItem SendMeetingInvitations=\"" + std::string(invitations(notify)) +
-                  "\"><m:SavedItemFolderId>" + distinguished_folder_id(target, "calendar") +
-                  "</m:SavedItemFolderId><m:Items><t:CalendarItem>";
-  x += text_element("Subject", e.subject);
-  x += text_element("Sensitivity", e.sensitivity);
-  if (!e.body.empty()) x += "<t:Body BodyType=\"Text\">" + xml_escape(e.body) + "</t:Body>";
-  if (!e.categories.empty()) x += categories_xml(e.categories);
-  x += std::string("<t:ReminderIsSet>") + (e.reminder_minutes ? "true" : "false") + "</t:ReminderIsSet>";
-  if (e.reminder_minutes) x += "<t:ReminderMinutesBeforeStart>" + std::to_string(*e.reminder_minutes) + "</t:ReminderMinutesBeforeStart>";
-  x += tag_property(local_id);
-  x += "<t:Start>" + utc_of(e.start) + "</t:Start><t:End>" + utc_of(e.end) + "</t:End>";
-  x += std::string("<t:IsAllDayEvent>") + (e.all_day ? "true" : "false") + "</t:IsAllDayEvent>";
-  x += text_element("LegacyFreeBusyStatus", e.free_busy);
-  x += text_element("Location", e.location);
-  x += attendee_list("RequiredAttendees", e.attendees, "required") + attendee_list("OptionalAttendees", e.attendees, "optional") +
-       attendee_list("Resources", e.attendees, "resource");
-  x += "<t:StartTimeZone Id=\"" + xml_escape(*windows) + "\"/><t:EndTimeZone Id=\"" + xml_escape(*windows) + "\"/>";
-  x += "</t:CalendarItem></m:Items></m:CreateItem>";
-  return soap_envelope(target, x);
+// t:Recurrence: the pattern's element with its members in the schema's order, then the range's.
+std::string recurrence_xml(const model::Recurrence& r) {
+  static const std::pair<std::string_view, std::string_view> kPatterns[] = {
+      {"daily", "DailyRecurrence"},
+      {"weekly", "WeeklyRecurrence"},
+      {"absolute_monthly", "AbsoluteMonthlyRecurrence"},
+      {"relative_monthly", "RelativeMonthlyRecurrence"},
+      {"absolute_yearly", "AbsoluteYearlyRecurrence"},
+      {"relative_yearly", "RelativeYearlyRecurrence"}};
+  std::string element;
+  for (const auto& [pattern, name] : kPatterns)
+    if (pattern == r.pattern) element = name;
+  if (element.empty()) return {};
+  const bool yearly = r.pattern.ends_with("yearly"), relative = r.pattern.starts_with("relative");
+  std::string days;
+  for (const auto& d : r.days_of_week) days += (days.empty() ? "" : " ") + d;
+  std::string x = "<t:Recurrence><t:" + element + ">";
+  if (!yearly) x += "<t:Interval>" + std::to_string(r.interval) + "</t:Interval>";
+  if (r.pattern == "weekly" || relative) x += text_element("DaysOfWeek", days);
+  if (r.pattern == "weekly" && !r.first_day_of_week.empty()) x += text_element("FirstDayOfWeek", r.first_day_of_week);
+  if (relative) x += text_element("DayOfWeekIndex", r.day_of_week_index);
+  if (r.pattern.starts_with("absolute")) x += "<t:DayOfMonth>" + std::to_string(r.day_of_month) + "</t:DayOfMonth>";
+  if (yearly) x += text_element("Month", r.month);
+  x += "</t:" + element + ">";
+  if (r.range == "end_date")
+    x += "<t:EndDateRecurrence>" + text_element("StartDate", r.start_date) + text_element("EndDate", r.end_date) +
+         "</t:EndDateRecurrence>";
+  else if (r.range == "numbered")
+    x += "<t:NumberedRecurrence>" + text_element("StartDate", r.start_date) + "<t:NumberOfOccurrences>" +
+         std::to_string(r.count) + "</t:NumberOfOccurrences></t:NumberedRecurrence>";
+  else
+    x += "<t:NoEndRecurrence>" + text_element("StartDate", r.start_date) + "</t:NoEndRecurrence>";
+  return x + "</t:Recurrence>";
 }
 
-std::string update_event_request(const Target& target, const model::RemoteRef& ref, const model::Event& b,
-                                 const model::Event& a, bool overwrite, bool notify) {
+std::string occurrence_id_xml(const OccurrenceRef& o) {
+  if (!o.item_id.empty()) return "<t:ItemId Id=\"" + xml_escape(o.item_id) + "\"/>";
+  return "<t:OccurrenceItemId RecurringMasterId=\"" + xml_escape(o.master_id) + "\" InstanceIndex=\"" +
+         std::to_string(o.instance_index) + "\"/>";
+}
+
+// The t:Updates of exactly the event fields that differ (a series' recurrence among them);
+// nullopt when the new zone has no Windows id.
+std::optional<std::string> event_updates(const model::Event& b, const model::Event& a) {
   std::string u;
   auto set = [&](std::string_view uri, const std::string& element_xml) {
     u += "<t:SetItemField><t:FieldURI FieldURI=\"" + std::string(uri) + "\"/><t:CalendarItem>" + element_xml +
@@ -269,7 +284,7 @@ std::string update_event_request(const Target& target, const model::RemoteRef& r
   }
   if (b.time_zone != a.time_zone) {
     const auto windows = model::windows_from_iana(a.time_zone);
-    if (!windows) return {};
+    if (!windows) return std::nullopt;
     set("calendar:StartTimeZone", "<t:StartTimeZone Id=\"" + xml_escape(*windows) + "\"/>");
     set("calendar:EndTimeZone", "<t:EndTimeZone Id=\"" + xml_escape(*windows) + "\"/>");
   }
@@ -292,12 +307,66 @@ std::string update_event_request(const Target& target, const model::RemoteRef& r
     if (list_after.empty()) remove(uri);
     else set(uri, list_after);
   }
-  if (u.empty()) return {};
-  std::string x = std::string("<m:UpdateItem ConflictResolution=\"") + (overwrite ? "AlwaysOverwrite" : "NeverOverwrite") +
-                  "\" SendMeetingInvitationsOrCancellations=\"" + (notify ? "SendToAllAndSaveCopy" : "SendToNone") +
-                  "\"><m:ItemChanges><t:ItemChange><t:ItemId Id=\"" + xml_escape(ref.id) + "\" ChangeKey=\"" +
-                  xml_escape(ref.change_key) + "\"/><t:Updates>" + u + "</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>";
+  if (b.recurrence != a.recurrence && a.recurrence) set("calendar:Recurrence", recurrence_xml(*a.recurrence));
+  return u;
+}
+
+std::string update_calendar_item(const Target& target, const std::string& id_xml, std::string_view conflict_resolution,
+                                 const std::string& updates, bool notify) {
+  return soap_envelope(target, "<m:UpdateItem ConflictResolution=\"" + std::string(conflict_resolution) +
+                                   "\" SendMeetingInvitationsOrCancellations=\"" + std::string(invitations(notify)) +
+                                   "\"><m:ItemChanges><t:ItemChange>" + id_xml + "<t:Updates>" + updates +
+                                   "</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>");
+}
+
+}  // namespace
+
+std::string create_event_request(const Target& target, const model::Event& e, std::string_view local_id,
+                                 bool notify) {
+  const auto windows = model::windows_from_iana(e.time_zone);
+  if (!windows) return {};
+  std::string x = "<m:CreateItem SendMeetingInvitations=\"" + std::string(invitations(notify)) +
+                  "\"><m:SavedItemFolderId>" + distinguished_folder_id(target, "calendar") +
+                  "</m:SavedItemFolderId><m:Items><t:CalendarItem>";
+  x += text_element("Subject", e.subject);
+  x += text_element("Sensitivity", e.sensitivity);
+  if (!e.body.empty()) x += "<t:Body BodyType=\"Text\">" + xml_escape(e.body) + "</t:Body>";
+  if (!e.categories.empty()) x += categories_xml(e.categories);
+  x += std::string("<t:ReminderIsSet>") + (e.reminder_minutes ? "true" : "false") + "</t:ReminderIsSet>";
+  if (e.reminder_minutes) x += "<t:ReminderMinutesBeforeStart>" + std::to_string(*e.reminder_minutes) + "</t:ReminderMinutesBeforeStart>";
+  x += tag_property(local_id);
+  x += "<t:Start>" + utc_of(e.start) + "</t:Start><t:End>" + utc_of(e.end) + "</t:End>";
+  x += std::string("<t:IsAllDayEvent>") + (e.all_day ? "true" : "false") + "</t:IsAllDayEvent>";
+  x += text_element("LegacyFreeBusyStatus", e.free_busy);
+  x += text_element("Location", e.location);
+  x += attendee_list("RequiredAttendees", e.attendees, "required") + attendee_list("OptionalAttendees", e.attendees, "optional") +
+       attendee_list("Resources", e.attendees, "resource");
+  if (e.recurrence) x += recurrence_xml(*e.recurrence);
+  x += "<t:StartTimeZone Id=\"" + xml_escape(*windows) + "\"/><t:EndTimeZone Id=\"" + xml_escape(*windows) + "\"/>";
+  x += "</t:CalendarItem></m:Items></m:CreateItem>";
   return soap_envelope(target, x);
+}
+
+std::string update_event_request(const Target& target, const model::RemoteRef& ref, const model::Event& b,
+                                 const model::Event& a, bool overwrite, bool notify) {
+  auto updates = event_updates(b, a);
+  if (!updates || updates->empty()) return {};
+  return update_calendar_item(target,
+                              "<t:ItemId Id=\"" + xml_escape(ref.id) + "\" ChangeKey=\"" + xml_escape(ref.change_key) + "\"/>",
+                              overwrite ? "AlwaysOverwrite" : "NeverOverwrite", *updates, notify);
+}
+
+std::string update_occurrence_request(const Target& target, const OccurrenceRef& occurrence, const model::Event& before,
+                                      const model::Event& after, bool notify) {
+  auto updates = event_updates(before, after);
+  if (!updates || updates->empty()) return {};
+  return update_calendar_item(target, occurrence_id_xml(occurrence), "AlwaysOverwrite", *updates, notify);
+}
+
+std::string delete_occurrence_request(const Target& target, const OccurrenceRef& occurrence, bool notify) {
+  return soap_envelope(target, "<m:DeleteItem DeleteType=\"MoveToDeletedItems\" SendMeetingCancellations=\"" +
+                                   std::string(invitations(notify)) + "\"><m:ItemIds>" + occurrence_id_xml(occurrence) +
+                                   "</m:ItemIds></m:DeleteItem>");
 }
 
 std::string find_item_by_tag_request(const Target& target, std::string_view distinguished_folder,

@@ -31,6 +31,66 @@ std::string list(const std::array<std::string_view, N>& keys) {
   return out;
 }
 
+constexpr std::array<std::string_view, 7> kWeekdays = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                                       "Thursday", "Friday", "Saturday"};
+constexpr std::array<std::string_view, 10> kRelativeDays = {"Sunday", "Monday", "Tuesday",    "Wednesday", "Thursday",
+                                                            "Friday", "Saturday", "Day", "Weekday", "WeekendDay"};
+constexpr std::array<std::string_view, 5> kDayIndexes = {"First", "Second", "Third", "Fourth", "Last"};
+constexpr std::array<std::string_view, 12> kMonthNames = {"January", "February", "March",     "April",   "May",      "June",
+                                                          "July",    "August",   "September", "October", "November", "December"};
+constexpr std::array<std::string_view, 6> kPatterns = {"daily",           "weekly",          "absolute_monthly",
+                                                       "relative_monthly", "absolute_yearly", "relative_yearly"};
+constexpr std::array<std::string_view, 3> kRanges = {"no_end", "end_date", "numbered"};
+
+// A pattern and range both protocols can write: the members each pattern needs, and only
+// values Exchange's RecurrenceType and Graph's patternedRecurrence both take.
+std::optional<std::string> recurrence_problem(const Recurrence& r, const std::string& local_start_date) {
+  if (!one_of(kPatterns, r.pattern)) return "recurrence.pattern must be one of " + list(kPatterns);
+  const bool yearly = r.pattern.ends_with("yearly"), relative = r.pattern.starts_with("relative");
+  if (r.interval < 1 || r.interval > 999) return std::string("recurrence.interval must be between 1 and 999");
+  if (yearly && r.interval != 1) return std::string("recurrence.interval of a yearly pattern is 1");
+  if (r.pattern == "weekly") {
+    if (r.days_of_week.empty()) return std::string("recurrence.days_of_week must name at least one day of a weekly pattern");
+    for (const auto& d : r.days_of_week)
+      if (!one_of(kWeekdays, d)) return "recurrence.days_of_week of a weekly pattern are among " + list(kWeekdays);
+    if (!r.first_day_of_week.empty() && !one_of(kWeekdays, r.first_day_of_week))
+      return "recurrence.first_day_of_week must be one of " + list(kWeekdays);
+  } else if (relative) {
+    if (r.days_of_week.size() != 1 || !one_of(kRelativeDays, r.days_of_week.front()))
+      return "recurrence.days_of_week of a relative pattern is one of " + list(kRelativeDays);
+    if (!one_of(kDayIndexes, r.day_of_week_index)) return "recurrence.day_of_week_index must be one of " + list(kDayIndexes);
+  } else if (!r.days_of_week.empty()) {
+    return "recurrence.days_of_week is not part of a " + r.pattern + " pattern";
+  }
+  if (r.pattern.starts_with("absolute") && (r.day_of_month < 1 || r.day_of_month > 31))
+    return std::string("recurrence.day_of_month must be between 1 and 31");
+  if (yearly && !one_of(kMonthNames, r.month)) return std::string("recurrence.month must name a month (January..December)");
+  if (!one_of(kRanges, r.range)) return "recurrence.range must be one of " + list(kRanges);
+  if (!parse_date(r.start_date)) return std::string("recurrence.start_date must be a date (YYYY-MM-DD)");
+  if (r.start_date != local_start_date)
+    return "recurrence.start_date must be the date the event starts in its time_zone (" + local_start_date + ")";
+  if (r.range == "end_date" && (!parse_date(r.end_date) || r.end_date < r.start_date))
+    return std::string("recurrence.end_date must be a date (YYYY-MM-DD) on or after start_date");
+  if (r.range != "end_date" && !r.end_date.empty()) return "recurrence.end_date is not part of a " + r.range + " range";
+  if (r.range == "numbered" && (r.count < 1 || r.count > 999))
+    return std::string("recurrence.count must be between 1 and 999");
+  return std::nullopt;
+}
+
+// The least time between two of the pattern's occurrences.
+std::chrono::seconds shortest_gap(const Recurrence& r) {
+  using std::chrono::days;
+  if (r.pattern == "daily") return days(r.interval);
+  if (r.pattern != "weekly") return days(28);
+  std::vector<int> offsets;
+  for (const auto& d : r.days_of_week) offsets.push_back(static_cast<int>(std::find(kWeekdays.begin(), kWeekdays.end(), d) - kWeekdays.begin()));
+  std::sort(offsets.begin(), offsets.end());
+  int gap = 7 * r.interval;
+  for (std::size_t i = 1; i < offsets.size(); ++i) gap = std::min(gap, offsets[i] - offsets[i - 1]);
+  if (offsets.size() > 1 && r.interval == 1) gap = std::min(gap, offsets.front() + 7 - offsets.back());
+  return days(std::max(gap, 1));
+}
+
 }  // namespace
 
 bool carriable_text(std::string_view s) {
@@ -125,6 +185,13 @@ std::optional<std::string> event_problem(const Event& e) {
   }
   for (const auto& cat : e.categories)
     if (cat.empty() || !carriable(cat)) return std::string("categories must be non-empty text");
+  if (e.recurrence) {
+    if (auto problem = recurrence_problem(*e.recurrence, format_in_zone(*start, e.time_zone).substr(0, 10))) return problem;
+    if (*end - *start >= shortest_gap(*e.recurrence))
+      return std::string("an occurrence must end before the next one begins (Exchange: ErrorOccurrenceTimeSpanTooBig)");
+  } else if (!e.modified_occurrences.empty() || !e.deleted_occurrences.empty()) {
+    return std::string("modified_occurrences and deleted_occurrences belong to a series (one with a recurrence)");
+  }
   return std::nullopt;
 }
 

@@ -101,7 +101,100 @@ void pattern_dates(const Recurrence& r, sys_days start, Emit&& emit) {
   }
 }
 
+// Calls `emit(original_start)` for each occurrence of the series' pattern and range, cancelled
+// ones included, in order, until it returns false. `start` is the series' start.
+template <typename Emit>
+void pattern_instants(const Event& e, SysSeconds start, Emit&& emit) {
+  const auto& r = *e.recurrence;
+  // The series' wall-clock time of day, in its own zone.
+  const auto local_start = parse_xs_datetime(format_in_zone(start, e.time_zone).substr(0, 19));
+  if (!local_start) return;
+  const auto time_of_day = *local_start - floor<days>(*local_start);
+  const auto first = parse_date(r.start_date);
+  const sys_days pattern_start = first ? sys_days{*first} : floor<days>(*local_start);
+  const auto end_date = parse_date(r.end_date);
+  int produced = 0;
+  pattern_dates(r, pattern_start, [&](sys_days d) {
+    if (r.range == "numbered" && produced >= r.count) return false;
+    if (r.range == "end_date" && end_date && d > sys_days{*end_date}) return false;
+    ++produced;
+    return emit(instant_of_local(year_month_day{d}, duration_cast<seconds>(time_of_day), e.time_zone));
+  });
+}
+
 }  // namespace
+
+std::optional<PatternOccurrence> pattern_occurrence(const Event& e, const std::string& original_start) {
+  const auto at = parse_xs_datetime(original_start);
+  const auto start = parse_xs_datetime(e.start), end = parse_xs_datetime(e.end);
+  if (!e.recurrence || !at || !start || !end || !known_zone(e.time_zone)) return std::nullopt;
+  std::optional<PatternOccurrence> found;
+  int index = 0;
+  pattern_instants(e, *start, [&](SysSeconds original) {
+    ++index;
+    if (original < *at) return index < 100000;
+    if (original == *at)
+      found = PatternOccurrence{index, format_in_zone(original, e.time_zone), format_in_zone(original + (*end - *start), e.time_zone)};
+    return false;
+  });
+  return found;
+}
+
+Event occurrence_event(const Event& series, const OccurrenceChange& o) {
+  Event e = series;
+  e.recurrence.reset();
+  e.modified_occurrences.clear();
+  e.deleted_occurrences.clear();
+  e.start = o.start;
+  e.end = o.end;
+  if (o.details) {
+    const auto& d = *o.details;
+    e.subject = d.subject, e.location = d.location, e.body = d.body, e.attendees = d.attendees;
+    e.reminder_minutes = d.reminder_minutes, e.free_busy = d.free_busy;
+  }
+  return e;
+}
+
+std::vector<OccurrenceWrite> occurrence_writes(const Event& b, const Event& a) {
+  std::vector<OccurrenceWrite> out;
+  if (!a.recurrence) return out;
+  const bool same_pattern = b.recurrence == a.recurrence && b.start == a.start && b.time_zone == a.time_zone;
+  auto earlier = [&](const std::string& original) -> const OccurrenceChange* {
+    if (!same_pattern) return nullptr;
+    for (const auto& m : b.modified_occurrences)
+      if (m.original_start == original) return &m;
+    return nullptr;
+  };
+  const std::set<std::string> cancelled(b.deleted_occurrences.begin(), b.deleted_occurrences.end());
+  for (const auto& d : a.deleted_occurrences) {
+    if (same_pattern && cancelled.contains(d)) continue;
+    const auto at = pattern_occurrence(a, d);
+    if (!at) continue;
+    OccurrenceWrite w;
+    w.original_start = d;
+    w.cancel = true;
+    w.instance_index = at->index;
+    if (const auto* m = earlier(d)) w.own_id = m->ews_id;
+    out.push_back(std::move(w));
+  }
+  for (const auto& m : a.modified_occurrences) {
+    const auto at = pattern_occurrence(a, m.original_start);
+    if (!at) continue;
+    const auto* old = earlier(m.original_start);
+    OccurrenceChange plain{"", m.original_start, at->start, at->end, std::nullopt};
+    auto was = old ? occurrence_event(b, *old) : occurrence_event(a, plain);
+    auto becomes = occurrence_event(a, m);
+    if (was == becomes) continue;
+    OccurrenceWrite w;
+    w.original_start = m.original_start;
+    w.instance_index = at->index;
+    if (old) w.own_id = old->ews_id;
+    w.was = std::move(was);
+    w.becomes = std::move(becomes);
+    out.push_back(std::move(w));
+  }
+  return out;
+}
 
 void sort_occurrences(Event& e) {
   const auto instant = [](const std::string& s) { return parse_xs_datetime(s).value_or(SysSeconds{}); };
@@ -123,7 +216,6 @@ std::vector<Occurrence> expand(const Event& e, SysSeconds from, SysSeconds to, s
     if (overlaps(*start, *end)) out.push_back({e.start, e.end, format_rfc3339_utc(*start), "", false});
     return out;
   }
-  const auto& r = *e.recurrence;
   std::set<std::string> deleted(e.deleted_occurrences.begin(), e.deleted_occurrences.end());
   std::set<std::string> modified;
   for (const auto& m : e.modified_occurrences) {
@@ -132,19 +224,8 @@ std::vector<Occurrence> expand(const Event& e, SysSeconds from, SysSeconds to, s
     if (ms && me && overlaps(*ms, *me)) out.push_back({m.start, m.end, m.original_start, m.ews_id, true, m.details});
   }
 
-  // The series' wall-clock time of day, in its own zone.
-  const auto local_start = parse_xs_datetime(format_in_zone(*start, e.time_zone).substr(0, 19));
-  const auto time_of_day = *local_start - floor<days>(*local_start);
-  const auto first = parse_date(r.start_date);
-  const sys_days pattern_start = first ? sys_days{*first} : floor<days>(*local_start);
-  const auto end_date = parse_date(r.end_date);
-  int produced = 0;
-  pattern_dates(r, pattern_start, [&](sys_days d) {
-    if (r.range == "numbered" && produced >= r.count) return false;
-    if (r.range == "end_date" && end_date && d > sys_days{*end_date}) return false;
-    const auto original = instant_of_local(year_month_day{d}, duration_cast<seconds>(time_of_day), e.time_zone);
+  pattern_instants(e, *start, [&](SysSeconds original) {
     if (original >= to) return false;  // past the window (moved occurrences were added above)
-    ++produced;
     const auto key = format_rfc3339_utc(original);
     if (!deleted.contains(key) && !modified.contains(key) && overlaps(original, original + duration))
       out.push_back({format_in_zone(original, e.time_zone), format_in_zone(original + duration, e.time_zone), key, "", false});

@@ -77,6 +77,12 @@ class EwsService final : public model::RemoteMailboxService {
   Task<Result<Unit, model::RemoteError>> read_occurrences(const std::string& mailbox,
                                                           std::vector<model::RemoteItem>& items);
 
+  // update() of an event or a series: its own fields, then its occurrences one by one.
+  Task<Result<model::RemoteRef, model::RemoteError>> update_event(const std::string& mailbox, const model::RemoteRef& ref,
+                                                                  const model::Event& before, const model::Event& after,
+                                                                  bool overwrite, bool notify);
+  Task<Result<model::RemoteRef, model::RemoteError>> series_ref(const std::string& mailbox, const std::string& id);
+
   Target target(const std::string& mailbox) const { return Target(mailbox, settings_.addressing); }
   // POSTs `envelope` and returns a 200 answer (its connection still leased), or the error any
   // other answer means.

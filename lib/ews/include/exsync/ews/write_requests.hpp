@@ -47,10 +47,30 @@ std::string delete_item_request(const Target& target, const model::RemoteRef& re
 std::string create_event_request(const Target& target, const model::Event& event, std::string_view local_id,
                                  bool notify);
 
-// UpdateItem of exactly the event fields that differ; SendMeetingInvitationsOrCancellations as
-// for creation. Empty when nothing differs.
+// UpdateItem of exactly the series' or event's own fields that differ (a series' recurrence
+// among them; its occurrences are changed one by one, below); SendMeetingInvitationsOrCancellations
+// as for creation. Empty when nothing differs.
 std::string update_event_request(const Target& target, const model::RemoteRef& ref, const model::Event& before,
                                  const model::Event& after, bool overwrite, bool notify);
+
+// An occurrence of a series as EWS addresses it: its own ItemId once it was changed (an
+// exception), else the series' id and the occurrence's place in the pattern, counted from 1 with
+// cancelled occurrences (t:OccurrenceItemId).
+// https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-update-a-recurring-series-by-using-ews
+struct OccurrenceRef {
+  std::string item_id;
+  std::string master_id;
+  int instance_index = 0;
+};
+
+// UpdateItem of one occurrence (`before` and `after`: the occurrence as a single event), with
+// AlwaysOverwrite: an occurrence has no change key of its own to hold, and the caller checks the
+// series' first. Empty when nothing differs.
+std::string update_occurrence_request(const Target& target, const OccurrenceRef& occurrence, const model::Event& before,
+                                      const model::Event& after, bool notify);
+
+// DeleteItem of one occurrence: it is cancelled, and the series lists it in DeletedOccurrences.
+std::string delete_occurrence_request(const Target& target, const OccurrenceRef& occurrence, bool notify);
 
 // FindItem in a distinguished folder ("contacts", "sentitems") for the item tagged `local_id`.
 std::string find_item_by_tag_request(const Target& target, std::string_view distinguished_folder,

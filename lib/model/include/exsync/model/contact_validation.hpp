@@ -15,7 +15,8 @@ namespace exsync::model {
 // EmailAddress2, EmailAddress3"), or nullopt when the contact can be written.
 std::optional<std::string> contact_problem(const Contact& contact);
 
-// The same for an event. A new event may not carry a recurrence (writing series comes later).
+// The same for an event; a series' recurrence must carry what its pattern and range need, and start
+// on the date the event starts in its zone.
 std::optional<std::string> event_problem(const Event& event);
 
 // Valid UTF-8 without the control characters XML 1.0 cannot carry (TAB, LF, CR allowed).

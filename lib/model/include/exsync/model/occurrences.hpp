@@ -30,4 +30,31 @@ struct Occurrence {
 // yields none. At most `limit` are returned.
 std::vector<Occurrence> expand(const Event& event, SysSeconds from, SysSeconds to, std::size_t limit = 10000);
 
+// Where the series' pattern puts the occurrence originally at `original_start` (RFC 3339, any
+// offset): its place in the pattern counted from 1, cancelled occurrences included (EWS's
+// InstanceIndex), and its times before any change. nullopt when the pattern has none there.
+struct PatternOccurrence {
+  int index = 0;
+  std::string start;  // RFC 3339 in the series' zone
+  std::string end;
+};
+std::optional<PatternOccurrence> pattern_occurrence(const Event& series, const std::string& original_start);
+
+// One occurrence as a single event: the series' fields, overridden by the occurrence's own
+// details when it has them, at the occurrence's times; no recurrence.
+Event occurrence_event(const Event& series, const OccurrenceChange& occurrence);
+
+// What the CRM changed in a series' occurrences between `before` and `after`, each to be written
+// to the occurrence alone: one newly cancelled, or one moved or changed.
+struct OccurrenceWrite {
+  std::string original_start;  // RFC 3339 UTC
+  bool cancel = false;
+  // Its own item's id in `before` (an occurrence changed earlier), when the series' pattern kept
+  // it; empty for an occurrence still as the pattern has it, or when the pattern changed.
+  std::string own_id;
+  int instance_index = 0;  // its place in after's pattern (pattern_occurrence)
+  Event was, becomes;      // a change: the occurrence as a single event, before and after
+};
+std::vector<OccurrenceWrite> occurrence_writes(const Event& before, const Event& after);
+
 }  // namespace exsync::model
