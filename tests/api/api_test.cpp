@@ -466,9 +466,14 @@ TEST_F(ApiTest, TheCalendarBetweenTwoDatesExpandsSeriesInTheirOwnZone) {
 
 TEST_F(ApiTest, EventsWrittenThroughTheApiArriveInExchange) {
   const auto events = "/v1/mailboxes/" + test::url_segment(agent1) + "/events";
-  auto series = send("POST", events, R"({"subject":"Every day","start":"2026-04-01T09:00:00-07:00","end":"2026-04-01T09:30:00-07:00",
+  // A series whose pattern lacks what it needs is refused before anything is stored.
+  auto series = send("POST", events, R"({"subject":"Every month","start":"2026-04-01T09:00:00-07:00","end":"2026-04-01T09:30:00-07:00",
+      "time_zone":"America/Los_Angeles","recurrence":{"pattern":"absolute_monthly","range":"no_end","start_date":"2026-04-01"}})");
+  EXPECT_EQ(series.status, 422) << series.body;
+  EXPECT_NE(series.body.find("day_of_month"), std::string::npos) << series.body;
+  auto overlapping = send("POST", events, R"({"subject":"Every day, all day and more","start":"2026-04-01T09:00:00-07:00","end":"2026-04-02T10:00:00-07:00",
       "time_zone":"America/Los_Angeles","recurrence":{"pattern":"daily","range":"no_end","start_date":"2026-04-01"}})");
-  EXPECT_EQ(series.status, 422) << "series are read-only in this version";
+  EXPECT_EQ(overlapping.status, 422) << overlapping.body;
   auto bad_all_day = send("POST", events, R"({"subject":"Closing","all_day":true,"start":"2026-04-02T09:00:00-04:00",
       "end":"2026-04-03T09:00:00-04:00","time_zone":"America/New_York"})");
   EXPECT_EQ(bad_all_day.status, 422);

@@ -11,6 +11,9 @@
 // name the path /calendar/calendarView/delta, as Graph rewrites it.
 #include <boost/json.hpp>
 #include <algorithm>
+#include <cctype>
+#include <set>
+#include <variant>
 
 #include "codec.hpp"
 #include "exsync/core/mailbox_address.hpp"
@@ -236,6 +239,76 @@ std::optional<SysSeconds> client_time(const json::value* v, std::string* zone_ou
   return model::instant_of_local(*day, hours(h) + minutes(m) + seconds(s), *iana);
 }
 
+// "absoluteMonthly" -> "absolute_monthly", "endDate" -> "end_date".
+std::string snake(std::string_view camel_case) {
+  std::string out;
+  for (char c : camel_case) {
+    if (std::isupper(static_cast<unsigned char>(c))) out += '_', out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    else out += c;
+  }
+  return out;
+}
+
+std::string upper_first(std::string s) {
+  if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+// A client's patternedRecurrence, as Graph takes it; the error Graph would answer otherwise.
+std::variant<model::Recurrence, std::string> recurrence_written(const json::value& v) {
+  const auto* o = v.if_object();
+  const auto* pattern = o ? o->if_contains("pattern") : nullptr;
+  const auto* range = o ? o->if_contains("range") : nullptr;
+  if (!pattern || !pattern->is_object() || !range || !range->is_object())
+    return std::string("Invalid value for property 'recurrence'.");
+  const auto& p = pattern->as_object();
+  const auto& r = range->as_object();
+  model::Recurrence out;
+  out.pattern = snake(str(p, "type"));
+  static const std::set<std::string> kPatterns = {"daily", "weekly", "absolute_monthly", "relative_monthly",
+                                                  "absolute_yearly", "relative_yearly"};
+  if (!kPatterns.contains(out.pattern)) return "Invalid value for property 'recurrence.pattern.type': '" + str(p, "type") + "'.";
+  if (const auto* i = p.if_contains("interval"); i && i->is_int64()) out.interval = static_cast<int>(i->as_int64());
+  if (out.interval < 1) return std::string("The recurrence pattern's interval must be positive.");
+  std::vector<std::string> days;
+  if (const auto* d = p.if_contains("daysOfWeek"); d && d->is_array())
+    for (const auto& day : d->as_array())
+      if (day.is_string()) days.push_back(upper_first(std::string(day.as_string())));
+  const bool relative = out.pattern.starts_with("relative");
+  if (relative && days.size() == 7) days = {"Day"};
+  else if (relative && days.size() == 5) days = {"Weekday"};
+  else if (relative && days.size() == 2 && std::find(days.begin(), days.end(), "Saturday") != days.end() &&
+           std::find(days.begin(), days.end(), "Sunday") != days.end())
+    days = {"WeekendDay"};
+  if (out.pattern == "weekly" || relative) out.days_of_week = days;
+  if ((out.pattern == "weekly" || relative) && out.days_of_week.empty())
+    return std::string("The recurrence pattern needs its days of the week.");
+  if (out.pattern == "weekly") out.first_day_of_week = upper_first(str(p, "firstDayOfWeek").empty() ? "sunday" : str(p, "firstDayOfWeek"));
+  if (relative) out.day_of_week_index = upper_first(str(p, "index").empty() ? "first" : str(p, "index"));
+  if (out.pattern.starts_with("absolute"))
+    if (const auto* d = p.if_contains("dayOfMonth"); d && d->is_int64()) out.day_of_month = static_cast<int>(d->as_int64());
+  if (out.pattern.ends_with("yearly")) {
+    static const char* kMonths[] = {"January", "February", "March",     "April",   "May",      "June",
+                                    "July",    "August",   "September", "October", "November", "December"};
+    const auto* m = p.if_contains("month");
+    if (!m || !m->is_int64() || m->as_int64() < 1 || m->as_int64() > 12) return std::string("A yearly pattern needs its month.");
+    out.month = kMonths[m->as_int64() - 1];
+    out.interval = 1;
+  }
+  out.range = snake(str(r, "type"));
+  out.start_date = str(r, "startDate");
+  if (out.start_date.size() != 10) return std::string("The recurrence range needs its startDate.");
+  if (out.range == "end_date") out.end_date = str(r, "endDate");
+  else if (out.range == "numbered") {
+    const auto* n = r.if_contains("numberOfOccurrences");
+    out.count = n && n->is_int64() ? static_cast<int>(n->as_int64()) : 0;
+    if (out.count < 1) return std::string("A numbered range needs numberOfOccurrences.");
+  } else if (out.range != "no_end") {
+    return "Invalid value for property 'recurrence.range.type': '" + str(r, "type") + "'.";
+  }
+  return out;
+}
+
 // Applies a client's event body (a create's or a PATCH's) to `e`; members absent stay. Errors:
 // what Graph would refuse, as its message.
 std::optional<std::string> apply_event(const json::object& body, SimEvent& e) {
@@ -303,8 +376,11 @@ std::optional<std::string> apply_event(const json::object& body, SimEvent& e) {
     s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
     e.sensitivity = s;
   }
-  if (body.contains("recurrence") && !body.at("recurrence").is_null())
-    return std::string("The simulator does not take series written over Graph.");
+  if (const auto* v = body.if_contains("recurrence"); v && !v->is_null()) {
+    auto r = recurrence_written(*v);
+    if (auto* problem = std::get_if<std::string>(&r)) return *problem;
+    e.recurrence = std::get<model::Recurrence>(std::move(r));
+  }
   if (const auto* v = body.if_contains("singleValueExtendedProperties")) {
     if (!v->is_array()) return std::string("Invalid value for property 'singleValueExtendedProperties'.");
     for (const auto& p : v->as_array()) {
@@ -487,11 +563,40 @@ http::Response GraphEndpoint::calendar(Mailbox& mb, const http::Request& req, co
     }
     if (original) {
       // One instance: it exists while the pattern has it and it is not cancelled.
-      if (req.method != "GET") return graph_error(400, "ErrorInvalidRequest", "The simulator writes no single occurrences.");
-      ++stats_.operations["get_event"];
+      std::optional<Instance> found;
       for (const auto& i : instances_of(*e, *original - days(400), *original + days(400)))
-        if (i.original_start == *original) return json_response(200, instance_json(*e, i, false, text_body));
-      return graph_error(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+        if (i.original_start == *original) found = i;
+      if (!found) return graph_error(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+      if (req.method == "GET") {
+        ++stats_.operations["get_event"];
+        return json_response(200, instance_json(*e, *found, false, text_body));
+      }
+      if (req.method == "DELETE") {
+        ++stats_.operations["delete_instance"];
+        tenant_.cancel_occurrence(mb, *ews, *original);
+        return {204, {}, ""};
+      }
+      if (req.method != "PATCH") return graph_error(405, "Request_BadRequest", "The method is not allowed.");
+      ++stats_.operations["update_instance"];
+      // An instance's etag is its series' change key.
+      if (auto stale = stale_if_match(req, e->change_key())) return std::move(*stale);
+      json::error_code ec;
+      auto body = json::parse(req.body, ec);
+      if (ec || !body.is_object()) return graph_error(400, "RequestBodyRead", "Invalid JSON in the request body.");
+      if (body.as_object().contains("recurrence"))
+        return graph_error(400, "ErrorInvalidRequest", "An occurrence has no recurrence of its own.");
+      SimEvent::Exception plain;
+      plain.original_start = plain.start = *original;
+      plain.end = *original + (e->end - e->start);
+      const SimEvent::Exception* own = &plain;
+      for (const auto& m : e->modified)
+        if (m.original_start == *original) own = &m;
+      SimEvent changed = occurrence_item(*e, *own);
+      if (auto problem = apply_event(body.as_object(), changed)) return graph_error(400, "RequestBodyRead", *problem);
+      const auto* updated = tenant_.write_occurrence(mb, *ews, *original, changed);
+      for (const auto& i : instances_of(*updated, *original - days(400), *original + days(400)))
+        if (i.original_start == *original) return json_response(200, instance_json(*updated, i, false, text_body));
+      return graph_error(500, "ErrorInternalServerError", "The occurrence was written and then not found.");
     }
     if (req.method == "GET") {
       ++stats_.operations["get_event"];

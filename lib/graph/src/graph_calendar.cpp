@@ -1,5 +1,6 @@
 // The calendar over Microsoft Graph: calendarView delta as the change signal, series read whole
 // (master and instances), and the writes of single events. See graph_service.hpp for the design.
+#include <array>
 #include <boost/json.hpp>
 #include <set>
 
@@ -7,6 +8,7 @@
 #include "exsync/graph/graph_json.hpp"
 #include "exsync/graph/graph_service.hpp"
 #include "exsync/log/log.hpp"
+#include "exsync/model/occurrences.hpp"
 #include "graph_common.hpp"
 
 namespace exsync::graph {
@@ -261,7 +263,6 @@ Task<Result<model::RemoteRef, RemoteError>> GraphService::create_event(const std
                                                                        const model::Event& event,
                                                                        const std::string& local_id, bool notify) {
   if (has_attendees(event) && !notify) co_return Fail{would_notify()};
-  if (event.recurrence) co_return Fail{not_carried("a series is not written from the CRM yet")};
   Call call;
   call.method = "POST";
   call.url = user_url(mailbox) + "/calendar/events";
@@ -278,34 +279,138 @@ Task<Result<model::RemoteRef, RemoteError>> GraphService::create_event(const std
   co_return created->ref;
 }
 
+// The series' (or event's) own fields first, with If-Match; then each occurrence the CRM changed
+// or cancelled, by its instance (its id known from an earlier read, else found by its original
+// start); then the series' change key as the mailbox holds it after them. Instances have no
+// etag of their own: unless `overwrite`, the series' is checked before the first of them when the
+// series itself had nothing to write.
 Task<Result<model::RemoteRef, RemoteError>> GraphService::update_event(const std::string& mailbox,
                                                                        const model::RemoteRef& ref,
                                                                        const model::Event& before,
                                                                        const model::Event& after, bool overwrite,
                                                                        bool notify) {
   if ((has_attendees(before) || has_attendees(after)) && !notify) co_return Fail{would_notify()};
-  if (before.recurrence != after.recurrence || before.modified_occurrences != after.modified_occurrences ||
-      before.deleted_occurrences != after.deleted_occurrences)
-    co_return Fail{not_carried("a series is not written from the CRM yet")};
   auto patch = event_patch_body(before, after);
-  if (patch.empty()) co_return ref;
+  const auto occurrences = model::occurrence_writes(before, after);
+  model::RemoteRef now = ref;
+  if (!patch.empty()) {
+    // (Arguments as named values: GCC 12 destroys a conditional's temporary twice in a coroutine.)
+    std::string if_match;
+    if (!overwrite) if_match = etag_of(ref);
+    auto written = co_await write_event(mailbox, "update_event", "PATCH", ref.id, json::serialize(patch), std::move(if_match));
+    if (!written) co_return Fail{std::move(written).error()};
+    now = written->ref;
+  }
+  if (occurrences.empty()) co_return now;
+  if (patch.empty() && !overwrite) {
+    auto current = co_await series_ref(mailbox, ref.id);
+    if (!current) co_return Fail{std::move(current).error()};
+    if (current->change_key != ref.change_key)
+      co_return Fail{RemoteError{RemoteErrorKind::conflict, "the series changed in the mailbox since it was read", "", {}}};
+  }
+  for (const auto& o : occurrences) {
+    std::string instance = o.own_id;
+    if (instance.empty()) {
+      auto found = co_await find_instance(mailbox, ref.id, o.original_start);
+      if (!found) co_return Fail{std::move(found).error()};
+      // Cancelled already (by an earlier attempt whose answer was lost): what was wanted holds.
+      if (found->empty() && o.cancel) continue;
+      if (found->empty())
+        co_return Fail{RemoteError{RemoteErrorKind::item_not_found,
+                                   "the series has no occurrence originally at " + o.original_start, "", {}}};
+      instance = *found;
+    }
+    if (o.cancel) {
+      auto done = co_await write_event(mailbox, "delete_instance", "DELETE", instance, "", "");
+      if (!done && done.error().kind != RemoteErrorKind::item_not_found) co_return Fail{std::move(done).error()};
+      continue;
+    }
+    auto body = event_patch_body(o.was, o.becomes);
+    if (body.empty()) continue;
+    auto done = co_await write_event(mailbox, "update_instance", "PATCH", instance, json::serialize(body), "");
+    if (!done) co_return Fail{std::move(done).error()};
+  }
+  co_return co_await series_ref(mailbox, ref.id);
+}
+
+// PATCH or DELETE of /events/{id}: the event as answered (an empty one for a DELETE).
+Task<Result<model::RemoteItem, RemoteError>> GraphService::write_event(const std::string& mailbox,
+                                                                       std::string_view operation,
+                                                                       std::string method, const std::string& id,
+                                                                       std::string body, std::string if_match) {
   Call call;
-  call.method = "PATCH";
-  call.url = user_url(mailbox) + "/events/" + http::form_encode(ref.id);
-  call.body = json::serialize(patch);
+  call.method = std::move(method);
+  call.url = user_url(mailbox) + "/events/" + http::form_encode(id);
+  call.body = std::move(body);
   call.headers.push_back({"Prefer", "outlook.body-content-type=\"text\""});
   call.retry_safe = false;
-  if (!overwrite) call.headers.push_back({"If-Match", etag_of(ref)});
-  auto resp = co_await send_call(mailbox, "update_event", std::move(call));
+  if (!if_match.empty()) call.headers.push_back({"If-Match", std::move(if_match)});
+  const bool removal = call.method == "DELETE";
+  auto resp = co_await send_call(mailbox, operation, std::move(call));
   if (!resp) co_return Fail{std::move(resp).error()};
-  auto body = parse_object(resp->body);
-  if (!body) co_return Fail{refuse(*resp, mailbox, "update_event", body.error())};
-  auto updated = event_from_graph(*body);
-  if (!updated) co_return Fail{refuse(*resp, mailbox, "update_event", updated.error())};
-  if (updated->ref.id != ref.id)
-    co_return Fail{refuse(*resp, mailbox, "update_event", "updated event " + ref.id + ", the answer is " + updated->ref.id)};
+  if (removal) {
+    resp->connection.reuse();
+    co_return model::RemoteItem{};
+  }
+  auto parsed = parse_object(resp->body);
+  if (!parsed) co_return Fail{refuse(*resp, mailbox, operation, parsed.error())};
+  model::RemoteItem item;
+  if (operation == "update_instance") {
+    auto instance = instance_from_graph(*parsed);
+    if (!instance) co_return Fail{refuse(*resp, mailbox, operation, instance.error())};
+    if (instance->id != id) co_return Fail{refuse(*resp, mailbox, operation, "updated " + id + ", the answer is " + instance->id)};
+    item.ref = {instance->id, instance->change_key};
+  } else {
+    auto event = event_from_graph(*parsed);
+    if (!event) co_return Fail{refuse(*resp, mailbox, operation, event.error())};
+    if (event->ref.id != id) co_return Fail{refuse(*resp, mailbox, operation, "updated event " + id + ", the answer is " + event->ref.id)};
+    item = std::move(*event);
+  }
   resp->connection.reuse();
-  co_return updated->ref;
+  co_return item;
+}
+
+// The series' id and change key as the mailbox holds them now.
+Task<Result<model::RemoteRef, RemoteError>> GraphService::series_ref(const std::string& mailbox, const std::string& id) {
+  Call call;
+  call.url = user_url(mailbox) + "/events/" + http::form_encode(id) + "?$select=id,changeKey,type,start,end,originalStartTimeZone,recurrence";
+  auto resp = co_await send_call(mailbox, "get_event", std::move(call));
+  if (!resp) co_return Fail{std::move(resp).error()};
+  auto parsed = parse_object(resp->body);
+  if (!parsed) co_return Fail{refuse(*resp, mailbox, "get_event", parsed.error())};
+  auto event = event_from_graph(*parsed);
+  if (!event) co_return Fail{refuse(*resp, mailbox, "get_event", event.error())};
+  if (event->ref.id != id) co_return Fail{refuse(*resp, mailbox, "get_event", "asked for " + id + ", the answer is " + event->ref.id)};
+  resp->connection.reuse();
+  co_return event->ref;
+}
+
+// The id of the series' instance originally at `original_start`; empty when there is none (it
+// was cancelled). An occurrence still where the pattern put it is found in a window around that
+// time; one moved elsewhere, in the calendar's window.
+Task<Result<std::string, RemoteError>> GraphService::find_instance(const std::string& mailbox, const std::string& master_id,
+                                                                   const std::string& original_start) {
+  const auto at = parse_xs_datetime(original_start);
+  if (!at) co_return std::string();
+  // (A named array: a braced list's temporary does not outlive a suspension under GCC 12.)
+  const std::array<CalendarWindow, 2> windows{CalendarWindow{*at - days(1), *at + days(15)},
+                                              calendar_window(floor<seconds>(system_clock::now()))};
+  for (const auto& window : windows) {
+    Call call;
+    call.url = user_url(mailbox) + "/events/" + http::form_encode(master_id) + "/instances?" + window_query(window) +
+               "&$select=id,type,seriesMasterId,originalStart,start,end&$top=1000";
+    auto resp = co_await send_call(mailbox, "instances", std::move(call));
+    if (!resp) co_return Fail{std::move(resp).error()};
+    auto parsed = parse_object(resp->body);
+    if (!parsed) co_return Fail{refuse(*resp, mailbox, "instances", parsed.error())};
+    resp->connection.reuse();
+    const BatchAnswer first{200, std::move(*parsed), "", resp->request_id};
+    auto instances = co_await series_instances(mailbox, master_id, first);
+    if (!instances) co_return Fail{std::move(instances).error()};
+    for (const auto& i : *instances)
+      if (i.original_start == *at) co_return i.id;
+  }
+  co_return std::string();
 }
 
 }  // namespace exsync::graph

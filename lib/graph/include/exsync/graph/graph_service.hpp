@@ -180,6 +180,12 @@ class GraphService final : public model::RemoteMailboxService {
                                                                   const model::Event& before,
                                                                   const model::Event& after, bool overwrite,
                                                                   bool notify);
+  Task<Result<model::RemoteItem, model::RemoteError>> write_event(const std::string& mailbox, std::string_view operation,
+                                                                  std::string method, const std::string& id,
+                                                                  std::string body, std::string if_match);
+  Task<Result<model::RemoteRef, model::RemoteError>> series_ref(const std::string& mailbox, const std::string& id);
+  Task<Result<std::string, model::RemoteError>> find_instance(const std::string& mailbox, const std::string& master_id,
+                                                              const std::string& original_start);
 
   // The `value` list of a collection answer; a malformed one is refused (see refuse()).
   Result<boost::json::array, model::RemoteError> answer_list(http::Response& resp, const std::string& mailbox,
