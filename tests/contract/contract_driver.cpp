@@ -58,7 +58,24 @@ struct Tracked {
   bool crm_wrote = false, ex_wrote = false;     // since the last point
   bool crm_deleted = false;                     // acknowledged CRM delete: the CRM leaves it alone
   bool gone = false;                            // observed absent: no more operations
+  // A series the CRM made: each occurrence (by original start, UTC) and its acceptable states:
+  // "" as the pattern has it, "cancelled", or the subject the CRM gave it alone.
+  std::map<std::string, std::set<std::string>> occurrences;
 };
+
+// What a series shows of its occurrence originally at `original`, in the states above.
+std::string occurrence_state(const json::object& series, const std::string& original) {
+  if (const auto* d = series.if_contains("deleted_occurrences"))
+    for (const auto& x : d->as_array())
+      if (x.is_string() && x.as_string() == original) return "cancelled";
+  if (const auto* m = series.if_contains("modified_occurrences"))
+    for (const auto& x : m->as_array())
+      if (str(x.as_object(), "original_start") == original) {
+        const auto own = str(x.as_object(), "subject");
+        return own == str(series, "subject") ? std::string() : own;
+      }
+  return "";
+}
 
 struct Message {
   std::string mailbox, subject, local_id;
@@ -130,6 +147,7 @@ class Driver {
         {"fault.network", 3, &Driver::fault_network}, {"fault.timeout", 1, &Driver::fault_timeout},
         {"fault.refusal", 2, &Driver::fault_refusal}, {"daemon.kill", 3, &Driver::daemon_kill},
         {"daemon.reload", 1, &Driver::daemon_reload}, {"pause", 6, &Driver::pause},
+        {"crm.occurrence", 5, &Driver::crm_occurrence},
     };
     auto weight = [&](const Op& op) {
       auto it = options_.weights.find(op.name);
@@ -179,6 +197,21 @@ class Driver {
       body["start"] = date + "T10:00:00+00:00";
       body["end"] = date + "T11:00:00+00:00";
       body["time_zone"] = "UTC";
+      if (rng_() % 3 == 0) {  // a weekly series of four, on that date's weekday
+        static const char* kDays[] = {"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
+        const auto weekday = std::chrono::weekday{std::chrono::sys_days{std::chrono::year(2027) / 2 / day}};
+        body["recurrence"] = json::object{{"pattern", "weekly"}, {"interval", 1},
+                                          {"days_of_week", json::array{kDays[weekday.c_encoding()]}},
+                                          {"range", "numbered"}, {"start_date", date}, {"count", 4}};
+        for (int week = 0; week < 4; ++week) {
+          const auto d = std::chrono::year_month_day{std::chrono::sys_days{std::chrono::year(2027) / 2 / day} +
+                                                     std::chrono::weeks(week)};
+          char original[32];
+          std::snprintf(original, sizeof original, "%04d-%02u-%02uT10:00:00Z", static_cast<int>(d.year()),
+                        static_cast<unsigned>(d.month()), static_cast<unsigned>(d.day()));
+          t.occurrences[original] = {""};
+        }
+      }
     }
     auto a = crm("POST", base(mb, folder), json::serialize(body));
     if (unknown_mailbox(a)) return;
@@ -298,6 +331,37 @@ class Driver {
     if (acked) {
       t->may_present = true;
       t->may_absent = false;
+    }
+  }
+
+  // One occurrence of a CRM series renamed or cancelled, as an agent does in the CRM.
+  void crm_occurrence() {
+    Tracked* t = pick([](const Tracked& t) { return !t.local_id.empty() && !t.crm_deleted && !t.occurrences.empty(); });
+    if (!t) return crm_create();
+    auto it = t->occurrences.begin();
+    std::advance(it, static_cast<long>(rng_() % t->occurrences.size()));
+    const auto& [original, ok] = *it;
+    const auto path = base(t->mailbox, t->folder) + "/" + test::url_segment(t->local_id) + "/occurrences/" + original;
+    const bool cancel = rng_() % 3 == 0;
+    const std::string state = cancel ? "cancelled" : t->key + " occ " + fresh('c');
+    auto a = cancel ? crm("DELETE", path) : crm("PATCH", path, json::serialize(json::object{{"subject", state}}));
+    if (unknown_mailbox(a)) return;
+    if (a.status == 200 || a.status == 204) {
+      ++by_kind(cancel ? "crm.occurrence.cancelled" : "crm.occurrence.renamed");
+      it->second = {state};
+      t->crm_wrote = true;
+      t->may_present = true;
+      t->may_absent = false;  // even if Exchange deleted it meanwhile: an edited item is created again
+    } else if (a.status == 0) {
+      it->second.insert(state);
+      t->crm_wrote = true;
+    } else if (a.status == 404 && a.body.find("\"unknown_occurrence\"") != std::string::npos) {
+      ++report_.checks;
+      if (!ok.contains("cancelled")) violation(path + ": 404 for an occurrence nobody cancelled: " + a.body);
+    } else if (unknown_item(a)) {
+      check_not_lost(*t, a, cancel ? "DELETE occurrence" : "PATCH occurrence");
+    } else {
+      violation((cancel ? "DELETE " : "PATCH ") + path + " answered " + std::to_string(a.status) + ": " + a.body);
     }
   }
 
@@ -563,7 +627,16 @@ class Driver {
       return test::comparable_contact(json::serialize(store)) == test::comparable_contact(json::serialize(exchange));
     for (const char* k : {"subject", "location", "body", "start", "end"})
       if (str(store, k) != str(exchange, k)) return false;
-    return true;
+    // A series: the same occurrences cancelled, and the same ones moved or renamed.
+    auto occurrences = [](const json::object& e) {
+      std::string out;
+      if (const auto* d = e.if_contains("deleted_occurrences")) out += json::serialize(*d);
+      if (const auto* m = e.if_contains("modified_occurrences"))
+        for (const auto& x : m->as_array())
+          out += "|" + str(x.as_object(), "original_start") + " " + str(x.as_object(), "start") + " " + str(x.as_object(), "subject");
+      return out;
+    };
+    return occurrences(store) == occurrences(exchange);
   }
 
   // The local ids of the CRM writes parked in a mailbox's outbox, and whether any is pending.
@@ -801,6 +874,16 @@ class Driver {
           violation(t.key + ": the CRM's " + f.crm_field + " " + join(t.crm_ok) + " is lost (now \"" + crm_value +
                     "\", no conflict kept it)");
       }
+      for (const auto& [original, ok] : t.occurrences) {
+        ++report_.checks;
+        const auto now = occurrence_state(s, original);
+        if (ok.contains(now)) continue;
+        bool kept = false;
+        for (const auto& losing : conflicts[local_id]) kept |= ok.contains(occurrence_state(losing, original));
+        if (!kept)
+          violation(t.key + ": the CRM's occurrence " + original + " " + join(ok) + " is lost (now \"" + now +
+                    "\", no conflict kept it)");
+      }
       if (!t.ex_ok.contains(str(s, f.ex_field)))
         violation(t.key + ": Exchange's " + f.ex_field + " " + join(t.ex_ok) + " was reverted to \"" +
                   str(s, f.ex_field) + "\"");
@@ -814,6 +897,7 @@ class Driver {
     t.may_present = true;
     t.crm_ok = {str(s, f.crm_field)};
     t.ex_ok = t.ex_seen = {str(s, f.ex_field)};
+    for (auto& [original, ok] : t.occurrences) ok = {occurrence_state(s, original)};
     t.crm_wrote = t.ex_wrote = false;
   }
 

@@ -6,9 +6,12 @@
 // observed.
 //
 // The invariants, each one a promise of README's "The CRM's API":
-//   converged    the store equals Exchange item by item, except what is visibly parked
+//   converged    the store equals Exchange item by item (a series with its occurrences),
+//                except what is visibly parked
 //   kept         every acknowledged CRM write is in Exchange exactly once, or visibly parked,
 //                or lost to a conflict that kept it (`.../conflicts`); nothing is duplicated
+//                (a series' renamed and cancelled occurrences among them: the CRM makes weekly
+//                series and changes single occurrences through .../occurrences/{original_start})
 //   not reverted Exchange's own changes survive the CRM's writes to other fields
 //   deleted      what either side deleted stays deleted, unless the CRM edited it afterwards
 //   stable ids   a local id never changes

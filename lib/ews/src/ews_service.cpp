@@ -219,9 +219,15 @@ Task<Result<model::RemoteRef, RemoteError>> EwsService::create(const std::string
                      : create_item_request(target(mailbox), folder, std::get<model::Contact>(item), local_id);
   if (request.empty())
     co_return Fail{RemoteError{RemoteErrorKind::invalid_item, "the event's time zone has no Exchange equivalent", "", {}}};
-  co_return co_await exchange<model::RemoteRef>(
+  auto created = co_await exchange<model::RemoteRef>(
       mailbox, "CreateItem", std::move(request),
       inline_parse([](const std::string& xml) { return parse_written_item(xml, "CreateItem"); }));
+  const auto* event = std::get_if<model::Event>(&item);
+  if (!created || !event || (event->modified_occurrences.empty() && event->deleted_occurrences.empty())) co_return created;
+  // A series the CRM changed before it reached the mailbox (a deleted one created again) takes
+  // its changed and cancelled occurrences after it exists.
+  const auto plain = model::without_occurrences(*event);
+  co_return co_await update_event(mailbox, *created, plain, *event, true, notify);
 }
 
 Task<Result<std::optional<model::RemoteRef>, RemoteError>> EwsService::find_created(const std::string& mailbox,

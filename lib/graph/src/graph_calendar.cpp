@@ -276,7 +276,11 @@ Task<Result<model::RemoteRef, RemoteError>> GraphService::create_event(const std
   auto created = event_from_graph(*body);
   if (!created) co_return Fail{refuse(*resp, mailbox, "create_event", created.error())};
   resp->connection.reuse();
-  co_return created->ref;
+  // A series the CRM changed before it reached the mailbox (a deleted one created again) takes
+  // its changed and cancelled occurrences after it exists.
+  if (event.modified_occurrences.empty() && event.deleted_occurrences.empty()) co_return created->ref;
+  const auto plain = model::without_occurrences(event);
+  co_return co_await update_event(mailbox, created->ref, plain, event, true, notify);
 }
 
 // The series' (or event's) own fields first, with If-Match; then each occurrence the CRM changed

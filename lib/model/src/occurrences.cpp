@@ -155,6 +155,12 @@ Event occurrence_event(const Event& series, const OccurrenceChange& o) {
   return e;
 }
 
+Event without_occurrences(Event series) {
+  series.modified_occurrences.clear();
+  series.deleted_occurrences.clear();
+  return series;
+}
+
 std::vector<OccurrenceWrite> occurrence_writes(const Event& b, const Event& a) {
   std::vector<OccurrenceWrite> out;
   if (!a.recurrence) return out;

@@ -44,6 +44,9 @@ std::optional<PatternOccurrence> pattern_occurrence(const Event& series, const s
 // details when it has them, at the occurrence's times; no recurrence.
 Event occurrence_event(const Event& series, const OccurrenceChange& occurrence);
 
+// The series as its pattern alone has it: no changed or cancelled occurrence.
+Event without_occurrences(Event series);
+
 // What the CRM changed in a series' occurrences between `before` and `after`, each to be written
 // to the occurrence alone: one newly cancelled, or one moved or changed.
 struct OccurrenceWrite {
