@@ -439,7 +439,12 @@ TEST_F(ApiTest, AMessageSentThroughTheApiIsInSentItemsOnce) {
     auto seen = test::run_process({"/usr/bin/python3", (test::source_dir() / "tests" / "interop" / "exchangelib_sync.py").string(),
                                    sim_.dir().string(), agent1, "sent"});
     ASSERT_EQ(seen.exit_code, 0) << seen.err;
-    EXPECT_NE(seen.out.find("Showing on Saturday"), std::string::npos) << seen.out;
+    // exchangelib's default query (every field of the message) and a query of its subject alone
+    // both find the message the daemon sent, from the agent, with its body and attachment.
+    EXPECT_NE(seen.out.find(R"({"sent_subject": "Showing on Saturday", "body": "See you at 10.", "to": ["ann@example.com"], )"
+                            R"("sender": "agent1@contoso.onmicrosoft.com", "attachments": ["flyer.txt"], "is_draft": false})"),
+              std::string::npos) << seen.out;
+    EXPECT_NE(seen.out.find(R"({"only_subject": "Showing on Saturday"})"), std::string::npos) << seen.out;
   }
 }
 

@@ -156,6 +156,7 @@ SimEvent occurrence_item(const SimEvent& master, const SimEvent::Exception& m) {
   SimEvent e = master;
   e.id = m.id;
   e.exception_of = master.id;
+  e.original_start = m.original_start;
   if (m.subject) e.subject = *m.subject;
   if (m.location) e.location = *m.location;
   if (m.body) e.body = *m.body;
@@ -170,11 +171,56 @@ SimEvent occurrence_item(const SimEvent& master, const SimEvent::Exception& m) {
   return e;
 }
 
+namespace {
+
+// The id a calendar view lists an unchanged occurrence by: its series' id with its original start.
+constexpr std::string_view kAt = ":at:";
+
+std::string plain_occurrence_id(const SimEvent& series, SysSeconds original) {
+  const auto raw = base64_decode(std::string_view(series.id).substr(6)).value_or(series.id);
+  return "AAMkAD" + base64_encode(raw + std::string(kAt) + std::to_string(original.time_since_epoch().count()));
+}
+
+// The series id and original start a plain occurrence id names.
+std::optional<std::pair<std::string, SysSeconds>> parse_plain_occurrence_id(const std::string& id) {
+  if (!id.starts_with("AAMkAD")) return std::nullopt;
+  const auto raw = base64_decode(std::string_view(id).substr(6));
+  if (!raw) return std::nullopt;
+  const auto at = raw->rfind(kAt);
+  if (at == std::string::npos) return std::nullopt;
+  const auto seconds_text = raw->substr(at + kAt.size());
+  if (seconds_text.empty() || seconds_text.find_first_not_of("-0123456789") != std::string::npos) return std::nullopt;
+  return std::pair{"AAMkAD" + base64_encode(raw->substr(0, at)), SysSeconds{seconds(std::stoll(seconds_text))}};
+}
+
+}  // namespace
+
+std::optional<SimEvent> occurrence_at(const SimEvent& series, SysSeconds original) {
+  if (!series.recurrence) return std::nullopt;
+  for (const auto& m : series.modified)
+    if (m.original_start == original) return occurrence_item(series, m);
+  if (std::find(series.deleted_occurrences.begin(), series.deleted_occurrences.end(), original) !=
+      series.deleted_occurrences.end())
+    return std::nullopt;
+  if (!model::pattern_occurrence(event_as_model(series), format_rfc3339_utc(original))) return std::nullopt;
+  SimEvent::Exception plain;
+  plain.id = plain_occurrence_id(series, original);
+  plain.original_start = plain.start = original;
+  plain.end = original + (series.end - series.start);
+  auto item = occurrence_item(series, plain);
+  item.plain_occurrence = true;
+  return item;
+}
+
 std::optional<SimEvent> Tenant::find_occurrence(const Mailbox& mb, const std::string& id) const {
   for (const auto& [_, e] : mb.calendar.events) {
     if (e.deleted) continue;
     for (const auto& m : e.modified)
       if (m.id == id) return occurrence_item(e, m);
+  }
+  if (auto plain = parse_plain_occurrence_id(id)) {
+    const SimEvent* series = find_event(mb, plain->first);
+    if (auto item = series ? occurrence_at(*series, plain->second) : std::nullopt; item && item->id == id) return item;
   }
   return std::nullopt;
 }
@@ -250,11 +296,7 @@ const SimEvent* Tenant::write_occurrence(Mailbox& mb, const std::string& id, Sys
 
 std::optional<std::pair<std::string, SysSeconds>> Tenant::occurrence_of(const Mailbox& mb,
                                                                         const std::string& occurrence_id) const {
-  for (const auto& [_, e] : mb.calendar.events) {
-    if (e.deleted) continue;
-    for (const auto& m : e.modified)
-      if (m.id == occurrence_id) return std::pair{e.id, m.original_start};
-  }
+  if (auto item = find_occurrence(mb, occurrence_id)) return std::pair{item->exception_of, item->original_start};
   return std::nullopt;
 }
 

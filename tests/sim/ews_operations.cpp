@@ -14,6 +14,7 @@
 #include "exsync/ews/namespaces.hpp"
 #include "exsync/ews/requests.hpp"
 #include "exsync/ews/xml.hpp"
+#include "exsync/model/occurrences.hpp"
 
 namespace exsync::sim {
 namespace {
@@ -146,14 +147,16 @@ std::string event_xml(const SimEvent& e, const Mailbox& mb, bool full) {
   x += "<t:LastModifiedTime>" + format_rfc3339_utc(e.last_modified) + "</t:LastModifiedTime>";
   x += element("UID", e.uid);
   x += "<t:Start>" + format_rfc3339_utc(e.start) + "</t:Start><t:End>" + format_rfc3339_utc(e.end) + "</t:End>";
+  if (!e.exception_of.empty()) x += "<t:OriginalStart>" + format_rfc3339_utc(e.original_start) + "</t:OriginalStart>";
   x += std::string("<t:IsAllDayEvent>") + (e.all_day ? "true" : "false") + "</t:IsAllDayEvent>";
   x += "<t:LegacyFreeBusyStatus>" + e.free_busy + "</t:LegacyFreeBusyStatus>";
   x += element("Location", e.location);
   x += std::string("<t:IsCancelled>") + (e.cancelled ? "true" : "false") + "</t:IsCancelled>";
-  // A RecurringMaster reports IsRecurring false, as Exchange does.
-  x += "<t:IsRecurring>false</t:IsRecurring>";
+  // A RecurringMaster reports IsRecurring false, as Exchange does; its occurrences true.
+  x += std::string("<t:IsRecurring>") + (e.exception_of.empty() ? "false" : "true") + "</t:IsRecurring>";
   x += std::string("<t:CalendarItemType>") +
-       (!e.exception_of.empty() ? "Exception" : e.recurrence ? "RecurringMaster" : "Single") + "</t:CalendarItemType>";
+       (e.plain_occurrence ? "Occurrence" : !e.exception_of.empty() ? "Exception" : e.recurrence ? "RecurringMaster" : "Single") +
+       "</t:CalendarItemType>";
   x += "<t:Organizer>" + mailbox_xml(e.organizer) + "</t:Organizer>";
   for (const auto& [element_name, type] : {std::pair{"RequiredAttendees", "required"}, std::pair{"OptionalAttendees", "optional"},
                                            std::pair{"Resources", "resource"}}) {
@@ -196,6 +199,22 @@ std::string event_xml(const SimEvent& e, const Mailbox& mb, bool full) {
       x += "<t:NoEndRecurrence><t:StartDate>" + start_date + "</t:StartDate></t:NoEndRecurrence>";
     x += "</t:Recurrence>";
   }
+  if (e.recurrence) {
+    // The series' first occurrence, and its last when the range ends, as they are now.
+    const auto all = model::expand(event_as_model(e), e.start - std::chrono::days(1), e.start + std::chrono::days(366 * 30));
+    auto info = [&](const char* element_name, const model::Occurrence& o) {
+      const auto original = parse_xs_datetime(o.original_start).value_or(e.start);
+      const auto own = occurrence_at(e, original);
+      return "<t:" + std::string(element_name) + "><t:ItemId Id=\"" + (own ? own->id : e.id) + "\" ChangeKey=\"" +
+             e.change_key() + "\"/><t:Start>" + format_rfc3339_utc(parse_xs_datetime(o.start).value_or(original)) +
+             "</t:Start><t:End>" + format_rfc3339_utc(parse_xs_datetime(o.end).value_or(original)) + "</t:End><t:OriginalStart>" +
+             format_rfc3339_utc(original) + "</t:OriginalStart></t:" + std::string(element_name) + ">";
+    };
+    if (!all.empty()) {
+      x += info("FirstOccurrence", all.front());
+      if (e.recurrence->range != "no_end") x += info("LastOccurrence", all.back());
+    }
+  }
   if (!e.modified.empty()) {
     x += "<t:ModifiedOccurrences>";
     for (const auto& m : e.modified)
@@ -213,6 +232,69 @@ std::string event_xml(const SimEvent& e, const Mailbox& mb, bool full) {
   x += element("StartTimeZoneId", e.windows_zone);
   x += "</t:CalendarItem>";
   return x;
+}
+
+std::string message_change_key(const SimMessage& m) { return "CQAAABYAAAA" + base64_encode(m.id.substr(m.id.size() - 6)); }
+
+// A t:Message of Sent Items in schema order (ItemType's elements, then MessageType's), with what
+// Exchange answers a client's default shape with: body, recipients, attachments, times, flags.
+std::string message_xml(const SimMessage& m, const Mailbox& mb, bool full) {
+  std::string x = "<t:Message><t:ItemId Id=\"" + m.id + "\" ChangeKey=\"" + message_change_key(m) + "\"/>";
+  if (!full) return x + element("Subject", m.subject) + "<t:DateTimeSent>" + format_rfc3339_utc(m.sent) + "</t:DateTimeSent></t:Message>";
+  const auto sent = format_rfc3339_utc(m.sent);
+  x += "<t:ParentFolderId Id=\"AAMkAD" + base64_encode("exsim:" + mb.guid_tag + ":folder:sentitems") + "\" ChangeKey=\"AQAAAA==\"/>";
+  x += "<t:ItemClass>IPM.Note</t:ItemClass>";
+  x += element("Subject", m.subject);
+  x += "<t:Sensitivity>Normal</t:Sensitivity>";
+  x += std::string("<t:Body BodyType=\"") + (m.html ? "HTML" : "Text") + "\">" + xml_escape(m.body) + "</t:Body>";
+  std::size_t size = m.subject.size() + m.body.size();
+  if (!m.attachment_names.empty()) {
+    x += "<t:Attachments>";
+    for (std::size_t i = 0; i < m.attachment_names.size(); ++i) {
+      const auto bytes = i < m.attachment_sizes.size() ? m.attachment_sizes[i] : 0;
+      size += bytes;
+      x += "<t:FileAttachment><t:AttachmentId Id=\"" + m.id + "_" + std::to_string(i) + "\"/>" +
+           element("Name", m.attachment_names[i]) +
+           element("ContentType", i < m.attachment_types.size() ? m.attachment_types[i] : "application/octet-stream") +
+           "<t:Size>" + std::to_string(bytes) + "</t:Size><t:IsInline>false</t:IsInline></t:FileAttachment>";
+    }
+    x += "</t:Attachments>";
+  }
+  x += "<t:DateTimeReceived>" + sent + "</t:DateTimeReceived>";
+  x += "<t:Size>" + std::to_string(size) + "</t:Size>";
+  x += "<t:Importance>Normal</t:Importance>";
+  x += "<t:IsSubmitted>false</t:IsSubmitted><t:IsDraft>false</t:IsDraft><t:IsFromMe>false</t:IsFromMe>"
+       "<t:IsResend>false</t:IsResend><t:IsUnmodified>false</t:IsUnmodified>";
+  x += "<t:DateTimeSent>" + sent + "</t:DateTimeSent><t:DateTimeCreated>" + sent + "</t:DateTimeCreated>";
+  x += "<t:ReminderIsSet>false</t:ReminderIsSet>";
+  auto display = [](const std::vector<std::string>& list) {
+    std::string out;
+    for (const auto& a : list) out += (out.empty() ? "" : "; ") + a;
+    return out;
+  };
+  x += element("DisplayCc", display(m.cc)) + element("DisplayTo", display(m.to));
+  x += std::string("<t:HasAttachments>") + (m.attachment_names.empty() ? "false" : "true") + "</t:HasAttachments>";
+  x += "<t:Culture>en-US</t:Culture>";
+  x += "<t:LastModifiedName>" + xml_escape(mb.address) + "</t:LastModifiedName><t:LastModifiedTime>" + sent + "</t:LastModifiedTime>";
+  x += "<t:IsAssociated>false</t:IsAssociated>";
+  const std::string self = "<t:Mailbox><t:EmailAddress>" + xml_escape(mb.address) +
+                           "</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType><t:MailboxType>Mailbox</t:MailboxType></t:Mailbox>";
+  x += "<t:Sender>" + self + "</t:Sender>";
+  auto recipients = [](const char* name, const std::vector<std::string>& list) {
+    if (list.empty()) return std::string();
+    std::string out = "<t:" + std::string(name) + ">";
+    for (const auto& a : list)
+      out += "<t:Mailbox><t:EmailAddress>" + xml_escape(a) + "</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType>"
+             "<t:MailboxType>OneOff</t:MailboxType></t:Mailbox>";
+    return out + "</t:" + std::string(name) + ">";
+  };
+  x += recipients("ToRecipients", m.to) + recipients("CcRecipients", m.cc) + recipients("BccRecipients", m.bcc);
+  x += "<t:IsReadReceiptRequested>false</t:IsReadReceiptRequested><t:IsDeliveryReceiptRequested>false</t:IsDeliveryReceiptRequested>";
+  x += element("ConversationTopic", m.subject);
+  x += "<t:From>" + self + "</t:From>";
+  x += "<t:InternetMessageId>&lt;" + m.id.substr(6, 16) + "@contoso.onmicrosoft.com&gt;</t:InternetMessageId>";
+  x += "<t:IsRead>true</t:IsRead><t:IsResponseRequested>false</t:IsResponseRequested>";
+  return x + "</t:Message>";
 }
 
 // Whether the request asks for more than ids (exchangelib asks SyncFolderItems for full items).
@@ -311,6 +393,47 @@ http::Response sync_folder_items_op(EwsCall& c) {
                                                 "The specified folder could not be found in the store."));
 }
 
+// An occurrence of a series a request names.
+struct Occurrence {
+  std::string series;
+  SysSeconds original;
+  std::string change_key;  // as given
+};
+
+// The occurrence `id` (a t:OccurrenceItemId, or the t:ItemId of a changed occurrence) names;
+// std::monostate when it names no occurrence; the response message refusing it, as Exchange
+// words it, when the pattern has no such occurrence.
+std::variant<std::monostate, Occurrence, std::string> occurrence_addressed(EwsCall& c, const pugi::xml_node&,
+                                                                           const pugi::xml_node& id) {
+  if (is_element(id, kTypesNs, "ItemId")) {
+    auto of = c.tenant.occurrence_of(c.mb, id.attribute("Id").value());
+    if (!of) return std::monostate{};
+    return Occurrence{of->first, of->second, id.attribute("ChangeKey").value()};
+  }
+  if (!is_element(id, kTypesNs, "OccurrenceItemId")) return std::monostate{};
+  const SimEvent* series = c.tenant.find_event(c.mb, id.attribute("RecurringMasterId").value());
+  if (!series)
+    return error_message(c.name, "ErrorItemNotFound", "The specified object was not found in the store.", "<m:Items/>");
+  if (!series->recurrence)
+    return error_message(c.name, "ErrorItemNotFound", "The recurring master item is not a recurring master.", "<m:Items/>");
+  const auto original = occurrence_at_index(*series, std::atoi(id.attribute("InstanceIndex").value()));
+  if (!original)
+    return error_message(c.name, "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange",
+                         "Occurrence index is out of recurrence range.", "<m:Items/>");
+  if (std::find(series->deleted_occurrences.begin(), series->deleted_occurrences.end(), *original) !=
+      series->deleted_occurrences.end())
+    return error_message(c.name, "ErrorCalendarOccurrenceIsDeletedFromRecurrence",
+                         "Occurrence with this index was previously deleted from the recurrence.", "<m:Items/>");
+  return Occurrence{series->id, *original, id.attribute("ChangeKey").value()};
+}
+
+std::variant<std::monostate, Occurrence, std::string> occurrence_addressed(EwsCall& c, const pugi::xml_node& change) {
+  for (auto id = change.first_child(); id; id = id.next_sibling())
+    if (is_element(id, kTypesNs, "ItemId") || is_element(id, kTypesNs, "OccurrenceItemId"))
+      return occurrence_addressed(c, change, id);
+  return std::monostate{};
+}
+
 // GetItem: contacts and events in full, a poisoned item refused with its code.
 http::Response get_item(EwsCall& c) {
   const auto& op = c.op;
@@ -320,7 +443,42 @@ http::Response get_item(EwsCall& c) {
   std::string msgs;
   auto ids = child(op, kMessagesNs, "ItemIds");
   for (auto id = ids.first_child(); id; id = id.next_sibling()) {
-    if (!is_element(id, kTypesNs, "ItemId")) continue;
+    if (id.type() != pugi::node_element) continue;
+    // An occurrence by its series and place (OccurrenceItemId), a series by one of its
+    // occurrences (RecurringMasterItemId): answered as the item they name.
+    std::optional<SimEvent> named;
+    const SimEvent* master = nullptr;
+    if (is_element(id, kTypesNs, "OccurrenceItemId")) {
+      auto at = occurrence_addressed(c, ids, id);
+      if (auto* refused = std::get_if<std::string>(&at)) {
+        msgs += *refused;
+        continue;
+      }
+      if (const auto* o = std::get_if<Occurrence>(&at)) named = occurrence_at(*c.tenant.find_event(c.mb, o->series), o->original);
+      if (!named) {
+        msgs += error_message(name, "ErrorItemNotFound", "The specified object was not found in the store.", "<m:Items/>");
+        continue;
+      }
+    } else if (is_element(id, kTypesNs, "RecurringMasterItemId")) {
+      auto of = c.tenant.occurrence_of(c.mb, id.attribute("OccurrenceId").value());
+      master = of ? c.tenant.find_event(c.mb, of->first) : nullptr;
+      if (!master) {
+        msgs += error_message(name, "ErrorItemNotFound", "The specified object was not found in the store.", "<m:Items/>");
+        continue;
+      }
+    } else if (!is_element(id, kTypesNs, "ItemId")) {
+      continue;
+    }
+    if (named || master) {
+      msgs += success_open(name) + "<m:Items>" + event_xml(named ? *named : *master, c.mb, true) + "</m:Items></m:GetItemResponseMessage>";
+      continue;
+    }
+    if (auto m = std::find_if(c.mb.sent_items.begin(), c.mb.sent_items.end(),
+                              [&](const SimMessage& m) { return m.id == id.attribute("Id").value(); });
+        m != c.mb.sent_items.end()) {
+      msgs += success_open(name) + "<m:Items>" + message_xml(*m, c.mb, true) + "</m:Items></m:GetItemResponseMessage>";
+      continue;
+    }
     const SimContact* sc = c.tenant.find_contact(c.mb, id.attribute("Id").value());
     const SimEvent* ev = sc ? nullptr : c.tenant.find_event(c.mb, id.attribute("Id").value());
     // A modified occurrence is an item of its own (CalendarItemType Exception).
@@ -421,8 +579,12 @@ http::Response send_items(EwsCall& c) {
     addresses("ToRecipients", m.to);
     addresses("CcRecipients", m.cc);
     addresses("BccRecipients", m.bcc);
-    for (auto a = child(item, kTypesNs, "Attachments").first_child(); a; a = a.next_sibling())
+    for (auto a = child(item, kTypesNs, "Attachments").first_child(); a; a = a.next_sibling()) {
+      if (a.type() != pugi::node_element) continue;
       m.attachment_names.push_back(child_text(a, kTypesNs, "Name"));
+      m.attachment_types.push_back(child_text(a, kTypesNs, "ContentType"));
+      m.attachment_sizes.push_back(base64_decode(child_text(a, kTypesNs, "Content")).value_or("").size());
+    }
     for (auto p = item.first_child(); p; p = p.next_sibling())
       if (is_element(p, kTypesNs, "ExtendedProperty"))
         m.extended[extended_key(child(p, kTypesNs, "ExtendedFieldURI"))] = child_text(p, kTypesNs, "Value");
@@ -515,47 +677,6 @@ std::optional<std::string> change_key_refusal(const std::string& name, std::stri
 std::string updated_message(const std::string& name, const std::string& item_xml) {
   return success_open(name) + "<m:Items>" + item_xml +
          "</m:Items><m:ConflictResults><m:Count>0</m:Count></m:ConflictResults></m:UpdateItemResponseMessage>";
-}
-
-// An occurrence of a series a request names.
-struct Occurrence {
-  std::string series;
-  SysSeconds original;
-  std::string change_key;  // as given
-};
-
-// The occurrence `id` (a t:OccurrenceItemId, or the t:ItemId of a changed occurrence) names;
-// std::monostate when it names no occurrence; the response message refusing it, as Exchange
-// words it, when the pattern has no such occurrence.
-std::variant<std::monostate, Occurrence, std::string> occurrence_addressed(EwsCall& c, const pugi::xml_node&,
-                                                                           const pugi::xml_node& id) {
-  if (is_element(id, kTypesNs, "ItemId")) {
-    auto of = c.tenant.occurrence_of(c.mb, id.attribute("Id").value());
-    if (!of) return std::monostate{};
-    return Occurrence{of->first, of->second, id.attribute("ChangeKey").value()};
-  }
-  if (!is_element(id, kTypesNs, "OccurrenceItemId")) return std::monostate{};
-  const SimEvent* series = c.tenant.find_event(c.mb, id.attribute("RecurringMasterId").value());
-  if (!series)
-    return error_message(c.name, "ErrorItemNotFound", "The specified object was not found in the store.", "<m:Items/>");
-  if (!series->recurrence)
-    return error_message(c.name, "ErrorItemNotFound", "The recurring master item is not a recurring master.", "<m:Items/>");
-  const auto original = occurrence_at_index(*series, std::atoi(id.attribute("InstanceIndex").value()));
-  if (!original)
-    return error_message(c.name, "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange",
-                         "Occurrence index is out of recurrence range.", "<m:Items/>");
-  if (std::find(series->deleted_occurrences.begin(), series->deleted_occurrences.end(), *original) !=
-      series->deleted_occurrences.end())
-    return error_message(c.name, "ErrorCalendarOccurrenceIsDeletedFromRecurrence",
-                         "Occurrence with this index was previously deleted from the recurrence.", "<m:Items/>");
-  return Occurrence{series->id, *original, id.attribute("ChangeKey").value()};
-}
-
-std::variant<std::monostate, Occurrence, std::string> occurrence_addressed(EwsCall& c, const pugi::xml_node& change) {
-  for (auto id = change.first_child(); id; id = id.next_sibling())
-    if (is_element(id, kTypesNs, "ItemId") || is_element(id, kTypesNs, "OccurrenceItemId"))
-      return occurrence_addressed(c, change, id);
-  return std::monostate{};
 }
 
 // UpdateItem of contacts and events, with Exchange's change key rules.
@@ -669,6 +790,39 @@ http::Response delete_item(EwsCall& c) {
   return operation_response(name, msgs);
 }
 
+// FindItem with a CalendarView: what is on the calendar in [StartDate, EndDate), series expanded
+// into their occurrences (CalendarItemType Occurrence) and exceptions, masters left out, in start
+// order, at most MaxEntriesReturned of them.
+http::Response calendar_view(EwsCall& c) {
+  const auto view = child(c.op, kMessagesNs, "CalendarView");
+  const auto from = parse_xs_datetime(view.attribute("StartDate").value());
+  const auto to = parse_xs_datetime(view.attribute("EndDate").value());
+  if (!from || !to || *to < *from)
+    return operation_response(c.name, error_message(c.name, "ErrorCalendarEndDateIsEarlierThanStartDate",
+                                                    "EndDate is earlier than StartDate"));
+  std::vector<SimEvent> items;
+  for (const auto& [_, e] : c.mb.calendar.events) {
+    if (e.deleted) continue;
+    if (!e.recurrence) {
+      if (e.start < *to && (e.end > *from || (e.end == e.start && e.start >= *from))) items.push_back(e);
+      continue;
+    }
+    for (const auto& o : model::expand(event_as_model(e), *from, *to))
+      if (auto at = parse_xs_datetime(o.original_start))
+        if (auto item = occurrence_at(e, *at)) items.push_back(std::move(*item));
+  }
+  std::stable_sort(items.begin(), items.end(), [](const SimEvent& a, const SimEvent& b) { return a.start < b.start; });
+  const int max = std::atoi(view.attribute("MaxEntriesReturned").value());
+  const bool all = max <= 0 || static_cast<std::size_t>(max) >= items.size();
+  if (!all) items.resize(static_cast<std::size_t>(max));
+  const bool full = wants_full_items(child(c.op, kMessagesNs, "ItemShape"));
+  std::string xml;
+  for (const auto& e : items) xml += event_xml(e, c.mb, full);
+  return operation_response(c.name, success_open(c.name) + "<m:RootFolder TotalItemsInView=\"" + std::to_string(items.size()) +
+                                        "\" IncludesLastItemInRange=\"" + (all ? "true" : "false") + "\"><t:Items>" + xml +
+                                        "</t:Items></m:RootFolder></m:FindItemResponseMessage>");
+}
+
 // FindItem in Sent Items, the calendar or the contacts folder.
 http::Response find_item(EwsCall& c) {
   const auto& op = c.op;
@@ -676,12 +830,9 @@ http::Response find_item(EwsCall& c) {
   auto parent = child(op, kMessagesNs, "ParentFolderIds");
   if (is_distinguished(parent, "sentitems")) {
     return find_items(op, c.mb.sent_items, [](const SimMessage& m) { return &m.extended; },
-                      [](const SimMessage& m, bool) {
-                        return "<t:Message><t:ItemId Id=\"" + m.id + "\" ChangeKey=\"CQAAABYAAAA" +
-                               base64_encode(m.id.substr(m.id.size() - 6)) + "\"/>" + element("Subject", m.subject) +
-                               "<t:DateTimeSent>" + format_rfc3339_utc(m.sent) + "</t:DateTimeSent></t:Message>";
-                      });
+                      [&](const SimMessage& m, bool full) { return message_xml(m, c.mb, full); });
   }
+  if (is_distinguished(parent, "calendar") && child(op, kMessagesNs, "CalendarView")) return calendar_view(c);
   if (is_distinguished(parent, "calendar")) {
     return find_items(op, c.mb.calendar.events,
                       [](const auto& entry) { return entry.second.deleted ? nullptr : &entry.second.extended; },

@@ -71,6 +71,10 @@ struct SimEvent {
   bool deleted = false;
   // Set on the item an exception is read as (occurrence_item()): the master's id.
   std::string exception_of;
+  // An occurrence as the pattern has it, listed as an item of its own (a calendar view's
+  // CalendarItemType Occurrence); exception_of names its series.
+  bool plain_occurrence = false;
+  SysSeconds original_start{};  // exceptions and occurrences: where the pattern put it
   std::string change_key() const;
 };
 
@@ -81,6 +85,11 @@ SimEvent occurrence_item(const SimEvent& master, const SimEvent::Exception& exce
 // The original start of the series' `index`-th occurrence, counted from 1 over its pattern and
 // range with cancelled occurrences (EWS's InstanceIndex); nullopt past its end.
 std::optional<SysSeconds> occurrence_at_index(const SimEvent& series, int index);
+
+// The series' occurrence originally at `original` as its own item: its exception, or the
+// pattern's occurrence with the id a calendar view lists it by. nullopt when cancelled or not in
+// the pattern.
+std::optional<SimEvent> occurrence_at(const SimEvent& series, SysSeconds original);
 
 enum class ChangeType { create, update, remove };
 
@@ -99,7 +108,8 @@ struct SimMessage {
   bool html = false;
   std::vector<std::string> to, cc, bcc;
   std::vector<std::string> attachment_names;
-  std::vector<std::size_t> attachment_sizes;  // bytes, beside each name (Graph's drafts)
+  std::vector<std::size_t> attachment_sizes;  // bytes, beside each name
+  std::vector<std::string> attachment_types;  // content types, beside each name (EWS)
   std::map<std::string, std::string> extended;
   SysSeconds sent{};
   bool delivered = true;  // false: saved to Sent Items although the send was refused
@@ -168,7 +178,8 @@ class Tenant {
   const SimEvent& add_event(Mailbox& mb, SimEvent event);
   // Replaces an event's content with a client's change (ids and log bookkeeping kept).
   const SimEvent* write_event(Mailbox& mb, const std::string& id, const SimEvent& changed);
-  // The modified occurrence with EWS id `id`, as its own item; nullopt if none.
+  // The occurrence with EWS id `id` (a modified one's own id, or the id a calendar view gives an
+  // occurrence as the pattern has it), as its own item; nullopt if none.
   std::optional<SimEvent> find_occurrence(const Mailbox& mb, const std::string& id) const;
   // Outlook's edit of one occurrence, by its original start: its own subject, location, body
   // (those given) and times (start and end, when given). The series' change key moves on.
