@@ -9,7 +9,7 @@ EXSYNC_PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libpugixml-dev libsqlite3-dev libspdlog-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libxml2-dev libxml2-utils libhowardhinnant-date-dev tzdata
-  libsystemd-dev python3-exchangelib curl ca-certificates time bc nodejs
+  libsystemd-dev python3-exchangelib python3-msal curl ca-certificates time bc nodejs
 )
 
 # Installs the packages that are missing; silent when all are present.

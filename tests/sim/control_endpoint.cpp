@@ -56,7 +56,10 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
     json::object graph_ops;
     if (graph_)
       for (const auto& [k, v] : graph_->stats().operations) graph_ops[k] = v;
+    json::object grants;
+    for (const auto& [k, v] : entra_.grants()) grants[k] = v;
     return json_response(200, json::object{{"operations", ops},
+                                           {"token_grants", grants},
                                            {"graph_operations", graph_ops},
                                            {"graph_throttled", graph_ ? graph_->stats().throttled : 0},
                                            {"graph_requests", graph_ ? static_cast<std::int64_t>(graph_->stats().requests) : 0},

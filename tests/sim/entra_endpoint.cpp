@@ -174,6 +174,20 @@ int EntraEndpoint::check_client_assertion(const std::string& jwt, const std::str
   return 0;
 }
 
+http::Response EntraEndpoint::user_realm(const std::string& username) const {
+  const auto at = username.rfind('@');
+  const auto domain = at == std::string::npos ? std::string() : username.substr(at + 1);
+  const auto& account = tenant_.service_account();
+  const bool ours = !domain.empty() && account.size() > domain.size() &&
+                    account.compare(account.size() - domain.size(), domain.size(), domain) == 0 &&
+                    account[account.size() - domain.size() - 1] == '@';
+  boost::json::object o{{"ver", "1.0"}, {"account_type", ours ? "Managed" : "Unknown"}};
+  if (ours) o["domain_name"] = domain;
+  o["cloud_instance_name"] = "microsoftonline.com";
+  o["cloud_audience_urn"] = "urn:federation:MicrosoftOnline";
+  return {200, {{"Content-Type", "application/json; charset=utf-8"}, {"Cache-Control", "no-store"}}, boost::json::serialize(o)};
+}
+
 http::Response EntraEndpoint::openid_configuration(const std::string& tenant_segment, const std::string& base) {
   ++requests_;
   if (tenant_segment != tenant_.tenant_id() && tenant_segment != "organizations" && tenant_segment != "common")
@@ -235,6 +249,7 @@ http::Response EntraEndpoint::handle(const http::Request& req, const std::string
     o["ext_expires_in"] = tenant_.token_lifetime.count();
     o["access_token"] = tenant_.issue_access_token(
         true, scope.find("graph.microsoft.com") != std::string::npos ? Tenant::Audience::graph : Tenant::Audience::ews);
+    ++grants_[grant];
     return json_response(200, o);
   }
   // A public client (ROPC) sends no secret.
@@ -266,6 +281,7 @@ http::Response EntraEndpoint::handle(const http::Request& req, const std::string
   o["ext_expires_in"] = tenant_.token_lifetime.count();
   o["access_token"] = tenant_.issue_access_token(false, graph ? Tenant::Audience::graph : Tenant::Audience::ews);
   if (form["scope"].find("offline_access") != std::string::npos) o["refresh_token"] = tenant_.issue_refresh_token();
+  ++grants_[grant];
   // With the openid scope, the service account's ID token (OpenID Connect), and with
   // client_info=1 its identifiers, which Microsoft's libraries key their account cache by.
   // Not signed with a key anyone could check: the simulator publishes no signing keys.

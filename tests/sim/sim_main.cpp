@@ -235,6 +235,14 @@ int main(int argc, char** argv) {
                           add_request_ids(req, sim::kEntraRequestIdHeader, answer);
                           co_return answer;
                         }
+                        // /common/userrealm/{username}: MSAL asks it before ROPC.
+                        if (auto target = http::parse_request_target(t);
+                            req.method == "GET" && target && target->segments.size() == 3 &&
+                            target->segments[0] == "common" && target->segments[1] == "userrealm") {
+                          http::Answer answer{entra.user_realm(target->segments[2]), {}, false};
+                          add_request_ids(req, sim::kEntraRequestIdHeader, answer);
+                          co_return answer;
+                        }
                         if (slash != std::string::npos && path.substr(slash) == "/oauth2/v2.0/token") {
                           http::Answer answer{entra.handle(req, path.substr(1, slash - 1)), {}, false};
                           add_request_ids(req, sim::kEntraRequestIdHeader, answer);
