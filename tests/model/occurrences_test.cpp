@@ -131,3 +131,63 @@ TEST(OccurrencesTest, ASingleEventIsItsOwnOccurrence) {
 
 }  // namespace
 }  // namespace exsync::model
+
+namespace exsync::model {
+namespace {
+
+TEST(PatternOccurrenceTest, CountsFromOneWithCancelledOccurrencesAcrossDaylightSaving) {
+  const auto series = weekly_series();
+  auto first = pattern_occurrence(series, "2026-03-03T17:00:00Z");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->index, 1);
+  EXPECT_EQ(first->start, "2026-03-03T09:00:00-08:00");
+  // The fifth was cancelled and the third moved: each keeps its place in the pattern, and the
+  // pattern's times (09:00 local, PDT by then).
+  auto fifth = pattern_occurrence(series, "2026-03-31T09:00:00-07:00");
+  ASSERT_TRUE(fifth);
+  EXPECT_EQ(fifth->index, 5);
+  auto third = pattern_occurrence(series, "2026-03-17T16:00:00Z");
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->index, 3);
+  EXPECT_EQ(third->start, "2026-03-17T09:00:00-07:00");
+  EXPECT_EQ(third->end, "2026-03-17T09:30:00-07:00");
+  EXPECT_FALSE(pattern_occurrence(series, "2026-03-17T18:00:00Z")) << "where it was moved to is no original start";
+  EXPECT_FALSE(pattern_occurrence(series, "2026-04-14T16:00:00Z")) << "past the sixth";
+  EXPECT_FALSE(pattern_occurrence(series, "2026-03-04T17:00:00Z")) << "a Wednesday";
+}
+
+TEST(OccurrenceWritesTest, NewCancellationsAndChangesAreWrittenEachOnceWithTheirAddress) {
+  const auto before = weekly_series();
+  auto after = before;
+  // Cancel the second, rename the fourth, move the third (already changed) again.
+  after.deleted_occurrences.insert(after.deleted_occurrences.begin(), "2026-03-10T16:00:00Z");
+  after.modified_occurrences[0].start = "2026-03-17T12:00:00-07:00";
+  after.modified_occurrences[0].end = "2026-03-17T12:30:00-07:00";
+  after.modified_occurrences.push_back({"", "2026-03-24T16:00:00Z", "2026-03-24T09:00:00-07:00",
+                                        "2026-03-24T09:30:00-07:00",
+                                        OccurrenceDetails{"Pipeline review with the lender", "", "", "America/Los_Angeles",
+                                                          {}, std::nullopt, ""}});
+  const auto writes = occurrence_writes(before, after);
+  ASSERT_EQ(writes.size(), 3u);
+  EXPECT_TRUE(writes[0].cancel);
+  EXPECT_EQ(writes[0].original_start, "2026-03-10T16:00:00Z");
+  EXPECT_EQ(writes[0].instance_index, 2);
+  EXPECT_TRUE(writes[0].own_id.empty());
+  EXPECT_EQ(writes[1].original_start, "2026-03-17T16:00:00Z");
+  EXPECT_EQ(writes[1].own_id, "OCC3") << "a changed occurrence is addressed by its own id";
+  EXPECT_EQ(writes[1].was.start, "2026-03-17T11:00:00-07:00");
+  EXPECT_EQ(writes[1].becomes.start, "2026-03-17T12:00:00-07:00");
+  EXPECT_EQ(writes[2].instance_index, 4);
+  EXPECT_EQ(writes[2].was.subject, "Weekly pipeline review");
+  EXPECT_EQ(writes[2].becomes.subject, "Pipeline review with the lender");
+  EXPECT_FALSE(writes[2].becomes.recurrence) << "an occurrence is written as a single event";
+  EXPECT_TRUE(occurrence_writes(after, after).empty());
+
+  // A new pattern: nothing is addressed by an id the mailbox may have dropped with it.
+  auto longer = after;
+  longer.recurrence->count = 8;
+  for (const auto& w : occurrence_writes(before, longer)) EXPECT_TRUE(w.own_id.empty()) << w.original_start;
+}
+
+}  // namespace
+}  // namespace exsync::model
