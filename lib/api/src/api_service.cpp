@@ -540,8 +540,9 @@ Task<http::Response> patch_item(const Call& c) {
   if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
   if (auto unknown = model::unknown_field(c.folder, c.req.body)) co_return unknown_field_error(*unknown);
   const auto patch = std::get<json::value>(body).as_object();
-  co_return co_await write_item(c, [&](const store::StoredItem& current, const std::optional<model::ItemPayload>& before)
-                                       -> std::variant<std::optional<model::ItemPayload>, http::Response> {
+  // (A named Change: the coroutine holds it by reference across its suspensions.)
+  const Change change = [&](const store::StoredItem& current, const std::optional<model::ItemPayload>& before)
+      -> std::variant<std::optional<model::ItemPayload>, http::Response> {
     auto merged = merge_patch(json::parse(current.payload_json).as_object(), patch);
     auto parsed = payload_from_body(c.folder, merged);
     if (auto* r = std::get_if<http::Response>(&parsed)) return std::move(*r);
@@ -550,14 +551,14 @@ Task<http::Response> patch_item(const Call& c) {
       if (auto change = series_change(*before, payload)) return error(422, "invalid_field", *change);
     }
     return std::optional<model::ItemPayload>(std::move(payload));
-  });
+  };
+  co_return co_await write_item(c, change);
 }
 
 Task<http::Response> delete_item(const Call& c) {
-  co_return co_await write_item(c, [](const store::StoredItem&, const std::optional<model::ItemPayload>&)
-                                       -> std::variant<std::optional<model::ItemPayload>, http::Response> {
-    return std::optional<model::ItemPayload>();
-  });
+  const Change removal = [](const store::StoredItem&, const std::optional<model::ItemPayload>&)
+      -> std::variant<std::optional<model::ItemPayload>, http::Response> { return std::optional<model::ItemPayload>(); };
+  co_return co_await write_item(c, removal);
 }
 
 // The series an occurrence route names, and the occurrence's original start in UTC; or the
@@ -590,8 +591,8 @@ Task<http::Response> patch_occurrence(const Call& c) {
       co_return error(422, "unknown_field", "\"" + std::string(m.key()) +
                                                 "\" is not a field of an occurrence (start, end, subject, location, body, "
                                                 "reminder_minutes, free_busy); nothing was written");
-  co_return co_await write_item(c, [&](const store::StoredItem&, const std::optional<model::ItemPayload>& current)
-                                       -> std::variant<std::optional<model::ItemPayload>, http::Response> {
+  const Change change = [&](const store::StoredItem&, const std::optional<model::ItemPayload>& current)
+      -> std::variant<std::optional<model::ItemPayload>, http::Response> {
     auto found = series_occurrence(c, current);
     if (auto* r = std::get_if<http::Response>(&found)) return std::move(*r);
     auto& [series, original] = std::get<0>(found);
@@ -630,24 +631,23 @@ Task<http::Response> patch_occurrence(const Call& c) {
     else series.modified_occurrences.push_back(std::move(o));
     model::sort_occurrences(series);
     return std::optional<model::ItemPayload>(std::move(series));
-  });
+  };
+  co_return co_await write_item(c, change);
 }
 
 // DELETE .../occurrences/{original_start}: one occurrence cancelled.
 Task<http::Response> delete_occurrence(const Call& c) {
-  co_return co_await write_item(
-      c,
-      [&](const store::StoredItem&, const std::optional<model::ItemPayload>& current)
-          -> std::variant<std::optional<model::ItemPayload>, http::Response> {
-        auto found = series_occurrence(c, current);
-        if (auto* r = std::get_if<http::Response>(&found)) return std::move(*r);
-        auto& [series, original] = std::get<0>(found);
-        std::erase_if(series.modified_occurrences, [&](const auto& m) { return m.original_start == original; });
-        series.deleted_occurrences.push_back(original);
-        model::sort_occurrences(series);
-        return std::optional<model::ItemPayload>(std::move(series));
-      },
-      204);
+  const Change cancel = [&](const store::StoredItem&, const std::optional<model::ItemPayload>& current)
+      -> std::variant<std::optional<model::ItemPayload>, http::Response> {
+    auto found = series_occurrence(c, current);
+    if (auto* r = std::get_if<http::Response>(&found)) return std::move(*r);
+    auto& [series, original] = std::get<0>(found);
+    std::erase_if(series.modified_occurrences, [&](const auto& m) { return m.original_start == original; });
+    series.deleted_occurrences.push_back(original);
+    model::sort_occurrences(series);
+    return std::optional<model::ItemPayload>(std::move(series));
+  };
+  co_return co_await write_item(c, cancel, 204);
 }
 
 // The API's routes. A pattern's segments are literals or placeholders: {mailbox} (a configured
