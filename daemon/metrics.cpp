@@ -71,6 +71,7 @@ std::string metrics_text(const Runtime& rt, const sync::Scheduler& scheduler) {
   for (const auto& s : statuses) {
     if (s.failures > 0) sample("exsync_mailbox_consecutive_failures", "mailbox=\"" + s.mailbox + "\"", s.failures);
   }
+  if (rt.webhooks) out += rt.webhooks->metrics();
   return out;
 }
 

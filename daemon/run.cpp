@@ -33,6 +33,7 @@ void arm_stop_signals(Runtime& rt, net::signal_set& signals, std::function<void(
       if (gec) return;
       log::warn("daemon.stop.aborting_requests", {{"grace_seconds", kStopGrace.count()}});
       rt.client->shutdown();
+      if (rt.webhook_client) rt.webhook_client->shutdown();
     });
   });
 }
@@ -50,7 +51,14 @@ bool start_api(Runtime& rt) {
                          return rt.schedule->status(mailbox);
                        },
                        [&rt]() { return rt.metrics ? rt.metrics() : std::string(); },
-                       rt.backend->capabilities()});
+                       rt.backend->capabilities(),
+                       [&rt]() -> std::optional<webhooks::EndpointStatus> {
+                         if (!rt.webhooks) return std::nullopt;
+                         return rt.webhooks->status();
+                       },
+                       [&rt]() {
+                         if (rt.webhooks) rt.webhooks->wake();
+                       }});
   http::ServerOptions opts;
   opts.max_request_bytes = 8u << 20;
   rt.api_server = std::make_unique<http::Server>(rt.io.get_executor(), opts,
@@ -76,6 +84,19 @@ bool start_api(Runtime& rt) {
   }
   log::info("api.listening", {{"address", rt.cfg.api.address}, {"port", *port}});
   return true;
+}
+
+// Which store a webhook's entries are of, in every webhook-id: the tenant, and the store's file.
+std::string webhook_source(const config::Config& cfg) {
+  std::uint64_t h = 14695981039346656037ull;  // FNV-1a
+  for (unsigned char c : cfg.tenant.tenant_id + "|" + cfg.ews.url + "|" + cfg.store_path.filename().string()) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int shift = 60; shift >= 28; shift -= 4) out += kHex[(h >> shift) & 0xf];
+  return out;
 }
 
 // One line for systemd's STATUS: how far the first round is, or how the last one went.
@@ -169,6 +190,14 @@ void reload(Runtime& rt, sync::Scheduler& scheduler, bool fixed_mailboxes) {
 // `run`: every mailbox synced about once per interval, CRM writes pushed promptly, until SIGTERM.
 // `once`: one round over the mailboxes; the exit status says whether any failed.
 int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailboxes, bool fixed_mailboxes) {
+  if (forever && rt.cfg.webhooks.enabled) {
+    const auto& w = rt.cfg.webhooks;
+    rt.webhooks = std::make_unique<webhooks::Dispatcher>(
+        *rt.store, rt.blocking, *rt.webhook_client,
+        webhooks::Endpoint{.name = w.name, .url = w.url, .key = w.key.reveal(), .source = webhook_source(rt.cfg),
+                           .timeout = w.timeout, .failing_after = w.failing_after, .max_retry = w.max_retry,
+                           .max_in_flight = w.max_in_flight});
+  }
   if (forever && rt.cfg.api.enabled && !start_api(rt)) return kExitUnavailable;
   rt.schedule = std::make_unique<sync::Schedule>(
       MonotonicClock::instance(),
@@ -266,10 +295,17 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
                                {"access", config::access_name(rt.cfg.tenant.access)},
                                {"protocol", config::protocol_name(rt.cfg.tenant.protocol)},
                                {"store", rt.cfg.store_path.string()}});
+  if (rt.webhooks) {
+    log::info("webhook.started", {{"endpoint", rt.cfg.webhooks.name}, {"url", rt.cfg.webhooks.url}});
+    net::co_spawn(rt.io, rt.webhooks->run(), [](std::exception_ptr e) {
+      if (e) std::rethrow_exception(e);
+    });
+  }
   net::co_spawn(
       rt.io,
       [&]() -> Task<void> {
         co_await scheduler.run();
+        if (rt.webhooks) rt.webhooks->stop();
         rt.on_write = nullptr;
         rt.metrics = nullptr;
         signals.cancel();

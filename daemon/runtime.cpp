@@ -39,6 +39,17 @@ int build_runtime(Runtime& rt) {
     return kExitConfig;
   }
   rt.client = std::move(*client);
+  if (rt.cfg.webhooks.enabled) {
+    auto hook_opts = client_options(rt.cfg);
+    hook_opts.timeout = rt.cfg.webhooks.timeout;
+    hook_opts.max_idle_per_origin = static_cast<std::size_t>(rt.cfg.webhooks.max_in_flight);
+    auto hooks = http::Client::create(rt.io.get_executor(), hook_opts);
+    if (!hooks) {
+      std::fprintf(stderr, "exsyncd: %s: tls.ca_file: %s\n", rt.cfg.source.c_str(), hooks.error().message.c_str());
+      return kExitConfig;
+    }
+    rt.webhook_client = std::move(*hooks);
+  }
 
   rt.tokens = std::make_unique<auth::EntraTokenSource>(rt.io.get_executor(), *rt.client, MonotonicClock::instance(),
                                                        entra_settings(rt.cfg));

@@ -22,6 +22,7 @@
 #include "exsync/sync/load_governor.hpp"
 #include "exsync/sync/schedule.hpp"
 #include "exsync/sync/sync_engine.hpp"
+#include "exsync/webhooks/dispatcher.hpp"
 
 namespace exsync::daemon {
 
@@ -39,6 +40,8 @@ struct Runtime {
   std::unique_ptr<sync::GovernedRemote> remote;  // the backend, as the governor allows
   std::unique_ptr<sync::SyncEngine> engine;
   std::unique_ptr<sync::Schedule> schedule;      // run only
+  std::unique_ptr<http::Client> webhook_client;           // [webhooks]: its own timeout and pool
+  std::unique_ptr<webhooks::Dispatcher> webhooks;         // run only, with [webhooks]
   std::unique_ptr<api::ApiService> api;
   std::unique_ptr<http::Server> api_server;
   // Called on the network thread when the API stored a write for a mailbox.

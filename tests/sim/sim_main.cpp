@@ -16,6 +16,7 @@
 
 #include "control_endpoint.hpp"
 #include "graph_endpoint.hpp"
+#include "webhook_receiver.hpp"
 #include "request_ids.hpp"
 #include "exsync/crypto/certificates.hpp"
 #include "exsync/crypto/client_assertion.hpp"
@@ -32,7 +33,7 @@ A simulated Microsoft 365 tenant for exsync: Entra ID's token endpoint, an Excha
 Services endpoint and Microsoft Graph (/graph/v1.0) on the same mailboxes, over HTTPS, with its
 own CA. Writes DIR/ca.pem, DIR/exsync.toml (a daemon
 configuration pointing at the simulator, with an [api] section), DIR/service-account.password,
-DIR/client.secret (for app-only access),
+DIR/client.secret (for app-only access), DIR/webhook.secret (the CRM receiver's, POST /crm/webhook),
 DIR/api.token and DIR/mailboxes.txt, then serves until SIGTERM or SIGINT.
 
 Options:
@@ -189,10 +190,18 @@ int main(int argc, char** argv) {
     ews.stats().bytes_sent += answer.response.body.size();
     return std::move(answer.response);
   };
+  sim::WebhookReceiver webhooks;  // the CRM's webhook endpoint, for the daemon's deliveries
   http::Server server(io.get_executor(), server_options,
                       [&](http::Request req) -> Task<http::Answer> {
                         const std::string& t = req.url;
+                        if (t.rfind("/sim/webhooks", 0) == 0) {
+                          auto target = http::parse_request_target(t);
+                          co_return http::Answer{target ? webhooks.control(req, target->segments)
+                                                        : http::Response{400, {}, "bad target\n"},
+                                                 {}, false};
+                        }
                         if (t.rfind("/sim/", 0) == 0) co_return http::Answer{control.handle(req), {}, false};
+                        if (t == "/crm/webhook") co_return http::Answer{webhooks.receive(req), {}, false};
                         if (is_ews(t)) {
                           sim::BudgetTicket ticket;
                           auto answer = ews.handle(req, ticket);
@@ -316,6 +325,7 @@ int main(int argc, char** argv) {
   if (!write_file(dir / "ca.pem", pki->ca.certificate) ||
       !write_file(dir / "service-account.password", tenant.password() + "\n", true) ||
       !write_file(dir / "client.secret", tenant.client_secret() + "\n", true) ||
+      !write_file(dir / "webhook.secret", webhooks.secret() + "\n", true) ||
       !write_file(dir / "mailboxes.txt", mailbox_list) || !write_file(dir / "api.token", api_token + "\n", true) || !write_file(dir / "sim.port", std::to_string(*bound) + "\n") ||
       !write_file(dir / "exsync.toml", config)) {
     std::fprintf(stderr, "exsync-sim: cannot write into %s\n", dir.c_str());

@@ -366,7 +366,7 @@ TEST_F(SqliteStoreTest, MigratesFromEveryEarlierSchemaVersion) {
     EXPECT_EQ(sqlite3_column_int(v, 0), version);
     sqlite3_finalize(v);
     const std::string rows =
-        "INSERT INTO mailboxes VALUES (1, 'a@x.com');"
+        "INSERT INTO mailboxes(id, address) VALUES (1, 'a@x.com');"
         "INSERT INTO folder_state(mailbox_id, folder, cursor) VALUES (1, 'contacts', 'old-state');"
         "INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) VALUES "
         "('L1', 1, 'contacts', 'A', '1', '{\"display_name\":\"Ann\"}');";
@@ -854,6 +854,44 @@ TEST_F(SqliteStoreTest, AdoptingAnIdSpaceRenamesEveryStoredIdAndResyncsEveryFold
   ASSERT_TRUE(out) << out.error().message;
   EXPECT_EQ(out->created + out->deleted, 0);
   EXPECT_EQ(s->items("a@x.com", FolderKind::contacts)->size(), 4u);
+}
+
+}  // namespace
+}  // namespace exsync::store
+
+namespace exsync::store {
+namespace {
+
+// A webhook endpoint's cursors: it starts at the feed's head, moves on per mailbox only forward
+// and durably, and a replay moves every mailbox back.
+TEST_F(SqliteStoreTest, AWebhookEndpointDeliversFromTheHeadItWasFirstSeenAtAndReplaysOnRequest) {
+  auto s = open();
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page_of({contact("A", "1", "Ann")}, "c1")));
+  ASSERT_TRUE(s->webhook_backlog("crm")->empty()) << "a new endpoint starts at the head";
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page_of({contact("B", "1", "Bo")}, "c2")));
+  ASSERT_TRUE(s->commit_page("b@x.com", FolderKind::contacts, page_of({contact("C", "1", "Cy")}, "c1")));
+  auto backlog = s->webhook_backlog("crm");
+  ASSERT_TRUE(backlog);
+  ASSERT_EQ(backlog->size(), 2u);
+  EXPECT_EQ((*backlog)[0].mailbox, "a@x.com");
+  EXPECT_EQ((*backlog)[0].cursor, 1);
+  EXPECT_EQ((*backlog)[0].head, 2);
+  EXPECT_EQ(*s->feed_head(), 3);
+  ASSERT_TRUE(s->advance_webhook("crm", "a@x.com", 2));
+  ASSERT_TRUE(s->advance_webhook("crm", "a@x.com", 1)) << "a late acknowledgement";
+  s.reset();
+  s = open();
+  backlog = s->webhook_backlog("crm");
+  ASSERT_EQ(backlog->size(), 1u) << "a@x.com's cursor survived, and did not move back";
+  EXPECT_EQ((*backlog)[0].mailbox, "b@x.com");
+  ASSERT_TRUE(s->advance_webhook("crm", "b@x.com", 3));
+  EXPECT_TRUE(s->webhook_backlog("crm")->empty());
+  ASSERT_TRUE(s->rewind_webhook("crm", 0));
+  backlog = s->webhook_backlog("crm");
+  ASSERT_EQ(backlog->size(), 2u);
+  EXPECT_EQ((*backlog)[0].cursor, 0);
+  EXPECT_EQ((*backlog)[1].cursor, 0);
+  EXPECT_EQ(s->webhook_backlog("other")->size(), 0u) << "each endpoint has its own cursors";
 }
 
 }  // namespace

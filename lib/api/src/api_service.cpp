@@ -54,12 +54,7 @@ http::Response store_failure(const model::StoreError& e) {
                "the local store could not be read; see the daemon's log");
 }
 
-// The item as the CRM sees it: its fields plus its identities and its ETag.
-std::optional<std::string> item_json(const store::StoredItem& item, model::FolderKind folder = model::FolderKind::contacts) {
-  auto payload = model::payload_from_json(folder, item.payload_json);
-  if (!payload) return std::nullopt;
-  return model::payload_to_json(*payload, model::ItemIdentity{item.local_id, item.remote, store::item_etag(item)});
-}
+using store::item_json;
 
 // One item, with its ETag header.
 http::Response item_response(int status, const store::StoredItem& item, model::FolderKind folder) {
@@ -650,6 +645,50 @@ Task<http::Response> delete_occurrence(const Call& c) {
   co_return co_await write_item(c, cancel, 204);
 }
 
+// GET /v1/webhooks: the endpoint, whether it is failing, what it has delivered and what waits.
+Task<http::Response> get_webhooks(const Call& c) {
+  json::array list;
+  if (const auto s = c.settings.webhook_status ? c.settings.webhook_status() : std::nullopt) {
+    auto when = [](const std::string& t) { return t.empty() ? json::value(nullptr) : json::value(t); };
+    list.push_back(json::object{{"name", s->name},
+                                {"url", s->url},
+                                {"state", s->failing ? "failing" : "ok"},
+                                {"failures_in_a_row", s->failures_in_a_row},
+                                {"last_error", s->last_error.empty() ? json::value(nullptr) : json::value(s->last_error)},
+                                {"last_success", when(s->last_success_at)},
+                                {"last_failure", when(s->last_failure_at)},
+                                {"delivered", s->delivered},
+                                {"backlog", s->backlog}});
+  }
+  co_return json_response(200, json::serialize(json::object{{"webhooks", std::move(list)}}));
+}
+
+// POST /v1/webhooks/{name}/replay {"cursor": N}: every entry after N is delivered again.
+Task<http::Response> replay_webhook(const Call& c) {
+  const auto s = c.settings.webhook_status ? c.settings.webhook_status() : std::nullopt;
+  if (!s || s->name != c.param) co_return error(404, "unknown_webhook", "no webhook endpoint named \"" + c.param + "\" ([webhooks] name)");
+  auto body = parse_body(c.req.body);
+  if (auto* r = std::get_if<http::Response>(&body)) co_return std::move(*r);
+  const auto& o = std::get<json::value>(body).as_object();
+  const auto* cursor = o.if_contains("cursor");
+  if (!cursor || !cursor->is_int64() || cursor->as_int64() < 0 || o.size() != 1)
+    co_return error(422, "invalid_field", "the body is {\"cursor\": N}, N a cursor of the changes feed (0 or more)");
+  auto horizon = co_await c.blocking_call([&] { return c.store.feed_horizon(); });
+  if (!horizon) co_return store_failure(horizon.error());
+  if (cursor->as_int64() < *horizon) {
+    json::object e{{"error", "cursor_expired"},
+                   {"message", "the changes feed no longer holds the changes after cursor " + std::to_string(cursor->as_int64()) +
+                                   " (kept: [store] keep_changes_days); replay from oldest_cursor or later"},
+                   {"oldest_cursor", *horizon}};
+    co_return json_response(410, json::serialize(e));
+  }
+  auto done = co_await c.blocking_call([&] { return c.store.rewind_webhook(c.param, cursor->as_int64()); });
+  if (!done) co_return store_failure(done.error());
+  log::info("webhook.replay", {{"endpoint", c.param}, {"cursor", cursor->as_int64()}});
+  if (c.settings.on_webhook_replay) c.settings.on_webhook_replay();
+  co_return json_response(202, json::serialize(json::object{{"replaying_after", cursor->as_int64()}}));
+}
+
 // The API's routes. A pattern's segments are literals or placeholders: {mailbox} (a configured
 // mailbox, else 404 unknown_mailbox), {param} and {occurrence} (any one segment). A path that matches with
 // another method is answered 405 with the methods it has.
@@ -666,6 +705,8 @@ const Route kRoutes[] = {
     {"GET", "/metrics", get_metrics},
     {"GET", "/v1/health", get_health},
     {"GET", "/v1/mailboxes", list_mailboxes},
+    {"GET", "/v1/webhooks", get_webhooks},
+    {"POST", "/v1/webhooks/{param}/replay", replay_webhook},
     {"GET", "/v1/mailboxes/{mailbox}/changes", get_changes},
     {"POST", "/v1/mailboxes/{mailbox}/folders/{param}/confirm-deletions", confirm_deletions},
     {"GET", "/v1/mailboxes/{mailbox}/conflicts", get_conflicts},

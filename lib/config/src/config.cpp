@@ -10,6 +10,7 @@
 #include "exsync/core/mailbox_address.hpp"
 #include "exsync/core/secret_file.hpp"
 #include "exsync/crypto/sealed_secret.hpp"
+#include "exsync/crypto/webhook_signature.hpp"
 
 namespace exsync::config {
 namespace {
@@ -29,6 +30,8 @@ const std::map<std::string, std::set<std::string>, std::less<>> kSchema = {
     {"sync", {"folders", "interval_seconds", "max_concurrent_mailboxes", "conflict", "max_delete_share"}},
     {"log", {"format", "level"}},
     {"api", {"listen", "token_file"}},
+    {"webhooks", {"name", "url", "secret_file", "key_file", "timeout_seconds", "failing_after", "max_retry_seconds",
+                  "max_in_flight"}},
 };
 
 struct Reader {
@@ -471,6 +474,37 @@ Result<Config, ConfigError> parse_config(std::string_view text, const fs::path& 
     if (token->size() < 16)
       return r.fail("api.token_file", cfg.api.token_file.string() + " must hold a token of 16 characters or more");
     cfg.api.token = Secret(std::move(*token));
+  }
+
+  if (root.contains("webhooks")) {
+    auto& w = cfg.webhooks;
+    w.enabled = true;
+    EXSYNC_TRY(r.str("webhooks", "name", w.name, false));
+    if (w.name.empty() || w.name.size() > 64 ||
+        w.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos)
+      return r.fail("webhooks.name", "\"" + w.name + "\" must be 1 to 64 of a-z, 0-9, _ and -");
+    EXSYNC_TRY(r.str("webhooks", "url", w.url, true));
+    if (!is_https_url(w.url)) return r.fail("webhooks.url", "must be an https:// URL (deliveries carry the CRM's data)");
+    std::string secret_file, key_file;
+    EXSYNC_TRY(r.str("webhooks", "secret_file", secret_file, true));
+    EXSYNC_TRY(r.secret_path("webhooks", "secret_file", secret_file, w.secret_file));
+    EXSYNC_TRY(r.str("webhooks", "key_file", key_file, false));
+    EXSYNC_TRY(r.secret_path("webhooks", "key_file", key_file, w.key_file));
+    auto secret = open_secret("webhooks.secret_file", w.secret_file, "webhooks.key_file", w.key_file);
+    if (!secret) return Fail{std::move(secret).error()};
+    auto key = crypto::parse_webhook_secret(*secret);
+    if (!key) return r.fail("webhooks.secret_file", w.secret_file.string() + " " + key.error());
+    w.key = Secret(std::move(*key));
+    std::int64_t timeout = w.timeout.count(), failing = w.failing_after, max_retry = w.max_retry.count(),
+                 in_flight = w.max_in_flight;
+    EXSYNC_TRY(r.integer("webhooks", "timeout_seconds", 1, 300, timeout));
+    EXSYNC_TRY(r.integer("webhooks", "failing_after", 1, 1000, failing));
+    EXSYNC_TRY(r.integer("webhooks", "max_retry_seconds", 1, 86400, max_retry));
+    EXSYNC_TRY(r.integer("webhooks", "max_in_flight", 1, 64, in_flight));
+    w.timeout = std::chrono::seconds(timeout);
+    w.failing_after = static_cast<int>(failing);
+    w.max_retry = std::chrono::seconds(max_retry);
+    w.max_in_flight = static_cast<int>(in_flight);
   }
 
   std::string fmt = "logfmt", lvl = "info";

@@ -1,6 +1,8 @@
 // What the CRM reads: items, their ETags, the changes feed and conflicts.
 #include "store_impl.hpp"
 
+#include "exsync/model/item_json.hpp"
+
 namespace exsync::store {
 
 std::string item_etag(const StoredItem& item) {
@@ -14,6 +16,12 @@ std::string item_etag(const StoredItem& item) {
   std::string tag = "\"";
   for (int shift = 60; shift >= 0; shift -= 4) tag += kHex[(h >> shift) & 0xf];
   return tag + "\"";
+}
+
+std::optional<std::string> item_json(const StoredItem& item, model::FolderKind folder) {
+  auto payload = model::payload_from_json(folder, item.payload_json);
+  if (!payload) return std::nullopt;
+  return model::payload_to_json(*payload, model::ItemIdentity{item.local_id, item.remote, item_etag(item)});
 }
 
 Result<std::vector<StoredItem>, StoreError> SqliteStore::items(const std::string& mailbox,
@@ -82,6 +90,56 @@ Result<std::int64_t, StoreError> SqliteStore::feed_horizon() {
   auto horizon = impl_->first(st, "read feed horizon", [](auto& st) { return st.integer(0); });
   if (!horizon) return Fail{horizon.error()};
   return horizon->value_or(0);
+}
+
+// An endpoint not seen before starts at the feed's head.
+Result<std::vector<WebhookBacklog>, StoreError> SqliteStore::webhook_backlog(const std::string& endpoint) {
+  std::lock_guard lock(impl_->mu);
+  auto seen = impl_->cached("INSERT INTO webhook_endpoints(name, start_seq) "
+                            "VALUES (?1, (SELECT coalesce(max(seq), 0) FROM changes)) ON CONFLICT(name) DO NOTHING");
+  seen.bind(1, endpoint);
+  if (auto r = impl_->run(seen, "register webhook endpoint"); !r) return Fail{r.error()};
+  auto st = impl_->cached(
+      "SELECT m.address, coalesce(w.seq, e.start_seq) AS cursor, h.head FROM "
+      "(SELECT mailbox_id, max(seq) AS head FROM changes GROUP BY mailbox_id) h "
+      "JOIN mailboxes m ON m.id = h.mailbox_id JOIN webhook_endpoints e ON e.name = ?1 "
+      "LEFT JOIN webhook_cursors w ON w.endpoint = e.name AND w.mailbox_id = h.mailbox_id "
+      "WHERE h.head > coalesce(w.seq, e.start_seq) ORDER BY m.address");
+  st.bind(1, endpoint);
+  return impl_->all(st, "read webhook backlog", [](auto& st) {
+    return WebhookBacklog{st.text(0), st.integer(1), st.integer(2)};
+  });
+}
+
+Result<std::int64_t, StoreError> SqliteStore::feed_head() {
+  std::lock_guard lock(impl_->mu);
+  auto st = impl_->cached("SELECT coalesce(max(seq), 0) FROM changes");
+  auto head = impl_->first(st, "read feed head", [](auto& st) { return st.integer(0); });
+  if (!head) return Fail{head.error()};
+  return head->value_or(0);
+}
+
+Result<Unit, StoreError> SqliteStore::advance_webhook(const std::string& endpoint, const std::string& mailbox,
+                                                      std::int64_t seq) {
+  std::lock_guard lock(impl_->mu);
+  auto st = impl_->cached("INSERT INTO webhook_cursors(endpoint, mailbox_id, seq) "
+                          "SELECT ?1, id, ?3 FROM mailboxes WHERE address = ?2 "
+                          "ON CONFLICT(endpoint, mailbox_id) DO UPDATE SET seq = max(seq, excluded.seq)");
+  st.bind(1, endpoint).bind(2, mailbox).bind(3, seq);
+  return impl_->run(st, "advance webhook cursor");
+}
+
+Result<Unit, StoreError> SqliteStore::rewind_webhook(const std::string& endpoint, std::int64_t seq) {
+  std::lock_guard lock(impl_->mu);
+  return impl_->transaction<Unit>("rewind webhook cursor", [&]() -> Result<Unit, StoreError> {
+    auto start = impl_->cached("INSERT INTO webhook_endpoints(name, start_seq) VALUES (?1, ?2) "
+                               "ON CONFLICT(name) DO UPDATE SET start_seq = min(start_seq, excluded.start_seq)");
+    start.bind(1, endpoint).bind(2, seq);
+    if (auto r = impl_->run(start, "rewind webhook cursor"); !r) return r;
+    auto cursors = impl_->cached("UPDATE webhook_cursors SET seq = min(seq, ?2) WHERE endpoint = ?1");
+    cursors.bind(1, endpoint).bind(2, seq);
+    return impl_->run(cursors, "rewind webhook cursor");
+  });
 }
 
 }  // namespace exsync::store

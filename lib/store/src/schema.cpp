@@ -150,6 +150,22 @@ CREATE TABLE store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 ALTER TABLE mailboxes ADD COLUMN id_space TEXT;
 UPDATE mailboxes SET id_space = 'ews';
 )sql",
+    // 12 -> 13: webhook endpoints and how far each has delivered each mailbox's feed. An
+    // endpoint starts at the feed's head when first seen; a mailbox it has not delivered yet is
+    // at the endpoint's start.
+    R"sql(
+CREATE TABLE webhook_endpoints (
+  name       TEXT PRIMARY KEY,
+  start_seq  INTEGER NOT NULL,
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
+);
+CREATE TABLE webhook_cursors (
+  endpoint   TEXT NOT NULL REFERENCES webhook_endpoints(name),
+  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+  seq        INTEGER NOT NULL,
+  PRIMARY KEY (endpoint, mailbox_id)
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 

@@ -19,6 +19,7 @@
 #include "exsync/http/message.hpp"
 #include "exsync/model/ports.hpp"
 #include "exsync/store/crm_store.hpp"
+#include "exsync/webhooks/dispatcher.hpp"
 #include "exsync/sync/schedule.hpp"
 
 namespace exsync::api {
@@ -38,6 +39,10 @@ struct ApiSettings {
   // What the tenant's backend can carry: a write it cannot is refused with 422 not_supported
   // before anything is stored.
   model::RemoteCapabilities capabilities;
+  // The webhook endpoint's state (GET /v1/webhooks); none when [webhooks] is not configured.
+  std::function<std::optional<webhooks::EndpointStatus>()> webhook_status;
+  // Called after a replay moved the endpoint's cursors back, so that deliveries start at once.
+  std::function<void()> on_webhook_replay;
 };
 
 class ApiService {

@@ -136,6 +136,21 @@ struct ApiConfig {
   Secret token;  // the bearer token every request must carry
 };
 
+// Webhooks to the CRM ([webhooks]): every entry of the changes feed POSTed to `url`, signed as
+// Standard Webhooks defines; disabled when the configuration has no [webhooks] section.
+struct WebhookConfig {
+  bool enabled = false;
+  std::string name = "crm";  // the endpoint's durable cursor is kept under this name
+  std::string url;           // https://
+  std::filesystem::path secret_file;  // "whsec_..." (plain, sealed, or credential:NAME)
+  std::filesystem::path key_file;     // the key a sealed secret_file opens with
+  Secret key;                         // the secret's key bytes
+  std::chrono::seconds timeout{10};   // per delivery
+  int failing_after = 5;              // failed deliveries in a row that mark the endpoint failing
+  std::chrono::seconds max_retry{600};  // the longest wait between two attempts
+  int max_in_flight = 8;                // mailboxes delivered to at once (each in its feed order)
+};
+
 struct Config {
   std::filesystem::path source;  // the file this came from
   TenantConfig tenant;
@@ -149,6 +164,7 @@ struct Config {
   std::filesystem::path mailboxes_file;
   SyncConfig sync;
   ApiConfig api;
+  WebhookConfig webhooks;
   log::Format log_format = log::Format::logfmt;
   log::Level log_level = log::Level::info;
 

@@ -30,6 +30,10 @@ struct StoredItem {
 // change, whichever side changed them (a quoted strong tag).
 std::string item_etag(const StoredItem& item);
 
+// The item as the CRM sees it: its fields with its identities and ETag (`id`, `remote_id`,
+// `ews_id`, `change_key`, `etag`); nullopt when its stored fields cannot be read.
+std::optional<std::string> item_json(const StoredItem& item, model::FolderKind folder);
+
 // The outcome of a CRM write made on a condition.
 struct CrmWrite {
   enum class Outcome {
@@ -63,6 +67,14 @@ struct ChangeRecord {
   std::string remote_id;
   std::string at;
   std::optional<StoredItem> current;  // the item as it is now; absent once deleted
+};
+
+// How far a webhook endpoint has delivered a mailbox's feed (`cursor`, the last seq delivered)
+// and where the feed ends (`head`).
+struct WebhookBacklog {
+  std::string mailbox;
+  std::int64_t cursor = 0;
+  std::int64_t head = 0;
 };
 
 // A message the CRM sent, as the CRM sees it: queued, sent, or failed with the reason.
@@ -120,6 +132,20 @@ class CrmStore {
   virtual Result<std::vector<ChangeRecord>, model::StoreError> changes(const std::string& mailbox, std::int64_t after,
                                                                        int limit) = 0;
   virtual Result<std::int64_t, model::StoreError> feed_horizon() = 0;
+
+  // Webhook deliveries (the webhooks module). The mailboxes whose feed holds entries past what
+  // `endpoint` delivered; an endpoint seen for the first time starts at the feed's head (it
+  // delivers what happens from then on; rewind_webhook() replays older entries).
+  virtual Result<std::vector<WebhookBacklog>, model::StoreError> webhook_backlog(const std::string& endpoint) = 0;
+  // The feed's last seq (0 when empty): cheap, to tell whether anything was added.
+  virtual Result<std::int64_t, model::StoreError> feed_head() = 0;
+  // Records that `endpoint` delivered the mailbox's entries through `seq` (durably: a restart
+  // goes on after it, and never back).
+  virtual Result<Unit, model::StoreError> advance_webhook(const std::string& endpoint, const std::string& mailbox,
+                                                          std::int64_t seq) = 0;
+  // Delivers again every entry after `seq`, in every mailbox: the CRM's replay. The caller checks
+  // `seq` against feed_horizon() (entries before it are gone).
+  virtual Result<Unit, model::StoreError> rewind_webhook(const std::string& endpoint, std::int64_t seq) = 0;
   // An operator confirms held deletions: the next pass applies them. False when none are held.
   virtual Result<bool, model::StoreError> confirm_deletions(const std::string& mailbox, model::FolderKind folder) = 0;
 

@@ -167,9 +167,14 @@ class SqliteStore final : public model::LocalStore, public CrmStore {
   // The oldest cursor the changes feed still answers: every change after it is kept. 0 until
   // something was pruned; a cursor before it must read the items again.
   Result<std::int64_t, model::StoreError> feed_horizon() override;
+  Result<std::vector<WebhookBacklog>, model::StoreError> webhook_backlog(const std::string& endpoint) override;
+  Result<std::int64_t, model::StoreError> feed_head() override;
+  Result<Unit, model::StoreError> advance_webhook(const std::string& endpoint, const std::string& mailbox,
+                                                  std::int64_t seq) override;
+  Result<Unit, model::StoreError> rewind_webhook(const std::string& endpoint, std::int64_t seq) override;
 
   // The schema version this build writes; stored in PRAGMA user_version.
-  static constexpr int kSchemaVersion = 12;
+  static constexpr int kSchemaVersion = 13;
 
  private:
   struct Impl;
