@@ -104,6 +104,31 @@ TEST_F(ConfigTest, TheApiNeedsAValidListenAddressAndAToken) {
   EXPECT_EQ(v6->api.port, 9000);
 }
 
+TEST_F(ConfigTest, WebhooksNeedAnHttpsUrlAndAStandardWebhooksSecret) {
+  EXPECT_FALSE(load(kValid)->webhooks.enabled);
+  test::write_secret_file(dir_ / "secret" / "hook", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n");
+  const std::string good = "\n[webhooks]\nurl = \"https://crm.example.com/hooks\"\nsecret_file = \"secret/hook\"\n";
+  auto cfg = load(std::string(kValid) + good);
+  ASSERT_TRUE(cfg) << cfg.error().message();
+  EXPECT_TRUE(cfg->webhooks.enabled);
+  EXPECT_EQ(cfg->webhooks.name, "crm");
+  EXPECT_EQ(cfg->webhooks.key.reveal().size(), 24u) << "the secret's key bytes";
+  EXPECT_EQ(cfg->webhooks.failing_after, 5);
+  auto plain_http = load(std::string(kValid) + "\n[webhooks]\nurl = \"http://crm.example.com/hooks\"\nsecret_file = \"secret/hook\"\n");
+  ASSERT_FALSE(plain_http);
+  EXPECT_EQ(plain_http.error().key, "webhooks.url");
+  test::write_secret_file(dir_ / "secret" / "bad", "hunter2\n");
+  auto bad_secret = load(std::string(kValid) + "\n[webhooks]\nurl = \"https://crm.example.com/hooks\"\nsecret_file = \"secret/bad\"\n");
+  ASSERT_FALSE(bad_secret);
+  EXPECT_EQ(bad_secret.error().key, "webhooks.secret_file");
+  auto bad_name = load(std::string(kValid) + good + "name = \"CRM main\"\n");
+  ASSERT_FALSE(bad_name);
+  EXPECT_EQ(bad_name.error().key, "webhooks.name");
+  auto bad_count = load(std::string(kValid) + good + "failing_after = 0\n");
+  ASSERT_FALSE(bad_count);
+  EXPECT_EQ(bad_count.error().key, "webhooks.failing_after");
+}
+
 TEST_F(ConfigTest, MissingKeyNamesFileAndKey) {
   auto cfg = load_with("client_id = \"6731de76-14a6-49ae-97bc-6eba6914391e\"\n", "");
   ASSERT_FALSE(cfg);
