@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "exsync/crypto/certificates.hpp"
@@ -27,6 +28,18 @@ class HttpTest : public ::testing::Test {
     url_ = "https://127.0.0.1:" + std::to_string(*port) + "/echo";
   }
   void start(Handler handler) { start(crypto::ServerIdentity{}, std::move(handler)); }
+  void start_answering(AnswerHandler handler) {
+    auto pki = crypto::generate_local_pki("test CA", {});
+    ASSERT_TRUE(pki) << pki.error().message;
+    test::write_file(dir_ / "ca.pem", pki->ca.certificate);
+    ServerOptions o;
+    o.certificate_pem = pki->server.certificate;
+    o.private_key_pem = pki->server.private_key;
+    server_ = std::make_unique<Server>(io_.get_executor(), o, std::move(handler));
+    auto port = server_->listen("127.0.0.1", 0);
+    ASSERT_TRUE(port) << port.error().message;
+    url_ = "https://127.0.0.1:" + std::to_string(*port) + "/stream";
+  }
 
   std::unique_ptr<Client> client(ClientOptions o = {}) {
     if (o.ca_file.empty()) o.ca_file = dir_ / "ca.pem";
@@ -173,6 +186,92 @@ TEST_F(HttpTest, OnlyHttpsUrlsAreAccepted) {
   auto r = test::run(io_, c->send(Request{"GET", "http://127.0.0.1/", {}, ""}));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, HttpErrorKind::bad_url);
+}
+
+// Waits until `ready()` holds, looking every 10 ms, for at most `limit`.
+Task<bool> eventually(std::function<bool()> ready, std::chrono::milliseconds limit) {
+  boost::asio::steady_timer t(co_await net::this_coro::executor);
+  for (auto waited = 0ms; waited < limit; waited += 10ms) {
+    if (ready()) co_return true;
+    t.expires_after(10ms);
+    co_await t.async_wait(net::use_awaitable);
+  }
+  co_return ready();
+}
+
+TEST_F(HttpTest, AStreamedAnswerReachesTheCallerPieceByPiece) {
+  // The server yields its next piece only once the client has seen the one before: a client
+  // that waited for the whole body would never see the end.
+  std::string seen;
+  int yielded = 0;
+  start_answering([&](Request) -> Task<Answer> {
+    Answer a;
+    a.response = Response{200, {{"Content-Type", "text/xml"}}, "<one/>"};
+    a.chunks = [&]() -> Task<std::optional<std::string>> {
+      const std::string expected = yielded == 0 ? "<one/>" : "<one/><two/>";
+      if (!co_await eventually([&] { return seen == expected; }, 2000ms)) co_return std::nullopt;
+      if (++yielded > 2) co_return std::nullopt;
+      co_return yielded == 1 ? "<two/>" : "<three/>";
+    };
+    co_return a;
+  });
+  auto c = client();
+  auto r = test::run(io_, c->stream(Request{"POST", url_, {}, "subscribe"}, [&](std::string_view bytes) {
+    seen += bytes;
+    return true;
+  }, 1000ms));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(seen, "<one/><two/><three/>");
+  EXPECT_EQ(yielded, 3);
+  EXPECT_EQ(c->stats().connections_opened, 1u);
+}
+
+TEST_F(HttpTest, ASilentStreamTimesOutAndAStoppedOneEndsCleanly) {
+  start_answering([](Request) -> Task<Answer> {
+    Answer a;
+    a.response = Response{200, {}, "<hello/>"};
+    a.chunks = []() -> Task<std::optional<std::string>> {
+      boost::asio::steady_timer t(co_await net::this_coro::executor, 3s);
+      co_await t.async_wait(net::as_tuple(net::use_awaitable));
+      co_return std::nullopt;
+    };
+    co_return a;
+  });
+  auto c = client();
+  std::string seen;
+  auto sink = [&](std::string_view bytes) {
+    seen += bytes;
+    return true;
+  };
+  const auto started = std::chrono::steady_clock::now();
+  auto silent = test::run(io_, c->stream(Request{"POST", url_, {}, ""}, sink, 200ms));
+  ASSERT_FALSE(silent);
+  EXPECT_EQ(silent.error().kind, HttpErrorKind::timeout) << silent.error().message;
+  EXPECT_EQ(seen, "<hello/>");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+
+  auto stop = std::make_shared<StreamStop>();
+  seen.clear();
+  auto stopped = test::run(io_, c->stream(Request{"POST", url_, {}, ""}, [&](std::string_view bytes) {
+    seen += bytes;
+    stop->stop();  // the caller decides, from elsewhere, that it has had enough
+    return true;
+  }, 2000ms, stop));
+  ASSERT_TRUE(stopped) << stopped.error().message;
+  EXPECT_EQ(seen, "<hello/>");
+  server_->stop();
+}
+
+TEST_F(HttpTest, AStreamRequestAnsweredWithAnErrorGetsTheWholeBody) {
+  start([](Request) -> Task<Response> { co_return Response{503, {{"Retry-After", "5"}}, "busy, come back later"}; });
+  auto c = client();
+  bool streamed = false;
+  auto r = test::run(io_, c->stream(Request{"POST", url_, {}, ""}, [&](std::string_view) { return streamed = true; }, 1000ms));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->body, "busy, come back later");
+  EXPECT_FALSE(streamed);
 }
 
 TEST(FormEncodeTest, EncodesReservedCharacters) {

@@ -382,4 +382,106 @@ Task<Result<Response, HttpError>> Client::send(Request request) {
   }
 }
 
+Task<Result<Response, HttpError>> Client::stream(Request request, BodySink on_body,
+                                                 std::chrono::milliseconds idle_timeout,
+                                                 std::shared_ptr<StreamStop> stop) {
+  auto self = impl_;
+  const std::string request_id = new_request_id();
+  auto fail = [&request_id](HttpError e) {
+    e.request_id = request_id;
+    return Fail{std::move(e)};
+  };
+  auto target = parse_target(request.url);
+  if (!target) co_return fail(target.error());
+  if (self->stopped) co_return fail(HttpError{HttpErrorKind::io, "the HTTP client is shut down"});
+  if (stop && stop->stopped()) co_return Response{};
+
+  bhttp::request<bhttp::string_body> req;
+  req.method_string(request.method);
+  req.target(target->path);
+  req.version(11);
+  req.set(bhttp::field::host, target->host_header());
+  req.set(bhttp::field::user_agent, self->opt.user_agent);
+  req.set("client-request-id", request_id);
+  req.set("return-client-request-id", "true");
+  for (const auto& h : request.headers) req.insert(h.name, h.value);
+  req.body() = std::move(request.body);
+  req.keep_alive(true);
+  req.prepare_payload();
+
+  auto fresh = co_await self->connect(*target);
+  if (!fresh) co_return fail(fresh.error());
+  auto conn = std::move(*fresh);
+  self->active.insert(conn.get());
+  struct Untrack {
+    Impl& impl;
+    Connection* c;
+    std::shared_ptr<StreamStop> stop;
+    ~Untrack() {
+      impl.active.erase(c);
+      if (stop) stop->close_ = nullptr;
+    }
+  } untrack{*self, conn.get(), stop};
+  auto& tcp_layer = beast::get_lowest_layer(conn->stream);
+  if (stop) {
+    stop->close_ = [&tcp_layer] {
+      boost::system::error_code ignored;
+      tcp_layer.socket().close(ignored);
+    };
+  }
+  auto stopped = [&] { return stop && stop->stopped(); };
+  const auto where = target->host_header();
+
+  tcp_layer.expires_after(self->opt.timeout);
+  if (self->injected("write")) co_return fail(classify_stream_error(net::error::connection_reset, "send request to " + where, HttpErrorKind::io));
+  auto [wec, wn] = co_await bhttp::async_write(conn->stream, req, kTuple);
+  (void)wn;
+  if (stopped()) co_return Response{};
+  if (wec) co_return fail(classify_stream_error(wec, "send request to " + where, HttpErrorKind::io));
+  ++self->stats.requests;
+
+  bhttp::response_parser<bhttp::buffer_body> parser;
+  parser.body_limit(boost::none);  // a stream has no end the client could size
+  tcp_layer.expires_after(self->opt.timeout);
+  auto [hec, hn] = co_await bhttp::async_read_header(conn->stream, conn->buffer, parser, kTuple);
+  self->stats.bytes_received += hn;
+  if (stopped()) co_return Response{};
+  if (hec) co_return fail(classify_stream_error(hec, "read response from " + where, HttpErrorKind::io));
+
+  Response out;
+  out.status = static_cast<int>(parser.get().result_int());
+  for (const auto& field : parser.get()) out.headers.push_back({std::string(field.name_string()), std::string(field.value())});
+  out.request_id = request_id;
+  if (const auto echoed = out.header("client-request-id"); !echoed.empty() && echoed != request_id) {
+    ++self->stats.mismatched_answers;
+    log::warn("http.answer.mismatched",
+              {{"host", where}, {"request_id", request_id}, {"answer_for", echoed}, {"retried", false}});
+    co_return fail(HttpError{HttpErrorKind::mismatched, "the answer from " + where +
+                                                            " belongs to another request (client-request-id " +
+                                                            std::string(echoed) + ")"});
+  }
+  const bool streamed = out.status == 200;
+  char chunk[16384];
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk;
+    parser.get().body().size = sizeof chunk;
+    tcp_layer.expires_after(streamed ? idle_timeout : self->opt.timeout);
+    auto [rec, rn] = co_await bhttp::async_read_some(conn->stream, conn->buffer, parser, kTuple);
+    self->stats.bytes_received += rn;
+    if (stopped()) co_return out;
+    if (rec && rec != bhttp::error::need_buffer)
+      co_return fail(classify_stream_error(rec, "read the stream from " + where, HttpErrorKind::io));
+    const std::string_view got(chunk, sizeof chunk - parser.get().body().size);
+    if (got.empty()) continue;
+    if (!streamed) {
+      if (out.body.size() + got.size() > self->opt.max_response_bytes)
+        co_return fail(HttpError{HttpErrorKind::too_large, "the answer from " + where + " exceeds the size cap"});
+      out.body.append(got);
+    } else if (!on_body(got)) {
+      break;
+    }
+  }
+  co_return out;
+}
+
 }  // namespace exsync::http

@@ -143,6 +143,36 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     co_return !wec && out.message.keep_alive();
   }
 
+  // Writes a streamed answer (Answer::chunks): the head, the response's body as the first chunk,
+  // then every chunk as it is yielded, then the last chunk.
+  template <typename Stream, typename Lowest>
+  Task<void> write_chunked(Stream& stream, Lowest& tcp_layer, Answer answer) {
+    bhttp::response<bhttp::empty_body> head{static_cast<bhttp::status>(answer.response.status), 11};
+    for (const auto& h : answer.response.headers) head.set(h.name, h.value);
+    head.chunked(true);
+    head.keep_alive(false);
+    bhttp::response_serializer<bhttp::empty_body> serializer{head};
+    tcp_layer.expires_after(opt.idle_timeout);
+    auto [hec, hn] = co_await bhttp::async_write_header(stream, serializer, kTuple);
+    (void)hn;
+    if (hec) co_return;
+    auto send = [&](const std::string& piece) -> Task<bool> {
+      if (piece.empty()) co_return true;  // an empty chunk would end the body
+      tcp_layer.expires_after(opt.idle_timeout);
+      auto [ec, n] = co_await net::async_write(stream, bhttp::make_chunk(net::buffer(piece)), kTuple);
+      (void)n;
+      co_return !ec;
+    };
+    if (!co_await send(answer.response.body)) co_return;
+    while (!stopped) {
+      auto piece = co_await answer.chunks();
+      if (!piece || stopped) break;
+      if (!co_await send(*piece)) co_return;
+    }
+    tcp_layer.expires_after(opt.idle_timeout);
+    (void)co_await net::async_write(stream, bhttp::make_chunk_last(), kTuple);
+  }
+
   // The answer to a request that could not be read: 413 for a body over the cap, 400 for bytes
   // that are no HTTP request; nothing when the peer just went away.
   std::optional<Response> refusal(const boost::system::error_code& ec) const {
@@ -212,6 +242,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       if (stopped) break;
 
       const bool keep_alive = msg.keep_alive();
+      if (answer.chunks) {
+        co_await write_chunked(stream, tcp_layer, std::move(answer));
+        break;
+      }
       auto now = prepare(std::move(answer.response), keep_alive);
       if (held) {
         std::swap(now, *held);

@@ -52,6 +52,25 @@ struct ClientOptions {
   std::function<bool(std::string_view operation)> inject_failure;
 };
 
+// Ends a Client::stream() from elsewhere (the stream's group changed, the daemon stops): its
+// connection is closed and stream() returns as if the server had ended the answer.
+class StreamStop {
+ public:
+  void stop() {
+    stopped_ = true;
+    if (close_) close_();
+  }
+  bool stopped() const { return stopped_; }
+
+ private:
+  friend class Client;
+  bool stopped_ = false;
+  std::function<void()> close_;
+};
+
+// The body of a streamed answer as it arrives, in order; return false to end the stream.
+using BodySink = std::function<bool(std::string_view bytes)>;
+
 struct ClientStats {
   std::uint64_t requests = 0;
   std::uint64_t connections_opened = 0;
@@ -72,6 +91,17 @@ class Client {
   // responses, not errors. The response's lease must be reused() by a caller that has checked
   // the answer, or its connection is closed.
   Task<Result<Response, HttpError>> send(Request request);
+
+  // Sends `request` and reads a long-lived answer as it arrives (EWS streaming notifications):
+  // the head is read within the client's timeout, then each piece of the body goes to `on_body`
+  // as it comes, each wait for bytes bounded by `idle_timeout` (the server's heartbeats keep it
+  // short). Always on a fresh connection, closed afterwards, never pooled. An answer other than
+  // 200 is read whole into Response::body instead and is not streamed. The end of the answer,
+  // `on_body` returning false and `stop` are a success (the Response's body is empty); a
+  // connection lost or silent mid-stream is an error (io or timeout), so is an answer that
+  // echoes another request's client-request-id (mismatched).
+  Task<Result<Response, HttpError>> stream(Request request, BodySink on_body, std::chrono::milliseconds idle_timeout,
+                                           std::shared_ptr<StreamStop> stop = nullptr);
 
   // Closes idle connections and aborts requests in flight (they fail with io).
   void shutdown();

@@ -54,6 +54,11 @@ struct Answer {
   // the connection (on a fresh connection, with a copy of its own), and every answer is held
   // until the next request on the connection has been read, then written in that one's place.
   bool late = false;
+  // A streamed answer (EWS streaming notifications): `response` is its head and first part, then
+  // each string this yields goes out as one more chunk of a chunked body, as soon as it is
+  // yielded, until it yields nothing; the connection closes after it. The peer's going away is
+  // seen at the next chunk written.
+  std::function<Task<std::optional<std::string>>()> chunks;
 };
 
 // Called for every request; the request's `url` is its target ("/EWS/Exchange.asmx").
