@@ -1,9 +1,11 @@
 #include "exsync/ews/requests.hpp"
 
+#include <algorithm>
 #include <span>
 #include <string>
 
 #include "exsync/ews/namespaces.hpp"
+#include "exsync/ews/notifications.hpp"
 #include "soap.hpp"
 
 namespace exsync::ews {
@@ -156,6 +158,55 @@ std::string get_item_request(const Target& target, model::FolderKind folder,
   }
   body += "</m:ItemIds></m:GetItem>";
   return soap_envelope(target, body);
+}
+
+std::string subscribe_request(const Target& target, const std::vector<model::FolderKind>& folders) {
+  std::string body = R"(<m:Subscribe><m:StreamingSubscriptionRequest><t:FolderIds>)";
+  for (auto folder : folders) body += distinguished_folder_id(target, model::folder_name(folder));
+  body += R"(</t:FolderIds><t:EventTypes>)";
+  for (std::string_view type : {"CopiedEvent", "CreatedEvent", "DeletedEvent", "ModifiedEvent", "MovedEvent"}) {
+    body += "<t:EventType>";
+    body += type;
+    body += "</t:EventType>";
+  }
+  body += R"(</t:EventTypes></m:StreamingSubscriptionRequest></m:Subscribe>)";
+  return soap_envelope(target, body);
+}
+
+std::string get_streaming_events_request(const Target& anchor, const std::vector<std::string>& subscription_ids,
+                                         int minutes) {
+  std::string body = R"(<m:GetStreamingEvents><m:SubscriptionIds>)";
+  for (const auto& id : subscription_ids) body += "<t:SubscriptionId>" + xml_escape(id) + "</t:SubscriptionId>";
+  body += "</m:SubscriptionIds><m:ConnectionTimeout>";
+  body += std::to_string(std::clamp(minutes, 1, kMaxConnectionMinutes));
+  body += "</m:ConnectionTimeout></m:GetStreamingEvents>";
+  return soap_envelope(anchor, body);
+}
+
+std::optional<std::string> EnvelopeSplitter::next() {
+  // An envelope ends with its end tag: "</" then an optional prefix, then "Envelope>".
+  static constexpr std::string_view kEnd = "Envelope>";
+  for (;;) {
+    const auto at = buffer_.find(kEnd, scanned_);
+    if (at == std::string::npos) {
+      scanned_ = buffer_.size() >= kEnd.size() ? buffer_.size() - kEnd.size() + 1 : 0;
+      return std::nullopt;
+    }
+    auto start = at;
+    while (start > 0 && buffer_[start - 1] != '<' && buffer_[start - 1] != '/' && buffer_[start - 1] != '>' &&
+           buffer_[start - 1] != ' ')
+      --start;
+    if (start >= 2 && buffer_[start - 1] == '/' && buffer_[start - 2] == '<' ) {
+      const auto end = at + kEnd.size();
+      std::string envelope = buffer_.substr(0, end);
+      buffer_.erase(0, end);
+      scanned_ = 0;
+      const auto first = envelope.find_first_not_of(" \t\r\n");
+      envelope.erase(0, first == std::string::npos ? envelope.size() : first);
+      return envelope;
+    }
+    scanned_ = at + 1;  // the start tag "<s:Envelope>" or text: not an end
+  }
 }
 
 }  // namespace exsync::ews

@@ -6,6 +6,7 @@
 #include "contact_xml.hpp"
 #include "event_xml.hpp"
 #include "exsync/ews/namespaces.hpp"
+#include "exsync/ews/notifications.hpp"
 #include "exsync/ews/xml.hpp"
 
 namespace exsync::ews {
@@ -357,6 +358,68 @@ Result<std::vector<model::RemoteRef>, RemoteError> parse_find_item(std::string_v
   });
   if (failure) return Fail{std::move(*failure)};
   return refs;
+}
+
+Result<std::string, RemoteError> parse_subscribe(std::string_view xml) {
+  pugi::xml_document doc;
+  auto op = response_element(doc, xml, "Subscribe");
+  if (!op) return Fail{op.error()};
+  if (auto e = check_message_count(*op, "Subscribe", 1)) return Fail{*e};
+  std::optional<RemoteError> error;
+  std::string id;
+  for_each_message(*op, [&](const pugi::xml_node& msg) {
+    auto status = message_status(msg);
+    if (!status.ok) {
+      error = status.error;
+      return;
+    }
+    id = child_text(msg, kMessagesNs, "SubscriptionId");
+  });
+  if (error) return Fail{*error};
+  if (id.empty()) return Fail{protocol_error("a Subscribe answer without a SubscriptionId")};
+  return id;
+}
+
+Result<StreamingEnvelope, RemoteError> parse_streaming_envelope(std::string_view xml,
+                                                                const std::set<std::string>& asked) {
+  pugi::xml_document doc;
+  auto op = response_element(doc, xml, "GetStreamingEvents");
+  if (!op) return Fail{op.error()};
+  StreamingEnvelope out;
+  std::set<std::string> seen;
+  std::optional<RemoteError> stray;
+  auto ours = [&](const std::string& id) {
+    if (asked.contains(id)) return true;
+    if (!stray) stray = mismatch("a GetStreamingEvents answer names subscription " + id + ", which this connection did not ask for");
+    return false;
+  };
+  for_each_message(*op, [&](const pugi::xml_node& msg) {
+    auto status = message_status(msg);
+    if (!status.ok && !out.error) out.error = status.error;
+    for (auto n = child(msg, kMessagesNs, "Notifications").first_child(); n; n = n.next_sibling()) {
+      if (!is_element(n, kTypesNs, "Notification")) continue;
+      std::string id = child_text(n, kTypesNs, "SubscriptionId");
+      if (!ours(id)) return;
+      // A StatusEvent alone is the subscription's own heartbeat, not a change.
+      bool changed = false;
+      for (auto e = n.first_child(); e; e = e.next_sibling()) {
+        const auto name = local_name(e);
+        if (e.type() == pugi::node_element && name.size() > 5 && name.substr(name.size() - 5) == "Event" &&
+            name != "StatusEvent")
+          changed = true;
+      }
+      if (changed && seen.insert(id).second) out.notified.push_back(std::move(id));
+    }
+    for (auto n = child(msg, kMessagesNs, "ErrorSubscriptionIds").first_child(); n; n = n.next_sibling()) {
+      if (!is_element(n, kTypesNs, "SubscriptionId")) continue;
+      std::string id = n.text().get();
+      if (!ours(id)) return;
+      out.lost.push_back(std::move(id));
+    }
+    if (child_text(msg, kMessagesNs, "ConnectionStatus") == "Closed") out.closed = true;
+  });
+  if (stray) return Fail{*stray};
+  return out;
 }
 
 }  // namespace exsync::ews
