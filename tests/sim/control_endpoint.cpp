@@ -38,6 +38,25 @@ json::object ref_json(const SimContact& sc) { return {{"ews_id", sc.id}, {"chang
 
 }  // namespace
 
+namespace {
+
+json::object streaming_stats(const EwsStreaming& st) {
+  const auto& s = st.stats();
+  auto n = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
+  return json::object{{"subscribes", n(s.subscribes)},
+                      {"subscriptions", n(st.subscriptions())},
+                      {"connections", n(s.connections)},
+                      {"open_connections", n(s.open_connections)},
+                      {"notifications", n(s.notifications)},
+                      {"heartbeats", n(s.heartbeats)},
+                      {"refused_connections", n(s.refused_connections)},
+                      {"refused_subscriptions", n(s.refused_subscriptions)},
+                      {"expired", n(s.expired)},
+                      {"without_affinity", n(s.without_affinity)}};
+}
+
+}  // namespace
+
 http::Response ControlEndpoint::handle(const http::Request& req) {
   const auto p = split_path(req.url);  // p[0] == "sim"
   const std::string& m = req.method;
@@ -77,14 +96,44 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
                                            {"bytes_sent", ews_.stats().bytes_sent},
                                            {"budget_refused", refused},
                                            {"max_in_flight", ews_.budget().stats().max_in_flight},
+                                           {"streaming", streaming_stats(ews_.streaming())},
                                            {"schema_violations", ews_.stats().schema_violations},
                                            {"last_schema_violation", ews_.stats().last_schema_violation}});
   }
   if (p.size() == 3 && p[1] == "stats" && p[2] == "reset" && m == "POST") {
     ews_.stats() = {};
     ews_.budget().stats() = {};
+    ews_.streaming().reset_stats();
     if (graph_) graph_->stats() = {};
     return {204, {}, ""};
+  }
+  if (p.size() >= 2 && p[1] == "streaming") {
+    auto& st = ews_.streaming();
+    if (p.size() == 3 && p[2] == "expire" && m == "POST") {
+      st.expire();
+      return {204, {}, ""};
+    }
+    if (p.size() == 3 && p[2] == "drop" && m == "POST") {
+      st.drop();
+      return {204, {}, ""};
+    }
+    if (p.size() == 2 && m == "PUT" && body.is_object()) {
+      const auto& o = body.as_object();
+      auto ms = [&](const char* key, std::chrono::milliseconds& into) {
+        if (auto* v = o.if_contains(key)) into = std::chrono::milliseconds(v->to_number<std::int64_t>());
+      };
+      auto& policy = st.policy();
+      ms("heartbeat_ms", policy.heartbeat);
+      ms("minute_ms", policy.minute);
+      ms("lifetime_ms", policy.lifetime);
+      ms("tick_ms", policy.tick);
+      if (auto* v = o.if_contains("max_per_mailbox")) policy.max_per_mailbox = static_cast<int>(v->to_number<std::int64_t>());
+      if (auto* v = o.if_contains("connections_per_account"))
+        policy.connections_per_account = static_cast<int>(v->to_number<std::int64_t>());
+      return {204, {}, ""};
+    }
+    return problem(400, "PUT /sim/streaming {heartbeat_ms, minute_ms, lifetime_ms, tick_ms, max_per_mailbox, "
+                        "connections_per_account}, POST /sim/streaming/expire, POST /sim/streaming/drop");
   }
   if (p.size() == 2 && p[1] == "budget") {
     // PUT {"policy": "connections=27,sync=5,rate=150,burst=300,latency_ms=20"}; "" lifts it.

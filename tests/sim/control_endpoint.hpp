@@ -22,6 +22,9 @@
 //   PUT    /sim/password                 {"password"}   (revokes every token)
 //   PUT|DELETE /sim/faults/token         {"aadsts", "count"?}
 //   PUT|DELETE /sim/faults/ews           {"kind": server_busy|http503|http429, "backoff_ms", "count", "mailbox"?}
+//   PUT    /sim/streaming {"heartbeat_ms", "minute_ms", "lifetime_ms", "tick_ms", "max_per_mailbox",
+//                          "connections_per_account"}   streaming notifications' timing and limits
+//   POST   /sim/streaming/expire   every subscription forgotten;  POST /sim/streaming/drop   connections cut
 //   GET    /sim/stats,  POST /sim/stats/reset
 // Ids in paths are percent-encoded.
 #pragma once

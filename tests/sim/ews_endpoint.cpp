@@ -88,7 +88,10 @@ std::optional<http::Response> EwsEndpoint::early_answer(const http::Request& hea
 http::Answer EwsEndpoint::handle(const http::Request& req, BudgetTicket& ticket) {
   mangle_.reset();
   refused_send_ = false;
+  pending_chunks_ = nullptr;
   http::Answer out{answer(req, ticket), {}, false};
+  out.chunks = std::move(pending_chunks_);
+  pending_chunks_ = nullptr;
   if (!mangle_) return out;
   auto& resp = out.response;
   const auto& kind = mangle_->kind;
@@ -212,6 +215,13 @@ http::Response EwsEndpoint::answer(const http::Request& req, BudgetTicket& ticke
                                          : std::string());
   }
 
+  if (name == "Subscribe") return streaming_.subscribe(req, op, *mb);
+  if (name == "GetStreamingEvents") {
+    // A hanging connection is charged to whom it is sent as: the anchor, or the service account.
+    auto stream = streaming_.get_streaming_events(req, op, delegate ? tenant_.service_account() : target);
+    pending_chunks_ = std::move(stream.chunks);
+    return std::move(stream.head);
+  }
   const auto* operation = ews_operation(name, op);
   if (!operation)
     return fault("ErrorInvalidRequest", "The request is valid but does not specify the correct server version, or "

@@ -16,6 +16,7 @@
 #include "exsync/http/message.hpp"
 #include "exsync/http/server.hpp"
 #include "budget.hpp"
+#include "ews_streaming.hpp"
 #include "schema_validator.hpp"
 #include "tenant.hpp"
 
@@ -38,7 +39,7 @@ struct EwsStats {
 
 class EwsEndpoint {
  public:
-  EwsEndpoint(Tenant& tenant, SchemaValidator* validator) : tenant_(tenant), validator_(validator) {}
+  EwsEndpoint(Tenant& tenant, SchemaValidator* validator) : tenant_(tenant), validator_(validator), streaming_(tenant) {}
   // Answers one request. An admitted request holds `ticket` until the caller releases it with
   // budget().release() (after the simulated latency). An injected fault may add stale answers or
   // make the connection late (http::Answer).
@@ -53,6 +54,7 @@ class EwsEndpoint {
   static constexpr const char* kDelayHeader = "X-Exsync-Sim-Delay-Ms";
   EwsStats& stats() { return stats_; }
   Budget& budget() { return budget_; }
+  EwsStreaming& streaming() { return streaming_; }
 
  private:
   http::Response answer(const http::Request& request, BudgetTicket& ticket);
@@ -66,6 +68,9 @@ class EwsEndpoint {
   SchemaValidator* validator_;
   EwsStats stats_;
   Budget budget_;
+  EwsStreaming streaming_;
+  // The chunks of the GetStreamingEvents answer() just made, for handle() to stream.
+  std::function<Task<std::optional<std::string>>()> pending_chunks_;
 };
 
 }  // namespace exsync::sim

@@ -101,6 +101,50 @@ TEST(ScheduleTest, TheIntervalRunsFromTheStartOfTheLastSync) {
   EXPECT_TRUE(schedule.take_next());
 }
 
+TEST(ScheduleTest, APushedMailboxIsPolledOnlyAsASafetyNetUntilItsPushesStop) {
+  ManualClock clock;
+  Schedule schedule(clock, {.interval = 60s, .jitter = 0, .pushed_interval = 900s});
+  schedule.set_mailboxes({"a@contoso.com", "b@contoso.com"});
+  schedule.set_pushed("a@contoso.com", true);
+  EXPECT_EQ(schedule.pushed(), 1u);
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(schedule.take_next());
+  EXPECT_EQ(schedule.finished("a@contoso.com", {}).wait, 900s);
+  EXPECT_EQ(schedule.finished("b@contoso.com", {}).wait, 60s);
+  EXPECT_TRUE(schedule.status("a@contoso.com")->pushed);
+  EXPECT_EQ(schedule.status("a@contoso.com")->interval, 900s);
+
+  // A notification: the pushed mailbox goes at once.
+  clock.advance(10s);
+  schedule.prioritize("a@contoso.com");
+  EXPECT_EQ(schedule.take_next(), "a@contoso.com");
+  EXPECT_EQ(schedule.finished("a@contoso.com", {}).wait, 900s);
+
+  // Its subscription is lost 100 s later: polled again one ordinary interval after its last sync.
+  clock.advance(100s);
+  schedule.set_pushed("a@contoso.com", false);
+  EXPECT_EQ(schedule.pushed(), 0u);
+  EXPECT_EQ(schedule.take_next(), "b@contoso.com");
+  EXPECT_EQ(schedule.take_next(), "a@contoso.com");
+  EXPECT_EQ(schedule.finished("a@contoso.com", {}).wait, 60s);
+  EXPECT_FALSE(schedule.status("a@contoso.com")->pushed);
+}
+
+TEST(ScheduleTest, AdaptivePollingVisitsChangingMailboxesOftenAndQuietOnesAtTheInterval) {
+  ManualClock clock;
+  Schedule schedule(clock, {.interval = 300s, .jitter = 0, .active_interval = 30s});
+  schedule.set_mailboxes({"busy@contoso.com"});
+  std::vector<std::chrono::milliseconds> waits;
+  const bool changes[] = {true, false, false, false, false, false, true, false};
+  for (bool changed : changes) {
+    ASSERT_TRUE(schedule.take_next());
+    const auto wait = schedule.finished("busy@contoso.com", {.changed = changed}).wait;
+    waits.push_back(wait);
+    clock.advance(wait);
+  }
+  using ms = std::chrono::milliseconds;
+  EXPECT_EQ(waits, (std::vector<ms>{30s, 60s, 120s, 240s, 300s, 300s, 30s, 60s}));
+}
+
 TEST(ScheduleTest, FailuresBackOffDoublingUpToTheCap) {
   ManualClock clock;
   Schedule schedule(clock, {.interval = 60s, .jitter = 0, .backoff_cap = 600s});

@@ -40,6 +40,7 @@ Schedule::Change Schedule::set_mailboxes(const std::vector<std::string>& mailbox
     }
     dequeue(e);
     round_pending_.erase(mailbox);
+    if (e.pushed) --pushed_count_;
     it = entries_.erase(it);
   }
   const auto now = clock_.now();
@@ -120,6 +121,7 @@ Schedule::Finished Schedule::finished(const std::string& mailbox, const SyncOutc
   if (!outcome.throttled && e.last_started >= round_started_ && round_pending_.erase(mailbox) > 0 && !outcome.ok)
     ++round_.failed;
   if (e.removed) {
+    if (e.pushed) --pushed_count_;
     entries_.erase(it);
     round_pending_.erase(mailbox);
     return {{}, end_round_if_complete()};
@@ -137,9 +139,13 @@ Schedule::Finished Schedule::finished(const std::string& mailbox, const SyncOutc
     backoff_.succeeded(mailbox);
     e.last_success = now;
     e.last_error.clear();
+    if (settings_.active_interval.count() > 0) {
+      e.adaptive = outcome.changed ? settings_.active_interval
+                                   : std::min(settings_.interval, std::max(settings_.active_interval, e.adaptive * 2));
+    }
     std::uniform_real_distribution<double> share(-settings_.jitter, settings_.jitter);
     const auto interval = std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(settings_.interval) * (1.0 + share(rng_)));
+        std::chrono::duration<double>(interval_of(e)) * (1.0 + share(rng_)));
     due = e.prioritized ? now : std::max(now, e.last_started + interval);
     wait = std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
   } else {
@@ -169,6 +175,27 @@ void Schedule::prioritize(const std::string& mailbox) {
   enqueue(mailbox, e, backoff_.failures(mailbox) > 0 || e.throttled ? std::max(now, e.key.due) : now);
 }
 
+std::chrono::seconds Schedule::interval_of(const Entry& e) const {
+  if (e.pushed) return std::max(settings_.interval, settings_.pushed_interval);
+  if (settings_.active_interval.count() > 0 && e.adaptive.count() > 0) return std::min(settings_.interval, e.adaptive);
+  return settings_.interval;
+}
+
+void Schedule::set_pushed(const std::string& mailbox, bool pushed) {
+  auto it = entries_.find(mailbox);
+  if (it == entries_.end() || it->second.removed || it->second.pushed == pushed) return;
+  auto& e = it->second;
+  e.pushed = pushed;
+  pushed ? ++pushed_count_ : --pushed_count_;
+  if (pushed || e.syncing || e.prioritized || backoff_.failures(mailbox) > 0 || e.throttled) return;
+  // Polled again: due no later than one ordinary interval after its last sync.
+  const auto due = std::max(clock_.now(), e.last_started + std::chrono::duration_cast<Clock::duration>(settings_.interval));
+  if (due < e.key.due) {
+    dequeue(e);
+    enqueue(mailbox, e, due);
+  }
+}
+
 std::optional<Clock::time_point> Schedule::next_due() const {
   std::optional<Clock::time_point> due;
   for (const auto* queue : {&urgent_, &regular_}) {
@@ -191,6 +218,8 @@ MailboxStatus Schedule::status_of(const std::string& mailbox, const Entry& e) co
   s.last_success = shown(e.last_success);
   s.last_error = e.last_error;
   s.state = state_of(e, s.failures, clock_.now());
+  s.pushed = e.pushed;
+  s.interval = interval_of(e);
   return s;
 }
 

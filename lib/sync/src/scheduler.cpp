@@ -82,6 +82,7 @@ Task<void> Scheduler::sync_one(std::string mailbox) {
   totals_.deleted += static_cast<std::uint64_t>(outcome.totals.deleted);
   totals_.written += static_cast<std::uint64_t>(outcome.totals.written);
   SyncOutcome result;
+  result.changed = outcome.totals.created + outcome.totals.updated + outcome.totals.deleted + outcome.totals.written > 0;
   if (outcome.error) {
     const auto& e = *outcome.error;
     result.ok = false;

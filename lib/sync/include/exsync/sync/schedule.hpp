@@ -12,7 +12,11 @@
 //   4. Otherwise the mailbox due longest goes first: with more due than can run, every mailbox
 //      gets its turn in rotation, and one slow or failing mailbox delays only its own slot.
 //   5. After a sync, a mailbox is due again one interval after that sync started, stretched or
-//      shrunk by a random share of up to `jitter`, so that mailboxes never march in step.
+//      shrunk by a random share of up to `jitter`, so that mailboxes never march in step. The
+//      interval is the mailbox's own: `pushed_interval` while its changes are pushed (streaming
+//      notifications: the poll is only a safety net), else `interval`; with `active_interval`, a
+//      mailbox whose last sync brought changes is polled after `active_interval`, the wait then
+//      doubling with each quiet sync back up to `interval` (adaptive polling).
 // A round is every mailbox synced once (or found backing off): each completed round is reported
 // by finished(), for the log's `sync.round.done`.
 // Thread-safety: none; use from the network thread. Time comes from the injected Clock; the
@@ -39,6 +43,8 @@ struct ScheduleSettings {
   double jitter = 0.1;                  // share of the interval, 0 to 0.5
   std::chrono::seconds backoff_cap{3600};
   std::uint32_t seed = 0;               // for the jitter
+  std::chrono::seconds pushed_interval{900};  // for mailboxes whose changes are pushed (rule 5)
+  std::chrono::seconds active_interval{0};    // 0: no adaptive polling (rule 5)
 };
 
 // How a mailbox's sync ended, as far as scheduling cares.
@@ -47,6 +53,7 @@ struct SyncOutcome {
   std::chrono::milliseconds server_backoff{0};  // the back-off the server asked for, if it failed so
   bool throttled = false;                        // the failure was the server's load, not the mailbox's
   std::string error;                             // one line for operators, when it failed
+  bool changed = false;                          // it brought or wrote changes (adaptive polling)
 };
 
 enum class MailboxState { due, syncing, waiting, backing_off };
@@ -61,6 +68,8 @@ struct MailboxStatus {
   Clock::time_point last_started{};  // epoch: never
   Clock::time_point last_success{};  // epoch: never since the daemon started
   std::string last_error;            // of the last failed sync, kept until one succeeds
+  bool pushed = false;               // its changes are pushed (streaming notifications)
+  std::chrono::seconds interval{0};  // its polling interval now (rule 5)
 };
 
 class Schedule {
@@ -95,6 +104,10 @@ class Schedule {
 
   // Puts the mailbox first in line (rule 3). One in flight is synced again as soon as it ends.
   void prioritize(const std::string& mailbox);
+  // Whether the mailbox's changes are pushed (rule 5). When they stop being pushed, a mailbox
+  // waiting out the longer interval is due one ordinary interval after its last sync instead.
+  void set_pushed(const std::string& mailbox, bool pushed);
+  std::size_t pushed() const { return pushed_count_; }
 
   // When the next mailbox not in flight becomes due; nullopt when all are in flight or none exist.
   std::optional<Clock::time_point> next_due() const;
@@ -127,6 +140,8 @@ class Schedule {
     bool prioritized = false;   // go first when due (rule 3)
     bool removed = false;       // removed from the configuration while in flight
     bool throttled = false;     // waiting out the server's back-off
+    bool pushed = false;        // rule 5
+    std::chrono::seconds adaptive{0};  // the adaptive interval now; 0 when not adapting
     Clock::time_point last_started{}, last_success{};
     std::string last_error;
   };
@@ -143,6 +158,8 @@ class Schedule {
   std::mt19937 rng_;
   std::uint64_t next_seq_ = 0;
   std::size_t in_flight_ = 0;
+  std::size_t pushed_count_ = 0;
+  std::chrono::seconds interval_of(const Entry& e) const;
   std::unordered_map<std::string, Entry> entries_;
   std::set<std::pair<Key, std::string>> urgent_, regular_;
   // The mailboxes the current round still waits for.
