@@ -10,6 +10,18 @@ ews::EwsSettings ews_settings(const config::Config& cfg) {
   return s;
 }
 
+ews::StreamingSettings streaming_settings(const config::Config& cfg) {
+  ews::StreamingSettings s;
+  s.url = cfg.ews.url;
+  s.addressing = ews_settings(cfg).addressing;
+  s.folders.clear();
+  for (const auto& f : cfg.sync.folders) {
+    if (auto kind = model::parse_folder(f)) s.folders.push_back(*kind);
+  }
+  s.connection_minutes = cfg.sync.streaming_connection_minutes;
+  return s;
+}
+
 http::ClientOptions client_options(const config::Config& cfg) {
   http::ClientOptions opts;
   opts.ca_file = cfg.tls_ca_file;

@@ -9,6 +9,7 @@
 #include "exsync/auth/token_source.hpp"
 #include "exsync/config/config.hpp"
 #include "exsync/ews/ews_service.hpp"
+#include "exsync/ews/streaming.hpp"
 #include "exsync/http/client.hpp"
 #include "exsync/model/ports.hpp"
 
@@ -17,6 +18,8 @@ namespace exsync::daemon {
 // The EWS adapter's settings for a configuration: endpoint, batch size, and how mailboxes are
 // addressed ([tenant] access).
 ews::EwsSettings ews_settings(const config::Config& cfg);
+// The streaming notifications' settings for the same endpoint, addressing and folders.
+ews::StreamingSettings streaming_settings(const config::Config& cfg);
 // The HTTPS client's options: [tls] ca_file, the request timeout and the answer size cap.
 http::ClientOptions client_options(const config::Config& cfg);
 // Entra ID sign-in: ROPC for the service account, or app-only with the client secret or

@@ -71,6 +71,22 @@ std::string metrics_text(const Runtime& rt, const sync::Scheduler& scheduler) {
   for (const auto& s : statuses) {
     if (s.failures > 0) sample("exsync_mailbox_consecutive_failures", "mailbox=\"" + s.mailbox + "\"", s.failures);
   }
+  metric("exsync_mailboxes_changes", "gauge",
+         "Configured mailboxes by how their changes are found: pushed (streaming notifications) or polling.");
+  const auto pushed = static_cast<double>(rt.schedule->pushed());
+  sample("exsync_mailboxes_changes", "mode=\"streaming\"", pushed);
+  sample("exsync_mailboxes_changes", "mode=\"polling\"", static_cast<double>(rt.schedule->size()) - pushed);
+  if (rt.streaming) {
+    const auto& st = rt.streaming->stats();
+    metric("exsync_stream_notifications_total", "counter", "Streaming notifications that made a mailbox due.");
+    sample("exsync_stream_notifications_total", "", static_cast<double>(st.notifications));
+    metric("exsync_stream_connections_total", "counter", "GetStreamingEvents connections opened.");
+    sample("exsync_stream_connections_total", "", static_cast<double>(st.connections));
+    metric("exsync_stream_subscriptions_total", "counter", "Streaming subscriptions, by outcome.");
+    sample("exsync_stream_subscriptions_total", "outcome=\"created\"", static_cast<double>(st.subscribed));
+    sample("exsync_stream_subscriptions_total", "outcome=\"refused\"", static_cast<double>(st.subscribe_failed));
+    sample("exsync_stream_subscriptions_total", "outcome=\"lost\"", static_cast<double>(st.renewed));
+  }
   if (rt.webhooks) out += rt.webhooks->metrics();
   return out;
 }

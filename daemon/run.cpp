@@ -10,6 +10,7 @@
 #include "commands.hpp"
 #include "exsync/log/log.hpp"
 #include "exsync/sync/scheduler.hpp"
+#include "backend.hpp"
 #include "metrics.hpp"
 #include "runtime.hpp"
 #include "service_manager.hpp"
@@ -27,6 +28,7 @@ void arm_stop_signals(Runtime& rt, net::signal_set& signals, std::function<void(
     if (ec) return;
     log::info("daemon.stopping", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
     rt.engine->request_stop();
+    if (rt.streaming) rt.streaming->stop();
     wake();
     grace.expires_after(kStopGrace);
     grace.async_wait([&](const boost::system::error_code& gec) {
@@ -162,8 +164,13 @@ void reload(Runtime& rt, sync::Scheduler& scheduler, bool fixed_mailboxes) {
     restart.push_back("sync.folders/conflict/max_delete_share");
 
   sync::Schedule::Change change;
+  if (cfg.sync.streaming != rt.cfg.sync.streaming || cfg.sync.safety_interval != rt.cfg.sync.safety_interval ||
+      cfg.sync.streaming_connection_minutes != rt.cfg.sync.streaming_connection_minutes ||
+      cfg.sync.active_interval != rt.cfg.sync.active_interval)
+    restart.push_back("sync.streaming/safety_interval_seconds/streaming_connection_minutes/active_interval_seconds");
   if (!fixed_mailboxes) {
     change = rt.schedule->set_mailboxes(cfg.mailboxes);
+    if (rt.streaming) rt.streaming->set_mailboxes(cfg.mailboxes);
     if (rt.api) rt.api->set_mailboxes(cfg.mailboxes);
     rt.cfg.mailboxes = cfg.mailboxes;
   }
@@ -187,6 +194,25 @@ void reload(Runtime& rt, sync::Scheduler& scheduler, bool fixed_mailboxes) {
 
 }  // namespace
 
+// Streaming notifications as the schedule hears them: a change puts its mailbox first in line; a
+// mailbox whose notifications flow is polled only at the safety interval.
+class ScheduleHints final : public model::HintListener {
+ public:
+  ScheduleHints(sync::Schedule& schedule, sync::Scheduler& scheduler) : schedule_(schedule), scheduler_(scheduler) {}
+  void changed(const std::string& mailbox) override {
+    schedule_.prioritize(mailbox);
+    scheduler_.wake();
+  }
+  void watching(const std::string& mailbox, bool live, std::string_view) override {
+    schedule_.set_pushed(mailbox, live);
+    scheduler_.wake();
+  }
+
+ private:
+  sync::Schedule& schedule_;
+  sync::Scheduler& scheduler_;
+};
+
 // `run`: every mailbox synced about once per interval, CRM writes pushed promptly, until SIGTERM.
 // `once`: one round over the mailboxes; the exit status says whether any failed.
 int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailboxes, bool fixed_mailboxes) {
@@ -204,10 +230,19 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
       sync::ScheduleSettings{.interval = rt.cfg.sync.interval,
                              .jitter = 0.1,
                              .backoff_cap = std::chrono::hours(1),
-                             .seed = static_cast<std::uint32_t>(std::random_device{}())});
+                             .seed = static_cast<std::uint32_t>(std::random_device{}()),
+                             .pushed_interval = rt.cfg.sync.safety_interval,
+                             .active_interval = rt.cfg.sync.active_interval});
   rt.schedule->set_mailboxes(mailboxes);
   sync::Scheduler scheduler(*rt.engine, *rt.schedule, *rt.governor, MonotonicClock::instance(), folders_of(rt.cfg),
                             sync::SchedulerOptions{.one_round = !forever});
+  ScheduleHints hint_listener(*rt.schedule, scheduler);
+  if (forever && rt.cfg.sync.streaming && rt.cfg.tenant.protocol == config::TenantConfig::Protocol::ews) {
+    auto settings = streaming_settings(rt.cfg);
+    rt.streaming = std::make_unique<ews::StreamingHints>(
+        *rt.client, rt.basic ? static_cast<auth::TokenSource&>(*rt.basic) : *rt.tokens, std::move(settings));
+    rt.streaming->set_mailboxes(mailboxes);
+  }
   rt.metrics = [&] { return metrics_text(rt, scheduler); };
   // A write through the API puts its mailbox first in line.
   rt.on_write = [&](const std::string& mailbox) {
@@ -301,10 +336,16 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
       if (e) std::rethrow_exception(e);
     });
   }
+  if (rt.streaming) {
+    net::co_spawn(rt.io, rt.streaming->run(hint_listener), [](std::exception_ptr e) {
+      if (e) std::rethrow_exception(e);
+    });
+  }
   net::co_spawn(
       rt.io,
       [&]() -> Task<void> {
         co_await scheduler.run();
+        if (rt.streaming) rt.streaming->stop();
         if (rt.webhooks) rt.webhooks->stop();
         rt.on_write = nullptr;
         rt.metrics = nullptr;

@@ -34,7 +34,9 @@ json::object schedule_json(const sync::MailboxStatus& s) {
                       {"next_sync", s.state == sync::MailboxState::syncing ? json::value(nullptr) : time_or_null(s.next_sync)},
                       {"last_started", time_or_null(s.last_started)},
                       {"last_success", time_or_null(s.last_success)},
-                      {"last_error", s.last_error.empty() ? json::value(nullptr) : json::value(s.last_error)}};
+                      {"last_error", s.last_error.empty() ? json::value(nullptr) : json::value(s.last_error)},
+                      {"changes", s.pushed ? "streaming" : "polling"},
+                      {"poll_interval_seconds", s.interval.count()}};
 }
 
 http::Response json_response(int status, std::string body) {

@@ -27,7 +27,8 @@ const std::map<std::string, std::set<std::string>, std::less<>> kSchema = {
     {"tls", {"ca_file"}},
     {"store", {"path", "keep_changes_days", "keep_conflicts_days", "keep_messages_days"}},
     {"mailboxes", {"list", "file"}},
-    {"sync", {"folders", "interval_seconds", "max_concurrent_mailboxes", "conflict", "max_delete_share"}},
+    {"sync", {"folders", "interval_seconds", "max_concurrent_mailboxes", "conflict", "max_delete_share", "streaming",
+              "safety_interval_seconds", "streaming_connection_minutes", "active_interval_seconds"}},
     {"log", {"format", "level"}},
     {"api", {"listen", "token_file"}},
     {"webhooks", {"name", "url", "secret_file", "key_file", "timeout_seconds", "failing_after", "max_retry_seconds",
@@ -436,6 +437,26 @@ Result<Config, ConfigError> parse_config(std::string_view text, const fs::path& 
   if (conflict != "remote-wins" && conflict != "local-wins")
     return r.fail("sync.conflict", "\"" + conflict + "\" is not one of \"remote-wins\", \"local-wins\"");
   cfg.sync.local_wins = conflict == "local-wins";
+  if (const auto* n = r.node("sync", "streaming")) {
+    const auto v = n->value<bool>();
+    if (!v || !n->is_boolean()) return r.fail("sync.streaming", "must be true or false");
+    cfg.sync.streaming = *v;
+  }
+  std::int64_t safety = cfg.sync.safety_interval.count();
+  EXSYNC_TRY(r.integer("sync", "safety_interval_seconds", 60, 86400, safety));
+  cfg.sync.safety_interval = std::chrono::seconds(safety);
+  std::int64_t minutes = cfg.sync.streaming_connection_minutes;
+  EXSYNC_TRY(r.integer("sync", "streaming_connection_minutes", 1, 30, minutes));
+  cfg.sync.streaming_connection_minutes = static_cast<int>(minutes);
+  std::int64_t active = -1;
+  EXSYNC_TRY(r.integer("sync", "active_interval_seconds", 0, 86400, active));
+  if (active < 0) {
+    active = cfg.tenant.protocol == TenantConfig::Protocol::graph && cfg.sync.interval > std::chrono::seconds(60) ? 60 : 0;
+  } else if (active > cfg.sync.interval.count()) {
+    return r.fail("sync.active_interval_seconds", "must not exceed interval_seconds (" +
+                                                      std::to_string(cfg.sync.interval.count()) + ")");
+  }
+  cfg.sync.active_interval = std::chrono::seconds(active);
   if (const auto* n = r.node("sync", "max_delete_share")) {
     const auto v = n->value<double>();
     if (!v || *v <= 0.0 || *v > 1.0)

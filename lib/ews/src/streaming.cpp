@@ -94,7 +94,8 @@ std::size_t StreamingHints::live() const {
 void StreamingHints::set_live(const std::string& mailbox, bool live, std::string_view reason,
                               model::HintListener& listener) {
   auto& s = subscriptions_[mailbox];
-  if (s.live == live) return;
+  if (s.live == live && s.reported) return;
+  s.reported = true;
   s.live = live;
   if (!live) {
     s.missed = true;  // whatever happens until it is live again goes unheard

@@ -124,6 +124,15 @@ struct SyncConfig {
   int max_concurrent_mailboxes = 8;
   bool local_wins = false;  // conflict = "local-wins"; the default is "remote-wins"
   double max_delete_share = 0.5;
+  // EWS streaming notifications: a change is synced within seconds, and the poll of a mailbox
+  // whose notifications flow is only a safety net, every `safety_interval`.
+  bool streaming = true;
+  std::chrono::seconds safety_interval{900};
+  int streaming_connection_minutes = 30;  // GetStreamingEvents ConnectionTimeout, 1..30
+  // Adaptive polling (Graph, and EWS mailboxes on polling): a mailbox whose sync brought changes
+  // is polled again after this, the wait doubling back up to `interval`. 0: off. Unset: 60 s for
+  // a Graph tenant whose interval is longer, else off.
+  std::chrono::seconds active_interval{0};
 };
 
 // The CRM's local API; disabled when the configuration has no [api] section.

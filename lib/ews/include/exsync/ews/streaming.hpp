@@ -83,6 +83,7 @@ class StreamingHints final : public model::ChangeHints {
     std::string id;
     std::chrono::steady_clock::time_point retry_at{};  // while refused
     bool live = false;
+    bool reported = false;  // `live` has been told (a mailbox starts unknown, neither)
     bool missed = false;  // events may have gone unheard (it was on polling, or the server lost it)
   };
   Task<void> run_group(std::shared_ptr<Group> group, model::HintListener& listener);
