@@ -73,7 +73,7 @@ TEST_F(StreamingTest, AChangeReachesTheCrmOnANotificationAndLostSubscriptionsAre
     return true;
   }, "every mailbox streaming", log));
   const auto status = mailbox_status(api, mailboxes[0]);
-  EXPECT_EQ(status.at("poll_interval_seconds"), 900) << "the poll is only a safety net";
+  EXPECT_EQ(status.at("poll_interval_seconds"), 1800) << "the poll is only a safety net";
 
   // A lead added on the phone reaches the CRM with the next notification, not the next poll.
   const auto first = add_contact(mailboxes[1], "Lead on the call");

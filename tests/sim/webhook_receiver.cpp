@@ -37,6 +37,7 @@ WebhookReceiver::WebhookReceiver() {
 
 http::Response WebhookReceiver::receive(const http::Request& req) {
   Delivery d;
+  d.received_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   d.id = std::string(req.header("webhook-id"));
   d.timestamp = std::string(req.header("webhook-timestamp"));
   d.body = req.body;
@@ -84,6 +85,7 @@ http::Response WebhookReceiver::control(const http::Request& req, const std::vec
                                           {"verified", d.verified},
                                           {"repeat", d.repeat},
                                           {"status", d.status},
+                                          {"received_ms", d.received_ms},
                                           {"body", std::move(body)}}) +
              "\n";
     }

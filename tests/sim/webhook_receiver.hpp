@@ -35,6 +35,7 @@ class WebhookReceiver {
     std::string id, timestamp, body;
     bool verified = false, repeat = false;
     int status = 0;  // what the receiver answered
+    std::int64_t received_ms = 0;  // when it arrived (Unix milliseconds), for the freshness bench
   };
   std::string secret_, key_;
   std::vector<Delivery> deliveries_;

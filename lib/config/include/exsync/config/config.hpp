@@ -127,7 +127,7 @@ struct SyncConfig {
   // EWS streaming notifications: a change is synced within seconds, and the poll of a mailbox
   // whose notifications flow is only a safety net, every `safety_interval`.
   bool streaming = true;
-  std::chrono::seconds safety_interval{900};
+  std::chrono::seconds safety_interval{1800};
   int streaming_connection_minutes = 30;  // GetStreamingEvents ConnectionTimeout, 1..30
   // Adaptive polling (Graph, and EWS mailboxes on polling): a mailbox whose sync brought changes
   // is polled again after this, the wait doubling back up to `interval`. 0: off. Unset: 60 s for

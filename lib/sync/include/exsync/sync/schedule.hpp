@@ -43,7 +43,7 @@ struct ScheduleSettings {
   double jitter = 0.1;                  // share of the interval, 0 to 0.5
   std::chrono::seconds backoff_cap{3600};
   std::uint32_t seed = 0;               // for the jitter
-  std::chrono::seconds pushed_interval{900};  // for mailboxes whose changes are pushed (rule 5)
+  std::chrono::seconds pushed_interval{1800};  // for mailboxes whose changes are pushed (rule 5)
   std::chrono::seconds active_interval{0};    // 0: no adaptive polling (rule 5)
 };
 
