@@ -168,6 +168,32 @@ TEST_F(ConfigTest, MistypedValuesAreRefused) {
   EXPECT_EQ(url.error().problem, "must be an https:// URL");
 }
 
+TEST_F(ConfigTest, StreamingAndAdaptivePollingHaveSaneDefaultsAndBounds) {
+  auto defaults = load(std::string(kValid));
+  ASSERT_TRUE(defaults) << defaults.error().message();
+  EXPECT_TRUE(defaults->sync.streaming);
+  EXPECT_EQ(defaults->sync.safety_interval, std::chrono::seconds(1800));
+  EXPECT_EQ(defaults->sync.streaming_connection_minutes, 30);
+  EXPECT_EQ(defaults->sync.active_interval, std::chrono::seconds(0)) << "EWS tenants stream; no adaptive polling";
+  auto off = load(std::string(kValid) + "\n[sync]\nstreaming = false\nsafety_interval_seconds = 600\n");
+  ASSERT_TRUE(off) << off.error().message();
+  EXPECT_FALSE(off->sync.streaming);
+  EXPECT_EQ(off->sync.safety_interval, std::chrono::seconds(600));
+
+  auto word = load(std::string(kValid) + "\n[sync]\nstreaming = \"yes\"\n");
+  ASSERT_FALSE(word);
+  EXPECT_EQ(word.error().key, "sync.streaming");
+  auto long_connection = load(std::string(kValid) + "\n[sync]\nstreaming_connection_minutes = 45\n");
+  ASSERT_FALSE(long_connection);
+  EXPECT_EQ(long_connection.error().problem, "must be between 1 and 30") << "Exchange keeps a connection 30 minutes at most";
+  auto eager = load(std::string(kValid) + "\n[sync]\ninterval_seconds = 120\nactive_interval_seconds = 300\n");
+  ASSERT_FALSE(eager);
+  EXPECT_EQ(eager.error().key, "sync.active_interval_seconds");
+  auto adaptive = load(std::string(kValid) + "\n[sync]\ninterval_seconds = 600\nactive_interval_seconds = 45\n");
+  ASSERT_TRUE(adaptive) << adaptive.error().message();
+  EXPECT_EQ(adaptive->sync.active_interval, std::chrono::seconds(45));
+}
+
 TEST_F(ConfigTest, UnreadablePasswordFileIsAConfigError) {
   auto cfg = load_with("secret/pw", "secret/missing");
   ASSERT_FALSE(cfg);
