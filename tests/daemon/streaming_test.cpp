@@ -144,5 +144,23 @@ TEST_F(StreamingTest, AMailboxWhoseSubscriptionIsRefusedFallsBackToPollingAndSay
   ASSERT_EQ(sim_.control("DELETE", "/sim/faults/ews").status, 204);
 }
 
+TEST_F(StreamingTest, AConnectionExchangeRefusesPutsItsGroupOnPolling) {
+  // No hanging connection left (ErrorExceededConnectionCount): the subscriptions stand, but no
+  // notification can flow, so the mailboxes are polled, and say why.
+  ASSERT_EQ(sim_.control("PUT", "/sim/streaming", R"({"connections_per_account":0})").status, 204);
+  test::TempDir logs;
+  test::Daemon daemon(sim_.config(), logs.path());
+  daemon.start();
+  const auto log = [&] { return daemon.log(); };
+  ASSERT_TRUE(test::eventually([&] {
+    return daemon.log().find("event=stream.mailbox.polling mailbox=" + sim_.mailboxes()[0] +
+                             " reason=ErrorExceededConnectionCount") != std::string::npos;
+  }, "the group on polling with Exchange's reason", log));
+  EXPECT_GE(streaming_stats().at("refused_connections").as_int64(), 1);
+  test::CrmApi api(sim_);
+  for (const auto& mb : sim_.mailboxes()) EXPECT_EQ(changes_mode(api, mb), "polling") << mb;
+  ASSERT_TRUE(daemon.stop());
+}
+
 }  // namespace
 }  // namespace exsync

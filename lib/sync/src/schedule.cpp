@@ -187,10 +187,12 @@ void Schedule::set_pushed(const std::string& mailbox, bool pushed) {
   auto& e = it->second;
   e.pushed = pushed;
   pushed ? ++pushed_count_ : --pushed_count_;
-  if (pushed || e.syncing || e.prioritized || backoff_.failures(mailbox) > 0 || e.throttled) return;
-  // Polled again: due no later than one ordinary interval after its last sync.
-  const auto due = std::max(clock_.now(), e.last_started + std::chrono::duration_cast<Clock::duration>(settings_.interval));
-  if (due < e.key.due) {
+  if (e.syncing || e.prioritized || backoff_.failures(mailbox) > 0 || e.throttled) return;
+  if (pushed && e.last_success == Clock::time_point{}) return;  // its first sync is not put off
+  // Due one of its new intervals after its last sync: later once pushed, sooner once polled.
+  const auto due =
+      std::max(clock_.now(), e.last_started + std::chrono::duration_cast<Clock::duration>(interval_of(e)));
+  if (pushed ? due > e.key.due : due < e.key.due) {
     dequeue(e);
     enqueue(mailbox, e, due);
   }

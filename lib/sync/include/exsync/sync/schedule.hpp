@@ -104,8 +104,9 @@ class Schedule {
 
   // Puts the mailbox first in line (rule 3). One in flight is synced again as soon as it ends.
   void prioritize(const std::string& mailbox);
-  // Whether the mailbox's changes are pushed (rule 5). When they stop being pushed, a mailbox
-  // waiting out the longer interval is due one ordinary interval after its last sync instead.
+  // Whether the mailbox's changes are pushed (rule 5). Its next sync moves to one of its new
+  // intervals after its last: later once pushed (a mailbox never synced keeps its turn), sooner
+  // once they stop.
   void set_pushed(const std::string& mailbox, bool pushed);
   std::size_t pushed() const { return pushed_count_; }
 
