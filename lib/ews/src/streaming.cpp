@@ -117,6 +117,10 @@ Task<void> StreamingHints::run(model::HintListener& listener) {
   while (!stopped_) {
     regroup_ = false;
     groups_.clear();
+    // What the ended groups left of mailboxes no longer configured.
+    for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
+      it = std::binary_search(mailboxes_.begin(), mailboxes_.end(), it->first) ? std::next(it) : subscriptions_.erase(it);
+    }
     for (std::size_t i = 0; i < mailboxes_.size(); i += settings_.per_connection) {
       const auto end = std::min(mailboxes_.size(), i + settings_.per_connection);
       groups_.push_back(std::make_shared<Group>(
@@ -199,8 +203,7 @@ Task<void> StreamingHints::run_group(std::shared_ptr<Group> group, model::HintLi
   }
 }
 
-Task<Result<std::string, RemoteError>> StreamingHints::authorization(bool fresh) {
-  (void)fresh;
+Task<Result<std::string, RemoteError>> StreamingHints::access_token() {
   auto token = co_await tokens_.access_token();
   if (!token) {
     co_return Fail{RemoteError{RemoteErrorKind::auth,
@@ -277,7 +280,7 @@ Task<std::optional<RemoteError>> StreamingHints::listen(Group& g, model::HintLis
   const auto envelope = get_streaming_events_request(Target(g.anchor(), settings_.addressing), ids,
                                                      settings_.connection_minutes);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto token = co_await authorization(attempt > 0);
+    auto token = co_await access_token();  // after a 401, a fresh one: the rejected token was dropped
     if (!token) co_return token.error();
     http::Request req;
     req.url = settings_.url;

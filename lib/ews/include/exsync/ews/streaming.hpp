@@ -90,7 +90,7 @@ class StreamingHints final : public model::ChangeHints {
   Task<bool> subscribe(Group& group, const std::string& mailbox, model::HintListener& listener);
   // One GetStreamingEvents connection of `group`, until it ends; returns the error that ended it, if any.
   Task<std::optional<model::RemoteError>> listen(Group& group, model::HintListener& listener);
-  Task<Result<std::string, model::RemoteError>> authorization(bool fresh);
+  Task<Result<std::string, model::RemoteError>> access_token();
   void set_live(const std::string& mailbox, bool live, std::string_view reason, model::HintListener& listener);
 
   http::Client& client_;
