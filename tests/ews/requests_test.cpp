@@ -7,6 +7,7 @@
 #include <set>
 
 #include "exsync/ews/namespaces.hpp"
+#include "exsync/ews/notifications.hpp"
 #include "exsync/ews/xml.hpp"
 #include "schema_validator.hpp"
 #include "test_support.hpp"
@@ -33,6 +34,21 @@ TEST_F(RequestSchemaTest, SyncFolderItemsValidates) {
   EXPECT_EQ(validator_->validate(sync_folder_items_request("agent1@contoso.com", model::FolderKind::contacts,
                                                            "H4sIAAAAAAAEAGNgYGcAAotqE0tHE2NTA0ddZ3NHC10T+/=", 1)),
             "");
+}
+
+TEST_F(RequestSchemaTest, SubscribeAndGetStreamingEventsValidateAgainstTheSchema) {
+  const std::vector<model::FolderKind> both{model::FolderKind::contacts, model::FolderKind::calendar};
+  const auto impersonated = subscribe_request("agent1@contoso.com", both);
+  EXPECT_EQ(validator_->validate(impersonated), "");
+  EXPECT_NE(impersonated.find("<t:PrimarySmtpAddress>agent1@contoso.com<"), std::string::npos);
+  const auto delegated = subscribe_request(Target("agent2@contoso.com", Addressing::delegate), both);
+  EXPECT_EQ(validator_->validate(delegated), "");
+  EXPECT_NE(delegated.find("<t:EmailAddress>agent2@contoso.com<"), std::string::npos);
+
+  const auto events = get_streaming_events_request("agent1@contoso.com", {"sub-a", "sub-b&c"}, 45);
+  EXPECT_EQ(validator_->validate(events), "");
+  EXPECT_NE(events.find("<m:ConnectionTimeout>30<"), std::string::npos) << "Exchange allows 30 minutes at most";
+  EXPECT_NE(events.find("sub-b&amp;c"), std::string::npos);
 }
 
 TEST_F(RequestSchemaTest, GetFolderValidates) {

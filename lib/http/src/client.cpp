@@ -82,6 +82,33 @@ std::string new_request_id() {
   return out;
 }
 
+// The request as it goes on the wire: the caller's method, fields and body, with Host, the
+// User-Agent and the request's client-request-id.
+bhttp::request<bhttp::string_body> wire_request(Request request, const Target& target, const std::string& request_id,
+                                                const std::string& user_agent) {
+  bhttp::request<bhttp::string_body> req;
+  req.method_string(request.method);
+  req.target(target.path);
+  req.version(11);
+  req.set(bhttp::field::host, target.host_header());
+  req.set(bhttp::field::user_agent, user_agent);
+  req.set("client-request-id", request_id);
+  req.set("return-client-request-id", "true");
+  // The caller's fields as given: a name given twice is sent twice (list-valued fields).
+  for (const auto& h : request.headers) req.insert(h.name, h.value);
+  req.body() = std::move(request.body);
+  req.keep_alive(true);
+  req.prepare_payload();
+  return req;
+}
+
+// An answer that names another request (`echoed`): refused, its connection out of step.
+HttpError mismatched(const std::string& where, std::string_view echoed) {
+  return HttpError{HttpErrorKind::mismatched, "the answer from " + where +
+                                                  " belongs to another request (client-request-id " +
+                                                  std::string(echoed) + ")"};
+}
+
 }  // namespace
 
 struct Connection {
@@ -256,20 +283,8 @@ Task<Result<Response, HttpError>> Client::send(Request request) {
   if (!target) co_return fail(target.error());
   if (self->stopped) co_return fail(HttpError{HttpErrorKind::io, "the HTTP client is shut down"});
 
-  bhttp::request<bhttp::string_body> req;
-  req.method_string(request.method);
-  req.target(target->path);
-  req.version(11);
-  req.set(bhttp::field::host, target->host_header());
-  req.set(bhttp::field::user_agent, self->opt.user_agent);
-  req.set("client-request-id", request_id);
-  req.set("return-client-request-id", "true");
-  // The caller's fields as given: a name given twice is sent twice (list-valued fields).
-  for (const auto& h : request.headers) req.insert(h.name, h.value);
-  req.body() = std::move(request.body);
   const bool request_retry_safe = request.retry_safe;
-  req.keep_alive(true);
-  req.prepare_payload();
+  auto req = wire_request(std::move(request), *target, request_id, self->opt.user_agent);
 
   const std::string origin = target->origin();
   bool fresh_only = false;  // after a mismatched answer, no pooled connection is trusted
@@ -369,9 +384,7 @@ Task<Result<Response, HttpError>> Client::send(Request request) {
         fresh_only = true;
         continue;
       }
-      co_return fail(HttpError{HttpErrorKind::mismatched,
-                               "the answer from " + target->host_header() + " belongs to another request (client-request-id " +
-                                   std::string(echoed) + ")"});
+      co_return fail(mismatched(target->host_header(), echoed));
     }
     if (msg.keep_alive() && !early && !wec && out.status < 400) {
       out.connection = ConnectionLease(std::make_shared<Impl::Lease>(self, origin, std::move(conn)));
@@ -396,18 +409,7 @@ Task<Result<Response, HttpError>> Client::stream(Request request, BodySink on_bo
   if (self->stopped) co_return fail(HttpError{HttpErrorKind::io, "the HTTP client is shut down"});
   if (stop && stop->stopped()) co_return Response{};
 
-  bhttp::request<bhttp::string_body> req;
-  req.method_string(request.method);
-  req.target(target->path);
-  req.version(11);
-  req.set(bhttp::field::host, target->host_header());
-  req.set(bhttp::field::user_agent, self->opt.user_agent);
-  req.set("client-request-id", request_id);
-  req.set("return-client-request-id", "true");
-  for (const auto& h : request.headers) req.insert(h.name, h.value);
-  req.body() = std::move(request.body);
-  req.keep_alive(true);
-  req.prepare_payload();
+  auto req = wire_request(std::move(request), *target, request_id, self->opt.user_agent);
 
   auto fresh = co_await self->connect(*target);
   if (!fresh) co_return fail(fresh.error());
@@ -456,9 +458,7 @@ Task<Result<Response, HttpError>> Client::stream(Request request, BodySink on_bo
     ++self->stats.mismatched_answers;
     log::warn("http.answer.mismatched",
               {{"host", where}, {"request_id", request_id}, {"answer_for", echoed}, {"retried", false}});
-    co_return fail(HttpError{HttpErrorKind::mismatched, "the answer from " + where +
-                                                            " belongs to another request (client-request-id " +
-                                                            std::string(echoed) + ")"});
+    co_return fail(mismatched(where, echoed));
   }
   const bool streamed = out.status == 200;
   char chunk[16384];
