@@ -222,7 +222,6 @@ Task<bool> StreamingHints::subscribe(Group& g, const std::string& mailbox, model
                  {"X-PreferServerAffinity", "true"}};
   if (!g.cookie.empty()) req.headers.push_back({"Cookie", g.cookie});
   req.body = subscribe_request(Target(mailbox, settings_.addressing), settings_.folders);
-  auto& s = subscriptions_[mailbox];
   auto fail = [&](const RemoteError& e) {
     ++stats_.subscribe_failed;
     log::warn("stream.subscribe.failed", {{"mailbox", mailbox},
@@ -253,6 +252,8 @@ Task<bool> StreamingHints::subscribe(Group& g, const std::string& mailbox, model
   }
   resp->connection.reuse();
   ++stats_.subscribed;
+  // Looked up after the request: a reload may have dropped the mailbox meanwhile.
+  auto& s = subscriptions_[mailbox];
   s.id = std::move(*id);
   s.retry_at = {};
   if (g.cookie.empty() || mailbox == g.anchor()) {
@@ -277,6 +278,13 @@ Task<std::optional<RemoteError>> StreamingHints::listen(Group& g, model::HintLis
     asked.insert(s.id);
     mailbox_of[s.id] = m;
   }
+  auto note_lost = [&g](const RemoteError& e) {
+    log::info("stream.connection.lost", {{"anchor", g.anchor()},
+                                         {"kind", model::remote_error_kind_name(e.kind)},
+                                         {"code", e.code},
+                                         {"request_id", e.request_id},
+                                         {"message", e.message}});
+  };
   const auto envelope = get_streaming_events_request(Target(g.anchor(), settings_.addressing), ids,
                                                      settings_.connection_minutes);
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -345,8 +353,7 @@ Task<std::optional<RemoteError>> StreamingHints::listen(Group& g, model::HintLis
     auto resp = co_await client_.stream(std::move(req), on_body, settings_.idle_timeout, g.stop);
     if (!resp) {
       auto e = remote::from_http_error(resp.error());
-      log::info("stream.connection.lost", {{"anchor", g.anchor()}, {"kind", model::remote_error_kind_name(e.kind)},
-                                           {"request_id", e.request_id}, {"message", e.message}});
+      note_lost(e);
       co_return e;
     }
     if (resp->status == 401 && attempt == 0) {
@@ -357,14 +364,12 @@ Task<std::optional<RemoteError>> StreamingHints::listen(Group& g, model::HintLis
     if (resp->status != 200) {
       auto e = error_for_http_response(resp->status, resp->body, resp->header("Retry-After"));
       e.request_id = resp->request_id;
-      log::info("stream.connection.lost", {{"anchor", g.anchor()}, {"kind", model::remote_error_kind_name(e.kind)},
-                                           {"request_id", e.request_id}, {"message", e.message}});
+      note_lost(e);
       co_return e;
     }
     if (ended) {
       ended->request_id = resp->request_id;
-      log::info("stream.connection.lost", {{"anchor", g.anchor()}, {"kind", model::remote_error_kind_name(ended->kind)},
-                                           {"code", ended->code}, {"request_id", ended->request_id}, {"message", ended->message}});
+      note_lost(*ended);
     }
     co_return ended;
   }
