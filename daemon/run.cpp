@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <filesystem>
+#include <optional>
 #include <random>
 
 #include "commands.hpp"
@@ -216,6 +217,12 @@ class ScheduleHints final : public model::HintListener {
 // `run`: every mailbox synced about once per interval, CRM writes pushed promptly, until SIGTERM.
 // `once`: one round over the mailboxes; the exit status says whether any failed.
 int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailboxes, bool fixed_mailboxes) {
+  // The signals are caught from here on, before anything (the API's listener first) tells a
+  // supervisor or a test that the daemon is up: one that arrives before its handler is armed
+  // below is queued, not left to its default action (for SIGHUP, termination).
+  net::signal_set signals(rt.io, SIGTERM, SIGINT);
+  std::optional<net::signal_set> hangup;
+  if (forever) hangup.emplace(rt.io, SIGHUP);
   if (forever && rt.cfg.webhooks.enabled) {
     const auto& w = rt.cfg.webhooks;
     rt.webhooks = std::make_unique<webhooks::Dispatcher>(
@@ -300,9 +307,8 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
   if (forever) prune();
 
   // SIGHUP (systemctl reload): the configuration again, applied live.
-  net::signal_set hangup(rt.io, SIGHUP);
   std::function<void()> on_hangup = [&] {
-    hangup.async_wait([&](const boost::system::error_code& ec, int) {
+    hangup->async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
       service.reloading();
       reload(rt, scheduler, fixed_mailboxes);
@@ -312,7 +318,6 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
   };
   if (forever) on_hangup();
 
-  net::signal_set signals(rt.io, SIGTERM, SIGINT);
   net::steady_timer grace(rt.io);
   arm_stop_signals(rt, signals,
                    [&] {
@@ -353,7 +358,7 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
         grace.cancel();
         heartbeat.cancel();
         pruning.cancel();
-        hangup.cancel();
+        if (hangup) hangup->cancel();
         if (rt.api_server) rt.api_server->stop();
       },
       [](std::exception_ptr e) {

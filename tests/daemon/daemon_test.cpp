@@ -217,8 +217,6 @@ TEST_F(DaemonSyncTest, RunStopsCleanlyOnSigterm) {
   for (const auto& mb : sim_.mailboxes()) expect_store_matches_sim(sim_, mb);
 }
 
-// SIGKILL at arbitrary moments of a long initial sync, then a run to completion: the store ends
-// exactly as after an uninterrupted run, with nothing lost or duplicated.
 // SIGHUP (systemctl reload) applies a changed mailbox list while the daemon runs; a broken
 // configuration changes nothing and the daemon goes on.
 TEST_F(DaemonSyncTest, SighupReloadsTheMailboxListLive) {
@@ -254,6 +252,29 @@ TEST_F(DaemonSyncTest, SighupReloadsTheMailboxListLive) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->exit_code, 0) << r->err;
   expect_store_matches_sim(sim_, "agent3@contoso.onmicrosoft.com");
+}
+
+// The API listening is the first sign of life a supervisor or a CRM sees: a SIGHUP sent the
+// moment it shows is a reload, never the signal's default action (termination).
+TEST_F(DaemonSyncTest, SighupAsSoonAsTheApiListensIsAReload) {
+  test::TempDir logs;
+  test::Process daemon({exsyncd(), "run", "--config", sim_.config().string()}, logs.path(), "exsyncd");
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (daemon.stderr_text().find("event=api.listening") == std::string::npos) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << daemon.stderr_text();
+    std::this_thread::sleep_for(1ms);
+  }
+  daemon.signal(SIGHUP);
+  deadline = std::chrono::steady_clock::now() + 30s;
+  while (daemon.stderr_text().find("event=config.reloaded") == std::string::npos) {
+    ASSERT_FALSE(daemon.wait(0ms)) << "exsyncd died of an early SIGHUP:\n" << daemon.stderr_text();
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << daemon.stderr_text();
+    std::this_thread::sleep_for(10ms);
+  }
+  daemon.signal(SIGTERM);
+  auto r = daemon.wait(20s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->exit_code, 0) << r->err;
 }
 
 // The guide's way to keep the password out of clear text: seal it, point the configuration at the
