@@ -1,5 +1,6 @@
 #include "backend.hpp"
 
+#include "exsync/crypto/webhook_signature.hpp"
 #include "exsync/graph/graph_service.hpp"
 
 namespace exsync::daemon {
@@ -19,6 +20,17 @@ ews::StreamingSettings streaming_settings(const config::Config& cfg) {
     if (auto kind = model::parse_folder(f)) s.folders.push_back(*kind);
   }
   s.connection_minutes = cfg.sync.streaming_connection_minutes;
+  return s;
+}
+
+graph::NotificationSettings notification_settings(const config::Config& cfg) {
+  graph::NotificationSettings s;
+  s.graph_url = cfg.graph.url;
+  s.notification_url = cfg.graph.notification_url;
+  // The clientStates' secret: from the API's token, which only the daemon and the CRM hold, so
+  // that it stays the same across restarts (the subscriptions are adopted) and changes with it.
+  s.key = crypto::hmac_sha256(cfg.api.token.reveal(), "exsync graph notifications");
+  s.folders = streaming_settings(cfg).folders;
   return s;
 }
 

@@ -10,6 +10,7 @@
 #include "exsync/config/config.hpp"
 #include "exsync/ews/ews_service.hpp"
 #include "exsync/ews/streaming.hpp"
+#include "exsync/graph/change_notifications.hpp"
 #include "exsync/http/client.hpp"
 #include "exsync/model/ports.hpp"
 
@@ -20,6 +21,8 @@ namespace exsync::daemon {
 ews::EwsSettings ews_settings(const config::Config& cfg);
 // The streaming notifications' settings for the same endpoint, addressing and folders.
 ews::StreamingSettings streaming_settings(const config::Config& cfg);
+// Graph change notifications as [graph] notification_url and [sync] folders say.
+graph::NotificationSettings notification_settings(const config::Config& cfg);
 // The HTTPS client's options: [tls] ca_file, the request timeout and the answer size cap.
 http::ClientOptions client_options(const config::Config& cfg);
 // Entra ID sign-in: ROPC for the service account, or app-only with the client secret or

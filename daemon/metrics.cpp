@@ -74,7 +74,7 @@ std::string metrics_text(const Runtime& rt, const sync::Scheduler& scheduler) {
   metric("exsync_mailboxes_changes", "gauge",
          "Configured mailboxes by how their changes are found: pushed (streaming notifications) or polling.");
   const auto pushed = static_cast<double>(rt.schedule->pushed());
-  sample("exsync_mailboxes_changes", "mode=\"streaming\"", pushed);
+  sample("exsync_mailboxes_changes", rt.notifications ? "mode=\"notifications\"" : "mode=\"streaming\"", pushed);
   sample("exsync_mailboxes_changes", "mode=\"polling\"", static_cast<double>(rt.schedule->size()) - pushed);
   if (rt.streaming) {
     const auto& st = rt.streaming->stats();
@@ -86,6 +86,21 @@ std::string metrics_text(const Runtime& rt, const sync::Scheduler& scheduler) {
     sample("exsync_stream_subscriptions_total", "outcome=\"created\"", static_cast<double>(st.subscribed));
     sample("exsync_stream_subscriptions_total", "outcome=\"refused\"", static_cast<double>(st.subscribe_failed));
     sample("exsync_stream_subscriptions_total", "outcome=\"lost\"", static_cast<double>(st.renewed));
+  }
+  if (rt.notifications) {
+    const auto& st = rt.notifications->stats();
+    metric("exsync_graph_notifications_total", "counter",
+           "Graph change and lifecycle notifications received, by outcome (refused: unknown subscription or clientState).");
+    sample("exsync_graph_notifications_total", "outcome=\"change\"", static_cast<double>(st.notifications));
+    sample("exsync_graph_notifications_total", "outcome=\"lifecycle\"", static_cast<double>(st.lifecycle));
+    sample("exsync_graph_notifications_total", "outcome=\"refused\"", static_cast<double>(st.refused));
+    metric("exsync_graph_subscriptions_total", "counter", "Graph subscription requests and losses, by outcome.");
+    sample("exsync_graph_subscriptions_total", "outcome=\"created\"", static_cast<double>(st.created));
+    sample("exsync_graph_subscriptions_total", "outcome=\"adopted\"", static_cast<double>(st.adopted));
+    sample("exsync_graph_subscriptions_total", "outcome=\"renewed\"", static_cast<double>(st.renewed));
+    sample("exsync_graph_subscriptions_total", "outcome=\"failed\"", static_cast<double>(st.failed));
+    sample("exsync_graph_subscriptions_total", "outcome=\"lost\"", static_cast<double>(st.lost));
+    sample("exsync_graph_subscriptions_total", "outcome=\"deleted\"", static_cast<double>(st.deleted));
   }
   if (rt.webhooks) out += rt.webhooks->metrics();
   return out;

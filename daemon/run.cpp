@@ -30,6 +30,7 @@ void arm_stop_signals(Runtime& rt, net::signal_set& signals, std::function<void(
     log::info("daemon.stopping", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
     rt.engine->request_stop();
     if (rt.streaming) rt.streaming->stop();
+    if (rt.notifications) rt.notifications->stop();
     wake();
     grace.expires_after(kStopGrace);
     grace.async_wait([&](const boost::system::error_code& gec) {
@@ -39,6 +40,15 @@ void arm_stop_signals(Runtime& rt, net::signal_set& signals, std::function<void(
       if (rt.webhook_client) rt.webhook_client->shutdown();
     });
   });
+}
+
+// One request to the daemon's listener: Graph's change notifications at their path (no bearer
+// token: each notification proves itself by its clientState), the CRM's API for the rest.
+Task<http::Response> serve(Runtime& rt, http::Request request) {
+  const std::string_view target = request.url;
+  if (rt.notifications && target.substr(0, target.find('?')) == config::GraphConfig::kNotificationPath)
+    co_return rt.notifications->receive(request);
+  co_return co_await rt.api->handle(std::move(request));
 }
 
 // Serves the CRM's API on [api] listen; false (and a log line) when the address cannot be bound.
@@ -61,11 +71,12 @@ bool start_api(Runtime& rt) {
                        },
                        [&rt]() {
                          if (rt.webhooks) rt.webhooks->wake();
-                       }});
+                       },
+                       rt.cfg.tenant.protocol == config::TenantConfig::Protocol::graph ? "notifications" : "streaming"});
   http::ServerOptions opts;
   opts.max_request_bytes = 8u << 20;
   rt.api_server = std::make_unique<http::Server>(rt.io.get_executor(), opts,
-                                                 [&rt](http::Request r) { return rt.api->handle(std::move(r)); });
+                                                 [&rt](http::Request r) { return serve(rt, std::move(r)); });
   if (const auto& path = rt.cfg.api.unix_socket; !path.empty()) {
     // A socket left behind by a killed daemon is replaced; any other file is not touched.
     std::error_code ec;
@@ -153,7 +164,8 @@ void reload(Runtime& rt, sync::Scheduler& scheduler, bool fixed_mailboxes) {
   if (cfg.ews.url != rt.cfg.ews.url || cfg.ews.request_timeout != rt.cfg.ews.request_timeout ||
       cfg.ews.get_item_batch_size != rt.cfg.ews.get_item_batch_size)
     restart.push_back("ews");
-  if (cfg.graph.url != rt.cfg.graph.url) restart.push_back("graph");
+  if (cfg.graph.url != rt.cfg.graph.url || cfg.graph.notification_url != rt.cfg.graph.notification_url)
+    restart.push_back("graph");
   if (cfg.tls_ca_file != rt.cfg.tls_ca_file) restart.push_back("tls");
   if (cfg.store_path != rt.cfg.store_path) restart.push_back("store");
   if (cfg.api.enabled != rt.cfg.api.enabled || cfg.api.address != rt.cfg.api.address ||
@@ -172,6 +184,7 @@ void reload(Runtime& rt, sync::Scheduler& scheduler, bool fixed_mailboxes) {
   if (!fixed_mailboxes) {
     change = rt.schedule->set_mailboxes(cfg.mailboxes);
     if (rt.streaming) rt.streaming->set_mailboxes(cfg.mailboxes);
+    if (rt.notifications) rt.notifications->set_mailboxes(cfg.mailboxes);
     if (rt.api) rt.api->set_mailboxes(cfg.mailboxes);
     rt.cfg.mailboxes = cfg.mailboxes;
   }
@@ -230,6 +243,11 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
         webhooks::Endpoint{.name = w.name, .url = w.url, .key = w.key.reveal(), .source = webhook_source(rt.cfg),
                            .timeout = w.timeout, .failing_after = w.failing_after, .max_retry = w.max_retry,
                            .max_in_flight = w.max_in_flight});
+  }
+  if (forever && !rt.cfg.graph.notification_url.empty()) {
+    // Before the listener, so that Graph's first validation finds its route.
+    rt.notifications = std::make_unique<graph::ChangeNotifications>(*rt.client, *rt.tokens, notification_settings(rt.cfg));
+    rt.notifications->set_mailboxes(mailboxes);
   }
   if (forever && rt.cfg.api.enabled && !start_api(rt)) return kExitUnavailable;
   rt.schedule = std::make_unique<sync::Schedule>(
@@ -346,11 +364,17 @@ int run_daemon(Runtime& rt, bool forever, const std::vector<std::string>& mailbo
       if (e) std::rethrow_exception(e);
     });
   }
+  if (rt.notifications) {
+    net::co_spawn(rt.io, rt.notifications->run(hint_listener), [](std::exception_ptr e) {
+      if (e) std::rethrow_exception(e);
+    });
+  }
   net::co_spawn(
       rt.io,
       [&]() -> Task<void> {
         co_await scheduler.run();
         if (rt.streaming) rt.streaming->stop();
+        if (rt.notifications) rt.notifications->stop();
         if (rt.webhooks) rt.webhooks->stop();
         rt.on_write = nullptr;
         rt.metrics = nullptr;

@@ -15,6 +15,7 @@
 #include "exsync/auth/entra_token_source.hpp"
 #include "exsync/config/config.hpp"
 #include "exsync/ews/streaming.hpp"
+#include "exsync/graph/change_notifications.hpp"
 #include "exsync/http/client.hpp"
 #include "exsync/http/server.hpp"
 #include "exsync/model/ports.hpp"
@@ -42,6 +43,7 @@ struct Runtime {
   std::unique_ptr<sync::SyncEngine> engine;
   std::unique_ptr<sync::Schedule> schedule;      // run only
   std::unique_ptr<ews::StreamingHints> streaming;  // run only, EWS with [sync] streaming
+  std::unique_ptr<graph::ChangeNotifications> notifications;  // run only, Graph with [graph] notification_url
   std::unique_ptr<http::Client> webhook_client;           // [webhooks]: its own timeout and pool
   std::unique_ptr<webhooks::Dispatcher> webhooks;         // run only, with [webhooks]
   std::unique_ptr<api::ApiService> api;

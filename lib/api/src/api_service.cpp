@@ -27,7 +27,7 @@ json::value time_or_null(Clock::time_point t) {
 }
 
 // Where the mailbox stands in the daemon's schedule.
-json::object schedule_json(const sync::MailboxStatus& s) {
+json::object schedule_json(const sync::MailboxStatus& s, const std::string& pushed) {
   return json::object{{"state", std::string(sync::mailbox_state_name(s.state))},
                       {"prioritized", s.prioritized},
                       {"failures", s.failures},
@@ -35,7 +35,7 @@ json::object schedule_json(const sync::MailboxStatus& s) {
                       {"last_started", time_or_null(s.last_started)},
                       {"last_success", time_or_null(s.last_success)},
                       {"last_error", s.last_error.empty() ? json::value(nullptr) : json::value(s.last_error)},
-                      {"changes", s.pushed ? "streaming" : "polling"},
+                      {"changes", s.pushed ? pushed : "polling"},
                       {"poll_interval_seconds", s.interval.count()}};
 }
 
@@ -234,7 +234,7 @@ Task<http::Response> list_mailboxes(const Call& c) {
     json::object entry{{"address", mailbox}, {"folders", std::move(folders)},
                        {"outbox", json::object{{"pending", pending}, {"parked", parked}}}};
     if (c.settings.schedule_status) {
-      if (auto s = c.settings.schedule_status(mailbox)) entry["sync"] = schedule_json(*s);
+      if (auto s = c.settings.schedule_status(mailbox)) entry["sync"] = schedule_json(*s, c.settings.pushed_mode);
     }
     list.push_back(std::move(entry));
   }

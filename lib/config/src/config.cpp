@@ -23,7 +23,7 @@ const std::map<std::string, std::set<std::string>, std::less<>> kSchema = {
                 "private_key_file", "key_file", "auth", "protocol"}},
     {"service_account", {"username", "password_file", "key_file"}},
     {"ews", {"url", "request_timeout_seconds", "get_item_batch_size", "max_response_mb"}},
-    {"graph", {"url"}},
+    {"graph", {"url", "notification_url"}},
     {"tls", {"ca_file"}},
     {"store", {"path", "keep_changes_days", "keep_conflicts_days", "keep_messages_days"}},
     {"mailboxes", {"list", "file"}},
@@ -495,6 +495,22 @@ Result<Config, ConfigError> parse_config(std::string_view text, const fs::path& 
     if (token->size() < 16)
       return r.fail("api.token_file", cfg.api.token_file.string() + " must hold a token of 16 characters or more");
     cfg.api.token = Secret(std::move(*token));
+  }
+
+  EXSYNC_TRY(r.str("graph", "notification_url", cfg.graph.notification_url, false));
+  if (const auto& url = cfg.graph.notification_url; !url.empty()) {
+    if (!is_https_url(url) || url.size() > 2048 || url.find_first_of("?# \t\r\n") != std::string::npos)
+      return r.fail("graph.notification_url",
+                    "must be a public https:// URL without query or fragment (Graph adds ?validationToken=)");
+    if (cfg.tenant.protocol != TenantConfig::Protocol::graph)
+      return r.fail("graph.notification_url", "is for protocol = \"graph\"; an EWS tenant streams its notifications "
+                                              "([sync] streaming)");
+    if (cfg.tenant.access != TenantConfig::Access::app)
+      return r.fail("graph.notification_url", "needs access = \"app\": Graph sends no change notifications for the "
+                                              "delegated .Shared permissions");
+    if (!cfg.api.enabled)
+      return r.fail("graph.notification_url", "needs [api]: Graph's notifications arrive at the daemon's listener, "
+                                              "path " + std::string(GraphConfig::kNotificationPath));
   }
 
   if (root.contains("webhooks")) {

@@ -43,6 +43,9 @@ struct ApiSettings {
   std::function<std::optional<webhooks::EndpointStatus>()> webhook_status;
   // Called after a replay moved the endpoint's cursors back, so that deliveries start at once.
   std::function<void()> on_webhook_replay;
+  // How a mailbox whose changes are pushed is shown (`sync.changes`): "streaming" (EWS streaming
+  // notifications) or "notifications" (Graph change notifications); the others show "polling".
+  std::string pushed_mode = "streaming";
 };
 
 class ApiService {

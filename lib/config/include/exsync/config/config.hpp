@@ -100,6 +100,11 @@ struct ServiceAccountConfig {
 
 struct GraphConfig {
   std::string url = "https://graph.microsoft.com/v1.0";  // national clouds and the simulator differ
+  // Change notifications (optional): the public https:// URL Graph POSTs them to, which the
+  // operator's reverse proxy forwards to the daemon's listener at kNotificationPath. Empty: the
+  // tenant polls delta (adaptively, [sync] active_interval_seconds).
+  std::string notification_url;
+  static constexpr std::string_view kNotificationPath = "/v1/graph/notifications";
 };
 
 struct EwsConfig {
