@@ -3,6 +3,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -16,6 +18,7 @@
 
 #include "control_endpoint.hpp"
 #include "graph_endpoint.hpp"
+#include "graph_subscriptions.hpp"
 #include "webhook_receiver.hpp"
 #include "request_ids.hpp"
 #include "exsync/crypto/certificates.hpp"
@@ -162,6 +165,7 @@ int main(int argc, char** argv) {
   sim::ControlEndpoint control(tenant, ews, entra);
 
   std::unique_ptr<sim::GraphEndpoint> graph;  // made once the port is known (its links name it)
+  std::unique_ptr<sim::GraphSubscriptions> subscriptions;  // and the daemon's API port
   std::string base;                           // https://127.0.0.1:port, once it is known
   boost::asio::io_context io;
   http::ServerOptions server_options{pki->server.certificate, pki->server.private_key};
@@ -200,6 +204,12 @@ int main(int argc, char** argv) {
                                                         : http::Response{400, {}, "bad target\n"},
                                                  {}, false};
                         }
+                        if (t.rfind("/sim/graph/subscriptions", 0) == 0 && subscriptions) {
+                          auto target = http::parse_request_target(t);
+                          co_return http::Answer{target ? subscriptions->control(req, target->segments)
+                                                        : http::Response{400, {}, "bad target\n"},
+                                                 {}, false};
+                        }
                         if (t.rfind("/sim/", 0) == 0) co_return http::Answer{control.handle(req), {}, false};
                         if (t == "/crm/webhook") co_return http::Answer{webhooks.receive(req), {}, false};
                         if (is_ews(t)) {
@@ -226,6 +236,13 @@ int main(int argc, char** argv) {
                             co_await work.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
                           }
                           ews.budget().release(ticket);
+                          co_return answer;
+                        }
+                        if (t.rfind("/graph/v1.0/subscriptions", 0) == 0 && subscriptions) {
+                          // Named first: GCC 12 mishandles a co_await inside a braced initializer.
+                          http::Response resp = co_await subscriptions->handle(req);
+                          http::Answer answer{std::move(resp), {}, false};
+                          add_request_ids(req, sim::kExchangeRequestIdHeader, answer);
                           co_return answer;
                         }
                         if (t.rfind("/graph/", 0) == 0 && graph) {
@@ -272,6 +289,12 @@ int main(int argc, char** argv) {
     boost::asio::ip::tcp::acceptor probe(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
     api_port = probe.local_endpoint().port();
   }
+  // Graph's change notifications go to the public URL a daemon subscribes with; the simulator
+  // plays the operator's reverse proxy too and forwards them to the daemon's listener.
+  subscriptions = std::make_unique<sim::GraphSubscriptions>(
+      tenant, base,
+      sim::SubscriptionPolicy{.deliver_to = "http://127.0.0.1:" + std::to_string(api_port) + "/v1/graph/notifications"});
+  boost::asio::co_spawn(io, subscriptions->run(), boost::asio::detached);
   std::string api_token;
   {
     std::random_device rd;
