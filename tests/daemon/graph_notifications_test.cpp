@@ -56,6 +56,15 @@ class GraphNotificationsTest : public ::testing::Test {
     }
     return true;
   }
+  // Every event the run logged is in docs/LOG_EVENTS.md.
+  static void expect_catalogued(const std::string& log) {
+    const auto doc = test::read_file(test::source_dir() / "docs" / "LOG_EVENTS.md");
+    for (auto p = log.find(" event="); p != std::string::npos; p = log.find(" event=", p + 1)) {
+      const auto start = p + 7;
+      const auto name = log.substr(start, log.find_first_of(" \n", start) - start);
+      EXPECT_NE(doc.find("| `" + name + "`"), std::string::npos) << "not in docs/LOG_EVENTS.md: " << name;
+    }
+  }
   static std::size_t count(const std::string& text, const std::string& needle) {
     std::size_t n = 0;
     for (auto p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
@@ -78,6 +87,7 @@ class GraphNotificationsTest : public ::testing::Test {
 };
 
 TEST_F(GraphNotificationsTest, ChangesArriveByNotificationThroughRenewalsAndLifecycleEvents) {
+  test::edit_config(sim_.config(), "level = \"info\"", "level = \"debug\"");
   test::TempDir logs;
   test::Daemon daemon(sim_.config(), logs.path());
   daemon.start();
@@ -107,7 +117,7 @@ TEST_F(GraphNotificationsTest, ChangesArriveByNotificationThroughRenewalsAndLife
                          R"({"event":"subscriptionRemoved","mailbox":")" + mailboxes[0] + "\"}").status, 200);
   ASSERT_TRUE(test::eventually([&] { return sim_stat("created") == 8; }, "the removed subscriptions made again", log));
   EXPECT_NE(daemon.log().find("event=graph.notification.lifecycle mailbox=" + mailboxes[0] +
-                              " folder=contacts event=subscriptionRemoved"), std::string::npos);
+                              " folder=contacts lifecycle_event=subscriptionRemoved"), std::string::npos);
   add_contact(mailboxes[0], "After removal");
   ASSERT_TRUE(test::eventually([&] { return crm_has(api, mailboxes[0], "After removal"); }, "the next lead", log, 20s));
 
@@ -124,7 +134,7 @@ TEST_F(GraphNotificationsTest, ChangesArriveByNotificationThroughRenewalsAndLife
 
   // Reauthorization: the subscriptions are renewed at once and stay.
   ASSERT_EQ(sim_.control("POST", "/sim/graph/subscriptions/lifecycle", R"({"event":"reauthorizationRequired"})").status, 200);
-  ASSERT_TRUE(test::eventually([&] { return daemon.log().find("event=reauthorizationRequired") != std::string::npos; },
+  ASSERT_TRUE(test::eventually([&] { return daemon.log().find("lifecycle_event=reauthorizationRequired") != std::string::npos; },
                                "the reauthorization heard", log));
   add_contact(mailboxes[1], "After reauthorization");
   ASSERT_TRUE(test::eventually([&] { return crm_has(api, mailboxes[1], "After reauthorization"); }, "the last lead",
@@ -136,6 +146,8 @@ TEST_F(GraphNotificationsTest, ChangesArriveByNotificationThroughRenewalsAndLife
   EXPECT_NE(metrics.find("exsync_graph_subscriptions_total{outcome=\"created\"} 8"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("exsync_graph_notifications_total{outcome=\"refused\"} 0"), std::string::npos) << metrics;
   ASSERT_TRUE(daemon.stop());
+  expect_catalogued(daemon.log());
+  EXPECT_NE(daemon.log().find("event=graph.subscription.renewed"), std::string::npos);
 }
 
 TEST_F(GraphNotificationsTest, ANotificationThatIsNotOfItsSubscriptionIsRefused) {
@@ -232,6 +244,7 @@ TEST_F(GraphNotificationsTest, ARestartAdoptsTheSubscriptionsAndAFailedValidatio
   const auto metrics = api.call("GET", "/metrics").body;
   EXPECT_NE(metrics.find("exsync_mailboxes_changes{mode=\"polling\"} 3"), std::string::npos) << metrics;
   ASSERT_TRUE(daemon.stop());
+  expect_catalogued(daemon.log());
 }
 
 }  // namespace

@@ -459,7 +459,7 @@ Task<void> ChangeNotifications::run(model::HintListener& listener) {
 void ChangeNotifications::lifecycle(Watch& w, std::string_view event) {
   ++stats_.lifecycle;
   log::info("graph.notification.lifecycle",
-            {{"mailbox", w.mailbox}, {"folder", model::folder_name(w.folder)}, {"event", event}});
+            {{"mailbox", w.mailbox}, {"folder", model::folder_name(w.folder)}, {"lifecycle_event", event}});
   if (event == "reauthorizationRequired") {
     w.due = Clock::now();
   } else if (event == "subscriptionRemoved") {
