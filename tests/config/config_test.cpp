@@ -104,6 +104,42 @@ TEST_F(ConfigTest, TheApiNeedsAValidListenAddressAndAToken) {
   EXPECT_EQ(v6->api.port, 9000);
 }
 
+TEST_F(ConfigTest, GraphNotificationsNeedAPublicHttpsUrlAppAccessAndTheListener) {
+  test::write_secret_file(dir_ / "secret" / "tok", "0123456789abcdef\n");
+  std::string graph = kValid;
+  graph.replace(graph.find("[tenant]\n"), 9,
+                "[tenant]\nprotocol = \"graph\"\naccess = \"app\"\nclient_secret_file = \"secret/pw\"\n");
+  const std::string api = "\n[api]\ntoken_file = \"secret/tok\"\n";
+  auto with_url = [&](const std::string& tenant, const std::string& tail, const std::string& url) {
+    return load(tenant + tail + "\n[graph]\nnotification_url = \"" + url + "\"\n");
+  };
+  auto cfg = load(graph + api);
+  ASSERT_TRUE(cfg) << cfg.error().message();
+  EXPECT_TRUE(cfg->graph.notification_url.empty()) << "polling unless the operator has a public URL";
+  cfg = with_url(graph, api, "https://hooks.brokerage.example/exsync/graph");
+  ASSERT_TRUE(cfg) << cfg.error().message();
+  EXPECT_EQ(cfg->graph.notification_url, "https://hooks.brokerage.example/exsync/graph");
+
+  for (const char* bad : {"http://hooks.brokerage.example/graph", "https://hooks.brokerage.example/graph?x=1",
+                          "https://hooks.brokerage.example/graph#f", "https://"}) {
+    auto r = with_url(graph, api, bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().key, "graph.notification_url") << bad;
+  }
+  auto no_api = with_url(graph, "", "https://hooks.brokerage.example/graph");
+  ASSERT_FALSE(no_api);
+  EXPECT_NE(no_api.error().problem.find("needs [api]"), std::string::npos) << no_api.error().problem;
+  auto ews = with_url(kValid, api, "https://hooks.brokerage.example/graph");
+  ASSERT_FALSE(ews);
+  EXPECT_NE(ews.error().problem.find("protocol = \"graph\""), std::string::npos) << ews.error().problem;
+  std::string delegated = graph;
+  const std::string app_lines = "access = \"app\"\nclient_secret_file = \"secret/pw\"\n";
+  delegated.replace(delegated.find(app_lines), app_lines.size(), "access = \"delegate\"\n");
+  auto shared = with_url(delegated, api, "https://hooks.brokerage.example/graph");
+  ASSERT_FALSE(shared);
+  EXPECT_NE(shared.error().problem.find(".Shared"), std::string::npos) << shared.error().problem;
+}
+
 TEST_F(ConfigTest, WebhooksNeedAnHttpsUrlAndAStandardWebhooksSecret) {
   EXPECT_FALSE(load(kValid)->webhooks.enabled);
   test::write_secret_file(dir_ / "secret" / "hook", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n");
