@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <map>
+#include <random>
 #include <thread>
 
 #include "test_support.hpp"
@@ -148,6 +150,98 @@ TEST_F(GraphNotificationsTest, ChangesArriveByNotificationThroughRenewalsAndLife
   ASSERT_TRUE(daemon.stop());
   expect_catalogued(daemon.log());
   EXPECT_NE(daemon.log().find("event=graph.subscription.renewed"), std::string::npos);
+}
+
+TEST_F(GraphNotificationsTest, RandomChangesAmongLifecycleEventsLostSubscriptionsAndOutagesAllReachTheCrmOnce) {
+  // A seed-reproducible mix of changes in random mailboxes, removed subscriptions, missed
+  // changes, reauthorizations, subscriptions Graph forgets without a word and deliveries that do
+  // not reach the daemon for a while. However they interleave, every change reaches the CRM
+  // (polling is ten minutes away: only notifications, lifecycle events and renewals bring them),
+  // none twice, and each mailbox folder ends with exactly one subscription.
+  const unsigned seed = 20261203;
+  std::mt19937 rng(seed);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  test::TempDir logs;
+  test::Daemon daemon(sim_.config(), logs.path());
+  daemon.start();
+  const auto log = [&] { return daemon.log(); };
+  test::CrmApi api(sim_);
+  ASSERT_TRUE(test::eventually([&] { return all_notified(api); }, "every mailbox on notifications", log));
+  const auto mailboxes = sim_.mailboxes();
+  const auto policy = json::parse(sim_.control("PUT", "/sim/graph/subscriptions", "{}").body);
+  const std::string deliver_to(policy.at("deliver_to").as_string());
+  std::map<std::string, std::vector<std::string>> made;
+  std::map<std::string, int> ops;
+  auto add = [&](int step) {  // returns the mailbox it chose
+    const auto& mb = mailboxes[rng() % mailboxes.size()];
+    const auto name = "Lead " + std::to_string(step);
+    add_contact(mb, name);
+    made[mb].push_back(name);
+    return mb;
+  };
+  auto lifecycle = [&](const std::string& event, const std::string& mb) {
+    ASSERT_EQ(sim_.control("POST", "/sim/graph/subscriptions/lifecycle",
+                           R"({"event":")" + event + R"(","mailbox":")" + mb + "\"}").status, 200);
+  };
+  for (int step = 0; step < 30; ++step) {
+    const auto& mb = mailboxes[rng() % mailboxes.size()];
+    switch (rng() % 9) {
+      case 0:
+        ++ops["removed"];
+        lifecycle("subscriptionRemoved", mb);
+        break;
+      case 1:  // a change Graph never notifies, then says it missed some
+        ++ops["missed"];
+        ASSERT_EQ(sim_.control("PUT", "/sim/graph/subscriptions", R"({"paused":true})").status, 200);
+        lifecycle("missed", add(step));
+        ASSERT_EQ(sim_.control("PUT", "/sim/graph/subscriptions", R"({"paused":false})").status, 200);
+        break;
+      case 2:
+        ++ops["reauthorize"];
+        lifecycle("reauthorizationRequired", mb);
+        break;
+      case 3:
+        ++ops["forget"];
+        ASSERT_EQ(sim_.control("POST", "/sim/graph/subscriptions/forget").status, 200);
+        break;
+      case 4: {  // deliveries fail for a while, once every subscription stands (a validation would fail too)
+        ++ops["outage"];
+        ASSERT_TRUE(test::eventually([&] { return subscriptions().at("subscriptions").as_array().size() == 6 && all_notified(api); },
+                                     "every subscription standing", log));
+        ASSERT_EQ(sim_.control("PUT", "/sim/graph/subscriptions", R"({"deliver_to":"http://127.0.0.1:1/"})").status, 200);
+        add(step);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 800));
+        ASSERT_EQ(sim_.control("PUT", "/sim/graph/subscriptions", R"({"deliver_to":")" + deliver_to + "\"}").status, 200);
+        break;
+      }
+      default:
+        ++ops["change"];
+        add(step);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 400));
+  }
+  std::string mix;
+  for (const auto& [op, n] : ops) mix += " " + op + "=" + std::to_string(n);
+  SCOPED_TRACE("operations:" + mix);
+  ASSERT_TRUE(test::eventually([&] {
+    for (const auto& [mb, names] : made)
+      for (const auto& name : names)
+        if (!crm_has(api, mb, name)) return false;
+    return true;
+  }, "every change in the CRM", log, 30s));
+  for (const auto& mb : mailboxes) {
+    auto r = api.call("GET", "/v1/mailboxes/" + test::url_segment(mb) + "/contacts?limit=500");
+    ASSERT_EQ(r.status, 200);
+    const auto parsed = json::parse(r.body);
+    std::map<std::string, int> seen;
+    for (const auto& c : parsed.at("items").as_array()) ++seen[std::string(c.at("display_name").as_string())];
+    for (const auto& [name, n] : seen) EXPECT_EQ(n, 1) << mb << ": " << name;
+    EXPECT_EQ(seen.size(), 3u + made[mb].size()) << mb;
+  }
+  ASSERT_TRUE(test::eventually([&] { return subscriptions().at("subscriptions").as_array().size() == 6 && all_notified(api); },
+                               "one subscription per mailbox folder, every mailbox on notifications", log));
+  ASSERT_TRUE(daemon.stop());
+  expect_catalogued(daemon.log());
 }
 
 TEST_F(GraphNotificationsTest, ANotificationThatIsNotOfItsSubscriptionIsRefused) {

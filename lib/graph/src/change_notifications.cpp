@@ -26,6 +26,7 @@ using Clock = std::chrono::steady_clock;
 using SysClock = std::chrono::system_clock;
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 constexpr std::size_t kMaxValidationToken = 4096;
+constexpr std::string_view kNotYet = "not_subscribed";  // a watch's reason before its first try
 
 // "users/a@b.com/contacts" and "/Users/A@B.com/Contacts" name the same resource.
 std::string normalized_resource(std::string_view r) {
@@ -125,7 +126,7 @@ void ChangeNotifications::set_mailboxes(const std::vector<std::string>& mailboxe
       auto resource = resource_of(mb, f);
       if (watches_.count(resource)) continue;
       Watch w{.mailbox = mb, .folder = f, .resource = resource, .client_state = client_state(resource)};
-      w.reason = "not_subscribed";
+      w.reason = kNotYet;
       w.due = now;
       queue_.emplace(now, resource);
       watches_.emplace(resource, std::move(w));
@@ -147,6 +148,7 @@ void ChangeNotifications::report(const std::string& mailbox) {
   for (auto f : settings_.folders) {
     auto it = watches_.find(resource_of(mailbox, f));
     if (it == watches_.end()) return;  // no longer configured
+    if (!it->second.active && it->second.reason == kNotYet) return;  // said once each folder was tried
     if (!it->second.active) {
       live = false;
       if (reason.empty()) reason = it->second.reason;
@@ -437,7 +439,7 @@ Task<void> ChangeNotifications::run(model::HintListener& listener) {
       net::co_spawn(ex, step(std::move(resource)), done);
     }
     if (!announced && in_flight_ == 0 && std::all_of(watches_.begin(), watches_.end(), [](const auto& w) {
-          return w.second.active || w.second.reason != "not_subscribed";
+          return w.second.active || w.second.reason != kNotYet;
         })) {
       announced = true;
       const auto active = std::count_if(watches_.begin(), watches_.end(), [](const auto& w) { return w.second.active; });
