@@ -389,13 +389,16 @@ http::Response GraphSubscriptions::control(const http::Request& req, const std::
                                                           {"deliveries", stats_.deliveries},
                                                           {"delivery_failures", stats_.delivery_failures},
                                                           {"refused", stats_.refused},
-                                                          {"pending", pending_.size()}}}});
+                                                          {"pending", pending_.size()},
+                                                          {"active", subs_.size()}}}});
   }
   if (seg.size() == 3 && req.method == "PUT") {
     if (auto* v = body.if_contains("deliver_to"); v && v->is_string()) policy_.deliver_to = std::string(v->as_string());
     if (auto* v = body.if_contains("max_lifetime_seconds"); v && v->is_int64())
       policy_.max_lifetime = std::chrono::seconds(std::max<std::int64_t>(1, v->as_int64()));
     if (auto* v = body.if_contains("paused"); v && v->is_bool()) policy_.paused = v->as_bool();
+    if (auto* v = body.if_contains("tick_ms"); v && v->is_int64())
+      policy_.tick = std::chrono::milliseconds(std::clamp<std::int64_t>(v->as_int64(), 1, 10000));
     return reply(200, json::object{{"deliver_to", policy_.deliver_to},
                                    {"max_lifetime_seconds", policy_.max_lifetime.count()},
                                    {"paused", policy_.paused}});

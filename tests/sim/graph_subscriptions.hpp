@@ -62,7 +62,7 @@ class GraphSubscriptions {
   // Delivers notifications until the simulator stops.
   Task<void> run();
   // /sim/graph/subscriptions[/...]: GET (the subscriptions and counts), PUT {deliver_to,
-  // max_lifetime_seconds, paused}, POST .../lifecycle {"event", "mailbox"?}, POST .../forget.
+  // max_lifetime_seconds, paused, tick_ms}, POST .../lifecycle {"event", "mailbox"?}, POST .../forget.
   http::Response control(const http::Request& request, const std::vector<std::string>& segments);
 
  private:
