@@ -185,6 +185,7 @@ struct Verifier {
   Checklist list;
   bool delegate = false;  // [tenant] access = "delegate"
   bool graph = false;     // [tenant] protocol = "graph"
+  bool notifications = false;  // [graph] notification_url
 
   // Every step, in order, so that a checklist cut short shows what was not tried.
   void declare(const std::string& mailbox) {
@@ -199,6 +200,7 @@ struct Verifier {
       list.add("contacts_readable", "contacts readable");
       list.add("calendar_readable", "calendar readable");
       if (cl.write_test) list.add("write_test", "create and delete a tagged contact");
+      if (notifications) list.add("notifications_reachable", "Graph's change notifications reach exsyncd");
       return;
     }
     list.add("token_scope", "token carries the EWS permission");
@@ -371,6 +373,26 @@ struct Verifier {
                                                                    {model::FolderKind::calendar, &calendar}};
     co_await read_into_scratch_store(service, mailbox, folders, advice);
     if (write) co_await write_test(service, mailbox, *write, advice);
+    if (Step* notify = list.find("notifications_reachable")) {
+      if (write && write->outcome != Outcome::pass) co_return;
+      if (calendar.outcome != Outcome::pass || contacts.outcome != Outcome::pass) co_return;
+      graph::ChangeNotifications hints(*client_, tokens, notification_settings(cfg));
+      auto probe_result = co_await hints.probe(mailbox);
+      if (probe_result) {
+        list.pass(*notify, "Graph accepted a subscription to " + cfg.graph.notification_url +
+                               " once its validation request reached exsyncd (deleted again)");
+      } else {
+        const auto& e = probe_result.error();
+        const std::string what = e.message + (e.code.empty() ? "" : " (" + e.code + ")");
+        list.fail(*notify, what,
+                  e.kind == model::RemoteErrorKind::invalid_item
+                      ? "Graph's validation request to [graph] notification_url did not come back from exsyncd. "
+                        "This check needs `exsyncd run` running with [api]; the URL must be public HTTPS with a "
+                        "certificate Graph trusts, and forward to the listener's /v1/graph/notifications "
+                        "(README: \"Graph change notifications\")."
+                      : graph_advice(e, mailbox, app));
+      }
+    }
   }
 
   // A read-only sync of `folders` into a scratch store, as the daemon's first pass would do it,
@@ -530,6 +552,7 @@ int run_verify(const CommandLine& cl) {
   auto cfg = config::load_config(cl.config);
   v.delegate = cfg && cfg->tenant.access == config::TenantConfig::Access::delegate;
   v.graph = cfg && cfg->tenant.protocol == config::TenantConfig::Protocol::graph;
+  v.notifications = cfg && !cfg->graph.notification_url.empty();
   // The mode under test, as the checklist's heading says it: "impersonation", "app", "delegate",
   // with ", basic" for HTTP Basic.
   std::string access;

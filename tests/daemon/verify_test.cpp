@@ -265,6 +265,29 @@ TEST_F(GraphVerifyTest, AMissingApplicationPermissionIsNamed) {
   EXPECT_EQ(v.result("graph_reachable"), "skipped");
 }
 
+// With [graph] notification_url, the checklist's last step subscribes once, as the daemon will:
+// Graph's validation request must come back from a running daemon through the public URL.
+TEST_F(GraphVerifyTest, ChangeNotificationsPassOnlyWhenTheValidationReachesARunningDaemon) {
+  test::edit_config(sim_.config(), "[graph]\n", "[graph]\nnotification_url = \"https://hooks.contoso.example/exsync/graph\"\n");
+  auto alone = verify();
+  EXPECT_EQ(alone.exit_code, 1) << alone.text;
+  EXPECT_EQ(alone.first_failure(), "notifications_reachable") << alone.text;
+  EXPECT_NE(alone.advice("notifications_reachable").find("`exsyncd run` running"), std::string::npos) << alone.text;
+
+  test::TempDir logs;
+  test::Daemon daemon(sim_.config(), logs.path());
+  daemon.start();
+  const auto active = [&] {
+    return json::parse(sim_.control("GET", "/sim/graph/subscriptions").body).at("stats").at("active").as_int64();
+  };
+  ASSERT_TRUE(test::eventually([&] { return active() == 2; }, "the daemon's subscriptions", [&] { return daemon.log(); }));
+  auto v = verify();
+  EXPECT_EQ(v.exit_code, 0) << v.text;
+  EXPECT_EQ(v.result("notifications_reachable"), "pass") << v.text;
+  EXPECT_EQ(active(), 2) << "the check's subscription is deleted again";
+  ASSERT_TRUE(daemon.stop());
+}
+
 // Delegated Graph access: the service account's token with the .Shared scopes reaches the
 // folders the agents shared with it, and the checklist says so when one did not.
 TEST_F(VerifyTest, DelegatedAccessOverGraphReachesSharedFoldersAndNamesTheSharingWhenMissing) {

@@ -188,9 +188,8 @@ Task<Result<http::Response, RemoteError>> ChangeNotifications::send(std::string 
   co_return Fail{std::move(error)};
 }
 
-Task<Result<SysClock::time_point, RemoteError>> ChangeNotifications::subscribe(Watch& watch) {
-  const std::string resource = watch.resource;
-  const std::string state = watch.client_state;
+Task<Result<ChangeNotifications::Granted, RemoteError>> ChangeNotifications::subscribe(std::string resource,
+                                                                                    std::string state) {
   const auto expires = SysClock::now() + settings_.lifetime;
   json::object body{{"changeType", "created,updated,deleted"},
                     {"notificationUrl", settings_.notification_url},
@@ -221,15 +220,15 @@ Task<Result<SysClock::time_point, RemoteError>> ChangeNotifications::subscribe(W
     co_return Fail{std::move(e)};
   }
   resp->connection.reuse();
-  // Looked up again: the watch may have gone while the request was out (a reload).
-  if (auto it = watches_.find(resource); it != watches_.end()) {
-    if (!it->second.id.empty()) ids_.erase(it->second.id);
-    it->second.id = str(*o, "id");
-    ids_[it->second.id] = resource;
-  } else {
-    to_delete_.push_back(str(*o, "id"));
-  }
-  co_return *granted;
+  co_return Granted{str(*o, "id"), *granted};
+}
+
+Task<Result<Unit, RemoteError>> ChangeNotifications::probe(const std::string& mailbox) {
+  const auto resource = resource_of(mailbox, model::FolderKind::contacts);
+  auto made = co_await subscribe(resource, client_state(resource));
+  if (!made) co_return Fail{std::move(made).error()};
+  co_await unsubscribe(made->id);
+  co_return Unit{};
 }
 
 Task<Result<SysClock::time_point, RemoteError>> ChangeNotifications::renew(const std::string& id,
@@ -342,13 +341,29 @@ Task<void> ChangeNotifications::work(std::string resource) {
   const std::string mailbox = it->second.mailbox;
   const auto folder = it->second.folder;
   Result<SysClock::time_point, RemoteError> outcome = Fail{RemoteError{RemoteErrorKind::protocol, "", "", {}}};
+  std::string made;  // the new subscription's id
   if (id.empty()) {
-    outcome = co_await subscribe(it->second);
+    const std::string state = it->second.client_state;
+    auto r = co_await subscribe(resource, state);
+    if (r) {
+      made = r->id;
+      outcome = r->expires;
+    } else {
+      outcome = Fail{std::move(r).error()};
+    }
   } else {
     outcome = co_await renew(id, resource);
   }
-  it = watches_.find(resource);
-  if (it == watches_.end()) co_return;  // a reload removed it; subscribe() left the id for deletion
+  it = watches_.find(resource);  // looked up again: a reload may have removed it meanwhile
+  if (it == watches_.end()) {
+    if (!made.empty()) to_delete_.push_back(made);
+    co_return;
+  }
+  if (!made.empty()) {
+    if (!it->second.id.empty()) ids_.erase(it->second.id);
+    it->second.id = made;
+    ids_[made] = resource;
+  }
   auto& w = it->second;
   const auto now = Clock::now();
   const auto sys_now = SysClock::now();

@@ -88,6 +88,11 @@ class ChangeNotifications final : public model::ChangeHints {
   // by one and logged), or 400 for a body that is no notification batch.
   http::Response receive(const http::Request& request);
 
+  // `exsyncd verify`'s check: a subscription to the mailbox's contacts, deleted again at once.
+  // It succeeds only if Graph's validation request went through the public URL to a running
+  // daemon and back. Touches none of the subscriptions run() keeps.
+  Task<Result<Unit, model::RemoteError>> probe(const std::string& mailbox);
+
   // The clientState of the subscription on `resource` (users/{mailbox}/contacts).
   std::string client_state(const std::string& resource) const;
   // The subscription's resource for a mailbox folder, as sent: "users/{mailbox}/contacts".
@@ -106,7 +111,12 @@ class ChangeNotifications final : public model::ChangeHints {
   Task<void> step(std::string resource);
   Task<void> work(std::string resource);
   Task<void> unsubscribe(std::string id);
-  Task<Result<std::chrono::system_clock::time_point, model::RemoteError>> subscribe(Watch& w);
+  struct Granted {
+    std::string id;
+    std::chrono::system_clock::time_point expires;
+  };
+  // POST /subscriptions for `resource`, its answer checked; changes nothing here.
+  Task<Result<Granted, model::RemoteError>> subscribe(std::string resource, std::string client_state);
   Task<Result<std::chrono::system_clock::time_point, model::RemoteError>> renew(const std::string& id,
                                                                                 const std::string& resource);
   Task<Result<http::Response, model::RemoteError>> send(std::string method, std::string url, std::string body,
