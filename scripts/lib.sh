@@ -48,6 +48,12 @@ exsync_install_npm_peers() {
   cp "$dir/package-lock.json" "$stamp"
 }
 
+# The one build scripts/test and scripts/demo share, so that a newcomer who runs both compiles
+# once (EXSYNC_BUILD_DIR and EXSYNC_BUILD_TYPE choose another). scripts/bench measures its own
+# Release build in build-release.
+EXSYNC_SHARED_BUILD="${EXSYNC_BUILD_DIR:-$EXSYNC_ROOT/build}"
+EXSYNC_SHARED_BUILD_TYPE="${EXSYNC_BUILD_TYPE:-RelWithDebInfo}"
+
 # exsync_build DIR BUILD_TYPE [extra cmake args...]
 exsync_build() {
   local dir="$1" type="$2"
