@@ -59,6 +59,20 @@ std::string metrics_text(const Runtime& rt, const sync::Scheduler& scheduler) {
   sample("exsync_endpoint_pauses_total", "", static_cast<double>(g.pauses));
   metric("exsync_token_requests_total", "counter", "Requests to the Entra token endpoint since start.");
   sample("exsync_token_requests_total", "", rt.tokens->token_requests());
+  metric("exsync_token_failures_total", "counter",
+         "Sign-ins Entra ID refused or that failed, by AADSTS code (or kind: network, server) since start.");
+  for (const auto& [code, n] : rt.tokens->token_failures())
+    sample("exsync_token_failures_total", "code=\"" + code + "\"", static_cast<double>(n));
+  metric("exsync_token_failing", "gauge", "1 while the last sign-in to Entra ID failed (no new token), else 0.");
+  sample("exsync_token_failing", "", rt.tokens->failing() ? 1 : 0);
+  metric("exsync_sync_interval_seconds", "gauge",
+         "The configured intervals: poll (interval_seconds) and safety (safety_interval_seconds, for mailboxes whose "
+         "changes are pushed).");
+  sample("exsync_sync_interval_seconds", "kind=\"poll\"", static_cast<double>(rt.cfg.sync.interval.count()));
+  sample("exsync_sync_interval_seconds", "kind=\"safety\"", static_cast<double>(rt.cfg.sync.safety_interval.count()));
+  metric("exsync_push_enabled", "gauge",
+         "1 when changes are meant to be pushed (EWS streaming or Graph change notifications), else 0.");
+  sample("exsync_push_enabled", "", rt.streaming || rt.notifications ? 1 : 0);
 
   metric("exsync_mailbox_last_success_timestamp_seconds", "gauge",
          "When each mailbox last synced without error (mailboxes that have since start).");

@@ -10,6 +10,7 @@ EXSYNC_PACKAGES=(
   libssl-dev libpugixml-dev libsqlite3-dev libspdlog-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libxml2-dev libxml2-utils libhowardhinnant-date-dev tzdata
   libsystemd-dev python3-exchangelib python3-msal curl ca-certificates time bc nodejs
+  prometheus mtail
 )
 
 # Installs the packages that are missing; silent when all are present.

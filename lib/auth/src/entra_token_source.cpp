@@ -36,6 +36,8 @@ struct EntraTokenSource::Impl {
   std::string refresh_token;
   std::shared_ptr<Flight> flight;
   int requests = 0;
+  std::map<std::string, std::uint64_t> failures;  // by AADSTS code, or the kind without one
+  bool failing = false;  // the last sign-in failed
   // The last failure, answered without asking Entra again until `retry_at`: a wrong password
   // retried for every mailbox would lock the service account out (AADSTS50053).
   std::optional<AuthError> failure;
@@ -86,12 +88,14 @@ struct EntraTokenSource::Impl {
         co_return Fail{r.error()};
       }
       token = std::move(*r);
+      failing = false;
       co_return token->access;
     }
     if (!refresh_token.empty()) {
       auto r = co_await post("refresh_token", "&refresh_token=" + http::form_encode(refresh_token));
       if (r) {
         token = std::move(*r);
+        failing = false;
         co_return token->access;
       }
       if (r.error().kind == AuthErrorKind::network || r.error().kind == AuthErrorKind::server) {
@@ -110,10 +114,13 @@ struct EntraTokenSource::Impl {
       co_return Fail{r.error()};
     }
     token = std::move(*r);
+    failing = false;
     co_return token->access;
   }
 
   void report(const AuthError& e) {
+    failing = true;
+    ++failures[e.aadsts != 0 ? "AADSTS" + std::to_string(e.aadsts) : std::string(auth_error_kind_name(e.kind))];
     log::error("auth.token.failed", {{"kind", auth_error_kind_name(e.kind)},
                                      {"aadsts", e.aadsts},
                                      {"error", e.error},
@@ -166,5 +173,9 @@ void EntraTokenSource::set_password(std::string password) {
 }
 
 int EntraTokenSource::token_requests() const { return impl_->requests; }
+
+std::map<std::string, std::uint64_t> EntraTokenSource::token_failures() const { return impl_->failures; }
+
+bool EntraTokenSource::failing() const { return impl_->failing; }
 
 }  // namespace exsync::auth

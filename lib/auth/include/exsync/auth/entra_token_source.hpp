@@ -15,6 +15,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -54,6 +56,11 @@ class EntraTokenSource final : public TokenSource {
 
   // Number of requests sent to the token endpoint, for tests and statistics.
   int token_requests() const;
+  // Sign-ins that failed (each logged as auth.token.failed), by Entra's code ("AADSTS50126"), or
+  // by the failure's kind ("network", "server") when Entra gave none.
+  std::map<std::string, std::uint64_t> token_failures() const;
+  // Whether the last sign-in failed (until one succeeds).
+  bool failing() const;
 
  private:
   struct Impl;
