@@ -1,6 +1,12 @@
 #include "runtime.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "backend.hpp"
 #include "commands.hpp"
@@ -27,8 +33,37 @@ bool open_store(Runtime& rt, const store::SqliteStore::OpenOptions& options) {
   return true;
 }
 
+StoreLock::~StoreLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool StoreLock::acquire(const std::filesystem::path& store) {
+  const auto path = store.string() + ".lock";
+  std::error_code ec;
+  if (store.has_parent_path()) std::filesystem::create_directories(store.parent_path(), ec);
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd_ < 0) {
+    log::error("store.open.failed", {{"path", path}, {"kind", "io"}, {"message", std::strerror(errno)}});
+    return false;
+  }
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    if (err == EWOULDBLOCK) {
+      log::error("store.locked", {{"path", store.string()},
+                                  {"message", "another exsyncd run or once uses this store; run one per store"}});
+    } else {
+      log::error("store.open.failed", {{"path", path}, {"kind", "io"}, {"message", std::strerror(err)}});
+    }
+    return false;
+  }
+  return true;
+}
+
 // Builds everything a sync needs; prints the problem and returns an exit status on failure.
 int build_runtime(Runtime& rt) {
+  if (!rt.lock.acquire(rt.cfg.store_path)) return kExitIoError;
   if (!open_store(rt, {.check_integrity = true})) return kExitIoError;
 
   auto opts = client_options(rt.cfg);

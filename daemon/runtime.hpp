@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,8 +29,25 @@
 
 namespace exsync::daemon {
 
+// An exclusive flock(2) on "<store>.lock", held for the process's life: one `run` or `once` per
+// store (two would both sync and push the same mailboxes). The readers (`status`, `items`,
+// `backup`) take none.
+class StoreLock {
+ public:
+  StoreLock() = default;
+  StoreLock(const StoreLock&) = delete;
+  StoreLock& operator=(const StoreLock&) = delete;
+  ~StoreLock();
+  // False, with a log line (store.locked or store.open.failed), when another process holds it.
+  bool acquire(const std::filesystem::path& store);
+
+ private:
+  int fd_ = -1;
+};
+
 struct Runtime {
   config::Config cfg;
+  StoreLock lock;
   net::io_context io;
   net::thread_pool blocking{1};  // the store
   net::thread_pool parser{1};    // GetItem answers, the bulk of an initial sync

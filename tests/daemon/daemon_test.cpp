@@ -254,6 +254,22 @@ TEST_F(DaemonSyncTest, SighupReloadsTheMailboxListLive) {
   expect_store_matches_sim(sim_, "agent3@contoso.onmicrosoft.com");
 }
 
+// One `run` or `once` per store: a second is refused with its reason while the first runs, and
+// the readers (status) still work beside it.
+TEST_F(DaemonSyncTest, ASecondDaemonOnTheSameStoreIsRefused) {
+  test::TempDir logs;
+  test::Daemon daemon(sim_.config(), logs.path());
+  daemon.start();
+  auto second = test::run_process({exsyncd(), "once", "--config", sim_.config().string()});
+  EXPECT_EQ(second.exit_code, 74) << second.err;
+  EXPECT_NE(second.err.find("event=store.locked"), std::string::npos) << second.err;
+  auto status = test::run_process({exsyncd(), "status", "--config", sim_.config().string()});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  ASSERT_TRUE(daemon.stop());
+  auto after = test::run_process({exsyncd(), "once", "--config", sim_.config().string()});
+  EXPECT_EQ(after.exit_code, 0) << after.err;
+}
+
 // The API listening is the first sign of life a supervisor or a CRM sees: a SIGHUP sent the
 // moment it shows is a reload, never the signal's default action (termination).
 TEST_F(DaemonSyncTest, SighupAsSoonAsTheApiListensIsAReload) {
