@@ -9,7 +9,7 @@ EXSYNC_PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libpugixml-dev libsqlite3-dev libspdlog-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libxml2-dev libxml2-utils libhowardhinnant-date-dev tzdata
-  libsystemd-dev python3-exchangelib python3-msal curl ca-certificates time bc nodejs
+  libsystemd-dev python3-exchangelib python3-msal python3-yaml curl ca-certificates time bc nodejs
   prometheus mtail
 )
 
@@ -30,13 +30,18 @@ exsync_install_packages() {
     { echo "apt-get install failed for: ${missing[*]}" >&2; return 1; }
 }
 
-# Microsoft's Graph and Entra clients the suite runs against the simulator (tests/interop/graph),
-# exactly as its package-lock.json pins them; again only when the lockfile changed.
+# The npm packages the suite uses, exactly as each package-lock.json pins them, again only when a
+# lockfile changed: Microsoft's Graph and Entra clients run against the simulator
+# (tests/interop/graph), and the OpenAPI validators of the CRM API's contract (tests/interop/openapi).
 exsync_install_npm_peers() {
-  local dir="$EXSYNC_ROOT/tests/interop/graph"
+  local d
+  for d in graph openapi; do exsync_install_npm_dir "$EXSYNC_ROOT/tests/interop/$d" || return 1; done
+}
+exsync_install_npm_dir() {
+  local dir="$1"
   local stamp="$dir/node_modules/.exsync-lock"
   if [ -f "$stamp" ] && cmp -s "$stamp" "$dir/package-lock.json"; then return 0; fi
-  echo "Installing the npm test peers (tests/interop/graph/package-lock.json)"
+  echo "Installing the npm test peers (${dir#"$EXSYNC_ROOT"/}/package-lock.json)"
   if ! command -v npm >/dev/null; then
     # Debian's nodejs comes without npm (NodeSource's carries its own).
     local saved=("${EXSYNC_PACKAGES[@]}")

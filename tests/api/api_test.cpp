@@ -42,6 +42,12 @@ class ApiTest : public ::testing::Test {
     auto r = daemon_->wait(10s);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->exit_code, 0) << r->err;
+    // Every exchange of the test, checked against the API's contract.
+    if (!exchanges_.empty()) {
+      const auto file = logs_ / "exchanges.jsonl";
+      test::write_file(file, exchanges_);
+      EXPECT_EQ(test::openapi_violations(file), "") << "API exchanges that docs/openapi.yaml does not describe";
+    }
   }
 
   // Waits until `needle` has appeared `count` times in the daemon's log.
@@ -95,7 +101,7 @@ class ApiTest : public ::testing::Test {
 
   HttpResult call(const std::string& method, const std::string& path, const std::string& token = "use-default",
                   const std::string& body_file = "", const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-X", method, "-w", "\n%{http_code}", base_ + path};
+    std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-X", method, "-w", "\n%{content_type}\n%{http_code}", base_ + path};
     argv.insert(argv.begin() + 1, extra.begin(), extra.end());
     if (token == "use-default") argv.insert(argv.begin() + 1, {"-H", "Authorization: Bearer " + token_});
     else if (!token.empty()) argv.insert(argv.begin() + 1, {"-H", "Authorization: Bearer " + token});
@@ -105,7 +111,17 @@ class ApiTest : public ::testing::Test {
     auto nl = r.out.rfind('\n');
     EXPECT_NE(nl, std::string::npos) << r.err;
     out.status = std::stoi(r.out.substr(nl + 1));
-    out.body = r.out.substr(0, nl);
+    const auto type_at = r.out.rfind('\n', nl - 1);
+    const std::string content_type = r.out.substr(type_at + 1, nl - type_at - 1);
+    out.body = r.out.substr(0, type_at);
+    exchanges_ += boost::json::serialize(boost::json::object{
+                      {"method", method},
+                      {"target", path},
+                      {"request_body", body_file.empty() ? std::string() : test::read_file(body_file)},
+                      {"status", out.status},
+                      {"content_type", content_type},
+                      {"body", out.body}}) +
+                  "\n";
     return out;
   }
 
@@ -116,6 +132,7 @@ class ApiTest : public ::testing::Test {
   std::string token_;
   std::string base_;
   int bodies_ = 0;
+  std::string exchanges_;  // JSON lines, checked against docs/openapi.yaml in TearDown
 };
 
 TEST_F(ApiTest, EveryRequestNeedsTheBearerToken) {
@@ -153,6 +170,67 @@ TEST_F(ApiTest, MailboxesShowTheirSyncStatus) {
 }
 
 // Prometheus scrapes GET /metrics with the same bearer token.
+// The contract itself: a valid OpenAPI 3.1 document (the npm validator's schema check), every
+// operation with an id, a summary and an example or schema for its JSON answers.
+TEST(OpenApiDocumentTest, IsAValidOpenApi31DocumentWithSummariesAndExamples) {
+  const auto tools = test::source_dir() / "tests" / "interop" / "openapi";
+  ASSERT_TRUE(std::filesystem::exists(tools / "node_modules" / "ajv")) << "scripts/test installs the npm tools";
+  auto r = test::run_process({"/usr/bin/node", (tools / "validate.mjs").string(), "--lint",
+                              (test::source_dir() / "docs" / "openapi.yaml").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+// GET /v1/openapi.json is docs/openapi.yaml, whole, as JSON.
+TEST_F(ApiTest, ServesItsOpenApiDocument) {
+  auto r = call("GET", "/v1/openapi.json");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto yaml = test::run_process({"/usr/bin/python3", "-c",
+                                 "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+                                 (test::source_dir() / "docs" / "openapi.yaml").string()});
+  ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
+  const auto served = boost::json::parse(r.body);
+  EXPECT_EQ(served, boost::json::parse(yaml.out));
+  EXPECT_EQ(served.at("openapi"), "3.1.0");
+  EXPECT_EQ(served.at("paths").as_object().size(), 19u) << "one path for each route (the API and Graph's notifications)";
+}
+
+// A CRM developer generates a client from the served document with a generator from the npm
+// registry (swagger-typescript-api) and uses it: a create, a PATCH with If-Match (and one with a
+// stale ETag, refused), a feed read. The contact reaches Exchange as written.
+TEST_F(ApiTest, AClientGeneratedFromTheDocumentCreatesPatchesWithIfMatchAndReadsTheFeed) {
+  const auto tools = test::source_dir() / "tests" / "interop" / "openapi";
+  auto doc = call("GET", "/v1/openapi.json");
+  ASSERT_EQ(doc.status, 200);
+  test::write_file(logs_ / "openapi.json", doc.body);
+  auto gen = test::run_process({"/usr/bin/node", (tools / "node_modules" / "swagger-typescript-api" / "dist" / "cli.js").string(),
+                                "-p", (logs_ / "openapi.json").string(), "-o", (logs_ / "client").string(), "-n",
+                                "exsync.js", "--js"},
+                               std::chrono::seconds(120));
+  ASSERT_EQ(gen.exit_code, 0) << gen.out << gen.err;
+  ASSERT_TRUE(std::filesystem::exists(logs_ / "client" / "exsync.js")) << gen.out;
+  auto peer = test::run_process({"/usr/bin/node", (tools / "client_peer.mjs").string(), (logs_ / "client" / "exsync.js").string(),
+                                 base_, token_, agent1},
+                                std::chrono::seconds(60));
+  ASSERT_EQ(peer.exit_code, 0) << peer.out << peer.err;
+  const auto seen = boost::json::parse(peer.out).as_object();
+  SCOPED_TRACE(peer.out);
+  EXPECT_EQ(seen.at("create").at("status"), 201);
+  EXPECT_EQ(seen.at("create").at("etag"), seen.at("create").at("etag_header"));
+  EXPECT_EQ(seen.at("patch").at("status"), 200);
+  EXPECT_EQ(seen.at("patch").at("job_title"), "Buyer");
+  EXPECT_NE(seen.at("patch").at("etag"), seen.at("create").at("etag"));
+  EXPECT_EQ(seen.at("stale").at("status"), 412);
+  EXPECT_EQ(seen.at("stale").at("error"), "precondition_failed");
+  EXPECT_EQ(seen.at("stale").at("current_job_title"), "Buyer");
+  EXPECT_EQ(seen.at("feed").at("status"), 200);
+  EXPECT_GE(seen.at("feed").at("cursor").as_int64(), 0);
+  EXPECT_TRUE(eventually([](const std::map<std::string, std::string>& contacts) {
+    for (const auto& [id, line] : contacts)
+      if (line.find("Generated client lead") != std::string::npos && line.find("Buyer") != std::string::npos) return true;
+    return false;
+  })) << "the generated client's contact in Exchange";
+}
+
 TEST_F(ApiTest, MetricsInPrometheusTextFormat) {
   EXPECT_EQ(call("GET", "/metrics", "").status, 401);
   auto created = send("POST", "/v1/mailboxes/" + test::url_segment(agent1) + "/contacts", R"({"display_name":"Queued"})");

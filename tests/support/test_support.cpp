@@ -386,7 +386,33 @@ CrmApi::Answer CrmApi::call(const std::string& method, const std::string& path, 
   auto r = run_process(argv, std::chrono::seconds(30));
   const auto nl = r.out.rfind('\n');
   if (nl == std::string::npos) return {};
-  return {std::atoi(r.out.c_str() + nl + 1), r.out.substr(0, nl), read_file(head)};
+  Answer answer{std::atoi(r.out.c_str() + nl + 1), r.out.substr(0, nl), read_file(head)};
+  exchanges_ += boost::json::serialize(boost::json::object{{"method", method},
+                                                            {"target", path},
+                                                            {"request_body", body},
+                                                            {"status", answer.status},
+                                                            {"content_type", answer.header("Content-Type")},
+                                                            {"body", answer.body}}) +
+                "\n";
+  return answer;
+}
+
+CrmApi::~CrmApi() {
+  if (exchanges_.empty()) return;
+  const auto file = bodies_ / "exchanges.jsonl";
+  write_file(file, exchanges_);
+  const auto report = openapi_violations(file);
+  EXPECT_EQ(report, "") << "API exchanges that docs/openapi.yaml does not describe";
+}
+
+std::string openapi_violations(const fs::path& file) {
+  const auto tools = source_dir() / "tests" / "interop" / "openapi";
+  if (!fs::exists(tools / "node_modules" / "ajv"))
+    return tools.string() + "/node_modules is missing: scripts/test installs it (npm ci)";
+  auto r = run_process({"/usr/bin/node", (tools / "validate.mjs").string(), (source_dir() / "docs" / "openapi.yaml").string(),
+                        file.string()},
+                       std::chrono::seconds(60));
+  return r.exit_code == 0 ? std::string() : r.out + r.err;
 }
 
 std::string CrmApi::Answer::header(std::string_view name) const {

@@ -163,10 +163,15 @@ class Simulator {
 };
 
 // The daemon's CRM API, spoken through curl (a client independent of exsync's own HTTP code), at
-// the address and with the token of the simulator's configuration.
+// the address and with the token of the simulator's configuration. Every exchange is recorded,
+// and checked against docs/openapi.yaml when the CrmApi goes (tests/interop/openapi/validate.mjs):
+// a route, parameter, body, status or answer the document does not describe fails the test.
 class CrmApi {
  public:
   explicit CrmApi(const Simulator& sim);
+  ~CrmApi();
+  CrmApi(const CrmApi&) = delete;
+  CrmApi& operator=(const CrmApi&) = delete;
   struct Answer {
     int status = 0;  // 0: no answer (the daemon was not there, or did not answer in 10 s)
     std::string body;
@@ -181,7 +186,12 @@ class CrmApi {
   std::string base_, token_;
   TempDir bodies_;
   int count_ = 0;
+  std::string exchanges_;  // JSON lines, for the contract check
 };
+
+// Checks recorded API exchanges (JSON lines in `file`) against docs/openapi.yaml; the
+// validator's report on failure, empty when every exchange is as documented.
+std::string openapi_violations(const fs::path& file);
 
 // `exsyncd run` on a configuration, started, killed and started again at will; each run logs to
 // its own files under `log_dir`.

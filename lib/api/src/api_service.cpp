@@ -207,6 +207,11 @@ Task<http::Response> get_metrics(const Call& c) {
   co_return http::Response{200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}}, std::move(text)};
 }
 
+// GET /v1/openapi.json: this API's contract (docs/openapi.yaml), compiled in.
+Task<http::Response> get_openapi(const Call&) {
+  co_return json_response(200, std::string(kOpenApiJson));
+}
+
 Task<http::Response> get_health(const Call& c) {
   json::object o{{"status", "ok"}, {"version", c.settings.version}, {"mailboxes", c.settings.mailboxes.size()}};
   co_return json_response(200, json::serialize(o));
@@ -706,6 +711,7 @@ constexpr auto kCalendar = model::FolderKind::calendar;
 const Route kRoutes[] = {
     {"GET", "/metrics", get_metrics},
     {"GET", "/v1/health", get_health},
+    {"GET", "/v1/openapi.json", get_openapi},
     {"GET", "/v1/mailboxes", list_mailboxes},
     {"GET", "/v1/webhooks", get_webhooks},
     {"POST", "/v1/webhooks/{param}/replay", replay_webhook},

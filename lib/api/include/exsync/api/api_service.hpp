@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "exsync/core/async.hpp"
@@ -23,6 +24,9 @@
 #include "exsync/sync/schedule.hpp"
 
 namespace exsync::api {
+
+// This API's OpenAPI 3.1 document (docs/openapi.yaml) as JSON, served at GET /v1/openapi.json.
+extern const std::string_view kOpenApiJson;
 
 struct ApiSettings {
   std::string token;
