@@ -4,7 +4,8 @@ namespace exsync::daemon {
 
 const char* const kUsage = R"(Usage: exsyncd [COMMAND] --config FILE [OPTIONS]
 
-Keeps Exchange mailboxes' contacts in sync with a local SQLite store for the CRM.
+Keeps Exchange and Microsoft 365 mailboxes' contacts and calendars in sync with a local SQLite store
+for the CRM, over EWS or Microsoft Graph.
 
 Commands:
   run                 sync every mailbox every interval until SIGTERM or SIGINT (the default)
