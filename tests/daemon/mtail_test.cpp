@@ -111,11 +111,15 @@ TEST(MtailProgramTest, TurnsARealDaemonLogIntoTheMetricsItTells) {
   log += once.err;
   ASSERT_NE(once.err.find("event=auth.token.failed"), std::string::npos) << once.err;
 
-  const auto file = logs.path() / "exsyncd.log";
-  test::write_file(file, log);
-  auto r = test::run_process({"/usr/bin/mtail", "--one_shot", "--one_shot_format=prometheus", "--emit_prog_label=false",
+  // mtail's test mode: the program over the log from its start, the metrics printed at the end.
+  const auto one_shot = [&](const std::filesystem::path& file) {
+    return test::run_process({"/usr/bin/mtail", "--one_shot", "--one_shot_format=prometheus", "--emit_prog_label=false",
                               "--progs", kProgram.string(), "--logs", file.string(), "--logtostderr",
                               "--address", "127.0.0.1", "--port", "0"});
+  };
+  const auto file = logs.path() / "exsyncd.log";
+  test::write_file(file, log);
+  auto r = one_shot(file);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto m = parse_prometheus(r.out);
   const auto at = [&](const std::string& key) {
@@ -162,9 +166,7 @@ TEST(MtailProgramTest, TurnsARealDaemonLogIntoTheMetricsItTells) {
   for (std::string line; std::getline(lines_in, line);) prefixed += "Dec  3 10:00:00 crm-sync exsyncd[4242]: " + line + "\n";
   const auto syslog_file = logs.path() / "syslog";
   test::write_file(syslog_file, prefixed);
-  auto again = test::run_process({"/usr/bin/mtail", "--one_shot", "--one_shot_format=prometheus", "--emit_prog_label=false",
-                                  "--progs", kProgram.string(), "--logs", syslog_file.string(), "--logtostderr",
-                                  "--address", "127.0.0.1", "--port", "0"});
+  auto again = one_shot(syslog_file);
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(parse_prometheus(again.out), m) << "a syslog prefix changes nothing";
   double lines = 0;

@@ -405,6 +405,39 @@ CrmApi::~CrmApi() {
   EXPECT_EQ(report, "") << "API exchanges that docs/openapi.yaml does not describe";
 }
 
+std::map<std::string, int> crm_contact_names(CrmApi& api, const std::string& mailbox) {
+  std::map<std::string, int> seen;
+  auto r = api.call("GET", "/v1/mailboxes/" + url_segment(mailbox) + "/contacts?limit=1000");
+  if (r.status != 200) return seen;
+  const auto parsed = boost::json::parse(r.body);
+  for (const auto& c : parsed.at("items").as_array()) ++seen[std::string(c.at("display_name").as_string())];
+  return seen;
+}
+
+::testing::AssertionResult crm_has_each_once(CrmApi& api, const std::vector<std::string>& mailboxes,
+                                             const std::map<std::string, std::vector<std::string>>& made,
+                                             std::size_t initial, const std::function<std::string()>& context) {
+  auto arrived = eventually([&] {
+    for (const auto& [mb, names] : made) {
+      const auto seen = crm_contact_names(api, mb);
+      for (const auto& name : names)
+        if (!seen.contains(name)) return false;
+    }
+    return true;
+  }, "every change in the CRM", context);
+  if (!arrived) return arrived;
+  for (const auto& mb : mailboxes) {
+    const auto seen = crm_contact_names(api, mb);
+    for (const auto& [name, n] : seen)
+      if (n != 1) return ::testing::AssertionFailure() << mb << ": " << name << " is there " << n << " times";
+    const auto it = made.find(mb);
+    const std::size_t want = initial + (it == made.end() ? 0 : it->second.size());
+    if (seen.size() != want)
+      return ::testing::AssertionFailure() << mb << " holds " << seen.size() << " contacts, not " << want;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 std::string openapi_violations(const fs::path& file) {
   const auto tools = source_dir() / "tests" / "interop" / "openapi";
   if (!fs::exists(tools / "node_modules" / "ajv"))

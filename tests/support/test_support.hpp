@@ -189,6 +189,15 @@ class CrmApi {
   std::string exchanges_;  // JSON lines, for the contract check
 };
 
+// The CRM's contacts of each mailbox, by display name, and how often each is there.
+std::map<std::string, int> crm_contact_names(CrmApi& api, const std::string& mailbox);
+
+// Waits until every contact `made` names (by mailbox) is in the CRM, then checks that none is
+// there twice and that each mailbox holds `initial` contacts besides: every change arrived once.
+::testing::AssertionResult crm_has_each_once(CrmApi& api, const std::vector<std::string>& mailboxes,
+                                             const std::map<std::string, std::vector<std::string>>& made,
+                                             std::size_t initial, const std::function<std::string()>& context);
+
 // Checks recorded API exchanges (JSON lines in `file`) against docs/openapi.yaml; the
 // validator's report on failure, empty when every exchange is as documented.
 std::string openapi_violations(const fs::path& file);

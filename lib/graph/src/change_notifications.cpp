@@ -181,11 +181,7 @@ Task<Result<http::Response, RemoteError>> ChangeNotifications::send(std::string 
   });
   if (!resp) co_return Fail{std::move(resp).error()};
   if (resp->status >= 200 && resp->status < 300) co_return std::move(*resp);
-  auto error = resp->status == 401
-                   ? RemoteError{RemoteErrorKind::unauthorized, "Graph refused a fresh access token", "", {}}
-                   : error_for_graph_response(resp->status, resp->body, resp->header("Retry-After"));
-  error.request_id = resp->request_id;
-  co_return Fail{std::move(error)};
+  co_return Fail{error_for_graph_answer(*resp)};
 }
 
 Task<Result<ChangeNotifications::Granted, RemoteError>> ChangeNotifications::subscribe(std::string resource,

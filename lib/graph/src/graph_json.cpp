@@ -230,6 +230,14 @@ json::object contact_patch_body(const model::Contact& before, const model::Conta
   return patch;
 }
 
+RemoteError error_for_graph_answer(const http::Response& answer) {
+  auto error = answer.status == 401
+                   ? RemoteError{RemoteErrorKind::unauthorized, "Graph refused a fresh access token", "", {}}
+                   : error_for_graph_response(answer.status, answer.body, answer.header("Retry-After"));
+  error.request_id = answer.request_id;
+  return error;
+}
+
 RemoteError error_for_graph_response(int status, std::string_view body, std::string_view retry_after) {
   std::string code, message;
   json::error_code ec;

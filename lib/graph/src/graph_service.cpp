@@ -73,12 +73,7 @@ Task<Result<http::Response, RemoteError>> GraphService::send_call(const std::str
     co_return Fail{std::move(resp).error()};
   }
   if (resp->status >= 200 && resp->status < 300) co_return std::move(*resp);
-  // A second 401, with a fresh token, is Graph refusing the application, never an expired token.
-  auto error = resp->status == 401
-                   ? RemoteError{RemoteErrorKind::unauthorized, "Graph refused a fresh access token", "", {}}
-                   : error_for_graph_response(resp->status, resp->body, resp->header("Retry-After"));
-  error.request_id = resp->request_id;
-  co_return Fail{std::move(error)};
+  co_return Fail{error_for_graph_answer(*resp)};
 }
 
 Result<json::array, RemoteError> GraphService::answer_list(http::Response& resp, const std::string& mailbox,

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "exsync/core/result.hpp"
+#include "exsync/http/message.hpp"
 #include "exsync/model/contact.hpp"
 #include "exsync/model/item.hpp"
 #include "exsync/model/message.hpp"
@@ -46,5 +47,9 @@ boost::json::object message_draft_body(const model::OutgoingMessage& message,
 // sync-state codes (SyncStateNotFound, ResyncRequired, SyncStateInvalid, in any case) are an
 // expired delta token; 401 is never one.
 model::RemoteError error_for_graph_response(int status, std::string_view body, std::string_view retry_after);
+
+// The same for an answer remote::send_authorized returned with an error status, with its request
+// id: a 401 there came after a fresh token, so it is Graph refusing the application.
+model::RemoteError error_for_graph_answer(const http::Response& answer);
 
 }  // namespace exsync::graph
