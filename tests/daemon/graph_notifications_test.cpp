@@ -230,6 +230,25 @@ TEST_F(GraphNotificationsTest, RandomChangesAmongLifecycleEventsLostSubscription
   expect_catalogued(daemon.log());
 }
 
+// Graph may notify a new subscription before its POST's answer reaches the daemon: such a
+// notification, with the clientState of a watch still being subscribed, is that watch's.
+TEST_F(GraphNotificationsTest, ANotificationBeforeItsSubscriptionsAnswerIsTaken) {
+  ASSERT_EQ(sim_.control("PUT", "/sim/graph/subscriptions", R"({"notify_before_answer":true})").status, 200);
+  test::TempDir logs;
+  test::Daemon daemon(sim_.config(), logs.path());
+  daemon.start();
+  const auto log = [&] { return daemon.log(); };
+  ASSERT_TRUE(test::eventually([&] { return daemon.log().find("event=graph.notifications.ready subscriptions=6") != std::string::npos; },
+                               "the subscriptions", log));
+  EXPECT_EQ(sim_stat("notifications"), 6) << "one early notification per subscription, each answered 2xx";
+  test::CrmApi api(sim_);
+  const auto metrics = api.call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("exsync_graph_notifications_total{outcome=\"change\"} 6"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("exsync_graph_notifications_total{outcome=\"refused\"} 0"), std::string::npos) << metrics;
+  EXPECT_EQ(daemon.log().find("event=graph.notification.refused"), std::string::npos) << daemon.log();
+  ASSERT_TRUE(daemon.stop());
+}
+
 TEST_F(GraphNotificationsTest, ANotificationThatIsNotOfItsSubscriptionIsRefused) {
   test::TempDir logs;
   test::Daemon daemon(sim_.config(), logs.path());

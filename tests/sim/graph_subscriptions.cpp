@@ -255,6 +255,17 @@ Task<http::Response> GraphSubscriptions::handle(http::Request req) {
     s.expires = granted(body);
     if (Mailbox* mb = tenant_.mailbox(s.mailbox)) s.seen = s.events ? mb->calendar.seq : mb->seq;
     ++stats_.created;
+    if (policy_.notify_before_answer) {
+      // A change right after the subscription stood, notified before the client read its id.
+      const std::string kind = s.events ? "Events" : "Contacts";
+      json::object n{{"subscriptionId", s.id}, {"subscriptionExpirationDateTime", graph_time(s.expires)},
+                     {"clientState", s.client_state}, {"changeType", "updated"},
+                     {"resource", "Users/" + s.mailbox + "/" + kind + "/early"}, {"tenantId", tenant_.tenant_id()}};
+      const std::string early = "{\"value\":[" + json::serialize(n) + "]}";
+      auto r = co_await post(policy_.deliver_to, "application/json; charset=utf-8", early, std::chrono::seconds(3));
+      if (r && r->status >= 200 && r->status < 300) ++stats_.notifications;
+      else ++stats_.delivery_failures;
+    }
     auto out = to_json(s);
     subs_.emplace(s.id, std::move(s));
     co_return json_response(201, out);
@@ -397,6 +408,7 @@ http::Response GraphSubscriptions::control(const http::Request& req, const std::
     if (auto* v = body.if_contains("max_lifetime_seconds"); v && v->is_int64())
       policy_.max_lifetime = std::chrono::seconds(std::max<std::int64_t>(1, v->as_int64()));
     if (auto* v = body.if_contains("paused"); v && v->is_bool()) policy_.paused = v->as_bool();
+    if (auto* v = body.if_contains("notify_before_answer"); v && v->is_bool()) policy_.notify_before_answer = v->as_bool();
     if (auto* v = body.if_contains("tick_ms"); v && v->is_int64())
       policy_.tick = std::chrono::milliseconds(std::clamp<std::int64_t>(v->as_int64(), 1, 10000));
     return reply(200, json::object{{"deliver_to", policy_.deliver_to},

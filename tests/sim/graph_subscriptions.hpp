@@ -42,6 +42,8 @@ struct SubscriptionPolicy {
   std::chrono::milliseconds tick{20};
   int max_per_mailbox = 1000;
   bool paused = false;  // nothing collected or delivered (changes meanwhile wait, or are dropped by `missed`)
+  // A notification for each new subscription sent before its POST is answered, as Graph may.
+  bool notify_before_answer = false;
 };
 
 struct SubscriptionStats {
@@ -62,7 +64,7 @@ class GraphSubscriptions {
   // Delivers notifications until the simulator stops.
   Task<void> run();
   // /sim/graph/subscriptions[/...]: GET (the subscriptions and counts), PUT {deliver_to,
-  // max_lifetime_seconds, paused, tick_ms}, POST .../lifecycle {"event", "mailbox"?}, POST .../forget.
+  // max_lifetime_seconds, paused, tick_ms, notify_before_answer}, POST .../lifecycle {"event", "mailbox"?}, POST .../forget.
   http::Response control(const http::Request& request, const std::vector<std::string>& segments);
 
  private:

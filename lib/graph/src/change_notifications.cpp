@@ -118,6 +118,7 @@ void ChangeNotifications::set_mailboxes(const std::vector<std::string>& mailboxe
     }
     reported_.erase(it->second.mailbox);
     missed_.erase(it->second.mailbox);
+    states_.erase(crypto::hmac_sha256(settings_.key, it->second.client_state));
     it = watches_.erase(it);
   }
   const auto now = Clock::now();
@@ -126,6 +127,7 @@ void ChangeNotifications::set_mailboxes(const std::vector<std::string>& mailboxe
       auto resource = resource_of(mb, f);
       if (watches_.count(resource)) continue;
       Watch w{.mailbox = mb, .folder = f, .resource = resource, .client_state = client_state(resource)};
+      states_[crypto::hmac_sha256(settings_.key, w.client_state)] = resource;
       w.reason = kNotYet;
       w.due = now;
       queue_.emplace(now, resource);
@@ -534,8 +536,18 @@ http::Response ChangeNotifications::receive(const http::Request& request) {
     const auto id = str(n, "subscriptionId");
     auto* w = watch_by_id(id);
     if (!w) {
-      refuse("unknown_subscription", id);
-      continue;
+      // Graph may notify a new subscription before its POST's answer is read here: one whose
+      // clientState is a watch's still being subscribed is that watch's (the clientState is
+      // secret and names its resource).
+      // (Looked up by a MAC of it, so that the map's comparisons leak nothing of a clientState.)
+      auto s = states_.find(crypto::hmac_sha256(settings_.key, str(n, "clientState")));
+      auto pending = s == states_.end() ? watches_.end() : watches_.find(s->second);
+      if (pending == watches_.end() || !pending->second.busy || !pending->second.id.empty() || id.empty() ||
+          n.contains("lifecycleEvent")) {
+        refuse("unknown_subscription", id);
+        continue;
+      }
+      w = &pending->second;
     }
     if (!http::constant_time_equal(str(n, "clientState"), w->client_state)) {
       refuse("client_state", id);

@@ -133,6 +133,7 @@ class ChangeNotifications final : public model::ChangeHints {
   model::HintListener* listener_ = nullptr;
   std::map<std::string, Watch> watches_;                  // by resource
   std::map<std::string, std::string> ids_;                // subscription id -> resource
+  std::map<std::string, std::string> states_;             // MAC of a clientState -> resource
   std::map<std::string, bool> reported_;                  // mailbox -> live, as last told
   std::set<std::string> missed_;                          // mailboxes whose hints went unheard
   // Work by when it is due: (due, resource); an entry whose watch is gone or due at another
