@@ -29,9 +29,7 @@ class ApiTest : public ::testing::Test {
     test::edit_config(sim_.config(), "interval_seconds = 10", "interval_seconds = " + std::to_string(interval_seconds()));
     token_ = test::read_file(sim_.dir() / "api.token");
     token_.pop_back();
-    const auto text = test::read_file(sim_.config());
-    const auto listen = text.substr(text.find("listen = \"") + 10);
-    base_ = "http://" + listen.substr(0, listen.find('"'));
+    base_ = "http://" + test::api_address(sim_);
     daemon_ = std::make_unique<test::Process>(
         std::vector<std::string>{test::exsyncd_path().string(), "run", "--config", sim_.config().string()}, logs_.path(),
         "exsyncd");

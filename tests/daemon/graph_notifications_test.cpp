@@ -39,21 +39,9 @@ class GraphNotificationsTest : public ::testing::Test {
     auto r = sim_.control("POST", "/sim/mailboxes/" + test::url_segment(mailbox) + "/contacts", json::serialize(body));
     ASSERT_EQ(r.status, 201) << r.body;
   }
-  bool crm_has(test::CrmApi& api, const std::string& mailbox, const std::string& name) {
-    auto r = api.call("GET", "/v1/mailboxes/" + test::url_segment(mailbox) + "/contacts?limit=500");
-    return r.status == 200 && r.body.find("\"" + name + "\"") != std::string::npos;
-  }
-  json::object mailbox_sync(test::CrmApi& api, const std::string& mailbox) {
-    auto r = api.call("GET", "/v1/mailboxes");
-    if (r.status != 200) return {};
-    const auto parsed = json::parse(r.body);  // named: a range-for over a temporary's member dangles
-    for (const auto& m : parsed.at("mailboxes").as_array())
-      if (m.at("address").as_string() == mailbox && m.as_object().contains("sync")) return m.at("sync").as_object();
-    return {};
-  }
   bool all_notified(test::CrmApi& api) {
     for (const auto& mb : sim_.mailboxes()) {
-      auto s = mailbox_sync(api, mb);
+      auto s = test::mailbox_sync(api, mb);
       if (!s.contains("changes") || s.at("changes") != "notifications") return false;
     }
     return true;
@@ -76,9 +64,7 @@ class GraphNotificationsTest : public ::testing::Test {
   // A request to the daemon's notification route as anyone on the network could send it: no
   // bearer token, through curl. Returns the status and the body.
   std::pair<int, std::string> post_to_daemon(const std::string& query, const std::string& body) {
-    const auto text = test::read_file(sim_.config());
-    const auto listen = text.substr(text.find("listen = \"") + 10);
-    const std::string url = "http://" + listen.substr(0, listen.find('"')) + "/v1/graph/notifications" + query;
+    const std::string url = "http://" + test::api_address(sim_) + "/v1/graph/notifications" + query;
     auto r = test::run_process({"/usr/bin/curl", "-s", "-m", "10", "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", body,
                                 "-w", "\n%{http_code}", url});
     const auto nl = r.out.rfind('\n');
@@ -99,14 +85,14 @@ TEST_F(GraphNotificationsTest, ChangesArriveByNotificationThroughRenewalsAndLife
   test::CrmApi api(sim_);
   ASSERT_TRUE(test::eventually([&] { return all_notified(api); }, "every mailbox on notifications", log));
   const auto mailboxes = sim_.mailboxes();
-  EXPECT_EQ(mailbox_sync(api, mailboxes[0]).at("poll_interval_seconds"), 1800) << "the poll is only a safety net";
+  EXPECT_EQ(test::mailbox_sync(api, mailboxes[0]).at("poll_interval_seconds"), 1800) << "the poll is only a safety net";
   EXPECT_EQ(sim_stat("created"), 6);
   EXPECT_EQ(sim_stat("validations"), 12) << "each subscription validates its notification and lifecycle URL";
   EXPECT_EQ(sim_stat("validation_failures"), 0);
 
   // A lead added on the phone reaches the CRM with its notification, not the next poll.
   add_contact(mailboxes[1], "Lead on the call");
-  ASSERT_TRUE(test::eventually([&] { return crm_has(api, mailboxes[1], "Lead on the call"); }, "the lead in the CRM",
+  ASSERT_TRUE(test::eventually([&] { return test::crm_has_contact(api, mailboxes[1], "Lead on the call"); }, "the lead in the CRM",
                                log, 20s));
 
   // Graph grants three seconds: every subscription is renewed before it lapses.
@@ -121,7 +107,7 @@ TEST_F(GraphNotificationsTest, ChangesArriveByNotificationThroughRenewalsAndLife
   EXPECT_NE(daemon.log().find("event=graph.notification.lifecycle mailbox=" + mailboxes[0] +
                               " folder=contacts lifecycle_event=subscriptionRemoved"), std::string::npos);
   add_contact(mailboxes[0], "After removal");
-  ASSERT_TRUE(test::eventually([&] { return crm_has(api, mailboxes[0], "After removal"); }, "the next lead", log, 20s));
+  ASSERT_TRUE(test::eventually([&] { return test::crm_has_contact(api, mailboxes[0], "After removal"); }, "the next lead", log, 20s));
 
   // Graph missed a change and says so: the change itself is never notified, the sync finds it.
   ASSERT_EQ(sim_.control("PUT", "/sim/graph/subscriptions", R"({"paused":true})").status, 200);
@@ -130,7 +116,7 @@ TEST_F(GraphNotificationsTest, ChangesArriveByNotificationThroughRenewalsAndLife
   ASSERT_EQ(sim_.control("POST", "/sim/graph/subscriptions/lifecycle",
                          R"({"event":"missed","mailbox":")" + mailboxes[2] + "\"}").status, 200);
   ASSERT_EQ(sim_.control("PUT", "/sim/graph/subscriptions", R"({"paused":false})").status, 200);
-  ASSERT_TRUE(test::eventually([&] { return crm_has(api, mailboxes[2], "Missed by Graph"); },
+  ASSERT_TRUE(test::eventually([&] { return test::crm_has_contact(api, mailboxes[2], "Missed by Graph"); },
                                "the missed change in the CRM", log, 20s));
   EXPECT_EQ(sim_stat("notifications"), notified) << "only the lifecycle event told of it";
 
@@ -139,7 +125,7 @@ TEST_F(GraphNotificationsTest, ChangesArriveByNotificationThroughRenewalsAndLife
   ASSERT_TRUE(test::eventually([&] { return daemon.log().find("lifecycle_event=reauthorizationRequired") != std::string::npos; },
                                "the reauthorization heard", log));
   add_contact(mailboxes[1], "After reauthorization");
-  ASSERT_TRUE(test::eventually([&] { return crm_has(api, mailboxes[1], "After reauthorization"); }, "the last lead",
+  ASSERT_TRUE(test::eventually([&] { return test::crm_has_contact(api, mailboxes[1], "After reauthorization"); }, "the last lead",
                                log, 20s));
   EXPECT_EQ(sim_stat("created"), 8);
 
@@ -317,7 +303,7 @@ TEST_F(GraphNotificationsTest, ARestartAdoptsTheSubscriptionsAndAFailedValidatio
   test::CrmApi api(sim_);
   const auto mailboxes = sim_.mailboxes();
   add_contact(mailboxes[2], "After the restart");
-  ASSERT_TRUE(test::eventually([&] { return crm_has(api, mailboxes[2], "After the restart"); }, "the lead", log, 20s));
+  ASSERT_TRUE(test::eventually([&] { return test::crm_has_contact(api, mailboxes[2], "After the restart"); }, "the lead", log, 20s));
 
   // Reauthorization with lifetimes of three seconds again: renewed at once, then every two.
   const auto renewed = sim_stat("renewed");
@@ -331,14 +317,14 @@ TEST_F(GraphNotificationsTest, ARestartAdoptsTheSubscriptionsAndAFailedValidatio
   ASSERT_EQ(sim_.control("POST", "/sim/graph/subscriptions/forget").status, 200);
   ASSERT_TRUE(test::eventually([&] {
     for (const auto& mb : mailboxes)
-      if (mailbox_sync(api, mb).at("changes") != "polling") return false;
+      if (test::mailbox_sync(api, mb).at("changes") != "polling") return false;
     return true;
   }, "every mailbox on polling", log, 60s));
   EXPECT_NE(daemon.log().find("event=graph.subscription.lost"), std::string::npos);
   EXPECT_NE(daemon.log().find("event=graph.subscription.failed mailbox="), std::string::npos);
   EXPECT_NE(daemon.log().find("operation=subscribe code=InvalidRequest"), std::string::npos) << daemon.log();
   EXPECT_NE(daemon.log().find("event=graph.mailbox.polling"), std::string::npos);
-  EXPECT_LT(mailbox_sync(api, mailboxes[0]).at("poll_interval_seconds").as_int64(), 1800)
+  EXPECT_LT(test::mailbox_sync(api, mailboxes[0]).at("poll_interval_seconds").as_int64(), 1800)
       << "polled as without notifications, no longer at the safety interval";
   const auto metrics = api.call("GET", "/metrics").body;
   EXPECT_NE(metrics.find("exsync_mailboxes_changes{mode=\"polling\"} 3"), std::string::npos) << metrics;

@@ -31,9 +31,7 @@ class PrometheusScrapeTest : public ::testing::Test {
     test::edit_config(sim_.config(), "[tenant]\n",
                       "[tenant]\nprotocol = \"graph\"\naccess = \"app\"\nclient_secret_file = \"client.secret\"\n");
     test::edit_config(sim_.config(), "[graph]\n", "[graph]\nnotification_url = \"https://hooks.contoso.example/exsync/graph\"\n");
-    const auto text = test::read_file(sim_.config());
-    const auto listen = text.substr(text.find("listen = \"") + 10);
-    api_ = listen.substr(0, listen.find('"'));
+    api_ = test::api_address(sim_);
   }
 
   // GET against the Prometheus HTTP API; the parsed answer's data, or null.

@@ -36,23 +36,8 @@ class StreamingTest : public ::testing::Test {
     return name;
   }
 
-  bool crm_has(test::CrmApi& api, const std::string& mailbox, const std::string& name) {
-    auto r = api.call("GET", "/v1/mailboxes/" + test::url_segment(mailbox) + "/contacts?limit=500");
-    return r.status == 200 && r.body.find("\"" + name + "\"") != std::string::npos;
-  }
-
-  // The mailbox's "sync" member in GET /v1/mailboxes.
-  json::object mailbox_status(test::CrmApi& api, const std::string& mailbox) {
-    auto r = api.call("GET", "/v1/mailboxes");
-    if (r.status != 200) return {};
-    const auto parsed = json::parse(r.body);
-    for (const auto& m : parsed.at("mailboxes").as_array()) {
-      if (m.at("address").as_string() == mailbox && m.as_object().contains("sync")) return m.at("sync").as_object();
-    }
-    return {};
-  }
   std::string changes_mode(test::CrmApi& api, const std::string& mailbox) {
-    auto s = mailbox_status(api, mailbox);
+    auto s = test::mailbox_sync(api, mailbox);
     return s.contains("changes") ? std::string(s.at("changes").as_string()) : std::string();
   }
 
@@ -75,12 +60,12 @@ TEST_F(StreamingTest, AChangeReachesTheCrmOnANotificationAndLostSubscriptionsAre
       if (changes_mode(api, mb) != "streaming") return false;
     return true;
   }, "every mailbox streaming", log));
-  const auto status = mailbox_status(api, mailboxes[0]);
+  const auto status = test::mailbox_sync(api, mailboxes[0]);
   EXPECT_EQ(status.at("poll_interval_seconds"), 1800) << "the poll is only a safety net";
 
   // A lead added on the phone reaches the CRM with the next notification, not the next poll.
   const auto first = add_contact(mailboxes[1], "Lead on the call");
-  ASSERT_TRUE(test::eventually([&] { return crm_has(api, mailboxes[1], first); }, "the new lead in the CRM", log,
+  ASSERT_TRUE(test::eventually([&] { return test::crm_has_contact(api, mailboxes[1], first); }, "the new lead in the CRM", log,
                                std::chrono::seconds(20)));
 
   // Connections end every "minute" and are opened again with the same subscriptions.
@@ -97,13 +82,13 @@ TEST_F(StreamingTest, AChangeReachesTheCrmOnANotificationAndLostSubscriptionsAre
                                "the lost subscriptions renewed", log));
   EXPECT_NE(daemon.log().find("event=stream.subscription.lost"), std::string::npos);
   const auto second = add_contact(mailboxes[2], "Second lead");
-  ASSERT_TRUE(test::eventually([&] { return crm_has(api, mailboxes[2], second); }, "the second lead in the CRM", log,
+  ASSERT_TRUE(test::eventually([&] { return test::crm_has_contact(api, mailboxes[2], second); }, "the second lead in the CRM", log,
                                std::chrono::seconds(20)));
 
   // A load balancer cuts the connection: it is opened again, nothing is lost.
   ASSERT_EQ(sim_.control("POST", "/sim/streaming/drop").status, 204);
   const auto third = add_contact(mailboxes[0], "Third lead");
-  ASSERT_TRUE(test::eventually([&] { return crm_has(api, mailboxes[0], third); }, "the third lead in the CRM", log,
+  ASSERT_TRUE(test::eventually([&] { return test::crm_has_contact(api, mailboxes[0], third); }, "the third lead in the CRM", log,
                                std::chrono::seconds(20)));
 
   const auto metrics = api.call("GET", "/metrics").body;
@@ -170,7 +155,7 @@ TEST_F(StreamingTest, AMailboxWhoseSubscriptionIsRefusedFallsBackToPollingAndSay
   ASSERT_TRUE(test::eventually([&] {
     return changes_mode(api, mailboxes[1]) == "streaming";
   }, "the others streaming", log));
-  const auto refused = mailbox_status(api, mailboxes[0]);
+  const auto refused = test::mailbox_sync(api, mailboxes[0]);
   EXPECT_EQ(refused.at("changes"), "polling");
   EXPECT_EQ(refused.at("poll_interval_seconds"), 600);
   const auto metrics = api.call("GET", "/metrics").body;
@@ -178,7 +163,7 @@ TEST_F(StreamingTest, AMailboxWhoseSubscriptionIsRefusedFallsBackToPollingAndSay
   EXPECT_NE(metrics.find("exsync_mailboxes_changes{mode=\"streaming\"} 2"), std::string::npos) << metrics;
   // The others still hear their changes at once.
   const auto lead = add_contact(mailboxes[1], "Still streaming");
-  ASSERT_TRUE(test::eventually([&] { return crm_has(api, mailboxes[1], lead); }, "the lead in the CRM", log,
+  ASSERT_TRUE(test::eventually([&] { return test::crm_has_contact(api, mailboxes[1], lead); }, "the lead in the CRM", log,
                                std::chrono::seconds(20)));
   ASSERT_TRUE(daemon.stop());
   ASSERT_EQ(sim_.control("DELETE", "/sim/faults/ews").status, 204);

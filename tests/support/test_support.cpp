@@ -362,10 +362,14 @@ void damage_database(const fs::path& db) {
   f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
 }
 
-CrmApi::CrmApi(const Simulator& sim) {
+std::string api_address(const Simulator& sim) {
   const auto text = read_file(sim.config());
   const auto listen = text.substr(text.find("listen = \"") + 10);
-  base_ = "http://" + listen.substr(0, listen.find('"'));
+  return listen.substr(0, listen.find('"'));
+}
+
+CrmApi::CrmApi(const Simulator& sim) {
+  base_ = "http://" + api_address(sim);
   token_ = read_file(sim.dir() / "api.token");
   while (!token_.empty() && token_.back() == '\n') token_.pop_back();
 }
@@ -412,6 +416,19 @@ std::map<std::string, int> crm_contact_names(CrmApi& api, const std::string& mai
   const auto parsed = boost::json::parse(r.body);
   for (const auto& c : parsed.at("items").as_array()) ++seen[std::string(c.at("display_name").as_string())];
   return seen;
+}
+
+bool crm_has_contact(CrmApi& api, const std::string& mailbox, const std::string& display_name) {
+  return crm_contact_names(api, mailbox).contains(display_name);
+}
+
+boost::json::object mailbox_sync(CrmApi& api, const std::string& mailbox) {
+  auto r = api.call("GET", "/v1/mailboxes");
+  if (r.status != 200) return {};
+  const auto parsed = boost::json::parse(r.body);  // named: a range-for over a temporary's member dangles
+  for (const auto& m : parsed.at("mailboxes").as_array())
+    if (m.at("address").as_string() == mailbox && m.as_object().contains("sync")) return m.at("sync").as_object();
+  return {};
 }
 
 ::testing::AssertionResult crm_has_each_once(CrmApi& api, const std::vector<std::string>& mailboxes,

@@ -189,8 +189,16 @@ class CrmApi {
   std::string exchanges_;  // JSON lines, for the contract check
 };
 
+// The daemon's API address in the simulator's configuration: "127.0.0.1:PORT".
+std::string api_address(const Simulator& sim);
+
 // The CRM's contacts of each mailbox, by display name, and how often each is there.
 std::map<std::string, int> crm_contact_names(CrmApi& api, const std::string& mailbox);
+// Whether the CRM sees a contact of the mailbox with this display name.
+bool crm_has_contact(CrmApi& api, const std::string& mailbox, const std::string& display_name);
+// The mailbox's "sync" member in GET /v1/mailboxes (where it stands in the schedule); empty when
+// the daemon does not answer or does not schedule it.
+boost::json::object mailbox_sync(CrmApi& api, const std::string& mailbox);
 
 // Waits until every contact `made` names (by mailbox) is in the CRM, then checks that none is
 // there twice and that each mailbox holds `initial` contacts besides: every change arrived once.

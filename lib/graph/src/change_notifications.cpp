@@ -44,6 +44,16 @@ std::optional<SysClock::time_point> parse_expiry(const json::object& o) {
   return SysClock::time_point(*t);
 }
 
+// An answer that was not its request's (`what`: "a subscription", "a renewal"): its connection
+// is closed, and the error says why.
+RemoteError not_its_own(http::Response& resp, std::string_view what, const std::string& why) {
+  resp.connection.close();
+  RemoteError e{RemoteErrorKind::mismatched_answer, "Graph's answer to " + std::string(what) + " was not its own: " + why,
+                "", {}};
+  e.request_id = resp.request_id;
+  return e;
+}
+
 http::Response plain(int status, std::string body, std::string content_type = "application/json") {
   http::Response r;
   r.status = status;
@@ -211,12 +221,7 @@ Task<Result<ChangeNotifications::Granted, RemoteError>> ChangeNotifications::sub
     why = "a subscription with another clientState";
   std::optional<SysClock::time_point> granted;
   if (why.empty() && !(granted = parse_expiry(*o))) why = "a subscription without its expirationDateTime";
-  if (!why.empty()) {
-    resp->connection.close();
-    RemoteError e{RemoteErrorKind::mismatched_answer, "Graph's answer to a subscription was not its own: " + why, "", {}};
-    e.request_id = resp->request_id;
-    co_return Fail{std::move(e)};
-  }
+  if (!why.empty()) co_return Fail{not_its_own(*resp, "a subscription", why)};
   resp->connection.reuse();
   co_return Granted{str(*o, "id"), *granted};
 }
@@ -245,12 +250,7 @@ Task<Result<SysClock::time_point, RemoteError>> ChangeNotifications::renew(const
     why = "a renewal on " + str(*o, "resource") + ", not " + resource;
   std::optional<SysClock::time_point> granted;
   if (why.empty() && !(granted = parse_expiry(*o))) why = "a renewal without its expirationDateTime";
-  if (!why.empty()) {
-    resp->connection.close();
-    RemoteError e{RemoteErrorKind::mismatched_answer, "Graph's answer to a renewal was not its own: " + why, "", {}};
-    e.request_id = resp->request_id;
-    co_return Fail{std::move(e)};
-  }
+  if (!why.empty()) co_return Fail{not_its_own(*resp, "a renewal", why)};
   resp->connection.reuse();
   co_return *granted;
 }
