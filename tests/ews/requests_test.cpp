@@ -208,6 +208,32 @@ TEST_F(RequestSchemaTest, WriteRequestsValidate) {
   EXPECT_EQ(validator_->validate(find_item_by_tag_request("a@contoso.com", "contacts", "0123abcd")), "");
 }
 
+// Several contacts in one CreateItem: valid, each with its own tag, in the order given.
+TEST_F(RequestSchemaTest, ACreateOfSeveralContactsValidatesAndTagsEachInOrder) {
+  std::vector<model::RemoteMailboxService::NewItem> items;
+  for (int i = 0; i < 3; ++i) {
+    auto c = sample_contact();
+    c.display_name = "Buyer " + std::to_string(i);
+    items.push_back({c, "0123abcd" + std::to_string(i)});
+  }
+  const auto req = create_items_request("a@contoso.com", model::FolderKind::contacts, items);
+  EXPECT_EQ(validator_->validate(req), "") << req;
+  pugi::xml_document doc;
+  std::string problem;
+  ASSERT_TRUE(parse_document(doc, req, problem)) << problem;
+  std::vector<std::string> names, tags;
+  doc.find_node([&](const pugi::xml_node& n) {
+    if (is_element(n, kTypesNs, "Contact")) names.push_back(child_text(n, kTypesNs, "DisplayName"));
+    if (is_element(n, kTypesNs, "ExtendedProperty")) tags.push_back(child_text(n, kTypesNs, "Value"));
+    return false;
+  });
+  EXPECT_EQ(names, (std::vector<std::string>{"Buyer 0", "Buyer 1", "Buyer 2"}));
+  EXPECT_EQ(tags, (std::vector<std::string>{"0123abcd0", "0123abcd1", "0123abcd2"}));
+  // An event has no place in a CreateItem of contacts.
+  items.push_back({model::Event{}, "x"});
+  EXPECT_EQ(create_items_request("a@contoso.com", model::FolderKind::contacts, items), "");
+}
+
 TEST_F(RequestSchemaTest, EventAndMessageRequestsValidate) {
   model::Event e;
   e.subject = "Showing <12 Oak St>";

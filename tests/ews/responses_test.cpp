@@ -395,6 +395,42 @@ TEST(ResponsesTest, AnAnswerToAnotherRequestIsNeverTakenForThisOne) {
   EXPECT_EQ(parse_written_item(updated, "UpdateItem", "A").error().kind, RemoteErrorKind::mismatched_answer);
 }
 
+namespace {
+std::string create_answer(const std::vector<std::string>& messages) {
+  std::string x = R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:CreateItemResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><m:ResponseMessages>)";
+  for (const auto& m : messages) x += m;
+  return x + "</m:ResponseMessages></m:CreateItemResponse></s:Body></s:Envelope>";
+}
+std::string created(const std::string& id) {
+  return R"(<m:CreateItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:Contact><t:ItemId Id=")" +
+         id + R"(" ChangeKey="1"/></t:Contact></m:Items></m:CreateItemResponseMessage>)";
+}
+std::string refused(const std::string& code) {
+  return R"(<m:CreateItemResponseMessage ResponseClass="Error"><m:MessageText>no</m:MessageText><m:ResponseCode>)" + code +
+         R"(</m:ResponseCode><m:Items/></m:CreateItemResponseMessage>)";
+}
+}  // namespace
+
+// A CreateItem of several contacts: one outcome per item in the request's order; an item's own
+// refusal is its outcome; throttling fails them all; another count is not this request's answer.
+TEST(ResponsesTest, ACreateOfSeveralItemsAnswersEachInOrder) {
+  auto three = parse_created_items(create_answer({created("A"), refused("ErrorInvalidPropertySet"), created("C")}), 3);
+  ASSERT_TRUE(three) << three.error().message;
+  ASSERT_EQ(three->size(), 3u);
+  EXPECT_EQ((*three)[0]->id, "A");
+  EXPECT_EQ((*three)[1].error().code, "ErrorInvalidPropertySet");
+  EXPECT_EQ((*three)[2]->id, "C");
+  EXPECT_EQ(parse_created_items(create_answer({created("A"), created("B")}), 3).error().kind,
+            RemoteErrorKind::mismatched_answer);
+  EXPECT_EQ(parse_created_items(create_answer({created("A"), refused("ErrorServerBusy")}), 2).error().kind,
+            RemoteErrorKind::throttled);
+  // A success without its ItemId: that item's outcome is unknown, the others' are known.
+  auto bare = parse_created_items(create_answer({created("A"), R"(<m:CreateItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items/></m:CreateItemResponseMessage>)"}), 2);
+  ASSERT_TRUE(bare);
+  EXPECT_EQ((*bare)[0]->id, "A");
+  EXPECT_EQ((*bare)[1].error().kind, RemoteErrorKind::mismatched_answer);
+}
+
 TEST(ResponsesTest, AnErrorTheServerStatesItselfIsMarkedAnswered) {
   const std::string refused =
       R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:CreateItemResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"><m:ResponseMessages><m:CreateItemResponseMessage ResponseClass="Error"><m:MessageText>Send As denied</m:MessageText><m:ResponseCode>ErrorSendAsDenied</m:ResponseCode></m:CreateItemResponseMessage></m:ResponseMessages></m:CreateItemResponse></s:Body></s:Envelope>)";

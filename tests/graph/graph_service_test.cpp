@@ -185,6 +185,34 @@ TEST_F(GraphServiceTest, ReadsGoTwentyToABatchAndASubRequestsThrottlingIsHonoure
   EXPECT_TRUE(test::run(io_, graph_.fetch(mb_, FolderKind::contacts, ids))) << "then it answers";
 }
 
+// New contacts go twenty to a $batch of POSTs; Graph answers them in any order, and each
+// outcome is matched to its own contact, each tagged so that find_created() finds it.
+TEST_F(GraphServiceTest, CreatesGoTwentyToABatchEachAnsweredForItsOwnContact) {
+  ASSERT_EQ(graph_.create_limit(), 20u);
+  std::vector<model::RemoteMailboxService::NewItem> items;
+  for (int i = 0; i < 20; ++i) {
+    model::Contact c;
+    c.display_name = "Batch Lead " + std::to_string(i);
+    items.push_back({c, "batch-local-" + std::to_string(i)});
+  }
+  ASSERT_EQ(sim_.control("POST", "/sim/stats/reset").status, 204);
+  auto made = test::run(io_, graph_.create_many(mb_, FolderKind::contacts, items));
+  ASSERT_TRUE(made) << made.error().message;
+  EXPECT_EQ(sim_.graph_operation_count("batch"), 1) << "one request";
+  ASSERT_EQ(made->size(), 20u);
+  for (std::size_t i = 0; i < 20; ++i) {
+    ASSERT_TRUE((*made)[i]) << (*made)[i].error().message;
+    auto fetched = test::run(io_, graph_.fetch(mb_, FolderKind::contacts, {(*made)[i]->id}));
+    ASSERT_TRUE(fetched && fetched->items.size() == 1u) << i;
+    EXPECT_EQ(std::get<model::Contact>(fetched->items[0].payload).display_name, "Batch Lead " + std::to_string(i));
+    auto found = test::run(io_, graph_.find_created(mb_, FolderKind::contacts, items[i].local_id));
+    ASSERT_TRUE(found && *found) << i;
+    EXPECT_EQ((*found)->id, (*made)[i]->id);
+  }
+  items.resize(21, items.front());
+  EXPECT_FALSE(test::run(io_, graph_.create_many(mb_, FolderKind::contacts, items))) << "more than one $batch takes";
+}
+
 // What an attempt killed between its draft and its send leaves behind, and the next attempt: a
 // complete draft is sent itself, an incomplete one is replaced, and a message sent is not sent
 // again.

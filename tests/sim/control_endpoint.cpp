@@ -90,6 +90,7 @@ http::Response ControlEndpoint::handle(const http::Request& req) {
                                            {"refused_sends", ews_.stats().refused_sends},
                                            {"faults", faults},
                                            {"tls_faults", tenant_.tls_faults_injected},
+                                           {"contacts_created", tenant_.contacts_created},
                                            {"impersonated", ews_.stats().impersonated},
                                            {"delegated", ews_.stats().delegated},
                                            {"requests", ews_.stats().requests},

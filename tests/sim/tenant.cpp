@@ -133,6 +133,7 @@ void Tenant::populate(Mailbox& mb, int count) {
 }
 
 const SimContact& Tenant::create_contact(Mailbox& mb, model::Contact c) {
+  ++contacts_created;
   SimContact sc;
   sc.id = "AAMkAD" + base64_encode("exsim:" + mb.guid_tag + ":contact:" + std::to_string(mb.next_item++));
   if (c.birthday) {

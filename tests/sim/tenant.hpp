@@ -318,6 +318,8 @@ class Tenant {
   // TLS handshakes to refuse (the connection dropped instead), counting down.
   int tls_faults = 0;
   int tls_faults_injected = 0;
+  // Contacts created since start, seeded or by a client (the benchmarks count writes by it).
+  std::int64_t contacts_created = 0;
 
   SysSeconds now() const;
 

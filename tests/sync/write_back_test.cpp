@@ -279,6 +279,49 @@ TEST_F(WriteBackTest, AModificationWinsOverADeletionOnTheOtherSide) {
   EXPECT_EQ(remote->job_title, "Still A Client");
 }
 
+// The CRM's new contacts go several to a CreateItem, each created once and linked to its row.
+TEST_F(WriteBackTest, NewCrmContactsGoSeveralToACreateItem) {
+  sync();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 7; ++i)
+    ids.push_back(store_->local_create(mb_, FolderKind::contacts, contact(R"({"display_name":"Batch )" + std::to_string(i) + R"("})"))->local_id);
+  sim_.control("POST", "/sim/stats/reset");
+  auto report = sync();
+  EXPECT_EQ(report.written, 7);
+  const auto stats = json::parse(sim_.control("GET", "/sim/stats").body);
+  EXPECT_EQ(stats.at("operations").as_object().at("CreateItem").as_int64(), 1) << stats;
+  for (int i = 0; i < 7; ++i) {
+    EXPECT_EQ(count_named("Batch " + std::to_string(i)), 1);
+    auto remote = in_exchange(stored(ids[static_cast<std::size_t>(i)]).remote.id);
+    ASSERT_TRUE(remote) << i;
+    EXPECT_EQ(remote->display_name, "Batch " + std::to_string(i)) << "each row linked to its own contact";
+  }
+  EXPECT_TRUE(store_->pending_writes(mb_, FolderKind::contacts)->empty());
+}
+
+// A CreateItem of several contacts whose answer is lost after Exchange created them: the next
+// pass finds each by its tag, and none is created twice.
+TEST_F(WriteBackTest, ABatchCreateOfUncertainOutcomeCreatesNoneTwice) {
+  sync();
+  for (const std::string kind : {"reset_mid", "truncated"}) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i)
+      ids.push_back(store_->local_create(mb_, FolderKind::contacts,
+                                         contact(R"({"display_name":")" + kind + " " + std::to_string(i) + R"("})"))->local_id);
+    ASSERT_EQ(sim_.control("PUT", "/sim/faults/ews", R"({"kind":")" + kind + R"(","count":1,"operation":"CreateItem"})").status, 204);
+    // A cut connection ends the pass; a garbled answer has each looked up by its tag at once.
+    auto first = test::run(io_, engine_->sync_folder(mb_, FolderKind::contacts));
+    EXPECT_EQ(static_cast<bool>(first), kind == "truncated") << kind;
+    EXPECT_EQ(count_named(kind + " 0"), 1) << "Exchange created them before the answer was lost";
+    sync();
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_EQ(count_named(kind + " " + std::to_string(i)), 1) << kind << " " << i;
+      EXPECT_FALSE(stored(ids[static_cast<std::size_t>(i)]).remote.id.empty());
+    }
+    EXPECT_TRUE(store_->pending_writes(mb_, FolderKind::contacts)->empty());
+  }
+}
+
 TEST_F(WriteBackTest, ARefusedWriteIsKeptWithItsReasonAndDoesNotBlockTheRest) {
   if (!sim_.validating()) GTEST_FAIL() << "../shared/ews-schema is missing: the simulator refuses invalid requests by it";
   expect_schema_violation_ = true;

@@ -11,7 +11,8 @@ std::chrono::year_month_day birthday_date(SysSeconds instant) {
 
 model::Contact contact_from_xml(const pugi::xml_node& x) {
   model::Contact c;
-  auto text = [&](std::string_view local) { return child_text(x, kTypesNs, local); };
+  const Children fields(x);
+  auto text = [&](std::string_view local) { return fields.text(kTypesNs, local); };
   c.display_name = text("DisplayName");
   c.given_name = text("GivenName");
   c.middle_name = text("MiddleName");
@@ -20,20 +21,20 @@ model::Contact contact_from_xml(const pugi::xml_node& x) {
   c.file_as = text("FileAs");
   c.company = text("CompanyName");
   c.job_title = text("JobTitle");
-  if (auto complete = child(x, kTypesNs, "CompleteName")) {
+  if (auto complete = fields.find(kTypesNs, "CompleteName")) {
     // Older servers put some name parts only in CompleteName.
     if (c.middle_name.empty()) c.middle_name = child_text(complete, kTypesNs, "MiddleName");
     if (c.nickname.empty()) c.nickname = child_text(complete, kTypesNs, "Nickname");
     if (c.given_name.empty()) c.given_name = child_text(complete, kTypesNs, "FirstName");
     if (c.surname.empty()) c.surname = child_text(complete, kTypesNs, "LastName");
   }
-  if (auto body = child(x, kTypesNs, "Body")) c.notes = body.text().get();
-  if (auto cats = child(x, kTypesNs, "Categories")) {
+  if (auto body = fields.find(kTypesNs, "Body")) c.notes = body.text().get();
+  if (auto cats = fields.find(kTypesNs, "Categories")) {
     for (auto s = cats.first_child(); s; s = s.next_sibling()) {
       if (is_element(s, kTypesNs, "String")) c.categories.emplace_back(s.text().get());
     }
   }
-  if (auto emails = child(x, kTypesNs, "EmailAddresses")) {
+  if (auto emails = fields.find(kTypesNs, "EmailAddresses")) {
     for (auto e = emails.first_child(); e; e = e.next_sibling()) {
       if (!is_element(e, kTypesNs, "Entry")) continue;
       std::string address = e.text().get();
@@ -41,7 +42,7 @@ model::Contact contact_from_xml(const pugi::xml_node& x) {
       c.emails.push_back({e.attribute("Key").value(), std::move(address), e.attribute("Name").value()});
     }
   }
-  if (auto phones = child(x, kTypesNs, "PhoneNumbers")) {
+  if (auto phones = fields.find(kTypesNs, "PhoneNumbers")) {
     for (auto e = phones.first_child(); e; e = e.next_sibling()) {
       if (!is_element(e, kTypesNs, "Entry")) continue;
       std::string number = e.text().get();
@@ -49,7 +50,7 @@ model::Contact contact_from_xml(const pugi::xml_node& x) {
       c.phones.push_back({e.attribute("Key").value(), std::move(number)});
     }
   }
-  if (auto addrs = child(x, kTypesNs, "PhysicalAddresses")) {
+  if (auto addrs = fields.find(kTypesNs, "PhysicalAddresses")) {
     for (auto e = addrs.first_child(); e; e = e.next_sibling()) {
       if (!is_element(e, kTypesNs, "Entry")) continue;
       model::PostalAddress a{e.attribute("Key").value(),

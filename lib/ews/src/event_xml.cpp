@@ -14,8 +14,8 @@ model::Person mailbox_of(const pugi::xml_node& parent) {
   return {child_text(mbx, kTypesNs, "Name"), child_text(mbx, kTypesNs, "EmailAddress")};
 }
 
-void attendees(const pugi::xml_node& x, std::string_view element, std::string_view type, model::Event& e) {
-  for (auto a = child(x, kTypesNs, element).first_child(); a; a = a.next_sibling()) {
+void attendees(const Children& fields, std::string_view element, std::string_view type, model::Event& e) {
+  for (auto a = fields.find(kTypesNs, element).first_child(); a; a = a.next_sibling()) {
     if (!is_element(a, kTypesNs, "Attendee")) continue;
     auto p = mailbox_of(a);
     e.attendees.push_back({p.name, p.address, std::string(type), child_text(a, kTypesNs, "ResponseType")});
@@ -86,7 +86,8 @@ std::string utc(const std::string& xs) {
 
 model::Event event_from_xml(const pugi::xml_node& x) {
   model::Event e;
-  auto text = [&](std::string_view local) { return child_text(x, kTypesNs, local); };
+  const Children fields(x);
+  auto text = [&](std::string_view local) { return fields.text(kTypesNs, local); };
   e.time_zone = model::iana_from_windows(text("StartTimeZoneId")).value_or("Etc/UTC");
   if (!model::known_zone(e.time_zone)) e.time_zone = "Etc/UTC";
   e.uid = text("UID");
@@ -96,26 +97,26 @@ model::Event event_from_xml(const pugi::xml_node& x) {
   e.all_day = text("IsAllDayEvent") == "true";
   e.start = in_zone(text("Start"), e.time_zone);
   e.end = in_zone(text("End"), e.time_zone);
-  if (auto org = child(x, kTypesNs, "Organizer")) e.organizer = mailbox_of(org);
-  attendees(x, "RequiredAttendees", "required", e);
-  attendees(x, "OptionalAttendees", "optional", e);
-  attendees(x, "Resources", "resource", e);
-  for (auto s = child(x, kTypesNs, "Categories").first_child(); s; s = s.next_sibling())
+  if (auto org = fields.find(kTypesNs, "Organizer")) e.organizer = mailbox_of(org);
+  attendees(fields, "RequiredAttendees", "required", e);
+  attendees(fields, "OptionalAttendees", "optional", e);
+  attendees(fields, "Resources", "resource", e);
+  for (auto s = fields.find(kTypesNs, "Categories").first_child(); s; s = s.next_sibling())
     if (is_element(s, kTypesNs, "String")) e.categories.emplace_back(s.text().get());
   if (text("ReminderIsSet") != "false" && !text("ReminderMinutesBeforeStart").empty())
     e.reminder_minutes = std::atoi(text("ReminderMinutesBeforeStart").c_str());
   e.free_busy = text("LegacyFreeBusyStatus");
   e.sensitivity = text("Sensitivity");
   e.is_cancelled = text("IsCancelled") == "true";
-  e.recurrence = recurrence_of(child(x, kTypesNs, "Recurrence"));
-  for (auto o = child(x, kTypesNs, "ModifiedOccurrences").first_child(); o; o = o.next_sibling()) {
+  e.recurrence = recurrence_of(fields.find(kTypesNs, "Recurrence"));
+  for (auto o = fields.find(kTypesNs, "ModifiedOccurrences").first_child(); o; o = o.next_sibling()) {
     if (!is_element(o, kTypesNs, "Occurrence")) continue;
     e.modified_occurrences.push_back({child(o, kTypesNs, "ItemId").attribute("Id").value(),
                                       utc(child_text(o, kTypesNs, "OriginalStart")),
                                       in_zone(child_text(o, kTypesNs, "Start"), e.time_zone),
                                       in_zone(child_text(o, kTypesNs, "End"), e.time_zone)});
   }
-  for (auto d = child(x, kTypesNs, "DeletedOccurrences").first_child(); d; d = d.next_sibling())
+  for (auto d = fields.find(kTypesNs, "DeletedOccurrences").first_child(); d; d = d.next_sibling())
     if (is_element(d, kTypesNs, "DeletedOccurrence")) e.deleted_occurrences.push_back(utc(child_text(d, kTypesNs, "Start")));
   if (auto lm = parse_xs_datetime(text("LastModifiedTime"))) e.last_modified = *lm;
   model::sort_occurrences(e);

@@ -230,6 +230,18 @@ Task<Result<model::RemoteRef, RemoteError>> EwsService::create(const std::string
   co_return co_await update_event(mailbox, *created, plain, *event, true, notify);
 }
 
+Task<Result<model::RemoteMailboxService::CreateOutcomes, RemoteError>> EwsService::create_many(
+    const std::string& mailbox, model::FolderKind folder, const std::vector<NewItem>& items) {
+  if (items.size() > kCreateBatch || folder != model::FolderKind::contacts)
+    co_return Fail{RemoteError{RemoteErrorKind::setup, "more items, or other items, than one CreateItem takes", "", {}}};
+  auto request = create_items_request(target(mailbox), folder, items);
+  if (request.empty()) co_return Fail{RemoteError{RemoteErrorKind::setup, "an item that is not a contact", "", {}}};
+  const std::size_t asked = items.size();
+  co_return co_await exchange<CreateOutcomes>(
+      mailbox, "CreateItem", std::move(request),
+      inline_parse([asked](const std::string& xml) { return parse_created_items(xml, asked); }));
+}
+
 Task<Result<std::optional<model::RemoteRef>, RemoteError>> EwsService::find_created(const std::string& mailbox,
                                                                                     model::FolderKind folder,
                                                                                     const std::string& local_id) {

@@ -299,6 +299,47 @@ Result<model::RemoteRef, RemoteError> parse_written_item(std::string_view xml, s
   return std::move(*ref);
 }
 
+Result<std::vector<Result<model::RemoteRef, RemoteError>>, RemoteError> parse_created_items(std::string_view xml,
+                                                                                        std::size_t asked) {
+  pugi::xml_document doc;
+  auto op = response_element(doc, xml, "CreateItem");
+  if (!op) return Fail{std::move(op).error()};
+  if (auto wrong = check_message_count(*op, "CreateItem", asked)) return Fail{std::move(*wrong)};
+  std::vector<Result<model::RemoteRef, RemoteError>> out;
+  std::optional<RemoteError> whole;
+  for_each_message(*op, [&](const pugi::xml_node& msg) {
+    if (whole) return;
+    auto status = message_status(msg);
+    if (!status.ok) {
+      // Throttling, or a refusal of the caller or the mailbox, is no item's own: it fails all.
+      switch (status.error.kind) {
+        case RemoteErrorKind::throttled:
+        case RemoteErrorKind::auth:
+        case RemoteErrorKind::unauthorized:
+        case RemoteErrorKind::access_denied:
+        case RemoteErrorKind::impersonation_denied:
+        case RemoteErrorKind::mailbox_not_found:
+          whole = std::move(status.error);
+          return;
+        default:
+          out.push_back(Fail{std::move(status.error)});
+          return;
+      }
+    }
+    std::optional<model::RemoteRef> ref;
+    auto items = child(msg, kMessagesNs, "Items");
+    for (auto item = items.first_child(); item && !ref; item = item.next_sibling())
+      if (item.type() == pugi::node_element) ref = item_ref(item);
+    // A success without the item: whether this one was created is unknown.
+    if (!ref || ref->id.empty())
+      out.push_back(Fail{mismatch("CreateItem was answered without the created item's ItemId")});
+    else
+      out.push_back(std::move(*ref));
+  });
+  if (whole) return Fail{std::move(*whole)};
+  return out;
+}
+
 Result<Unit, RemoteError> parse_no_content(std::string_view xml, std::string_view operation) {
   pugi::xml_document doc;
   auto op = response_element(doc, xml, operation);

@@ -77,10 +77,11 @@ struct Updates {
 
 }  // namespace
 
-std::string create_item_request(const Target& target, model::FolderKind folder, const model::Contact& c,
-                                std::string_view local_id) {
-  std::string x = "<m:CreateItem><m:SavedItemFolderId>" + distinguished_folder_id(target, distinguished(folder)) +
-                  "</m:SavedItemFolderId><m:Items><t:Contact>";
+namespace {
+
+// One contact of a CreateItem: <t:Contact> with its fields in the schema's order and its tag.
+void append_contact(std::string& x, const model::Contact& c, std::string_view local_id) {
+  x += "<t:Contact>";
   if (!c.notes.empty()) x += "<t:Body BodyType=\"Text\">" + xml_escape(c.notes) + "</t:Body>";
   if (!c.categories.empty()) x += categories_xml(c.categories);
   x += tag_property(local_id);
@@ -104,7 +105,26 @@ std::string create_item_request(const Target& target, model::FolderKind folder, 
   }
   if (c.birthday) x += "<t:Birthday>" + birthday_value(*c.birthday) + "</t:Birthday>";
   x += text_element("JobTitle", c.job_title) + text_element("Surname", c.surname);
-  x += "</t:Contact></m:Items></m:CreateItem>";
+  x += "</t:Contact>";
+}
+
+}  // namespace
+
+std::string create_item_request(const Target& target, model::FolderKind folder, const model::Contact& c,
+                                std::string_view local_id) {
+  return create_items_request(target, folder, {{c, std::string(local_id)}});
+}
+
+std::string create_items_request(const Target& target, model::FolderKind folder,
+                                 const std::vector<model::RemoteMailboxService::NewItem>& items) {
+  std::string x = "<m:CreateItem><m:SavedItemFolderId>" + distinguished_folder_id(target, distinguished(folder)) +
+                  "</m:SavedItemFolderId><m:Items>";
+  for (const auto& item : items) {
+    const auto* contact = std::get_if<model::Contact>(&item.item);
+    if (!contact) return {};
+    append_contact(x, *contact, item.local_id);
+  }
+  x += "</m:Items></m:CreateItem>";
   return soap_envelope(target, x);
 }
 

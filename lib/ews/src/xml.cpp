@@ -1,6 +1,7 @@
 #include "exsync/ews/xml.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace exsync::ews {
@@ -11,16 +12,30 @@ std::string_view local_name(const pugi::xml_node& node) {
   return colon == std::string_view::npos ? n : n.substr(colon + 1);
 }
 
-std::string_view namespace_uri(const pugi::xml_node& node) {
-  std::string_view n = node.name();
-  auto colon = n.find(':');
-  std::string attr = colon == std::string_view::npos ? "xmlns" : "xmlns:" + std::string(n.substr(0, colon));
-  for (auto cur = node; cur; cur = cur.parent()) {
-    if (cur.type() != pugi::node_element) break;
-    if (auto a = cur.attribute(attr.c_str())) return a.value();
+namespace {
+
+// The URI `prefix` ("" for the default namespace) is bound to at `node`, looked up without
+// allocating: by the xmlns attributes of the node and its ancestors.
+std::string_view bound_uri(pugi::xml_node node, std::string_view prefix) {
+  for (auto cur = node; cur && cur.type() == pugi::node_element; cur = cur.parent()) {
+    for (auto a = cur.first_attribute(); a; a = a.next_attribute()) {
+      const std::string_view an = a.name();
+      if (an.size() < 5 || an.compare(0, 5, "xmlns") != 0) continue;
+      if (prefix.empty() ? an.size() == 5 : an.size() == prefix.size() + 6 && an[5] == ':' && an.substr(6) == prefix)
+        return a.value();
+    }
   }
   return {};
 }
+
+std::string_view prefix_of(std::string_view name) {
+  const auto colon = name.find(':');
+  return colon == std::string_view::npos ? std::string_view() : name.substr(0, colon);
+}
+
+}  // namespace
+
+std::string_view namespace_uri(const pugi::xml_node& node) { return bound_uri(node, prefix_of(node.name())); }
 
 bool is_element(const pugi::xml_node& node, std::string_view ns, std::string_view local) {
   return node.type() == pugi::node_element && local_name(node) == local && namespace_uri(node) == ns;
@@ -37,6 +52,36 @@ std::string child_text(const pugi::xml_node& node, std::string_view ns, std::str
   return child(node, ns, local).text().get();
 }
 
+Children::Children(const pugi::xml_node& parent) : parent_(parent) {
+  for (auto c = parent.first_child(); c; c = c.next_sibling()) {
+    if (c.type() != pugi::node_element) continue;
+    const std::string_view name = c.name();
+    const auto colon = name.find(':');
+    Entry e{colon == std::string_view::npos ? name : name.substr(colon + 1),
+            colon == std::string_view::npos ? std::string_view() : name.substr(0, colon), c};
+    for (auto a = c.first_attribute(); a && !e.declares; a = a.next_attribute())
+      e.declares = std::string_view(a.name()).starts_with("xmlns");
+    entries_.push_back(e);
+  }
+}
+
+std::string_view Children::uri_of(const Entry& e) const {
+  if (e.declares) return bound_uri(e.node, e.prefix);
+  for (const auto& [prefix, uri] : uris_)
+    if (prefix == e.prefix) return uri;
+  const auto uri = bound_uri(parent_, e.prefix);
+  uris_.emplace_back(e.prefix, uri);
+  return uri;
+}
+
+pugi::xml_node Children::find(std::string_view ns, std::string_view local) const {
+  for (const auto& e : entries_)
+    if (e.local == local && uri_of(e) == ns) return e.node;
+  return {};
+}
+
+std::string Children::text(std::string_view ns, std::string_view local) const { return find(ns, local).text().get(); }
+
 namespace {
 
 // Whether `s` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF).
@@ -45,6 +90,15 @@ std::size_t invalid_utf8_at(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t n = s.size();
   for (std::size_t i = 0; i < n;) {
+    // Eight ASCII bytes at a time: most of an answer is markup.
+    if (i + 8 <= n) {
+      std::uint64_t word;
+      std::memcpy(&word, p + i, 8);
+      if ((word & 0x8080808080808080ULL) == 0) {
+        i += 8;
+        continue;
+      }
+    }
     const unsigned char c = p[i];
     if (c < 0x80) {
       ++i;

@@ -176,14 +176,27 @@ Task<Result<std::int64_t, RemoteError>> GraphService::count(const std::string& m
 
 Task<Result<std::vector<GraphService::BatchAnswer>, RemoteError>> GraphService::batch_get(
     const std::string& mailbox, std::string_view operation, const std::vector<std::string>& paths) {
+  std::vector<SubRequest> requests;
+  for (const auto& path : paths) requests.push_back({"GET", path, nullptr});
+  co_return co_await batch(mailbox, operation, requests);
+}
+
+Task<Result<std::vector<GraphService::BatchAnswer>, RemoteError>> GraphService::batch(
+    const std::string& mailbox, std::string_view operation, const std::vector<SubRequest>& subs) {
+  const auto& paths = subs;
   if (paths.size() > kBatchLimit) co_return Fail{RemoteError{RemoteErrorKind::setup, "more requests than one $batch takes", "", {}}};
   // Each sub-request is numbered by its position: an answer is matched to its request by it.
   json::array requests;
-  for (std::size_t i = 0; i < paths.size(); ++i)
-    requests.push_back(json::object{{"id", std::to_string(i)},
-                                    {"method", "GET"},
-                                    {"url", paths[i]},
-                                    {"headers", json::object{{"Prefer", "IdType=\"ImmutableId\", outlook.body-content-type=\"text\""}}}});
+  for (std::size_t i = 0; i < subs.size(); ++i) {
+    json::object headers{{"Prefer", "IdType=\"ImmutableId\", outlook.body-content-type=\"text\""}};
+    json::object r{{"id", std::to_string(i)}, {"method", subs[i].method}, {"url", subs[i].url}};
+    if (!subs[i].body.is_null()) {
+      headers["Content-Type"] = "application/json";
+      r["body"] = subs[i].body;
+    }
+    r["headers"] = std::move(headers);
+    requests.push_back(std::move(r));
+  }
   Call call;
   call.method = "POST";
   call.url = settings_.url + "/$batch";
@@ -298,6 +311,54 @@ Task<Result<model::RemoteRef, RemoteError>> GraphService::create(const std::stri
   if (!created) co_return Fail{refuse(*resp, mailbox, "create", created.error())};
   resp->connection.reuse();
   co_return created->ref;
+}
+
+Task<Result<model::RemoteMailboxService::CreateOutcomes, RemoteError>> GraphService::create_many(
+    const std::string& mailbox, model::FolderKind folder, const std::vector<NewItem>& items) {
+  if (items.size() > kBatchLimit || folder != model::FolderKind::contacts)
+    co_return Fail{RemoteError{RemoteErrorKind::setup, "more items, or other items, than one $batch takes", "", {}}};
+  std::vector<SubRequest> subs;
+  const std::string path = "/users/" + http::form_encode(mailbox) + "/contactFolders/contacts/contacts";
+  for (const auto& item : items) {
+    const auto* contact = std::get_if<model::Contact>(&item.item);
+    if (!contact) co_return Fail{RemoteError{RemoteErrorKind::setup, "an item that is not a contact", "", {}}};
+    subs.push_back({"POST", path, contact_create_body(*contact, item.local_id)});
+  }
+  auto answers = co_await batch(mailbox, "create", subs);
+  if (!answers) co_return Fail{std::move(answers).error()};
+  CreateOutcomes out;
+  std::optional<RemoteError> whole;
+  for (std::size_t i = 0; i < answers->size(); ++i) {
+    const auto& a = (*answers)[i];
+    if (a.status != 201) {
+      auto e = sub_error(a);
+      // Throttling, or a refusal of the caller or the mailbox, is no item's own.
+      switch (e.kind) {
+        case RemoteErrorKind::throttled:
+        case RemoteErrorKind::auth:
+        case RemoteErrorKind::unauthorized:
+        case RemoteErrorKind::access_denied:
+        case RemoteErrorKind::mailbox_not_found:
+          if (!whole) whole = std::move(e);
+          break;
+        default:
+          break;
+      }
+      out.push_back(Fail{sub_error(a)});
+      continue;
+    }
+    auto created = a.body.is_object() ? contact_from_graph(a.body.as_object())
+                                      : Result<model::RemoteItem, std::string>(Fail{std::string("a created contact that is no object")});
+    if (!created) {
+      out.push_back(Fail{refused_answer(mailbox, "create", a.request_id, created.error())});
+      continue;
+    }
+    out.push_back(std::move(created->ref));
+  }
+  // Some may have been created even so: their outcomes are known, and the caller records them.
+  if (whole && std::none_of(out.begin(), out.end(), [](const auto& r) { return static_cast<bool>(r); }))
+    co_return Fail{std::move(*whole)};
+  co_return out;
 }
 
 Task<Result<std::optional<model::RemoteRef>, RemoteError>> GraphService::find_created(const std::string& mailbox,

@@ -5,7 +5,10 @@
 namespace exsync::model {
 
 std::string contact_to_json(const Contact& c, const std::optional<ItemIdentity>& identity) {
-  json::object o;
+  // Built on one arena and thrown away whole: no allocation per member.
+  unsigned char arena[8192];
+  json::monotonic_resource mr(arena, sizeof arena);
+  json::object o(&mr);
   put_identity(o, identity);
   put(o, "display_name", c.display_name);
   put(o, "given_name", c.given_name);
@@ -16,9 +19,9 @@ std::string contact_to_json(const Contact& c, const std::optional<ItemIdentity>&
   put(o, "company", c.company);
   put(o, "job_title", c.job_title);
   if (!c.emails.empty()) {
-    json::array a;
+    json::array a(o.storage());
     for (const auto& e : c.emails) {
-      json::object x;
+      json::object x(o.storage());
       put(x, "key", e.key);
       put(x, "address", e.address);
       put(x, "name", e.name);
@@ -27,9 +30,9 @@ std::string contact_to_json(const Contact& c, const std::optional<ItemIdentity>&
     o["emails"] = std::move(a);
   }
   if (!c.phones.empty()) {
-    json::array a;
+    json::array a(o.storage());
     for (const auto& p : c.phones) {
-      json::object x;
+      json::object x(o.storage());
       put(x, "key", p.key);
       put(x, "number", p.number);
       a.push_back(std::move(x));
@@ -37,9 +40,9 @@ std::string contact_to_json(const Contact& c, const std::optional<ItemIdentity>&
     o["phones"] = std::move(a);
   }
   if (!c.addresses.empty()) {
-    json::array a;
+    json::array a(o.storage());
     for (const auto& p : c.addresses) {
-      json::object x;
+      json::object x(o.storage());
       put(x, "key", p.key);
       put(x, "street", p.street);
       put(x, "city", p.city);

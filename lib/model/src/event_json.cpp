@@ -28,7 +28,10 @@ std::vector<Attendee> attendees_of(const Reader& r) {
 }  // namespace
 
 std::string event_to_json(const Event& e, const std::optional<ItemIdentity>& identity) {
-  json::object o;
+  // Built on one arena and thrown away whole: no allocation per member.
+  unsigned char arena[8192];
+  json::monotonic_resource mr(arena, sizeof arena);
+  json::object o(&mr);
   put_identity(o, identity);
   put(o, "uid", e.uid);
   put(o, "subject", e.subject);
@@ -39,7 +42,7 @@ std::string event_to_json(const Event& e, const std::optional<ItemIdentity>& ide
   put(o, "time_zone", e.time_zone);
   o["all_day"] = e.all_day;
   if (!e.organizer.address.empty() || !e.organizer.name.empty()) {
-    json::object org;
+    json::object org(o.storage());
     put(org, "name", e.organizer.name);
     put(org, "address", e.organizer.address);
     o["organizer"] = std::move(org);
@@ -52,7 +55,7 @@ std::string event_to_json(const Event& e, const std::optional<ItemIdentity>& ide
   o["is_cancelled"] = e.is_cancelled;
   if (e.recurrence) {
     const auto& r = *e.recurrence;
-    json::object rec;
+    json::object rec(o.storage());
     put(rec, "pattern", r.pattern);
     rec["interval"] = r.interval;
     if (!r.days_of_week.empty()) rec["days_of_week"] = strings(r.days_of_week);
@@ -67,9 +70,9 @@ std::string event_to_json(const Event& e, const std::optional<ItemIdentity>& ide
     o["recurrence"] = std::move(rec);
   }
   if (!e.modified_occurrences.empty()) {
-    json::array a;
+    json::array a(o.storage());
     for (const auto& m : e.modified_occurrences) {
-      json::object x;
+      json::object x(o.storage());
       put(x, "ews_id", m.ews_id);
       put(x, "original_start", m.original_start);
       put(x, "start", m.start);

@@ -6,23 +6,16 @@ namespace exsync::store {
 Result<StoredItem, StoreError> SqliteStore::local_create(const std::string& mailbox, model::FolderKind folder,
                                                          const model::ItemPayload& item, bool notify) {
   std::lock_guard lock(impl_->mu);
-  sqlite3* db = impl_->db;
   return impl_->transaction<StoredItem>("create item", [&]() -> Result<StoredItem, StoreError> {
     auto mid = impl_->mailbox_id(mailbox, true);
     if (!mid) return Fail{mid.error()};
     const auto fname = model::folder_name(folder);
     const auto data = payload_json(item);
+    const auto id = new_local_id();
     auto ins = impl_->cached("INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) "
-                  "VALUES (lower(hex(randomblob(16))), ?1, ?2, '', '', ?3) RETURNING id");
-    ins.bind(1, *mid).bind(2, fname).bind(3, data);
-    if (!ins.valid()) return Fail{sqlite_error(db, ins.prepare_rc(), "create item")};
-    int rc = ins.step();
-    if (rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "create item")};
-    const auto id = ins.text(0);
-    if (rc = ins.step(); rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "create item")};
-    auto placeholder = impl_->cached("UPDATE items SET remote_id = 'local:' || id WHERE id = ?1");
-    placeholder.bind(1, id);
-    if (auto r = impl_->run(placeholder, "create item"); !r) return Fail{r.error()};
+                  "VALUES (?4, ?1, ?2, 'local:' || ?4, '', ?3)");
+    ins.bind(1, *mid).bind(2, fname).bind(3, data).bind(4, id);
+    if (auto r = impl_->run(ins, "create item"); !r) return Fail{r.error()};
     auto queue = impl_->cached("INSERT INTO outbox(mailbox_id, folder, item_id, op, notify) VALUES (?1, ?2, ?3, 'create', ?4)");
     queue.bind(1, *mid).bind(2, fname).bind(3, id).bind(4, std::int64_t{notify});
     if (auto r = impl_->run(queue, "create item"); !r) return Fail{r.error()};

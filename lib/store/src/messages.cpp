@@ -8,17 +8,13 @@ namespace exsync::store {
 Result<std::string, StoreError> SqliteStore::queue_message(const std::string& mailbox,
                                                           const model::OutgoingMessage& message) {
   std::lock_guard lock(impl_->mu);
-  sqlite3* db = impl_->db;
   return impl_->transaction<std::string>("queue message", [&]() -> Result<std::string, StoreError> {
     auto mid = impl_->mailbox_id(mailbox, true);
     if (!mid) return Fail{mid.error()};
-    auto ins = impl_->cached("INSERT INTO messages(id, mailbox_id, request) VALUES (lower(hex(randomblob(16))), ?1, ?2) RETURNING id");
-    ins.bind(1, *mid).bind(2, model::message_to_json(message));
-    if (!ins.valid()) return Fail{sqlite_error(db, ins.prepare_rc(), "queue message")};
-    int rc = ins.step();
-    if (rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "queue message")};
-    std::string id = ins.text(0);
-    if (rc = ins.step(); rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "queue message")};
+    std::string id = new_local_id();
+    auto ins = impl_->cached("INSERT INTO messages(id, mailbox_id, request) VALUES (?3, ?1, ?2)");
+    ins.bind(1, *mid).bind(2, model::message_to_json(message)).bind(3, id);
+    if (auto r = impl_->run(ins, "queue message"); !r) return Fail{r.error()};
     return id;
   });
 }

@@ -75,24 +75,43 @@ Result<std::vector<model::PendingWrite>, StoreError> SqliteStore::pending_writes
 }
 
 Result<bool, StoreError> SqliteStore::begin_write(const model::PendingWrite& w) {
+  auto begun = begin_writes(std::span<const model::PendingWrite>(&w, 1));
+  if (!begun) return Fail{std::move(begun).error()};
+  return static_cast<bool>(begun->front());
+}
+
+Result<std::vector<bool>, StoreError> SqliteStore::begin_writes(std::span<const model::PendingWrite> writes) {
   std::lock_guard lock(impl_->mu);
-  // A create's base is unused otherwise: it keeps the version the first attempt carried.
-  auto st = impl_->cached("UPDATE outbox SET attempts = attempts + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now'), "
-                          "base = CASE WHEN op = 'create' AND base IS NULL THEN ?2 ELSE base END "
-                          "WHERE seq = ?1 AND version = ?3 AND state = 'pending'");
-  st.bind(1, w.seq).bind(2, w.op == model::WriteOp::create ? payload_json(w.item) : std::string()).bind(3, w.version);
-  if (auto r = impl_->run(st, "begin write"); !r) return Fail{r.error()};
-  return sqlite3_changes(impl_->db) > 0;
+  // All attempts are recorded with one flush to disk, before any of them is sent.
+  return impl_->transaction<std::vector<bool>>("begin write", [&]() -> Result<std::vector<bool>, StoreError> {
+    // A create's base is unused otherwise: it keeps the version the first attempt carried.
+    auto st = impl_->cached("UPDATE outbox SET attempts = attempts + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now'), "
+                            "base = CASE WHEN op = 'create' AND base IS NULL THEN ?2 ELSE base END "
+                            "WHERE seq = ?1 AND version = ?3 AND state = 'pending'");
+    std::vector<bool> out;
+    for (const auto& w : writes) {
+      st.reset();
+      st.bind(1, w.seq).bind(2, w.op == model::WriteOp::create ? payload_json(w.item) : std::string()).bind(3, w.version);
+      if (auto r = impl_->run(st, "begin write"); !r) return Fail{r.error()};
+      out.push_back(sqlite3_changes(impl_->db) > 0);
+    }
+    return out;
+  });
 }
 
 Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& w, const model::RemoteRef& written,
                                                      const model::ItemPayload* mailbox_version) {
+  return complete_writes({CompletedWrite{&w, written, mailbox_version}});
+}
+
+Result<Unit, StoreError> SqliteStore::complete_writes(const std::vector<CompletedWrite>& done) {
   std::lock_guard lock(impl_->mu);
   sqlite3* db = impl_->db;
-  // Not flushed at once: the attempt was recorded durably by begin_write(), so should this record
-  // be lost to a power failure (a process crash loses nothing in WAL mode), the write is checked
-  // again (found by its tag, or already changed or gone) instead of repeated blindly.
-  return impl_->lazy_transaction<Unit>("complete write", [&]() -> Result<Unit, StoreError> {
+  // Not flushed at once: the attempts were recorded durably by begin_writes(), so should this
+  // record be lost to a power failure (a process crash loses nothing in WAL mode), the writes are
+  // checked again (found by their tags, or already changed or gone) instead of repeated blindly.
+  auto one = [&](const model::PendingWrite& w, const model::RemoteRef& written,
+                 const model::ItemPayload* mailbox_version) -> Result<Unit, StoreError> {
     auto row = impl_->cached("SELECT op FROM outbox WHERE seq = ?1");
     row.bind(1, w.seq);
     if (!row.valid()) return Fail{sqlite_error(db, row.prepare_rc(), "complete write")};
@@ -161,6 +180,11 @@ Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& 
                                 "version = version + 1 WHERE seq = ?1");
     rebase.bind(1, w.seq).bind(2, pushed);
     return impl_->run(rebase, "complete write");
+  };
+  return impl_->lazy_transaction<Unit>("complete write", [&]() -> Result<Unit, StoreError> {
+    for (const auto& d : done)
+      if (auto r = one(*d.write, d.written, d.mailbox_version); !r) return r;
+    return Unit{};
   });
 }
 

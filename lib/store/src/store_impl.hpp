@@ -25,6 +25,12 @@ inline model::RemoteRef visible_ref(std::string remote_id, std::string change_ke
 
 inline std::string payload_json(const model::ItemPayload& payload) { return model::payload_to_json(payload); }
 
+// A new local id: 32 lowercase hex digits, as the API has always shown them. The first 12 are the
+// milliseconds since the epoch and the other 20 come from SQLite's random source, so that new
+// rows go to the end of the primary key's index instead of to a random page of it (an initial
+// sync inserts hundreds of thousands).
+std::string new_local_id();
+
 // PRAGMA integrity_check's verdict: empty when "ok", else its first findings.
 Result<std::string, StoreError> integrity_problems(sqlite3* db, const std::string& what);
 

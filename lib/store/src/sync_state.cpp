@@ -54,6 +54,12 @@ Result<std::set<std::string>, StoreError> SqliteStore::unchanged(const std::stri
   auto mid = impl_->mailbox_id(mailbox, false);
   if (!mid) return Fail{mid.error()};
   if (*mid == 0 || refs.empty()) return out;
+  // A folder still empty here (its initial sync's first page) holds none of them.
+  auto any = impl_->cached("SELECT EXISTS (SELECT 1 FROM items WHERE mailbox_id = ?1 AND folder = ?2)");
+  any.bind(1, *mid).bind(2, model::folder_name(folder));
+  auto holds = impl_->first(any, "compare change keys", [](auto& st) { return st.integer(0) != 0; });
+  if (!holds) return Fail{holds.error()};
+  if (!holds->value_or(false)) return out;
   auto st = impl_->cached("SELECT change_key FROM items WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "compare change keys")};
   for (const auto& ref : refs) {
@@ -92,11 +98,16 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       return impl_->run(feed, "record change");
     };
 
-    auto update = impl_->cached("UPDATE items SET change_key = ?4, data = ?5, seen = 1, doomed = 0, "
-                     "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') "
-                     "WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3 RETURNING id");
+    // Neither statement has a RETURNING clause: SQLite builds a temporary table for one on
+    // every run, which an initial sync would pay for each of its items.
+    // The row holding the remote id: this folder's first, then another mailbox's (a remote id
+    // names one item of one mailbox), one index lookup for both questions.
+    auto held_row = impl_->cached("SELECT rowid, id, mailbox_id = ?1 AND folder = ?2, mailbox_id FROM items WHERE remote_id = ?3 "
+                                  "ORDER BY mailbox_id = ?1 AND folder = ?2 DESC, mailbox_id = ?1 LIMIT 1");
+    auto update = impl_->cached("UPDATE items SET change_key = ?2, data = ?3, seen = 1, doomed = 0, "
+                     "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE rowid = ?1");
     auto insert = impl_->cached("INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) "
-                     "VALUES (lower(hex(randomblob(16))), ?1, ?2, ?3, ?4, ?5) RETURNING id");
+                     "VALUES (?6, ?1, ?2, ?3, ?4, ?5)");
     // The CRM's pending change to an item wins over the mailbox's until it is written; a
     // conflict, if any, is resolved when the write is attempted. A CRM delete has no item row
     // left, only its outbox entry naming the remote id: the item must not come back as a new
@@ -104,7 +115,22 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
     auto pending = impl_->cached("SELECT o.seq, o.op FROM outbox o LEFT JOIN items i ON i.id = o.item_id "
                       "WHERE o.mailbox_id = ?1 AND o.folder = ?2 "
                       "AND (i.remote_id = ?3 OR (o.op = 'delete' AND i.id IS NULL AND o.remote_id = ?3))");
+    // Whether the folder has any pending CRM write or quarantined item at all, asked once per
+    // page: usually it has neither, and its items need not be looked up one by one.
+    auto any = [&](const char* sql, std::string_view what) -> Result<bool, StoreError> {
+      auto st = impl_->cached(sql);
+      st.bind(1, *mid).bind(2, fname);
+      if (!st.valid()) return Fail{sqlite_error(db, st.prepare_rc(), what)};
+      const int rc = st.step();
+      if (rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, what)};
+      const bool found = st.integer(0) != 0;
+      st.reset();
+      return found;
+    };
+    auto writes_pending = any("SELECT EXISTS (SELECT 1 FROM outbox WHERE mailbox_id = ?1 AND folder = ?2)", "check outbox");
+    if (!writes_pending) return Fail{writes_pending.error()};
     auto pending_op = [&](const std::string& remote_id) -> Result<std::string, StoreError> {
+      if (!*writes_pending) return std::string();
       pending.reset();
       pending.bind(1, *mid).bind(2, fname).bind(3, remote_id);
       if (!pending.valid()) return Fail{sqlite_error(db, pending.prepare_rc(), "check outbox")};
@@ -148,33 +174,38 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
         continue;
       }
       const auto data = payload_json(item.payload);
-      update.reset();
-      update.bind(1, *mid).bind(2, fname).bind(3, item.ref.id).bind(4, item.ref.change_key).bind(5, data);
-      if (!update.valid()) return Fail{sqlite_error(db, update.prepare_rc(), "update item")};
-      int rc = update.step();
-      if (rc == SQLITE_ROW) {
-        const auto id = update.text(0);
-        if (rc = update.step(); rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "update item")};
+      held_row.reset();
+      held_row.bind(1, *mid).bind(2, fname).bind(3, item.ref.id);
+      if (!held_row.valid()) return Fail{sqlite_error(db, held_row.prepare_rc(), "update item")};
+      int rc = held_row.step();
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "update item")};
+      const bool held = rc == SQLITE_ROW && held_row.integer(2) != 0;
+      const std::int64_t other = rc == SQLITE_ROW && held_row.integer(3) != *mid ? held_row.integer(3) : 0;
+      if (held) {
+        const auto rowid = held_row.integer(0);
+        const auto id = held_row.text(1);
+        held_row.reset();
+        update.reset();
+        update.bind(1, rowid).bind(2, item.ref.change_key).bind(3, data);
+        if (auto r = impl_->run(update, "update item"); !r) return Fail{r.error()};
         if (auto r = record(id, item.ref.id, "updated"); !r) return Fail{r.error()};
         ++outcome.updated;
         continue;
       }
-      if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "update item")};
+      held_row.reset();
       // A remote id names one item of one mailbox: one that another mailbox holds came in an
       // answer meant for that mailbox, and nothing of this page may be stored.
-      if (auto foreign = impl_->owner_elsewhere(owner, item.ref.id, *mid); !foreign) {
-        return Fail{foreign.error()};
-      } else if (!foreign->empty()) {
+      if (other != 0) {
+        auto foreign = impl_->owner_elsewhere(owner, item.ref.id, *mid);
+        if (!foreign) return Fail{foreign.error()};
         return Fail{StoreError{model::StoreErrorKind::foreign_item,
                                "the page for " + mailbox + " names item " + item.ref.id + " of mailbox " + *foreign +
                                    ": refused, nothing of it stored"}};
       }
+      const auto id = new_local_id();
       insert.reset();
-      insert.bind(1, *mid).bind(2, fname).bind(3, item.ref.id).bind(4, item.ref.change_key).bind(5, data);
-      if (!insert.valid()) return Fail{sqlite_error(db, insert.prepare_rc(), "insert item")};
-      if (rc = insert.step(); rc != SQLITE_ROW) return Fail{sqlite_error(db, rc, "insert item")};
-      const auto id = insert.text(0);
-      if (rc = insert.step(); rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "insert item")};
+      insert.bind(1, *mid).bind(2, fname).bind(3, item.ref.id).bind(4, item.ref.change_key).bind(5, data).bind(6, id);
+      if (auto r = impl_->run(insert, "insert item"); !r) return Fail{r.error()};
       if (auto r = record(id, item.ref.id, "created"); !r) return Fail{r.error()};
       ++outcome.created;
     }
@@ -201,7 +232,11 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       ++outcome.quarantined;
     }
     auto release = impl_->cached("DELETE FROM quarantine WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
+    auto quarantined = any("SELECT EXISTS (SELECT 1 FROM quarantine WHERE mailbox_id = ?1 AND folder = ?2)",
+                           "check quarantine");
+    if (!quarantined) return Fail{quarantined.error()};
     auto release_all = [&](const auto& ids, auto id_of) -> Result<Unit, StoreError> {
+      if (!*quarantined) return Unit{};
       for (const auto& x : ids) {
         release.reset();
         release.bind(1, *mid).bind(2, fname).bind(3, id_of(x));

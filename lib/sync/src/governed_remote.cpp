@@ -88,6 +88,11 @@ Task<Result<model::RemoteRef, RemoteError>> GovernedRemote::create(const std::st
   co_return co_await governed([&] { return inner_.create(mailbox, folder, item, local_id, notify); });
 }
 
+Task<Result<model::RemoteMailboxService::CreateOutcomes, RemoteError>> GovernedRemote::create_many(
+    const std::string& mailbox, model::FolderKind folder, const std::vector<NewItem>& items) {
+  co_return co_await governed([&] { return inner_.create_many(mailbox, folder, items); });
+}
+
 Task<Result<std::optional<model::RemoteRef>, RemoteError>> GovernedRemote::find_created(const std::string& mailbox,
                                                                                         model::FolderKind folder,
                                                                                         const std::string& local_id) {

@@ -209,34 +209,118 @@ Task<Result<Unit, SyncError>> SyncEngine::push_writes(const std::string& mailbox
                                                       FolderSyncReport& report) {
   auto writes = co_await run_blocking(blocking_, [&] { return store_.pending_writes(mailbox, folder); });
   if (!writes) co_return store_failure(std::move(writes).error());
-  for (auto& w : *writes) {
+  // A contact's first attempt needs no lookup (nothing of it can be in the mailbox yet): such
+  // writes in a row go together, as many to a request as the protocol takes.
+  const auto batchable = [](const model::PendingWrite& w) {
+    return w.op == model::WriteOp::create && w.attempts == 0 && !w.notify && std::holds_alternative<model::Contact>(w.item);
+  };
+  const std::size_t batch = folder == FolderKind::contacts ? std::max<std::size_t>(1, remote_.create_limit()) : 1;
+  for (std::size_t at = 0; at < writes->size();) {
     if (stop_) break;
-    auto begun = co_await run_blocking(blocking_, [&] { return store_.begin_write(w); });
-    if (!begun) co_return store_failure(std::move(begun).error());
-    if (!*begun) continue;  // the CRM changed or removed it since it was read: the next pass
-    auto attempt = co_await write_one(mailbox, folder, w, report);
-    if (!attempt) co_return store_failure(std::move(attempt).error());
-    if (attempt->settled) continue;
-    auto& written = attempt->written;
-    if (!written) {
-      const auto& e = written.error();
-      if (blocks_mailbox(e)) co_return remote_failure(std::move(written).error());
-      const bool park = w.attempts + 1 >= options_.max_write_attempts;
-      const std::string reason = failure_reason(e);
-      auto failed = co_await run_blocking(blocking_, [&] { return store_.fail_write(w, reason, park); });
-      if (!failed) co_return store_failure(std::move(failed).error());
-      ++report.write_failures;
-      log::warn("sync.write.failed", {{"mailbox", mailbox}, {"folder", model::folder_name(folder)},
-                                      {"op", op_name(w.op)}, {"id", w.local_id}, {"parked", park},
-                                      {"request_id", e.request_id}, {"reason", reason}});
+    std::size_t end = at;
+    while (end < writes->size() && end - at < batch && batchable((*writes)[end])) ++end;
+    if (end - at > 1) {
+      const std::span<model::PendingWrite> run(writes->data() + at, end - at);
+      if (auto pushed = co_await push_creates(mailbox, folder, run, report); !pushed) co_return pushed;
+      at = end;
       continue;
     }
-    auto done = co_await run_blocking(blocking_, [&] {
-      return store_.complete_write(w, *written, attempt->mailbox_version ? &*attempt->mailbox_version : nullptr);
-    });
-    if (!done) co_return store_failure(std::move(done).error());
-    ++report.written;
+    if (auto pushed = co_await push_one(mailbox, folder, (*writes)[at++], report); !pushed) co_return pushed;
   }
+  co_return Unit{};
+}
+
+Task<Result<Unit, SyncError>> SyncEngine::push_one(const std::string& mailbox, FolderKind folder,
+                                                   model::PendingWrite& w, FolderSyncReport& report) {
+  auto begun = co_await run_blocking(blocking_, [&] { return store_.begin_write(w); });
+  if (!begun) co_return store_failure(std::move(begun).error());
+  if (!*begun) co_return Unit{};  // the CRM changed or removed it since it was read: the next pass
+  auto attempt = co_await write_one(mailbox, folder, w, report);
+  if (!attempt) co_return store_failure(std::move(attempt).error());
+  if (attempt->settled) co_return Unit{};
+  auto& written = attempt->written;
+  if (!written) {
+    const auto& e = written.error();
+    if (blocks_mailbox(e)) co_return remote_failure(std::move(written).error());
+    const bool park = w.attempts + 1 >= options_.max_write_attempts;
+    const std::string reason = failure_reason(e);
+    auto failed = co_await run_blocking(blocking_, [&] { return store_.fail_write(w, reason, park); });
+    if (!failed) co_return store_failure(std::move(failed).error());
+    ++report.write_failures;
+    log::warn("sync.write.failed", {{"mailbox", mailbox}, {"folder", model::folder_name(folder)},
+                                    {"op", op_name(w.op)}, {"id", w.local_id}, {"parked", park},
+                                    {"request_id", e.request_id}, {"reason", reason}});
+    co_return Unit{};
+  }
+  auto done = co_await run_blocking(blocking_, [&] {
+    return store_.complete_write(w, *written, attempt->mailbox_version ? &*attempt->mailbox_version : nullptr);
+  });
+  if (!done) co_return store_failure(std::move(done).error());
+  ++report.written;
+  co_return Unit{};
+}
+
+Task<Result<Unit, SyncError>> SyncEngine::push_creates(const std::string& mailbox, FolderKind folder,
+                                                       std::span<model::PendingWrite> writes, FolderSyncReport& report) {
+  auto begun = co_await run_blocking(blocking_, [&] {
+    return store_.begin_writes(std::span<const model::PendingWrite>(writes.data(), writes.size()));
+  });
+  if (!begun) co_return store_failure(std::move(begun).error());
+  std::vector<model::PendingWrite*> going;
+  std::vector<model::RemoteMailboxService::NewItem> items;
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    if (!(*begun)[i]) continue;  // the CRM changed or removed it since it was read: the next pass
+    going.push_back(&writes[i]);
+    items.push_back({writes[i].item, writes[i].local_id});
+  }
+  if (items.empty()) co_return Unit{};
+  auto outcomes = co_await remote_.create_many(mailbox, folder, items);
+  if (!outcomes && !blocks_mailbox(outcomes.error())) {
+    // The request was refused whole (one bad item spoils a CreateItem, say): each is tried on
+    // its own, as an attempt that may have created it, so that the good ones get through and
+    // none is created twice.
+    for (auto* w : going) {
+      ++w->attempts;
+      if (!w->attempted) w->attempted = w->item;
+      if (auto pushed = co_await push_one(mailbox, folder, *w, report); !pushed) co_return pushed;
+    }
+    co_return Unit{};
+  }
+  if (outcomes && outcomes->size() != going.size())
+    outcomes = Fail{model::RemoteError{model::RemoteErrorKind::mismatched_answer,
+                                       "a create of " + std::to_string(going.size()) + " items answered for " +
+                                           std::to_string(outcomes->size()),
+                                       "", {}}};
+  // Each write's outcome: created, refused on its own, or (the whole request failed) unknown.
+  std::vector<model::LocalStore::CompletedWrite> done;
+  std::vector<std::pair<model::PendingWrite*, model::RemoteError>> failed;
+  std::optional<model::RemoteError> blocking;
+  for (std::size_t i = 0; i < going.size(); ++i) {
+    auto outcome = outcomes ? std::move((*outcomes)[i]) : Result<model::RemoteRef, model::RemoteError>(Fail{outcomes.error()});
+    if (outcome) {
+      done.push_back({going[i], std::move(*outcome), nullptr});
+    } else if (blocks_mailbox(outcome.error())) {
+      if (!blocking) blocking = std::move(outcome).error();  // counted as attempted: found by its tag next time
+    } else {
+      failed.emplace_back(going[i], std::move(outcome).error());
+    }
+  }
+  if (!done.empty()) {
+    auto recorded = co_await run_blocking(blocking_, [&] { return store_.complete_writes(done); });
+    if (!recorded) co_return store_failure(std::move(recorded).error());
+    report.written += static_cast<int>(done.size());
+  }
+  for (auto& [w, e] : failed) {
+    const bool park = w->attempts + 1 >= options_.max_write_attempts;
+    const std::string reason = failure_reason(e);
+    auto noted = co_await run_blocking(blocking_, [&] { return store_.fail_write(*w, reason, park); });
+    if (!noted) co_return store_failure(std::move(noted).error());
+    ++report.write_failures;
+    log::warn("sync.write.failed", {{"mailbox", mailbox}, {"folder", model::folder_name(folder)}, {"op", "create"},
+                                    {"id", w->local_id}, {"parked", park}, {"request_id", e.request_id},
+                                    {"reason", reason}});
+  }
+  if (blocking) co_return remote_failure(std::move(*blocking));
   co_return Unit{};
 }
 

@@ -55,6 +55,11 @@ class EwsService final : public model::RemoteMailboxService {
   Task<Result<std::map<std::string, std::string>, model::RemoteError>> translate_ids(
       const std::string& mailbox, const std::string& from, const std::vector<std::string>& ids) override;
 
+  // Contacts go up to kCreateBatch to a CreateItem.
+  static constexpr std::size_t kCreateBatch = 100;
+  std::size_t create_limit() const override { return kCreateBatch; }
+  Task<Result<CreateOutcomes, model::RemoteError>> create_many(const std::string& mailbox, model::FolderKind folder,
+                                                               const std::vector<NewItem>& items) override;
   Task<Result<model::RemoteRef, model::RemoteError>> create(const std::string& mailbox, model::FolderKind folder,
                                                             const model::ItemPayload& item,
                                                             const std::string& local_id, bool notify) override;

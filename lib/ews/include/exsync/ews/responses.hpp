@@ -48,6 +48,12 @@ Result<model::FetchedItems, model::RemoteError> parse_get_item(std::string_view 
 Result<model::RemoteRef, model::RemoteError> parse_written_item(std::string_view xml, std::string_view operation,
                                                                 std::string_view updated_id = {});
 
+// A CreateItem response to a request of `asked` items: one outcome each, in the request's order
+// (another number of response messages: mismatched_answer). An item's own error is its outcome;
+// throttling or a refusal of the caller or the mailbox fails the whole response.
+Result<std::vector<Result<model::RemoteRef, model::RemoteError>>, model::RemoteError> parse_created_items(
+    std::string_view xml, std::size_t asked);
+
 // A response to `operation` whose success carries nothing but NoError (DeleteItem; CreateItem
 // with SendAndSaveCopy). Errors: item_not_found when a deleted item was already gone, ...
 Result<Unit, model::RemoteError> parse_no_content(std::string_view xml, std::string_view operation);

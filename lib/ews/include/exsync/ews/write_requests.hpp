@@ -14,6 +14,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "exsync/ews/requests.hpp"
 #include "exsync/model/contact.hpp"
@@ -21,6 +22,7 @@
 #include "exsync/model/folder.hpp"
 #include "exsync/model/item.hpp"
 #include "exsync/model/message.hpp"
+#include "exsync/model/ports.hpp"
 #include "exsync/model/tag.hpp"
 
 namespace exsync::ews {
@@ -31,6 +33,10 @@ using model::kTagPropertySetId;
 
 std::string create_item_request(const Target& target, model::FolderKind folder, const model::Contact& contact,
                                 std::string_view local_id);
+// One CreateItem of several contacts, each tagged with its local id, in the order given (Exchange
+// answers one response message per item, in that order). Empty when one is not a contact.
+std::string create_items_request(const Target& target, model::FolderKind folder,
+                                 const std::vector<model::RemoteMailboxService::NewItem>& items);
 
 // NeverOverwrite with the stored ChangeKey makes Exchange refuse the update
 // (ErrorIrresolvableConflict) when the item changed since; `overwrite` (AlwaysOverwrite) is for

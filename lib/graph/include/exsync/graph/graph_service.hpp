@@ -80,6 +80,10 @@ class GraphService final : public model::RemoteMailboxService {
   // Up to 20 items a request, through one $batch of GETs (Graph's limit).
   std::size_t fetch_limit() const override { return kBatchLimit; }
   static constexpr std::size_t kBatchLimit = 20;
+  // Contacts go twenty to a $batch of POSTs.
+  std::size_t create_limit() const override { return kBatchLimit; }
+  Task<Result<CreateOutcomes, model::RemoteError>> create_many(const std::string& mailbox, model::FolderKind folder,
+                                                               const std::vector<NewItem>& items) override;
   Task<Result<model::RemoteRef, model::RemoteError>> create(const std::string& mailbox, model::FolderKind folder,
                                                             const model::ItemPayload& item, const std::string& local_id,
                                                             bool notify) override;
@@ -151,6 +155,15 @@ class GraphService final : public model::RemoteMailboxService {
     std::string retry_after;
     std::string request_id;
   };
+  // One $batch of any requests (`body` null for none); batch_get() is one of GETs.
+  struct SubRequest {
+    std::string method;
+    std::string url;
+    boost::json::value body;
+  };
+  Task<Result<std::vector<BatchAnswer>, model::RemoteError>> batch(const std::string& mailbox,
+                                                                   std::string_view operation,
+                                                                   const std::vector<SubRequest>& requests);
   Task<Result<std::vector<BatchAnswer>, model::RemoteError>> batch_get(const std::string& mailbox,
                                                                        std::string_view operation,
                                                                        const std::vector<std::string>& paths);

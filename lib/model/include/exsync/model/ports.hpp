@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,21 @@ class RemoteMailboxService {
   virtual Task<Result<RemoteRef, RemoteError>> create(const std::string& mailbox, FolderKind folder,
                                                       const ItemPayload& item, const std::string& local_id,
                                                       bool notify) = 0;
+
+  // Several contacts created with one request where the protocol allows it (EWS: one CreateItem
+  // of several items; Graph: one $batch), each tagged as create() tags it; at most
+  // create_limit() at once. One outcome per item, in the order given: an item the server refused
+  // on its own has its error there. An error that is not one item's (the connection, throttling,
+  // an answer that is not to this request) fails the call, and then whether each item was
+  // created is unknown (find_created() tells). The default creates them one by one.
+  struct NewItem {
+    ItemPayload item;
+    std::string local_id;
+  };
+  using CreateOutcomes = std::vector<Result<RemoteRef, RemoteError>>;
+  virtual std::size_t create_limit() const { return 1; }
+  virtual Task<Result<CreateOutcomes, RemoteError>> create_many(const std::string& mailbox, FolderKind folder,
+                                                                const std::vector<NewItem>& items);
 
   // The item created with `local_id`, if one exists.
   virtual Task<Result<std::optional<RemoteRef>, RemoteError>> find_created(const std::string& mailbox,
@@ -259,6 +275,16 @@ class LocalStore {
   // carries (PendingWrite::attempted). False, and nothing to send, when the CRM changed or
   // removed the entry since it was read: the next pass writes it as it is then.
   virtual Result<bool, StoreError> begin_write(const PendingWrite& write) = 0;
+  // begin_write() of each, in one transaction (one flush to disk for all): one answer each.
+  virtual Result<std::vector<bool>, StoreError> begin_writes(std::span<const PendingWrite> writes) {
+    std::vector<bool> out;
+    for (const auto& w : writes) {
+      auto begun = begin_write(w);
+      if (!begun) return Fail{std::move(begun).error()};
+      out.push_back(*begun);
+    }
+    return out;
+  }
 
   // The write succeeded and the mailbox now holds `written` (unused for remove). If the CRM
   // changed the item again meanwhile, what remains is kept as a pending update.
@@ -267,6 +293,17 @@ class LocalStore {
   // CRM changed the item meanwhile.
   virtual Result<Unit, StoreError> complete_write(const PendingWrite& write, const RemoteRef& written,
                                                   const ItemPayload* mailbox_version = nullptr) = 0;
+  // complete_write() of each, in one transaction: all are recorded, or (an error) none.
+  struct CompletedWrite {
+    const PendingWrite* write = nullptr;
+    RemoteRef written;
+    const ItemPayload* mailbox_version = nullptr;
+  };
+  virtual Result<Unit, StoreError> complete_writes(const std::vector<CompletedWrite>& done) {
+    for (const auto& d : done)
+      if (auto r = complete_write(*d.write, d.written, d.mailbox_version); !r) return r;
+    return Unit{};
+  }
 
   // The mailbox refused the write; `park` sets it aside for an operator after repeated failure.
   // Nothing happens when the CRM changed the entry since it was read (the next pass tries the

@@ -101,6 +101,8 @@ class SqliteStore final : public model::LocalStore, public CrmStore {
   Result<std::vector<model::PendingWrite>, model::StoreError> pending_writes(const std::string& mailbox,
                                                                              model::FolderKind folder) override;
   Result<bool, model::StoreError> begin_write(const model::PendingWrite& write) override;
+  Result<std::vector<bool>, model::StoreError> begin_writes(std::span<const model::PendingWrite> writes) override;
+  Result<Unit, model::StoreError> complete_writes(const std::vector<CompletedWrite>& done) override;
   Result<Unit, model::StoreError> complete_write(const model::PendingWrite& write, const model::RemoteRef& written,
                                                  const model::ItemPayload* mailbox_version = nullptr) override;
   Result<Unit, model::StoreError> fail_write(const model::PendingWrite& write, const std::string& reason,

@@ -31,6 +31,9 @@ class GovernedRemote final : public model::RemoteMailboxService {
   std::string id_space() const override { return inner_.id_space(); }
   Task<Result<std::map<std::string, std::string>, model::RemoteError>> translate_ids(
       const std::string& mailbox, const std::string& from, const std::vector<std::string>& ids) override;
+  std::size_t create_limit() const override { return inner_.create_limit(); }
+  Task<Result<CreateOutcomes, model::RemoteError>> create_many(const std::string& mailbox, model::FolderKind folder,
+                                                               const std::vector<NewItem>& items) override;
   Task<Result<model::RemoteRef, model::RemoteError>> create(const std::string& mailbox, model::FolderKind folder,
                                                             const model::ItemPayload& item, const std::string& local_id,
                                                             bool notify) override;

@@ -20,6 +20,7 @@
 #include <set>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 
 #include "exsync/core/async.hpp"
@@ -115,6 +116,12 @@ class SyncEngine {
     std::optional<model::ItemPayload> mailbox_version;  // see LocalStore::complete_write
   };
   // Fails only when the store does.
+  // One write: its attempt recorded, sent, and its outcome recorded.
+  Task<Result<Unit, SyncError>> push_one(const std::string& mailbox, model::FolderKind folder, model::PendingWrite& w,
+                                         FolderSyncReport& report);
+  // First attempts at creating contacts, several to a request (RemoteMailboxService::create_many).
+  Task<Result<Unit, SyncError>> push_creates(const std::string& mailbox, model::FolderKind folder,
+                                             std::span<model::PendingWrite> writes, FolderSyncReport& report);
   Task<Result<WriteAttempt, model::StoreError>> write_one(const std::string& mailbox, model::FolderKind folder,
                                                           model::PendingWrite& write, FolderSyncReport& report);
 
