@@ -142,14 +142,18 @@ Result<Unit, StoreError> SqliteStore::complete_writes(const std::vector<Complete
     // A pass between an attempt and this record may have brought the new item in already, as an
     // item of its own (an attempt whose answer was lost, found again by its tag): the CRM's row
     // is that item, and the copy goes, reported deleted to the CRM that saw it arrive.
-    auto twin = impl_->cached("DELETE FROM items WHERE remote_id = ?2 AND id <> ?1 AND "
-                              "mailbox_id = (SELECT mailbox_id FROM items WHERE id = ?1) RETURNING id, mailbox_id, folder");
+    auto twin = impl_->cached("SELECT id, mailbox_id, folder FROM items WHERE remote_id = ?2 AND id <> ?1 AND "
+                              "mailbox_id = (SELECT mailbox_id FROM items WHERE id = ?1)");
     twin.bind(1, w.local_id).bind(2, written.id);
     if (!twin.valid()) return Fail{sqlite_error(db, twin.prepare_rc(), "complete write")};
     std::vector<std::tuple<std::string, std::int64_t, std::string>> twins;
     while ((rc = twin.step()) == SQLITE_ROW) twins.emplace_back(twin.text(0), twin.integer(1), twin.text(2));
     if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "complete write")};
+    twin.reset();
     for (const auto& [id, mailbox_id, folder] : twins) {
+      auto copy = impl_->cached("DELETE FROM items WHERE id = ?1");
+      copy.bind(1, id);
+      if (auto r = impl_->run(copy, "complete write"); !r) return Fail{r.error()};
       auto unqueue = impl_->cached("DELETE FROM outbox WHERE item_id = ?1");
       unqueue.bind(1, id);
       if (auto r = impl_->run(unqueue, "complete write"); !r) return Fail{r.error()};
@@ -157,16 +161,17 @@ Result<Unit, StoreError> SqliteStore::complete_writes(const std::vector<Complete
       gone.bind(1, mailbox_id).bind(2, folder).bind(3, id).bind(4, written.id);
       if (auto r = impl_->run(gone, "complete write"); !r) return Fail{r.error()};
     }
-    auto link = impl_->cached("UPDATE items SET remote_id = ?2, change_key = ?3 WHERE id = ?1 RETURNING data");
+    // The row's content now, then the link (a RETURNING clause would cost a temporary table).
+    auto current = impl_->cached("SELECT data FROM items WHERE id = ?1");
+    current.bind(1, w.local_id);
+    if (!current.valid()) return Fail{sqlite_error(db, current.prepare_rc(), "complete write")};
+    rc = current.step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "complete write")};
+    const std::string data_now = rc == SQLITE_ROW ? current.text(0) : std::string();
+    current.reset();
+    auto link = impl_->cached("UPDATE items SET remote_id = ?2, change_key = ?3 WHERE id = ?1");
     link.bind(1, w.local_id).bind(2, written.id).bind(3, written.change_key);
-    if (!link.valid()) return Fail{sqlite_error(db, link.prepare_rc(), "complete write")};
-    rc = link.step();
-    std::string data_now;
-    if (rc == SQLITE_ROW) {
-      data_now = link.text(0);
-      rc = link.step();
-    }
-    if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "complete write")};
+    if (auto r = impl_->run(link, "complete write"); !r) return Fail{r.error()};
     const auto pushed = payload_json(w.item);
     if (!data_now.empty() && data_now == pushed && mailbox_version) {
       // The mailbox holds more than the CRM wrote (its own changes since): the store takes that.

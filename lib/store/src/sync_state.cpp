@@ -210,7 +210,9 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       ++outcome.created;
     }
 
-    auto seen = impl_->cached("UPDATE items SET seen = 1, doomed = 0 WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3");
+    // Rows already marked are left alone: rewriting them would put their pages in the WAL.
+    auto seen = impl_->cached("UPDATE items SET seen = 1, doomed = 0 WHERE mailbox_id = ?1 AND folder = ?2 AND remote_id = ?3 "
+                              "AND (seen = 0 OR doomed = 1)");
     for (const auto& id : page.unchanged) {
       seen.reset();
       seen.bind(1, *mid).bind(2, fname).bind(3, id);

@@ -176,7 +176,7 @@ class SqliteStore final : public model::LocalStore, public CrmStore {
   Result<Unit, model::StoreError> rewind_webhook(const std::string& endpoint, std::int64_t seq) override;
 
   // The schema version this build writes; stored in PRAGMA user_version.
-  static constexpr int kSchemaVersion = 13;
+  static constexpr int kSchemaVersion = 14;
 
  private:
   struct Impl;
