@@ -5,59 +5,74 @@
 namespace exsync::model {
 
 std::string contact_to_json(const Contact& c, const std::optional<ItemIdentity>& identity) {
-  // Built on one arena and thrown away whole: no allocation per member.
-  unsigned char arena[8192];
-  json::monotonic_resource mr(arena, sizeof arena);
-  json::object o(&mr);
-  put_identity(o, identity);
-  put(o, "display_name", c.display_name);
-  put(o, "given_name", c.given_name);
-  put(o, "middle_name", c.middle_name);
-  put(o, "surname", c.surname);
-  put(o, "nickname", c.nickname);
-  put(o, "file_as", c.file_as);
-  put(o, "company", c.company);
-  put(o, "job_title", c.job_title);
+  std::string out;
+  out.reserve(1024);
+  JsonWriter w(out);
+  w.begin_object();
+  put_identity(w, identity);
+  w.put("display_name", c.display_name);
+  w.put("given_name", c.given_name);
+  w.put("middle_name", c.middle_name);
+  w.put("surname", c.surname);
+  w.put("nickname", c.nickname);
+  w.put("file_as", c.file_as);
+  w.put("company", c.company);
+  w.put("job_title", c.job_title);
   if (!c.emails.empty()) {
-    json::array a(o.storage());
+    w.key("emails");
+    w.begin_array();
     for (const auto& e : c.emails) {
-      json::object x(o.storage());
-      put(x, "key", e.key);
-      put(x, "address", e.address);
-      put(x, "name", e.name);
-      a.push_back(std::move(x));
+      w.begin_object();
+      w.put("key", e.key);
+      w.put("address", e.address);
+      w.put("name", e.name);
+      w.end_object();
     }
-    o["emails"] = std::move(a);
+    w.end_array();
   }
   if (!c.phones.empty()) {
-    json::array a(o.storage());
+    w.key("phones");
+    w.begin_array();
     for (const auto& p : c.phones) {
-      json::object x(o.storage());
-      put(x, "key", p.key);
-      put(x, "number", p.number);
-      a.push_back(std::move(x));
+      w.begin_object();
+      w.put("key", p.key);
+      w.put("number", p.number);
+      w.end_object();
     }
-    o["phones"] = std::move(a);
+    w.end_array();
   }
   if (!c.addresses.empty()) {
-    json::array a(o.storage());
+    w.key("addresses");
+    w.begin_array();
     for (const auto& p : c.addresses) {
-      json::object x(o.storage());
-      put(x, "key", p.key);
-      put(x, "street", p.street);
-      put(x, "city", p.city);
-      put(x, "state", p.state);
-      put(x, "postal_code", p.postal_code);
-      put(x, "country", p.country);
-      a.push_back(std::move(x));
+      w.begin_object();
+      w.put("key", p.key);
+      w.put("street", p.street);
+      w.put("city", p.city);
+      w.put("state", p.state);
+      w.put("postal_code", p.postal_code);
+      w.put("country", p.country);
+      w.end_object();
     }
-    o["addresses"] = std::move(a);
+    w.end_array();
   }
-  if (c.birthday) o["birthday"] = format_date(*c.birthday);
-  put(o, "notes", c.notes);
-  if (!c.categories.empty()) o["categories"] = strings(c.categories);
-  if (c.last_modified) o["last_modified"] = format_rfc3339_utc(*c.last_modified);
-  return json::serialize(o);
+  if (c.birthday) {
+    w.key("birthday");
+    w.value(format_date(*c.birthday));
+  }
+  w.put("notes", c.notes);
+  if (!c.categories.empty()) {
+    w.key("categories");
+    w.begin_array();
+    for (const auto& s : c.categories) w.value(s);
+    w.end_array();
+  }
+  if (c.last_modified) {
+    w.key("last_modified");
+    w.value(format_rfc3339_utc(*c.last_modified));
+  }
+  w.end_object();
+  return out;
 }
 
 Result<Contact, std::string> contact_from_json(std::string_view text) {

@@ -22,6 +22,89 @@ inline void put(json::object& o, std::string_view key, const std::string& v) {
   if (!v.empty()) o[key] = v;
 }
 
+// Writes one JSON object straight into a string, byte for byte as json::serialize() writes the
+// same members in the same order (the same escapes: \" \\ \b \t \n \f \r, other control
+// characters as \u00xx, nothing else), without building a json::object first. For the item JSON
+// every page of an initial sync stores.
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::string& out) : out_(out) {}
+  void begin_object() { open('{'); }
+  void end_object() { close('}'); }
+  void begin_array() { open('['); }
+  void end_array() { close(']'); }
+  void key(std::string_view k) {
+    comma();
+    string(k);
+    out_ += ':';
+    first_ = true;  // the value that follows takes no comma
+  }
+  void value(std::string_view v) {
+    comma();
+    string(v);
+  }
+  // A member with a string value, left out when empty (as put() does).
+  void put(std::string_view k, std::string_view v) {
+    if (v.empty()) return;
+    key(k);
+    value(v);
+  }
+
+ private:
+  void open(char c) {
+    comma();
+    out_ += c;
+    first_ = true;
+  }
+  void close(char c) {
+    out_ += c;
+    first_ = false;
+  }
+  void comma() {
+    if (!first_) out_ += ',';
+    first_ = false;
+  }
+  void string(std::string_view v) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out_ += '"';
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const auto c = static_cast<unsigned char>(v[i]);
+      if (c >= 0x20 && c != '"' && c != '\\') continue;
+      out_.append(v.data() + run, i - run);
+      run = i + 1;
+      out_ += '\\';
+      switch (c) {
+        case '"': out_ += '"'; break;
+        case '\\': out_ += '\\'; break;
+        case '\b': out_ += 'b'; break;
+        case '\t': out_ += 't'; break;
+        case '\n': out_ += 'n'; break;
+        case '\f': out_ += 'f'; break;
+        case '\r': out_ += 'r'; break;
+        default:
+          out_ += "u00";
+          out_ += kHex[c >> 4];
+          out_ += kHex[c & 15];
+      }
+    }
+    out_.append(v.data() + run, v.size() - run);
+    out_ += '"';
+  }
+
+  std::string& out_;
+  bool first_ = true;
+};
+
+inline void put_identity(JsonWriter& w, const std::optional<ItemIdentity>& identity) {
+  if (!identity) return;
+  w.put("id", identity->local_id);
+  w.put("remote_id", identity->remote.id);
+  w.put("ews_id", identity->remote.id);
+  w.put("change_key", identity->remote.change_key);
+  w.put("etag", identity->etag);
+}
+
 // The identities every item's JSON starts with: exsync's id, then Exchange's.
 inline void put_identity(json::object& o, const std::optional<ItemIdentity>& identity) {
   if (!identity) return;

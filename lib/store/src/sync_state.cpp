@@ -102,8 +102,7 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
     // every run, which an initial sync would pay for each of its items.
     // The row holding the remote id: this folder's first, then another mailbox's (a remote id
     // names one item of one mailbox), one index lookup for both questions.
-    auto held_row = impl_->cached("SELECT rowid, id, mailbox_id = ?1 AND folder = ?2, mailbox_id FROM items WHERE remote_id = ?3 "
-                                  "ORDER BY mailbox_id = ?1 AND folder = ?2 DESC, mailbox_id = ?1 LIMIT 1");
+    auto held_row = impl_->cached("SELECT rowid, id, mailbox_id, folder FROM items WHERE remote_id = ?1");
     auto update = impl_->cached("UPDATE items SET change_key = ?2, data = ?3, seen = 1, doomed = 0, "
                      "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE rowid = ?1");
     auto insert = impl_->cached("INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) "
@@ -175,16 +174,22 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       }
       const auto data = payload_json(item.payload);
       held_row.reset();
-      held_row.bind(1, *mid).bind(2, fname).bind(3, item.ref.id);
+      held_row.bind(1, item.ref.id);
       if (!held_row.valid()) return Fail{sqlite_error(db, held_row.prepare_rc(), "update item")};
-      int rc = held_row.step();
-      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "update item")};
-      const bool held = rc == SQLITE_ROW && held_row.integer(2) != 0;
-      const std::int64_t other = rc == SQLITE_ROW && held_row.integer(3) != *mid ? held_row.integer(3) : 0;
-      if (held) {
-        const auto rowid = held_row.integer(0);
-        const auto id = held_row.text(1);
-        held_row.reset();
+      std::int64_t rowid = 0, other = 0;
+      std::string id;
+      int rc;
+      while ((rc = held_row.step()) == SQLITE_ROW) {
+        if (held_row.integer(2) == *mid && held_row.text(3) == fname) {
+          rowid = held_row.integer(0);
+          id = held_row.text(1);
+        } else if (held_row.integer(2) != *mid) {
+          other = held_row.integer(2);
+        }
+      }
+      if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "update item")};
+      held_row.reset();
+      if (rowid != 0) {
         update.reset();
         update.bind(1, rowid).bind(2, item.ref.change_key).bind(3, data);
         if (auto r = impl_->run(update, "update item"); !r) return Fail{r.error()};
@@ -202,7 +207,7 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
                                "the page for " + mailbox + " names item " + item.ref.id + " of mailbox " + *foreign +
                                    ": refused, nothing of it stored"}};
       }
-      const auto id = new_local_id();
+      id = new_local_id();
       insert.reset();
       insert.bind(1, *mid).bind(2, fname).bind(3, item.ref.id).bind(4, item.ref.change_key).bind(5, data).bind(6, id);
       if (auto r = impl_->run(insert, "insert item"); !r) return Fail{r.error()};
