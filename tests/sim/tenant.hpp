@@ -36,6 +36,18 @@ struct SimContact {
   // Extended properties set by clients, by "PropertySetId/PropertyName".
   std::map<std::string, std::string> extended;
   std::string change_key() const;
+  // The full t:Contact last rendered, and the state it was rendered from.
+  struct Rendered {
+    int version = 0;
+    std::uint64_t seq = 0;
+    std::size_t extended = 0;
+    bool operator==(const Rendered&) const = default;
+  };
+  struct RenderedXml {
+    Rendered key;
+    std::string xml;
+  };
+  mutable RenderedXml rendered;
 };
 
 // A calendar item: a single appointment or a recurring series' master, with its exceptions.

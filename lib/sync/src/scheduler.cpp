@@ -102,11 +102,15 @@ Task<void> Scheduler::sync_one(std::string mailbox) {
   }
   if (done.round) last_round_ = done.round;
   if (done.round) {
+    const std::clock_t cpu_now = std::clock();
+    const auto cpu_ms = static_cast<std::int64_t>(1000.0 * static_cast<double>(cpu_now - round_cpu_start_) / CLOCKS_PER_SEC);
+    round_cpu_start_ = cpu_now;
     log::info("sync.round.done",
               {{"round", done.round->number},
                {"mailboxes", done.round->mailboxes},
                {"failed", done.round->failed},
-               {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(done.round->duration).count()}});
+               {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(done.round->duration).count()},
+               {"cpu_ms", cpu_ms}});
   }
   wake();
 }

@@ -206,9 +206,8 @@ Task<Result<SyncEngine::WriteAttempt, model::StoreError>> SyncEngine::write_one(
 }
 
 Task<Result<Unit, SyncError>> SyncEngine::push_writes(const std::string& mailbox, FolderKind folder,
-                                                      FolderSyncReport& report) {
-  auto writes = co_await run_blocking(blocking_, [&] { return store_.pending_writes(mailbox, folder); });
-  if (!writes) co_return store_failure(std::move(writes).error());
+                                                      std::vector<model::PendingWrite> pending, FolderSyncReport& report) {
+  auto* writes = &pending;
   // A contact's first attempt needs no lookup (nothing of it can be in the mailbox yet): such
   // writes in a row go together, as many to a request as the protocol takes.
   const auto batchable = [](const model::PendingWrite& w) {
@@ -503,14 +502,16 @@ Task<Result<Unit, SyncError>> SyncEngine::fetch_into(const std::string& mailbox,
 Task<Result<FolderSyncReport, SyncError>> SyncEngine::sync_folder_pages(const std::string& mailbox, FolderKind folder) {
   FolderSyncReport report;
   if (auto settled = co_await settle_id_space(mailbox); !settled) co_return Fail{std::move(settled).error()};
-  if (auto pushed = co_await push_writes(mailbox, folder, report); !pushed) co_return Fail{std::move(pushed).error()};
-  auto cursor = co_await run_blocking(blocking_, [&] { return store_.cursor(mailbox, folder); });
-  if (!cursor) co_return store_failure(std::move(cursor).error());
-  // Quarantined items due for another try go with the first page.
-  auto due = co_await run_blocking(blocking_, [&] { return store_.quarantine_due(mailbox, folder, options_.quarantine_retry); });
-  if (!due) co_return store_failure(std::move(due).error());
-  std::vector<std::string> retry = std::move(*due);
-  std::string state = cursor->cursor;
+  // The CRM's waiting writes, the cursor and the quarantined items due for another try (they go
+  // with the first page), in one read.
+  auto start = co_await run_blocking(blocking_, [&] {
+    return store_.folder_start(mailbox, folder, options_.quarantine_retry);
+  });
+  if (!start) co_return store_failure(std::move(start).error());
+  if (auto pushed = co_await push_writes(mailbox, folder, std::move(start->writes), report); !pushed)
+    co_return Fail{std::move(pushed).error()};
+  std::vector<std::string> retry = std::move(start->quarantine_due);
+  std::string state = start->cursor.cursor;
   if (state.empty()) {
     if (auto noted = co_await note_initial_size(mailbox, folder, report); !noted) co_return Fail{std::move(noted).error()};
   }

@@ -259,6 +259,25 @@ class LocalStore {
   virtual Result<std::vector<std::string>, StoreError> quarantine_due(const std::string& mailbox, FolderKind folder,
                                                                       std::chrono::seconds first_retry) = 0;
 
+  // What a folder's pass begins with, read at once (one trip to the store's thread instead of
+  // three): its waiting writes (pending_writes()), its cursor and its quarantined items due.
+  struct FolderStart {
+    std::vector<PendingWrite> writes;
+    FolderCursor cursor;
+    std::vector<std::string> quarantine_due;
+  };
+  virtual Result<FolderStart, StoreError> folder_start(const std::string& mailbox, FolderKind folder,
+                                                       std::chrono::seconds first_retry) {
+    FolderStart out;
+    auto writes = pending_writes(mailbox, folder);
+    if (!writes) return Fail{std::move(writes).error()};
+    auto at = cursor(mailbox, folder);
+    if (!at) return Fail{std::move(at).error()};
+    auto due = quarantine_due(mailbox, folder, first_retry);
+    if (!due) return Fail{std::move(due).error()};
+    return FolderStart{std::move(*writes), std::move(*at), std::move(*due)};
+  }
+
   // Records why the folder's last sync failed (shown to operators and the CRM); the next
   // committed page clears it. `reason` must hold no secret.
   virtual Result<Unit, StoreError> record_failure(const std::string& mailbox, FolderKind folder,

@@ -12,6 +12,7 @@
 // Thread-safety: network thread only. Lifetime: everything passed in outlives run().
 #pragma once
 
+#include <ctime>
 #include <memory>
 #include <vector>
 
@@ -64,6 +65,9 @@ class Scheduler {
   std::vector<model::FolderKind> folders_;
   SchedulerOptions options_;
   std::optional<Schedule::Round> last_round_;
+  // The process's CPU time when the current round began (the first: when the scheduler was
+  // made, after start-up), for the round's cpu_ms.
+  std::clock_t round_cpu_start_ = std::clock();
   std::unique_ptr<Timer> timer_;
   int in_flight_ = 0;
   std::uint64_t started_ = 0;
