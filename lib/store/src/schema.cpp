@@ -244,10 +244,7 @@ Result<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const std::fi
                              "PRAGMA foreign_keys = ON",
                              // 32 MiB of page cache (the default is 2 MiB): an initial sync
                              // touches the indexes of every item it stores.
-                             "PRAGMA cache_size = -32768",
-                             // Checkpoints every 16 MiB of WAL rather than 4: a page written
-                             // again meanwhile is copied to the database once.
-                             "PRAGMA wal_autocheckpoint = 4000"}) {
+                             "PRAGMA cache_size = -32768"}) {
     if (auto r = impl->exec(pragma, "configure store " + path.string()); !r) return Fail{r.error()};
   }
   if (auto r = impl->migrate(options.migrate_to); !r) return Fail{r.error()};
