@@ -13,38 +13,13 @@ signs in with ROPC, impersonates MAILBOX and prints one JSON line per synced con
 and a last line {"sync_state": ...}. Exit status 0 on success.
 """
 import json
-import os
 import sys
-import tomllib
+
+from exchangelib import EWSDateTime
+from sim_exchangelib import account as impersonated, configuration
 
 sim_dir, mailbox = sys.argv[1], sys.argv[2]
-with open(os.path.join(sim_dir, "exsync.toml"), "rb") as f:
-    cfg = tomllib.load(f)
-os.environ["REQUESTS_CA_BUNDLE"] = os.path.join(sim_dir, cfg["tls"]["ca_file"])
-with open(os.path.join(sim_dir, cfg["service_account"]["password_file"])) as f:
-    password = f.read().strip()
-
-from exchangelib import IMPERSONATION, OAUTH2, Account, Build, Configuration, EWSDateTime, Version  # noqa: E402
-from exchangelib.credentials import OAuth2LegacyCredentials  # noqa: E402
-
-authority = cfg["tenant"]["authority"]
-
-
-class SimulatorCredentials(OAuth2LegacyCredentials):
-    """ROPC against the simulator's token URL instead of login.microsoftonline.com."""
-
-    @property
-    def token_url(self):
-        return f"{authority}/{self.tenant_id}/oauth2/v2.0/token"
-
-
-creds = SimulatorCredentials(username=cfg["service_account"]["username"], password=password,
-                             client_id=cfg["tenant"]["client_id"], client_secret=None,
-                             tenant_id=cfg["tenant"]["tenant_id"])
-config = Configuration(credentials=creds, auth_type=OAUTH2, service_endpoint=cfg["ews"]["url"],
-                       version=Version(build=Build(15, 1)))
-account = Account(primary_smtp_address=mailbox, config=config, autodiscover=False,
-                  access_type=IMPERSONATION)
+account = impersonated(configuration(sim_dir), mailbox)
 if len(sys.argv) > 3 and sys.argv[3] == "sent":
     # The default query (FindItem, then GetItem of every field), as a client would read Sent Items.
     for message in account.sent.all():
