@@ -118,10 +118,10 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       return impl_->run(feed, "record change");
     };
 
-    // Neither statement has a RETURNING clause: SQLite builds a temporary table for one on
-    // every run, which an initial sync would pay for each of its items.
-    // The row holding the remote id: this folder's first, then another mailbox's (a remote id
-    // names one item of one mailbox), one index lookup for both questions.
+    // The rows holding the remote id, one index lookup for two questions: is it this folder's,
+    // or another mailbox's (a remote id names one item of one mailbox)? The update and the
+    // insert have no RETURNING clause: SQLite builds a temporary table for one on every run,
+    // which an initial sync would pay for each of its items.
     auto held_row = impl_->cached("SELECT rowid, id, mailbox_id, folder FROM items WHERE remote_id = ?1");
     auto update = impl_->cached("UPDATE items SET change_key = ?2, data = ?3, seen = 1, doomed = 0, "
                      "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE rowid = ?1");
