@@ -116,6 +116,14 @@ model::RemoteRef item_ref(const pugi::xml_node& item) {
   return {id.attribute("Id").value(), id.attribute("ChangeKey").value()};
 }
 
+// The ItemId of the item a CreateItem or UpdateItem response message carries, if it carries one.
+std::optional<model::RemoteRef> written_ref(const pugi::xml_node& msg) {
+  auto items = child(msg, kMessagesNs, "Items");
+  for (auto item = items.first_child(); item; item = item.next_sibling())
+    if (item.type() == pugi::node_element) return item_ref(item);
+  return std::nullopt;
+}
+
 }  // namespace
 
 RemoteErrorKind kind_for_response_code(std::string_view code) {
@@ -281,13 +289,7 @@ Result<model::RemoteRef, RemoteError> parse_written_item(std::string_view xml, s
       failure = std::move(status.error);
       return;
     }
-    auto items = child(msg, kMessagesNs, "Items");
-    for (auto item = items.first_child(); item; item = item.next_sibling()) {
-      if (item.type() == pugi::node_element) {
-        ref = item_ref(item);
-        return;
-      }
-    }
+    ref = written_ref(msg);
   });
   if (failure) return Fail{std::move(*failure)};
   // A success without the item is no answer to a write of one (gromox's stale empty
@@ -312,24 +314,11 @@ Result<std::vector<Result<model::RemoteRef, RemoteError>>, RemoteError> parse_cr
     auto status = message_status(msg);
     if (!status.ok) {
       // Throttling, or a refusal of the caller or the mailbox, is no item's own: it fails all.
-      switch (status.error.kind) {
-        case RemoteErrorKind::throttled:
-        case RemoteErrorKind::auth:
-        case RemoteErrorKind::unauthorized:
-        case RemoteErrorKind::access_denied:
-        case RemoteErrorKind::impersonation_denied:
-        case RemoteErrorKind::mailbox_not_found:
-          whole = std::move(status.error);
-          return;
-        default:
-          out.push_back(Fail{std::move(status.error)});
-          return;
-      }
+      if (model::concerns_whole_batch(status.error.kind)) whole = std::move(status.error);
+      else out.push_back(Fail{std::move(status.error)});
+      return;
     }
-    std::optional<model::RemoteRef> ref;
-    auto items = child(msg, kMessagesNs, "Items");
-    for (auto item = items.first_child(); item && !ref; item = item.next_sibling())
-      if (item.type() == pugi::node_element) ref = item_ref(item);
+    const auto ref = written_ref(msg);
     // A success without the item: whether this one was created is unknown.
     if (!ref || ref->id.empty())
       out.push_back(Fail{mismatch("CreateItem was answered without the created item's ItemId")});

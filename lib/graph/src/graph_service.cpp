@@ -333,18 +333,8 @@ Task<Result<model::RemoteMailboxService::CreateOutcomes, RemoteError>> GraphServ
     if (a.status != 201) {
       auto e = sub_error(a);
       // Throttling, or a refusal of the caller or the mailbox, is no item's own.
-      switch (e.kind) {
-        case RemoteErrorKind::throttled:
-        case RemoteErrorKind::auth:
-        case RemoteErrorKind::unauthorized:
-        case RemoteErrorKind::access_denied:
-        case RemoteErrorKind::mailbox_not_found:
-          if (!whole) whole = std::move(e);
-          break;
-        default:
-          break;
-      }
-      out.push_back(Fail{sub_error(a)});
+      if (!whole && model::concerns_whole_batch(e.kind)) whole = e;
+      out.push_back(Fail{std::move(e)});
       continue;
     }
     auto created = a.body.is_object() ? contact_from_graph(a.body.as_object())

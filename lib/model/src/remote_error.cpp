@@ -27,4 +27,18 @@ std::string_view remote_error_kind_name(RemoteErrorKind kind) {
   return "unknown";
 }
 
+bool concerns_whole_batch(RemoteErrorKind kind) {
+  switch (kind) {
+    case RemoteErrorKind::throttled:
+    case RemoteErrorKind::auth:
+    case RemoteErrorKind::unauthorized:
+    case RemoteErrorKind::access_denied:
+    case RemoteErrorKind::impersonation_denied:
+    case RemoteErrorKind::mailbox_not_found:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace exsync::model

@@ -90,9 +90,14 @@ struct SqliteStore::Impl {
   // repeat what the next write will say again. The next durable commit flushes them too.
   template <typename T, typename F>
   Result<T, StoreError> lazy_transaction(std::string_view what, F&& body) {
+    return lazily<T>(what, [&] { return transaction<T>(what, body); });
+  }
+  // `body` (statements of their own, or a transaction) with synchronous NORMAL, then FULL again.
+  template <typename T, typename F>
+  Result<T, StoreError> lazily(std::string_view what, F&& body) {
     auto normal = cached("PRAGMA synchronous = NORMAL");
     if (auto r = run(normal, what); !r) return Fail{r.error()};
-    auto out = transaction<T>(what, std::forward<F>(body));
+    auto out = body();
     auto full = cached("PRAGMA synchronous = FULL");
     if (auto r = run(full, what); !r) return Fail{r.error()};
     return out;

@@ -95,14 +95,12 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
                                "AND resyncing = 0 AND burst_base IS NULL AND deletions_held = 0");
     quiet.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, page.next_cursor)
         .bind(4, std::int64_t{page.completes_sync ? 1 : 0});
-    auto normal = impl_->cached("PRAGMA synchronous = NORMAL");
-    if (auto r = impl_->run(normal, "commit page"); !r) return Fail{r.error()};
-    auto moved = impl_->run(quiet, "commit page");
-    const bool done = moved && sqlite3_changes(db) == 1;
-    auto full = impl_->cached("PRAGMA synchronous = FULL");
-    if (auto r = impl_->run(full, "commit page"); !r) return Fail{r.error()};
+    auto moved = impl_->lazily<bool>("commit page", [&]() -> Result<bool, StoreError> {
+      if (auto r = impl_->run(quiet, "commit page"); !r) return Fail{r.error()};
+      return sqlite3_changes(db) == 1;
+    });
     if (!moved) return Fail{moved.error()};
-    if (done) return model::PageOutcome{};
+    if (*moved) return model::PageOutcome{};
   }
   auto body = [&]() -> Result<model::PageOutcome, StoreError> {
     model::PageOutcome outcome;

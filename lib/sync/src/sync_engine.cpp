@@ -206,25 +206,24 @@ Task<Result<SyncEngine::WriteAttempt, model::StoreError>> SyncEngine::write_one(
 }
 
 Task<Result<Unit, SyncError>> SyncEngine::push_writes(const std::string& mailbox, FolderKind folder,
-                                                      std::vector<model::PendingWrite> pending, FolderSyncReport& report) {
-  auto* writes = &pending;
+                                                      std::vector<model::PendingWrite> writes, FolderSyncReport& report) {
   // A contact's first attempt needs no lookup (nothing of it can be in the mailbox yet): such
   // writes in a row go together, as many to a request as the protocol takes.
   const auto batchable = [](const model::PendingWrite& w) {
     return w.op == model::WriteOp::create && w.attempts == 0 && !w.notify && std::holds_alternative<model::Contact>(w.item);
   };
   const std::size_t batch = folder == FolderKind::contacts ? std::max<std::size_t>(1, remote_.create_limit()) : 1;
-  for (std::size_t at = 0; at < writes->size();) {
+  for (std::size_t at = 0; at < writes.size();) {
     if (stop_) break;
     std::size_t end = at;
-    while (end < writes->size() && end - at < batch && batchable((*writes)[end])) ++end;
+    while (end < writes.size() && end - at < batch && batchable(writes[end])) ++end;
     if (end - at > 1) {
-      const std::span<model::PendingWrite> run(writes->data() + at, end - at);
+      const std::span<model::PendingWrite> run(writes.data() + at, end - at);
       if (auto pushed = co_await push_creates(mailbox, folder, run, report); !pushed) co_return pushed;
       at = end;
       continue;
     }
-    if (auto pushed = co_await push_one(mailbox, folder, (*writes)[at++], report); !pushed) co_return pushed;
+    if (auto pushed = co_await push_one(mailbox, folder, writes[at++], report); !pushed) co_return pushed;
   }
   co_return Unit{};
 }

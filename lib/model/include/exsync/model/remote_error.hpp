@@ -55,4 +55,9 @@ struct RemoteError {
 // "network", "mailbox_not_found", ...: stable names for logs.
 std::string_view remote_error_kind_name(RemoteErrorKind kind);
 
+// Whether an error within the answer to a batch of items (a CreateItem of several, a $batch) is
+// about the caller or the mailbox rather than its one item: throttling, credentials, access,
+// impersonation, a mailbox that does not exist. Such an error is the whole batch's.
+bool concerns_whole_batch(RemoteErrorKind kind);
+
 }  // namespace exsync::model

@@ -106,7 +106,7 @@ class SyncEngine {
                                                   FolderSyncReport& report);
   // Writes the CRM's pending changes; fails only on trouble that stops the whole mailbox.
   Task<Result<Unit, SyncError>> push_writes(const std::string& mailbox, model::FolderKind folder,
-                                            std::vector<model::PendingWrite> pending, FolderSyncReport& report);
+                                            std::vector<model::PendingWrite> writes, FolderSyncReport& report);
   // One write's outcome: the mailbox's answer, or `settled` when the store has already taken
   // care of it (a conflict the mailbox won, a restored deletion, an entry the CRM changed
   // meanwhile, left for the next pass).
