@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <set>
+#include <thread>
 
 #include "exsync/model/contact_json.hpp"
 #include "test_support.hpp"
@@ -129,7 +135,9 @@ TEST_F(SqliteStoreTest, ABackupIsACompleteCheckedCopyUnderANewName) {
   auto s = open();
   auto page = page_of({contact("A", "1", "Ann"), contact("B", "1", "Bob")}, "s1");
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
-  // The store stays open (as under a running daemon), its last page still in the WAL.
+  // The CRM has read the page, so it is committed; the store stays open (as under a running
+  // daemon), its last page still in the WAL.
+  ASSERT_EQ(names(*s).size(), 2u);
   auto report = backup_store(dir_ / "exsync.db", dir_ / "copy.db");
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->schema_version, SqliteStore::kSchemaVersion);
@@ -254,6 +262,65 @@ TEST_F(SqliteStoreTest, AStoreFromANewerVersionIsRefused) {
   EXPECT_NE(s.error().message.find("newer than this exsyncd"), std::string::npos);
 }
 
+// What another process (a backup, the operator's `exsyncd items`) sees of the file.
+std::int64_t rows_seen_by_another_process(const std::filesystem::path& db, const char* sql) {
+  sqlite3* other = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(db.c_str(), &other, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  std::int64_t n = -1;
+  if (sqlite3_prepare_v2(other, sql, -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(other);
+  return n;
+}
+
+// The engine's pages go behind: another process sees them, with their cursor, shortly after,
+// without anything else happening in the store.
+TEST_F(SqliteStoreTest, AnotherProcessSeesTheEnginesPagesWithinMoments) {
+  auto s = open();
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page_of({contact("A", "1", "Ann")}, "s1")));
+  const auto seen = [&] {
+    return rows_seen_by_another_process(dir_ / "exsync.db",
+                                        "SELECT count(*) FROM items i JOIN folder_state f ON f.mailbox_id = i.mailbox_id "
+                                        "WHERE f.cursor = 's1'");
+  };
+  for (int i = 0; i < 500 && seen() != 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(seen(), 1);
+}
+
+// A crash (the process gone at once, nothing unwound) takes back at most the engine's last pages,
+// each whole with its cursor; the CRM's write, and every page before it, stay.
+TEST_F(SqliteStoreTest, ACrashTakesBackOnlyTheEnginesLastPagesEachWhole) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto s = SqliteStore::open(dir_ / "exsync.db");
+    if (!s) _exit(2);
+    if (!(*s)->commit_page("a@x.com", FolderKind::contacts, page_of({contact("A", "1", "Ann")}, "s1"))) _exit(3);
+    model::Contact c;
+    c.display_name = "Cy";
+    if (!(*s)->local_create("a@x.com", FolderKind::contacts, c)) _exit(4);
+    if (!(*s)->commit_page("a@x.com", FolderKind::contacts, page_of({contact("B", "1", "Bob")}, "s2"))) _exit(5);
+    _exit(0);  // as SIGKILL: no destructor runs, nothing is committed on the way out
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+
+  auto s = SqliteStore::open(dir_ / "exsync.db", {.check_integrity = true});
+  ASSERT_TRUE(s) << s.error().message;
+  std::set<std::string> names;
+  for (const auto& item : *(*s)->items("a@x.com", FolderKind::contacts))
+    names.insert(model::contact_from_json(item.payload_json)->display_name);
+  EXPECT_TRUE(names.contains("Ann")) << "the page before the CRM's write was committed with it";
+  EXPECT_TRUE(names.contains("Cy")) << "the CRM's write is durable when the call returns";
+  const auto cursor = (*s)->cursor("a@x.com", FolderKind::contacts)->cursor;
+  ASSERT_TRUE(cursor == "s1" || cursor == "s2") << cursor;
+  EXPECT_EQ(names.contains("Bob"), cursor == "s2") << "the last page whole, with its cursor, or not at all";
+}
+
 TEST_F(SqliteStoreTest, AFileThatIsNotADatabaseIsRefused) {
   test::write_file(dir_ / "exsync.db", std::string(4096, 'x'));
   auto s = SqliteStore::open(dir_ / "exsync.db");
@@ -265,6 +332,7 @@ TEST_F(SqliteStoreTest, AFailedCommitLeavesTheStoreAsItWas) {
   auto s = open();
   auto page = page_of({contact("A", "1", "Ann")}, "s1");
   ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page));
+  ASSERT_EQ(names(*s).size(), 1u);  // read by the CRM, so committed
   // Another connection holds the write lock past the busy timeout: the commit fails whole.
   sqlite3* other = nullptr;
   ASSERT_EQ(sqlite3_open((dir_ / "exsync.db").c_str(), &other), SQLITE_OK);

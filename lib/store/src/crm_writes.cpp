@@ -5,7 +5,7 @@ namespace exsync::store {
 
 Result<StoredItem, StoreError> SqliteStore::local_create(const std::string& mailbox, model::FolderKind folder,
                                                          const model::ItemPayload& item, bool notify) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   return impl_->transaction<StoredItem>("create item", [&]() -> Result<StoredItem, StoreError> {
     auto mid = impl_->mailbox_id(mailbox, true);
     if (!mid) return Fail{mid.error()};
@@ -41,7 +41,7 @@ Result<CrmWrite, StoreError> SqliteStore::local_update_if(const std::string& mai
 Result<CrmWrite, StoreError> SqliteStore::update_item(const std::string& mailbox, model::FolderKind folder,
                                                       const std::string& local_id, const model::ItemPayload& item,
                                                       const std::string* expected, bool notify) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   sqlite3* db = impl_->db;
   return impl_->transaction<CrmWrite>("update item", [&]() -> Result<CrmWrite, StoreError> {
     auto cur = impl_->cached("SELECT i.remote_id, i.change_key, i.data, i.mailbox_id FROM items i JOIN mailboxes m ON m.id = i.mailbox_id "
@@ -88,7 +88,7 @@ Result<CrmWrite, StoreError> SqliteStore::local_delete_if(const std::string& mai
 Result<CrmWrite, StoreError> SqliteStore::delete_item(const std::string& mailbox, model::FolderKind folder,
                                                       const std::string& local_id, const std::string* expected,
                                                       bool notify) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   sqlite3* db = impl_->db;
   return impl_->transaction<CrmWrite>("delete item", [&]() -> Result<CrmWrite, StoreError> {
     const CrmWrite done{CrmWrite::Outcome::done, std::nullopt};

@@ -13,7 +13,7 @@ constexpr const char* kTablesWithRemoteIds[] = {"items", "outbox", "quarantine",
 }  // namespace
 
 Result<std::string, StoreError> SqliteStore::id_space(const std::string& mailbox) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter_behind();
   auto st = impl_->cached("SELECT coalesce(id_space, '') FROM mailboxes WHERE address = ?1");
   st.bind(1, mailbox);
   auto found = impl_->first(st, "read id space", [](auto& st) { return st.text(0); });
@@ -22,7 +22,7 @@ Result<std::string, StoreError> SqliteStore::id_space(const std::string& mailbox
 }
 
 Result<std::vector<std::string>, StoreError> SqliteStore::remote_ids(const std::string& mailbox) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached(
       "SELECT remote_id FROM items WHERE mailbox_id = (SELECT id FROM mailboxes WHERE address = ?1) "
       "AND remote_id NOT LIKE 'local:%' "
@@ -35,7 +35,7 @@ Result<std::vector<std::string>, StoreError> SqliteStore::remote_ids(const std::
 
 Result<std::vector<std::string>, StoreError> SqliteStore::folder_ids(const std::string& mailbox,
                                                                     model::FolderKind folder) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter_behind();
   auto st = impl_->cached(
       "SELECT i.remote_id FROM items i JOIN mailboxes m ON m.id = i.mailbox_id "
       "WHERE m.address = ?1 AND i.folder = ?2 AND i.remote_id NOT LIKE 'local:%'");
@@ -45,7 +45,7 @@ Result<std::vector<std::string>, StoreError> SqliteStore::folder_ids(const std::
 
 Result<Unit, StoreError> SqliteStore::adopt_id_space(const std::string& mailbox, const std::string& space,
                                                      const std::map<std::string, std::string>& renamed) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   if (auto made = impl_->exec("CREATE TEMP TABLE IF NOT EXISTS id_renames (old TEXT PRIMARY KEY, new TEXT NOT NULL)",
                               "prepare id renames");
       !made)

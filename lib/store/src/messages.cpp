@@ -7,7 +7,7 @@ namespace exsync::store {
 
 Result<std::string, StoreError> SqliteStore::queue_message(const std::string& mailbox,
                                                           const model::OutgoingMessage& message) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   return impl_->transaction<std::string>("queue message", [&]() -> Result<std::string, StoreError> {
     auto mid = impl_->mailbox_id(mailbox, true);
     if (!mid) return Fail{mid.error()};
@@ -21,7 +21,7 @@ Result<std::string, StoreError> SqliteStore::queue_message(const std::string& ma
 
 Result<std::optional<MessageStatus>, StoreError> SqliteStore::message_status(const std::string& mailbox,
                                                                              const std::string& local_id) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("SELECT g.id, g.state, g.attempts, coalesce(g.last_error, ''), g.created_at, coalesce(g.sent_at, '') "
                "FROM messages g JOIN mailboxes m ON m.id = g.mailbox_id WHERE m.address = ?1 AND g.id = ?2");
   if (!st.valid()) return Fail{sqlite_error(impl_->db, st.prepare_rc(), "read message")};
@@ -37,7 +37,7 @@ Result<std::optional<MessageStatus>, StoreError> SqliteStore::message_status(con
 
 Result<std::vector<model::QueuedMessage>, StoreError> SqliteStore::queued_messages(
     const std::string& mailbox) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter_behind();
   auto st = impl_->cached("SELECT g.id, g.request, g.attempts, g.state = 'sending' FROM messages g JOIN mailboxes m ON m.id = g.mailbox_id "
                "WHERE m.address = ?1 AND g.state IN ('queued', 'sending') ORDER BY g.created_at, g.rowid");
   st.bind(1, mailbox);
@@ -58,7 +58,7 @@ Result<std::vector<model::QueuedMessage>, StoreError> SqliteStore::queued_messag
 }
 
 Result<Unit, StoreError> SqliteStore::begin_send(const std::string& local_id) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("UPDATE messages SET state = 'sending', attempts = attempts + 1, "
                "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?1");
   st.bind(1, local_id);
@@ -67,7 +67,7 @@ Result<Unit, StoreError> SqliteStore::begin_send(const std::string& local_id) {
 
 Result<Unit, StoreError> SqliteStore::finish_send(const std::string& local_id, bool sent, const std::string& reason,
                                                   bool final) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   // Once sent, the attachments' content is Exchange's to keep (Sent Items): the store keeps
   // their names and types only, which makes a month of messages a fraction of the size.
   auto st = impl_->cached("UPDATE messages SET state = ?2, last_error = nullif(?3, ''), "

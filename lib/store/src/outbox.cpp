@@ -9,7 +9,7 @@ namespace exsync::store {
 
 Result<std::vector<model::PendingWrite>, StoreError> SqliteStore::pending_writes(const std::string& mailbox,
                                                                                  model::FolderKind folder) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter_behind();
   auto st = impl_->cached("SELECT o.seq, o.op, o.item_id, coalesce(o.base, ''), coalesce(o.remote_id, ''), "
                "coalesce(o.change_key, ''), o.attempts, coalesce(i.remote_id, ''), coalesce(i.change_key, ''), "
                "i.data, o.notify, o.version FROM outbox o JOIN mailboxes m ON m.id = o.mailbox_id "
@@ -81,7 +81,7 @@ Result<bool, StoreError> SqliteStore::begin_write(const model::PendingWrite& w) 
 }
 
 Result<std::vector<bool>, StoreError> SqliteStore::begin_writes(std::span<const model::PendingWrite> writes) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   // All attempts are recorded with one flush to disk, before any of them is sent.
   return impl_->transaction<std::vector<bool>>("begin write", [&]() -> Result<std::vector<bool>, StoreError> {
     // A create's base is unused otherwise: it keeps the version the first attempt carried.
@@ -105,7 +105,7 @@ Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& 
 }
 
 Result<Unit, StoreError> SqliteStore::complete_writes(const std::vector<CompletedWrite>& done) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter_behind();
   sqlite3* db = impl_->db;
   // Not flushed at once: the attempts were recorded durably by begin_writes(), so should this
   // record be lost to a power failure (a process crash loses nothing in WAL mode), the writes are
@@ -186,7 +186,7 @@ Result<Unit, StoreError> SqliteStore::complete_writes(const std::vector<Complete
     rebase.bind(1, w.seq).bind(2, pushed);
     return impl_->run(rebase, "complete write");
   };
-  return impl_->lazy_transaction<Unit>("complete write", [&]() -> Result<Unit, StoreError> {
+  return impl_->behind<Unit>("complete write", [&]() -> Result<Unit, StoreError> {
     for (const auto& d : done)
       if (auto r = one(*d.write, d.written, d.mailbox_version); !r) return r;
     return Unit{};
@@ -194,7 +194,7 @@ Result<Unit, StoreError> SqliteStore::complete_writes(const std::vector<Complete
 }
 
 Result<Unit, StoreError> SqliteStore::fail_write(const model::PendingWrite& w, const std::string& reason, bool park) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("UPDATE outbox SET last_error = ?3, state = ?4, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') "
                           "WHERE seq = ?1 AND version = ?2");
   st.bind(1, w.seq).bind(2, w.version).bind(3, reason).bind(4, park ? "parked" : "pending");
@@ -204,7 +204,7 @@ Result<Unit, StoreError> SqliteStore::fail_write(const model::PendingWrite& w, c
 Result<bool, StoreError> SqliteStore::resolve_conflict(const std::string& mailbox, model::FolderKind folder,
                                                        const model::PendingWrite& w, const model::RemoteItem& remote,
                                                        bool local_wins) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   sqlite3* db = impl_->db;
   return impl_->transaction<bool>("resolve conflict", [&]() -> Result<bool, StoreError> {
     if (auto same = impl_->entry_unchanged(w); !same) return Fail{same.error()};
@@ -247,7 +247,7 @@ Result<bool, StoreError> SqliteStore::resolve_conflict(const std::string& mailbo
 }
 
 Result<bool, StoreError> SqliteStore::restore_as_create(const model::PendingWrite& w) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   return impl_->transaction<bool>("restore item", [&]() -> Result<bool, StoreError> {
     if (auto same = impl_->entry_unchanged(w); !same) return Fail{same.error()};
     else if (!*same) return false;
@@ -263,7 +263,7 @@ Result<bool, StoreError> SqliteStore::restore_as_create(const model::PendingWrit
 }
 
 Result<std::vector<SqliteStore::OutboxEntry>, StoreError> SqliteStore::outbox(const std::string& mailbox) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("SELECT o.seq, o.folder, o.op, o.item_id, o.state, coalesce(o.last_error, ''), o.attempts FROM outbox o "
                "JOIN mailboxes m ON m.id = o.mailbox_id WHERE m.address = ?1 ORDER BY o.seq");
   st.bind(1, mailbox);
@@ -273,7 +273,7 @@ Result<std::vector<SqliteStore::OutboxEntry>, StoreError> SqliteStore::outbox(co
 }
 
 Result<SqliteStore::Backlog, StoreError> SqliteStore::backlog() {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("SELECT (SELECT count(*) FROM outbox WHERE state = 'pending'), "
                           "(SELECT count(*) FROM outbox WHERE state = 'parked'), "
                           "(SELECT count(*) FROM messages WHERE state IN ('queued', 'sending')), "
@@ -287,7 +287,7 @@ Result<SqliteStore::Backlog, StoreError> SqliteStore::backlog() {
 }
 
 Result<std::vector<std::string>, StoreError> SqliteStore::mailboxes_with_pending_work() {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("SELECT m.address FROM mailboxes m WHERE "
                           "EXISTS (SELECT 1 FROM outbox o WHERE o.mailbox_id = m.id AND o.state = 'pending') OR "
                           "EXISTS (SELECT 1 FROM messages g WHERE g.mailbox_id = m.id AND g.state IN ('queued', 'sending')) "

@@ -26,7 +26,7 @@ std::optional<std::string> item_json(const StoredItem& item, model::FolderKind f
 
 Result<std::vector<StoredItem>, StoreError> SqliteStore::items(const std::string& mailbox,
                                                                model::FolderKind folder) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("SELECT i.id, i.remote_id, i.change_key, i.data FROM items i "
                "JOIN mailboxes m ON m.id = i.mailbox_id WHERE m.address = ?1 AND i.folder = ?2 "
                "ORDER BY i.id");
@@ -39,7 +39,7 @@ Result<std::vector<StoredItem>, StoreError> SqliteStore::items(const std::string
 Result<std::vector<StoredItem>, StoreError> SqliteStore::items_page(const std::string& mailbox,
                                                                     model::FolderKind folder,
                                                                     const std::string& after, int limit) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("SELECT i.id, i.remote_id, i.change_key, i.data FROM items i "
                "JOIN mailboxes m ON m.id = i.mailbox_id WHERE m.address = ?1 AND i.folder = ?2 AND i.id > ?3 "
                "ORDER BY i.id LIMIT ?4");
@@ -51,7 +51,7 @@ Result<std::vector<StoredItem>, StoreError> SqliteStore::items_page(const std::s
 
 Result<std::optional<StoredItem>, StoreError> SqliteStore::item(const std::string& mailbox, model::FolderKind folder,
                                                                 const std::string& local_id) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("SELECT i.id, i.remote_id, i.change_key, i.data FROM items i "
                "JOIN mailboxes m ON m.id = i.mailbox_id WHERE m.address = ?1 AND i.folder = ?2 AND i.id = ?3");
   st.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, local_id);
@@ -62,7 +62,7 @@ Result<std::optional<StoredItem>, StoreError> SqliteStore::item(const std::strin
 
 Result<std::vector<ChangeRecord>, StoreError> SqliteStore::changes(const std::string& mailbox, std::int64_t after,
                                                                    int limit) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("SELECT c.seq, c.folder, c.kind, c.item_id, c.remote_id, c.at, i.id, i.remote_id, i.change_key, i.data "
                "FROM changes c JOIN mailboxes m ON m.id = c.mailbox_id LEFT JOIN items i ON i.id = c.item_id "
                "WHERE m.address = ?1 AND c.seq > ?2 ORDER BY c.seq LIMIT ?3");
@@ -75,7 +75,7 @@ Result<std::vector<ChangeRecord>, StoreError> SqliteStore::changes(const std::st
 }
 
 Result<std::vector<SqliteStore::ConflictEntry>, StoreError> SqliteStore::conflicts(const std::string& mailbox) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("SELECT c.id, c.folder, c.item_id, c.remote_id, c.winner, c.losing, c.at FROM conflicts c "
                "JOIN mailboxes m ON m.id = c.mailbox_id WHERE m.address = ?1 ORDER BY c.id");
   st.bind(1, mailbox);
@@ -85,7 +85,7 @@ Result<std::vector<SqliteStore::ConflictEntry>, StoreError> SqliteStore::conflic
 }
 
 Result<std::int64_t, StoreError> SqliteStore::feed_horizon() {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("SELECT value FROM store_meta WHERE key = 'changes_pruned_through'");
   auto horizon = impl_->first(st, "read feed horizon", [](auto& st) { return st.integer(0); });
   if (!horizon) return Fail{horizon.error()};
@@ -94,7 +94,7 @@ Result<std::int64_t, StoreError> SqliteStore::feed_horizon() {
 
 // An endpoint not seen before starts at the feed's head.
 Result<std::vector<WebhookBacklog>, StoreError> SqliteStore::webhook_backlog(const std::string& endpoint) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto seen = impl_->cached("INSERT INTO webhook_endpoints(name, start_seq) "
                             "VALUES (?1, (SELECT coalesce(max(seq), 0) FROM changes)) ON CONFLICT(name) DO NOTHING");
   seen.bind(1, endpoint);
@@ -112,7 +112,7 @@ Result<std::vector<WebhookBacklog>, StoreError> SqliteStore::webhook_backlog(con
 }
 
 Result<std::int64_t, StoreError> SqliteStore::feed_head() {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("SELECT coalesce(max(seq), 0) FROM changes");
   auto head = impl_->first(st, "read feed head", [](auto& st) { return st.integer(0); });
   if (!head) return Fail{head.error()};
@@ -121,7 +121,7 @@ Result<std::int64_t, StoreError> SqliteStore::feed_head() {
 
 Result<Unit, StoreError> SqliteStore::advance_webhook(const std::string& endpoint, const std::string& mailbox,
                                                       std::int64_t seq) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("INSERT INTO webhook_cursors(endpoint, mailbox_id, seq) "
                           "SELECT ?1, id, ?3 FROM mailboxes WHERE address = ?2 "
                           "ON CONFLICT(endpoint, mailbox_id) DO UPDATE SET seq = max(seq, excluded.seq)");
@@ -130,7 +130,7 @@ Result<Unit, StoreError> SqliteStore::advance_webhook(const std::string& endpoin
 }
 
 Result<Unit, StoreError> SqliteStore::rewind_webhook(const std::string& endpoint, std::int64_t seq) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   return impl_->transaction<Unit>("rewind webhook cursor", [&]() -> Result<Unit, StoreError> {
     auto start = impl_->cached("INSERT INTO webhook_endpoints(name, start_seq) VALUES (?1, ?2) "
                                "ON CONFLICT(name) DO UPDATE SET start_seq = min(start_seq, excluded.start_seq)");

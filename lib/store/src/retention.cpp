@@ -6,7 +6,7 @@
 namespace exsync::store {
 
 Result<SqliteStore::PruneReport, StoreError> SqliteStore::prune(const Retention& retention) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   sqlite3* db = impl_->db;
   auto cutoff = [](std::chrono::hours h) { return "-" + std::to_string(h.count()) + " hours"; };
   auto out = impl_->transaction<PruneReport>("prune store", [&]() -> Result<PruneReport, StoreError> {

@@ -248,6 +248,7 @@ Result<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const std::fi
     if (auto r = impl->exec(pragma, "configure store " + path.string()); !r) return Fail{r.error()};
   }
   if (auto r = impl->migrate(options.migrate_to); !r) return Fail{r.error()};
+  impl->start_flusher();
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
 }
 

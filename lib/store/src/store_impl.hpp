@@ -4,8 +4,11 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "exsync/model/item_json.hpp"
@@ -47,9 +50,77 @@ struct SqliteStore::Impl {
   std::mutex mu;
   std::unique_ptr<StatementCache> statements;
 
+  // Write-behind: the engine's writes that may be lost without harm share one open transaction
+  // (see behind()). It is committed by the next entry point that is not one of the engine's
+  // (enter()), after kBehindOps writes, or by the flusher thread once it is kBehindAge old.
+  static constexpr int kBehindOps = 128;
+  static constexpr std::chrono::milliseconds kBehindAge{50};
+  bool behind_open = false;
+  int behind_ops = 0;
+  std::chrono::steady_clock::time_point behind_since;
+  std::condition_variable behind_cv;
+  bool closing = false;
+  std::thread flusher;
+
   ~Impl() {
+    {
+      std::lock_guard lock(mu);
+      closing = true;
+      (void)settle();
+    }
+    behind_cv.notify_all();
+    if (flusher.joinable()) flusher.join();
     statements.reset();  // finalize before closing
     sqlite3_close_v2(db);
+  }
+
+  // Locks the store for an entry point that reads or writes for others than the sync engine (the
+  // CRM's API, webhooks, the operator): what is behind is committed first, so that nobody is told
+  // of a change that a crash could still take back, and every durable write stays in order.
+  std::unique_lock<std::mutex> enter() {
+    std::unique_lock lock(mu);
+    (void)settle();
+    return lock;
+  }
+
+  // Locks the store for the sync engine's own reads and behind() writes, which may run inside
+  // the open write-behind transaction: they see its changes, and their answers go only to the
+  // engine, which reaches the world through durable writes (an attempt recorded, a message
+  // begun), and so through enter(), first.
+  std::unique_lock<std::mutex> enter_behind() { return std::unique_lock(mu); }
+
+  // Commits the write-behind transaction, if one is open. Should that fail (a full disk), it is
+  // rolled back: it held only what may be lost, and the durable write that follows reports the
+  // trouble.
+  Result<Unit, StoreError> settle() {
+    if (!behind_open) return Unit{};
+    behind_open = false;
+    auto commit = cached("COMMIT");
+    auto out = run(commit, "commit the engine's writes");
+    if (!out) {
+      auto rollback = cached("ROLLBACK");
+      (void)run(rollback, "commit the engine's writes");
+    }
+    auto full = cached("PRAGMA synchronous = FULL");
+    (void)run(full, "commit the engine's writes");
+    return out;
+  }
+
+  // Commits what is behind once it is kBehindAge old, so that another process (a backup, the
+  // operator's commands) sees the engine's writes within that time.
+  void start_flusher() {
+    flusher = std::thread([this] {
+      std::unique_lock lock(mu);
+      while (!closing) {
+        if (!behind_open) {
+          behind_cv.wait(lock);
+          continue;
+        }
+        const auto due = behind_since + kBehindAge;
+        if (std::chrono::steady_clock::now() >= due) (void)settle();
+        else behind_cv.wait_until(lock, due);
+      }
+    });
   }
 
   StatementRef cached(std::string_view sql) { return statements->get(sql); }
@@ -66,6 +137,7 @@ struct SqliteStore::Impl {
   // prepared once, like every other.
   template <typename T, typename F>
   Result<T, StoreError> transaction(std::string_view what, F&& body) {
+    (void)settle();
     auto begin = cached("BEGIN IMMEDIATE");
     if (auto r = run(begin, what); !r) return Fail{r.error()};
     Result<T, StoreError> out = body();
@@ -85,21 +157,42 @@ struct SqliteStore::Impl {
     return out;
   }
 
-  // Like transaction(), but the commit is not flushed to disk at once (WAL with synchronous
-  // NORMAL): for writes that may be lost in a power failure without harm, because they only
-  // repeat what the next write will say again. The next durable commit flushes them too.
+  // `body` (its statements, no transaction of its own) inside the write-behind transaction, as
+  // a savepoint: should it fail, only its own changes are undone. For the engine's writes that a
+  // crash or a power failure may take back without harm, because the next pass repeats them: a
+  // page's commit with its cursor (the page is asked for again and matched by remote id), a
+  // write's outcome once its attempt is on record (the write is found by its tag). Many of them
+  // go to disk in one commit, without a flush: an initial sync's pages share their index pages,
+  // and a folder at rest costs one statement, not a transaction of its own.
   template <typename T, typename F>
-  Result<T, StoreError> lazy_transaction(std::string_view what, F&& body) {
-    return lazily<T>(what, [&] { return transaction<T>(what, body); });
-  }
-  // `body` (statements of their own, or a transaction) with synchronous NORMAL, then FULL again.
-  template <typename T, typename F>
-  Result<T, StoreError> lazily(std::string_view what, F&& body) {
-    auto normal = cached("PRAGMA synchronous = NORMAL");
-    if (auto r = run(normal, what); !r) return Fail{r.error()};
-    auto out = body();
-    auto full = cached("PRAGMA synchronous = FULL");
-    if (auto r = run(full, what); !r) return Fail{r.error()};
+  Result<T, StoreError> behind(std::string_view what, F&& body) {
+    if (!behind_open) {
+      auto normal = cached("PRAGMA synchronous = NORMAL");
+      if (auto r = run(normal, what); !r) return Fail{r.error()};
+      auto begin = cached("BEGIN IMMEDIATE");
+      if (auto r = run(begin, what); !r) {
+        auto full = cached("PRAGMA synchronous = FULL");
+        (void)run(full, what);
+        return Fail{r.error()};
+      }
+      behind_open = true;
+      behind_ops = 0;
+      behind_since = std::chrono::steady_clock::now();
+      behind_cv.notify_all();
+    }
+    auto savepoint = cached("SAVEPOINT behind");
+    if (auto r = run(savepoint, what); !r) return Fail{r.error()};
+    Result<T, StoreError> out = body();
+    if (!out) {
+      auto undo = cached("ROLLBACK TO behind");
+      (void)run(undo, what);
+    }
+    auto release = cached("RELEASE behind");
+    if (auto r = run(release, what); !r) {
+      (void)settle();
+      return Fail{r.error()};
+    }
+    if (++behind_ops >= kBehindOps) (void)settle();
     return out;
   }
 

@@ -9,7 +9,7 @@ namespace exsync::store {
 
 Result<model::FolderCursor, StoreError> SqliteStore::cursor(const std::string& mailbox,
                                                             model::FolderKind folder) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter_behind();
   auto st = impl_->cached("SELECT f.cursor, f.resyncing, f.deletions_confirmed "
                "FROM folder_state f JOIN mailboxes m ON m.id = f.mailbox_id WHERE m.address = ?1 AND f.folder = ?2");
   st.bind(1, mailbox).bind(2, model::folder_name(folder));
@@ -21,7 +21,7 @@ Result<model::FolderCursor, StoreError> SqliteStore::cursor(const std::string& m
 }
 
 Result<std::int64_t, StoreError> SqliteStore::count_items(const std::string& mailbox, model::FolderKind folder) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter_behind();
   auto st = impl_->cached(
       "SELECT count(*) FROM items i JOIN mailboxes m ON m.id = i.mailbox_id WHERE m.address = ?1 AND i.folder = ?2");
   st.bind(1, mailbox).bind(2, model::folder_name(folder));
@@ -31,7 +31,7 @@ Result<std::int64_t, StoreError> SqliteStore::count_items(const std::string& mai
 }
 
 Result<Unit, StoreError> SqliteStore::begin_resync(const std::string& mailbox, model::FolderKind folder) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   return impl_->transaction<Unit>("begin resync", [&]() -> Result<Unit, StoreError> {
     auto mid = impl_->mailbox_id(mailbox, true);
     if (!mid) return Fail{mid.error()};
@@ -49,7 +49,7 @@ Result<Unit, StoreError> SqliteStore::begin_resync(const std::string& mailbox, m
 Result<std::set<std::string>, StoreError> SqliteStore::unchanged(const std::string& mailbox,
                                                                  model::FolderKind folder,
                                                                  const std::vector<model::RemoteRef>& refs) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter_behind();
   std::set<std::string> out;
   auto mid = impl_->mailbox_id(mailbox, false);
   if (!mid) return Fail{mid.error()};
@@ -75,13 +75,18 @@ Result<std::set<std::string>, StoreError> SqliteStore::unchanged(const std::stri
   return out;
 }
 
+Result<Unit, StoreError> SqliteStore::settle() {
+  std::lock_guard lock(impl_->mu);
+  return impl_->settle();
+}
+
 Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::string& mailbox,
                                                                 model::FolderKind folder,
                                                                 const model::PageCommit& page) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter_behind();
   sqlite3* db = impl_->db;
-  // A page that brings nothing only moves the cursor on (and records the time): losing that to
-  // a power failure costs one repeated request, so it is not flushed to disk at once.
+  // A page's commit goes behind (Impl::behind): should a crash take it back, with its cursor,
+  // the page is asked for again and its items matched by remote id.
   const bool nothing = page.upserts.empty() && page.unchanged.empty() && page.deletions.empty() &&
                        page.quarantined.empty() && page.released.empty();
   if (nothing) {
@@ -95,7 +100,7 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
                                "AND resyncing = 0 AND burst_base IS NULL AND deletions_held = 0");
     quiet.bind(1, mailbox).bind(2, model::folder_name(folder)).bind(3, page.next_cursor)
         .bind(4, std::int64_t{page.completes_sync ? 1 : 0});
-    auto moved = impl_->lazily<bool>("commit page", [&]() -> Result<bool, StoreError> {
+    auto moved = impl_->behind<bool>("commit page", [&]() -> Result<bool, StoreError> {
       if (auto r = impl_->run(quiet, "commit page"); !r) return Fail{r.error()};
       return sqlite3_changes(db) == 1;
     });
@@ -391,13 +396,12 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
     }
     return outcome;
   };
-  return nothing ? impl_->lazy_transaction<model::PageOutcome>("commit page", body)
-                 : impl_->transaction<model::PageOutcome>("commit page", body);
+  return impl_->behind<model::PageOutcome>("commit page", body);
 }
 
 Result<Unit, StoreError> SqliteStore::begin_initial_sync(const std::string& mailbox, model::FolderKind folder,
                                                         std::int64_t total) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   return impl_->transaction<Unit>("record the folder's size", [&]() -> Result<Unit, StoreError> {
     auto mid = impl_->mailbox_id(mailbox, true);
     if (!mid) return Fail{mid.error()};
@@ -410,7 +414,7 @@ Result<Unit, StoreError> SqliteStore::begin_initial_sync(const std::string& mail
 
 Result<Unit, StoreError> SqliteStore::record_failure(const std::string& mailbox, model::FolderKind folder,
                                                     const std::string& reason) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   return impl_->transaction<Unit>("record failure", [&]() -> Result<Unit, StoreError> {
     auto mid = impl_->mailbox_id(mailbox, true);
     if (!mid) return Fail{mid.error()};
@@ -424,7 +428,7 @@ Result<Unit, StoreError> SqliteStore::record_failure(const std::string& mailbox,
 }
 
 Result<std::vector<FolderStatus>, StoreError> SqliteStore::status(const std::string& mailbox) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("SELECT f.folder, coalesce(f.last_synced_at, ''), coalesce(f.last_error, ''), "
                "coalesce(f.last_error_at, ''), "
                "(SELECT count(*) FROM items i WHERE i.mailbox_id = f.mailbox_id AND i.folder = f.folder), "
@@ -446,7 +450,7 @@ Result<std::vector<FolderStatus>, StoreError> SqliteStore::status(const std::str
 Result<std::vector<std::string>, StoreError> SqliteStore::quarantine_due(const std::string& mailbox,
                                                                          model::FolderKind folder,
                                                                          std::chrono::seconds first_retry) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter_behind();
   auto st = impl_->cached("SELECT q.remote_id FROM quarantine q JOIN mailboxes m ON m.id = q.mailbox_id "
                           "WHERE m.address = ?1 AND q.folder = ?2 AND "
                           "unixepoch('now') - unixepoch(q.last_at) >= min(?3 * (1 << min(q.attempts - 1, 20)), 86400) "
@@ -458,7 +462,7 @@ Result<std::vector<std::string>, StoreError> SqliteStore::quarantine_due(const s
 }
 
 Result<std::vector<SqliteStore::QuarantineEntry>, StoreError> SqliteStore::quarantine(const std::string& mailbox) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("SELECT q.folder, q.remote_id, coalesce(i.id, ''), q.code, q.reason, q.first_at, q.last_at, "
                           "q.attempts FROM quarantine q JOIN mailboxes m ON m.id = q.mailbox_id "
                           "LEFT JOIN items i ON i.mailbox_id = q.mailbox_id AND i.folder = q.folder AND i.remote_id = q.remote_id "
@@ -470,7 +474,7 @@ Result<std::vector<SqliteStore::QuarantineEntry>, StoreError> SqliteStore::quara
 }
 
 Result<bool, StoreError> SqliteStore::confirm_deletions(const std::string& mailbox, model::FolderKind folder) {
-  std::lock_guard lock(impl_->mu);
+  auto lock = impl_->enter();
   auto st = impl_->cached("UPDATE folder_state SET deletions_confirmed = 1 WHERE folder = ?2 AND deletions_held > 0 AND "
                "mailbox_id = (SELECT id FROM mailboxes WHERE address = ?1)");
   st.bind(1, mailbox).bind(2, model::folder_name(folder));

@@ -102,6 +102,9 @@ Task<void> Scheduler::sync_one(std::string mailbox) {
   }
   if (done.round) last_round_ = done.round;
   if (done.round) {
+    // The round's work is all committed before it is reported done: a failure leaves what was
+    // held back to the next pass, which repeats it (the disk's trouble shows in the next write).
+    (void)co_await engine_.settle();
     const std::clock_t cpu_now = std::clock();
     const auto cpu_ms = static_cast<std::int64_t>(1000.0 * static_cast<double>(cpu_now - round_cpu_start_) / CLOCKS_PER_SEC);
     round_cpu_start_ = cpu_now;

@@ -380,6 +380,12 @@ Task<Result<Unit, SyncError>> SyncEngine::settle_id_space(const std::string& mai
   co_return Unit{};
 }
 
+Task<Result<Unit, SyncError>> SyncEngine::settle() {
+  auto settled = co_await run_blocking(blocking_, [&] { return store_.settle(); });
+  if (!settled) co_return store_failure(std::move(settled).error());
+  co_return Unit{};
+}
+
 Task<Result<int, SyncError>> SyncEngine::send_messages(const std::string& mailbox) {
   if (auto settled = co_await settle_id_space(mailbox); !settled) co_return Fail{std::move(settled).error()};
   // A backend that cannot send leaves the queue as it is (the API accepts no new messages for

@@ -250,7 +250,8 @@ class LocalStore {
                                                       std::int64_t total) = 0;
 
   // Applies the page and stores its cursor atomically: after a crash, either all of it or none
-  // of it is in the store.
+  // of it is in the store. It need not be on disk when this returns (the store may group pages
+  // into one commit): a page taken back by a crash is asked for again with its cursor.
   virtual Result<PageOutcome, StoreError> commit_page(const std::string& mailbox, FolderKind folder,
                                                       const PageCommit& page) = 0;
 
@@ -258,6 +259,10 @@ class LocalStore {
   // `first_retry` * 2^(n-1) after its last refusal, at most a day.
   virtual Result<std::vector<std::string>, StoreError> quarantine_due(const std::string& mailbox, FolderKind folder,
                                                                       std::chrono::seconds first_retry) = 0;
+
+  // Commits what the store holds back of commit_page() and complete_write() (a store may group
+  // them), so that other processes see it and it is on disk. The engine's round ends with it.
+  virtual Result<Unit, StoreError> settle() { return Unit{}; }
 
   // What a folder's pass begins with, read at once (one trip to the store's thread instead of
   // three): its waiting writes (pending_writes()), its cursor and its quarantined items due.

@@ -1,9 +1,16 @@
 // SqliteStore: the local store, one SQLite file holding every mailbox's items and sync cursors. It
 // implements the engine's port (model::LocalStore) and the CRM's side (CrmStore, for the API).
 //
-// Crash safety: each page of remote changes and the cursor after it are written in one
-// transaction (WAL journal, synchronous=FULL), so a crash or SIGKILL at any point resumes from
-// the last committed page and never loses or duplicates an item.
+// Crash safety: each page of remote changes and the cursor after it are written together, so a
+// crash or SIGKILL at any point resumes from the last committed page and never loses or
+// duplicates an item. The engine's pages and write outcomes go "behind": many of them share one
+// transaction, committed without a flush to disk within 50 ms (or 128 of them, or at the end of the
+// engine's round), so that an
+// initial sync shares its index pages and a folder at rest costs one statement. A crash may take
+// back the last of them whole, never in part, and the next pass repeats them. Everything else
+// (the CRM's writes, an attempt recorded before it is sent, a message begun) commits what is
+// behind first and is flushed to disk (WAL journal, synchronous=FULL) before the call returns;
+// the CRM's reads do the same, so nobody is told of a change a crash could take back.
 //
 // Thread-safety: every method may be called from any thread; calls are serialised by an internal
 // mutex (SQLite allows one writer anyway). Other processes (`exsyncd items`, the CRM) may read the
@@ -74,6 +81,7 @@ class SqliteStore final : public model::LocalStore, public CrmStore {
   Result<std::int64_t, model::StoreError> count_items(const std::string& mailbox, model::FolderKind folder) override;
   Result<std::set<std::string>, model::StoreError> unchanged(
       const std::string& mailbox, model::FolderKind folder, const std::vector<model::RemoteRef>& refs) override;
+  Result<Unit, model::StoreError> settle() override;
   Result<model::PageOutcome, model::StoreError> commit_page(const std::string& mailbox,
                                                             model::FolderKind folder,
                                                             const model::PageCommit& page) override;

@@ -93,6 +93,10 @@ class SyncEngine {
   // for the message's tag in Sent Items.
   Task<Result<int, SyncError>> send_messages(const std::string& mailbox);
 
+  // Commits what the store holds back of the engine's writes (LocalStore::settle), so that other
+  // processes (`exsyncd items`, a backup) see all of it; the scheduler does so at each round's end.
+  Task<Result<Unit, SyncError>> settle();
+
   // Asks every running sync_folder() to stop after committing the page in flight.
   void request_stop() { stop_ = true; }
   bool stop_requested() const { return stop_; }
