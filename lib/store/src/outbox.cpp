@@ -81,7 +81,7 @@ Result<bool, StoreError> SqliteStore::begin_write(const model::PendingWrite& w) 
 }
 
 Result<std::vector<bool>, StoreError> SqliteStore::begin_writes(std::span<const model::PendingWrite> writes) {
-  auto lock = impl_->enter();
+  auto lock = impl_->enter_behind();  // the transaction's commit takes what is behind along
   // All attempts are recorded with one flush to disk, before any of them is sent.
   return impl_->transaction<std::vector<bool>>("begin write", [&]() -> Result<std::vector<bool>, StoreError> {
     // A create's base is unused otherwise: it keeps the version the first attempt carried.

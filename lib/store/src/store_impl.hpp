@@ -86,7 +86,8 @@ struct SqliteStore::Impl {
   // Locks the store for the sync engine's own reads and behind() writes, which may run inside
   // the open write-behind transaction: they see its changes, and their answers go only to the
   // engine, which reaches the world through durable writes (an attempt recorded, a message
-  // begun), and so through enter(), first.
+  // begun). Also for a durable write that is one transaction(): its commit takes what is behind
+  // along.
   std::unique_lock<std::mutex> enter_behind() { return std::unique_lock(mu); }
 
   // Commits the write-behind transaction, if one is open. Should that fail (a full disk), it is
@@ -101,8 +102,6 @@ struct SqliteStore::Impl {
       auto rollback = cached("ROLLBACK");
       (void)run(rollback, "commit the engine's writes");
     }
-    auto full = cached("PRAGMA synchronous = FULL");
-    (void)run(full, "commit the engine's writes");
     return out;
   }
 
@@ -133,25 +132,40 @@ struct SqliteStore::Impl {
     return Unit{};
   }
 
-  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when it fails. The statements are
-  // prepared once, like every other.
+  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT, flushed to disk; rolls back when it fails.
+  // With the write-behind transaction open, `body` joins it as a savepoint and the commit takes
+  // what was behind along (one flush for both); should `body` fail, only its own changes are
+  // undone. The statements are prepared once, like every other.
   template <typename T, typename F>
   Result<T, StoreError> transaction(std::string_view what, F&& body) {
-    (void)settle();
-    auto begin = cached("BEGIN IMMEDIATE");
+    const bool joined = behind_open;
+    auto begin = cached(joined ? "SAVEPOINT durable" : "BEGIN IMMEDIATE");
     if (auto r = run(begin, what); !r) return Fail{r.error()};
     Result<T, StoreError> out = body();
-    auto rollback = [&] {
-      auto st = cached("ROLLBACK");
-      (void)run(st, what);
-    };
     if (!out) {
-      rollback();
+      if (joined) {
+        auto undo = cached("ROLLBACK TO durable");
+        (void)run(undo, what);
+        auto release = cached("RELEASE durable");
+        if (!run(release, what)) (void)settle();
+      } else {
+        auto rollback = cached("ROLLBACK");
+        (void)run(rollback, what);
+      }
       return out;
+    }
+    if (joined) {
+      auto release = cached("RELEASE durable");
+      if (auto r = run(release, what); !r) {
+        (void)settle();
+        return Fail{r.error()};
+      }
+      behind_open = false;
     }
     auto commit = cached("COMMIT");
     if (auto r = run(commit, what); !r) {
-      rollback();
+      auto rollback = cached("ROLLBACK");
+      (void)run(rollback, what);
       return Fail{r.error()};
     }
     return out;
@@ -162,19 +176,14 @@ struct SqliteStore::Impl {
   // crash or a power failure may take back without harm, because the next pass repeats them: a
   // page's commit with its cursor (the page is asked for again and matched by remote id), a
   // write's outcome once its attempt is on record (the write is found by its tag). Many of them
-  // go to disk in one commit, without a flush: an initial sync's pages share their index pages,
-  // and a folder at rest costs one statement, not a transaction of its own.
+  // go to disk in one commit: an initial sync's pages share their index pages, a folder at rest
+  // costs one statement instead of a transaction of its own, and a durable write that comes
+  // along (a batch's attempts) commits them all with one flush.
   template <typename T, typename F>
   Result<T, StoreError> behind(std::string_view what, F&& body) {
     if (!behind_open) {
-      auto normal = cached("PRAGMA synchronous = NORMAL");
-      if (auto r = run(normal, what); !r) return Fail{r.error()};
       auto begin = cached("BEGIN IMMEDIATE");
-      if (auto r = run(begin, what); !r) {
-        auto full = cached("PRAGMA synchronous = FULL");
-        (void)run(full, what);
-        return Fail{r.error()};
-      }
+      if (auto r = run(begin, what); !r) return Fail{r.error()};
       behind_open = true;
       behind_ops = 0;
       behind_since = std::chrono::steady_clock::now();

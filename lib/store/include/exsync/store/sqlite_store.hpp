@@ -4,13 +4,13 @@
 // Crash safety: each page of remote changes and the cursor after it are written together, so a
 // crash or SIGKILL at any point resumes from the last committed page and never loses or
 // duplicates an item. The engine's pages and write outcomes go "behind": many of them share one
-// transaction, committed without a flush to disk within 50 ms (or 128 of them, or at the end of the
-// engine's round), so that an
-// initial sync shares its index pages and a folder at rest costs one statement. A crash may take
-// back the last of them whole, never in part, and the next pass repeats them. Everything else
-// (the CRM's writes, an attempt recorded before it is sent, a message begun) commits what is
-// behind first and is flushed to disk (WAL journal, synchronous=FULL) before the call returns;
-// the CRM's reads do the same, so nobody is told of a change a crash could take back.
+// transaction, committed within 50 ms, after 128 of them, at the end of the engine's round, or
+// with the next durable write, so that an initial sync's pages share their index pages and a
+// folder at rest costs one statement. A crash may take back the last of them, each whole, never
+// in part, and the next pass repeats them. Everything else (the CRM's writes, an attempt
+// recorded before it is sent, a message begun) is flushed to disk (WAL journal,
+// synchronous=FULL) with what was behind before the call returns; the CRM's reads commit what
+// is behind first, so nobody is told of a change a crash could take back.
 //
 // Thread-safety: every method may be called from any thread; calls are serialised by an internal
 // mutex (SQLite allows one writer anyway). Other processes (`exsyncd items`, the CRM) may read the
