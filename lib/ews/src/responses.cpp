@@ -243,6 +243,7 @@ Result<model::FetchedItems, RemoteError> parse_get_item(std::string_view xml, co
   if (auto wrong = check_message_count(*op, "GetItem", asked.size())) return Fail{std::move(*wrong)};
   model::FetchedItems fetched;
   auto& items = fetched.items;
+  items.reserve(asked.size());  // an item is thirty strings: moved once, not at each growth
   std::optional<RemoteError> failure;
   std::size_t index = 0;
   for_each_message(*op, [&](const pugi::xml_node& msg) {

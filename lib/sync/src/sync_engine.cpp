@@ -481,6 +481,7 @@ Task<Result<Unit, SyncError>> SyncEngine::fetch_into(const std::string& mailbox,
   // server stopped before (ErrorBatchProcessingStopped) are asked again, three rounds at most.
   const std::size_t limit = std::max<std::size_t>(1, remote_.fetch_limit());
   constexpr int kRounds = 3;
+  commit.upserts.reserve(commit.upserts.size() + ids.size());
   for (int round = 1; !ids.empty(); ++round) {
     std::vector<std::string> again;
     for (std::size_t at = 0; at < ids.size(); at += limit) {
