@@ -107,9 +107,9 @@ Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& 
 Result<Unit, StoreError> SqliteStore::complete_writes(const std::vector<CompletedWrite>& done) {
   auto lock = impl_->enter_behind();
   sqlite3* db = impl_->db;
-  // Not flushed at once: the attempts were recorded durably by begin_writes(), so should this
-  // record be lost to a power failure (a process crash loses nothing in WAL mode), the writes are
-  // checked again (found by their tags, or already changed or gone) instead of repeated blindly.
+  // Behind (Impl::behind): the attempts were recorded durably by begin_writes(), so should a
+  // crash take this record back, the writes are checked again (found by their tags, or already
+  // changed or gone) instead of repeated blindly.
   auto one = [&](const model::PendingWrite& w, const model::RemoteRef& written,
                  const model::ItemPayload* mailbox_version) -> Result<Unit, StoreError> {
     auto row = impl_->cached("SELECT op FROM outbox WHERE seq = ?1");
