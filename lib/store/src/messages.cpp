@@ -40,10 +40,12 @@ Result<std::vector<model::QueuedMessage>, StoreError> SqliteStore::queued_messag
   auto lock = impl_->enter_behind();
   // Usually there is none: asked first by index alone, without the IN list's and the ORDER BY's
   // temporary tables, which each pass of each mailbox would otherwise build.
-  auto any = impl_->cached("SELECT EXISTS (SELECT 1 FROM messages WHERE state = 'queued' AND mailbox_id = "
-                           "(SELECT id FROM mailboxes WHERE address = ?1)) OR EXISTS (SELECT 1 FROM messages "
-                           "WHERE state = 'sending' AND mailbox_id = (SELECT id FROM mailboxes WHERE address = ?1))");
-  any.bind(1, mailbox);
+  auto mid = impl_->mailbox_id(mailbox, false);
+  if (!mid) return Fail{mid.error()};
+  if (*mid == 0) return std::vector<model::QueuedMessage>{};
+  auto any = impl_->cached("SELECT EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ?1 AND state = 'queued') "
+                           "OR EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ?1 AND state = 'sending')");
+  any.bind(1, *mid);
   auto waiting = impl_->first(any, "read messages", [](auto& st) { return st.integer(0) != 0; });
   if (!waiting) return Fail{waiting.error()};
   if (!waiting->value_or(false)) return std::vector<model::QueuedMessage>{};
