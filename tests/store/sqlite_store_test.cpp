@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "exsync/model/contact_json.hpp"
+#include "faulty_vfs.hpp"
 #include "test_support.hpp"
 
 namespace exsync::store {
@@ -319,6 +320,70 @@ TEST_F(SqliteStoreTest, ACrashTakesBackOnlyTheEnginesLastPagesEachWhole) {
   const auto cursor = (*s)->cursor("a@x.com", FolderKind::contacts)->cursor;
   ASSERT_TRUE(cursor == "s1" || cursor == "s2") << cursor;
   EXPECT_EQ(names.contains("Bob"), cursor == "s2") << "the last page whole, with its cursor, or not at all";
+}
+
+// Two mailboxes record their attempts before either is flushed: the first one's make_durable()
+// puts both on disk, and the second has nothing left to flush. Seen after a crash that comes
+// before the second's make_durable().
+TEST_F(SqliteStoreTest, AttemptsRecordedBetweenTwoFlushesReachTheDiskWithTheFirst) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto s = SqliteStore::open(dir_ / "exsync.db");
+    if (!s) _exit(2);
+    model::Contact c;
+    c.display_name = "Cy";
+    for (const char* mb : {"a@x.com", "b@x.com"})
+      if (!(*s)->local_create(mb, FolderKind::contacts, c)) _exit(3);
+    auto a = *(*s)->pending_writes("a@x.com", FolderKind::contacts);
+    auto b = *(*s)->pending_writes("b@x.com", FolderKind::contacts);
+    auto first = (*s)->record_attempts(a);
+    auto second = (*s)->record_attempts(b);
+    if (!first || !second || !first->begun.front() || !second->begun.front()) _exit(4);
+    if (first->ticket != second->ticket) _exit(5);
+    if (!(*s)->make_durable(first->ticket)) _exit(6);
+    _exit(0);  // as SIGKILL, before b's make_durable()
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "5: the two were not recorded in one transaction";
+  auto s = open();
+  for (const char* mb : {"a@x.com", "b@x.com"}) {
+    auto writes = *s->pending_writes(mb, FolderKind::contacts);
+    ASSERT_EQ(writes.size(), 1u) << mb;
+    EXPECT_EQ(writes[0].attempts, 1) << mb << ": its attempt was on disk before anything could be sent";
+  }
+}
+
+// Should the flush that holds a mailbox's attempts fail (a disk error), make_durable() says so,
+// also when asked again, and nothing of them is recorded: the engine sends none of them.
+TEST_F(SqliteStoreTest, AttemptsWhoseFlushFailsAreNeverReportedDurable) {
+  test::FaultyVfs::install();
+  auto s = open();
+  model::Contact c;
+  c.display_name = "Cy";
+  ASSERT_TRUE(s->local_create("a@x.com", FolderKind::contacts, c));
+  auto writes = *s->pending_writes("a@x.com", FolderKind::contacts);
+  auto begun = s->record_attempts(writes);
+  ASSERT_TRUE(begun) << begun.error().message;
+  test::FaultyVfs::fail_at(1);
+  auto durable = s->make_durable(begun->ticket);
+  const bool met = test::FaultyVfs::met();
+  test::FaultyVfs::fail_at(0);
+  ASSERT_TRUE(met);
+  ASSERT_FALSE(durable);
+  EXPECT_FALSE(s->make_durable(begun->ticket)) << "the failure stays with its ticket";
+  writes = *s->pending_writes("a@x.com", FolderKind::contacts);
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(writes[0].attempts, 0);
+  auto again = s->record_attempts(writes);
+  ASSERT_TRUE(again);
+  EXPECT_NE(again->ticket, begun->ticket);
+  EXPECT_TRUE(s->make_durable(again->ticket));
+  s.reset();
+  s = open();
+  EXPECT_EQ(s->pending_writes("a@x.com", FolderKind::contacts)->front().attempts, 1);
 }
 
 TEST_F(SqliteStoreTest, AFileThatIsNotADatabaseIsRefused) {

@@ -80,23 +80,46 @@ Result<bool, StoreError> SqliteStore::begin_write(const model::PendingWrite& w) 
   return static_cast<bool>(begun->front());
 }
 
+namespace {
+
+// Counts an attempt at each write whose outbox entry is still the version it was read at; one
+// answer each. No transaction of its own. (A template: the store's Impl is private to it.)
+template <typename Impl>
+Result<std::vector<bool>, StoreError> count_attempts(Impl& impl, std::span<const model::PendingWrite> writes) {
+  // A create's base is unused otherwise: it keeps the version the first attempt carried.
+  auto st = impl.cached("UPDATE outbox SET attempts = attempts + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now'), "
+                        "base = CASE WHEN op = 'create' AND base IS NULL THEN ?2 ELSE base END "
+                        "WHERE seq = ?1 AND version = ?3 AND state = 'pending'");
+  std::vector<bool> out;
+  out.reserve(writes.size());
+  for (const auto& w : writes) {
+    st.reset();
+    st.bind(1, w.seq).bind(2, w.op == model::WriteOp::create ? payload_json(w.item) : std::string()).bind(3, w.version);
+    if (auto r = impl.run(st, "begin write"); !r) return Fail{r.error()};
+    out.push_back(sqlite3_changes(impl.db) > 0);
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<bool>, StoreError> SqliteStore::begin_writes(std::span<const model::PendingWrite> writes) {
   auto lock = impl_->enter_behind();  // the transaction's commit takes what is behind along
   // All attempts are recorded with one flush to disk, before any of them is sent.
-  return impl_->transaction<std::vector<bool>>("begin write", [&]() -> Result<std::vector<bool>, StoreError> {
-    // A create's base is unused otherwise: it keeps the version the first attempt carried.
-    auto st = impl_->cached("UPDATE outbox SET attempts = attempts + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now'), "
-                            "base = CASE WHEN op = 'create' AND base IS NULL THEN ?2 ELSE base END "
-                            "WHERE seq = ?1 AND version = ?3 AND state = 'pending'");
-    std::vector<bool> out;
-    for (const auto& w : writes) {
-      st.reset();
-      st.bind(1, w.seq).bind(2, w.op == model::WriteOp::create ? payload_json(w.item) : std::string()).bind(3, w.version);
-      if (auto r = impl_->run(st, "begin write"); !r) return Fail{r.error()};
-      out.push_back(sqlite3_changes(impl_->db) > 0);
-    }
-    return out;
-  });
+  return impl_->transaction<std::vector<bool>>("begin write", [&] { return count_attempts(*impl_, writes); });
+}
+
+Result<model::LocalStore::Attempts, StoreError> SqliteStore::record_attempts(
+    std::span<const model::PendingWrite> writes) {
+  auto lock = impl_->enter_behind();
+  auto begun = impl_->behind<std::vector<bool>>("begin write", [&] { return count_attempts(*impl_, writes); });
+  if (!begun) return Fail{std::move(begun).error()};
+  return Attempts{std::move(*begun), impl_->behind_gen};
+}
+
+Result<Unit, StoreError> SqliteStore::make_durable(std::uint64_t ticket) {
+  auto lock = impl_->enter_behind();
+  return impl_->durable(ticket);
 }
 
 Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& w, const model::RemoteRef& written,

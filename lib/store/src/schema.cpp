@@ -244,7 +244,10 @@ Result<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const std::fi
                              "PRAGMA foreign_keys = ON",
                              // 32 MiB of page cache (the default is 2 MiB): an initial sync
                              // touches the indexes of every item it stores.
-                             "PRAGMA cache_size = -32768"}) {
+                             "PRAGMA cache_size = -32768",
+                             // A savepoint's undo pages (each write behind is one) stay in
+                             // memory instead of a temporary file written as they grow.
+                             "PRAGMA temp_store = MEMORY"}) {
     if (auto r = impl->exec(pragma, "configure store " + path.string()); !r) return Fail{r.error()};
   }
   if (auto r = impl->migrate(options.migrate_to); !r) return Fail{r.error()};

@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -57,6 +59,12 @@ struct SqliteStore::Impl {
   static constexpr std::chrono::milliseconds kBehindAge{50};
   bool behind_open = false;
   int behind_ops = 0;
+  // Each write-behind transaction has a number, one more than the last (behind_gen is the open
+  // one's, or the last's). A record made behind names it as a ticket, and durable(ticket) makes
+  // sure it reached the disk: attempts recorded by several mailboxes between two flushes share
+  // one. The few whose commit failed are kept, with the failure, for the tickets that name them.
+  std::uint64_t behind_gen = 0;
+  std::map<std::uint64_t, StoreError> lost_gens;
   std::chrono::steady_clock::time_point behind_since;
   std::condition_variable behind_cv;
   bool closing = false;
@@ -101,8 +109,24 @@ struct SqliteStore::Impl {
     if (!out) {
       auto rollback = cached("ROLLBACK");
       (void)run(rollback, "commit the engine's writes");
+      lost(out.error());
     }
     return out;
+  }
+
+  // The write-behind transaction numbered `ticket` is on disk once this returns without error:
+  // committed now if it is still open, or already by whoever committed it. An error when its
+  // commit failed and it was rolled back.
+  Result<Unit, StoreError> durable(std::uint64_t ticket) {
+    if (behind_open && ticket == behind_gen) return settle();
+    if (auto it = lost_gens.find(ticket); it != lost_gens.end()) return Fail{it->second};
+    return Unit{};
+  }
+
+  // The open write-behind transaction was rolled back after `why`: tickets that name it fail.
+  void lost(const StoreError& why) {
+    lost_gens.insert_or_assign(behind_gen, why);
+    while (lost_gens.size() > 64) lost_gens.erase(lost_gens.begin());
   }
 
   // Commits what is behind once it is kBehindAge old, so that another process (a backup, the
@@ -166,6 +190,7 @@ struct SqliteStore::Impl {
     if (auto r = run(commit, what); !r) {
       auto rollback = cached("ROLLBACK");
       (void)run(rollback, what);
+      if (joined) lost(r.error());
       return Fail{r.error()};
     }
     return out;
@@ -185,6 +210,7 @@ struct SqliteStore::Impl {
       auto begin = cached("BEGIN IMMEDIATE");
       if (auto r = run(begin, what); !r) return Fail{r.error()};
       behind_open = true;
+      ++behind_gen;
       behind_ops = 0;
       behind_since = std::chrono::steady_clock::now();
       behind_cv.notify_all();

@@ -230,9 +230,14 @@ Task<Result<Unit, SyncError>> SyncEngine::push_writes(const std::string& mailbox
 
 Task<Result<Unit, SyncError>> SyncEngine::push_one(const std::string& mailbox, FolderKind folder,
                                                    model::PendingWrite& w, FolderSyncReport& report) {
-  auto begun = co_await run_blocking(blocking_, [&] { return store_.begin_write(w); });
+  auto begun = co_await run_blocking(blocking_, [&] {
+    return store_.record_attempts(std::span<const model::PendingWrite>(&w, 1));
+  });
   if (!begun) co_return store_failure(std::move(begun).error());
-  if (!*begun) co_return Unit{};  // the CRM changed or removed it since it was read: the next pass
+  if (!begun->begun.front()) co_return Unit{};  // the CRM changed or removed it since it was read: the next pass
+  // On disk before it is sent, with what other mailboxes recorded meanwhile.
+  auto durable = co_await run_blocking(blocking_, [&] { return store_.make_durable(begun->ticket); });
+  if (!durable) co_return store_failure(std::move(durable).error());
   auto attempt = co_await write_one(mailbox, folder, w, report);
   if (!attempt) co_return store_failure(std::move(attempt).error());
   if (attempt->settled) co_return Unit{};
@@ -261,17 +266,20 @@ Task<Result<Unit, SyncError>> SyncEngine::push_one(const std::string& mailbox, F
 Task<Result<Unit, SyncError>> SyncEngine::push_creates(const std::string& mailbox, FolderKind folder,
                                                        std::span<model::PendingWrite> writes, FolderSyncReport& report) {
   auto begun = co_await run_blocking(blocking_, [&] {
-    return store_.begin_writes(std::span<const model::PendingWrite>(writes.data(), writes.size()));
+    return store_.record_attempts(std::span<const model::PendingWrite>(writes.data(), writes.size()));
   });
   if (!begun) co_return store_failure(std::move(begun).error());
   std::vector<model::PendingWrite*> going;
   std::vector<model::RemoteMailboxService::NewItem> items;
   for (std::size_t i = 0; i < writes.size(); ++i) {
-    if (!(*begun)[i]) continue;  // the CRM changed or removed it since it was read: the next pass
+    if (!begun->begun[i]) continue;  // the CRM changed or removed it since it was read: the next pass
     going.push_back(&writes[i]);
     items.push_back({writes[i].item, writes[i].local_id});
   }
   if (items.empty()) co_return Unit{};
+  // On disk before any is sent, with what other mailboxes recorded meanwhile (one flush for all).
+  auto durable = co_await run_blocking(blocking_, [&] { return store_.make_durable(begun->ticket); });
+  if (!durable) co_return store_failure(std::move(durable).error());
   auto outcomes = co_await remote_.create_many(mailbox, folder, items);
   if (!outcomes && !blocks_mailbox(outcomes.error())) {
     // The request was refused whole (one bad item spoils a CreateItem, say): each is tried on

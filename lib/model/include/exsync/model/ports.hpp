@@ -310,6 +310,25 @@ class LocalStore {
     return out;
   }
 
+  // begin_writes(), except that the attempts are not yet on disk: nothing may be sent until
+  // make_durable(ticket) has returned without error. Between the two the store may record other
+  // mailboxes' attempts, so that one flush makes all of them durable instead of one each.
+  struct Attempts {
+    std::vector<bool> begun;  // one answer each, as begin_writes()
+    std::uint64_t ticket = 0;
+  };
+  virtual Result<Attempts, StoreError> record_attempts(std::span<const PendingWrite> writes) {
+    auto begun = begin_writes(writes);
+    if (!begun) return Fail{std::move(begun).error()};
+    return Attempts{std::move(*begun), 0};
+  }
+  // The attempts that record_attempts() answered with `ticket` are on disk once this returns
+  // without error; an error means they were lost, and none of them may be sent.
+  virtual Result<Unit, StoreError> make_durable(std::uint64_t ticket) {
+    (void)ticket;
+    return Unit{};
+  }
+
   // The write succeeded and the mailbox now holds `written` (unused for remove). If the CRM
   // changed the item again meanwhile, what remains is kept as a pending update.
   // `mailbox_version`, when given, is the item as the mailbox holds it after the write (a create

@@ -110,6 +110,10 @@ class SqliteStore final : public model::LocalStore, public CrmStore {
                                                                              model::FolderKind folder) override;
   Result<bool, model::StoreError> begin_write(const model::PendingWrite& write) override;
   Result<std::vector<bool>, model::StoreError> begin_writes(std::span<const model::PendingWrite> writes) override;
+  // Recorded behind (see commit_page), in the transaction the ticket names; make_durable()
+  // commits it unless someone did already.
+  Result<Attempts, model::StoreError> record_attempts(std::span<const model::PendingWrite> writes) override;
+  Result<Unit, model::StoreError> make_durable(std::uint64_t ticket) override;
   Result<Unit, model::StoreError> complete_writes(const std::vector<CompletedWrite>& done) override;
   Result<Unit, model::StoreError> complete_write(const model::PendingWrite& write, const model::RemoteRef& written,
                                                  const model::ItemPayload* mailbox_version = nullptr) override;
