@@ -33,6 +33,19 @@ model::PageCommit page_of(std::vector<model::RemoteItem> upserts, std::string cu
   return page;
 }
 
+// Runs `body` in a child process that then ends with its answer as exit status, through
+// _exit: as SIGKILL, no destructor runs and nothing is committed on the way out. The status, or
+// -1 when the child did not exit.
+template <typename F>
+int in_child_that_dies(F body) {
+  const pid_t child = fork();
+  if (child < 0) return -1;
+  if (child == 0) _exit(body());
+  int status = 0;
+  if (waitpid(child, &status, 0) != child || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
 class SqliteStoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<SqliteStore> open() {
@@ -293,22 +306,20 @@ TEST_F(SqliteStoreTest, AnotherProcessSeesTheEnginesPagesWithinMoments) {
 // A crash (the process gone at once, nothing unwound) takes back at most the engine's last pages,
 // each whole with its cursor; the CRM's write, and every page before it, stay.
 TEST_F(SqliteStoreTest, ACrashTakesBackOnlyTheEnginesLastPagesEachWhole) {
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    auto s = SqliteStore::open(dir_ / "exsync.db");
-    if (!s) _exit(2);
-    if (!(*s)->commit_page("a@x.com", FolderKind::contacts, page_of({contact("A", "1", "Ann")}, "s1"))) _exit(3);
-    model::Contact c;
-    c.display_name = "Cy";
-    if (!(*s)->local_create("a@x.com", FolderKind::contacts, c)) _exit(4);
-    if (!(*s)->commit_page("a@x.com", FolderKind::contacts, page_of({contact("B", "1", "Bob")}, "s2"))) _exit(5);
-    _exit(0);  // as SIGKILL: no destructor runs, nothing is committed on the way out
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  ASSERT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_EQ(in_child_that_dies([&] {
+              auto s = SqliteStore::open(dir_ / "exsync.db");
+              if (!s) return 2;
+              if (!(*s)->commit_page("a@x.com", FolderKind::contacts, page_of({contact("A", "1", "Ann")}, "s1")))
+                return 3;
+              model::Contact c;
+              c.display_name = "Cy";
+              if (!(*s)->local_create("a@x.com", FolderKind::contacts, c)) return 4;
+              if (!(*s)->commit_page("a@x.com", FolderKind::contacts, page_of({contact("B", "1", "Bob")}, "s2")))
+                return 5;
+              s->release();  // ends with the store still open
+              return 0;
+            }),
+            0);
 
   auto s = SqliteStore::open(dir_ / "exsync.db", {.check_integrity = true});
   ASSERT_TRUE(s) << s.error().message;
@@ -326,28 +337,25 @@ TEST_F(SqliteStoreTest, ACrashTakesBackOnlyTheEnginesLastPagesEachWhole) {
 // puts both on disk, and the second has nothing left to flush. Seen after a crash that comes
 // before the second's make_durable().
 TEST_F(SqliteStoreTest, AttemptsRecordedBetweenTwoFlushesReachTheDiskWithTheFirst) {
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    auto s = SqliteStore::open(dir_ / "exsync.db");
-    if (!s) _exit(2);
-    model::Contact c;
-    c.display_name = "Cy";
-    for (const char* mb : {"a@x.com", "b@x.com"})
-      if (!(*s)->local_create(mb, FolderKind::contacts, c)) _exit(3);
-    auto a = *(*s)->pending_writes("a@x.com", FolderKind::contacts);
-    auto b = *(*s)->pending_writes("b@x.com", FolderKind::contacts);
-    auto first = (*s)->record_attempts(a);
-    auto second = (*s)->record_attempts(b);
-    if (!first || !second || !first->begun.front() || !second->begun.front()) _exit(4);
-    if (first->ticket != second->ticket) _exit(5);
-    if (!(*s)->make_durable(first->ticket)) _exit(6);
-    _exit(0);  // as SIGKILL, before b's make_durable()
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  ASSERT_EQ(WEXITSTATUS(status), 0) << "5: the two were not recorded in one transaction";
+  ASSERT_EQ(in_child_that_dies([&] {
+              auto s = SqliteStore::open(dir_ / "exsync.db");
+              if (!s) return 2;
+              model::Contact c;
+              c.display_name = "Cy";
+              for (const char* mb : {"a@x.com", "b@x.com"})
+                if (!(*s)->local_create(mb, FolderKind::contacts, c)) return 3;
+              auto a = *(*s)->pending_writes("a@x.com", FolderKind::contacts);
+              auto b = *(*s)->pending_writes("b@x.com", FolderKind::contacts);
+              auto first = (*s)->record_attempts(a);
+              auto second = (*s)->record_attempts(b);
+              if (!first || !second || !first->begun.front() || !second->begun.front()) return 4;
+              if (first->ticket != second->ticket) return 5;
+              if (!(*s)->make_durable(first->ticket)) return 6;
+              s->release();  // ends before b's make_durable(), with the store still open
+              return 0;
+            }),
+            0)
+      << "5: the two were not recorded in one transaction";
   auto s = open();
   for (const char* mb : {"a@x.com", "b@x.com"}) {
     auto writes = *s->pending_writes(mb, FolderKind::contacts);

@@ -101,20 +101,29 @@ Result<std::vector<bool>, StoreError> count_attempts(Impl& impl, std::span<const
   return out;
 }
 
+// Recorded behind; durable(ticket) puts them on disk (with whatever else is behind).
+template <typename Impl>
+Result<model::LocalStore::Attempts, StoreError> record_behind(Impl& impl, std::span<const model::PendingWrite> writes) {
+  auto begun = impl.template behind<std::vector<bool>>("begin write", [&] { return count_attempts(impl, writes); });
+  if (!begun) return Fail{std::move(begun).error()};
+  return model::LocalStore::Attempts{std::move(*begun), impl.behind_gen};
+}
+
 }  // namespace
 
 Result<std::vector<bool>, StoreError> SqliteStore::begin_writes(std::span<const model::PendingWrite> writes) {
-  auto lock = impl_->enter_behind();  // the transaction's commit takes what is behind along
   // All attempts are recorded with one flush to disk, before any of them is sent.
-  return impl_->transaction<std::vector<bool>>("begin write", [&] { return count_attempts(*impl_, writes); });
+  auto lock = impl_->enter_behind();
+  auto recorded = record_behind(*impl_, writes);
+  if (!recorded) return Fail{std::move(recorded).error()};
+  if (auto durable = impl_->durable(recorded->ticket); !durable) return Fail{std::move(durable).error()};
+  return std::move(recorded->begun);
 }
 
 Result<model::LocalStore::Attempts, StoreError> SqliteStore::record_attempts(
     std::span<const model::PendingWrite> writes) {
   auto lock = impl_->enter_behind();
-  auto begun = impl_->behind<std::vector<bool>>("begin write", [&] { return count_attempts(*impl_, writes); });
-  if (!begun) return Fail{std::move(begun).error()};
-  return Attempts{std::move(*begun), impl_->behind_gen};
+  return record_behind(*impl_, writes);
 }
 
 Result<Unit, StoreError> SqliteStore::make_durable(std::uint64_t ticket) {
@@ -130,7 +139,7 @@ Result<Unit, StoreError> SqliteStore::complete_write(const model::PendingWrite& 
 Result<Unit, StoreError> SqliteStore::complete_writes(const std::vector<CompletedWrite>& done) {
   auto lock = impl_->enter_behind();
   sqlite3* db = impl_->db;
-  // Behind (Impl::behind): the attempts were recorded durably by begin_writes(), so should a
+  // Behind (Impl::behind): the attempts were on disk before the writes were sent, so should a
   // crash take this record back, the writes are checked again (found by their tags, or already
   // changed or gone) instead of repeated blindly.
   auto one = [&](const model::PendingWrite& w, const model::RemoteRef& written,
