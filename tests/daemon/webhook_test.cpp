@@ -22,7 +22,8 @@ class WebhookTest : public ::testing::Test {
     test::poll_every_second(sim_.config());
     test::edit_config(sim_.config(), "[log]\n",
                       "[webhooks]\nurl = \"" + sim_.base_url() +
-                          "/crm/webhook\"\nsecret_file = \"webhook.secret\"\nfailing_after = 3\nmax_retry_seconds = 4\n\n[log]\n");
+                          "/crm/webhook\"\nsecret_file = \"webhook.secret\"\nfailing_after = 3\nmax_retry_seconds = 4\n"
+                          "max_in_flight = 1\n\n[log]\n");
   }
 
   struct Delivery {
@@ -101,7 +102,9 @@ TEST_F(WebhookTest, EveryChangeReachesTheCrmSignedInOrderAcrossAKillAndAnOutage)
   add_contacts(6);
   daemon.start();
 
-  // The CRM's endpoint fails for three deliveries in a row: failing, then taken again.
+  // The CRM's endpoint fails for three deliveries in a row: failing, then taken again. One
+  // mailbox is delivered at a time (max_in_flight = 1): with two at once, a delivery taken between
+  // two refused ones would reset the count, and the endpoint would rightly never be marked failing.
   ASSERT_EQ(sim_.control("PUT", "/sim/webhooks/fault", R"({"status":503,"count":3})").status, 204);
   add_contacts(4);
   ASSERT_TRUE(test::eventually([&] { return daemon.log().find("event=webhook.endpoint.failing") != std::string::npos; },
