@@ -45,28 +45,33 @@ Result<std::vector<std::string>, StoreError> SqliteStore::folder_ids(const std::
 
 Result<Unit, StoreError> SqliteStore::adopt_id_space(const std::string& mailbox, const std::string& space,
                                                      const std::map<std::string, std::string>& renamed) {
-  auto lock = impl_->enter();
-  if (auto made = impl_->exec("CREATE TEMP TABLE IF NOT EXISTS id_renames (old TEXT PRIMARY KEY, new TEXT NOT NULL)",
-                              "prepare id renames");
-      !made)
-    return made;
-  return impl_->transaction<Unit>("adopt id space", [&]() -> Result<Unit, StoreError> {
+  // Behind, in one savepoint: should a crash take it back, it takes back everything stored after
+  // it too, and the mailbox's ids are the old backend's again, with the old space recorded: the
+  // next pass translates and adopts them again.
+  auto lock = impl_->enter_behind();
+  return impl_->behind<Unit>("adopt id space", [&]() -> Result<Unit, StoreError> {
     auto mid = impl_->mailbox_id(mailbox, true);
     if (!mid) return Fail{mid.error()};
-    if (auto cleared = impl_->exec("DELETE FROM temp.id_renames", "prepare id renames"); !cleared) return cleared;
-    auto add = impl_->cached("INSERT INTO temp.id_renames(old, new) VALUES (?1, ?2)");
-    for (const auto& [old_id, new_id] : renamed) {
-      add.reset();
-      add.bind(1, old_id).bind(2, new_id);
-      if (auto r = impl_->run(add, "record id rename"); !r) return r;
-    }
-    // One pass over each table, whatever the number of ids.
-    for (const char* table : kTablesWithRemoteIds) {
-      auto rename = impl_->cached(std::string("UPDATE ") + table +
-                                  " SET remote_id = (SELECT new FROM temp.id_renames WHERE old = remote_id) "
-                                  "WHERE mailbox_id = ?1 AND remote_id IN (SELECT old FROM temp.id_renames)");
-      rename.bind(1, *mid);
-      if (auto r = impl_->run(rename, std::string("rename remote ids in ") + table); !r) return r;
+    if (!renamed.empty()) {
+      if (auto made = impl_->exec("CREATE TEMP TABLE IF NOT EXISTS id_renames (old TEXT PRIMARY KEY, new TEXT NOT NULL)",
+                                  "prepare id renames");
+          !made)
+        return made;
+      if (auto cleared = impl_->exec("DELETE FROM temp.id_renames", "prepare id renames"); !cleared) return cleared;
+      auto add = impl_->cached("INSERT INTO temp.id_renames(old, new) VALUES (?1, ?2)");
+      for (const auto& [old_id, new_id] : renamed) {
+        add.reset();
+        add.bind(1, old_id).bind(2, new_id);
+        if (auto r = impl_->run(add, "record id rename"); !r) return r;
+      }
+      // One pass over each table, whatever the number of ids.
+      for (const char* table : kTablesWithRemoteIds) {
+        auto rename = impl_->cached(std::string("UPDATE ") + table +
+                                    " SET remote_id = (SELECT new FROM temp.id_renames WHERE old = remote_id) "
+                                    "WHERE mailbox_id = ?1 AND remote_id IN (SELECT old FROM temp.id_renames)");
+        rename.bind(1, *mid);
+        if (auto r = impl_->run(rename, std::string("rename remote ids in ") + table); !r) return r;
+      }
     }
     auto unseen = impl_->cached("UPDATE items SET seen = 0 WHERE mailbox_id = ?1 AND remote_id NOT LIKE 'local:%'");
     unseen.bind(1, *mid);

@@ -401,8 +401,10 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
 
 Result<Unit, StoreError> SqliteStore::begin_initial_sync(const std::string& mailbox, model::FolderKind folder,
                                                         std::int64_t total) {
-  auto lock = impl_->enter();
-  return impl_->transaction<Unit>("record the folder's size", [&]() -> Result<Unit, StoreError> {
+  // Behind: the size is only the sync's progress, and the pages that follow it commit after it.
+  // Should a crash take it back, no page has been stored since, and the pass begins again.
+  auto lock = impl_->enter_behind();
+  return impl_->behind<Unit>("record the folder's size", [&]() -> Result<Unit, StoreError> {
     auto mid = impl_->mailbox_id(mailbox, true);
     if (!mid) return Fail{mid.error()};
     auto st = impl_->cached("INSERT INTO folder_state(mailbox_id, folder, initial_total) VALUES (?1, ?2, ?3) "
