@@ -774,6 +774,30 @@ TEST_F(SqliteStoreTest, ACreateFoundAgainAfterAPassBroughtItInLeavesOneItem) {
 }
 
 
+// The answer to one mailbox's create names an item another mailbox holds (an answer meant for
+// that mailbox): the write is refused, naming the other mailbox, and nothing of it is stored.
+TEST_F(SqliteStoreTest, AWriteWhoseAnswerNamesAnotherMailboxsItemIsRefused) {
+  auto s = open();
+  ASSERT_TRUE(s->commit_page("agent1@x.com", FolderKind::contacts, page_of({contact("A1", "1", "Ann of agent1")}, "s1", true)));
+  model::Contact c;
+  c.display_name = "New for agent2";
+  const auto created = *s->local_create("agent2@x.com", FolderKind::contacts, c);
+  auto writes = *s->pending_writes("agent2@x.com", FolderKind::contacts);
+  ASSERT_EQ(writes.size(), 1u);
+  ASSERT_TRUE(s->begin_write(writes[0]));
+
+  auto refused = s->complete_write(writes[0], {"A1", "2"});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, model::StoreErrorKind::foreign_item);
+  EXPECT_NE(refused.error().message.find("agent1@x.com"), std::string::npos) << refused.error().message;
+  const auto mine = *s->items("agent2@x.com", FolderKind::contacts);
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(mine[0].local_id, created.local_id);
+  EXPECT_NE(mine[0].remote.id, "A1") << "not linked to the other mailbox's item";
+  EXPECT_EQ(s->outbox("agent2@x.com")->size(), 1u) << "the write still waits";
+  EXPECT_EQ(names(*s, "agent1@x.com"), (std::map<std::string, std::string>{{"A1", "Ann of agent1"}}));
+}
+
 // A resync meets an item Exchange will not hand over, which the CRM has an edit waiting for:
 // the item is quarantined, not taken for gone (which would turn the edit into a second copy).
 TEST_F(SqliteStoreTest, AQuarantinedItemIsNotGoneForAResync) {

@@ -159,30 +159,49 @@ Result<Unit, StoreError> SqliteStore::complete_writes(const std::vector<Complete
       target.bind(1, w.seq).bind(2, written.id).bind(3, written.change_key);
       return impl_->run(target, "complete write");
     }
-    auto owner = impl_->cached("SELECT m.address FROM items i JOIN mailboxes m ON m.id = i.mailbox_id "
-                               "WHERE i.remote_id = ?1 AND i.mailbox_id <> "
-                               "(SELECT mailbox_id FROM items WHERE id = ?2) LIMIT 1");
-    owner.bind(1, written.id).bind(2, w.local_id);
-    if (!owner.valid()) return Fail{sqlite_error(db, owner.prepare_rc(), "complete write")};
-    if (rc = owner.step(); rc == SQLITE_ROW) {
-      return Fail{StoreError{model::StoreErrorKind::foreign_item,
-                             "the answer to the write of " + w.local_id + " names item " + written.id + " of mailbox " +
-                                 owner.text(0) + ": refused"}};
-    } else if (rc != SQLITE_DONE) {
-      return Fail{sqlite_error(db, rc, "complete write")};
-    }
-    // A pass between an attempt and this record may have brought the new item in already, as an
-    // item of its own (an attempt whose answer was lost, found again by its tag): the CRM's row
-    // is that item, and the copy goes, reported deleted to the CRM that saw it arrive.
-    auto twin = impl_->cached("SELECT id, mailbox_id, folder FROM items WHERE remote_id = ?2 AND id <> ?1 AND "
-                              "mailbox_id = (SELECT mailbox_id FROM items WHERE id = ?1)");
-    twin.bind(1, w.local_id).bind(2, written.id);
-    if (!twin.valid()) return Fail{sqlite_error(db, twin.prepare_rc(), "complete write")};
+    // The row's content and mailbox now (a RETURNING clause on the link would cost a temporary
+    // table). A row gone meanwhile has nothing left to check or link.
+    auto current = impl_->cached("SELECT data, mailbox_id FROM items WHERE id = ?1");
+    current.bind(1, w.local_id);
+    if (!current.valid()) return Fail{sqlite_error(db, current.prepare_rc(), "complete write")};
+    rc = current.step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "complete write")};
+    const bool held = rc == SQLITE_ROW;
+    const std::string data_now = held ? current.text(0) : std::string();
+    const std::int64_t mailbox_id = held ? current.integer(1) : 0;
+    current.reset();
+    // The other rows that hold the written id, in one lookup. One of another mailbox means the
+    // answer was meant for that mailbox. One of this mailbox: a pass between an attempt and this
+    // record may have brought the new item in already, as an item of its own (an attempt whose
+    // answer was lost, found again by its tag): the CRM's row is that item, and the copy goes,
+    // reported deleted to the CRM that saw it arrive.
     std::vector<std::tuple<std::string, std::int64_t, std::string>> twins;
-    while ((rc = twin.step()) == SQLITE_ROW) twins.emplace_back(twin.text(0), twin.integer(1), twin.text(2));
-    if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "complete write")};
-    twin.reset();
-    for (const auto& [id, mailbox_id, folder] : twins) {
+    if (held) {
+      auto others = impl_->cached("SELECT id, mailbox_id, folder FROM items WHERE remote_id = ?2 AND id <> ?1");
+      others.bind(1, w.local_id).bind(2, written.id);
+      if (!others.valid()) return Fail{sqlite_error(db, others.prepare_rc(), "complete write")};
+      std::int64_t foreign = 0;
+      while ((rc = others.step()) == SQLITE_ROW) {
+        if (others.integer(1) == mailbox_id)
+          twins.emplace_back(others.text(0), others.integer(1), others.text(2));
+        else
+          foreign = others.integer(1);
+      }
+      if (rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "complete write")};
+      others.reset();
+      if (foreign != 0) {
+        auto owner = impl_->cached("SELECT address FROM mailboxes WHERE id = ?1");
+        owner.bind(1, foreign);
+        if (!owner.valid()) return Fail{sqlite_error(db, owner.prepare_rc(), "complete write")};
+        rc = owner.step();
+        const std::string address = rc == SQLITE_ROW ? owner.text(0) : "mailbox " + std::to_string(foreign);
+        owner.reset();
+        return Fail{StoreError{model::StoreErrorKind::foreign_item,
+                               "the answer to the write of " + w.local_id + " names item " + written.id + " of mailbox " +
+                                   address + ": refused"}};
+      }
+    }
+    for (const auto& [id, twin_mailbox, folder] : twins) {
       auto copy = impl_->cached("DELETE FROM items WHERE id = ?1");
       copy.bind(1, id);
       if (auto r = impl_->run(copy, "complete write"); !r) return Fail{r.error()};
@@ -190,17 +209,9 @@ Result<Unit, StoreError> SqliteStore::complete_writes(const std::vector<Complete
       unqueue.bind(1, id);
       if (auto r = impl_->run(unqueue, "complete write"); !r) return Fail{r.error()};
       auto gone = impl_->cached("INSERT INTO changes(mailbox_id, folder, item_id, remote_id, kind) VALUES (?1, ?2, ?3, ?4, 'deleted')");
-      gone.bind(1, mailbox_id).bind(2, folder).bind(3, id).bind(4, written.id);
+      gone.bind(1, twin_mailbox).bind(2, folder).bind(3, id).bind(4, written.id);
       if (auto r = impl_->run(gone, "complete write"); !r) return Fail{r.error()};
     }
-    // The row's content now, then the link (a RETURNING clause would cost a temporary table).
-    auto current = impl_->cached("SELECT data FROM items WHERE id = ?1");
-    current.bind(1, w.local_id);
-    if (!current.valid()) return Fail{sqlite_error(db, current.prepare_rc(), "complete write")};
-    rc = current.step();
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Fail{sqlite_error(db, rc, "complete write")};
-    const std::string data_now = rc == SQLITE_ROW ? current.text(0) : std::string();
-    current.reset();
     auto link = impl_->cached("UPDATE items SET remote_id = ?2, change_key = ?3 WHERE id = ?1");
     link.bind(1, w.local_id).bind(2, written.id).bind(3, written.change_key);
     if (auto r = impl_->run(link, "complete write"); !r) return Fail{r.error()};
