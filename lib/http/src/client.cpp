@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
+#include <cstring>
 #include <map>
 #include <random>
 #include <set>
@@ -62,13 +63,22 @@ Result<Target, HttpError> parse_target(const std::string& url) {
   return t;
 }
 
-// A random (version 4) GUID in its usual lower-case form, for client-request-id.
+// A random (version 4) GUID in its usual lower-case form, for client-request-id. It tells one
+// request's answer from another's, so it needs to be unique, not secret: a generator per thread,
+// seeded once from OpenSSL's, instead of OpenSSL's on every request.
 std::string new_request_id() {
+  thread_local std::mt19937_64 next = [] {
+    std::uint32_t seed[8];
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(seed), sizeof seed) != 1) {
+      std::random_device rd;
+      for (auto& w : seed) w = rd();
+    }
+    std::seed_seq seq(std::begin(seed), std::end(seed));
+    return std::mt19937_64(seq);
+  }();
   unsigned char b[16];
-  if (RAND_bytes(b, sizeof b) != 1) {
-    std::random_device rd;
-    for (auto& c : b) c = static_cast<unsigned char>(rd());
-  }
+  const std::uint64_t halves[2] = {next(), next()};
+  std::memcpy(b, halves, sizeof b);
   b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
   static constexpr char kHex[] = "0123456789abcdef";
@@ -116,10 +126,12 @@ struct Connection {
   beast::ssl_stream<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
 
-  // Nothing waits to be read: not in Beast's buffer, not decrypted in OpenSSL, not on the socket.
-  // Anything there now is an answer to no request of ours.
+  // Nothing waits to be read: not in Beast's buffer, not in OpenSSL (decrypted, or a record read
+  // off the socket with the last answer's and not yet taken up: Asio hands OpenSSL what it read
+  // through a BIO pair), not on the socket. Anything there now is an answer to no request of ours.
   bool quiet() {
-    if (buffer.size() != 0 || SSL_pending(stream.native_handle()) != 0) return false;
+    SSL* ssl = stream.native_handle();
+    if (buffer.size() != 0 || SSL_has_pending(ssl) != 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) != 0) return false;
     pollfd p{beast::get_lowest_layer(stream).socket().native_handle(), POLLIN, 0};
     return ::poll(&p, 1, 0) == 0;
   }
@@ -216,6 +228,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     auto [cec, ep] = co_await tcp_layer.async_connect(endpoints, kTuple);
     if (cec) co_return Fail{classify_stream_error(cec, "connect to " + t.host_header(), HttpErrorKind::connect)};
     (void)ep;
+    // A request is often more than one write (TLS records, a body past Beast's coalescing): with
+    // Nagle's algorithm the last one would wait for the server's delayed ACK.
+    boost::system::error_code nec;
+    tcp_layer.socket().set_option(tcp::no_delay(true), nec);
 
     if (injected("handshake"))
       co_return Fail{classify_stream_error(net::error::connection_reset, "TLS handshake with " + t.host_header(), HttpErrorKind::tls)};

@@ -65,6 +65,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         if (stopped || ec == net::error::operation_aborted) break;
         continue;
       }
+      // An answer goes out in more than one write (TLS records, a body past Beast's coalescing):
+      // with Nagle's algorithm the last one waits for the peer's delayed ACK, 40 ms on Linux.
+      socket.set_option(tcp::no_delay(true), ec);
       net::co_spawn(ex, session(std::move(socket)), net::detached);
     }
   }
