@@ -265,7 +265,8 @@ http::Response GraphEndpoint::batch(const http::Request& req) {
     return graph_error(400, "BadRequest", "Invalid batch payload format.");
   if (requests->as_array().size() > 20)
     return graph_error(400, "BadRequest", "Invalid batch payload format: the number of requests exceeds the limit of 20.");
-  json::array responses;
+  // The answer is written as text: each sub-request's answer body, JSON already, goes in as it is.
+  std::vector<std::string> responses;
   std::set<std::string> ids;
   for (const auto& r : requests->as_array()) {
     const auto* o = r.if_object();
@@ -286,14 +287,19 @@ http::Response GraphEndpoint::batch(const http::Request& req) {
     auto answer = handle(sub);
     json::object headers;
     for (const auto& [k, v] : answer.headers) headers[k] = v;
-    json::value answer_body = answer.body.empty() ? json::value(nullptr) : json::parse(answer.body, ec);
-    if (ec) answer_body = json::value(answer.body);
-    responses.push_back(json::object{{"id", id}, {"status", answer.status}, {"headers", std::move(headers)},
-                                     {"body", std::move(answer_body)}});
+    const bool is_json = answer.header("Content-Type").starts_with("application/json");
+    std::string text = R"({"id":)" + json::serialize(json::string_view(id)) + R"(,"status":)" + std::to_string(answer.status) +
+                       R"(,"headers":)" + json::serialize(headers) + R"(,"body":)";
+    text += answer.body.empty() ? "null" : is_json ? answer.body : json::serialize(json::string_view(answer.body));
+    responses.push_back(std::move(text) + "}");
   }
   // Graph answers a batch's requests in any order.
   std::reverse(responses.begin(), responses.end());
-  return json_response(200, json::object{{"responses", std::move(responses)}});
+  std::string all = R"({"responses":[)";
+  for (std::size_t i = 0; i < responses.size(); ++i) all += (i > 0 ? "," : "") + responses[i];
+  auto out = json_response(200, nullptr);
+  out.body = std::move(all) + "]}";
+  return out;
 }
 
 std::optional<http::Response> GraphEndpoint::throttle(const std::string& mailbox) {

@@ -31,9 +31,12 @@ inline std::string user_of(std::string_view url) {
   return {};
 }
 
+// An answer's JSON. Its values live in one arena of their own (a monotonic resource, shared by
+// whatever keeps a part of it): a delta page or a $batch answer is hundreds of small strings and
+// objects, and one allocation per value was most of the parse.
 inline Result<boost::json::object, std::string> parse_object(std::string_view body) {
   boost::json::error_code ec;
-  auto v = boost::json::parse(body, ec);
+  auto v = boost::json::parse(body, ec, boost::json::make_shared_resource<boost::json::monotonic_resource>());
   if (ec) return Fail{"the answer is not JSON: " + ec.message()};
   if (!v.is_object()) return Fail{std::string("the answer is not a JSON object")};
   return std::move(v.as_object());

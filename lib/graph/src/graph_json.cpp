@@ -118,12 +118,18 @@ bool graph_phone_key(std::string_view key) {
          key == "MobilePhone";
 }
 
+Result<model::RemoteRef, std::string> contact_ref_from_graph(const json::object& o) {
+  model::RemoteRef ref{str(o, "id"), change_key_of(o)};
+  if (ref.id.empty()) return Fail{std::string("a contact without an id")};
+  if (ref.change_key.empty()) return Fail{"contact " + ref.id + " has no changeKey"};
+  return ref;
+}
+
 Result<model::RemoteItem, std::string> contact_from_graph(const json::object& o) {
+  auto ref = contact_ref_from_graph(o);
+  if (!ref) return Fail{std::move(ref).error()};
   model::RemoteItem item;
-  item.ref.id = str(o, "id");
-  item.ref.change_key = change_key_of(o);
-  if (item.ref.id.empty()) return Fail{std::string("a contact without an id")};
-  if (item.ref.change_key.empty()) return Fail{"contact " + item.ref.id + " has no changeKey"};
+  item.ref = std::move(*ref);
   model::Contact c;
   c.display_name = str(o, "displayName");
   c.given_name = str(o, "givenName");

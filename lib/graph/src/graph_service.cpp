@@ -186,21 +186,22 @@ Task<Result<std::vector<GraphService::BatchAnswer>, RemoteError>> GraphService::
   const auto& paths = subs;
   if (paths.size() > kBatchLimit) co_return Fail{RemoteError{RemoteErrorKind::setup, "more requests than one $batch takes", "", {}}};
   // Each sub-request is numbered by its position: an answer is matched to its request by it.
-  json::array requests;
+  // Written as text: the sub-requests' bodies are serialized once, into the batch's body.
+  static constexpr std::string_view kHeaders = R"("headers":{"Prefer":"IdType=\"ImmutableId\", outlook.body-content-type=\"text\"")";
+  std::string text = R"({"requests":[)";
   for (std::size_t i = 0; i < subs.size(); ++i) {
-    json::object headers{{"Prefer", "IdType=\"ImmutableId\", outlook.body-content-type=\"text\""}};
-    json::object r{{"id", std::to_string(i)}, {"method", subs[i].method}, {"url", subs[i].url}};
-    if (!subs[i].body.is_null()) {
-      headers["Content-Type"] = "application/json";
-      r["body"] = subs[i].body;
-    }
-    r["headers"] = std::move(headers);
-    requests.push_back(std::move(r));
+    const auto& sub = subs[i];
+    if (i > 0) text += ',';
+    text += R"({"id":")" + std::to_string(i) + R"(","method":)" + json::serialize(json::string_view(sub.method));
+    text += R"(,"url":)" + json::serialize(json::string_view(sub.url)) + ",";
+    text += kHeaders;
+    text += sub.body.is_null() ? "}}" : R"(,"Content-Type":"application/json"},"body":)" + json::serialize(sub.body) + "}";
   }
+  text += "]}";
   Call call;
   call.method = "POST";
   call.url = settings_.url + "/$batch";
-  call.body = json::serialize(json::object{{"requests", std::move(requests)}});
+  call.body = std::move(text);
   ++stats_.item_requests;
   auto resp = co_await send_call(mailbox, operation, std::move(call));
   if (!resp) co_return Fail{std::move(resp).error()};
@@ -307,10 +308,10 @@ Task<Result<model::RemoteRef, RemoteError>> GraphService::create(const std::stri
   if (!resp) co_return Fail{std::move(resp).error()};
   auto body = parse_object(resp->body);
   if (!body) co_return Fail{refuse(*resp, mailbox, "create", body.error())};
-  auto created = contact_from_graph(*body);
+  auto created = contact_ref_from_graph(*body);
   if (!created) co_return Fail{refuse(*resp, mailbox, "create", created.error())};
   resp->connection.reuse();
-  co_return created->ref;
+  co_return std::move(*created);
 }
 
 Task<Result<model::RemoteMailboxService::CreateOutcomes, RemoteError>> GraphService::create_many(
@@ -337,13 +338,13 @@ Task<Result<model::RemoteMailboxService::CreateOutcomes, RemoteError>> GraphServ
       out.push_back(Fail{std::move(e)});
       continue;
     }
-    auto created = a.body.is_object() ? contact_from_graph(a.body.as_object())
-                                      : Result<model::RemoteItem, std::string>(Fail{std::string("a created contact that is no object")});
+    auto created = a.body.is_object() ? contact_ref_from_graph(a.body.as_object())
+                                      : Result<model::RemoteRef, std::string>(Fail{std::string("a created contact that is no object")});
     if (!created) {
       out.push_back(Fail{refused_answer(mailbox, "create", a.request_id, created.error())});
       continue;
     }
-    out.push_back(std::move(created->ref));
+    out.push_back(std::move(*created));
   }
   // Some may have been created even so: their outcomes are known, and the caller records them.
   if (whole && std::none_of(out.begin(), out.end(), [](const auto& r) { return static_cast<bool>(r); }))

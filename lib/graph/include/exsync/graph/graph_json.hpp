@@ -29,6 +29,9 @@ bool graph_phone_key(std::string_view key);
 // A contact resource: its id and changeKey, and its fields. Errors: what is missing or malformed.
 Result<model::RemoteItem, std::string> contact_from_graph(const boost::json::object& resource);
 
+// A contact resource's id and changeKey alone (what a create's answer is read for).
+Result<model::RemoteRef, std::string> contact_ref_from_graph(const boost::json::object& resource);
+
 // The body of a create: every field the contact has, and the tag (model/tag.hpp) with `local_id`.
 boost::json::object contact_create_body(const model::Contact& contact, std::string_view local_id);
 
