@@ -228,10 +228,6 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     auto [cec, ep] = co_await tcp_layer.async_connect(endpoints, kTuple);
     if (cec) co_return Fail{classify_stream_error(cec, "connect to " + t.host_header(), HttpErrorKind::connect)};
     (void)ep;
-    // A request is often more than one write (TLS records, a body past Beast's coalescing): with
-    // Nagle's algorithm the last one would wait for the server's delayed ACK.
-    boost::system::error_code nec;
-    tcp_layer.socket().set_option(tcp::no_delay(true), nec);
 
     if (injected("handshake"))
       co_return Fail{classify_stream_error(net::error::connection_reset, "TLS handshake with " + t.host_header(), HttpErrorKind::tls)};
