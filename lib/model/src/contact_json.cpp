@@ -6,7 +6,7 @@ namespace exsync::model {
 
 std::string contact_to_json(const Contact& c, const std::optional<ItemIdentity>& identity) {
   std::string out;
-  out.reserve(1024);
+  out.reserve(2048);  // a realistic contact is about 1.5 KB
   JsonWriter w(out);
   w.begin_object();
   put_identity(w, identity);

@@ -32,6 +32,13 @@ Statement& Statement::bind(int index, std::string_view text) {
   return *this;
 }
 
+Statement& Statement::bind_borrowed(int index, std::string_view text) {
+  if (!stmt_) return *this;
+  const int rc = sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  return *this;
+}
+
 Statement& Statement::bind(int index, std::int64_t value) {
   if (!stmt_) return *this;
   const int rc = sqlite3_bind_int64(stmt_, index, value);

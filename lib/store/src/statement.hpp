@@ -27,6 +27,9 @@ class Statement {
 
   Statement& bind(int index, std::string_view text);
   Statement& bind(int index, std::int64_t value);
+  // Binds `text` without SQLite copying it: it must stay as it is until the statement's next
+  // reset (a large value bound for every row of a page, such as an item's JSON).
+  Statement& bind_borrowed(int index, std::string_view text);
   // SQLITE_ROW, SQLITE_DONE or an error code (a failed prepare's or bind's, without stepping).
   int step();
   void reset();
@@ -55,6 +58,7 @@ class StatementRef {
   int prepare_rc() const { return s_->prepare_rc(); }
   Statement& bind(int index, std::string_view text) { return s_->bind(index, text); }
   Statement& bind(int index, std::int64_t value) { return s_->bind(index, value); }
+  Statement& bind_borrowed(int index, std::string_view text) { return s_->bind_borrowed(index, text); }
   int step() { return s_->step(); }
   void reset() { s_->reset(); }
   std::string text(int column) const { return s_->text(column); }

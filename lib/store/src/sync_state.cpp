@@ -3,7 +3,10 @@
 #include "store_impl.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <tuple>
+
+#include "exsync/core/time_format.hpp"
 
 namespace exsync::store {
 
@@ -113,11 +116,15 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
     if (!mid) return Fail{mid.error()};
     const auto fname = model::folder_name(folder);
 
+    // The page's time, written as the columns' defaults would write it, but formatted once for
+    // the page instead of by SQLite for each column of each row.
+    const std::string now = format_rfc3339_utc(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+
     // Every applied change also goes into the feed the CRM follows, in the same transaction.
-    auto feed = impl_->cached("INSERT INTO changes(mailbox_id, folder, item_id, remote_id, kind) VALUES (?1, ?2, ?3, ?4, ?5)");
+    auto feed = impl_->cached("INSERT INTO changes(mailbox_id, folder, item_id, remote_id, kind, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     auto record = [&](const std::string& item_id, const std::string& remote_id, std::string_view kind) {
       feed.reset();
-      feed.bind(1, *mid).bind(2, fname).bind(3, item_id).bind(4, remote_id).bind(5, kind);
+      feed.bind(1, *mid).bind(2, fname).bind(3, item_id).bind(4, remote_id).bind(5, kind).bind(6, now);
       return impl_->run(feed, "record change");
     };
 
@@ -127,9 +134,9 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
     // which an initial sync would pay for each of its items.
     auto held_row = impl_->cached("SELECT rowid, id, mailbox_id, folder FROM items WHERE remote_id = ?1");
     auto update = impl_->cached("UPDATE items SET change_key = ?2, data = ?3, seen = 1, doomed = 0, "
-                     "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE rowid = ?1");
-    auto insert = impl_->cached("INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data) "
-                     "VALUES (?6, ?1, ?2, ?3, ?4, ?5)");
+                     "updated_at = ?4 WHERE rowid = ?1");
+    auto insert = impl_->cached("INSERT INTO items(id, mailbox_id, folder, remote_id, change_key, data, created_at, updated_at) "
+                     "VALUES (?6, ?1, ?2, ?3, ?4, ?5, ?7, ?7)");
     // The CRM's pending change to an item wins over the mailbox's until it is written; a
     // conflict, if any, is resolved when the write is attempted. A CRM delete has no item row
     // left, only its outbox entry naming the remote id: the item must not come back as a new
@@ -214,7 +221,7 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       held_row.reset();
       if (rowid != 0) {
         update.reset();
-        update.bind(1, rowid).bind(2, item.ref.change_key).bind(3, data);
+        update.bind(1, rowid).bind(2, item.ref.change_key).bind_borrowed(3, data).bind(4, now);
         if (auto r = impl_->run(update, "update item"); !r) return Fail{r.error()};
         if (auto r = record(id, item.ref.id, "updated"); !r) return Fail{r.error()};
         ++outcome.updated;
@@ -232,7 +239,8 @@ Result<model::PageOutcome, StoreError> SqliteStore::commit_page(const std::strin
       }
       id = new_local_id();
       insert.reset();
-      insert.bind(1, *mid).bind(2, fname).bind(3, item.ref.id).bind(4, item.ref.change_key).bind(5, data).bind(6, id);
+      insert.bind(1, *mid).bind(2, fname).bind(3, item.ref.id).bind(4, item.ref.change_key).bind_borrowed(5, data).bind(6, id)
+          .bind(7, now);
       if (auto r = impl_->run(insert, "insert item"); !r) return Fail{r.error()};
       if (auto r = record(id, item.ref.id, "created"); !r) return Fail{r.error()};
       ++outcome.created;
