@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "exsync/core/time_format.hpp"
 #include "exsync/model/contact_json.hpp"
 #include "faulty_vfs.hpp"
 #include "test_support.hpp"
@@ -444,6 +445,34 @@ TEST_F(SqliteStoreTest, EveryAppliedChangeEntersTheFeedInOrder) {
   EXPECT_TRUE(s->changes("a@x.com", (*feed)[3].seq, 100)->empty());
   EXPECT_EQ(s->changes("a@x.com", (*feed)[1].seq, 1)->size(), 1u);
   EXPECT_TRUE(s->changes("b@x.com", 0, 100)->empty());
+}
+
+// The CRM reads when each change was applied; a page's rows take the page's time (formatted
+// once for the page), in the feed's format, as every other row's default writes it.
+TEST_F(SqliteStoreTest, EachFeedEntryCarriesTheTimeItsPageWasApplied) {
+  auto s = open();
+  const auto before = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page_of({contact("A", "1", "Ann")}, "s1")));
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, page_of({contact("A", "2", "Ann Lee")}, "s2")));
+  model::PageCommit gone;
+  gone.deletions = {"A"};
+  gone.next_cursor = "s3";
+  gone.completes_sync = true;
+  ASSERT_TRUE(s->commit_page("a@x.com", FolderKind::contacts, gone));
+  const auto after = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+
+  auto feed = s->changes("a@x.com", 0, 100);
+  ASSERT_TRUE(feed);
+  ASSERT_EQ(feed->size(), 3u);
+  for (const auto& c : *feed) {
+    SCOPED_TRACE(c.kind + " at " + c.at);
+    ASSERT_EQ(c.at.size(), 20u) << "YYYY-MM-DDTHH:MM:SSZ";
+    EXPECT_EQ(c.at.back(), 'Z');
+    const auto at = parse_xs_datetime(c.at);
+    ASSERT_TRUE(at);
+    EXPECT_GE(*at, before);
+    EXPECT_LE(*at, after);
+  }
 }
 
 TEST_F(SqliteStoreTest, AFailureIsRecordedUntilTheNextCommittedPage) {
